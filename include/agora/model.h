@@ -1,0 +1,128 @@
+/* agora — the model interface.
+ *
+ * A model is data plus a few functions; the kernel never knows which model it runs. State lives in the model's own
+ * structure-of-arrays, double-buffered: `step` reads only the old buffer and writes only the new one, so agents
+ * update in parallel with no locks and the result does not depend on thread count or schedule. All randomness comes
+ * from agora_rng keyed by (world key, step, agent, stream).
+ *
+ * Models are listed in the registry (agora_models / agora_model_find). Parameters are declared with their type,
+ * default and range; the kernel validates a scenario's `params:` against them and hands `init` a complete object
+ * with every parameter present. Actions are declared as a JSON Schema (the persona's action vocabulary): the kernel
+ * validates an action against it before `apply` sees it, and `apply` checks what the schema cannot, leaving the
+ * world untouched when it rejects. */
+#ifndef AGORA_MODEL_H
+#define AGORA_MODEL_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "agora/error.h"
+#include "agora/export.h"
+#include "agora/space.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct agora_world agora_world;
+
+typedef enum agora_param_type {
+    AGORA_PARAM_REAL = 1,   /* a number in [min, max] */
+    AGORA_PARAM_INT = 2,    /* an integer in [min, max] */
+    AGORA_PARAM_BOOL = 3,   /* true/false */
+    AGORA_PARAM_AMOUNT = 4, /* a fraction of the agents in [0, 1), or a count: an integer >= 1 (max caps it) */
+    AGORA_PARAM_CHOICE = 5  /* one of the '|'-separated words in `choices`; `def` is the default's index */
+} agora_param_type;
+
+typedef struct agora_param_spec {
+    const char *name;
+    agora_param_type type;
+    double def, min, max;
+    const char *doc;
+    const char *choices; /* AGORA_PARAM_CHOICE only, e.g. "voter|degroot" */
+} agora_param_spec;      /* arrays end with an entry whose name is NULL */
+
+typedef struct agora_metric_spec {
+    const char *name;
+    const char *doc;
+    const char *summary; /* NULL, "peak" (report the maximum and when) or "final" (report the last value) */
+} agora_metric_spec;
+
+typedef enum agora_dtype { AGORA_DTYPE_U8 = 1, AGORA_DTYPE_I32 = 2, AGORA_DTYPE_F32 = 3, AGORA_DTYPE_F64 = 4 } agora_dtype;
+
+typedef struct agora_field_spec {
+    const char *name;
+    agora_dtype type;
+    const char *doc;
+} agora_field_spec;
+
+/* Bit flags for agora_model.spaces. */
+#define AGORA_SPACES_GRID (1u << 0)
+#define AGORA_SPACES_GRAPH (1u << 1)
+
+typedef struct agora_model {
+    const char *name, *summary;
+    const agora_param_spec *params;   /* NULL-terminated */
+    const agora_metric_spec *metrics; /* NULL-terminated; measure() writes them in this order */
+    const agora_field_spec *fields;   /* NULL-terminated; per-agent arrays that snapshots may write */
+    const char *action_schema;        /* JSON Schema text (draft 2020-12 subset) of one action */
+    unsigned spaces;                  /* AGORA_SPACES_* the model runs on */
+
+    /* Allocates the model's state (agora_world_set_model_state) and sets initial conditions. `params` holds every
+     * declared parameter, validated. Draws from stream AGORA_RNG_STREAM_INIT at step 0. */
+    int (*init)(agora_world *w, const json_t *params, agora_error *err);
+    /* One synchronous step: read t, write t+1. No allocation, no JSON, no I/O. */
+    void (*step)(agora_world *w);
+    /* Writes the current value of every metric into out[0 .. n_metrics). */
+    void (*measure)(const agora_world *w, double *out);
+    /* What a persona in `role` sees, as a new JSON object owned by the caller; may be NULL (none yet). */
+    int (*observe)(const agora_world *w, const char *role, json_t **obs, agora_error *err);
+    /* Applies one schema-valid action; on error the world is unchanged. */
+    int (*apply)(agora_world *w, const json_t *action, agora_error *err);
+    /* The current buffer of field i (of fields[i].type, n agents); valid until the next step. */
+    const void *(*field)(const agora_world *w, int i);
+    /* Frees the model state. */
+    void (*destroy)(agora_world *w);
+} agora_model;
+
+/* The registry: all built-in models, in a stable order. */
+AGORA_API const agora_model *const *agora_models(int *count);
+
+/* A model by name, or NULL. */
+AGORA_API const agora_model *agora_model_find(const char *name);
+
+/* Counts of a model's NULL-terminated spec arrays. */
+AGORA_API int agora_model_n_params(const agora_model *m);
+AGORA_API int agora_model_n_metrics(const agora_model *m);
+AGORA_API int agora_model_n_fields(const agora_model *m);
+
+/* Index of a metric / field by name, or -1. */
+AGORA_API int agora_model_metric_index(const agora_model *m, const char *name);
+AGORA_API int agora_model_field_index(const agora_model *m, const char *name);
+
+/* The model's action schema parsed into a new reference owned by the caller (NULL if the model has none). */
+AGORA_API json_t *agora_model_action_schema(const agora_model *m, agora_error *err);
+
+/* Validates `given` (an object, or NULL for all defaults) against a parameter table and returns, in *out, a new
+ * object with every parameter: given values, then defaults. AGORA_PARAM_AMOUNT values stay as given (a fraction
+ * or a count). On error err->where is "params.<name>" and *out is NULL. Unknown keys are errors. */
+AGORA_API int agora_params_resolve(const agora_param_spec *spec, const json_t *given, json_t **out, agora_error *err);
+
+/* Readers for a resolved parameter object (value present by construction). */
+AGORA_API double agora_param_real(const json_t *params, const char *name);
+AGORA_API int64_t agora_param_int(const json_t *params, const char *name);
+AGORA_API int agora_param_bool(const json_t *params, const char *name);
+AGORA_API const char *agora_param_choice(const json_t *params, const char *name);
+/* An AGORA_PARAM_AMOUNT as a count out of n: a fraction f gives round(f * n), a count is capped at n. */
+AGORA_API int64_t agora_param_amount(const json_t *params, const char *name, int64_t n);
+
+/* Human names for types ("real", "int", ...). */
+AGORA_API const char *agora_param_type_name(agora_param_type t);
+AGORA_API const char *agora_dtype_name(agora_dtype t);
+AGORA_API int agora_dtype_size(agora_dtype t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

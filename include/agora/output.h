@@ -1,0 +1,89 @@
+/* agora — the HDF5 run file: writing it during a run and reading it back.
+ *
+ * Layout (one file per run; see DESIGN.md):
+ *   /                     attributes: agora_version, mode, model, seed, threads, n_agents, space, scenario (the file
+ *                         as written), scenario_path, config (effective configuration, JSON), created (UTC ISO-8601),
+ *                         status ("running" while written; "complete", "interrupted" or "failed" once closed),
+ *                         and after closing: finished, steps_done, wall_time_s, summary (JSON)
+ *   /time                 int64[T], unlimited, the `time` dimension scale
+ *   /metrics/<name>       float64[T], attached to /time (xarray/h5netcdf read it without help)
+ *   /snapshots/time       int64[S], dimension scale
+ *   /snapshots/<field>    [S, H, W] on a grid (scales /snapshots/y, /snapshots/x) or [S, N] on a graph
+ *                         (scale /snapshots/agent); chunked, deflate-compressed
+ *   /events               table (compound): id, part, step, source, status, action (JSON), message
+ *
+ * The file is written in SWMR mode: every dataset exists before writing starts, appends become visible to SWMR
+ * readers (h5py `swmr=True`) at each agora_writer_flush, and a killed run keeps every flushed row. SWMR cannot
+ * append variable-length strings safely (a killed writer leaves them unreadable), so text columns of tables are
+ * fixed-width UTF-8; a value longer than its column continues in further rows of the same `id` with `part` 1, 2, ...
+ * (readers join them; agora_h5_inspect and notebooks/agora_h5.py do). */
+#ifndef AGORA_OUTPUT_H
+#define AGORA_OUTPUT_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "agora/error.h"
+#include "agora/export.h"
+#include "agora/model.h"
+#include "agora/space.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct agora_writer agora_writer;
+
+typedef struct agora_writer_config {
+    const char *path;               /* created (parent directories too) or truncated */
+    /* provenance, written as root attributes; strings may be NULL (written empty) */
+    const char *mode, *model, *scenario_text, *scenario_path, *config_json;
+    uint64_t seed;
+    int threads;
+    /* metrics, in the order agora_writer_metrics receives them */
+    int n_metrics;
+    const agora_metric_spec *metrics;
+    /* snapshot fields, in the order agora_writer_snapshot receives them, and the space that shapes them */
+    int n_fields;
+    const agora_field_spec *fields;
+    const agora_space *space;
+    int compression;                /* deflate level 0..9; 0 = none */
+} agora_writer_config;
+
+/* Creates the file with every group, dataset and attribute, then starts SWMR writing. Owned by the caller until
+ * agora_writer_close. Errors: AGORA_EIO (cannot create the file or its directory), AGORA_EHDF5. */
+AGORA_API int agora_writer_create(const agora_writer_config *cfg, agora_writer **out, agora_error *err);
+
+/* Appends one row (time t, then n_metrics values), buffered until the next flush. */
+AGORA_API int agora_writer_metrics(agora_writer *wr, int64_t t, const double *values, agora_error *err);
+
+/* Appends one snapshot at time t: data[i] is field i's array of n agents, of the field's type. */
+AGORA_API int agora_writer_snapshot(agora_writer *wr, int64_t t, const void *const *data, agora_error *err);
+
+/* Appends one row to /events: an action applied ("applied") or refused ("rejected") at `step`, by `source`
+ * ("scenario", "persona:<id>", "mcp"), with the action as JSON text and a message (the reason when refused).
+ * Strings may be NULL. */
+AGORA_API int agora_writer_event(agora_writer *wr, int64_t step, const char *source, const char *action_json,
+                                 const char *status, const char *message, agora_error *err);
+
+/* Writes buffered rows and flushes every dataset: SWMR readers and a killed run see everything so far. */
+AGORA_API int agora_writer_flush(agora_writer *wr, agora_error *err);
+
+/* Flushes, ends SWMR writing and records the final status ("complete", "interrupted", "failed"), the steps done,
+ * the wall time and a summary (JSON text, may be NULL) as root attributes. Frees wr in every case; NULL is allowed.
+ * After this the file opens in any HDF5 tool without flags. */
+AGORA_API int agora_writer_close(agora_writer *wr, const char *status, int64_t steps_done, double wall_time_s,
+                                 const char *summary_json, agora_error *err);
+
+/* Reads a run file's provenance, status and last metrics into a new JSON object owned by the caller:
+ *   {path, status, complete (bool), attributes: {...}, time: {rows, first, last},
+ *    metrics: {name: last value}, snapshots: {count, times: [...], fields: {name: [dims]}}, events: {count, rows: [...]}}
+ * A file left open by a killed writer is read through SWMR; its status stays "running" and `complete` is false.
+ * Errors: AGORA_EIO (missing or not HDF5), AGORA_EHDF5. */
+AGORA_API int agora_h5_inspect(const char *path, json_t **info, agora_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

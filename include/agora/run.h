@@ -1,0 +1,71 @@
+/* agora — running a scenario end to end (simulate_mechanics).
+ *
+ * agora_run builds the world a scenario describes, opens the run file, then for t = 0 .. steps: applies the
+ * interventions due at t, measures and records the metrics of t, takes a snapshot when due, flushes every
+ * flush_every steps, and steps the world. Progress and cancellation go through the options, so the CLI (a progress
+ * bar, Ctrl-C) and other fronts (MCP) use the same call. */
+#ifndef AGORA_RUN_H
+#define AGORA_RUN_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "agora/error.h"
+#include "agora/export.h"
+#include "agora/log.h"
+#include "agora/model.h"
+#include "agora/scenario.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct agora_progress {
+    int64_t step, steps;       /* steps done, steps in all */
+    int64_t n_agents;
+    double elapsed_s;
+    const agora_model *model;
+    const double *metrics;     /* the model's metrics at `step` */
+} agora_progress;
+
+/* Called after each step (at most every progress_interval_s seconds, and always at the last). Return nonzero to
+ * stop the run: the file is closed with status "interrupted". */
+typedef int (*agora_progress_fn)(void *ud, const agora_progress *p);
+
+/* Called for each action applied or rejected. */
+typedef void (*agora_event_fn)(void *ud, int64_t step, const char *source, const char *action_json,
+                               const char *status, const char *message);
+
+typedef struct agora_run_options {
+    const agora_logger *logger;       /* may be NULL */
+    agora_progress_fn progress;       /* may be NULL */
+    agora_event_fn on_event;          /* may be NULL */
+    void *ud;                         /* passed to progress and on_event */
+    double progress_interval_s;       /* 0: after every step */
+    const volatile int *cancel;       /* may be NULL; nonzero stops the run at the next step (signal-safe) */
+} agora_run_options;
+
+typedef struct agora_run_result {
+    char output[4096];      /* path of the run file */
+    char status[16];        /* "complete", "interrupted" or "failed" */
+    int64_t steps_done, n_agents;
+    int threads;
+    double wall_s;          /* whole run: build, steps, measurements, output */
+    double step_s;          /* time inside model steps only */
+    double updates_per_s;   /* steps_done * n_agents / wall time of the step loop (with measuring and output) */
+    json_t *summary;        /* {"metrics": {name: {final, peak, peak_step}}}; free with agora_run_result_free */
+} agora_run_result;
+
+/* Runs the scenario. Returns 0 when the run completed or was interrupted (see res->status); a negative code when it
+ * could not start or failed midway (the file, if created, is closed with status "failed"). `res` may be NULL. */
+AGORA_API int agora_run(const agora_scenario *sc, const agora_run_options *opt, agora_run_result *res,
+                        agora_error *err);
+
+/* Frees what a result owns (the summary); the struct itself is the caller's. */
+AGORA_API void agora_run_result_free(agora_run_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

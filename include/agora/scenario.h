@@ -1,0 +1,73 @@
+/* agora — scenarios: a YAML (or JSON) file describing one experiment.
+ *
+ * The file is parsed into one jansson tree, with the line and column of every key and value kept aside, and checked
+ * against the scenario's schema, the model's parameters, the space's options and the model's action schema. Every
+ * error names file:line:col, the key and what was expected:
+ *
+ *   scenarios/x.yaml:7:3: params.beta: expected a number in [0, 1], got "high"
+ *
+ * Unknown keys are errors. `agora_scenario_set` applies a command-line override ("params.beta=0.1", the value
+ * read as a YAML scalar or flow collection) and re-runs every check; errors then name the override.
+ *
+ * Keys (defaults in brackets):
+ *   name [file stem], description, mode [mechanics], model (required), space (required), params [model defaults],
+ *   steps [100], seed [0], threads [0: all cores],
+ *   output: {path [runs/<name>.h5], snapshot_every [0: first and last step only], snapshot_fields [all],
+ *            flush_every [10], compression [4]},
+ *   interventions: [{at: STEP, action: {action: NAME, ...}, source [scenario]}] */
+#ifndef AGORA_SCENARIO_H
+#define AGORA_SCENARIO_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "agora/error.h"
+#include "agora/export.h"
+#include "agora/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct agora_scenario agora_scenario;
+
+/* Loads and checks a scenario file (.yaml, .yml or .json). Owned by the caller (agora_scenario_destroy).
+ * Errors: AGORA_EIO (missing/unreadable file), AGORA_EPARSE (syntax), AGORA_ESCHEMA (a value or key is wrong);
+ * err->where/line/column locate the problem and err->msg starts with the key path. */
+AGORA_API int agora_scenario_load(const char *path, agora_scenario **out, agora_error *err);
+
+/* The same from text in memory. `name` is used in error messages in place of a path; relative paths inside the
+ * scenario resolve against base_dir (NULL: the working directory). */
+AGORA_API int agora_scenario_parse(const char *text, size_t len, const char *name, const char *base_dir,
+                                   agora_scenario **out, agora_error *err);
+
+/* Applies "dotted.key=value" and re-checks the whole scenario; on error the scenario is unchanged and the error
+ * names the override (where = "--set params.beta=high"). Creates intermediate objects as needed. */
+AGORA_API int agora_scenario_set(agora_scenario *sc, const char *assignment, agora_error *err);
+
+/* The effective configuration: checked, overrides applied, defaults filled in; borrowed. */
+AGORA_API const json_t *agora_scenario_config(const agora_scenario *sc);
+
+/* The file's text as written (for provenance); borrowed. */
+AGORA_API const char *agora_scenario_text(const agora_scenario *sc);
+
+/* The path it was loaded from (or the name given to agora_scenario_parse), and its directory; borrowed. */
+AGORA_API const char *agora_scenario_path(const agora_scenario *sc);
+AGORA_API const char *agora_scenario_base_dir(const agora_scenario *sc);
+
+/* The model the scenario names. */
+AGORA_API const agora_model *agora_scenario_model(const agora_scenario *sc);
+
+/* Fills err->where/line/column from the scenario's source positions for an error whose err->where is a key path
+ * (as validators report it), prefixing err->msg with the key path. Used for errors found after loading (e.g. a
+ * graph file named in the scenario is malformed). */
+AGORA_API void agora_scenario_locate(const agora_scenario *sc, agora_error *err);
+
+/* Frees a scenario; NULL is allowed. */
+AGORA_API void agora_scenario_destroy(agora_scenario *sc);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

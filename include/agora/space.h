@@ -1,0 +1,89 @@
+/* agora — spaces: where agents live and who their neighbours are.
+ *
+ * Two kinds. A grid (width x height, torus or bounded, Moore or von Neumann neighbourhood) stores nothing per agent:
+ * agent i sits at (x, y) = (i % width, i / width) and models compute neighbours from the geometry, row by row.
+ * A graph is built with igraph (generators or an edge-list file) and then frozen into CSR arrays — offsets[n+1] and
+ * neighbors[offsets[n]] — which are all a model's hot loop reads; igraph is never called inside a parallel region.
+ * Graphs are undirected and simple (no self-loops, no multi-edges): each edge appears in both endpoints' rows, and
+ * every row is sorted.
+ *
+ * The struct is public because models read it in their hot loops; treat it as read-only. */
+#ifndef AGORA_SPACE_H
+#define AGORA_SPACE_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "agora/error.h"
+#include "agora/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum agora_space_kind { AGORA_SPACE_GRID = 1, AGORA_SPACE_GRAPH = 2 } agora_space_kind;
+
+typedef enum agora_neighborhood { AGORA_MOORE = 1, AGORA_VON_NEUMANN = 2 } agora_neighborhood;
+
+typedef struct agora_grid {
+    int64_t width, height;
+    int torus;                   /* 1: edges wrap; 0: bounded (cells off the edge are absent) */
+    agora_neighborhood nbhd;
+} agora_grid;
+
+typedef struct agora_graph {
+    int64_t *offsets;   /* [n + 1]; row i is neighbors[offsets[i] .. offsets[i+1]) */
+    int32_t *neighbors; /* [offsets[n]] = 2 * edges */
+    int64_t edges;      /* undirected edges */
+    char generator[32]; /* "watts_strogatz", "barabasi_albert", "erdos_renyi", "lattice", "file", "edges" */
+} agora_graph;
+
+typedef struct agora_space {
+    agora_space_kind kind;
+    int64_t n;          /* agents = width * height, or graph vertices */
+    agora_grid grid;    /* valid when kind == AGORA_SPACE_GRID */
+    agora_graph graph;  /* valid when kind == AGORA_SPACE_GRAPH */
+} agora_space;
+
+/* A width x height grid. Owned by the caller (agora_space_destroy), or handed to a world which then owns it.
+ * Errors: AGORA_EINVAL for non-positive sizes or more than 2^40 cells; AGORA_ENOMEM. */
+AGORA_API int agora_space_grid_create(int64_t width, int64_t height, int torus, agora_neighborhood nbhd,
+                                      agora_space **out, agora_error *err);
+
+/* A graph on n vertices from `m` undirected edges given as pairs edges[2k], edges[2k+1] (0-based). Self-loops and
+ * repeated edges are dropped. Owned by the caller. Errors: AGORA_EINVAL (ids out of range, n >= 2^31). */
+AGORA_API int agora_space_graph_from_edges(int64_t n, const int64_t *edges, int64_t m, agora_space **out,
+                                           agora_error *err);
+
+/* Checks a scenario's `space:` object (keys, types, ranges) without building anything. On error, err->where is the
+ * dotted key path ("space.k") and err->msg says what was expected. */
+AGORA_API int agora_space_check(const json_t *spec, agora_error *err);
+
+/* Builds the space a `space:` object describes. Graph generators are seeded from `key` (the run's RNG key), so the
+ * same key gives the same graph. Relative file paths are resolved against base_dir (the scenario's directory; NULL:
+ * the working directory), then the working directory. Owned by the caller.
+ *
+ *   {kind: grid, width, height, torus: true, neighborhood: moore|von_neumann}
+ *   {kind: graph, generator: watts_strogatz, n, k (even mean degree), p (rewiring probability)}
+ *   {kind: graph, generator: barabasi_albert, n, m (edges per new vertex)}
+ *   {kind: graph, generator: erdos_renyi, n, mean_degree | p}
+ *   {kind: graph, generator: lattice, width, height, torus: true}
+ *   {kind: graph, generator: file, path, index_base: 0|1}
+ */
+AGORA_API int agora_space_create(const json_t *spec, uint64_t key, const char *base_dir, agora_space **out,
+                                 agora_error *err);
+
+/* Frees a space; NULL is allowed. */
+AGORA_API void agora_space_destroy(agora_space *space);
+
+/* Bytes the space itself holds (CSR arrays for a graph, 0 for a grid). */
+AGORA_API int64_t agora_space_bytes(const agora_space *space);
+
+/* A one-line description, e.g. "grid 1000x1000 torus moore" or "graph watts_strogatz n=1000000 edges=5000000". */
+AGORA_API const char *agora_space_describe(const agora_space *space, char *buf, int size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,74 @@
+/* agora — a world: one model instance on one space, at one time step.
+ *
+ * A world owns its space, its model state and its RNG key; nothing is global, so several worlds run side by side
+ * in one process (threads, sweeps, the MCP server). Parallel loops inside a model use agora_world_threads(w)
+ * threads (`#pragma omp parallel for num_threads(...)`); results do not depend on it. */
+#ifndef AGORA_WORLD_H
+#define AGORA_WORLD_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "agora/error.h"
+#include "agora/export.h"
+#include "agora/log.h"
+#include "agora/model.h"
+#include "agora/rng.h"
+#include "agora/space.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct agora_world_config {
+    const agora_model *model;     /* required */
+    agora_space *space;           /* required; ownership passes to the world, even when creation fails */
+    const json_t *params;         /* the model's parameters (may be NULL: defaults); validated here */
+    uint64_t seed;
+    int threads;                  /* <= 0: OpenMP's default (omp_get_max_threads) */
+    const agora_logger *logger;   /* may be NULL; copied */
+} agora_world_config;
+
+/* Creates a world at t = 0 with the model's initial conditions. Owned by the caller (agora_world_destroy).
+ * Errors: AGORA_EINVAL (model does not run on this space kind), AGORA_ESCHEMA (bad params; err->where names
+ * "params.<name>"), AGORA_ENOMEM, or whatever the model's init reports. */
+AGORA_API int agora_world_create(const agora_world_config *cfg, agora_world **out, agora_error *err);
+
+/* Frees a world, its space and its model state; NULL is allowed. */
+AGORA_API void agora_world_destroy(agora_world *w);
+
+/* Advances one step (t -> t + 1). */
+AGORA_API void agora_world_step(agora_world *w);
+
+/* Writes the model's metrics at the current step into out[0 .. agora_model_n_metrics). */
+AGORA_API void agora_world_measure(const agora_world *w, double *out);
+
+/* Validates `action` against the model's action schema and applies it at the current step. On error (AGORA_ESCHEMA
+ * with the offending key in the message, or the model's own refusal) the world is unchanged. */
+AGORA_API int agora_world_apply(agora_world *w, const json_t *action, agora_error *err);
+
+/* The current buffer of field `i` and its type; valid until the next step. */
+AGORA_API const void *agora_world_field(const agora_world *w, int i, agora_dtype *type);
+
+AGORA_API const agora_model *agora_world_model(const agora_world *w);
+AGORA_API const agora_space *agora_world_space(const agora_world *w);
+AGORA_API int64_t agora_world_n(const agora_world *w);
+AGORA_API int64_t agora_world_time(const agora_world *w);
+AGORA_API uint64_t agora_world_seed(const agora_world *w);
+AGORA_API agora_rng_key agora_world_key(const agora_world *w);
+AGORA_API int agora_world_threads(const agora_world *w);
+/* Changes the thread count of later steps (<= 0: OpenMP's default). */
+AGORA_API void agora_world_set_threads(agora_world *w, int threads);
+/* The resolved parameters (every declared parameter present); borrowed. */
+AGORA_API const json_t *agora_world_params(const agora_world *w);
+AGORA_API const agora_logger *agora_world_logger(const agora_world *w);
+
+/* For models: their private state. */
+AGORA_API void *agora_world_model_state(const agora_world *w);
+AGORA_API void agora_world_set_model_state(agora_world *w, void *state);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

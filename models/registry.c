@@ -1,0 +1,26 @@
+/* agora — the model registry: every built-in model, in the order `agora models` lists them.
+ * A new model adds its `extern const agora_model` here and one line to the table. */
+#include <string.h>
+
+#include "agora/model.h"
+
+extern const agora_model agora_model_sir;
+
+static const agora_model *const registry[] = {
+    &agora_model_sir,
+};
+
+const agora_model *const *agora_models(int *count)
+{
+    if (count)
+        *count = (int)(sizeof registry / sizeof registry[0]);
+    return registry;
+}
+
+const agora_model *agora_model_find(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof registry / sizeof registry[0]; i++)
+        if (strcmp(registry[i]->name, name) == 0)
+            return registry[i];
+    return NULL;
+}

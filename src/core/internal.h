@@ -1,0 +1,31 @@
+/* agora — declarations shared between library modules but not part of the public API (agora__ prefix).
+ * Tests link the static library and may call these. */
+#ifndef AGORA_CORE_INTERNAL_H
+#define AGORA_CORE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "agora/error.h"
+
+/* The reason of the last igraph error on this thread (see init.c). */
+const char *agora__igraph_reason(void);
+
+/* Monotonic wall clock in seconds. */
+double agora__now(void);
+
+/* A JSON value as short text for messages: strings quoted, long values cut with "...". Returns buf. */
+const char *agora__json_brief(const json_t *v, char *buf, size_t size);
+
+/* The JSON type of a value in words: "a number", "a string", "an object", ... */
+const char *agora__json_kind(const json_t *v);
+
+/* Creates a directory and its parents (like mkdir -p); 0 or AGORA_EIO. */
+int agora__mkdirs(const char *dir, agora_error *err);
+
+/* Creates the parent directories of a file path; 0 or AGORA_EIO. */
+int agora__mkdirs_for(const char *path, agora_error *err);
+
+#endif

@@ -1,0 +1,85 @@
+/* agora — small shared utilities: clock, JSON descriptions for error messages, directories. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/internal.h"
+
+double agora__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+const char *agora__json_kind(const json_t *v)
+{
+    switch (v ? json_typeof(v) : JSON_NULL) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "a list";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
+    }
+}
+
+const char *agora__json_brief(const json_t *v, char *buf, size_t size)
+{
+    if (!v) {
+        snprintf(buf, size, "nothing");
+        return buf;
+    }
+    char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (!text) {
+        snprintf(buf, size, "?");
+        return buf;
+    }
+    size_t n = strlen(text);
+    if (n + 1 > size && size > 4)
+        snprintf(buf, size, "%.*s...", (int)(size - 4), text);
+    else
+        snprintf(buf, size, "%s", text);
+    free(text);
+    return buf;
+}
+
+int agora__mkdirs(const char *dir, agora_error *err)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return agora_error_set(err, AGORA_EIO, dir, "path too long");
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0777) != 0 && errno != EEXIST)
+            return agora_error_set(err, AGORA_EIO, path, "cannot create directory: %s", strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+        return agora_error_set(err, AGORA_EIO, path, "cannot create directory: %s", strerror(errno));
+    return 0;
+}
+
+int agora__mkdirs_for(const char *path, agora_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    return agora__mkdirs(dir, err);
+}
