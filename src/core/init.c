@@ -15,12 +15,16 @@
 
 static _Thread_local char igraph_reason[256];
 
+/* igraph reports an error once where it happens and again, with an empty reason, at every level it unwinds through;
+ * the first report is the informative one, so later ones do not overwrite it (agora__igraph_reset clears it before
+ * each igraph call). */
 static void igraph_error_keep(const char *reason, const char *file, int line, igraph_error_t code)
 {
     (void)file;
     (void)line;
-    snprintf(igraph_reason, sizeof igraph_reason, "%s (%s)", reason ? reason : "igraph error",
-             igraph_strerror(code));
+    if (!igraph_reason[0])
+        snprintf(igraph_reason, sizeof igraph_reason, "%s (%s)", reason && *reason ? reason : "igraph error",
+                 igraph_strerror(code));
     IGRAPH_FINALLY_FREE();
 }
 
@@ -43,6 +47,11 @@ static void init_process(void)
 void agora_init(void)
 {
     pthread_once(&init_once, init_process);
+}
+
+void agora__igraph_reset(void)
+{
+    igraph_reason[0] = '\0';
 }
 
 const char *agora__igraph_reason(void)

@@ -10,8 +10,9 @@
 
 #include "agora/error.h"
 
-/* The reason of the last igraph error on this thread (see init.c). */
+/* The reason of the first igraph error on this thread since agora__igraph_reset (see init.c). */
 const char *agora__igraph_reason(void);
+void agora__igraph_reset(void);
 
 /* Monotonic wall clock in seconds. */
 double agora__now(void);

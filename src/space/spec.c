@@ -131,7 +131,7 @@ static int check_graph(const json_t *spec, agora_error *err)
     if (strcmp(gen, "watts_strogatz") == 0) {
         if ((rc = check_int(spec, "n", 3, MAX_VERTICES, 1, err)) || (rc = check_int(spec, "k", 2, MAX_VERTICES, 1, err)))
             return rc;
-        int64_t n = json_integer_value(json_object_get(spec, "n")), k = (int64_t)json_number_value(json_object_get(spec, "k"));
+        int64_t n = (int64_t)json_number_value(json_object_get(spec, "n")), k = (int64_t)json_number_value(json_object_get(spec, "k"));
         if (k % 2 != 0 || k >= n)
             return agora_error_set(err, AGORA_ESCHEMA, "space.k",
                                    "expected an even mean degree below n = %lld, got %s", (long long)n,
@@ -143,7 +143,7 @@ static int check_graph(const json_t *spec, agora_error *err)
     if (strcmp(gen, "barabasi_albert") == 0) {
         if ((rc = check_int(spec, "n", 2, MAX_VERTICES, 1, err)) || (rc = check_int(spec, "m", 1, MAX_VERTICES, 1, err)))
             return rc;
-        int64_t n = json_integer_value(json_object_get(spec, "n")), m = (int64_t)json_number_value(json_object_get(spec, "m"));
+        int64_t n = (int64_t)json_number_value(json_object_get(spec, "n")), m = (int64_t)json_number_value(json_object_get(spec, "m"));
         if (m >= n)
             return agora_error_set(err, AGORA_ESCHEMA, "space.m", "expected fewer edges per new vertex than n = %lld, got %lld",
                                    (long long)n, (long long)m);
@@ -155,7 +155,7 @@ static int check_graph(const json_t *spec, agora_error *err)
         int has_k = json_object_get(spec, "mean_degree") != NULL, has_p = json_object_get(spec, "p") != NULL;
         if (has_k == has_p)
             return agora_error_set(err, AGORA_ESCHEMA, has_k ? "space.p" : "space", "give exactly one of mean_degree and p");
-        double n = (double)json_integer_value(json_object_get(spec, "n"));
+        double n = json_number_value(json_object_get(spec, "n"));
         if ((rc = check_real(spec, "mean_degree", 0, n - 1, err)) || (rc = check_real(spec, "p", 0, 1, err)))
             return rc;
         return 0;
