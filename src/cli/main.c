@@ -1,3 +1,179 @@
-#include "agora/agora.h"
-#include <stdio.h>
-int main(void){ printf("%s\n", agora_version()); return 0; }
+/* agora CLI — entry point: global options (--help, --version), command dispatch, option parsing and logging.
+ * libcurl is initialised here, once, before any thread starts (it is not safe to do inside the library). */
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cli/cli.h"
+
+static void cli_log(void *ud, agora_log_level level, const char *msg)
+{
+    (void)ud;
+    fprintf(stderr, "agora: %s: %s\n", agora_log_level_name(level), msg);
+}
+
+agora_logger cli_logger = {cli_log, NULL, AGORA_LOG_WARN};
+
+void cli_error(const char *cmd, const agora_error *err)
+{
+    char buf[1024];
+    fprintf(stderr, "agora %s: %s\n", cmd, agora_error_format(err, buf, sizeof buf));
+}
+
+static const cli_opt help_opt = {"help", 'h', 0};
+static const cli_opt version_opt = {"version", 'V', 0};
+
+int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, cli_args *out)
+{
+    memset(out, 0, sizeof *out);
+    int only_pos = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_pos || a[0] != '-' || a[1] == '\0') {
+            if (out->n_pos >= (int)(sizeof out->pos / sizeof out->pos[0])) {
+                fprintf(stderr, "agora %s: too many arguments\n", cmd);
+                return CLI_USAGE;
+            }
+            out->pos[out->n_pos++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            only_pos = 1;
+            continue;
+        }
+        const cli_opt *found = NULL;
+        const char *value = NULL;
+        if (a[1] == '-') {
+            const char *name = a + 2, *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            if (len == 4 && strncmp(name, "help", 4) == 0)
+                found = &help_opt;
+            if (len == 7 && strncmp(name, "version", 7) == 0)
+                found = &version_opt;
+            for (const cli_opt *o = opts; !found && o && o->name; o++)
+                if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
+                    found = o;
+            if (found && eq) {
+                if (!found->takes_value) {
+                    fprintf(stderr, "agora %s: option --%s takes no value\n", cmd, found->name);
+                    return CLI_USAGE;
+                }
+                value = eq + 1;
+            }
+        } else if (a[2] == '\0') {
+            if (a[1] == 'h')
+                found = &help_opt;
+            if (a[1] == 'V')
+                found = &version_opt;
+            for (const cli_opt *o = opts; !found && o && o->name; o++)
+                if (o->short_name == a[1])
+                    found = o;
+        }
+        if (!found) {
+            fprintf(stderr, "agora %s: unknown option %s (see agora %s --help)\n", cmd, a, cmd);
+            return CLI_USAGE;
+        }
+        if (found->takes_value && !value) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "agora %s: option %s needs a value\n", cmd, a);
+                return CLI_USAGE;
+            }
+            value = argv[++i];
+        }
+        if (out->n_opts >= (int)(sizeof out->opts / sizeof out->opts[0])) {
+            fprintf(stderr, "agora %s: too many options\n", cmd);
+            return CLI_USAGE;
+        }
+        out->opts[out->n_opts++] = (cli_arg){found, value};
+    }
+    return CLI_OK;
+}
+
+int cli_builtin(const cli_args *a, const char *help)
+{
+    if (cli_has(a, "help")) {
+        fputs(help, stdout);
+        return 1;
+    }
+    if (cli_has(a, "version")) {
+        printf("agora %s\n", agora_version());
+        return 1;
+    }
+    return 0;
+}
+
+const char *cli_get(const cli_args *a, const char *name)
+{
+    const char *v = NULL;
+    for (int i = 0; i < a->n_opts; i++)
+        if (strcmp(a->opts[i].opt->name, name) == 0)
+            v = a->opts[i].value;
+    return v;
+}
+
+int cli_has(const cli_args *a, const char *name)
+{
+    for (int i = 0; i < a->n_opts; i++)
+        if (strcmp(a->opts[i].opt->name, name) == 0)
+            return 1;
+    return 0;
+}
+
+long long cli_uint(const char *cmd, const char *opt, const char *value)
+{
+    char *end = NULL;
+    long long v = value && *value ? strtoll(value, &end, 10) : -1;
+    if (!value || !*value || *end || v < 0) {
+        fprintf(stderr, "agora %s: %s expects a non-negative integer, got \"%s\"\n", cmd, opt, value ? value : "");
+        return -1;
+    }
+    return v;
+}
+
+static const char usage[] =
+    "usage: agora COMMAND [OPTIONS]\n"
+    "\n"
+    "agora runs agent-based simulations (SIR epidemics, ...) on grids and networks and writes each run to HDF5.\n"
+    "\n"
+    "commands:\n"
+    "  run SCENARIO        run a scenario file and write its HDF5 run file\n"
+    "  validate SCENARIO   check a scenario (and --set overrides) without running it\n"
+    "  models [NAME]       list the models: parameters, metrics, fields and actions\n"
+    "  inspect FILE        show a run file's provenance, status and final metrics\n"
+    "\n"
+    "options:\n"
+    "  -h, --help          this help (also after a command: agora run --help)\n"
+    "  -V, --version       print the version\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("agora %s\n", agora_version());
+        return CLI_OK;
+    }
+    struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {{"run", cmd_run}, {"validate", cmd_validate}, {"models", cmd_models}, {"inspect", cmd_inspect}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        if (strcmp(cmd, cmds[i].name) == 0) {
+            curl_global_init(CURL_GLOBAL_DEFAULT);
+            agora_init();
+            int rc = cmds[i].fn(argc - 2, argv + 2);
+            curl_global_cleanup();
+            return rc;
+        }
+    }
+    fprintf(stderr, "agora: unknown command \"%s\"\n\n%s", cmd, usage);
+    return CLI_USAGE;
+}

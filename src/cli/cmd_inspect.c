@@ -1,0 +1,112 @@
+/* agora CLI — `agora inspect FILE`: a run file's provenance, status, size and final metrics (from
+ * agora_h5_inspect), as text or JSON. A file left behind by a killed run is read too and reported as incomplete. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const cli_opt inspect_opts[] = {{"json", 0, 0}, {"events", 'e', 0}, {NULL, 0, 0}};
+
+static const char inspect_help[] =
+    "usage: agora inspect FILE [--json] [--events]\n"
+    "\n"
+    "Shows what a run file holds: how it was made (version, scenario, seed, threads, space), whether the run\n"
+    "completed, how many steps and snapshots it has, its events and its final metrics.\n"
+    "\n"
+    "options:\n"
+    "      --json       everything as JSON\n"
+    "  -e, --events     list every event (applied and rejected actions)\n"
+    "  -h, --help       this help\n"
+    "  -V, --version    print the version\n";
+
+static const char *attr_s(const json_t *attrs, const char *key)
+{
+    const char *s = json_string_value(json_object_get(attrs, key));
+    return s ? s : "?";
+}
+
+static void print_text(const json_t *info, int list_events)
+{
+    const json_t *attrs = json_object_get(info, "attributes");
+    const json_t *time = json_object_get(info, "time");
+    const json_t *snaps = json_object_get(info, "snapshots");
+    const json_t *events = json_object_get(info, "events");
+    int complete = json_is_true(json_object_get(info, "complete"));
+    const char *status = json_string_value(json_object_get(info, "status"));
+    printf("%s\n", json_string_value(json_object_get(info, "path")));
+    if (complete || (status && strcmp(status, "running") != 0))
+        printf("  status      %s (finished %s)\n", status ? status : "?", attr_s(attrs, "finished"));
+    else
+        printf("  status      incomplete: the run did not close this file (still running, or killed); "
+               "%lld steps were flushed\n",
+               (long long)json_integer_value(json_object_get(time, "rows")));
+    printf("  made by     agora %s, created %s\n", attr_s(attrs, "agora_version"), attr_s(attrs, "created"));
+    printf("  scenario    %s (mode %s, model %s)\n", attr_s(attrs, "scenario_path"), attr_s(attrs, "mode"),
+           attr_s(attrs, "model"));
+    printf("  space       %s, %lld agents\n", attr_s(attrs, "space"),
+           (long long)json_integer_value(json_object_get(attrs, "n_agents")));
+    /* A seed above 2^63 comes back as a decimal string (JSON integers are signed 64-bit). */
+    char *seed = json_dumps(json_object_get(attrs, "seed"), JSON_ENCODE_ANY);
+    printf("  seed        %s, threads %lld\n", seed ? seed : "?",
+           (long long)json_integer_value(json_object_get(attrs, "threads")));
+    free(seed);
+    printf("  time        %lld rows (steps %lld..%lld)", (long long)json_integer_value(json_object_get(time, "rows")),
+           (long long)json_integer_value(json_object_get(time, "first")),
+           (long long)json_integer_value(json_object_get(time, "last")));
+    if (json_object_get(attrs, "wall_time_s"))
+        printf(", wall time %.3f s", json_number_value(json_object_get(attrs, "wall_time_s")));
+    printf("\n");
+    printf("  snapshots   %lld", (long long)json_integer_value(json_object_get(snaps, "count")));
+    const char *key;
+    json_t *v;
+    json_object_foreach(json_object_get(snaps, "fields"), key, v) {
+        printf(" %s[", key);
+        for (size_t i = 0; i < json_array_size(v); i++)
+            printf("%s%lld", i ? "x" : "", (long long)json_integer_value(json_array_get(v, i)));
+        printf("]");
+    }
+    printf("\n");
+    printf("  events      %lld%s\n", (long long)json_integer_value(json_object_get(events, "count")),
+           list_events || json_integer_value(json_object_get(events, "count")) == 0 ? "" : " (list them with --events)");
+    if (list_events) {
+        size_t i;
+        json_array_foreach(json_object_get(events, "rows"), i, v) {
+            const char *msg = json_string_value(json_object_get(v, "message"));
+            printf("    step %-6lld %-10s %-9s %s%s%s\n", (long long)json_integer_value(json_object_get(v, "step")),
+                   json_string_value(json_object_get(v, "source")), json_string_value(json_object_get(v, "status")),
+                   json_string_value(json_object_get(v, "action")), msg && *msg ? "  " : "", msg ? msg : "");
+        }
+    }
+    printf("  final metrics (step %lld):\n", (long long)json_integer_value(json_object_get(time, "last")));
+    json_object_foreach(json_object_get(info, "metrics"), key, v)
+        printf("    %-22s %.6g\n", key, json_number_value(v));
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+    cli_args a;
+    int rc = cli_parse("inspect", argc, argv, inspect_opts, &a);
+    if (rc != CLI_OK)
+        return rc;
+    if (cli_builtin(&a, inspect_help))
+        return CLI_OK;
+    if (a.n_pos != 1) {
+        fprintf(stderr, "agora inspect: expected one run file (see agora inspect --help)\n");
+        return CLI_USAGE;
+    }
+    json_t *info = NULL;
+    agora_error err;
+    if (agora_h5_inspect(a.pos[0], &info, &err) != 0) {
+        cli_error("inspect", &err);
+        return CLI_FAILED;
+    }
+    if (cli_has(&a, "json")) {
+        char *s = json_dumps(info, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        puts(s ? s : "{}");
+        free(s);
+    } else {
+        print_text(info, cli_has(&a, "events"));
+    }
+    json_decref(info);
+    return CLI_OK;
+}

@@ -1,0 +1,189 @@
+/* agora CLI — `agora models`: every model with its parameters (type, default, range, doc), metrics, fields and the
+ * actions personas may take (read from the model's action schema), as text or JSON. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const cli_opt models_opts[] = {{"json", 0, 0}, {NULL, 0, 0}};
+
+static const char models_help[] =
+    "usage: agora models [NAME] [--json]\n"
+    "\n"
+    "Lists the models agora can run, or one model: parameters (type, default, range, meaning), metrics written\n"
+    "every step, per-agent fields that snapshots hold, and the actions a persona or a scenario intervention may apply.\n"
+    "\n"
+    "options:\n"
+    "      --json       everything as JSON, action schemas included\n"
+    "  -h, --help       this help\n"
+    "  -V, --version    print the version\n";
+
+static void range_text(const agora_param_spec *p, char *buf, size_t n)
+{
+    switch (p->type) {
+    case AGORA_PARAM_REAL:
+        snprintf(buf, n, "[%g, %g]", p->min, p->max);
+        break;
+    case AGORA_PARAM_INT:
+        snprintf(buf, n, "[%.0f, %.0f]", p->min, p->max);
+        break;
+    case AGORA_PARAM_AMOUNT:
+        snprintf(buf, n, "fraction [0, 1) or count >= 1");
+        break;
+    case AGORA_PARAM_CHOICE:
+        snprintf(buf, n, "%s", p->choices);
+        break;
+    default:
+        snprintf(buf, n, "true|false");
+    }
+}
+
+static json_t *default_json(const agora_param_spec *p)
+{
+    json_t *params = NULL;
+    agora_param_spec one[2] = {*p, {0}};
+    if (agora_params_resolve(one, NULL, &params, NULL) != 0)
+        return json_null();
+    json_t *v = json_incref(json_object_get(params, p->name));
+    json_decref(params);
+    return v;
+}
+
+/* "fraction: number in [0, 1]" for each property of an action branch except its name. */
+static void action_args(const json_t *branch, char *buf, size_t n)
+{
+    size_t o = 0;
+    const char *key;
+    json_t *prop;
+    buf[0] = '\0';
+    json_object_foreach(json_object_get(branch, "properties"), key, prop) {
+        if (strcmp(key, "action") == 0 || o + 8 >= n)
+            continue;
+        const char *type = json_string_value(json_object_get(prop, "type"));
+        const json_t *lo = json_object_get(prop, "minimum"), *hi = json_object_get(prop, "maximum");
+        o += (size_t)snprintf(buf + o, n - o, "%s%s: %s", o ? ", " : "", key, type ? type : "value");
+        if (lo && hi && o < n)
+            o += (size_t)snprintf(buf + o, n - o, " in [%g, %g]", json_number_value(lo), json_number_value(hi));
+        else if (lo && o < n)
+            o += (size_t)snprintf(buf + o, n - o, " >= %g", json_number_value(lo));
+    }
+}
+
+static void print_model_text(const agora_model *m)
+{
+    printf("%s: %s\n", m->name, m->summary);
+    printf("  runs on: %s%s%s\n", m->spaces & AGORA_SPACES_GRID ? "grid" : "",
+           (m->spaces & AGORA_SPACES_GRID) && (m->spaces & AGORA_SPACES_GRAPH) ? ", " : "",
+           m->spaces & AGORA_SPACES_GRAPH ? "graph" : "");
+    printf("  parameters:\n");
+    for (int i = 0; m->params && m->params[i].name; i++) {
+        const agora_param_spec *p = &m->params[i];
+        char range[128];
+        range_text(p, range, sizeof range);
+        json_t *d = default_json(p);
+        char *dt = json_dumps(d, JSON_ENCODE_ANY);
+        printf("    %-18s %-7s default %-8s %-30s %s\n", p->name, agora_param_type_name(p->type), dt ? dt : "?", range,
+               p->doc);
+        free(dt);
+        json_decref(d);
+    }
+    printf("  metrics (one value per step in /metrics):\n");
+    for (int i = 0; m->metrics && m->metrics[i].name; i++)
+        printf("    %-20s %s\n", m->metrics[i].name, m->metrics[i].doc);
+    printf("  fields (per agent, in /snapshots):\n");
+    for (int i = 0; m->fields && m->fields[i].name; i++)
+        printf("    %-12s %-8s %s\n", m->fields[i].name, agora_dtype_name(m->fields[i].type), m->fields[i].doc);
+    json_t *schema = agora_model_action_schema(m, NULL);
+    const json_t *branches = json_object_get(schema, "anyOf");
+    if (!branches)
+        branches = json_object_get(schema, "oneOf");
+    if (json_array_size(branches)) {
+        printf("  actions (for personas and scenario interventions):\n");
+        size_t i;
+        json_t *b;
+        json_array_foreach(branches, i, b) {
+            const char *name = json_string_value(json_object_get(json_object_get(json_object_get(b, "properties"),
+                                                                                 "action"),
+                                                                 "const"));
+            char args[512];
+            action_args(b, args, sizeof args);
+            const char *doc = json_string_value(json_object_get(b, "description"));
+            printf("    %s {%s}\n      %s\n", name ? name : "?", args, doc ? doc : "");
+        }
+    }
+    json_decref(schema);
+}
+
+static json_t *model_json(const agora_model *m)
+{
+    json_t *params = json_array(), *metrics = json_array(), *fields = json_array(), *spaces = json_array();
+    for (int i = 0; m->params && m->params[i].name; i++) {
+        const agora_param_spec *p = &m->params[i];
+        json_t *o = json_pack("{s:s, s:s, s:o, s:s}", "name", p->name, "type", agora_param_type_name(p->type),
+                              "default", default_json(p), "doc", p->doc);
+        if (p->type == AGORA_PARAM_REAL || p->type == AGORA_PARAM_INT) {
+            json_object_set_new(o, "min", json_real(p->min));
+            json_object_set_new(o, "max", json_real(p->max));
+        }
+        if (p->type == AGORA_PARAM_CHOICE)
+            json_object_set_new(o, "choices", json_string(p->choices));
+        json_array_append_new(params, o);
+    }
+    for (int i = 0; m->metrics && m->metrics[i].name; i++)
+        json_array_append_new(metrics, json_pack("{s:s, s:s}", "name", m->metrics[i].name, "doc", m->metrics[i].doc));
+    for (int i = 0; m->fields && m->fields[i].name; i++)
+        json_array_append_new(fields, json_pack("{s:s, s:s, s:s}", "name", m->fields[i].name, "type",
+                                                agora_dtype_name(m->fields[i].type), "doc", m->fields[i].doc));
+    if (m->spaces & AGORA_SPACES_GRID)
+        json_array_append_new(spaces, json_string("grid"));
+    if (m->spaces & AGORA_SPACES_GRAPH)
+        json_array_append_new(spaces, json_string("graph"));
+    json_t *schema = agora_model_action_schema(m, NULL);
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "name", m->name, "summary", m->summary, "spaces", spaces,
+                     "params", params, "metrics", metrics, "fields", fields, "action_schema",
+                     schema ? schema : json_null());
+}
+
+int cmd_models(int argc, char **argv)
+{
+    cli_args a;
+    int rc = cli_parse("models", argc, argv, models_opts, &a);
+    if (rc != CLI_OK)
+        return rc;
+    if (cli_builtin(&a, models_help))
+        return CLI_OK;
+    if (a.n_pos > 1) {
+        fprintf(stderr, "agora models: expected at most one model name\n");
+        return CLI_USAGE;
+    }
+    int n;
+    const agora_model *const *all = agora_models(&n);
+    const agora_model *one = NULL;
+    if (a.n_pos == 1 && !(one = agora_model_find(a.pos[0]))) {
+        fprintf(stderr, "agora models: unknown model \"%s\" (known:", a.pos[0]);
+        for (int i = 0; i < n; i++)
+            fprintf(stderr, " %s", all[i]->name);
+        fprintf(stderr, ")\n");
+        return CLI_USAGE;
+    }
+    if (cli_has(&a, "json")) {
+        json_t *list = json_array();
+        for (int i = 0; i < n; i++)
+            if (!one || all[i] == one)
+                json_array_append_new(list, model_json(all[i]));
+        json_t *doc = json_pack("{s:o}", "models", list);
+        char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        puts(s ? s : "{}");
+        free(s);
+        json_decref(doc);
+        return CLI_OK;
+    }
+    for (int i = 0; i < n; i++) {
+        if (one && all[i] != one)
+            continue;
+        print_model_text(all[i]);
+        if (i + 1 < n && !one)
+            printf("\n");
+    }
+    return CLI_OK;
+}

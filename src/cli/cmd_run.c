@@ -1,0 +1,314 @@
+/* agora CLI — `agora run` and `agora validate`: load a scenario, apply command-line overrides, then run it (with a
+ * progress bar on a terminal, event lines, a summary at the end) or just check it.
+ *
+ * Ctrl-C stops a run cleanly: the signal handler only sets a flag that agora_run polls between steps; the file is
+ * flushed and closed with status "interrupted". A second Ctrl-C kills the process (the file keeps what was flushed). */
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+static const cli_opt run_opts[] = {
+    {"output", 'o', 1}, {"seed", 0, 1},   {"steps", 0, 1},       {"threads", 't', 1}, {"set", 's', 1},
+    {"quiet", 'q', 0},  {"verbose", 'v', 0}, {"log-level", 0, 1}, {"no-progress", 0, 0}, {"json", 0, 0},
+    {"print", 0, 0},    {NULL, 0, 0}};
+
+static const char run_help[] =
+    "usage: agora run SCENARIO [options]\n"
+    "\n"
+    "Runs a scenario (YAML or JSON) and writes one HDF5 file: metrics every step, snapshots, events, provenance.\n"
+    "\n"
+    "options:\n"
+    "  -o, --output FILE     run file to write (default: the scenario's output.path, else runs/<name>.h5)\n"
+    "      --seed N          random seed (same scenario + seed = bit-identical results at any thread count)\n"
+    "      --steps N         number of steps\n"
+    "  -t, --threads N       OpenMP threads (default: all cores); results do not depend on it\n"
+    "  -s, --set KEY=VALUE   override any scenario key, e.g. --set params.beta=0.1 --set space.width=500\n"
+    "                        (checked like the file: unknown keys and out-of-range values are errors)\n"
+    "  -q, --quiet           no progress bar, no event lines, no summary\n"
+    "  -v, --verbose         log what the run does (same as --log-level info)\n"
+    "      --log-level L     error, warn (default), info or debug\n"
+    "      --no-progress     no progress bar even on a terminal\n"
+    "      --json            print the result as JSON on stdout instead of the summary\n"
+    "  -h, --help            this help\n"
+    "  -V, --version         print the version\n"
+    "\n"
+    "exit status: 0 complete, 1 the run failed, 2 bad usage or scenario, 130 interrupted (Ctrl-C)\n";
+
+static const char validate_help[] =
+    "usage: agora validate SCENARIO [--set KEY=VALUE]... [--print]\n"
+    "\n"
+    "Checks a scenario and its overrides without running it. Errors name file:line:col and the key.\n"
+    "\n"
+    "options:\n"
+    "  -s, --set KEY=VALUE   override a key, checked like the file\n"
+    "      --print           print the effective configuration (defaults filled in) as JSON\n"
+    "  -h, --help            this help\n"
+    "  -V, --version         print the version\n";
+
+static volatile sig_atomic_t interrupted_flag;
+static volatile int cancel_flag;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted_flag = 1;
+    cancel_flag = 1;
+    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the process at once */
+}
+
+/* Loads the scenario and applies --seed/--steps/--threads/-o/--set, each through agora_scenario_set so it is checked
+ * exactly like the file. Returns NULL after printing the error. */
+static agora_scenario *load_with_overrides(const char *cmd, const cli_args *a, int *rc)
+{
+    agora_scenario *sc = NULL;
+    agora_error err;
+    *rc = CLI_USAGE;
+    if (a->n_pos != 1) {
+        fprintf(stderr, "agora %s: expected one scenario file (see agora %s --help)\n", cmd, cmd);
+        return NULL;
+    }
+    if (agora_scenario_load(a->pos[0], &sc, &err) != 0) {
+        cli_error(cmd, &err);
+        return NULL;
+    }
+    static const struct {
+        const char *opt, *key;
+        int numeric;
+    } shorthand[] = {{"seed", "seed", 1}, {"steps", "steps", 1}, {"threads", "threads", 1}, {"output", "output.path", 0}};
+    for (int i = 0; i < a->n_opts; i++) {
+        const char *name = a->opts[i].opt->name, *value = a->opts[i].value;
+        char assignment[4200];
+        if (strcmp(name, "set") == 0) {
+            snprintf(assignment, sizeof assignment, "%s", value);
+        } else {
+            size_t k = 0;
+            while (k < sizeof shorthand / sizeof shorthand[0] && strcmp(shorthand[k].opt, name) != 0)
+                k++;
+            if (k == sizeof shorthand / sizeof shorthand[0])
+                continue;
+            char optname[32];
+            snprintf(optname, sizeof optname, "--%s", name);
+            if (shorthand[k].numeric && cli_uint(cmd, optname, value) < 0)
+                goto fail;
+            /* A path is given as a quoted YAML string so that names like "true" or "1.h5" stay strings. */
+            if (shorthand[k].numeric) {
+                snprintf(assignment, sizeof assignment, "%s=%s", shorthand[k].key, value);
+            } else {
+                json_t *js = json_string(value);
+                char *q = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+                json_decref(js);
+                if (!q) {
+                    fprintf(stderr, "agora %s: %s expects a UTF-8 path\n", cmd, optname);
+                    goto fail;
+                }
+                snprintf(assignment, sizeof assignment, "%s=%s", shorthand[k].key, q);
+                free(q);
+            }
+        }
+        if (agora_scenario_set(sc, assignment, &err) != 0) {
+            cli_error(cmd, &err);
+            goto fail;
+        }
+    }
+    *rc = CLI_OK;
+    return sc;
+fail:
+    agora_scenario_destroy(sc);
+    return NULL;
+}
+
+/* ---- progress bar ------------------------------------------------------------------------------------------------ */
+
+typedef struct run_view {
+    int bar;        /* draw a progress bar (stderr is a terminal) */
+    int events;     /* print event lines */
+    int drawn;      /* a bar is on the current line */
+    int headline;   /* index of the first "peak" metric, shown on the bar, or -1 */
+} run_view;
+
+static void clear_bar(run_view *v)
+{
+    if (v->drawn) {
+        fputs("\r\033[K", stderr);
+        v->drawn = 0;
+    }
+}
+
+static int on_progress(void *ud, const agora_progress *p)
+{
+    run_view *v = ud;
+    if (!v->bar)
+        return 0;
+    const int width = 28;
+    double frac = p->steps > 0 ? (double)p->step / (double)p->steps : 1.0;
+    int fill = (int)(frac * width);
+    char bar[64];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < fill ? '#' : '-';
+    bar[width] = '\0';
+    double rate = p->elapsed_s > 0 ? (double)p->step * (double)p->n_agents / p->elapsed_s : 0;
+    double eta = frac > 0 ? p->elapsed_s * (1 - frac) / frac : 0;
+    char metric[96] = "";
+    if (v->headline >= 0)
+        snprintf(metric, sizeof metric, "  %s %.6g", p->model->metrics[v->headline].name, p->metrics[v->headline]);
+    fprintf(stderr, "\r\033[K[%s] %3.0f%%  step %lld/%lld%s  %.3g agent-updates/s  ETA %.1fs", bar, 100 * frac,
+            (long long)p->step, (long long)p->steps, metric, rate, eta);
+    fflush(stderr);
+    v->drawn = 1;
+    return 0;
+}
+
+static void on_event(void *ud, int64_t step, const char *source, const char *action, const char *status,
+                     const char *message)
+{
+    run_view *v = ud;
+    if (!v->events)
+        return;
+    clear_bar(v);
+    fprintf(stderr, "step %lld: %s %s %s%s%s\n", (long long)step, source, status, action, message && *message ? ": " : "",
+            message ? message : "");
+}
+
+/* ---- summary ----------------------------------------------------------------------------------------------------- */
+
+static void print_value(double x)
+{
+    if (x == floor(x) && fabs(x) < 1e15)
+        printf("%.0f", x);
+    else
+        printf("%.4g", x);
+}
+
+static void print_summary(const agora_scenario *sc, const agora_run_result *r)
+{
+    const agora_model *model = agora_scenario_model(sc);
+    const json_t *cfg = agora_scenario_config(sc);
+    const json_t *metrics = json_object_get(r->summary, "metrics");
+    printf("%s: %s, %lld agents, %lld steps, seed %lld, %d threads\n",
+           json_string_value(json_object_get(cfg, "name")), model->name, (long long)r->n_agents,
+           (long long)r->steps_done, (long long)json_integer_value(json_object_get(cfg, "seed")), r->threads);
+    for (int i = 0; model->metrics[i].name; i++) {
+        const char *kind = model->metrics[i].summary;
+        const json_t *mj = json_object_get(metrics, model->metrics[i].name);
+        if (!kind || !mj)
+            continue;
+        if (strcmp(kind, "peak") == 0) {
+            printf("  peak %-16s ", model->metrics[i].name);
+            print_value(json_real_value(json_object_get(mj, "peak")));
+            printf(" at step %lld\n", (long long)json_integer_value(json_object_get(mj, "peak_step")));
+        } else {
+            printf("  final %-15s ", model->metrics[i].name);
+            print_value(json_real_value(json_object_get(mj, "final")));
+            printf("\n");
+        }
+    }
+    printf("  wall time              %.3f s (model steps %.3f s)\n", r->wall_s, r->step_s);
+    printf("  speed                  %.3g agent-updates/s (%.3g in model steps)\n", r->updates_per_s,
+           r->step_s > 0 ? (double)r->steps_done * (double)r->n_agents / r->step_s : 0.0);
+    printf("  output                 %s (%s)\n", r->output, r->status);
+}
+
+static void print_json(const agora_run_result *r)
+{
+    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:i, s:f, s:f, s:f, s:O}", "status", r->status, "output", r->output,
+                          "steps_done", (json_int_t)r->steps_done, "n_agents", (json_int_t)r->n_agents, "threads",
+                          r->threads, "wall_s", r->wall_s, "step_s", r->step_s, "updates_per_s", r->updates_per_s,
+                          "summary", r->summary ? r->summary : json_null());
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s)
+        puts(s);
+    free(s);
+    json_decref(o);
+}
+
+static int set_log_level(const char *cmd, const cli_args *a)
+{
+    if (cli_has(a, "verbose"))
+        cli_logger.level = AGORA_LOG_INFO;
+    if (cli_has(a, "quiet"))
+        cli_logger.level = AGORA_LOG_ERROR;
+    const char *lv = cli_get(a, "log-level");
+    if (lv && agora_log_level_parse(lv, &cli_logger.level) != 0) {
+        fprintf(stderr, "agora %s: --log-level expects error, warn, info or debug, got \"%s\"\n", cmd, lv);
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    cli_args a;
+    int rc = cli_parse("run", argc, argv, run_opts, &a);
+    if (rc != CLI_OK)
+        return rc;
+    if (cli_builtin(&a, run_help))
+        return CLI_OK;
+    if ((rc = set_log_level("run", &a)) != CLI_OK)
+        return rc;
+    agora_scenario *sc = load_with_overrides("run", &a, &rc);
+    if (!sc)
+        return rc;
+
+    int quiet = cli_has(&a, "quiet"), json = cli_has(&a, "json");
+    const agora_model *model = agora_scenario_model(sc);
+    run_view view = {.bar = !quiet && !cli_has(&a, "no-progress") && isatty(STDERR_FILENO),
+                     .events = !quiet,
+                     .headline = -1};
+    for (int i = 0; model->metrics[i].name && view.headline < 0; i++)
+        if (model->metrics[i].summary && strcmp(model->metrics[i].summary, "peak") == 0)
+            view.headline = i;
+
+    signal(SIGINT, on_sigint);
+    agora_run_options opt = {.logger = &cli_logger,
+                             .progress = on_progress,
+                             .on_event = on_event,
+                             .ud = &view,
+                             .progress_interval_s = 0.1,
+                             .cancel = &cancel_flag};
+    agora_run_result res;
+    agora_error err;
+    agora_error_clear(&err);
+    int run_rc = agora_run(sc, &opt, &res, &err);
+    clear_bar(&view);
+    signal(SIGINT, SIG_DFL);
+    if (run_rc != 0) {
+        cli_error("run", &err);
+        rc = err.code == AGORA_ESCHEMA || err.code == AGORA_EPARSE ? CLI_USAGE : CLI_FAILED;
+    } else {
+        if (json)
+            print_json(&res);
+        else if (!quiet)
+            print_summary(sc, &res);
+        rc = interrupted_flag || strcmp(res.status, "interrupted") == 0 ? CLI_INTERRUPTED : CLI_OK;
+    }
+    agora_run_result_free(&res);
+    agora_scenario_destroy(sc);
+    return rc;
+}
+
+int cmd_validate(int argc, char **argv)
+{
+    cli_args a;
+    int rc = cli_parse("validate", argc, argv, run_opts, &a);
+    if (rc != CLI_OK)
+        return rc;
+    if (cli_builtin(&a, validate_help))
+        return CLI_OK;
+    agora_scenario *sc = load_with_overrides("validate", &a, &rc);
+    if (!sc)
+        return rc;
+    if (cli_has(&a, "print")) {
+        char *s = json_dumps(agora_scenario_config(sc), JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (s)
+            puts(s);
+        free(s);
+    } else {
+        printf("%s: valid (model %s)\n", agora_scenario_path(sc), agora_scenario_model(sc)->name);
+    }
+    agora_scenario_destroy(sc);
+    return CLI_OK;
+}

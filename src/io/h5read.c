@@ -1,0 +1,696 @@
+/* agora — reading a run file back: agora_h5_inspect (output.h) and the reader side of h5internal.h (attributes as
+ * JSON, tables with their continuation rows joined).
+ *
+ * A run file is opened normally first. A file whose writer was killed still carries the "open for SWMR writing"
+ * mark, which a normal open refuses; such a file (or one still being written) is opened for SWMR reading instead,
+ * which sees every flushed row. Nothing here writes to the file, so inspecting never changes a run. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <hdf5.h>
+#include <hdf5_hl.h>
+
+#include "agora/output.h"
+#include "io/h5internal.h"
+
+/* ---- small JSON helpers ---------------------------------------------------------------------------------------- */
+
+/* JSON text from bytes that should be UTF-8; anything that is not (a foreign file) has its non-ASCII bytes
+ * replaced by '?', because jansson only holds valid UTF-8. */
+static json_t *text_json(const char *s, size_t n)
+{
+    json_t *v = json_stringn(s, n);
+    if (v)
+        return v;
+    char *copy = malloc(n + 1);
+    if (!copy)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        copy[i] = (unsigned char)s[i] < 0x80 && s[i] != '\0' ? s[i] : '?';
+    v = json_stringn(copy, n);
+    free(copy);
+    return v;
+}
+
+/* jansson cannot hold NaN or infinities; a metric that is undefined at a step reads as null. */
+static json_t *real_json(double x)
+{
+    return isfinite(x) ? json_real(x) : json_null();
+}
+
+/* ---- attributes ------------------------------------------------------------------------------------------------ */
+
+/* One attribute's value as JSON, or NULL after filling err. */
+static json_t *attr_json(hid_t attr, const char *name, agora_error *err)
+{
+    hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID, mtype = H5I_INVALID_HID;
+    json_t *out = NULL, *list = NULL;
+    void *buf = NULL;
+    if ((type = H5Aget_type(attr)) < 0 || (space = H5Aget_space(attr)) < 0) {
+        agora__h5_fail(err, AGORA_EHDF5, name, "cannot read attribute %s", name);
+        goto done;
+    }
+    H5S_class_t shape = H5Sget_simple_extent_type(space);
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    if (shape == H5S_NULL || n <= 0) {
+        out = json_null();
+        goto done;
+    }
+    H5T_class_t cls = H5Tget_class(type);
+    list = json_array();
+    if (!list)
+        goto nomem;
+    if (cls == H5T_INTEGER || cls == H5T_FLOAT) {
+        int is_unsigned = cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_NONE;
+        hid_t native = cls == H5T_FLOAT ? H5T_NATIVE_DOUBLE : is_unsigned ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64;
+        buf = calloc((size_t)n, 8);
+        if (!buf)
+            goto nomem;
+        if (H5Aread(attr, native, buf) < 0) {
+            agora__h5_fail(err, AGORA_EHDF5, name, "cannot read attribute %s", name);
+            goto done;
+        }
+        for (hssize_t k = 0; k < n; k++) {
+            json_t *v;
+            if (cls == H5T_FLOAT) {
+                v = real_json(((double *)buf)[k]);
+            } else if (is_unsigned && ((uint64_t *)buf)[k] > (uint64_t)INT64_MAX) {
+                char text[32];
+                snprintf(text, sizeof text, "%llu", (unsigned long long)((uint64_t *)buf)[k]);
+                v = json_string(text);
+            } else {
+                v = json_integer((json_int_t)((int64_t *)buf)[k]);
+            }
+            if (json_array_append_new(list, v) < 0)
+                goto nomem;
+        }
+    } else if (cls == H5T_STRING && H5Tis_variable_str(type) > 0) {
+        char **strs = calloc((size_t)n, sizeof *strs);
+        buf = strs;
+        if (!strs)
+            goto nomem;
+        if ((mtype = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(mtype, H5T_VARIABLE) < 0 ||
+            H5Tset_cset(mtype, H5Tget_cset(type)) < 0 || H5Aread(attr, mtype, strs) < 0) {
+            agora__h5_fail(err, AGORA_EHDF5, name, "cannot read attribute %s", name);
+            goto done;
+        }
+        int bad = 0;
+        for (hssize_t k = 0; k < n && !bad; k++)
+            bad = json_array_append_new(list, text_json(strs[k] ? strs[k] : "", strs[k] ? strlen(strs[k]) : 0)) < 0;
+        H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, strs);
+        if (bad)
+            goto nomem;
+    } else if (cls == H5T_STRING) {
+        size_t size = H5Tget_size(type);
+        buf = calloc((size_t)n * size + 1, 1);
+        if (!buf)
+            goto nomem;
+        if ((mtype = H5Tcopy(type)) < 0 || H5Aread(attr, mtype, buf) < 0) {
+            agora__h5_fail(err, AGORA_EHDF5, name, "cannot read attribute %s", name);
+            goto done;
+        }
+        for (hssize_t k = 0; k < n; k++) {
+            const char *s = (const char *)buf + (size_t)k * size;
+            if (json_array_append_new(list, text_json(s, strnlen(s, size))) < 0)
+                goto nomem;
+        }
+    } else {
+        /* References, compounds and the like have no plain JSON form. */
+        for (hssize_t k = 0; k < n; k++)
+            json_array_append_new(list, json_null());
+    }
+    if (shape == H5S_SCALAR && json_array_size(list) == 1)
+        out = json_incref(json_array_get(list, 0));
+    else
+        out = json_incref(list);
+    goto done;
+nomem:
+    agora_error_set(err, AGORA_ENOMEM, name, "out of memory");
+done:
+    json_decref(list);
+    free(buf);
+    agora__h5_close(&mtype);
+    agora__h5_close(&type);
+    agora__h5_close(&space);
+    return out;
+}
+
+typedef struct attr_walk {
+    json_t *obj;
+    const char *const *json_names;
+    agora_error *err;
+    int rc;
+} attr_walk;
+
+static int is_listed(const char *const *names, const char *name)
+{
+    for (; names && *names; names++)
+        if (!strcmp(*names, name))
+            return 1;
+    return 0;
+}
+
+static herr_t attr_visit(hid_t loc, const char *name, const H5A_info_t *info, void *data)
+{
+    (void)info;
+    attr_walk *w = data;
+    hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
+    if (attr < 0) {
+        w->rc = agora__h5_fail(w->err, AGORA_EHDF5, name, "cannot open attribute %s", name);
+        return -1;
+    }
+    json_t *v = attr_json(attr, name, w->err);
+    H5Aclose(attr);
+    if (!v) {
+        w->rc = w->err ? w->err->code : AGORA_EHDF5;
+        return -1;
+    }
+    if (json_is_string(v) && is_listed(w->json_names, name)) {
+        json_t *parsed = json_loadb(json_string_value(v), json_string_length(v), JSON_DECODE_ANY, NULL);
+        if (parsed) {
+            json_decref(v);
+            v = parsed;
+        }
+    }
+    json_object_set_new(w->obj, name, v);
+    return 0;
+}
+
+int agora__h5_attrs_json(hid_t loc, const char *const *json_names, json_t **out, agora_error *err)
+{
+    attr_walk w = {.obj = json_object(), .json_names = json_names, .err = err, .rc = 0};
+    *out = NULL;
+    if (!w.obj)
+        return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    hsize_t idx = 0;
+    /* Creation order when the object tracks it (agora's files do), else by name. */
+    herr_t h = H5Aiterate2(loc, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, attr_visit, &w);
+    if (h < 0 && w.rc == 0 && idx == 0) {
+        idx = 0;
+        h = H5Aiterate2(loc, H5_INDEX_NAME, H5_ITER_INC, &idx, attr_visit, &w);
+    }
+    if (h < 0) {
+        int rc = w.rc ? w.rc : agora__h5_fail(err, AGORA_EHDF5, NULL, "cannot list attributes");
+        json_decref(w.obj);
+        return rc;
+    }
+    *out = w.obj;
+    return 0;
+}
+
+/* ---- tables ---------------------------------------------------------------------------------------------------- */
+
+typedef struct table_member {
+    char *name;
+    H5T_class_t cls; /* H5T_INTEGER, H5T_FLOAT or H5T_STRING (fixed width) */
+    H5T_cset_t cset; /* of a string: HDF5 does not convert between ASCII and UTF-8, so it is read as stored */
+    size_t offset, size;
+    /* the logical row being assembled */
+    int64_t i;
+    double f;
+    char *text;
+    size_t text_len, text_cap;
+} table_member;
+
+static int append_text(table_member *m, const char *s, size_t n)
+{
+    if (m->text_len + n + 1 > m->text_cap) {
+        size_t cap = m->text_cap ? m->text_cap : 256;
+        while (cap < m->text_len + n + 1)
+            cap *= 2;
+        char *nt = realloc(m->text, cap);
+        if (!nt)
+            return -1;
+        m->text = nt;
+        m->text_cap = cap;
+    }
+    memcpy(m->text + m->text_len, s, n);
+    m->text_len += n;
+    return 0;
+}
+
+/* Turns the assembled logical row into a JSON object appended to rows; `part` is internal and left out. */
+static int emit_row(json_t *rows, const table_member *mem, int n, int part_index)
+{
+    json_t *o = json_object();
+    if (!o)
+        return -1;
+    for (int k = 0; k < n; k++) {
+        if (k == part_index)
+            continue;
+        const table_member *m = &mem[k];
+        json_t *v = m->cls == H5T_INTEGER ? json_integer((json_int_t)m->i)
+                    : m->cls == H5T_FLOAT ? real_json(m->f)
+                                          : text_json(m->text ? m->text : "", m->text_len);
+        if (json_object_set_new(o, m->name, v) < 0) {
+            json_decref(o);
+            return -1;
+        }
+    }
+    return json_array_append_new(rows, o);
+}
+
+int agora__h5_table_read(hid_t loc, const char *name, json_t **rows, agora_error *err)
+{
+    hid_t dset = H5I_INVALID_HID, ftype = H5I_INVALID_HID, mtype = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+    hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
+    table_member *mem = NULL;
+    unsigned char *buf = NULL;
+    json_t *out = NULL;
+    int n = 0, rc = 0, id_index = -1, part_index = -1;
+    *rows = NULL;
+    if ((dset = H5Dopen2(loc, name, H5P_DEFAULT)) < 0 || (ftype = H5Dget_type(dset)) < 0 ||
+        (fspace = H5Dget_space(dset)) < 0) {
+        rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot open table %s", name);
+        goto done;
+    }
+    int nmembers = H5Tget_nmembers(ftype);
+    if (H5Tget_class(ftype) != H5T_COMPOUND || nmembers < 0 || H5Sget_simple_extent_ndims(fspace) != 1) {
+        rc = agora_error_set(err, AGORA_EHDF5, name, "%s is not a table (a one-dimensional compound dataset)", name);
+        goto done;
+    }
+    mem = calloc((size_t)nmembers + 1, sizeof *mem);
+    out = json_array();
+    if (!mem || !out)
+        goto nomem;
+    /* The memory type holds the members this reader understands, packed: integers as int64, floats as double and
+     * fixed-width strings as they are. Other members (none in agora's tables) are skipped. */
+    size_t size = 0;
+    for (int k = 0; k < nmembers; k++) {
+        char *mname = H5Tget_member_name(ftype, (unsigned)k);
+        hid_t t = H5Tget_member_type(ftype, (unsigned)k);
+        H5T_class_t cls = H5Tget_class(t);
+        size_t msize = cls == H5T_STRING && H5Tis_variable_str(t) <= 0 ? H5Tget_size(t)
+                       : cls == H5T_INTEGER || cls == H5T_FLOAT    ? 8
+                                                                   : 0;
+        H5T_cset_t cset = cls == H5T_STRING ? H5Tget_cset(t) : H5T_CSET_ASCII;
+        H5Tclose(t);
+        if (!mname || msize == 0) {
+            H5free_memory(mname);
+            continue;
+        }
+        table_member *m = &mem[n];
+        m->name = strdup(mname);
+        H5free_memory(mname);
+        if (!m->name)
+            goto nomem;
+        m->cls = cls;
+        m->cset = cset;
+        m->offset = size;
+        m->size = msize;
+        size += msize;
+        if (!strcmp(m->name, "id") && cls == H5T_INTEGER)
+            id_index = n;
+        if (!strcmp(m->name, "part") && cls == H5T_INTEGER)
+            part_index = n;
+        n++;
+    }
+    if (n == 0) {
+        rc = agora_error_set(err, AGORA_EHDF5, name, "table %s has no readable columns", name);
+        goto done;
+    }
+    if ((mtype = H5Tcreate(H5T_COMPOUND, size)) < 0) {
+        rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot make a row type");
+        goto done;
+    }
+    for (int k = 0; k < n; k++) {
+        herr_t h;
+        if (mem[k].cls == H5T_STRING) {
+            if ((mt = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(mt, mem[k].size) < 0 ||
+                H5Tset_strpad(mt, H5T_STR_NULLPAD) < 0 || H5Tset_cset(mt, mem[k].cset) < 0) {
+                rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot make a text type");
+                goto done;
+            }
+            h = H5Tinsert(mtype, mem[k].name, mem[k].offset, mt);
+            agora__h5_close(&mt);
+        } else {
+            h = H5Tinsert(mtype, mem[k].name, mem[k].offset,
+                          mem[k].cls == H5T_INTEGER ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE);
+        }
+        if (h < 0) {
+            rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot make a row type");
+            goto done;
+        }
+    }
+
+    hsize_t total = 0;
+    H5Sget_simple_extent_dims(fspace, &total, NULL);
+    hsize_t block = ((hsize_t)1 << 20) / size;
+    if (block < 1)
+        block = 1;
+    if (block > total)
+        block = total;
+    if (total > 0 && !(buf = malloc(block * size)))
+        goto nomem;
+    int have_row = 0;
+    int64_t cur_id = 0;
+    for (hsize_t start = 0; start < total; start += block) {
+        hsize_t count = total - start < block ? total - start : block;
+        agora__h5_close(&mspace);
+        if ((mspace = H5Screate_simple(1, &count, NULL)) < 0 ||
+            H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0 ||
+            H5Dread(dset, mtype, mspace, fspace, H5P_DEFAULT, buf) < 0) {
+            rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot read table %s", name);
+            goto done;
+        }
+        for (hsize_t r = 0; r < count; r++) {
+            const unsigned char *row = buf + r * size;
+            int64_t id = 0, part = 0;
+            if (id_index >= 0)
+                memcpy(&id, row + mem[id_index].offset, 8);
+            if (part_index >= 0)
+                memcpy(&part, row + mem[part_index].offset, 8);
+            /* A continuation row follows its first part directly (one writer appends all parts together). */
+            int continues = have_row && id_index >= 0 && id == cur_id && part > 0;
+            if (!continues) {
+                if (have_row && emit_row(out, mem, n, part_index) < 0)
+                    goto nomem;
+                have_row = 1;
+                cur_id = id;
+            }
+            for (int k = 0; k < n; k++) {
+                table_member *m = &mem[k];
+                const unsigned char *src = row + m->offset;
+                if (m->cls == H5T_STRING) {
+                    if (!continues)
+                        m->text_len = 0;
+                    if (append_text(m, (const char *)src, strnlen((const char *)src, m->size)) < 0)
+                        goto nomem;
+                } else if (!continues) {
+                    if (m->cls == H5T_INTEGER)
+                        memcpy(&m->i, src, 8);
+                    else
+                        memcpy(&m->f, src, 8);
+                }
+            }
+        }
+    }
+    if (have_row && emit_row(out, mem, n, part_index) < 0)
+        goto nomem;
+    goto done;
+nomem:
+    rc = agora_error_set(err, AGORA_ENOMEM, name, "out of memory");
+done:
+    if (mem)
+        for (int k = 0; k < n; k++) {
+            free(mem[k].name);
+            free(mem[k].text);
+        }
+    free(mem);
+    free(buf);
+    agora__h5_close(&mt);
+    agora__h5_close(&mtype);
+    agora__h5_close(&ftype);
+    agora__h5_close(&fspace);
+    agora__h5_close(&mspace);
+    agora__h5_close(&dset);
+    if (rc)
+        json_decref(out);
+    else
+        *rows = out;
+    return rc;
+}
+
+/* ---- agora_h5_inspect ------------------------------------------------------------------------------------------ */
+
+/* Whether the file carries the HDF5 signature, which sits at byte 0 or at 512, 1024, 2048, ... (a user block). */
+static int has_hdf5_signature(const char *path)
+{
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    int found = 0;
+    for (long off = 0; !found; off = off ? 2 * off : 512) {
+        unsigned char b[8];
+        if (fseek(f, off, SEEK_SET) != 0 || fread(b, 1, 8, f) != 8)
+            break;
+        found = memcmp(b, sig, 8) == 0;
+    }
+    fclose(f);
+    return found;
+}
+
+/* Members of a group in creation order (by name if the group does not track it). */
+static herr_t name_visit(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    (void)g;
+    (void)info;
+    return json_array_append_new((json_t *)data, json_string(name)) < 0 ? -1 : 0;
+}
+
+static json_t *member_names(hid_t g)
+{
+    json_t *names = json_array();
+    if (!names)
+        return NULL;
+    if (H5Literate(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, NULL, name_visit, names) < 0) {
+        json_array_clear(names);
+        if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, name_visit, names) < 0) {
+            json_decref(names);
+            return NULL;
+        }
+    }
+    return names;
+}
+
+/* Length of a 1-D dataset and, when rows > 0, its first and last values read as `mtype` into first/last. */
+static int series_ends(hid_t d, hid_t mtype, hsize_t *rows, void *first, void *last)
+{
+    hid_t fspace = H5Dget_space(d), mspace = H5I_INVALID_HID;
+    int rc = -1;
+    hsize_t n = 0, one = 1, pos;
+    if (fspace < 0 || H5Sget_simple_extent_ndims(fspace) != 1 || H5Sget_simple_extent_dims(fspace, &n, NULL) < 0)
+        goto done;
+    *rows = n;
+    if (n > 0) {
+        if ((mspace = H5Screate_simple(1, &one, NULL)) < 0)
+            goto done;
+        pos = 0;
+        if (first && (H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &pos, NULL, &one, NULL) < 0 ||
+                      H5Dread(d, mtype, mspace, fspace, H5P_DEFAULT, first) < 0))
+            goto done;
+        pos = n - 1;
+        if (last && (H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &pos, NULL, &one, NULL) < 0 ||
+                     H5Dread(d, mtype, mspace, fspace, H5P_DEFAULT, last) < 0))
+            goto done;
+    }
+    rc = 0;
+done:
+    agora__h5_close(&mspace);
+    agora__h5_close(&fspace);
+    return rc;
+}
+
+static int inspect_time(hid_t file, json_t *info, agora_error *err)
+{
+    json_t *o = json_pack("{s:I, s:n, s:n}", "rows", (json_int_t)0, "first", "last");
+    if (!o)
+        return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    json_object_set_new(info, "time", o);
+    if (H5Lexists(file, "time", H5P_DEFAULT) <= 0)
+        return 0;
+    hid_t d = H5Dopen2(file, "time", H5P_DEFAULT);
+    hsize_t rows = 0;
+    int64_t first = 0, last = 0;
+    if (d < 0 || series_ends(d, H5T_NATIVE_INT64, &rows, &first, &last) < 0) {
+        int rc = agora__h5_fail(err, AGORA_EHDF5, "time", "cannot read /time");
+        agora__h5_close(&d);
+        return rc;
+    }
+    H5Dclose(d);
+    json_object_set_new(o, "rows", json_integer((json_int_t)rows));
+    if (rows > 0) {
+        json_object_set_new(o, "first", json_integer(first));
+        json_object_set_new(o, "last", json_integer(last));
+    }
+    return 0;
+}
+
+static int inspect_metrics(hid_t file, json_t *info, agora_error *err)
+{
+    json_t *o = json_object(), *names = NULL;
+    hid_t g = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    int rc = 0;
+    if (!o)
+        return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    json_object_set_new(info, "metrics", o);
+    if (H5Lexists(file, "metrics", H5P_DEFAULT) <= 0)
+        return 0;
+    if ((g = H5Gopen2(file, "metrics", H5P_DEFAULT)) < 0 || !(names = member_names(g))) {
+        rc = agora__h5_fail(err, AGORA_EHDF5, "metrics", "cannot list /metrics");
+        goto done;
+    }
+    size_t k;
+    json_t *jn;
+    json_array_foreach(names, k, jn) {
+        const char *name = json_string_value(jn);
+        if ((d = H5Dopen2(g, name, H5P_DEFAULT)) < 0) {
+            rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot open /metrics/%s", name);
+            goto done;
+        }
+        /* /metrics/time is the link to the /time scale, not a metric. */
+        if (H5DSis_scale(d) <= 0) {
+            hsize_t rows = 0;
+            double last = 0;
+            if (series_ends(d, H5T_NATIVE_DOUBLE, &rows, NULL, &last) < 0) {
+                rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot read /metrics/%s", name);
+                goto done;
+            }
+            json_object_set_new(o, name, rows > 0 ? real_json(last) : json_null());
+        }
+        agora__h5_close(&d);
+    }
+done:
+    json_decref(names);
+    agora__h5_close(&d);
+    agora__h5_close(&g);
+    return rc;
+}
+
+static int inspect_snapshots(hid_t file, json_t *info, agora_error *err)
+{
+    json_t *times = json_array(), *fields = json_object(), *names = NULL;
+    hid_t g = H5I_INVALID_HID, d = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    int64_t *tv = NULL;
+    int rc = 0;
+    json_t *o = json_pack("{s:i, s:o, s:o}", "count", 0, "times", times, "fields", fields);
+    if (!o)
+        return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    json_object_set_new(info, "snapshots", o);
+    if (H5Lexists(file, "snapshots", H5P_DEFAULT) <= 0)
+        return 0;
+    if ((g = H5Gopen2(file, "snapshots", H5P_DEFAULT)) < 0 || !(names = member_names(g))) {
+        rc = agora__h5_fail(err, AGORA_EHDF5, "snapshots", "cannot list /snapshots");
+        goto done;
+    }
+    if (H5Lexists(g, "time", H5P_DEFAULT) > 0) {
+        hsize_t n = 0;
+        if ((d = H5Dopen2(g, "time", H5P_DEFAULT)) < 0 || (space = H5Dget_space(d)) < 0 ||
+            H5Sget_simple_extent_dims(space, &n, NULL) < 0) {
+            rc = agora__h5_fail(err, AGORA_EHDF5, "snapshots/time", "cannot read /snapshots/time");
+            goto done;
+        }
+        if (n > 0) {
+            if (!(tv = malloc(n * sizeof *tv))) {
+                rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+                goto done;
+            }
+            if (H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, tv) < 0) {
+                rc = agora__h5_fail(err, AGORA_EHDF5, "snapshots/time", "cannot read /snapshots/time");
+                goto done;
+            }
+        }
+        for (hsize_t k = 0; k < n; k++)
+            json_array_append_new(times, json_integer(tv[k]));
+        json_object_set_new(o, "count", json_integer((json_int_t)n));
+        agora__h5_close(&space);
+        agora__h5_close(&d);
+    }
+    size_t k;
+    json_t *jn;
+    json_array_foreach(names, k, jn) {
+        const char *name = json_string_value(jn);
+        hsize_t dims[H5S_MAX_RANK];
+        int rank;
+        if ((d = H5Dopen2(g, name, H5P_DEFAULT)) < 0) {
+            rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot open /snapshots/%s", name);
+            goto done;
+        }
+        if (H5DSis_scale(d) <= 0) {
+            if ((space = H5Dget_space(d)) < 0 || (rank = H5Sget_simple_extent_dims(space, dims, NULL)) < 0) {
+                rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot read /snapshots/%s", name);
+                goto done;
+            }
+            json_t *shape = json_array();
+            for (int r = 0; r < rank; r++)
+                json_array_append_new(shape, json_integer((json_int_t)dims[r]));
+            json_object_set_new(fields, name, shape);
+            agora__h5_close(&space);
+        }
+        agora__h5_close(&d);
+    }
+done:
+    free(tv);
+    json_decref(names);
+    agora__h5_close(&space);
+    agora__h5_close(&d);
+    agora__h5_close(&g);
+    return rc;
+}
+
+static int inspect_events(hid_t file, json_t *info, agora_error *err)
+{
+    json_t *rows = NULL;
+    if (H5Lexists(file, "events", H5P_DEFAULT) > 0) {
+        int rc = agora__h5_table_read(file, "events", &rows, err);
+        if (rc)
+            return rc;
+    } else if (!(rows = json_array())) {
+        return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    }
+    json_t *o = json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(rows), "rows", rows);
+    if (!o)
+        return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    json_object_set_new(info, "events", o);
+    return 0;
+}
+
+int agora_h5_inspect(const char *path, json_t **info, agora_error *err)
+{
+    if (!info)
+        return agora_error_set(err, AGORA_EINVAL, path, "agora_h5_inspect needs somewhere to put the result");
+    *info = NULL;
+    if (!path || !*path)
+        return agora_error_set(err, AGORA_EINVAL, NULL, "agora_h5_inspect needs a path");
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return agora_error_set(err, AGORA_EIO, path, "cannot open the run file: %s", strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return agora_error_set(err, AGORA_EIO, path, "not a run file: not a regular file");
+
+    static const char *const json_attrs[] = {"config", "summary", NULL};
+    agora__h5_quiet q;
+    agora__h5_quiet_begin(&q);
+    hid_t file = H5I_INVALID_HID;
+    json_t *out = NULL, *attrs = NULL;
+    int rc = 0, swmr = 0;
+    if ((file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
+        /* A killed (or still running) writer left the SWMR-writing mark: read what it flushed. */
+        swmr = 1;
+        if ((file = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT)) < 0) {
+            rc = agora__h5_fail(err, AGORA_EHDF5, path, "cannot open the run file");
+            if (!has_hdf5_signature(path))
+                rc = agora_error_set(err, AGORA_EIO, path, "not an HDF5 file");
+            goto done;
+        }
+    }
+    if ((rc = agora__h5_attrs_json(file, json_attrs, &attrs, err)))
+        goto done;
+    const char *status = json_string_value(json_object_get(attrs, "status"));
+    out = json_pack("{s:s, s:o, s:b, s:O}", "path", path, "status", status ? json_string(status) : json_null(),
+                    "complete", !swmr && status && !strcmp(status, "complete"), "attributes", attrs);
+    if (!out) {
+        rc = agora_error_set(err, AGORA_ENOMEM, path, "out of memory");
+        goto done;
+    }
+    if ((rc = inspect_time(file, out, err)) || (rc = inspect_metrics(file, out, err)) ||
+        (rc = inspect_snapshots(file, out, err)) || (rc = inspect_events(file, out, err)))
+        goto done;
+done:
+    json_decref(attrs);
+    agora__h5_close(&file);
+    if (rc) {
+        json_decref(out);
+        if (err && !err->where[0])
+            snprintf(err->where, sizeof err->where, "%s", path);
+    } else {
+        *info = out;
+    }
+    agora__h5_quiet_end(&q);
+    return rc;
+}
