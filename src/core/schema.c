@@ -27,7 +27,7 @@
 
 #define PATH_MAX_LEN 256
 
-/* ---- paths ----------------------------------------------------------------------------------------------------- */
+/* ---- paths ------------------------------------------------------------------------------------------------------- */
 
 /* A dotted path under construction, in a fixed buffer; child paths are appended and cut back. Paths longer than
  * the buffer are cut short, which only shortens messages. */
@@ -60,7 +60,7 @@ static void path_pop(path_buf *p, size_t old)
     p->s[old] = '\0';
 }
 
-/* ---- small helpers ------------------------------------------------------------------------------------------------ */
+/* ---- small helpers ----------------------------------------------------------------------------------------------- */
 
 static const char *const type_names[] = {"null", "boolean", "object", "array", "number", "integer", "string"};
 #define N_TYPES (sizeof type_names / sizeof type_names[0])

@@ -1,1 +1,944 @@
-/* being written */
+/* agora — scenarios: loading a YAML/JSON experiment description, checking every key, filling in the defaults, and
+ * command-line overrides (see agora/scenario.h).
+ *
+ * This file owns the scenario's keys and their rules; everything else is delegated so that each rule lives in one
+ * place: the text becomes a jansson tree plus a location map in io/yaml.c, `space:` is checked by agora_space_check,
+ * `params:` by agora_params_resolve against the model's table, and intervention actions by agora_schema_validate
+ * against the model's action schema. All those checkers report a dotted key path ("params.beta"); one function,
+ * locate(), turns it into file:line:col (or into the `--set` override that wrote the value) and prefixes the
+ * message with the key path, so every error reads
+ *
+ *   scenarios/x.yaml:7:3: params.beta: expected a number in [0, 1], got "high"
+ *
+ * A scenario keeps three trees' worth of state: the raw tree (the file as parsed, with the overrides applied), the
+ * location map of the file, and the effective configuration (checked, defaults filled in), which is rebuilt from the
+ * raw tree after every override so that no combination of overrides can leave it unchecked. A null value means the
+ * same as an absent key (YAML's `key:` with nothing after it), which also lets `--set steps=` restore a default. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agora/model.h"
+#include "agora/scenario.h"
+#include "agora/schema.h"
+#include "agora/space.h"
+#include "core/internal.h"
+#include "io/yaml.h"
+
+#define MAX_STEPS INT64_C(1000000000000)
+#define MAX_THREADS 4096
+
+typedef struct override {
+    char *assignment; /* as given: "params.beta=0.1" */
+    char *path;       /* its key path, normalised: "params.beta", "interventions[0].at" */
+} override;
+
+struct agora_scenario {
+    char *path;     /* the file, or the name given to agora_scenario_parse */
+    char *base_dir;
+    char *stem;     /* the default name */
+    char *text;
+    json_t *raw;    /* the file's tree with the overrides applied */
+    json_t *config; /* the effective configuration */
+    agora__locmap *locs;
+    const agora_model *model;
+    override *ov;
+    size_t n_ov;
+};
+
+static const char *const scenario_keys[] = {"name",  "description", "mode",    "model",  "space",         "params",
+                                            "steps", "seed",        "threads", "output", "interventions", NULL};
+static const char *const output_keys[] = {"path", "snapshot_every", "snapshot_fields", "flush_every", "compression",
+                                          NULL};
+static const char *const intervention_keys[] = {"at", "action", "source", NULL};
+
+/* ---- locating errors --------------------------------------------------------------------------------------------- */
+
+/* True when `path` is `base` or lies below it. */
+static int path_within(const char *path, const char *base)
+{
+    size_t n = strlen(base);
+    return strncmp(path, base, n) == 0 && (path[n] == '\0' || path[n] == '.' || path[n] == '[');
+}
+
+/* Turns an error whose where is a key path into file:line:col (or the override that wrote the value) and prefixes
+ * the message with the key path. The value is pointed at, except for unknown keys, where the key is. */
+static void locate(const char *file, const agora__locmap *locs, const override *ov, size_t n_ov, agora_error *err)
+{
+    if (!err)
+        return;
+    char key[sizeof err->where];
+    int line = 0, col = 0;
+    memcpy(key, err->where, sizeof key);
+    int exact_in_file = agora__locmap_find(locs, key, &line, &col, 0) == 0;
+    /* The latest override wins, as it does for the value. An override also owns the parents it created: an error
+     * at a path the file does not have, above an override, is that override's doing ("--set params.x.y=1"). */
+    for (size_t i = n_ov; i-- > 0;) {
+        if (path_within(key, ov[i].path) || (!exact_in_file && key[0] && path_within(ov[i].path, key))) {
+            snprintf(err->where, sizeof err->where, "--set %s", ov[i].assignment);
+            err->line = err->column = 0;
+            agora_error_prefix(err, key);
+            return;
+        }
+    }
+    int want_key = strncmp(err->msg, "unknown key", 11) == 0 || strncmp(err->msg, "unknown parameter", 17) == 0;
+    agora__locmap_find(locs, key, &line, &col, want_key);
+    snprintf(err->where, sizeof err->where, "%s", file);
+    err->line = line;
+    err->column = col;
+    agora_error_prefix(err, key);
+}
+
+void agora_scenario_locate(const agora_scenario *sc, agora_error *err)
+{
+    if (sc)
+        locate(sc->path, sc->locs, sc->ov, sc->n_ov, err);
+}
+
+/* ---- small checks ------------------------------------------------------------------------------------------------ */
+
+/* A key's value, with null read as absent. */
+static const json_t *get(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    return json_is_null(v) ? NULL : v;
+}
+
+static const char *brief(const json_t *v, char *buf, size_t size)
+{
+    return agora__json_brief(v, buf, size);
+}
+
+/* Optimal string alignment distance (Levenshtein with transpositions), for "did you mean". */
+static int edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 63 || m > 63)
+        return 99;
+    int d[64][64];
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            int cost = a[i - 1] != b[j - 1];
+            int best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < best)
+                best = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[n][m];
+}
+
+static void path_join(char *buf, size_t size, const char *parent, const char *key)
+{
+    snprintf(buf, size, "%s%s%s", parent, parent[0] ? "." : "", key);
+}
+
+/* Rejects a key of `obj` not in `known`, suggesting the closest known key within edit distance 2. */
+static int check_keys(const json_t *obj, const char *const *known, const char *parent, agora_error *err)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        int ok = 0, best = 3;
+        const char *guess = NULL;
+        for (int i = 0; known[i] && !ok; i++) {
+            ok = strcmp(known[i], key) == 0;
+            int d = edit_distance(known[i], key);
+            if (d < best)
+                best = d, guess = known[i];
+        }
+        if (ok)
+            continue;
+        char where[256];
+        path_join(where, sizeof where, parent, key);
+        if (guess)
+            return agora_error_set(err, AGORA_ESCHEMA, where, "unknown key (did you mean \"%s\"?)", guess);
+        char list[384] = "";
+        size_t o = 0;
+        for (int i = 0; known[i] && o < sizeof list; i++)
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", known[i]);
+        return agora_error_set(err, AGORA_ESCHEMA, where, "unknown key (known: %s)", list);
+    }
+    return 0;
+}
+
+/* An integer value in [lo, hi]; whole reals (1e3) count. */
+static int as_int(const json_t *v, json_int_t lo, json_int_t hi, json_int_t *out)
+{
+    if (json_is_integer(v)) {
+        json_int_t x = json_integer_value(v);
+        if (x < lo || x > hi)
+            return 0;
+        *out = x;
+        return 1;
+    }
+    if (!json_is_real(v))
+        return 0;
+    double x = json_real_value(v);
+    /* 2^63 itself is the first double above INT64_MAX, so the bound is strict. */
+    if (!isfinite(x) || x != floor(x) || x < (double)lo || x > (double)hi || x >= 9223372036854775808.0)
+        return 0;
+    *out = (json_int_t)x;
+    return 1;
+}
+
+/* An optional integer key (absent or null: def). */
+static int get_int(const json_t *obj, const char *key, const char *parent, json_int_t lo, json_int_t hi,
+                   json_int_t def, json_int_t *out, agora_error *err)
+{
+    const json_t *v = get(obj, key);
+    char where[256], got[96];
+    *out = def;
+    if (!v || as_int(v, lo, hi, out))
+        return 0;
+    path_join(where, sizeof where, parent, key);
+    if (hi == INT64_MAX)
+        return agora_error_set(err, AGORA_ESCHEMA, where, "expected an integer >= %lld, got %s", (long long)lo,
+                               brief(v, got, sizeof got));
+    return agora_error_set(err, AGORA_ESCHEMA, where, "expected an integer in [%lld, %lld], got %s", (long long)lo,
+                           (long long)hi, brief(v, got, sizeof got));
+}
+
+/* "a, b" of the registry's model names. */
+static void model_names(char *buf, size_t size)
+{
+    int n;
+    const agora_model *const *all = agora_models(&n);
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && o < size; i++)
+        o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? ", " : "", all[i]->name);
+}
+
+/* A name is used in file names, so it is kept to characters that are safe in any of them. */
+static int name_char_ok(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == '-';
+}
+
+static int name_ok(const char *s)
+{
+    if (!s[0])
+        return 0;
+    for (; *s; s++)
+        if (!name_char_ok(*s))
+            return 0;
+    return 1;
+}
+
+/* Rewrites whole reals as integers where the schema asks for an integer, so that a model's apply can read
+ * json_integer_value for `count: 1e3` (which YAML reads as a real). Follows properties, items, allOf and the first
+ * anyOf/oneOf branch that accepts the value. Steals `v`; returns the value to store. */
+static json_t *whole_to_int(const json_t *schema, json_t *v)
+{
+    if (!json_is_object(schema) || !v)
+        return v;
+    const json_t *t = json_object_get(schema, "type");
+    int want_int = json_is_string(t) && strcmp(json_string_value(t), "integer") == 0;
+    if (json_is_array(t)) {
+        int has_int = 0, has_num = 0;
+        for (size_t i = 0; i < json_array_size(t); i++) {
+            const char *s = json_string_value(json_array_get(t, i));
+            has_int |= s && strcmp(s, "integer") == 0;
+            has_num |= s && strcmp(s, "number") == 0;
+        }
+        want_int = has_int && !has_num;
+    }
+    json_int_t iv;
+    if (want_int && json_is_real(v) && as_int(v, INT64_MIN, INT64_MAX, &iv)) {
+        json_t *i = json_integer(iv);
+        if (i) {
+            json_decref(v);
+            return i;
+        }
+    }
+    const json_t *sub;
+    if (json_is_object(v)) {
+        const json_t *props = json_object_get(schema, "properties");
+        const json_t *extra = json_object_get(schema, "additionalProperties");
+        const char *k;
+        json_t *child;
+        json_object_foreach(v, k, child) {
+            const json_t *s = props ? json_object_get(props, k) : NULL;
+            if (!s)
+                s = extra;
+            if (s)
+                json_object_set_new(v, k, whole_to_int(s, json_incref(child)));
+        }
+    }
+    if (json_is_array(v) && (sub = json_object_get(schema, "items")))
+        for (size_t i = 0; i < json_array_size(v); i++)
+            json_array_set_new(v, i, whole_to_int(sub, json_incref(json_array_get(v, i))));
+    if ((sub = json_object_get(schema, "allOf")))
+        for (size_t i = 0; i < json_array_size(sub); i++)
+            v = whole_to_int(json_array_get(sub, i), v);
+    const char *unions[] = {"anyOf", "oneOf"};
+    for (int u = 0; u < 2; u++) {
+        sub = json_object_get(schema, unions[u]);
+        for (size_t i = 0; i < json_array_size(sub); i++)
+            if (agora_schema_validate(json_array_get(sub, i), v, NULL, NULL) == 0) {
+                v = whole_to_int(json_array_get(sub, i), v);
+                break;
+            }
+    }
+    return v;
+}
+
+/* ---- the checks, key by key -------------------------------------------------------------------------------------- */
+
+static int check_space(const json_t *raw, const agora_model *model, json_t *cfg, agora_error *err)
+{
+    const json_t *v = get(raw, "space");
+    char got[96];
+    if (!v)
+        return agora_error_set(err, AGORA_ESCHEMA, "space",
+                               "required key is missing (a grid or a graph, e.g. {kind: grid, width: 100, "
+                               "height: 100})");
+    int rc = agora_space_check(v, err);
+    if (rc)
+        return rc;
+    const char *kind = json_string_value(json_object_get(v, "kind"));
+    unsigned need = strcmp(kind, "graph") == 0 ? AGORA_SPACES_GRAPH : AGORA_SPACES_GRID;
+    if (!(model->spaces & need))
+        return agora_error_set(err, AGORA_ESCHEMA, "space.kind", "the model %s does not run on a %s, got %s",
+                               model->name, kind, brief(json_object_get(v, "kind"), got, sizeof got));
+    json_t *space = json_deep_copy(v);
+    if (!space)
+        return agora_error_set(err, AGORA_ENOMEM, "space", "out of memory");
+    if (need == AGORA_SPACES_GRID) {
+        if (!json_object_get(space, "torus"))
+            json_object_set_new(space, "torus", json_true());
+        if (!json_object_get(space, "neighborhood"))
+            json_object_set_new(space, "neighborhood", json_string("moore"));
+    }
+    json_object_set_new(cfg, "space", space);
+    return 0;
+}
+
+static int check_output(const json_t *raw, const agora_model *model, const char *name, json_t *cfg,
+                        agora_error *err)
+{
+    const json_t *out = get(raw, "output"), *v;
+    char got[96], where[256];
+    int rc;
+    if (out && !json_is_object(out))
+        return agora_error_set(err, AGORA_ESCHEMA, "output",
+                               "expected an object (path, snapshot_every, snapshot_fields, flush_every, "
+                               "compression), got %s",
+                               brief(out, got, sizeof got));
+    if (out && (rc = check_keys(out, output_keys, "output", err)) != 0)
+        return rc;
+    json_t *o = json_object();
+    if (!o)
+        return agora_error_set(err, AGORA_ENOMEM, "output", "out of memory");
+    json_object_set_new(cfg, "output", o);
+
+    if ((v = get(out, "path"))) {
+        if (!json_is_string(v) || !json_string_value(v)[0])
+            return agora_error_set(err, AGORA_ESCHEMA, "output.path", "expected a file path, got %s",
+                                   brief(v, got, sizeof got));
+        json_object_set_new(o, "path", json_string(json_string_value(v)));
+    } else {
+        char path[512];
+        snprintf(path, sizeof path, "runs/%s.h5", name);
+        json_object_set_new(o, "path", json_string(path));
+    }
+
+    json_int_t x;
+    if ((rc = get_int(out, "snapshot_every", "output", 0, INT64_MAX, 0, &x, err)) != 0)
+        return rc;
+    json_object_set_new(o, "snapshot_every", json_integer(x));
+
+    json_t *fields = json_array();
+    json_object_set_new(o, "snapshot_fields", fields);
+    if ((v = get(out, "snapshot_fields"))) {
+        if (!json_is_array(v))
+            return agora_error_set(err, AGORA_ESCHEMA, "output.snapshot_fields",
+                                   "expected a list of field names, got %s", brief(v, got, sizeof got));
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            const json_t *f = json_array_get(v, i);
+            snprintf(where, sizeof where, "output.snapshot_fields[%zu]", i);
+            if (!json_is_string(f) || agora_model_field_index(model, json_string_value(f)) < 0) {
+                char known[256] = "";
+                size_t len = 0;
+                for (int k = 0; model->fields && model->fields[k].name && len < sizeof known; k++)
+                    len += (size_t)snprintf(known + len, sizeof known - len, "%s%s", k ? ", " : "",
+                                            model->fields[k].name);
+                return agora_error_set(err, AGORA_ESCHEMA, where,
+                                       "expected a field of the model %s (one of: %s), got %s", model->name,
+                                       known[0] ? known : "none", brief(f, got, sizeof got));
+            }
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(json_string_value(json_array_get(v, j)), json_string_value(f)) == 0)
+                    return agora_error_set(err, AGORA_ESCHEMA, where, "the field \"%s\" is already listed",
+                                           json_string_value(f));
+            json_array_append_new(fields, json_string(json_string_value(f)));
+        }
+    } else {
+        for (int k = 0; model->fields && model->fields[k].name; k++)
+            json_array_append_new(fields, json_string(model->fields[k].name));
+    }
+
+    if ((rc = get_int(out, "flush_every", "output", 1, INT64_MAX, 10, &x, err)) != 0)
+        return rc;
+    json_object_set_new(o, "flush_every", json_integer(x));
+    if ((rc = get_int(out, "compression", "output", 0, 9, 4, &x, err)) != 0)
+        return rc;
+    json_object_set_new(o, "compression", json_integer(x));
+    return 0;
+}
+
+static int check_interventions(const json_t *raw, const agora_model *model, json_int_t steps, json_t *cfg,
+                               agora_error *err)
+{
+    const json_t *list = get(raw, "interventions");
+    char got[96], where[256];
+    json_t *schema = NULL, *out = json_array();
+    int rc = 0;
+    if (!out)
+        return agora_error_set(err, AGORA_ENOMEM, "interventions", "out of memory");
+    json_object_set_new(cfg, "interventions", out);
+    if (!list)
+        return 0;
+    if (!json_is_array(list))
+        return agora_error_set(err, AGORA_ESCHEMA, "interventions",
+                               "expected a list of interventions ({at: STEP, action: {action: NAME, ...}}), got %s",
+                               brief(list, got, sizeof got));
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const json_t *item = json_array_get(list, i), *v;
+        snprintf(where, sizeof where, "interventions[%zu]", i);
+        if (!json_is_object(item)) {
+            rc = agora_error_set(err, AGORA_ESCHEMA, where,
+                                 "expected an object {at: STEP, action: {action: NAME, ...}}, got %s",
+                                 brief(item, got, sizeof got));
+            goto done;
+        }
+        if ((rc = check_keys(item, intervention_keys, where, err)) != 0)
+            goto done;
+        char sub[300];
+        json_int_t at;
+        snprintf(sub, sizeof sub, "%s.at", where);
+        if (!(v = get(item, "at"))) {
+            rc = agora_error_set(err, AGORA_ESCHEMA, sub, "required key is missing (the step to act at, 0 to %lld)",
+                                 (long long)steps);
+            goto done;
+        }
+        if (!as_int(v, 0, steps, &at)) {
+            rc = agora_error_set(err, AGORA_ESCHEMA, sub, "expected a step in [0, %lld] (0 to steps), got %s",
+                                 (long long)steps, brief(v, got, sizeof got));
+            goto done;
+        }
+        snprintf(sub, sizeof sub, "%s.action", where);
+        const json_t *action = get(item, "action");
+        if (!action) {
+            rc = agora_error_set(err, AGORA_ESCHEMA, sub,
+                                 "required key is missing (an action object, e.g. {action: NAME, ...})");
+            goto done;
+        }
+        if (!schema) {
+            if (!model->action_schema) {
+                rc = agora_error_set(err, AGORA_ESCHEMA, sub, "the model %s takes no actions", model->name);
+                goto done;
+            }
+            if (!(schema = agora_model_action_schema(model, err))) {
+                rc = err ? err->code : AGORA_EINTERNAL;
+                goto done;
+            }
+        }
+        if ((rc = agora_schema_validate(schema, action, sub, err)) != 0)
+            goto done;
+        snprintf(sub, sizeof sub, "%s.source", where);
+        const json_t *source = get(item, "source");
+        if (source && (!json_is_string(source) || !json_string_value(source)[0])) {
+            rc = agora_error_set(err, AGORA_ESCHEMA, sub, "expected a label such as \"scenario\", got %s",
+                                 brief(source, got, sizeof got));
+            goto done;
+        }
+        json_t *copy = whole_to_int(schema, json_deep_copy(action));
+        json_t *entry = json_pack("{s:I, s:o, s:s}", "at", (json_int_t)at, "action", copy, "source",
+                                  source ? json_string_value(source) : "scenario");
+        if (!copy || !entry || json_array_append_new(out, entry) != 0) {
+            rc = agora_error_set(err, AGORA_ENOMEM, where, "out of memory");
+            goto done;
+        }
+    }
+done:
+    json_decref(schema);
+    return rc;
+}
+
+/* Checks a raw scenario tree and builds its effective configuration. Errors carry the key path in err->where (""
+ * for the whole document); the caller locates them. */
+static int check_scenario(const json_t *raw, const char *stem, json_t **out, const agora_model **model_out,
+                          agora_error *err)
+{
+    json_t *cfg = NULL, *params = NULL;
+    const json_t *v;
+    const agora_model *model = NULL;
+    char got[96], names[256];
+    json_int_t steps, x;
+    int rc = 0;
+    *out = NULL;
+    if (!raw || json_is_null(raw))
+        return agora_error_set(err, AGORA_ESCHEMA, "", "the scenario is empty");
+    if (!json_is_object(raw))
+        return agora_error_set(err, AGORA_ESCHEMA, "",
+                               "expected a mapping of scenario keys (model, space, params, steps, ...), got %s",
+                               brief(raw, got, sizeof got));
+    if ((rc = check_keys(raw, scenario_keys, "", err)) != 0)
+        goto done;
+    if (!(cfg = json_object())) {
+        rc = agora_error_set(err, AGORA_ENOMEM, "", "out of memory");
+        goto done;
+    }
+
+    const char *name = stem;
+    if ((v = get(raw, "name"))) {
+        if (!json_is_string(v) || !name_ok(json_string_value(v))) {
+            rc = agora_error_set(err, AGORA_ESCHEMA, "name",
+                                 "expected a name of letters, digits, '_', '.' and '-' (it is used in file names), "
+                                 "got %s",
+                                 brief(v, got, sizeof got));
+            goto done;
+        }
+        name = json_string_value(v);
+    }
+    json_object_set_new(cfg, "name", json_string(name));
+
+    if ((v = get(raw, "description"))) {
+        if (!json_is_string(v)) {
+            rc = agora_error_set(err, AGORA_ESCHEMA, "description", "expected text, got %s", brief(v, got, sizeof got));
+            goto done;
+        }
+        json_object_set_new(cfg, "description", json_string(json_string_value(v)));
+    }
+
+    if ((v = get(raw, "mode"))) {
+        const char *m = json_string_value(v);
+        if (!m || (strcmp(m, "mechanics") != 0 && strcmp(m, "mixed") != 0 && strcmp(m, "interactions") != 0)) {
+            rc = agora_error_set(err, AGORA_ESCHEMA, "mode",
+                                 "expected one of \"mechanics\", \"mixed\", \"interactions\", got %s",
+                                 brief(v, got, sizeof got));
+            goto done;
+        }
+        if (strcmp(m, "mechanics") != 0) {
+            rc = agora_error_set(err, AGORA_EUNSUPPORTED, "mode",
+                                 "\"%s\" is not available yet in this version of agora (only mechanics)", m);
+            goto done;
+        }
+    }
+    json_object_set_new(cfg, "mode", json_string("mechanics"));
+
+    model_names(names, sizeof names);
+    if (!(v = get(raw, "model"))) {
+        rc = agora_error_set(err, AGORA_ESCHEMA, "model", "required key is missing (one of: %s)", names);
+        goto done;
+    }
+    if (!json_is_string(v)) {
+        rc = agora_error_set(err, AGORA_ESCHEMA, "model", "expected a model name (one of: %s), got %s", names,
+                             brief(v, got, sizeof got));
+        goto done;
+    }
+    if (!(model = agora_model_find(json_string_value(v)))) {
+        rc = agora_error_set(err, AGORA_ESCHEMA, "model", "unknown model %s (known: %s)", brief(v, got, sizeof got),
+                             names);
+        goto done;
+    }
+    json_object_set_new(cfg, "model", json_string(model->name));
+
+    if ((rc = check_space(raw, model, cfg, err)) != 0)
+        goto done;
+    if ((rc = agora_params_resolve(model->params, get(raw, "params"), &params, err)) != 0)
+        goto done;
+    json_object_set_new(cfg, "params", params);
+
+    if ((rc = get_int(raw, "steps", "", 0, MAX_STEPS, 100, &steps, err)) != 0)
+        goto done;
+    json_object_set_new(cfg, "steps", json_integer(steps));
+    if ((rc = get_int(raw, "seed", "", 0, INT64_MAX, 0, &x, err)) != 0)
+        goto done;
+    json_object_set_new(cfg, "seed", json_integer(x));
+    if ((rc = get_int(raw, "threads", "", 0, MAX_THREADS, 0, &x, err)) != 0)
+        goto done;
+    json_object_set_new(cfg, "threads", json_integer(x));
+
+    if ((rc = check_output(raw, model, name, cfg, err)) != 0 ||
+        (rc = check_interventions(raw, model, steps, cfg, err)) != 0)
+        goto done;
+
+    *out = cfg;
+    cfg = NULL;
+    if (model_out)
+        *model_out = model;
+done:
+    json_decref(cfg);
+    return rc;
+}
+
+/* ---- loading ----------------------------------------------------------------------------------------------------- */
+
+/* The file name without directory and extension, made safe for file names: the default `name`. */
+static char *stem_of(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *dot = strrchr(base, '.');
+    size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    char *s = malloc(n + sizeof "scenario");
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        s[i] = name_char_ok(base[i]) ? base[i] : '_';
+    s[n] = '\0';
+    if (n == 0)
+        strcpy(s, "scenario");
+    return s;
+}
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+void agora_scenario_destroy(agora_scenario *sc)
+{
+    if (!sc)
+        return;
+    free(sc->path);
+    free(sc->base_dir);
+    free(sc->stem);
+    free(sc->text);
+    json_decref(sc->raw);
+    json_decref(sc->config);
+    agora__locmap_free(sc->locs);
+    for (size_t i = 0; i < sc->n_ov; i++) {
+        free(sc->ov[i].assignment);
+        free(sc->ov[i].path);
+    }
+    free(sc->ov);
+    free(sc);
+}
+
+/* Builds a scenario from text it takes ownership of (text[len] is '\0'). */
+static int scenario_from_text(char *text, size_t len, const char *name, const char *base_dir, agora_scenario **out,
+                              agora_error *err)
+{
+    agora_scenario *sc = calloc(1, sizeof *sc);
+    int rc = 0;
+    if (!sc) {
+        free(text);
+        return agora_error_set(err, AGORA_ENOMEM, name, "out of memory");
+    }
+    sc->text = text;
+    sc->path = strdup(name);
+    sc->base_dir = strdup(base_dir ? base_dir : ".");
+    sc->stem = stem_of(name);
+    if (!sc->path || !sc->base_dir || !sc->stem) {
+        rc = agora_error_set(err, AGORA_ENOMEM, name, "out of memory");
+        goto done;
+    }
+    if ((rc = agora__yaml_parse(text, len, name, &sc->raw, &sc->locs, err)) != 0)
+        goto done;
+    if ((rc = check_scenario(sc->raw, sc->stem, &sc->config, &sc->model, err)) != 0) {
+        locate(sc->path, sc->locs, NULL, 0, err);
+        goto done;
+    }
+done:
+    if (rc) {
+        agora_scenario_destroy(sc);
+        sc = NULL;
+    }
+    *out = sc;
+    return rc;
+}
+
+int agora_scenario_parse(const char *text, size_t len, const char *name, const char *base_dir, agora_scenario **out,
+                         agora_error *err)
+{
+    *out = NULL;
+    if (!name)
+        name = "scenario";
+    if (!text && len)
+        return agora_error_set(err, AGORA_EINVAL, name, "no text");
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return agora_error_set(err, AGORA_ENOMEM, name, "out of memory");
+    if (len)
+        memcpy(copy, text, len);
+    copy[len] = '\0';
+    return scenario_from_text(copy, len, name, base_dir, out, err);
+}
+
+int agora_scenario_load(const char *path, agora_scenario **out, agora_error *err)
+{
+    char *text = NULL, *dir = NULL;
+    size_t len = 0, cap = 0;
+    int rc = 0;
+    *out = NULL;
+    if (!path || !path[0])
+        return agora_error_set(err, AGORA_EINVAL, "", "no scenario path given");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return agora_error_set(err, AGORA_EIO, path, "cannot open: %s", strerror(errno));
+    /* Read in chunks rather than trusting the size from stat, so pipes and /dev/stdin work too. */
+    for (;;) {
+        if (len + 1 >= cap) {
+            size_t ncap = cap ? 2 * cap : 8192;
+            char *t = realloc(text, ncap);
+            if (!t) {
+                rc = agora_error_set(err, AGORA_ENOMEM, path, "out of memory");
+                goto done;
+            }
+            text = t;
+            cap = ncap;
+        }
+        size_t got = fread(text + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        rc = agora_error_set(err, AGORA_EIO, path, "cannot read: %s", strerror(errno));
+        goto done;
+    }
+    text[len] = '\0';
+    if (!(dir = dir_of(path))) {
+        rc = agora_error_set(err, AGORA_ENOMEM, path, "out of memory");
+        goto done;
+    }
+    rc = scenario_from_text(text, len, path, dir, out, err);
+    text = NULL;
+done:
+    fclose(f);
+    free(text);
+    free(dir);
+    return rc;
+}
+
+/* ---- overrides --------------------------------------------------------------------------------------------------- */
+
+/* Parses "a.b[0].c" into components (strings for keys, integers for list indices) and its normalised form. */
+static int parse_key_path(const char *s, size_t n, json_t **comps_out, char *norm, size_t norm_size)
+{
+    json_t *comps = json_array();
+    size_t i = 0, o = 0;
+    norm[0] = '\0';
+    if (!comps)
+        return AGORA_ENOMEM;
+    while (i < n) {
+        size_t start = i;
+        while (i < n && s[i] != '.' && s[i] != '[' && s[i] != ']')
+            i++;
+        if (i == start)
+            goto bad;
+        json_array_append_new(comps, json_stringn(s + start, i - start));
+        o += (size_t)snprintf(norm + o, o < norm_size ? norm_size - o : 0, "%s%.*s", o ? "." : "", (int)(i - start),
+                              s + start);
+        while (i < n && s[i] == '[') {
+            size_t d = ++i;
+            while (i < n && s[i] >= '0' && s[i] <= '9')
+                i++;
+            if (i == d || i >= n || s[i] != ']' || i - d > 9)
+                goto bad;
+            json_int_t idx = strtoll(s + d, NULL, 10);
+            json_array_append_new(comps, json_integer(idx));
+            o += (size_t)snprintf(norm + o, o < norm_size ? norm_size - o : 0, "[%lld]", (long long)idx);
+            i++;
+        }
+        if (i < n) {
+            if (s[i] != '.' || i + 1 == n)
+                goto bad;
+            i++;
+        }
+    }
+    if (json_array_size(comps) == 0)
+        goto bad;
+    *comps_out = comps;
+    return 0;
+bad:
+    json_decref(comps);
+    return AGORA_EINVAL;
+}
+
+static json_t *child_of(json_t *node, const json_t *comp)
+{
+    if (json_is_string(comp))
+        return json_object_get(node, json_string_value(comp));
+    return json_array_get(node, (size_t)json_integer_value(comp));
+}
+
+/* Sets node[comp] = value (stolen); a list index may be one past the end, to append. */
+static int set_child(json_t *node, const json_t *comp, json_t *value, const char *what, const char *where,
+                     agora_error *err)
+{
+    if (json_is_string(comp)) {
+        if (json_object_set_new(node, json_string_value(comp), value) != 0)
+            return agora_error_set(err, AGORA_EINVAL, where, "cannot set %s", what);
+        return 0;
+    }
+    size_t idx = (size_t)json_integer_value(comp), n = json_array_size(node);
+    if (idx < n)
+        return json_array_set_new(node, idx, value) ? agora_error_set(err, AGORA_ENOMEM, where, "out of memory") : 0;
+    if (idx == n)
+        return json_array_append_new(node, value) ? agora_error_set(err, AGORA_ENOMEM, where, "out of memory") : 0;
+    json_decref(value);
+    return agora_error_set(err, AGORA_EINVAL, where, "cannot set %s: the list has %zu item%s, so the index can be at "
+                           "most %zu (to append)", what, n, n == 1 ? "" : "s", n);
+}
+
+/* Writes `value` (stolen) at the path `comps` in `root`, creating missing or null parents. */
+static int apply_override(json_t *root, const json_t *comps, json_t *value, const char *norm, const char *where,
+                          agora_error *err)
+{
+    json_t *cur = root;
+    size_t n = json_array_size(comps);
+    char sofar[256] = "";
+    for (size_t i = 0; i + 1 < n; i++) {
+        const json_t *comp = json_array_get(comps, i), *next = json_array_get(comps, i + 1);
+        size_t len = strlen(sofar);
+        if (json_is_string(comp))
+            snprintf(sofar + len, sizeof sofar - len, "%s%s", len ? "." : "", json_string_value(comp));
+        else
+            snprintf(sofar + len, sizeof sofar - len, "[%lld]", (long long)json_integer_value(comp));
+        json_t *child = child_of(cur, comp);
+        int want_list = json_is_integer(next);
+        if (!child || json_is_null(child)) {
+            child = want_list ? json_array() : json_object();
+            if (!child) {
+                json_decref(value);
+                return agora_error_set(err, AGORA_ENOMEM, where, "out of memory");
+            }
+            int rc = set_child(cur, comp, child, norm, where, err);
+            if (rc) {
+                json_decref(value);
+                return rc;
+            }
+        } else if (want_list ? !json_is_array(child) : !json_is_object(child)) {
+            json_decref(value);
+            return agora_error_set(err, AGORA_EINVAL, where, "cannot set %s: %s is %s, not %s", norm, sofar,
+                                   agora__json_kind(child), want_list ? "a list" : "a mapping");
+        }
+        cur = child;
+    }
+    return set_child(cur, json_array_get(comps, n - 1), value, norm, where, err);
+}
+
+int agora_scenario_set(agora_scenario *sc, const char *assignment, agora_error *err)
+{
+    char where[sizeof err->where], norm[256];
+    json_t *comps = NULL, *value = NULL, *cand = NULL, *cfg = NULL;
+    const agora_model *model = NULL;
+    override *ov = NULL;
+    int rc = 0;
+    if (!sc || !assignment)
+        return agora_error_set(err, AGORA_EINVAL, "--set", "no scenario or assignment");
+    snprintf(where, sizeof where, "--set %s", assignment);
+    const char *eq = strchr(assignment, '=');
+    if (!eq)
+        return agora_error_set(err, AGORA_EINVAL, where, "expected KEY=VALUE, e.g. params.beta=0.1");
+    const char *k0 = assignment, *k1 = eq;
+    while (k0 < k1 && (*k0 == ' ' || *k0 == '\t'))
+        k0++;
+    while (k1 > k0 && (k1[-1] == ' ' || k1[-1] == '\t'))
+        k1--;
+    if (k0 == k1)
+        return agora_error_set(err, AGORA_EINVAL, where, "the key is empty (expected KEY=VALUE, e.g. params.beta=0.1)");
+    if ((rc = parse_key_path(k0, (size_t)(k1 - k0), &comps, norm, sizeof norm)) == AGORA_ENOMEM)
+        return agora_error_set(err, rc, where, "out of memory");
+    if (rc)
+        return agora_error_set(err, rc, where,
+                               "malformed key \"%.*s\" (expected a dotted path such as params.beta or "
+                               "interventions[0].at)",
+                               (int)(k1 - k0), k0);
+
+    /* The value is YAML: 0.1 is a number, true a boolean, [1, 2] a list, high a string, nothing at all null. */
+    if ((rc = agora__yaml_parse(eq + 1, strlen(eq + 1), where, &value, NULL, err)) != 0) {
+        if (err)
+            err->line = err->column = 0;
+        goto done;
+    }
+    if (!value)
+        value = json_null();
+    if (!(cand = json_deep_copy(sc->raw))) {
+        rc = agora_error_set(err, AGORA_ENOMEM, where, "out of memory");
+        goto done;
+    }
+    rc = apply_override(cand, comps, value, norm, where, err);
+    value = NULL;
+    if (rc)
+        goto done;
+
+    /* Grow the override list first, so a failed check can name this override; it only counts once n_ov grows. */
+    if (!(ov = realloc(sc->ov, (sc->n_ov + 1) * sizeof *ov))) {
+        rc = agora_error_set(err, AGORA_ENOMEM, where, "out of memory");
+        goto done;
+    }
+    sc->ov = ov;
+    ov[sc->n_ov] = (override){strdup(assignment), strdup(norm)};
+    if (!ov[sc->n_ov].assignment || !ov[sc->n_ov].path) {
+        rc = agora_error_set(err, AGORA_ENOMEM, where, "out of memory");
+        goto drop;
+    }
+    if ((rc = check_scenario(cand, sc->stem, &cfg, &model, err)) != 0) {
+        locate(sc->path, sc->locs, sc->ov, sc->n_ov + 1, err);
+        goto drop;
+    }
+    sc->n_ov++;
+    json_decref(sc->raw);
+    json_decref(sc->config);
+    sc->raw = cand;
+    sc->config = cfg;
+    sc->model = model;
+    cand = NULL;
+    goto done;
+drop:
+    free(ov[sc->n_ov].assignment);
+    free(ov[sc->n_ov].path);
+done:
+    json_decref(comps);
+    json_decref(value);
+    json_decref(cand);
+    return rc;
+}
+
+/* ---- accessors --------------------------------------------------------------------------------------------------- */
+
+const json_t *agora_scenario_config(const agora_scenario *sc)
+{
+    return sc ? sc->config : NULL;
+}
+
+const char *agora_scenario_text(const agora_scenario *sc)
+{
+    return sc ? sc->text : NULL;
+}
+
+const char *agora_scenario_path(const agora_scenario *sc)
+{
+    return sc ? sc->path : NULL;
+}
+
+const char *agora_scenario_base_dir(const agora_scenario *sc)
+{
+    return sc ? sc->base_dir : NULL;
+}
+
+const agora_model *agora_scenario_model(const agora_scenario *sc)
+{
+    return sc ? sc->model : NULL;
+}
