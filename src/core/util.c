@@ -81,5 +81,13 @@ int agora__mkdirs_for(const char *path, agora_error *err)
         return 0;
     char dir[4096];
     snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    return agora__mkdirs(dir, err);
+    int rc = agora__mkdirs(dir, err);
+    if (rc && err) {
+        /* Name the file the user asked for: "out.h5: cannot create directory /proc/x: No such file..." */
+        const char *why = strchr(err->msg, ':');
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "cannot create directory %s%s", err->where, why ? why : "");
+        agora_error_set(err, rc, path, "%s", msg);
+    }
+    return rc;
 }

@@ -1,0 +1,303 @@
+/* agora — simulate_mechanics: one scenario, end to end, into one HDF5 run file.
+ *
+ * Order within a time step t (0 <= t <= steps): the interventions scheduled at t are applied (and recorded in
+ * /events), then the metrics of t are measured and appended, a snapshot is taken when due (t = 0, every
+ * snapshot_every steps, and the last step), the file is flushed every flush_every steps, progress is reported, and
+ * unless t is the last step the world advances to t + 1. So row t of /metrics describes the state the step
+ * t -> t + 1 starts from, interventions of t included.
+ *
+ * Nothing here depends on the model: it only sees agora_world and the specs the model declares. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agora/agora.h"
+#include "core/internal.h"
+
+typedef struct intervention {
+    int64_t at;
+    size_t order; /* position in the file, to keep file order among equal `at` */
+    const json_t *action;
+    const char *source;
+} intervention;
+
+static int cmp_intervention(const void *a, const void *b)
+{
+    const intervention *x = a, *y = b;
+    if (x->at != y->at)
+        return x->at < y->at ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Peak and final value of every metric, for the summary. */
+typedef struct tracker {
+    int n;
+    double *peak, *final;
+    int64_t *peak_step;
+} tracker;
+
+static void track(tracker *tr, int64_t t, const double *m)
+{
+    for (int i = 0; i < tr->n; i++) {
+        if (t == 0 || m[i] > tr->peak[i]) {
+            tr->peak[i] = m[i];
+            tr->peak_step[i] = t;
+        }
+        tr->final[i] = m[i];
+    }
+}
+
+static json_t *summary_json(const agora_model *model, const tracker *tr, int64_t steps_done)
+{
+    json_t *metrics = json_object();
+    for (int i = 0; i < tr->n; i++)
+        json_object_set_new(metrics, model->metrics[i].name,
+                            json_pack("{s:f, s:f, s:I}", "final", tr->final[i], "peak", tr->peak[i], "peak_step",
+                                      (json_int_t)tr->peak_step[i]));
+    return json_pack("{s:o, s:I}", "metrics", metrics, "steps_done", (json_int_t)steps_done);
+}
+
+/* Applies one intervention, records it as an event and reports it. A rejected action is recorded, not fatal. */
+static int apply_intervention(agora_world *w, agora_writer *wr, const intervention *iv, const agora_run_options *opt,
+                              agora_error *err)
+{
+    agora_error aerr;
+    agora_error_clear(&aerr);
+    int rc = agora_world_apply(w, iv->action, &aerr);
+    char msg[1024] = "";
+    if (rc != 0)
+        agora_error_format(&aerr, msg, sizeof msg);
+    char *text = json_dumps(iv->action, JSON_COMPACT);
+    const char *status = rc == 0 ? "applied" : "rejected";
+    int wrc = agora_writer_event(wr, agora_world_time(w), iv->source, text ? text : "{}", status, msg, err);
+    agora_log(opt->logger, rc == 0 ? AGORA_LOG_INFO : AGORA_LOG_WARN, "step %lld: %s %s (%s)%s%s",
+              (long long)agora_world_time(w), status, text ? text : "{}", iv->source, rc ? ": " : "", msg);
+    if (opt->on_event)
+        opt->on_event(opt->ud, agora_world_time(w), iv->source, text ? text : "{}", status, msg);
+    free(text);
+    return wrc;
+}
+
+/* The model's field specs chosen by output.snapshot_fields, copied into `out` (room for every field). */
+static int chosen_fields(const agora_model *model, const json_t *names, agora_field_spec *out, int *index)
+{
+    int n = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(names, i, v) {
+        int f = agora_model_field_index(model, json_string_value(v));
+        if (f >= 0) {
+            out[n] = model->fields[f];
+            index[n++] = f;
+        }
+    }
+    return n;
+}
+
+int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_run_result *res, agora_error *err)
+{
+    static const agora_run_options no_options;
+    const agora_run_options *opt = options ? options : &no_options;
+    const double t_start = agora__now();
+    const json_t *cfg = agora_scenario_config(sc);
+    const agora_model *model = agora_scenario_model(sc);
+    const json_t *out_cfg = json_object_get(cfg, "output");
+    const int64_t steps = json_integer_value(json_object_get(cfg, "steps"));
+    const uint64_t seed = (uint64_t)json_integer_value(json_object_get(cfg, "seed"));
+    const int64_t snap_every = json_integer_value(json_object_get(out_cfg, "snapshot_every"));
+    const int64_t flush_every = json_integer_value(json_object_get(out_cfg, "flush_every"));
+    const char *path = json_string_value(json_object_get(out_cfg, "path"));
+    const int n_metrics = agora_model_n_metrics(model);
+
+    agora_space *space = NULL;
+    agora_world *w = NULL;
+    agora_writer *wr = NULL;
+    intervention *ivs = NULL;
+    double *m = NULL;
+    char *config_text = NULL;
+    agora_field_spec *fields = NULL;
+    int *field_index = NULL;
+    const void **field_data = NULL;
+    tracker tr = {0};
+    int rc = 0, interrupted = 0;
+    int64_t t = 0, steps_done = 0;
+    double loop_s = 0, step_s = 0;
+
+    if (res) {
+        memset(res, 0, sizeof *res);
+        snprintf(res->output, sizeof res->output, "%s", path);
+        snprintf(res->status, sizeof res->status, "failed");
+    }
+
+    /* Build the world. */
+    agora_rng_key key = agora_rng_key_from_seed(seed);
+    if ((rc = agora_space_create(json_object_get(cfg, "space"), key, agora_scenario_base_dir(sc), &space, err))) {
+        if (err && strncmp(err->where, "space", 5) == 0)
+            agora_scenario_locate(sc, err);
+        goto done;
+    }
+    char desc[256];
+    agora_log(opt->logger, AGORA_LOG_INFO, "space: %s", agora_space_describe(space, desc, sizeof desc));
+    agora_world_config wc = {.model = model,
+                             .space = space,
+                             .params = json_object_get(cfg, "params"),
+                             .seed = seed,
+                             .threads = (int)json_integer_value(json_object_get(cfg, "threads")),
+                             .logger = opt->logger};
+    space = NULL; /* the world owns it, even on failure */
+    if ((rc = agora_world_create(&wc, &w, err))) {
+        if (err && strncmp(err->where, "params", 6) == 0)
+            agora_scenario_locate(sc, err);
+        goto done;
+    }
+
+    /* Interventions, in step order (file order within a step). */
+    const json_t *iv_list = json_object_get(cfg, "interventions");
+    size_t n_iv = json_array_size(iv_list);
+    ivs = calloc(n_iv ? n_iv : 1, sizeof *ivs);
+    m = calloc((size_t)n_metrics, sizeof *m);
+    tr.n = n_metrics;
+    tr.peak = calloc((size_t)n_metrics, sizeof *tr.peak);
+    tr.final = calloc((size_t)n_metrics, sizeof *tr.final);
+    tr.peak_step = calloc((size_t)n_metrics, sizeof *tr.peak_step);
+    int n_model_fields = agora_model_n_fields(model);
+    fields = calloc((size_t)n_model_fields + 1, sizeof *fields);
+    field_index = calloc((size_t)n_model_fields + 1, sizeof *field_index);
+    field_data = calloc((size_t)n_model_fields + 1, sizeof *field_data);
+    config_text = json_dumps(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!ivs || !m || !tr.peak || !tr.final || !tr.peak_step || !fields || !field_index || !field_data ||
+        !config_text) {
+        rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n_iv; i++) {
+        const json_t *it = json_array_get(iv_list, i);
+        ivs[i] = (intervention){.at = json_integer_value(json_object_get(it, "at")),
+                                .order = i,
+                                .action = json_object_get(it, "action"),
+                                .source = json_string_value(json_object_get(it, "source"))};
+        if (!ivs[i].source)
+            ivs[i].source = "scenario";
+    }
+    qsort(ivs, n_iv, sizeof *ivs, cmp_intervention);
+    int n_fields = chosen_fields(model, json_object_get(out_cfg, "snapshot_fields"), fields, field_index);
+
+    /* Open the run file. */
+    agora_writer_config wcfg = {.path = path,
+                                .mode = json_string_value(json_object_get(cfg, "mode")),
+                                .model = model->name,
+                                .scenario_text = agora_scenario_text(sc),
+                                .scenario_path = agora_scenario_path(sc),
+                                .config_json = config_text,
+                                .seed = seed,
+                                .threads = agora_world_threads(w),
+                                .n_metrics = n_metrics,
+                                .metrics = model->metrics,
+                                .n_fields = n_fields,
+                                .fields = fields,
+                                .space = agora_world_space(w),
+                                .compression = (int)json_integer_value(json_object_get(out_cfg, "compression"))};
+    if ((rc = agora_writer_create(&wcfg, &wr, err)))
+        goto done;
+    agora_log(opt->logger, AGORA_LOG_INFO, "writing %s", path);
+
+    /* The step loop. */
+    const double t_loop = agora__now();
+    double last_progress = -1e30;
+    size_t next_iv = 0;
+    for (t = 0;; t++) {
+        while (next_iv < n_iv && ivs[next_iv].at == t)
+            if ((rc = apply_intervention(w, wr, &ivs[next_iv++], opt, err)))
+                goto done;
+        agora_world_measure(w, m);
+        track(&tr, t, m);
+        if ((rc = agora_writer_metrics(wr, t, m, err)))
+            goto done;
+        int last = t == steps;
+        if (n_fields > 0 && (t == 0 || last || (snap_every > 0 && t % snap_every == 0))) {
+            for (int f = 0; f < n_fields; f++)
+                field_data[f] = agora_world_field(w, field_index[f], NULL);
+            if ((rc = agora_writer_snapshot(wr, t, field_data, err)))
+                goto done;
+        }
+        if ((t % flush_every == 0 || last) && (rc = agora_writer_flush(wr, err)))
+            goto done;
+        steps_done = t;
+        int cancel = opt->cancel && *opt->cancel;
+        double now = agora__now();
+        if (opt->progress && (last || cancel || now - last_progress >= opt->progress_interval_s)) {
+            agora_progress p = {.step = t,
+                                .steps = steps,
+                                .n_agents = agora_world_n(w),
+                                .elapsed_s = now - t_start,
+                                .model = model,
+                                .metrics = m};
+            cancel |= opt->progress(opt->ud, &p) != 0;
+            last_progress = now;
+        }
+        if (last)
+            break;
+        if (cancel) {
+            interrupted = 1;
+            agora_log(opt->logger, AGORA_LOG_WARN, "interrupted at step %lld of %lld", (long long)t,
+                      (long long)steps);
+            break;
+        }
+        double s0 = agora__now();
+        agora_world_step(w);
+        step_s += agora__now() - s0;
+    }
+    loop_s = agora__now() - t_loop;
+    if (interrupted && (rc = agora_writer_flush(wr, err)))
+        goto done;
+
+done:;
+    json_t *summary = NULL;
+    if (w && tr.peak)
+        summary = summary_json(model, &tr, steps_done);
+    const char *status = rc ? "failed" : interrupted ? "interrupted" : "complete";
+    if (wr) {
+        char *stext = summary ? json_dumps(summary, JSON_COMPACT) : NULL;
+        agora_error cerr;
+        int crc = agora_writer_close(wr, status, steps_done, agora__now() - t_start, stext, &cerr);
+        free(stext);
+        if (crc && !rc) {
+            rc = crc;
+            if (err)
+                *err = cerr;
+            status = "failed";
+        }
+    }
+    if (res) {
+        snprintf(res->status, sizeof res->status, "%s", status);
+        res->steps_done = steps_done;
+        res->n_agents = w ? agora_world_n(w) : 0;
+        res->threads = w ? agora_world_threads(w) : 0;
+        res->wall_s = agora__now() - t_start;
+        res->step_s = step_s;
+        res->updates_per_s = loop_s > 0 ? (double)steps_done * (double)res->n_agents / loop_s : 0;
+        res->summary = summary;
+        summary = NULL;
+    }
+    json_decref(summary);
+    agora_world_destroy(w);
+    agora_space_destroy(space);
+    free(ivs);
+    free(m);
+    free(tr.peak);
+    free(tr.final);
+    free(tr.peak_step);
+    free(fields);
+    free(field_index);
+    free(field_data);
+    free(config_text);
+    return rc;
+}
+
+void agora_run_result_free(agora_run_result *res)
+{
+    if (!res)
+        return;
+    json_decref(res->summary);
+    res->summary = NULL;
+}
