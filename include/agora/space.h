@@ -74,6 +74,9 @@ AGORA_API int agora_space_check(const json_t *spec, agora_error *err);
 AGORA_API int agora_space_create(const json_t *spec, uint64_t key, const char *base_dir, agora_space **out,
                                  agora_error *err);
 
+/* A deep copy of a space (its CSR arrays included), owned by the caller. Errors: AGORA_ENOMEM. */
+AGORA_API int agora_space_copy(const agora_space *space, agora_space **out, agora_error *err);
+
 /* Frees a space; NULL is allowed. */
 AGORA_API void agora_space_destroy(agora_space *space);
 

@@ -2,6 +2,7 @@
  * Graph construction lives in graph.c, the `space:` spec in spec.c. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "agora/space.h"
 
@@ -27,6 +28,31 @@ int agora_space_grid_create(int64_t width, int64_t height, int torus, agora_neig
     s->grid.torus = torus != 0;
     s->grid.nbhd = nbhd;
     *out = s;
+    return 0;
+}
+
+int agora_space_copy(const agora_space *space, agora_space **out, agora_error *err)
+{
+    *out = NULL;
+    agora_space *c = malloc(sizeof *c);
+    if (!c)
+        return agora_error_set(err, AGORA_ENOMEM, "space", "out of memory");
+    *c = *space;
+    c->graph.offsets = NULL;
+    c->graph.neighbors = NULL;
+    if (space->kind == AGORA_SPACE_GRAPH) {
+        size_t nnz = (size_t)space->graph.offsets[space->n];
+        c->graph.offsets = malloc(((size_t)space->n + 1) * sizeof *c->graph.offsets);
+        c->graph.neighbors = malloc((nnz ? nnz : 1) * sizeof *c->graph.neighbors);
+        if (!c->graph.offsets || !c->graph.neighbors) {
+            agora_space_destroy(c);
+            return agora_error_set(err, AGORA_ENOMEM, "space", "out of memory copying a graph of %lld vertices",
+                                   (long long)space->n);
+        }
+        memcpy(c->graph.offsets, space->graph.offsets, ((size_t)space->n + 1) * sizeof *c->graph.offsets);
+        memcpy(c->graph.neighbors, space->graph.neighbors, nnz * sizeof *c->graph.neighbors);
+    }
+    *out = c;
     return 0;
 }
 
