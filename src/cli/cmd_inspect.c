@@ -101,7 +101,7 @@ int cmd_inspect(int argc, char **argv)
         return CLI_FAILED;
     }
     if (cli_has(&a, "json")) {
-        char *s = json_dumps(info, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        char *s = json_dumps(info, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
         puts(s ? s : "{}");
         free(s);
     } else {

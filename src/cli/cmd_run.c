@@ -218,7 +218,7 @@ static void print_json(const agora_run_result *r)
                           "steps_done", (json_int_t)r->steps_done, "n_agents", (json_int_t)r->n_agents, "threads",
                           r->threads, "wall_s", r->wall_s, "step_s", r->step_s, "updates_per_s", r->updates_per_s,
                           "summary", r->summary ? r->summary : json_null());
-    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     if (s)
         puts(s);
     free(s);
@@ -302,7 +302,7 @@ int cmd_validate(int argc, char **argv)
     if (!sc)
         return rc;
     if (cli_has(&a, "print")) {
-        char *s = json_dumps(agora_scenario_config(sc), JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        char *s = json_dumps(agora_scenario_config(sc), JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
         if (s)
             puts(s);
         free(s);
