@@ -352,7 +352,7 @@ static void other_value_errors(void **state)
     assert_parse_fails("model: sir\nspace: {kind: grid, width: 10}\n", AGORA_ESCHEMA,
                        "test.yaml:2:1: space.height: required key is missing");
     assert_parse_fails("model: sir\n", AGORA_ESCHEMA,
-                       "test.yaml:1:1: space: required key is missing (a grid or a graph, e.g. {kind: grid, width: "
+                       "test.yaml:1:1: space: required key is missing (a grid, a graph or a mixed population, e.g. {kind: grid, width: "
                        "100, height: 100})");
     assert_parse_fails("model: sir\n" GRID "seed: -1\n", AGORA_ESCHEMA,
                        "test.yaml:3:7: seed: expected an integer >= 0, got -1");

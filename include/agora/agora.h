@@ -7,6 +7,7 @@
 #include "agora/error.h"
 #include "agora/export.h"
 #include "agora/log.h"
+#include "agora/matching.h"
 #include "agora/model.h"
 #include "agora/output.h"
 #include "agora/rng.h"

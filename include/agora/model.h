@@ -60,6 +60,9 @@ typedef struct agora_field_spec {
 /* Bit flags for agora_model.spaces. */
 #define AGORA_SPACES_GRID (1u << 0)
 #define AGORA_SPACES_GRAPH (1u << 1)
+#define AGORA_SPACES_MIXED (1u << 2)
+/* The AGORA_SPACES_* flag of a space kind. */
+#define AGORA_SPACES_FLAG(kind) (1u << ((unsigned)(kind) - 1u))
 
 typedef struct agora_model {
     const char *name, *summary;

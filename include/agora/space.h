@@ -22,7 +22,9 @@
 extern "C" {
 #endif
 
-typedef enum agora_space_kind { AGORA_SPACE_GRID = 1, AGORA_SPACE_GRAPH = 2 } agora_space_kind;
+/* AGORA_SPACE_MIXED is a well-mixed population: n agents and no topology, anyone may meet anyone (pairwise models
+ * draw random matchings over all agents; a market's traders). */
+typedef enum agora_space_kind { AGORA_SPACE_GRID = 1, AGORA_SPACE_GRAPH = 2, AGORA_SPACE_MIXED = 3 } agora_space_kind;
 
 typedef enum agora_neighborhood { AGORA_MOORE = 1, AGORA_VON_NEUMANN = 2 } agora_neighborhood;
 
@@ -51,6 +53,10 @@ typedef struct agora_space {
 AGORA_API int agora_space_grid_create(int64_t width, int64_t height, int torus, agora_neighborhood nbhd,
                                       agora_space **out, agora_error *err);
 
+/* A well-mixed population of n agents (1 <= n <= 2^40). Owned by the caller. */
+AGORA_API int agora_space_mixed_create(int64_t n, agora_space **out, agora_error *err);
+/* "grid", "graph" or "mixed". */
+AGORA_API const char *agora_space_kind_name(agora_space_kind kind);
 /* A graph on n vertices from `m` undirected edges given as pairs edges[2k], edges[2k+1] (0-based). Self-loops and
  * repeated edges are dropped. Owned by the caller. Errors: AGORA_EINVAL (ids out of range, n >= 2^31). */
 AGORA_API int agora_space_graph_from_edges(int64_t n, const int64_t *edges, int64_t m, agora_space **out,
@@ -70,6 +76,7 @@ AGORA_API int agora_space_check(const json_t *spec, agora_error *err);
  *   {kind: graph, generator: erdos_renyi, n, mean_degree | p}
  *   {kind: graph, generator: lattice, width, height, torus: true}
  *   {kind: graph, generator: file, path, index_base: 0|1}
+ *   {kind: mixed, n}
  */
 AGORA_API int agora_space_create(const json_t *spec, uint64_t key, const char *base_dir, agora_space **out,
                                  agora_error *err);

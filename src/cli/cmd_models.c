@@ -72,9 +72,13 @@ static void action_args(const json_t *branch, char *buf, size_t n)
 static void print_model_text(const agora_model *m)
 {
     printf("%s: %s\n", m->name, m->summary);
-    printf("  runs on: %s%s%s\n", m->spaces & AGORA_SPACES_GRID ? "grid" : "",
-           (m->spaces & AGORA_SPACES_GRID) && (m->spaces & AGORA_SPACES_GRAPH) ? ", " : "",
-           m->spaces & AGORA_SPACES_GRAPH ? "graph" : "");
+    printf("  runs on:");
+    for (int k = AGORA_SPACE_GRID, first = 1; k <= AGORA_SPACE_MIXED; k++)
+        if (m->spaces & AGORA_SPACES_FLAG(k)) {
+            printf("%s %s", first ? "" : ",", agora_space_kind_name((agora_space_kind)k));
+            first = 0;
+        }
+    printf("\n");
     printf("  parameters:\n");
     for (int i = 0; m->params && m->params[i].name; i++) {
         const agora_param_spec *p = &m->params[i];
@@ -134,10 +138,9 @@ static json_t *model_json(const agora_model *m)
     for (int i = 0; m->fields && m->fields[i].name; i++)
         json_array_append_new(fields, json_pack("{s:s, s:s, s:s}", "name", m->fields[i].name, "type",
                                                 agora_dtype_name(m->fields[i].type), "doc", m->fields[i].doc));
-    if (m->spaces & AGORA_SPACES_GRID)
-        json_array_append_new(spaces, json_string("grid"));
-    if (m->spaces & AGORA_SPACES_GRAPH)
-        json_array_append_new(spaces, json_string("graph"));
+    for (int k = AGORA_SPACE_GRID; k <= AGORA_SPACE_MIXED; k++)
+        if (m->spaces & AGORA_SPACES_FLAG(k))
+            json_array_append_new(spaces, json_string(agora_space_kind_name((agora_space_kind)k)));
     json_t *schema = agora_model_action_schema(m, NULL);
     return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "name", m->name, "summary", m->summary, "spaces", spaces,
                      "params", params, "metrics", metrics, "fields", fields, "action_schema",

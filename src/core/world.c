@@ -39,10 +39,9 @@ int agora_world_create(const agora_world_config *cfg, agora_world **out, agora_e
         rc = agora_error_set(err, AGORA_EINVAL, NULL, "a world needs a model and a space");
         goto done;
     }
-    unsigned need = space->kind == AGORA_SPACE_GRID ? AGORA_SPACES_GRID : AGORA_SPACES_GRAPH;
-    if (!(cfg->model->spaces & need)) {
+    if (!(cfg->model->spaces & AGORA_SPACES_FLAG(space->kind))) {
         rc = agora_error_set(err, AGORA_EINVAL, "space.kind", "the model %s does not run on a %s", cfg->model->name,
-                             space->kind == AGORA_SPACE_GRID ? "grid" : "graph");
+                             agora_space_kind_name(space->kind));
         goto done;
     }
     w = calloc(1, sizeof *w);

@@ -537,9 +537,10 @@ static int check_config(const agora_writer_config *cfg, agora_error *err)
     if (cfg->n_fields == 0)
         return 0;
     const agora_space *sp = cfg->space;
-    if (!sp || (sp->kind != AGORA_SPACE_GRID && sp->kind != AGORA_SPACE_GRAPH) || sp->n < 1 ||
+    if (!sp || (sp->kind != AGORA_SPACE_GRID && sp->kind != AGORA_SPACE_GRAPH && sp->kind != AGORA_SPACE_MIXED) ||
+        sp->n < 1 ||
         (sp->kind == AGORA_SPACE_GRID && (sp->grid.width < 1 || sp->grid.height < 1)))
-        return agora_error_set(err, AGORA_EINVAL, cfg->path, "snapshot fields need a grid or graph space");
+        return agora_error_set(err, AGORA_EINVAL, cfg->path, "snapshot fields need a space");
     for (int i = 0; i < cfg->n_fields; i++) {
         const char *n = cfg->fields[i].name;
         /* The scales share the group with the fields. */

@@ -302,16 +302,24 @@ static int check_space(const json_t *raw, const agora_model *model, json_t *cfg,
     char got[96];
     if (!v)
         return agora_error_set(err, AGORA_ESCHEMA, "space",
-                               "required key is missing (a grid or a graph, e.g. {kind: grid, width: 100, "
+                               "required key is missing (a grid, a graph or a mixed population, e.g. {kind: grid, width: 100, "
                                "height: 100})");
     int rc = agora_space_check(v, err);
     if (rc)
         return rc;
     const char *kind = json_string_value(json_object_get(v, "kind"));
-    unsigned need = strcmp(kind, "graph") == 0 ? AGORA_SPACES_GRAPH : AGORA_SPACES_GRID;
-    if (!(model->spaces & need))
-        return agora_error_set(err, AGORA_ESCHEMA, "space.kind", "the model %s does not run on a %s, got %s",
-                               model->name, kind, brief(json_object_get(v, "kind"), got, sizeof got));
+    unsigned need = strcmp(kind, "graph") == 0   ? AGORA_SPACES_GRAPH
+                    : strcmp(kind, "mixed") == 0 ? AGORA_SPACES_MIXED
+                                                 : AGORA_SPACES_GRID;
+    if (!(model->spaces & need)) {
+        char runs_on[64] = "";
+        for (int k = AGORA_SPACE_GRID; k <= AGORA_SPACE_MIXED; k++)
+            if (model->spaces & AGORA_SPACES_FLAG(k))
+                snprintf(runs_on + strlen(runs_on), sizeof runs_on - strlen(runs_on), "%s%s", runs_on[0] ? ", " : "",
+                         agora_space_kind_name((agora_space_kind)k));
+        return agora_error_set(err, AGORA_ESCHEMA, "space.kind", "expected a space the model %s runs on (%s), got %s",
+                               model->name, runs_on, brief(json_object_get(v, "kind"), got, sizeof got));
+    }
     json_t *space = json_deep_copy(v);
     if (!space)
         return agora_error_set(err, AGORA_ENOMEM, "space", "out of memory");

@@ -31,6 +31,34 @@ int agora_space_grid_create(int64_t width, int64_t height, int torus, agora_neig
     return 0;
 }
 
+int agora_space_mixed_create(int64_t n, agora_space **out, agora_error *err)
+{
+    *out = NULL;
+    if (n < 1 || n > (INT64_C(1) << 40))
+        return agora_error_set(err, AGORA_EINVAL, "space.n", "a mixed population needs 1 to 2^40 agents, got %lld",
+                               (long long)n);
+    agora_space *s = calloc(1, sizeof *s);
+    if (!s)
+        return agora_error_set(err, AGORA_ENOMEM, "space", "out of memory");
+    s->kind = AGORA_SPACE_MIXED;
+    s->n = n;
+    *out = s;
+    return 0;
+}
+
+const char *agora_space_kind_name(agora_space_kind kind)
+{
+    switch (kind) {
+    case AGORA_SPACE_GRID:
+        return "grid";
+    case AGORA_SPACE_GRAPH:
+        return "graph";
+    case AGORA_SPACE_MIXED:
+        return "mixed";
+    }
+    return "unknown";
+}
+
 int agora_space_copy(const agora_space *space, agora_space **out, agora_error *err)
 {
     *out = NULL;
@@ -81,6 +109,8 @@ const char *agora_space_describe(const agora_space *space, char *buf, int size)
         snprintf(buf, (size_t)size, "grid %lldx%lld %s %s", (long long)space->grid.width,
                  (long long)space->grid.height, space->grid.torus ? "torus" : "bounded",
                  space->grid.nbhd == AGORA_MOORE ? "moore" : "von_neumann");
+    else if (space->kind == AGORA_SPACE_MIXED)
+        snprintf(buf, (size_t)size, "mixed n=%lld", (long long)space->n);
     else
         snprintf(buf, (size_t)size, "graph %s n=%lld edges=%lld", space->graph.generator, (long long)space->n,
                  (long long)space->graph.edges);

@@ -183,13 +183,15 @@ int agora_space_check(const json_t *spec, agora_error *err)
 {
     char got[96];
     if (!json_is_object(spec))
-        return agora_error_set(err, AGORA_ESCHEMA, "space", "expected an object with a kind (grid or graph), got %s",
+        return agora_error_set(err, AGORA_ESCHEMA, "space", "expected an object with a kind (grid, graph or mixed), got %s",
                                agora__json_brief(spec, got, sizeof got));
-    int rc = check_word(spec, "kind", "grid graph", 1, err);
+    int rc = check_word(spec, "kind", "grid graph mixed", 1, err);
     if (rc)
         return rc;
     if (strcmp(json_string_value(json_object_get(spec, "kind")), "graph") == 0)
         return check_graph(spec, err);
+    if (strcmp(json_string_value(json_object_get(spec, "kind")), "mixed") == 0)
+        return (rc = unknown_key(spec, "kind n", err)) ? rc : check_int(spec, "n", 1, INT64_C(1) << 40, 1, err);
     if ((rc = unknown_key(spec, "kind width height torus neighborhood", err)) ||
         (rc = check_int(spec, "width", 1, INT64_C(1) << 31, 1, err)) ||
         (rc = check_int(spec, "height", 1, INT64_C(1) << 31, 1, err)) || (rc = check_bool(spec, "torus", err)) ||
@@ -210,6 +212,8 @@ int agora_space_create(const json_t *spec, uint64_t key, const char *base_dir, a
     const char *kind = json_string_value(json_object_get(spec, "kind"));
     if (strcmp(kind, "graph") == 0)
         return agora__graph_create(spec, agora_rng(key, 0, 0, AGORA_RNG_STREAM_SPACE), base_dir, out, err);
+    if (strcmp(kind, "mixed") == 0)
+        return agora_space_mixed_create((int64_t)json_number_value(json_object_get(spec, "n")), out, err);
     const json_t *torus = json_object_get(spec, "torus");
     const char *nb = json_string_value(json_object_get(spec, "neighborhood"));
     return agora_space_grid_create((int64_t)json_number_value(json_object_get(spec, "width")),

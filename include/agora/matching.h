@@ -1,0 +1,113 @@
+/* agora — conflict-free random pairings for pairwise models (bounded confidence, voter pairs, trades).
+ *
+ * Every pairing is a pure function of (key, step, stream): computed in parallel with no locks and identical at any
+ * thread count. Two kinds:
+ *
+ *  - agora_match_neighbors: on a grid or graph, a locally dominant matching. Every edge {u, v} gets a random
+ *    priority from the counter RNG (symmetric in u and v); u and v are paired when their edge has the highest
+ *    priority among all edges of u and among all edges of v. One round, so not maximal: about half the agents are
+ *    paired per step on grids and Watts-Strogatz graphs, 40 % on Barabasi-Albert (tests/test_matching.c prints it);
+ *    on a cycle each edge acts with probability 1/3, every edge with the same chance.
+ *
+ *  - agora_perm: a random permutation of [0, n) that can be evaluated at any index in O(1) — a keyed Feistel
+ *    network on the smallest even power of two >= n, with cycle-walking back into [0, n). agora_match_mixed pairs
+ *    the permutation's consecutive elements, so in a well-mixed population every agent (but one when n is odd) has
+ *    a partner every step, uniformly at random.
+ *
+ * DESIGN.md suggests a permutation from sorted counter keys for well-mixed populations; the Feistel permutation
+ * gives the same (a keyed pseudo-random bijection) in O(n) work without a sort, and lets a model ask for π(i) alone. */
+#ifndef AGORA_MATCHING_H
+#define AGORA_MATCHING_H
+#include <stdint.h>
+#include "agora/export.h"
+#include "agora/rng.h"
+#include "agora/space.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- a random permutation evaluated pointwise --------------------------------------------------------------------- */
+
+#define AGORA_PERM_ROUNDS 6
+
+typedef struct agora_perm {
+    uint64_t n;                          /* the domain [0, n) */
+    unsigned half;                       /* bits in each Feistel half */
+    uint64_t mask;                       /* (1 << half) - 1 */
+    uint64_t round_key[AGORA_PERM_ROUNDS];
+} agora_perm;
+
+/* A permutation of [0, n) (n >= 1, n <= 2^62) keyed by (key, step, stream). */
+AGORA_API void agora_perm_init(agora_perm *p, uint64_t n, agora_rng_key key, uint64_t step, uint32_t stream);
+
+static inline uint64_t agora__perm_feistel(const agora_perm *p, uint64_t x)
+{
+    uint64_t l = x >> p->half, r = x & p->mask;
+    for (int k = 0; k < AGORA_PERM_ROUNDS; k++) {
+        uint64_t t = l ^ (agora_rng_mix64(r ^ p->round_key[k]) & p->mask);
+        l = r;
+        r = t;
+    }
+    return (l << p->half) | r;
+}
+
+/* The i-th element of the permutation (i < n). Cycle-walking: values >= n are permuted again; the domain is below
+ * 4n, so fewer than 4 rounds are expected. */
+static inline uint64_t agora_perm_at(const agora_perm *p, uint64_t i)
+{
+    uint64_t x = agora__perm_feistel(p, i);
+    while (x >= p->n)
+        x = agora__perm_feistel(p, x);
+    return x;
+}
+
+/* ---- matchings ---------------------------------------------------------------------------------------------------- */
+
+/* partner[i] = the agent paired with i at this step, or -1; partner[partner[i]] == i. `partner` and `scratch`
+ * have space->n entries (scratch is working memory, unused on a mixed space, may then be NULL). Grids use their
+ * neighbourhood (Moore or von Neumann, torus or bounded), graphs their edges, mixed populations everyone. Runs on
+ * `threads` OpenMP threads (<= 0: omp_get_max_threads()); the result does not depend on it. */
+AGORA_API void agora_match(const agora_space *space, agora_rng_key key, uint64_t step, uint32_t stream,
+                           int threads, int64_t *partner, int64_t *scratch);
+
+/* Pairs π(2j) with π(2j+1) for a random permutation π of [0, n); with n odd, π(n-1) has no partner. */
+AGORA_API void agora_match_mixed(int64_t n, agora_rng_key key, uint64_t step, uint32_t stream, int threads,
+                                 int64_t *partner);
+
+/* The priority of edge {u, v} in the matching of a step: symmetric in u and v. */
+static inline uint64_t agora_match_edge_priority(uint64_t base, uint64_t u, uint64_t v)
+{
+    uint64_t lo = u < v ? u : v, hi = u < v ? v : u;
+    return agora_rng_mix64(base + lo * AGORA_RNG_GAMMA + hi * UINT64_C(0xD1B54A32D192ED03));
+}
+
+/* ---- grid neighbours ---------------------------------------------------------------------------------------------- */
+
+/* The neighbours of cell i of a grid in a fixed order (west, east, north, south, then for Moore north-west,
+ * north-east, south-west, south-east), skipping cells off a bounded grid; returns how many (at most 8). On a torus
+ * narrower than 3 cells a neighbour may repeat (as the geometry says). */
+static inline int agora_grid_neighbors(const agora_grid *g, int64_t i, int64_t out[8])
+{
+    static const int dx[8] = {-1, 1, 0, 0, -1, 1, -1, 1}, dy[8] = {0, 0, -1, 1, -1, -1, 1, 1};
+    const int64_t w = g->width, h = g->height, x = i % w, y = i / w;
+    const int m = g->nbhd == AGORA_MOORE ? 8 : 4;
+    int k = 0;
+    for (int d = 0; d < m; d++) {
+        int64_t nx = x + dx[d], ny = y + dy[d];
+        if (g->torus) {
+            nx = nx < 0 ? nx + w : nx >= w ? nx - w : nx;
+            ny = ny < 0 ? ny + h : ny >= h ? ny - h : ny;
+        } else if (nx < 0 || ny < 0 || nx >= w || ny >= h) {
+            continue;
+        }
+        if (nx == x && ny == y)
+            continue; /* a 1-wide torus: the cell itself is not a neighbour */
+        out[k++] = ny * w + nx;
+    }
+    return k;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

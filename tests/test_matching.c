@@ -1,0 +1,222 @@
+/* Tests of the random pairings: Feistel permutations are bijections and uniform; matchings are symmetric, use only
+ * real neighbours, give every edge the same chance, and do not depend on the thread count. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agora/agora.h"
+
+static const agora_rng_key KEY = UINT64_C(0x1234567890ABCDEF);
+
+static void perm_is_a_bijection_for_every_size(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {1, 2, 3, 4, 5, 7, 16, 17, 100, 1000, 4097, 65536, 100003};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        const uint64_t n = sizes[s];
+        unsigned char *seen = calloc(n, 1);
+        agora_perm p;
+        agora_perm_init(&p, n, KEY, 7, 16);
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t x = agora_perm_at(&p, i);
+            assert_true(x < n);
+            assert_int_equal(seen[x], 0);
+            seen[x] = 1;
+        }
+        free(seen);
+    }
+}
+
+static void perm_changes_with_step_and_stream(void **state)
+{
+    (void)state;
+    const uint64_t n = 1000;
+    agora_perm a, b, c;
+    agora_perm_init(&a, n, KEY, 1, 16);
+    agora_perm_init(&b, n, KEY, 2, 16);
+    agora_perm_init(&c, n, KEY, 1, 17);
+    int same_ab = 0, same_ac = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        same_ab += agora_perm_at(&a, i) == agora_perm_at(&b, i);
+        same_ac += agora_perm_at(&a, i) == agora_perm_at(&c, i);
+    }
+    /* Two independent permutations share about one fixed point on average. */
+    assert_true(same_ab < 10);
+    assert_true(same_ac < 10);
+}
+
+/* Where element 0 lands, and which element lands at 0, over many steps: both uniform (chi-square, 9 dof). */
+static void perm_is_uniform(void **state)
+{
+    (void)state;
+    const uint64_t n = 10;
+    const int trials = 50000;
+    double pos[10] = {0}, pre[10] = {0};
+    for (int t = 0; t < trials; t++) {
+        agora_perm p;
+        agora_perm_init(&p, n, KEY, (uint64_t)t, 16);
+        pos[agora_perm_at(&p, 0)]++;
+        for (uint64_t i = 0; i < n; i++)
+            if (agora_perm_at(&p, i) == 0)
+                pre[i]++;
+    }
+    double c1 = 0, c2 = 0, e = (double)trials / (double)n;
+    for (int i = 0; i < 10; i++) {
+        c1 += (pos[i] - e) * (pos[i] - e) / e;
+        c2 += (pre[i] - e) * (pre[i] - e) / e;
+    }
+    /* chi-square 9 dof: P(X > 27.88) = 0.001 */
+    assert_true(c1 < 27.88);
+    assert_true(c2 < 27.88);
+}
+
+static void check_matching(const agora_space *sp, const int64_t *partner, double *coverage)
+{
+    int64_t matched = 0;
+    for (int64_t u = 0; u < sp->n; u++) {
+        int64_t v = partner[u];
+        if (v < 0)
+            continue;
+        assert_true(v < sp->n);
+        assert_int_equal(partner[v], u);
+        assert_true(v != u);
+        matched++;
+        if (sp->kind == AGORA_SPACE_GRAPH) {
+            int found = 0;
+            for (int64_t e = sp->graph.offsets[u]; e < sp->graph.offsets[u + 1]; e++)
+                found |= sp->graph.neighbors[e] == v;
+            assert_true(found);
+        } else if (sp->kind == AGORA_SPACE_GRID) {
+            int64_t nb[8];
+            int k = agora_grid_neighbors(&sp->grid, u, nb), found = 0;
+            for (int j = 0; j < k; j++)
+                found |= nb[j] == v;
+            assert_true(found);
+        }
+    }
+    *coverage = (double)matched / (double)sp->n;
+}
+
+static agora_space *build(const char *json)
+{
+    json_error_t je;
+    json_t *spec = json_loads(json, 0, &je);
+    assert_non_null(spec);
+    agora_space *sp = NULL;
+    agora_error err;
+    if (agora_space_create(spec, KEY, NULL, &sp, &err) != 0)
+        fail_msg("%s", err.msg);
+    json_decref(spec);
+    return sp;
+}
+
+static void matchings_are_symmetric_neighbourly_and_thread_independent(void **state)
+{
+    (void)state;
+    const char *spaces[] = {
+        "{\"kind\": \"grid\", \"width\": 101, \"height\": 57, \"torus\": true, \"neighborhood\": \"moore\"}",
+        "{\"kind\": \"grid\", \"width\": 64, \"height\": 40, \"torus\": false, \"neighborhood\": \"von_neumann\"}",
+        "{\"kind\": \"grid\", \"width\": 1, \"height\": 9, \"torus\": true, \"neighborhood\": \"moore\"}",
+        "{\"kind\": \"graph\", \"generator\": \"watts_strogatz\", \"n\": 20000, \"k\": 10, \"p\": 0.1}",
+        "{\"kind\": \"graph\", \"generator\": \"barabasi_albert\", \"n\": 5000, \"m\": 3}",
+        "{\"kind\": \"mixed\", \"n\": 10001}",
+        "{\"kind\": \"mixed\", \"n\": 1}",
+    };
+    for (size_t s = 0; s < sizeof spaces / sizeof spaces[0]; s++) {
+        agora_space *sp = build(spaces[s]);
+        const int64_t n = sp->n;
+        int64_t *p1 = malloc((size_t)n * sizeof *p1), *p2 = malloc((size_t)n * sizeof *p2),
+                *scratch = malloc((size_t)n * sizeof *scratch);
+        double cov_sum = 0;
+        for (uint64_t step = 0; step < 20; step++) {
+            double cov;
+            agora_match(sp, KEY, step, 16, 1, p1, scratch);
+            check_matching(sp, p1, &cov);
+            cov_sum += cov;
+            for (int threads = 2; threads <= 4; threads += 2) {
+                agora_match(sp, KEY, step, 16, threads, p2, scratch);
+                assert_memory_equal(p1, p2, (size_t)n * sizeof *p1);
+            }
+        }
+        double mean = cov_sum / 20;
+        printf("%-100s paired %.1f %% of agents per step\n", spaces[s], 100 * mean);
+        if (sp->kind == AGORA_SPACE_MIXED)
+            assert_true(fabs(mean - (double)(n - n % 2) / (double)n) < 1e-12);
+        else
+            assert_true(mean > 0.25);
+        free(p1);
+        free(p2);
+        free(scratch);
+        agora_space_destroy(sp);
+    }
+}
+
+/* On a ring every edge must act equally often: the frequencies of the 12 edges over many steps are uniform. */
+static void every_edge_is_equally_likely(void **state)
+{
+    (void)state;
+    const int64_t n = 12;
+    int64_t edges[24];
+    for (int64_t i = 0; i < n; i++) {
+        edges[2 * i] = i;
+        edges[2 * i + 1] = (i + 1) % n;
+    }
+    agora_space *sp = NULL;
+    agora_error err;
+    assert_int_equal(agora_space_graph_from_edges(n, edges, n, &sp, &err), 0);
+    int64_t partner[12], scratch[12];
+    double count[12] = {0}, total = 0;
+    for (uint64_t step = 0; step < 40000; step++) {
+        agora_match(sp, KEY, step, 16, 1, partner, scratch);
+        for (int64_t i = 0; i < n; i++)
+            if (partner[i] == (i + 1) % n) {
+                count[i]++;
+                total++;
+            }
+    }
+    double e = total / (double)n, chi = 0;
+    for (int i = 0; i < 12; i++)
+        chi += (count[i] - e) * (count[i] - e) / e;
+    /* chi-square 11 dof: P(X > 31.26) = 0.001 */
+    assert_true(chi < 31.26);
+    /* On a cycle an edge wins when it beats both adjacent edges: probability 1/3. */
+    assert_true(fabs(total / (40000.0 * (double)n) - 1.0 / 3.0) < 0.01);
+    agora_space_destroy(sp);
+}
+
+static void grid_neighbours_follow_the_geometry(void **state)
+{
+    (void)state;
+    agora_space *sp = NULL;
+    agora_error err;
+    int64_t nb[8];
+    assert_int_equal(agora_space_grid_create(5, 4, 0, AGORA_MOORE, &sp, &err), 0);
+    assert_int_equal(agora_grid_neighbors(&sp->grid, 0, nb), 3);              /* a corner */
+    assert_int_equal(agora_grid_neighbors(&sp->grid, 2, nb), 5);              /* an edge */
+    assert_int_equal(agora_grid_neighbors(&sp->grid, 7, nb), 8);              /* inside */
+    agora_space_destroy(sp);
+    assert_int_equal(agora_space_grid_create(5, 4, 1, AGORA_VON_NEUMANN, &sp, &err), 0);
+    assert_int_equal(agora_grid_neighbors(&sp->grid, 0, nb), 4);
+    int64_t want[4] = {4, 1, 15, 5}; /* west wraps to x=4, east, north wraps to y=3, south */
+    assert_memory_equal(nb, want, sizeof want);
+    agora_space_destroy(sp);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(perm_is_a_bijection_for_every_size),
+        cmocka_unit_test(perm_changes_with_step_and_stream),
+        cmocka_unit_test(perm_is_uniform),
+        cmocka_unit_test(matchings_are_symmetric_neighbourly_and_thread_independent),
+        cmocka_unit_test(every_edge_is_equally_likely),
+        cmocka_unit_test(grid_neighbours_follow_the_geometry),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
