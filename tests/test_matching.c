@@ -139,6 +139,10 @@ static void matchings_are_symmetric_neighbourly_and_thread_independent(void **st
             agora_match(sp, KEY, step, 16, 1, p1, scratch);
             check_matching(sp, p1, &cov);
             cov_sum += cov;
+            /* The choices form the same matching. */
+            agora_match_choices(sp, KEY, step, 16, 2, p2);
+            for (int64_t u = 0; u < n; u++)
+                assert_int_equal(p2[u] >= 0 && p2[p2[u]] == u ? p2[u] : -1, p1[u]);
             for (int threads = 2; threads <= 4; threads += 2) {
                 agora_match(sp, KEY, step, 16, threads, p2, scratch);
                 assert_memory_equal(p1, p2, (size_t)n * sizeof *p1);

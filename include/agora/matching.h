@@ -70,6 +70,13 @@ static inline uint64_t agora_perm_at(const agora_perm *p, uint64_t i)
 AGORA_API void agora_match(const agora_space *space, agora_rng_key key, uint64_t step, uint32_t stream,
                            int threads, int64_t *partner, int64_t *scratch);
 
+/* The same matching as agora_match, given as each agent's choice: u and choice[u] are paired exactly when
+ * choice[choice[u]] == u (choice[u] is -1 for an agent without neighbours; on a mixed space the choices are the
+ * pairing itself). A model that reads its
+ * partner's state anyway can test this in its own loop and save agora_match's extra pass. */
+AGORA_API void agora_match_choices(const agora_space *space, agora_rng_key key, uint64_t step, uint32_t stream,
+                                   int threads, int64_t *choice);
+
 /* Pairs π(2j) with π(2j+1) for a random permutation π of [0, n); with n odd, π(n-1) has no partner. */
 AGORA_API void agora_match_mixed(int64_t n, agora_rng_key key, uint64_t step, uint32_t stream, int threads,
                                  int64_t *partner);
@@ -77,8 +84,10 @@ AGORA_API void agora_match_mixed(int64_t n, agora_rng_key key, uint64_t step, ui
 /* The priority of edge {u, v} in the matching of a step: symmetric in u and v. */
 static inline uint64_t agora_match_edge_priority(uint64_t base, uint64_t u, uint64_t v)
 {
-    uint64_t lo = u < v ? u : v, hi = u < v ? v : u;
-    return agora_rng_mix64(base + lo * AGORA_RNG_GAMMA + hi * UINT64_C(0xD1B54A32D192ED03));
+    /* (lo, hi) packed into one word is injective for ids below 2^32 (every graph; grids up to 2^32 cells); the
+     * finaliser's avalanche makes neighbouring words unrelated. */
+    const uint64_t lo = u < v ? u : v, hi = u < v ? v : u;
+    return agora_rng_mix64(base ^ ((lo << 32) + hi));
 }
 
 /* ---- grid neighbours ---------------------------------------------------------------------------------------------- */

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include "agora/matching.h"
+#include "simd.h"
 
 void agora_perm_init(agora_perm *p, uint64_t n, agora_rng_key key, uint64_t step, uint32_t stream)
 {
@@ -37,27 +38,39 @@ void agora_match_mixed(int64_t n, agora_rng_key key, uint64_t step, uint32_t str
         partner[agora_perm_at(&p, (uint64_t)(n - 1))] = -1;
 }
 
+/* A vertex's choice: the top 32 bits of the edge priority above the neighbour's id, so one unsigned max picks the
+ * highest-priority edge and breaks ties by the larger id — branch-free, vectorisable. Ids are below 2^32 here
+ * (graphs have < 2^31 vertices; grids with more than 2^32 cells use the wide path below). */
+static inline uint64_t packed(uint64_t base, uint64_t u, uint64_t v)
+{
+    return (agora_match_edge_priority(base, u, v) & UINT64_C(0xFFFFFFFF00000000)) | v;
+}
+
+AGORA_HOT static void best_rows(const int64_t *restrict off, const int32_t *restrict nb, uint64_t base, int64_t lo,
+                                int64_t hi, int64_t *restrict best)
+{
+    for (int64_t u = lo; u < hi; u++) {
+        uint64_t m = 0;
+        const int64_t end = off[u + 1];
+        for (int64_t e = off[u]; e < end; e++) {
+            const uint64_t k = packed(base, (uint64_t)u, (uint64_t)(uint32_t)nb[e]);
+            m = k > m ? k : m;
+        }
+        /* m = 0 is a valid choice (neighbour 0 with priority bits 0); only an isolated vertex has none. */
+        best[u] = end > off[u] ? (int64_t)(m & 0xFFFFFFFFu) : -1;
+    }
+}
+
 /* best[u] = u's neighbour across u's highest-priority edge (ties: the larger neighbour id), -1 if u has none. */
 static void best_edges(const agora_space *sp, uint64_t base, int threads, int64_t *best)
 {
     const int64_t n = sp->n;
     if (sp->kind == AGORA_SPACE_GRAPH) {
-        const int64_t *off = sp->graph.offsets;
-        const int32_t *nb = sp->graph.neighbors;
-#pragma omp parallel for schedule(dynamic, 4096) num_threads(threads)
-        for (int64_t u = 0; u < n; u++) {
-            int64_t b = -1;
-            uint64_t bp = 0;
-            for (int64_t e = off[u]; e < off[u + 1]; e++) {
-                const int64_t v = nb[e];
-                const uint64_t pr = agora_match_edge_priority(base, (uint64_t)u, (uint64_t)v);
-                if (b < 0 || pr > bp || (pr == bp && v > b)) {
-                    b = v;
-                    bp = pr;
-                }
-            }
-            best[u] = b;
-        }
+        const int64_t block = 8192, blocks = (n + block - 1) / block;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+        for (int64_t b = 0; b < blocks; b++)
+            best_rows(sp->graph.offsets, sp->graph.neighbors, base, b * block, b * block + block < n ? b * block + block : n,
+                      best);
         return;
     }
 #pragma omp parallel for schedule(static) num_threads(threads)
@@ -74,6 +87,15 @@ static void best_edges(const agora_space *sp, uint64_t base, int threads, int64_
         }
         best[u] = b;
     }
+}
+
+void agora_match_choices(const agora_space *sp, agora_rng_key key, uint64_t step, uint32_t stream, int threads,
+                         int64_t *choice)
+{
+    if (sp->kind == AGORA_SPACE_MIXED)
+        agora_match_mixed(sp->n, key, step, stream, threads, choice); /* a pairing is its own choice */
+    else
+        best_edges(sp, agora_rng_base(key, step, stream), team(threads), choice);
 }
 
 void agora_match(const agora_space *sp, agora_rng_key key, uint64_t step, uint32_t stream, int threads,
