@@ -5,9 +5,13 @@
 #include "agora/model.h"
 
 extern const agora_model agora_model_sir;
+extern const agora_model agora_model_opinion;
+extern const agora_model agora_model_market;
 
 static const agora_model *const registry[] = {
     &agora_model_sir,
+    &agora_model_opinion,
+    &agora_model_market,
 };
 
 const agora_model *const *agora_models(int *count)

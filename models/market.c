@@ -1,0 +1,673 @@
+/* agora — a market of buyers and sellers trading one good over repeated days (a random-matching double auction).
+ *
+ * Population (well-mixed space {kind: mixed, n}): agents 0 .. B-1 are buyers, B .. n-1 sellers, B = `buyers`. Each
+ * buyer has a private valuation v ~ U(valuation_low, valuation_high), each seller a cost c ~ U(cost_low, cost_high),
+ * drawn once at step 0. Every agent keeps a quote: a buyer's bid (the most it will pay, tax included) and a seller's
+ * ask (the least it will take). Quotes start shaded away from the limits: bid = v (1 - m u), ask = c (1 + m u) with
+ * u ~ U(0, 1) and m = `initial_markup`.
+ *
+ * One step is one trading day of `rounds_per_day` rounds; goods replenish every day and each agent trades at most
+ * one unit a day. In each round the buyers and sellers that have not traded yet today are paired at random, without
+ * conflicts: the k-th agent of the smaller active side meets agent π(k) of the larger one, π a random permutation
+ * (agora_perm keyed by (key, day, AGORA_RNG_STREAM_MODEL + round)). A pair trades when
+ *
+ *     ask <= ceiling  and  bid >= ask (1 + tax),
+ *
+ * at the price p = (ask + bid / (1 + tax)) / 2 — the midpoint of the two quotes, both expressed as what the seller
+ * receives — capped at the ceiling. The seller receives p; the buyer pays p (1 + tax); the government collects
+ * tax p. So the price is never below the seller's ask and the buyer never pays more than its bid.
+ *
+ * At the end of the day every agent learns from its own outcome by moving its quote a fraction `learning_rate` of
+ * the way toward a target: a buyer that bought moves toward what it paid, p (1 + tax) (it bids less); one that did
+ * not toward its limit v + subsidy_buyers (it bids more); a seller that sold moves toward p (it asks more); one that
+ * did not toward its limit c - subsidy_sellers (it asks less). The moves are convex combinations, so a bid never
+ * exceeds the buyer's limit and an ask never falls below the seller's. With a price ceiling sellers also never ask
+ * above it (unless their limit is above it: they sit the market out). Excess demand leaves buyers unserved and they
+ * bid up; excess supply leaves sellers unsold and they ask less: a decentralised tatonnement toward the competitive
+ * equilibrium, with extramarginal traders pushed to their limits and out of the market.
+ *
+ * Policy (persona actions): set_tax {rate} — an ad-valorem tax on the price, paid by the buyer on top of it (the
+ * trade condition becomes bid >= ask (1 + rate)); price_ceiling {price | null} — trades happen at most at that
+ * (pre-tax) price, null removes it; subsidy {amount, side} — a payment of `amount` per unit traded to every buyer (or
+ * seller) that trades, which raises buyers' limits to v + amount (lowers sellers' to c - amount): the demand curve
+ * shifts up (supply down) by the amount. A subsidy replaces the previous one on that side; 0 removes it. When a
+ * limit moves, quotes beyond the new limit are pulled back to it at once.
+ *
+ * Metrics. The competitive equilibrium (CE) is computed from the day's demand curve (valuations sorted from high to
+ * low, shifted by the buyer subsidy and divided by 1 + tax: what sellers would receive) and supply curve (costs from
+ * low to high, shifted down by the seller subsidy): q* is the largest k with demand(k) >= supply(k), the CE price
+ * interval is [max(supply(q*), demand(q*+1)), min(demand(q*), supply(q*+1))] and ce_price is its midpoint. The
+ * ceiling is not part of the CE (price_gap shows how far a binding ceiling holds the market from it). Efficiency is
+ * the realised surplus sum(v) - sum(c) over the day's trades divided by the maximum surplus (the sum of v_(k) - c_(k)
+ * for k <= q* of the undistorted curves); taxes and subsidies are transfers and do not count, so they show as
+ * deadweight loss. Valuations and costs only change order under no action (subsidies shift whole curves), so they
+ * are sorted once at init and the CE is recomputed (a binary search) only when the policy changes.
+ *
+ * Parallelism and determinism: the pairs of a round are disjoint and every trade reads only quotes fixed for the
+ * day, so each round is one parallel loop. Active agents are listed by block counts, a serial prefix sum and a
+ * parallel scatter; sums for the metrics are taken over fixed blocks of agents and added in block order. Results
+ * are bit-identical at any thread count. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <omp.h>
+
+#include "agora/agora.h"
+#include "agora/matching.h"
+#include "core/simd.h"
+
+#define BLOCK 4096 /* agents per block of the parallel scans and metric sums */
+
+enum { NSUM = 7 }; /* per-block sums: trades, sum(p - K), sum((p - K)^2), sum(v traded), sum(c traded), bids, asks */
+
+typedef struct market_state {
+    int64_t n, nb, ns;       /* agents, buyers (0 .. nb-1), sellers (nb .. n-1) */
+    double *value;           /* [n] valuation (buyers) or cost (sellers) */
+    double *quote;           /* [n] bid (buyers) or ask (sellers) */
+    double *price;           /* [n] the price of the agent's trade today, NaN if none */
+    uint8_t *traded;         /* [n] 1 if the agent traded today (written at the end of the day, from price) */
+    double *v_sorted;        /* [nb] valuations, high to low */
+    double *c_sorted;        /* [ns] costs, low to high */
+    int64_t *active;         /* [n] active buyers then active sellers of a round (indices of agents) */
+    int64_t *block_count;    /* [nblk_b + nblk_s] */
+    double *block_sum;       /* [(nblk_b + nblk_s) * NSUM] */
+    int64_t nblk_b, nblk_s;
+    int rounds;
+    double learning_rate;
+    /* policy */
+    double tax, ceiling, sub_b, sub_s; /* ceiling = INFINITY when none */
+    /* the CE of the current policy and the undistorted maximum surplus */
+    double ce_price, ce_lo, ce_hi, max_surplus;
+    int64_t ce_q, max_q;
+    /* the last day's measurements */
+    int64_t volume;
+    double price_mean, price_std, surplus, bid_mean, ask_mean;
+    double tax_revenue, subsidy_cost; /* under the policy of that day */
+} market_state;
+
+static const agora_param_spec market_params[] = {
+    {"buyers", AGORA_PARAM_AMOUNT, 0.5, 0.0, 0.0,
+     "buyers: a fraction of the agents in [0, 1) or a count; agents 0..buyers-1 buy, the rest sell", NULL},
+    {"valuation_low", AGORA_PARAM_REAL, 50, 0, 1e12, "buyers' valuations are uniform on [valuation_low, valuation_high]", NULL},
+    {"valuation_high", AGORA_PARAM_REAL, 150, 0, 1e12, "upper end of the valuations", NULL},
+    {"cost_low", AGORA_PARAM_REAL, 20, 0, 1e12, "sellers' costs are uniform on [cost_low, cost_high]", NULL},
+    {"cost_high", AGORA_PARAM_REAL, 80, 0, 1e12, "upper end of the costs", NULL},
+    {"rounds_per_day", AGORA_PARAM_INT, 10, 1, 64,
+     "matching rounds per day (one step): agents that have not traded meet a new random partner each round", NULL},
+    {"learning_rate", AGORA_PARAM_REAL, 0.05, 0.0, 1.0,
+     "fraction of the way a quote moves each day toward the price got (after a trade) or the own limit (after none)", NULL},
+    {"initial_markup", AGORA_PARAM_REAL, 0.3, 0.0, 1.0,
+     "initial shading: bid = v (1 - m u), ask = c (1 + m u), u uniform on [0, 1)", NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL}};
+
+enum {
+    M_PRICE_MEAN, M_PRICE_STD, M_VOLUME, M_EFFICIENCY, M_SURPLUS, M_MAX_SURPLUS, M_CE_PRICE, M_CE_QUANTITY, M_GAP,
+    M_GAP_REL, M_BID_MEAN, M_ASK_MEAN, M_TAX_REVENUE, M_SUBSIDY_COST, M_TAX_RATE, M_CEILING, M_SUB_B, M_SUB_S, M_COUNT
+};
+
+static const agora_metric_spec market_metrics[] = {
+    {"price_mean", "mean price of the day's trades (received by sellers, before tax); NaN without trades", "final"},
+    {"price_std", "standard deviation of the day's trade prices; NaN without trades", NULL},
+    {"volume", "units traded during the day", "final"},
+    {"efficiency", "realised surplus / maximum surplus (taxes and subsidies are transfers, not surplus)", "final"},
+    {"surplus", "realised surplus: valuations minus costs over the day's trades", NULL},
+    {"max_surplus", "maximum surplus of the undistorted supply and demand curves", NULL},
+    {"ce_price", "competitive equilibrium price (seller's price, midpoint of the CE interval) under tax and subsidies", NULL},
+    {"ce_quantity", "competitive equilibrium quantity under tax and subsidies", NULL},
+    {"price_gap", "price_mean - ce_price", "final"},
+    {"price_gap_rel", "(price_mean - ce_price) / ce_price", NULL},
+    {"bid_mean", "mean bid of all buyers at the end of the day", NULL},
+    {"ask_mean", "mean ask of all sellers at the end of the day", NULL},
+    {"tax_revenue", "tax collected during the day", NULL},
+    {"subsidy_cost", "subsidies paid during the day", NULL},
+    {"tax_rate", "ad-valorem tax rate in force", NULL},
+    {"price_ceiling", "price ceiling in force; NaN when there is none", NULL},
+    {"subsidy_buyers", "per-unit subsidy to buyers in force", NULL},
+    {"subsidy_sellers", "per-unit subsidy to sellers in force", NULL},
+    {NULL, NULL, NULL}};
+
+static const agora_field_spec market_fields[] = {
+    {"value", AGORA_DTYPE_F64, "valuation (buyers, agents 0..buyers-1) or cost (sellers)"},
+    {"quote", AGORA_DTYPE_F64, "bid (buyers) or ask (sellers) for the next day"},
+    {"price", AGORA_DTYPE_F64, "price of the agent's trade today (before tax), NaN if it did not trade"},
+    {"traded", AGORA_DTYPE_U8, "1 if the agent traded today"},
+    {NULL, 0, NULL}};
+
+static const char market_action_schema[] =
+    "{\"anyOf\": ["
+    "{\"type\": \"object\", \"title\": \"set_tax\","
+    " \"description\": \"Set an ad-valorem tax on every trade, paid by the buyer on top of the price: a trade needs"
+    " bid >= ask * (1 + rate). 0 removes it.\","
+    " \"properties\": {\"action\": {\"const\": \"set_tax\"},"
+    " \"rate\": {\"type\": \"number\", \"minimum\": 0, \"maximum\": 1, \"description\": \"tax as a fraction of the price\"}},"
+    " \"required\": [\"action\", \"rate\"], \"additionalProperties\": false},"
+    "{\"type\": \"object\", \"title\": \"price_ceiling\","
+    " \"description\": \"Cap the price sellers may receive (before tax); sellers whose cost is above it stop selling."
+    " null removes the ceiling.\","
+    " \"properties\": {\"action\": {\"const\": \"price_ceiling\"},"
+    " \"price\": {\"type\": [\"number\", \"null\"], \"minimum\": 0, \"maximum\": 1000000000000}},"
+    " \"required\": [\"action\", \"price\"], \"additionalProperties\": false},"
+    "{\"type\": \"object\", \"title\": \"subsidy\","
+    " \"description\": \"Pay `amount` per unit traded to every buyer (or seller) that trades: buyers will pay up to"
+    " valuation + amount, sellers accept down to cost - amount. Replaces that side's subsidy; 0 removes it.\","
+    " \"properties\": {\"action\": {\"const\": \"subsidy\"},"
+    " \"amount\": {\"type\": \"number\", \"minimum\": 0, \"maximum\": 1000000000000},"
+    " \"side\": {\"enum\": [\"buyers\", \"sellers\"]}},"
+    " \"required\": [\"action\", \"amount\", \"side\"], \"additionalProperties\": false}"
+    "]}";
+
+/* ---- the competitive equilibrium --------------------------------------------------------------------------------- */
+
+/* Demand and supply at rank k (1-based) in the seller's price, under the policy. */
+static inline double demand_at(const market_state *st, int64_t k, double sub_b, double tax)
+{
+    return (st->v_sorted[k - 1] + sub_b) / (1.0 + tax);
+}
+
+static inline double supply_at(const market_state *st, int64_t k, double sub_s)
+{
+    return st->c_sorted[k - 1] - sub_s;
+}
+
+/* The largest k <= min(nb, ns) with demand(k) >= supply(k) (demand falls, supply rises: a binary search), and the
+ * CE price interval. */
+static int64_t ce_solve(const market_state *st, double sub_b, double sub_s, double tax, double *lo, double *hi)
+{
+    int64_t a = 0, b = st->nb < st->ns ? st->nb : st->ns; /* invariant: q* in [a, b] */
+    while (a < b) {
+        int64_t mid = a + (b - a + 1) / 2;
+        if (demand_at(st, mid, sub_b, tax) >= supply_at(st, mid, sub_s))
+            a = mid;
+        else
+            b = mid - 1;
+    }
+    const int64_t q = a;
+    /* Prices where exactly q units are demanded and supplied: at least the q-th seller's limit and the (q+1)-th
+     * buyer's, at most the q-th buyer's limit and the (q+1)-th seller's. With q = 0 the interval is the gap between
+     * the highest buyer and the cheapest seller. */
+    double l = -INFINITY, h = INFINITY;
+    if (q > 0) {
+        l = supply_at(st, q, sub_s);
+        h = demand_at(st, q, sub_b, tax);
+    }
+    if (q < st->nb) {
+        double d = demand_at(st, q + 1, sub_b, tax);
+        l = d > l ? d : l;
+    }
+    if (q < st->ns) {
+        double s = supply_at(st, q + 1, sub_s);
+        h = s < h ? s : h;
+    }
+    if (q == 0 && l > h) { /* no trade possible: report the gap between the curves */
+        double t = l;
+        l = h;
+        h = t;
+    }
+    *lo = l;
+    *hi = h;
+    return q;
+}
+
+static void ce_update(market_state *st)
+{
+    st->ce_q = ce_solve(st, st->sub_b, st->sub_s, st->tax, &st->ce_lo, &st->ce_hi);
+    st->ce_price = 0.5 * (st->ce_lo + st->ce_hi);
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
+}
+
+static int cmp_asc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* ---- one day ------------------------------------------------------------------------------------------------------- */
+
+/* Lists the buyers and sellers that have not traded yet today into st->active (buyers first), in index order.
+ * Returns the counts in *na_b, *na_s. */
+static void list_active(market_state *st, int threads, int64_t *na_b, int64_t *na_s)
+{
+    const int64_t nblk = st->nblk_b + st->nblk_s, nb = st->nb, n = st->n;
+    const double *price = st->price; /* NaN: not traded yet today */
+    int64_t *cnt = st->block_count, *act = st->active;
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < nblk; k++) {
+            int64_t i0 = k < st->nblk_b ? k * BLOCK : nb + (k - st->nblk_b) * BLOCK;
+            int64_t end = k < st->nblk_b ? nb : n, i1 = i0 + BLOCK < end ? i0 + BLOCK : end, c = 0;
+            for (int64_t i = i0; i < i1; i++)
+                c += isnan(price[i]) != 0;
+            cnt[k] = c;
+        }
+#pragma omp single
+        {
+            int64_t s = 0;
+            for (int64_t k = 0; k < nblk; k++) {
+                int64_t c = cnt[k];
+                cnt[k] = s;
+                s += c;
+                if (k == st->nblk_b - 1)
+                    *na_b = s;
+            }
+            *na_s = s - *na_b;
+        }
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < nblk; k++) {
+            int64_t i0 = k < st->nblk_b ? k * BLOCK : nb + (k - st->nblk_b) * BLOCK;
+            int64_t end = k < st->nblk_b ? nb : n, i1 = i0 + BLOCK < end ? i0 + BLOCK : end, o = cnt[k];
+            for (int64_t i = i0; i < i1; i++)
+                if (isnan(price[i]))
+                    act[o++] = i;
+        }
+    }
+}
+
+/* One round: pairs the k-th agent of the smaller active side with the π(k)-th of the larger side. A list pointer
+ * NULL means "all of that side, in order" (the first round), with `off` the index of its first agent.
+ *
+ * The partner's quote is a random access into an array of n doubles, and whether the pair trades depends on it, so
+ * a plain loop stalls on every miss and then mispredicts. The loop therefore works in batches: it evaluates the
+ * permutation for a batch, prefetches the partners' quotes and prices, then decides every pair without branches.
+ * Every agent of a round is active (it has not traded today: price NaN) and in at most one pair, so writing price
+ * for both agents of every pair — the trade price or NaN — changes nothing for pairs that do not trade. */
+#define BATCH 32
+AGORA_HOT static void trade_round(market_state *st, int threads, const agora_perm *perm, const int64_t *lb,
+                                  int64_t off_b, int64_t na_b, const int64_t *ls, int64_t off_s, int64_t na_s)
+{
+    const double *restrict quote = st->quote;
+    double *restrict price = st->price;
+    const double tax = st->tax, inv = 1.0 / (1.0 + st->tax), ceiling = st->ceiling;
+    const int buyers_small = na_b <= na_s;
+    const int64_t m = buyers_small ? na_b : na_s, nbatch = (m + BATCH - 1) / BATCH;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t bi = 0; bi < nbatch; bi++) {
+        const int64_t k0 = bi * BATCH, cnt = k0 + BATCH < m ? BATCH : m - k0;
+        int64_t bs[BATCH], ss[BATCH], js[BATCH];
+        /* Three passes over the batch, so that the misses of each pass overlap: the permutation (and the list
+         * entry it points to), the agents' indices (and their quotes and prices), the trades. */
+        for (int64_t q = 0; q < cnt; q++) {
+            js[q] = (int64_t)agora_perm_at(perm, (uint64_t)(k0 + q));
+            const int64_t *far_list = buyers_small ? ls : lb;
+            if (far_list)
+                __builtin_prefetch(&far_list[js[q]], 0, 0);
+        }
+        for (int64_t q = 0; q < cnt; q++) {
+            const int64_t k = k0 + q, j = js[q];
+            const int64_t kb = buyers_small ? k : j, ks = buyers_small ? j : k;
+            bs[q] = lb ? lb[kb] : off_b + kb;
+            ss[q] = ls ? ls[ks] : off_s + ks;
+            const int64_t far = buyers_small ? ss[q] : bs[q], near = buyers_small ? bs[q] : ss[q];
+            __builtin_prefetch(&quote[far], 0, 0);
+            __builtin_prefetch(&price[far], 1, 0);
+            if (lb) { /* in later rounds the near side is sparse too */
+                __builtin_prefetch(&quote[near], 0, 0);
+                __builtin_prefetch(&price[near], 1, 0);
+            }
+        }
+        for (int64_t q = 0; q < cnt; q++) {
+            const int64_t b = bs[q], s = ss[q];
+            const double bid = quote[b], ask = quote[s];
+            const double mid = 0.5 * (ask + bid * inv), p = mid < ceiling ? mid : ceiling;
+            const double out = (ask <= ceiling) & (bid >= ask * (1.0 + tax)) ? p : NAN;
+            price[b] = out;
+            price[s] = out;
+        }
+    }
+}
+
+/* End of the day: every agent moves its quote; per-block sums for the metrics. Prices are summed relative to the CE
+ * price (K) so that the variance does not lose digits to cancellation. */
+AGORA_HOT static void learn_block(market_state *st, int64_t k, double K)
+{
+    const int buyer = k < st->nblk_b;
+    const int64_t i0 = buyer ? k * BLOCK : st->nb + (k - st->nblk_b) * BLOCK;
+    const int64_t end = buyer ? st->nb : st->n, i1 = i0 + BLOCK < end ? i0 + BLOCK : end;
+    const double lr = st->learning_rate, gross = 1.0 + st->tax, ceiling = st->ceiling;
+    const double *restrict value = st->value, *restrict price = st->price;
+    uint8_t *restrict traded = st->traded;
+    double *restrict quote = st->quote;
+    double trades = 0, sp = 0, sp2 = 0, sv = 0, sq = 0;
+    if (buyer) {
+        const double sub = st->sub_b;
+        for (int64_t i = i0; i < i1; i++) {
+            const double cap = value[i] + sub, q = quote[i];
+            const int t = !isnan(price[i]);
+            traded[i] = (uint8_t)t;
+            const double target = t ? price[i] * gross : cap;
+            double nq = q + lr * (target - q);
+            nq = nq < cap ? nq : cap;
+            quote[i] = nq;
+            sv += t ? value[i] : 0.0;
+            sq += nq;
+        }
+    } else {
+        const double sub = st->sub_s;
+        for (int64_t i = i0; i < i1; i++) {
+            const double floor_ = value[i] - sub, q = quote[i];
+            const double p = price[i];
+            const int t = !isnan(p);
+            traded[i] = (uint8_t)t;
+            const double target = t ? p : floor_;
+            double nq = q + lr * (target - q);
+            nq = nq < ceiling ? nq : ceiling;
+            nq = nq > floor_ ? nq : floor_;
+            quote[i] = nq;
+            const double d = t ? p - K : 0.0;
+            trades += t;
+            sp += d;
+            sp2 += d * d;
+            sv += t ? value[i] : 0.0;
+            sq += nq;
+        }
+    }
+    double *out = st->block_sum + k * NSUM;
+    out[0] = trades;
+    out[1] = sp;
+    out[2] = sp2;
+    out[3] = buyer ? sv : 0.0;
+    out[4] = buyer ? 0.0 : sv;
+    out[5] = buyer ? sq : 0.0;
+    out[6] = buyer ? 0.0 : sq;
+}
+
+static void market_step(agora_world *w)
+{
+    market_state *st = agora_world_model_state(w);
+    const int threads = agora_world_threads(w);
+    const int64_t t = agora_world_time(w), n = st->n;
+    {
+        double *restrict price = st->price;
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int64_t i = 0; i < n; i++)
+            price[i] = NAN;
+    }
+    for (int r = 0; r < st->rounds; r++) {
+        int64_t na_b = st->nb, na_s = st->ns;
+        const int64_t *lb = NULL, *ls = NULL;
+        if (r > 0) {
+            list_active(st, threads, &na_b, &na_s);
+            lb = st->active;
+            ls = st->active + na_b;
+        }
+        if (na_b == 0 || na_s == 0)
+            break;
+        agora_perm perm;
+        agora_perm_init(&perm, (uint64_t)(na_b > na_s ? na_b : na_s), agora_world_key(w), (uint64_t)t,
+                        AGORA_RNG_STREAM_MODEL + (uint32_t)r);
+        trade_round(st, threads, &perm, lb, 0, na_b, ls, st->nb, na_s);
+    }
+    const int64_t nblk = st->nblk_b + st->nblk_s;
+    const double K = isfinite(st->ce_price) ? st->ce_price : 0.0;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t k = 0; k < nblk; k++)
+        learn_block(st, k, K);
+    double s[NSUM] = {0};
+    for (int64_t k = 0; k < nblk; k++)
+        for (int j = 0; j < NSUM; j++)
+            s[j] += st->block_sum[k * NSUM + j];
+    st->volume = (int64_t)s[0];
+    if (st->volume > 0) {
+        const double v = (double)st->volume, d = s[1] / v;
+        st->price_mean = K + d;
+        double var = s[2] / v - d * d;
+        st->price_std = sqrt(var > 0 ? var : 0);
+    } else {
+        st->price_mean = st->price_std = NAN;
+    }
+    st->surplus = s[3] - s[4];
+    st->tax_revenue = st->volume > 0 ? st->tax * st->price_mean * (double)st->volume : 0.0;
+    st->subsidy_cost = (st->sub_b + st->sub_s) * (double)st->volume;
+    st->bid_mean = s[5] / (double)st->nb;
+    st->ask_mean = s[6] / (double)st->ns;
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------------------------------------- */
+
+static void market_destroy(agora_world *w)
+{
+    market_state *st = agora_world_model_state(w);
+    if (!st)
+        return;
+    free(st->value);
+    free(st->quote);
+    free(st->price);
+    free(st->traded);
+    free(st->v_sorted);
+    free(st->c_sorted);
+    free(st->active);
+    free(st->block_count);
+    free(st->block_sum);
+    free(st);
+    agora_world_set_model_state(w, NULL);
+}
+
+/* Sums of quotes at step 0, before any trading day (the metrics of day 0). */
+static void initial_means(market_state *st)
+{
+    double sb = 0, ss = 0;
+    for (int64_t i = 0; i < st->nb; i++)
+        sb += st->quote[i];
+    for (int64_t i = st->nb; i < st->n; i++)
+        ss += st->quote[i];
+    st->bid_mean = sb / (double)st->nb;
+    st->ask_mean = ss / (double)st->ns;
+}
+
+static int market_init(agora_world *w, const json_t *params, agora_error *err)
+{
+    const int64_t n = agora_world_n(w);
+    market_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return agora_error_set(err, AGORA_ENOMEM, "market", "out of memory");
+    agora_world_set_model_state(w, st);
+    const double vl = agora_param_real(params, "valuation_low"), vh = agora_param_real(params, "valuation_high");
+    const double cl = agora_param_real(params, "cost_low"), ch = agora_param_real(params, "cost_high");
+    const double markup = agora_param_real(params, "initial_markup");
+    if (vl > vh)
+        return agora_error_set(err, AGORA_ESCHEMA, "params.valuation_high",
+                               "valuation_high (%g) must be at least valuation_low (%g)", vh, vl);
+    if (cl > ch)
+        return agora_error_set(err, AGORA_ESCHEMA, "params.cost_high", "cost_high (%g) must be at least cost_low (%g)",
+                               ch, cl);
+    st->n = n;
+    st->nb = agora_param_amount(params, "buyers", n);
+    st->ns = n - st->nb;
+    if (st->nb < 1 || st->ns < 1)
+        return agora_error_set(err, AGORA_ESCHEMA, "params.buyers",
+                               "a market needs at least one buyer and one seller: %lld buyers of %lld agents",
+                               (long long)st->nb, (long long)n);
+    st->rounds = (int)agora_param_int(params, "rounds_per_day");
+    st->learning_rate = agora_param_real(params, "learning_rate");
+    st->nblk_b = (st->nb + BLOCK - 1) / BLOCK;
+    st->nblk_s = (st->ns + BLOCK - 1) / BLOCK;
+    st->value = malloc((size_t)n * sizeof *st->value);
+    st->quote = malloc((size_t)n * sizeof *st->quote);
+    st->price = malloc((size_t)n * sizeof *st->price);
+    st->traded = calloc((size_t)n, 1);
+    st->v_sorted = malloc((size_t)st->nb * sizeof *st->v_sorted);
+    st->c_sorted = malloc((size_t)st->ns * sizeof *st->c_sorted);
+    st->active = malloc((size_t)n * sizeof *st->active);
+    st->block_count = malloc((size_t)(st->nblk_b + st->nblk_s) * sizeof *st->block_count);
+    st->block_sum = calloc((size_t)(st->nblk_b + st->nblk_s) * NSUM, sizeof *st->block_sum);
+    if (!st->value || !st->quote || !st->price || !st->traded || !st->v_sorted || !st->c_sorted || !st->active ||
+        !st->block_count || !st->block_sum)
+        return agora_error_set(err, AGORA_ENOMEM, "market", "out of memory for %lld traders", (long long)n);
+    /* Two draws per agent: 2i for the limit, 2i + 1 for the initial shading. */
+    const uint64_t base = agora_rng_base(agora_world_key(w), 0, AGORA_RNG_STREAM_INIT);
+    const int64_t nb = st->nb;
+#pragma omp parallel for schedule(static) num_threads(agora_world_threads(w))
+    for (int64_t i = 0; i < n; i++) {
+        const double u = agora_rng_u01(agora_rng_at(base, 2 * (uint64_t)i));
+        const double shade = markup * agora_rng_u01(agora_rng_at(base, 2 * (uint64_t)i + 1));
+        if (i < nb) {
+            st->value[i] = vl + (vh - vl) * u;
+            st->quote[i] = st->value[i] * (1.0 - shade);
+        } else {
+            st->value[i] = cl + (ch - cl) * u;
+            st->quote[i] = st->value[i] * (1.0 + shade);
+        }
+        st->price[i] = NAN;
+    }
+    memcpy(st->v_sorted, st->value, (size_t)nb * sizeof *st->v_sorted);
+    memcpy(st->c_sorted, st->value + nb, (size_t)st->ns * sizeof *st->c_sorted);
+    qsort(st->v_sorted, (size_t)nb, sizeof *st->v_sorted, cmp_desc);
+    qsort(st->c_sorted, (size_t)st->ns, sizeof *st->c_sorted, cmp_asc);
+    st->ceiling = INFINITY;
+    double lo, hi;
+    st->max_q = ce_solve(st, 0, 0, 0, &lo, &hi);
+    for (int64_t k = 0; k < st->max_q; k++)
+        st->max_surplus += st->v_sorted[k] - st->c_sorted[k];
+    ce_update(st);
+    st->price_mean = st->price_std = NAN;
+    initial_means(st);
+    return 0;
+}
+
+static void market_measure(const agora_world *w, double *out)
+{
+    const market_state *st = agora_world_model_state(w);
+    const double vol = (double)st->volume;
+    out[M_PRICE_MEAN] = st->price_mean;
+    out[M_PRICE_STD] = st->price_std;
+    out[M_VOLUME] = vol;
+    out[M_EFFICIENCY] = st->max_surplus > 0 ? st->surplus / st->max_surplus : (st->surplus == 0 ? 1.0 : 0.0);
+    out[M_SURPLUS] = st->surplus;
+    out[M_MAX_SURPLUS] = st->max_surplus;
+    out[M_CE_PRICE] = st->ce_price;
+    out[M_CE_QUANTITY] = (double)st->ce_q;
+    out[M_GAP] = st->price_mean - st->ce_price;
+    out[M_GAP_REL] = (st->price_mean - st->ce_price) / st->ce_price;
+    out[M_BID_MEAN] = st->bid_mean;
+    out[M_ASK_MEAN] = st->ask_mean;
+    out[M_TAX_REVENUE] = st->tax_revenue;
+    out[M_SUBSIDY_COST] = st->subsidy_cost;
+    out[M_TAX_RATE] = st->tax;
+    out[M_CEILING] = isfinite(st->ceiling) ? st->ceiling : NAN;
+    out[M_SUB_B] = st->sub_b;
+    out[M_SUB_S] = st->sub_s;
+}
+
+static int market_observe(const agora_world *w, const char *role, json_t **obs, agora_error *err)
+{
+    (void)role;
+    (void)err;
+    const market_state *st = agora_world_model_state(w);
+    double m[M_COUNT];
+    market_measure(w, m);
+    json_t *o = json_object();
+    json_object_set_new(o, "step", json_integer(agora_world_time(w)));
+    json_object_set_new(o, "buyers", json_integer(st->nb));
+    json_object_set_new(o, "sellers", json_integer(st->ns));
+    /* NaN is not JSON: absent values are null. */
+    for (int i = 0; i < M_COUNT; i++)
+        json_object_set_new(o, market_metrics[i].name, isfinite(m[i]) ? json_real(m[i]) : json_null());
+    *obs = o;
+    return 0;
+}
+
+/* Pulls quotes back inside the limits after a policy change (subsidy or ceiling). */
+static void clamp_quotes(agora_world *w, market_state *st)
+{
+    const int64_t nb = st->nb, n = st->n;
+    const double sb = st->sub_b, ss = st->sub_s, ceiling = st->ceiling;
+#pragma omp parallel for schedule(static) num_threads(agora_world_threads(w))
+    for (int64_t i = 0; i < n; i++) {
+        double q = st->quote[i];
+        if (i < nb) {
+            const double cap = st->value[i] + sb;
+            q = q < cap ? q : cap;
+        } else {
+            const double floor_ = st->value[i] - ss;
+            q = q < ceiling ? q : ceiling;
+            q = q > floor_ ? q : floor_;
+        }
+        st->quote[i] = q;
+    }
+}
+
+static int market_apply(agora_world *w, const json_t *action, agora_error *err)
+{
+    market_state *st = agora_world_model_state(w);
+    const char *name = json_string_value(json_object_get(action, "action"));
+    if (!name)
+        return agora_error_set(err, AGORA_EINVAL, "action.action", "missing action name");
+    if (strcmp(name, "set_tax") == 0) {
+        const double rate = json_number_value(json_object_get(action, "rate"));
+        if (!(rate >= 0 && rate <= 1))
+            return agora_error_set(err, AGORA_EINVAL, "action.rate", "expected a rate in [0, 1], got %g", rate);
+        st->tax = rate;
+    } else if (strcmp(name, "price_ceiling") == 0) {
+        const json_t *p = json_object_get(action, "price");
+        if (!p)
+            return agora_error_set(err, AGORA_EINVAL, "action.price", "expected a price or null");
+        if (json_is_null(p)) {
+            st->ceiling = INFINITY;
+        } else {
+            const double c = json_number_value(p);
+            if (!json_is_number(p) || !(c >= 0) || !isfinite(c))
+                return agora_error_set(err, AGORA_EINVAL, "action.price", "expected a price >= 0 or null");
+            st->ceiling = c;
+            clamp_quotes(w, st);
+        }
+    } else if (strcmp(name, "subsidy") == 0) {
+        const double amount = json_number_value(json_object_get(action, "amount"));
+        const char *side = json_string_value(json_object_get(action, "side"));
+        if (!(amount >= 0) || !isfinite(amount))
+            return agora_error_set(err, AGORA_EINVAL, "action.amount", "expected an amount >= 0, got %g", amount);
+        if (side && strcmp(side, "buyers") == 0)
+            st->sub_b = amount;
+        else if (side && strcmp(side, "sellers") == 0)
+            st->sub_s = amount;
+        else
+            return agora_error_set(err, AGORA_EINVAL, "action.side", "expected \"buyers\" or \"sellers\", got \"%s\"",
+                                   side ? side : "");
+        clamp_quotes(w, st);
+    } else {
+        return agora_error_set(err, AGORA_EINVAL, "action.action", "unknown action \"%s\"", name);
+    }
+    ce_update(st);
+    return 0;
+}
+
+static const void *market_field(const agora_world *w, int i)
+{
+    const market_state *st = agora_world_model_state(w);
+    switch (i) {
+    case 0:
+        return st->value;
+    case 1:
+        return st->quote;
+    case 2:
+        return st->price;
+    case 3:
+        return st->traded;
+    default:
+        return NULL;
+    }
+}
+
+const agora_model agora_model_market = {
+    .name = "market",
+    .summary = "double-auction market: buyers (valuations) and sellers (costs) meet at random each day, trade when "
+               "bid >= ask at the midpoint, and learn their quotes from their own outcomes",
+    .params = market_params,
+    .metrics = market_metrics,
+    .fields = market_fields,
+    .action_schema = market_action_schema,
+    .spaces = AGORA_SPACES_MIXED,
+    .init = market_init,
+    .step = market_step,
+    .measure = market_measure,
+    .observe = market_observe,
+    .apply = market_apply,
+    .field = market_field,
+    .destroy = market_destroy,
+};
