@@ -98,10 +98,10 @@ static double bench(const char *label, const agora_space *space, const char *rul
 }
 
 /* State bytes per agent by rule: opinions double-buffered, anchor and stubbornness (4 x 8 B); deffuant adds the
- * matching (partner and scratch, 2 x 8 B); hk on a mixed space the sorted copy and long-double prefix sums. */
+ * matching (each agent's choice, 8 B); hk on a mixed space the sorted copy and long-double prefix sums. */
 static void print_memory(const agora_space *space)
 {
-    printf("memory: state 32 B/agent (voter, degroot, hk on graphs), +16 B/agent deffuant (matching), "
+    printf("memory: state 32 B/agent (voter, degroot, hk on graphs), +8 B/agent deffuant (matching), "
            "+24 B/agent hk on a mixed space; space %.1f B/agent (%s)\n",
            (double)agora_space_bytes(space) / (double)space->n, agora_space_kind_name(space->kind));
 }

@@ -59,8 +59,16 @@
 #include "core/simd.h"
 
 #define BLOCK 4096 /* agents per block of the parallel scans and metric sums */
+#define BATCH 32   /* pairs whose memory accesses a trading round overlaps */
 
 enum { NSUM = 7 }; /* per-block sums: trades, sum(p - K), sum((p - K)^2), sum(v traded), sum(c traded), bids, asks */
+
+/* An agent still active in a round after the first: its quote and the price of its trade this round (NaN: none);
+ * its index is in a parallel array, read only sequentially. Trading on these compact arrays keeps the random accesses of a round inside one cache line each
+ * and inside a working set that shrinks with the active agents. */
+typedef struct slot {
+    double q, p;
+} slot;
 
 typedef struct market_state {
     int64_t n, nb, ns;       /* agents, buyers (0 .. nb-1), sellers (nb .. n-1) */
@@ -70,8 +78,11 @@ typedef struct market_state {
     uint8_t *traded;         /* [n] 1 if the agent traded today (written at the end of the day, from price) */
     double *v_sorted;        /* [nb] valuations, high to low */
     double *c_sorted;        /* [ns] costs, low to high */
-    int64_t *active;         /* [n] active buyers then active sellers of a round (indices of agents) */
-    int64_t *block_count;    /* [nblk_b + nblk_s] */
+    int64_t *active_id[2];   /* [n] each: the agents of the slots of active[] */
+    slot *active[2];         /* [n] each: the active buyers then the active sellers of a round, compacted with
+                              * their quotes; a round's lists are filtered from the previous round's into the other
+                              * buffer */
+    int64_t *block_count;    /* [nblk_b + nblk_s + 1] */
     double *block_sum;       /* [(nblk_b + nblk_s) * NSUM] */
     int64_t nblk_b, nblk_s;
     int rounds;
@@ -230,87 +241,124 @@ static int cmp_asc(const void *a, const void *b)
 
 /* ---- one day ------------------------------------------------------------------------------------------------------- */
 
-/* Lists the buyers and sellers that have not traded yet today into st->active (buyers first), in index order.
- * Returns the counts in *na_b, *na_s. */
-static void list_active(market_state *st, int threads, int64_t *na_b, int64_t *na_s)
+/* Writes to dst (slots and ids) the agents of a source that have not traded yet today, in order, and returns how
+ * many. The source is the slots src[0 .. len) with ids src_id (kept when their price is NaN; every price is
+ * written back to `price`, which is NaN already for the others), or, when src is NULL, the agents off .. off+len-1
+ * (kept when price[i] is NaN). Parallel over blocks of the source: count, prefix-sum, then a branch-free
+ * compaction (each block writes only inside its own part). */
+static int64_t filter_active(double *restrict price, const double *restrict quote, const slot *restrict src,
+                             const int64_t *restrict src_id, int64_t off, int64_t len, slot *restrict dst,
+                             int64_t *restrict dst_id, int64_t *restrict cnt, int threads)
 {
-    const int64_t nblk = st->nblk_b + st->nblk_s, nb = st->nb, n = st->n;
-    const double *price = st->price; /* NaN: not traded yet today */
-    int64_t *cnt = st->block_count, *act = st->active;
+    const int64_t nblk = (len + BLOCK - 1) / BLOCK;
+    int64_t total = 0;
 #pragma omp parallel num_threads(threads)
     {
 #pragma omp for schedule(static)
         for (int64_t k = 0; k < nblk; k++) {
-            int64_t i0 = k < st->nblk_b ? k * BLOCK : nb + (k - st->nblk_b) * BLOCK;
-            int64_t end = k < st->nblk_b ? nb : n, i1 = i0 + BLOCK < end ? i0 + BLOCK : end, c = 0;
-            for (int64_t i = i0; i < i1; i++)
-                c += isnan(price[i]) != 0;
+            const int64_t a = k * BLOCK, b = a + BLOCK < len ? a + BLOCK : len;
+            int64_t c = 0;
+            if (src) {
+                for (int64_t q = a; q < b; q++) {
+                    c += isnan(src[q].p) != 0;
+                    price[src_id[q]] = src[q].p;
+                }
+            } else {
+                for (int64_t q = a; q < b; q++)
+                    c += isnan(price[off + q]) != 0;
+            }
             cnt[k] = c;
         }
 #pragma omp single
         {
-            int64_t s = 0;
+            int64_t sum = 0;
             for (int64_t k = 0; k < nblk; k++) {
-                int64_t c = cnt[k];
-                cnt[k] = s;
-                s += c;
-                if (k == st->nblk_b - 1)
-                    *na_b = s;
+                const int64_t c = cnt[k];
+                cnt[k] = sum;
+                sum += c;
             }
-            *na_s = s - *na_b;
+            cnt[nblk] = sum;
+            total = sum;
         }
 #pragma omp for schedule(static)
         for (int64_t k = 0; k < nblk; k++) {
-            int64_t i0 = k < st->nblk_b ? k * BLOCK : nb + (k - st->nblk_b) * BLOCK;
-            int64_t end = k < st->nblk_b ? nb : n, i1 = i0 + BLOCK < end ? i0 + BLOCK : end, o = cnt[k];
-            for (int64_t i = i0; i < i1; i++)
-                if (isnan(price[i]))
-                    act[o++] = i;
+            const int64_t a = k * BLOCK, b = a + BLOCK < len ? a + BLOCK : len, lim = cnt[k + 1];
+            int64_t o = cnt[k];
+            for (int64_t q = a; q < b; q++) {
+                const int64_t i = src ? src_id[q] : off + q;
+                const double qv = src ? src[q].q : quote[i], pv = src ? src[q].p : price[i];
+                if (o < lim) { /* false only past this block's last kept agent */
+                    dst[o] = (slot){qv, NAN};
+                    dst_id[o] = i;
+                }
+                o += isnan(pv) != 0;
+            }
+        }
+    }
+    return total;
+}
+
+/* A round after the first, on the compact slots: the k-th of the smaller side meets the π(k)-th of the larger. */
+AGORA_HOT static void trade_compact(const market_state *st, int threads, const agora_perm *perm, slot *restrict sb,
+                                    int64_t na_b, slot *restrict ss, int64_t na_s)
+{
+    const double tax = st->tax, inv = 1.0 / (1.0 + st->tax), ceiling = st->ceiling;
+    const int buyers_small = na_b <= na_s;
+    const int64_t m = buyers_small ? na_b : na_s, nbatch = (m + BATCH - 1) / BATCH;
+    slot *restrict far = buyers_small ? ss : sb;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t bi = 0; bi < nbatch; bi++) {
+        const int64_t k0 = bi * BATCH, cnt = k0 + BATCH < m ? BATCH : m - k0;
+        uint64_t js[BATCH];
+        agora_perm_batch(perm, (uint64_t)k0, (int)cnt, js);
+        for (int64_t q = 0; q < cnt; q++)
+            __builtin_prefetch(&far[js[q]], 0, 0);
+        for (int64_t q = 0; q < cnt; q++) {
+            const int64_t k = k0 + q, j = (int64_t)js[q];
+            slot *b = buyers_small ? &sb[k] : &sb[j], *s = buyers_small ? &ss[j] : &ss[k];
+            const double bid = b->q, ask = s->q;
+            const double mid = 0.5 * (ask + bid * inv), p = mid < ceiling ? mid : ceiling;
+            const double out = (ask <= ceiling) & (bid >= ask * (1.0 + tax)) ? p : NAN;
+            /* Most pairs of a later round do not trade (the agents left are largely extramarginal), and their
+             * prices are NaN already: writing only trades keeps the cores from fighting over the lines of the
+             * far side, which both threads touch at random. */
+            if (!isnan(out)) {
+                b->p = out;
+                s->p = out;
+            }
         }
     }
 }
 
-/* One round: pairs the k-th agent of the smaller active side with the π(k)-th of the larger side. A list pointer
- * NULL means "all of that side, in order" (the first round), with `off` the index of its first agent.
+/* The first round: buyer k meets seller π(k) (or seller k meets buyer π(k), whichever side is smaller), over the
+ * quote and price arrays themselves.
  *
  * The partner's quote is a random access into an array of n doubles, and whether the pair trades depends on it, so
  * a plain loop stalls on every miss and then mispredicts. The loop therefore works in batches: it evaluates the
  * permutation for a batch, prefetches the partners' quotes and prices, then decides every pair without branches.
- * Every agent of a round is active (it has not traded today: price NaN) and in at most one pair, so writing price
- * for both agents of every pair — the trade price or NaN — changes nothing for pairs that do not trade. */
-#define BATCH 32
-AGORA_HOT static void trade_round(market_state *st, int threads, const agora_perm *perm, const int64_t *lb,
-                                  int64_t off_b, int64_t na_b, const int64_t *ls, int64_t off_s, int64_t na_s)
+ * Every agent is in at most one pair, so writing price for both agents of every pair — the trade price or NaN —
+ * changes nothing for pairs that do not trade (their prices are NaN already). */
+AGORA_HOT static void trade_first(market_state *st, int threads, const agora_perm *perm)
 {
     const double *restrict quote = st->quote;
     double *restrict price = st->price;
     const double tax = st->tax, inv = 1.0 / (1.0 + st->tax), ceiling = st->ceiling;
+    const int64_t na_b = st->nb, na_s = st->ns, off_s = st->nb;
     const int buyers_small = na_b <= na_s;
     const int64_t m = buyers_small ? na_b : na_s, nbatch = (m + BATCH - 1) / BATCH;
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t bi = 0; bi < nbatch; bi++) {
         const int64_t k0 = bi * BATCH, cnt = k0 + BATCH < m ? BATCH : m - k0;
-        int64_t bs[BATCH], ss[BATCH], js[BATCH];
-        /* Three passes over the batch, so that the misses of each pass overlap: the permutation (and the list
-         * entry it points to), the agents' indices (and their quotes and prices), the trades. */
+        int64_t bs[BATCH], ss[BATCH];
+        uint64_t js[BATCH];
+        agora_perm_batch(perm, (uint64_t)k0, (int)cnt, js);
         for (int64_t q = 0; q < cnt; q++) {
-            js[q] = (int64_t)agora_perm_at(perm, (uint64_t)(k0 + q));
-            const int64_t *far_list = buyers_small ? ls : lb;
-            if (far_list)
-                __builtin_prefetch(&far_list[js[q]], 0, 0);
-        }
-        for (int64_t q = 0; q < cnt; q++) {
-            const int64_t k = k0 + q, j = js[q];
-            const int64_t kb = buyers_small ? k : j, ks = buyers_small ? j : k;
-            bs[q] = lb ? lb[kb] : off_b + kb;
-            ss[q] = ls ? ls[ks] : off_s + ks;
-            const int64_t far = buyers_small ? ss[q] : bs[q], near = buyers_small ? bs[q] : ss[q];
+            const int64_t k = k0 + q, j = (int64_t)js[q];
+            bs[q] = buyers_small ? k : j;
+            ss[q] = off_s + (buyers_small ? j : k);
+            const int64_t far = buyers_small ? ss[q] : bs[q];
             __builtin_prefetch(&quote[far], 0, 0);
             __builtin_prefetch(&price[far], 1, 0);
-            if (lb) { /* in later rounds the near side is sparse too */
-                __builtin_prefetch(&quote[near], 0, 0);
-                __builtin_prefetch(&price[near], 1, 0);
-            }
         }
         for (int64_t q = 0; q < cnt; q++) {
             const int64_t b = bs[q], s = ss[q];
@@ -389,20 +437,43 @@ static void market_step(agora_world *w)
         for (int64_t i = 0; i < n; i++)
             price[i] = NAN;
     }
+    int64_t na_b = st->nb, na_s = st->ns; /* active buyers and sellers */
+    slot *sb = NULL, *ss = NULL;          /* their slots after the first round */
+    int64_t *ib = NULL, *is = NULL;       /* and their agents */
     for (int r = 0; r < st->rounds; r++) {
-        int64_t na_b = st->nb, na_s = st->ns;
-        const int64_t *lb = NULL, *ls = NULL;
         if (r > 0) {
-            list_active(st, threads, &na_b, &na_s);
-            lb = st->active;
-            ls = st->active + na_b;
+            slot *dst = st->active[r % 2];
+            int64_t *dst_id = st->active_id[r % 2];
+            na_b = filter_active(st->price, st->quote, sb, ib, 0, na_b, dst, dst_id, st->block_count, threads);
+            na_s = filter_active(st->price, st->quote, ss, is, st->nb, na_s, dst + na_b, dst_id + na_b,
+                                 st->block_count, threads);
+            sb = dst;
+            ss = dst + na_b;
+            ib = dst_id;
+            is = dst_id + na_b;
         }
         if (na_b == 0 || na_s == 0)
             break;
         agora_perm perm;
         agora_perm_init(&perm, (uint64_t)(na_b > na_s ? na_b : na_s), agora_world_key(w), (uint64_t)t,
                         AGORA_RNG_STREAM_MODEL + (uint32_t)r);
-        trade_round(st, threads, &perm, lb, 0, na_b, ls, st->nb, na_s);
+        if (r == 0)
+            trade_first(st, threads, &perm);
+        else
+            trade_compact(st, threads, &perm, sb, na_b, ss, na_s);
+    }
+    if (sb) { /* the last round's trades */
+        const slot *const last[2] = {sb, ss};
+        const int64_t *const last_id[2] = {ib, is};
+        const int64_t len[2] = {na_b, na_s};
+        double *restrict price = st->price;
+        for (int side = 0; side < 2; side++) {
+            const slot *restrict e = last[side];
+            const int64_t *restrict id = last_id[side];
+#pragma omp parallel for schedule(static) num_threads(threads)
+            for (int64_t q = 0; q < len[side]; q++)
+                price[id[q]] = e[q].p;
+        }
     }
     const int64_t nblk = st->nblk_b + st->nblk_s;
     const double K = isfinite(st->ce_price) ? st->ce_price : 0.0;
@@ -442,7 +513,10 @@ static void market_destroy(agora_world *w)
     free(st->traded);
     free(st->v_sorted);
     free(st->c_sorted);
-    free(st->active);
+    for (int b = 0; b < 2; b++) {
+        free(st->active[b]);
+        free(st->active_id[b]);
+    }
     free(st->block_count);
     free(st->block_sum);
     free(st);
@@ -494,10 +568,13 @@ static int market_init(agora_world *w, const json_t *params, agora_error *err)
     st->traded = calloc((size_t)n, 1);
     st->v_sorted = malloc((size_t)st->nb * sizeof *st->v_sorted);
     st->c_sorted = malloc((size_t)st->ns * sizeof *st->c_sorted);
-    st->active = malloc((size_t)n * sizeof *st->active);
-    st->block_count = malloc((size_t)(st->nblk_b + st->nblk_s) * sizeof *st->block_count);
+    for (int b = 0; b < 2; b++) {
+        st->active[b] = malloc((size_t)n * sizeof *st->active[b]);
+        st->active_id[b] = malloc((size_t)n * sizeof *st->active_id[b]);
+    }
+    st->block_count = malloc((size_t)(st->nblk_b + st->nblk_s + 1) * sizeof *st->block_count);
     st->block_sum = calloc((size_t)(st->nblk_b + st->nblk_s) * NSUM, sizeof *st->block_sum);
-    if (!st->value || !st->quote || !st->price || !st->traded || !st->v_sorted || !st->c_sorted || !st->active ||
+    if (!st->value || !st->quote || !st->price || !st->traded || !st->v_sorted || !st->c_sorted || !st->active[0] || !st->active[1] || !st->active_id[0] || !st->active_id[1] ||
         !st->block_count || !st->block_sum)
         return agora_error_set(err, AGORA_ENOMEM, "market", "out of memory for %lld traders", (long long)n);
     /* Two draws per agent: 2i for the limit, 2i + 1 for the initial shading. */

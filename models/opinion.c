@@ -64,7 +64,7 @@ typedef struct op_state {
     agora_space view;     /* the space as the model sees it (its own CSR after a rewire) */
     int64_t *own_off;     /* model-owned CSR after a rewire, else NULL */
     int32_t *own_nbr;
-    int64_t *partner, *scratch;   /* deffuant matchings */
+    int64_t *choice;              /* deffuant: each agent's choice of the step's matching (agora_match_choices) */
     double *sorted;               /* hk on a mixed space */
     long double *prefix;          /* [n + 1] */
     int64_t nblocks;
@@ -302,21 +302,25 @@ static void op_step(agora_world *w)
         }
         goto swap; /* the voter's stubbornness acts on whether an agent acts, not by anchoring */
     } else if (st->rule == RULE_DEFFUANT) {
-        agora_match(sp, agora_world_key(w), (uint64_t)t, AGORA_RNG_STREAM_MODEL + 1, threads, st->partner, st->scratch);
-        const int64_t *restrict partner = st->partner;
+        agora_match_choices(sp, agora_world_key(w), (uint64_t)t, AGORA_RNG_STREAM_MODEL + 1, threads, st->choice);
+        const int64_t *restrict choice = st->choice;
         const double eps = st->epsilon, mu = st->mu;
         const int stub = st->any_stubborn;
 #pragma omp parallel for schedule(static) num_threads(threads)
         for (int64_t b = 0; b < nb; b++)
-            for (int64_t i = b * BLOCK; i < blk_end(b, n); i++) {
-                const int64_t j = partner[i];
-                const double xi = x[i];
-                double f = xi;
-                if (j >= 0) {
-                    const double d = x[j] - xi;
-                    if (fabs(d) < eps)
-                        f = xi + mu * d;
+            for (int64_t i = b * BLOCK, end = blk_end(b, n); i < end; i++) {
+                /* The partner of an agent a little ahead is often far away (a rewired edge): fetch it early. */
+                if (i + 32 < end) {
+                    const int64_t c = choice[i + 32];
+                    __builtin_prefetch(&choice[c >= 0 ? c : i]);
+                    __builtin_prefetch(&x[c >= 0 ? c : i]);
                 }
+                /* Branch-free: i and j are paired when they chose each other (an agent without neighbours looks
+                 * at itself, and choice[i] = -1 != i); a pair closer than eps moves mu of the way. */
+                const int64_t c = choice[i], j = c >= 0 ? c : i;
+                const double xi = x[i], d = x[j] - xi;
+                const int acts = (choice[j] == i) & (fabs(d) < eps);
+                const double f = xi + (acts ? mu * d : 0.0);
                 xn[i] = stub ? anchored(st, i, f) : f;
             }
         goto swap; /* anchored above */
@@ -500,8 +504,7 @@ static void op_destroy(agora_world *w)
     free(st->s);
     free(st->own_off);
     free(st->own_nbr);
-    free(st->partner);
-    free(st->scratch);
+    free(st->choice);
     free(st->sorted);
     free(st->prefix);
     free(st->bsum);
@@ -551,9 +554,8 @@ static int op_init(agora_world *w, const json_t *params, agora_error *err)
     st->bcnt = malloc((size_t)st->nblocks * NBINS * sizeof *st->bcnt);
     int ok = st->x && st->xn && st->anchor && st->s && st->bsum && st->bbin && st->bcnt;
     if (st->rule == RULE_DEFFUANT) {
-        st->partner = malloc(N * sizeof *st->partner);
-        st->scratch = malloc(N * sizeof *st->scratch);
-        ok = ok && st->partner && st->scratch;
+        st->choice = malloc(N * sizeof *st->choice);
+        ok = ok && st->choice;
     }
     if (st->rule == RULE_HK && sp->kind == AGORA_SPACE_MIXED) {
         st->sorted = malloc(N * sizeof *st->sorted);

@@ -29,6 +29,17 @@ static void perm_is_a_bijection_for_every_size(void **state)
             assert_int_equal(seen[x], 0);
             seen[x] = 1;
         }
+        /* The batch forms give the same values, and the inverse undoes the permutation. */
+        for (uint64_t i = 0; i < n; i += AGORA_PERM_BATCH) {
+            uint64_t fwd[AGORA_PERM_BATCH], back[AGORA_PERM_BATCH];
+            const int c = n - i < AGORA_PERM_BATCH ? (int)(n - i) : AGORA_PERM_BATCH;
+            agora_perm_batch(&p, i, c, fwd);
+            agora_perm_inverse_batch(&p, i, c, back);
+            for (int q = 0; q < c; q++) {
+                assert_int_equal(fwd[q], agora_perm_at(&p, i + (uint64_t)q));
+                assert_int_equal(agora_perm_at(&p, back[q]), i + (uint64_t)q);
+            }
+        }
         free(seen);
     }
 }
@@ -51,29 +62,43 @@ static void perm_changes_with_step_and_stream(void **state)
     assert_true(same_ac < 10);
 }
 
-/* Where element 0 lands, and which element lands at 0, over many steps: both uniform (chi-square, 9 dof). */
+enum { BINS = 9 };
+
+/* The share of [0, m) in bin i of BINS: the values v with floor(BINS v / m) == i. */
+static double bin_share(uint64_t m, int i)
+{
+    return (ceil((double)(i + 1) * (double)m / BINS) - ceil((double)i * (double)m / BINS)) / (double)m;
+}
+
+/* Where element 0 lands, and where element 1 lands relative to it, over many steps: both uniform over BINS bins
+ * (chi-square, 8 dof), for small and large domains, powers of two and not. */
 static void perm_is_uniform(void **state)
 {
     (void)state;
-    const uint64_t n = 10;
+    const uint64_t sizes[] = {10, 16, 37, 1000, 1024, 100003, UINT64_C(3000000017)};
     const int trials = 50000;
-    double pos[10] = {0}, pre[10] = {0};
-    for (int t = 0; t < trials; t++) {
-        agora_perm p;
-        agora_perm_init(&p, n, KEY, (uint64_t)t, 16);
-        pos[agora_perm_at(&p, 0)]++;
-        for (uint64_t i = 0; i < n; i++)
-            if (agora_perm_at(&p, i) == 0)
-                pre[i]++;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        const uint64_t n = sizes[s];
+        double pos[BINS] = {0}, pair[BINS] = {0};
+        for (int t = 0; t < trials; t++) {
+            agora_perm p;
+            agora_perm_init(&p, n, KEY, (uint64_t)t, 16);
+            const uint64_t a = agora_perm_at(&p, 0), b = agora_perm_at(&p, 1);
+            pos[(a * BINS) / n]++;
+            pair[((((b + n - a) % n) - 1) * BINS) / (n - 1)]++; /* the offset, in [1, n) */
+        }
+        double c1 = 0, c2 = 0;
+        for (int i = 0; i < BINS; i++) {
+            const double e1 = trials * bin_share(n, i), e2 = trials * bin_share(n - 1, i);
+            c1 += (pos[i] - e1) * (pos[i] - e1) / e1;
+            c2 += (pair[i] - e2) * (pair[i] - e2) / e2;
+        }
+        printf("perm n=%llu: chi2 of the position %.1f, of the pair offset %.1f (8 dof)\n", (unsigned long long)n,
+               c1, c2);
+        /* chi-square 8 dof: P(X > 26.12) = 0.001 */
+        assert_true(c1 < 26.12);
+        assert_true(c2 < 26.12);
     }
-    double c1 = 0, c2 = 0, e = (double)trials / (double)n;
-    for (int i = 0; i < 10; i++) {
-        c1 += (pos[i] - e) * (pos[i] - e) / e;
-        c2 += (pre[i] - e) * (pre[i] - e) / e;
-    }
-    /* chi-square 9 dof: P(X > 27.88) = 0.001 */
-    assert_true(c1 < 27.88);
-    assert_true(c2 < 27.88);
 }
 
 static void check_matching(const agora_space *sp, const int64_t *partner, double *coverage)

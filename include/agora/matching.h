@@ -10,7 +10,7 @@
  *    on a cycle each edge acts with probability 1/3, every edge with the same chance.
  *
  *  - agora_perm: a random permutation of [0, n) that can be evaluated at any index in O(1) — a keyed Feistel
- *    network on the smallest even power of two >= n, with cycle-walking back into [0, n). agora_match_mixed pairs
+ *    network on the smallest power of two >= n, with cycle-walking back into [0, n). agora_match_mixed pairs
  *    the permutation's consecutive elements, so in a well-mixed population every agent (but one when n is odd) has
  *    a partner every step, uniformly at random.
  *
@@ -28,31 +28,39 @@ extern "C" {
 
 /* ---- a random permutation evaluated pointwise --------------------------------------------------------------------- */
 
-#define AGORA_PERM_ROUNDS 6
+#define AGORA_PERM_MAX_ROUNDS 8
 
 typedef struct agora_perm {
-    uint64_t n;                          /* the domain [0, n) */
-    unsigned half;                       /* bits in each Feistel half */
-    uint64_t mask;                       /* (1 << half) - 1 */
-    uint64_t round_key[AGORA_PERM_ROUNDS];
+    uint64_t n;                               /* the domain [0, n) */
+    unsigned bits;                            /* the Feistel domain is [0, 2^bits), the smallest power of 2 >= n */
+    unsigned lbits, rbits;                    /* the halves: lbits = bits / 2, rbits = bits - lbits */
+    int rounds;                               /* even */
+    uint64_t round_key[AGORA_PERM_MAX_ROUNDS];
 } agora_perm;
 
-/* A permutation of [0, n) (n >= 1, n <= 2^62) keyed by (key, step, stream). */
+/* A permutation of [0, n) (1 <= n <= 2^62) keyed by (key, step, stream). */
 AGORA_API void agora_perm_init(agora_perm *p, uint64_t n, agora_rng_key key, uint64_t step, uint32_t stream);
 
+/* An unbalanced Feistel network on [0, 2^bits): the halves trade places (and sizes) every round, so after an even
+ * number of rounds the layout is back; 4 rounds (8 on domains up to 2^16) of a full-avalanche round function
+ * (Luby & Rackoff 1988). */
 static inline uint64_t agora__perm_feistel(const agora_perm *p, uint64_t x)
 {
-    uint64_t l = x >> p->half, r = x & p->mask;
-    for (int k = 0; k < AGORA_PERM_ROUNDS; k++) {
-        uint64_t t = l ^ (agora_rng_mix64(r ^ p->round_key[k]) & p->mask);
+    unsigned lb = p->lbits, rb = p->rbits;
+    uint64_t l = x >> rb, r = x & ((UINT64_C(1) << rb) - 1);
+    for (int k = 0; k < p->rounds; k++) {
+        const uint64_t t = l ^ (agora_rng_mix64(r ^ p->round_key[k]) & ((UINT64_C(1) << lb) - 1));
+        const unsigned s = lb;
         l = r;
         r = t;
+        lb = rb;
+        rb = s;
     }
-    return (l << p->half) | r;
+    return (l << rb) | r;
 }
 
 /* The i-th element of the permutation (i < n). Cycle-walking: values >= n are permuted again; the domain is below
- * 4n, so fewer than 4 rounds are expected. */
+ * 2n, so fewer than 2 evaluations are expected. */
 static inline uint64_t agora_perm_at(const agora_perm *p, uint64_t i)
 {
     uint64_t x = agora__perm_feistel(p, i);
@@ -60,6 +68,15 @@ static inline uint64_t agora_perm_at(const agora_perm *p, uint64_t i)
         x = agora__perm_feistel(p, x);
     return x;
 }
+
+/* out[q] = agora_perm_at(p, first + q) for q < count (count <= AGORA_PERM_BATCH): the same values, computed a
+ * batch at a time with the Feistel rounds vectorised across the batch and branch-free cycle-walking. */
+#define AGORA_PERM_BATCH 64
+AGORA_API void agora_perm_batch(const agora_perm *p, uint64_t first, int count, uint64_t *out);
+
+/* out[q] = the index i with agora_perm_at(p, i) == first + q (the inverse permutation), for q < count
+ * (count <= AGORA_PERM_BATCH). Lets each side of a pairing find its partner without writing into the other's data. */
+AGORA_API void agora_perm_inverse_batch(const agora_perm *p, uint64_t first, int count, uint64_t *out);
 
 /* ---- matchings ---------------------------------------------------------------------------------------------------- */
 
