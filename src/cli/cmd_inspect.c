@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/internal.h"
 
 static const cli_opt inspect_opts[] = {{"json", 0, 0}, {"events", 'e', 0}, {NULL, 0, 0}};
 
@@ -101,7 +102,7 @@ int cmd_inspect(int argc, char **argv)
         return CLI_FAILED;
     }
     if (cli_has(&a, "json")) {
-        char *s = json_dumps(info, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+        char *s = agora__json_dumps(info, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         puts(s ? s : "{}");
         free(s);
     } else {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/internal.h"
 
 static const cli_opt models_opts[] = {{"json", 0, 0}, {NULL, 0, 0}};
 
@@ -85,7 +86,7 @@ static void print_model_text(const agora_model *m)
         char range[128];
         range_text(p, range, sizeof range);
         json_t *d = default_json(p);
-        char *dt = json_dumps(d, JSON_ENCODE_ANY | JSON_REAL_PRECISION(12));
+        char *dt = agora__json_dumps(d, 0);
         printf("    %-18s %-7s default %-8s %-30s %s\n", p->name, agora_param_type_name(p->type), dt ? dt : "?", range,
                p->doc);
         free(dt);
@@ -175,7 +176,7 @@ int cmd_models(int argc, char **argv)
             if (!one || all[i] == one)
                 json_array_append_new(list, model_json(all[i]));
         json_t *doc = json_pack("{s:o}", "models", list);
-        char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+        char *s = agora__json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         puts(s ? s : "{}");
         free(s);
         json_decref(doc);

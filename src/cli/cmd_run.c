@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/internal.h"
 
 static const cli_opt run_opts[] = {
     {"output", 'o', 1}, {"seed", 0, 1},   {"steps", 0, 1},       {"threads", 't', 1}, {"set", 's', 1},
@@ -175,8 +176,14 @@ static void on_event(void *ud, int64_t step, const char *source, const char *act
 
 /* ---- summary ----------------------------------------------------------------------------------------------------- */
 
-static void print_value(double x)
+/* A summary value: an integer when it is one, else 4 significant digits; "n/a" for null (undefined, e.g. NaN). */
+static void print_value(const json_t *v)
 {
+    if (!json_is_number(v)) {
+        printf("n/a");
+        return;
+    }
+    const double x = json_number_value(v);
     if (x == floor(x) && fabs(x) < 1e15)
         printf("%.0f", x);
     else
@@ -198,11 +205,11 @@ static void print_summary(const agora_scenario *sc, const agora_run_result *r)
             continue;
         if (strcmp(kind, "peak") == 0) {
             printf("  peak %-16s ", model->metrics[i].name);
-            print_value(json_real_value(json_object_get(mj, "peak")));
+            print_value(json_object_get(mj, "peak"));
             printf(" at step %lld\n", (long long)json_integer_value(json_object_get(mj, "peak_step")));
         } else {
             printf("  final %-15s ", model->metrics[i].name);
-            print_value(json_real_value(json_object_get(mj, "final")));
+            print_value(json_object_get(mj, "final"));
             printf("\n");
         }
     }
@@ -218,7 +225,7 @@ static void print_json(const agora_run_result *r)
                           "steps_done", (json_int_t)r->steps_done, "n_agents", (json_int_t)r->n_agents, "threads",
                           r->threads, "wall_s", r->wall_s, "step_s", r->step_s, "updates_per_s", r->updates_per_s,
                           "summary", r->summary ? r->summary : json_null());
-    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+    char *s = agora__json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (s)
         puts(s);
     free(s);
@@ -302,7 +309,7 @@ int cmd_validate(int argc, char **argv)
     if (!sc)
         return rc;
     if (cli_has(&a, "print")) {
-        char *s = json_dumps(agora_scenario_config(sc), JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+        char *s = agora__json_dumps(agora_scenario_config(sc), JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         if (s)
             puts(s);
         free(s);

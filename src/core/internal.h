@@ -20,6 +20,10 @@ double agora__now(void);
 /* A JSON value as short text for messages: strings quoted, long values cut with "...". Returns buf. */
 const char *agora__json_brief(const json_t *v, char *buf, size_t size);
 
+/* json_dumps(v, flags) with reals written in 15 significant digits when that reads back to the same values (as it
+ * does for every number a person typed), else in 17: short and still exact. Free with free(). */
+char *agora__json_dumps(const json_t *v, size_t flags);
+
 /* The JSON type of a value in words: "a number", "a string", "an object", ... */
 const char *agora__json_kind(const json_t *v);
 

@@ -91,3 +91,17 @@ int agora__mkdirs_for(const char *path, agora_error *err)
     }
     return rc;
 }
+
+char *agora__json_dumps(const json_t *v, size_t flags)
+{
+    char *text = json_dumps(v, flags | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    if (!text)
+        return NULL;
+    json_t *back = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    const int same = back && json_equal(back, v);
+    json_decref(back);
+    if (same)
+        return text;
+    free(text);
+    return json_dumps(v, flags | JSON_ENCODE_ANY);
+}

@@ -7,6 +7,7 @@
  * t -> t + 1 starts from, interventions of t included.
  *
  * Nothing here depends on the model: it only sees agora_world and the specs the model declares. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +37,16 @@ typedef struct tracker {
     int64_t *peak_step;
 } tracker;
 
+/* NaN values (a metric undefined at that step, e.g. a mean price on a day without trades) are skipped by the peak;
+ * a peak never set stays NaN with peak_step -1. */
 static void track(tracker *tr, int64_t t, const double *m)
 {
     for (int i = 0; i < tr->n; i++) {
-        if (t == 0 || m[i] > tr->peak[i]) {
+        if (t == 0) {
+            tr->peak[i] = NAN;
+            tr->peak_step[i] = -1;
+        }
+        if (!isnan(m[i]) && (isnan(tr->peak[i]) || m[i] > tr->peak[i])) {
             tr->peak[i] = m[i];
             tr->peak_step[i] = t;
         }
@@ -47,13 +54,19 @@ static void track(tracker *tr, int64_t t, const double *m)
     }
 }
 
+static json_t *real_or_null(double x)
+{
+    return isfinite(x) ? json_real(x) : json_null();
+}
+
 static json_t *summary_json(const agora_model *model, const tracker *tr, int64_t steps_done)
 {
     json_t *metrics = json_object();
+    /* JSON has no NaN or infinity: such values are null. */
     for (int i = 0; i < tr->n; i++)
         json_object_set_new(metrics, model->metrics[i].name,
-                            json_pack("{s:f, s:f, s:I}", "final", tr->final[i], "peak", tr->peak[i], "peak_step",
-                                      (json_int_t)tr->peak_step[i]));
+                            json_pack("{s:o, s:o, s:I}", "final", real_or_null(tr->final[i]), "peak",
+                                      real_or_null(tr->peak[i]), "peak_step", (json_int_t)tr->peak_step[i]));
     return json_pack("{s:o, s:I}", "metrics", metrics, "steps_done", (json_int_t)steps_done);
 }
 
@@ -67,7 +80,7 @@ static int apply_intervention(agora_world *w, agora_writer *wr, const interventi
     char msg[1024] = "";
     if (rc != 0)
         agora_error_format(&aerr, msg, sizeof msg);
-    char *text = json_dumps(iv->action, JSON_COMPACT);
+    char *text = agora__json_dumps(iv->action, JSON_COMPACT);
     const char *status = rc == 0 ? "applied" : "rejected";
     int wrc = agora_writer_event(wr, agora_world_time(w), iv->source, text ? text : "{}", status, msg, err);
     agora_log(opt->logger, rc == 0 ? AGORA_LOG_INFO : AGORA_LOG_WARN, "step %lld: %s %s (%s)%s%s",
@@ -164,7 +177,7 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
     fields = calloc((size_t)n_model_fields + 1, sizeof *fields);
     field_index = calloc((size_t)n_model_fields + 1, sizeof *field_index);
     field_data = calloc((size_t)n_model_fields + 1, sizeof *field_data);
-    config_text = json_dumps(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    config_text = agora__json_dumps(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!ivs || !m || !tr.peak || !tr.final || !tr.peak_step || !fields || !field_index || !field_data ||
         !config_text) {
         rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
