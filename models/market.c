@@ -242,8 +242,8 @@ static int cmp_asc(const void *a, const void *b)
 /* ---- one day ------------------------------------------------------------------------------------------------------- */
 
 /* Writes to dst (slots and ids) the agents of a source that have not traded yet today, in order, and returns how
- * many. The source is the slots src[0 .. len) with ids src_id (kept when their price is NaN; every price is
- * written back to `price`, which is NaN already for the others), or, when src is NULL, the agents off .. off+len-1
+ * many. The source is the slots src[0 .. len) with ids src_id (kept when their price is NaN; the prices of the
+ * others are written back to `price`), or, when src is NULL, the agents off .. off+len-1
  * (kept when price[i] is NaN). Parallel over blocks of the source: count, prefix-sum, then a branch-free
  * compaction (each block writes only inside its own part). */
 static int64_t filter_active(double *restrict price, const double *restrict quote, const slot *restrict src,
@@ -260,8 +260,10 @@ static int64_t filter_active(double *restrict price, const double *restrict quot
             int64_t c = 0;
             if (src) {
                 for (int64_t q = a; q < b; q++) {
-                    c += isnan(src[q].p) != 0;
-                    price[src_id[q]] = src[q].p;
+                    const int nt = isnan(src[q].p) != 0;
+                    c += nt;
+                    if (!nt) /* rare after the first rounds: most agents left cannot trade */
+                        price[src_id[q]] = src[q].p;
                 }
             } else {
                 for (int64_t q = a; q < b; q++)
