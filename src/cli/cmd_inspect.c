@@ -79,8 +79,12 @@ static void print_text(const json_t *info, int list_events)
         }
     }
     printf("  final metrics (step %lld):\n", (long long)json_integer_value(json_object_get(time, "last")));
-    json_object_foreach(json_object_get(info, "metrics"), key, v)
-        printf("    %-22s %.6g\n", key, json_number_value(v));
+    json_object_foreach(json_object_get(info, "metrics"), key, v) {
+        if (json_is_number(v))
+            printf("    %-22s %.6g\n", key, json_number_value(v));
+        else /* NaN in the file: undefined at that step (e.g. no price ceiling, no trade) */
+            printf("    %-22s n/a\n", key);
+    }
 }
 
 int cmd_inspect(int argc, char **argv)
