@@ -513,6 +513,32 @@ static void bad_set_names_the_override_and_changes_nothing(void **state)
     agora_scenario_destroy(sc);
 }
 
+/* Overrides valid only together pass when given together; a bad one among them changes nothing and is named. */
+static void set_all_checks_the_overrides_together(void **state)
+{
+    (void)state;
+    agora_scenario *sc = test_scenario(set_base);
+    json_t *before = json_deep_copy(agora_scenario_config(sc));
+    agora_error err;
+    char buf[1024];
+    const char *together[] = {"steps=5", "interventions[0].at=3"};
+    assert_int_equal(agora_scenario_set_all(sc, together, 2, &err), 0);
+    assert_int_equal(json_integer_value(cfg_at(sc, "steps", NULL)), 5);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(cfg_at(sc, "interventions", NULL), 0), "at")), 3);
+    json_decref(before);
+    before = json_deep_copy(agora_scenario_config(sc));
+    const char *bad[] = {"params.beta=0.3", "params.gamma=2", "steps=9"};
+    assert_int_equal(agora_scenario_set_all(sc, bad, 3, &err), AGORA_ESCHEMA);
+    assert_string_equal(agora_error_format(&err, buf, sizeof buf),
+                        "--set params.gamma=2: params.gamma: expected a number in [0, 1], got 2");
+    assert_true(json_equal(before, (json_t *)agora_scenario_config(sc)));
+    /* The override list stays consistent: a later error still names the right override. */
+    assert_int_equal(agora_scenario_set(sc, "params.beta=high", &err), AGORA_ESCHEMA);
+    assert_string_equal(err.where, "--set params.beta=high");
+    json_decref(before);
+    agora_scenario_destroy(sc);
+}
+
 static void malformed_set_is_invalid(void **state)
 {
     (void)state;
@@ -781,6 +807,7 @@ int main(void)
         cmocka_unit_test(set_parses_values_as_yaml),
         cmocka_unit_test(set_creates_missing_parents_and_indexes_lists),
         cmocka_unit_test(bad_set_names_the_override_and_changes_nothing),
+        cmocka_unit_test(set_all_checks_the_overrides_together),
         cmocka_unit_test(malformed_set_is_invalid),
         cmocka_unit_test(later_errors_in_an_overridden_subtree_name_the_override),
         cmocka_unit_test(yaml_core_schema_scalars),

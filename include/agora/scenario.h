@@ -46,6 +46,11 @@ AGORA_API int agora_scenario_parse(const char *text, size_t len, const char *nam
  * names the override (where = "--set params.beta=high"). Creates intermediate objects as needed. */
 AGORA_API int agora_scenario_set(agora_scenario *sc, const char *assignment, agora_error *err);
 
+/* Applies n assignments in order (a later one wins over an earlier one on the same key), then checks the whole
+ * scenario once: overrides that are only valid together are accepted. On error nothing is applied and the error
+ * names the override responsible for the bad key (or the file position when the file's own value is wrong). */
+AGORA_API int agora_scenario_set_all(agora_scenario *sc, const char *const *assignments, int n, agora_error *err);
+
 /* The effective configuration: checked, overrides applied, defaults filled in; borrowed. */
 AGORA_API const json_t *agora_scenario_config(const agora_scenario *sc);
 

@@ -61,8 +61,8 @@ static void on_sigint(int sig)
     signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the process at once */
 }
 
-/* Loads the scenario and applies --seed/--steps/--threads/-o/--set, each through agora_scenario_set so it is checked
- * exactly like the file. Returns NULL after printing the error. */
+/* Loads the scenario and applies --seed/--steps/--threads/-o/--set together through agora_scenario_set_all, so they
+ * are checked exactly like the file. Returns NULL after printing the error. */
 static agora_scenario *load_with_overrides(const char *cmd, const cli_args *a, int *rc)
 {
     agora_scenario *sc = NULL;
@@ -80,6 +80,12 @@ static agora_scenario *load_with_overrides(const char *cmd, const cli_args *a, i
         const char *opt, *key;
         int numeric;
     } shorthand[] = {{"seed", "seed", 1}, {"steps", "steps", 1}, {"threads", "threads", 1}, {"output", "output.path", 0}};
+    char **list = calloc((size_t)a->n_opts + 1, sizeof *list);
+    int n_list = 0;
+    if (!list) {
+        fprintf(stderr, "agora %s: out of memory\n", cmd);
+        goto fail;
+    }
     for (int i = 0; i < a->n_opts; i++) {
         const char *name = a->opts[i].opt->name, *value = a->opts[i].value;
         char assignment[4200];
@@ -110,14 +116,25 @@ static agora_scenario *load_with_overrides(const char *cmd, const cli_args *a, i
                 free(q);
             }
         }
-        if (agora_scenario_set(sc, assignment, &err) != 0) {
-            cli_error(cmd, &err);
+        if (!(list[n_list++] = strdup(assignment))) {
+            fprintf(stderr, "agora %s: out of memory\n", cmd);
             goto fail;
         }
     }
+    /* All at once: overrides that only make sense together (--steps 20 with interventions moved earlier) pass. */
+    if (agora_scenario_set_all(sc, (const char *const *)list, n_list, &err) != 0) {
+        cli_error(cmd, &err);
+        goto fail;
+    }
+    for (int i = 0; i < n_list; i++)
+        free(list[i]);
+    free(list);
     *rc = CLI_OK;
     return sc;
 fail:
+    for (int i = 0; list && i < n_list; i++)
+        free(list[i]);
+    free(list);
     agora_scenario_destroy(sc);
     return NULL;
 }

@@ -846,15 +846,13 @@ static int apply_override(json_t *root, const json_t *comps, json_t *value, cons
     return set_child(cur, json_array_get(comps, n - 1), value, norm, where, err);
 }
 
-int agora_scenario_set(agora_scenario *sc, const char *assignment, agora_error *err)
+/* Parses one "dotted.key=value" and applies it to `cand`; records it as override sc->ov[sc->n_ov + staged]
+ * (not yet counted in n_ov). */
+static int stage_override(agora_scenario *sc, json_t *cand, const char *assignment, size_t staged, agora_error *err)
 {
     char where[sizeof err->where], norm[256];
-    json_t *comps = NULL, *value = NULL, *cand = NULL, *cfg = NULL;
-    const agora_model *model = NULL;
-    override *ov = NULL;
+    json_t *comps = NULL, *value = NULL;
     int rc = 0;
-    if (!sc || !assignment)
-        return agora_error_set(err, AGORA_EINVAL, "--set", "no scenario or assignment");
     snprintf(where, sizeof where, "--set %s", assignment);
     const char *eq = strchr(assignment, '=');
     if (!eq)
@@ -882,46 +880,68 @@ int agora_scenario_set(agora_scenario *sc, const char *assignment, agora_error *
     }
     if (!value)
         value = json_null();
-    if (!(cand = json_deep_copy(sc->raw))) {
-        rc = agora_error_set(err, AGORA_ENOMEM, where, "out of memory");
-        goto done;
-    }
     rc = apply_override(cand, comps, value, norm, where, err);
     value = NULL;
     if (rc)
         goto done;
-
-    /* Grow the override list first, so a failed check can name this override; it only counts once n_ov grows. */
-    if (!(ov = realloc(sc->ov, (sc->n_ov + 1) * sizeof *ov))) {
+    override *ov = realloc(sc->ov, (sc->n_ov + staged + 1) * sizeof *ov);
+    if (!ov) {
         rc = agora_error_set(err, AGORA_ENOMEM, where, "out of memory");
         goto done;
     }
     sc->ov = ov;
-    ov[sc->n_ov] = (override){strdup(assignment), strdup(norm)};
-    if (!ov[sc->n_ov].assignment || !ov[sc->n_ov].path) {
+    ov[sc->n_ov + staged] = (override){strdup(assignment), strdup(norm)};
+    if (!ov[sc->n_ov + staged].assignment || !ov[sc->n_ov + staged].path) {
+        free(ov[sc->n_ov + staged].assignment);
+        free(ov[sc->n_ov + staged].path);
         rc = agora_error_set(err, AGORA_ENOMEM, where, "out of memory");
-        goto drop;
     }
+done:
+    json_decref(comps);
+    json_decref(value);
+    return rc;
+}
+
+int agora_scenario_set_all(agora_scenario *sc, const char *const *assignments, int n, agora_error *err)
+{
+    json_t *cand = NULL, *cfg = NULL;
+    const agora_model *model = NULL;
+    size_t staged = 0;
+    int rc = 0;
+    if (!sc || (n > 0 && !assignments))
+        return agora_error_set(err, AGORA_EINVAL, "--set", "no scenario or assignment");
+    if (!(cand = json_deep_copy(sc->raw)))
+        return agora_error_set(err, AGORA_ENOMEM, "--set", "out of memory");
+    for (int i = 0; i < n; i++) {
+        if ((rc = stage_override(sc, cand, assignments[i], staged, err)) != 0)
+            goto drop;
+        staged++;
+    }
+    /* Checked once with every override in place, so that overrides that only make sense together (--steps 20 with
+     * interventions moved before step 20) are accepted; an error names the override that set the bad key. */
     if ((rc = check_scenario(cand, sc->stem, &cfg, &model, err)) != 0) {
-        locate(sc->path, sc->locs, sc->ov, sc->n_ov + 1, err);
+        locate(sc->path, sc->locs, sc->ov, sc->n_ov + staged, err);
         goto drop;
     }
-    sc->n_ov++;
+    sc->n_ov += staged;
     json_decref(sc->raw);
     json_decref(sc->config);
     sc->raw = cand;
     sc->config = cfg;
     sc->model = model;
-    cand = NULL;
-    goto done;
+    return 0;
 drop:
-    free(ov[sc->n_ov].assignment);
-    free(ov[sc->n_ov].path);
-done:
-    json_decref(comps);
-    json_decref(value);
+    for (size_t i = 0; i < staged; i++) {
+        free(sc->ov[sc->n_ov + i].assignment);
+        free(sc->ov[sc->n_ov + i].path);
+    }
     json_decref(cand);
     return rc;
+}
+
+int agora_scenario_set(agora_scenario *sc, const char *assignment, agora_error *err)
+{
+    return agora_scenario_set_all(sc, &assignment, 1, err);
 }
 
 /* ---- accessors --------------------------------------------------------------------------------------------------- */

@@ -83,7 +83,8 @@ static int apply_intervention(agora_world *w, agora_writer *wr, const interventi
     char *text = agora__json_dumps(iv->action, JSON_COMPACT);
     const char *status = rc == 0 ? "applied" : "rejected";
     int wrc = agora_writer_event(wr, agora_world_time(w), iv->source, text ? text : "{}", status, msg, err);
-    agora_log(opt->logger, rc == 0 ? AGORA_LOG_INFO : AGORA_LOG_WARN, "step %lld: %s %s (%s)%s%s",
+    /* A rejection is a warning, unless the caller shows events itself (the CLI's event lines): then once is enough. */
+    agora_log(opt->logger, rc == 0 || opt->on_event ? AGORA_LOG_INFO : AGORA_LOG_WARN, "step %lld: %s %s (%s)%s%s",
               (long long)agora_world_time(w), status, text ? text : "{}", iv->source, rc ? ": " : "", msg);
     if (opt->on_event)
         opt->on_event(opt->ud, agora_world_time(w), iv->source, text ? text : "{}", status, msg);
