@@ -63,12 +63,14 @@
 
 enum { NSUM = 7 }; /* per-block sums: trades, sum(p - K), sum((p - K)^2), sum(v traded), sum(c traded), bids, asks */
 
-/* An agent still active in a round after the first: its quote and the price of its trade this round (NaN: none);
- * its index is in a parallel array, read only sequentially. Trading on these compact arrays keeps the random accesses of a round inside one cache line each
- * and inside a working set that shrinks with the active agents. */
-typedef struct slot {
-    double q, p;
-} slot;
+/* The agents still active in a round after the first, compacted: buyers at [0, na_b), sellers after them. Their
+ * quotes are copied in (so a round's random reads stay inside a working set that shrinks with the active agents),
+ * `done` marks the agents that trade in this round, and `id` (read only sequentially) maps back to the agents. */
+typedef struct actives {
+    double *q;     /* [n] quotes */
+    int64_t *id;   /* [n] agents */
+    uint8_t *done; /* [n] 1: traded in this round (its price is in market_state.act_price) */
+} actives;
 
 typedef struct market_state {
     int64_t n, nb, ns;       /* agents, buyers (0 .. nb-1), sellers (nb .. n-1) */
@@ -78,10 +80,8 @@ typedef struct market_state {
     uint8_t *traded;         /* [n] 1 if the agent traded today (written at the end of the day, from price) */
     double *v_sorted;        /* [nb] valuations, high to low */
     double *c_sorted;        /* [ns] costs, low to high */
-    int64_t *active_id[2];   /* [n] each: the agents of the slots of active[] */
-    slot *active[2];         /* [n] each: the active buyers then the active sellers of a round, compacted with
-                              * their quotes; a round's lists are filtered from the previous round's into the other
-                              * buffer */
+    actives act[2];          /* a round's active agents are filtered from the previous round's into the other */
+    double *act_price;       /* [n] by position in the current actives: the price of a trade this round */
     int64_t *block_count;    /* [nblk_b + nblk_s + 1] */
     double *block_sum;       /* [(nblk_b + nblk_s) * NSUM] */
     int64_t nblk_b, nblk_s;
@@ -241,16 +241,23 @@ static int cmp_asc(const void *a, const void *b)
 
 /* ---- one day ------------------------------------------------------------------------------------------------------- */
 
-/* Writes to dst (slots and ids) the agents of a source that have not traded yet today, in order, and returns how
- * many. The source is the slots src[0 .. len) with ids src_id (kept when their price is NaN; the prices of the
- * others are written back to `price`), or, when src is NULL, the agents off .. off+len-1
- * (kept when price[i] is NaN). Parallel over blocks of the source: count, prefix-sum, then a branch-free
- * compaction (each block writes only inside its own part). */
-static int64_t filter_active(double *restrict price, const double *restrict quote, const slot *restrict src,
-                             const int64_t *restrict src_id, int64_t off, int64_t len, slot *restrict dst,
-                             int64_t *restrict dst_id, int64_t *restrict cnt, int threads)
+/* Writes to dst, from position `at`, the agents of a source that have not traded yet today, in order, and returns
+ * how many. The source is the actives src from position `from` (kept when not done; the prices of those done are
+ * written back to `price`), or, when src is NULL, the agents off .. off+len-1 (kept when price[i] is NaN). Parallel
+ * over blocks of the source: count, prefix-sum, then a branch-free compaction (each block writes only inside its
+ * own part). Reads 1 byte per agent to count and 17 to copy: the pass is bound by memory bandwidth. */
+static int64_t filter_active(double *restrict price, const double *restrict quote, const actives *src,
+                             const double *restrict act_price, int64_t from, int64_t off, int64_t len,
+                             const actives *dst, int64_t at, int64_t *restrict cnt, int threads)
 {
     const int64_t nblk = (len + BLOCK - 1) / BLOCK;
+    const double *restrict sq = src ? src->q + from : NULL;
+    const int64_t *restrict sid = src ? src->id + from : NULL;
+    const uint8_t *restrict sdone = src ? src->done + from : NULL;
+    const double *restrict sp = act_price + from;
+    double *restrict dq = dst->q + at;
+    int64_t *restrict did = dst->id + at;
+    uint8_t *restrict ddone = dst->done + at;
     int64_t total = 0;
 #pragma omp parallel num_threads(threads)
     {
@@ -260,10 +267,9 @@ static int64_t filter_active(double *restrict price, const double *restrict quot
             int64_t c = 0;
             if (src) {
                 for (int64_t q = a; q < b; q++) {
-                    const int nt = isnan(src[q].p) != 0;
-                    c += nt;
-                    if (!nt) /* rare after the first rounds: most agents left cannot trade */
-                        price[src_id[q]] = src[q].p;
+                    c += !sdone[q];
+                    if (sdone[q]) /* few after the first rounds: most agents left cannot trade */
+                        price[sid[q]] = sp[q];
                 }
             } else {
                 for (int64_t q = a; q < b; q++)
@@ -287,46 +293,48 @@ static int64_t filter_active(double *restrict price, const double *restrict quot
             const int64_t a = k * BLOCK, b = a + BLOCK < len ? a + BLOCK : len, lim = cnt[k + 1];
             int64_t o = cnt[k];
             for (int64_t q = a; q < b; q++) {
-                const int64_t i = src ? src_id[q] : off + q;
-                const double qv = src ? src[q].q : quote[i], pv = src ? src[q].p : price[i];
+                const int64_t i = src ? sid[q] : off + q;
+                const int keep = src ? !sdone[q] : isnan(price[i]) != 0;
                 if (o < lim) { /* false only past this block's last kept agent */
-                    dst[o] = (slot){qv, NAN};
-                    dst_id[o] = i;
+                    dq[o] = src ? sq[q] : quote[i];
+                    did[o] = i;
+                    ddone[o] = 0;
                 }
-                o += isnan(pv) != 0;
+                o += keep;
             }
         }
     }
     return total;
 }
 
-/* A round after the first, on the compact slots: the k-th of the smaller side meets the π(k)-th of the larger. */
-AGORA_HOT static void trade_compact(const market_state *st, int threads, const agora_perm *perm, slot *restrict sb,
-                                    int64_t na_b, slot *restrict ss, int64_t na_s)
+/* A round after the first, on the actives: the k-th of the smaller side meets the π(k)-th of the larger. Only
+ * trades are written (most pairs of a later round do not trade: the agents left are largely extramarginal), which
+ * also keeps the cores from fighting over the cache lines of the far side, which both touch at random. */
+AGORA_HOT static void trade_compact(const market_state *st, int threads, const agora_perm *perm, const actives *cur,
+                                    int64_t na_b, int64_t na_s)
 {
     const double tax = st->tax, inv = 1.0 / (1.0 + st->tax), ceiling = st->ceiling;
+    const double *restrict q = cur->q;
+    uint8_t *restrict done = cur->done;
+    double *restrict ap = st->act_price;
     const int buyers_small = na_b <= na_s;
     const int64_t m = buyers_small ? na_b : na_s, nbatch = (m + BATCH - 1) / BATCH;
-    slot *restrict far = buyers_small ? ss : sb;
+    const int64_t near0 = buyers_small ? 0 : na_b, far0 = buyers_small ? na_b : 0;
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t bi = 0; bi < nbatch; bi++) {
         const int64_t k0 = bi * BATCH, cnt = k0 + BATCH < m ? BATCH : m - k0;
         uint64_t js[BATCH];
         agora_perm_batch(perm, (uint64_t)k0, (int)cnt, js);
-        for (int64_t q = 0; q < cnt; q++)
-            __builtin_prefetch(&far[js[q]], 0, 0);
-        for (int64_t q = 0; q < cnt; q++) {
-            const int64_t k = k0 + q, j = (int64_t)js[q];
-            slot *b = buyers_small ? &sb[k] : &sb[j], *s = buyers_small ? &ss[j] : &ss[k];
-            const double bid = b->q, ask = s->q;
+        for (int64_t e = 0; e < cnt; e++)
+            __builtin_prefetch(&q[far0 + (int64_t)js[e]], 0, 0);
+        for (int64_t e = 0; e < cnt; e++) {
+            const int64_t kn = near0 + k0 + e, kf = far0 + (int64_t)js[e];
+            const int64_t b = buyers_small ? kn : kf, s = buyers_small ? kf : kn;
+            const double bid = q[b], ask = q[s];
             const double mid = 0.5 * (ask + bid * inv), p = mid < ceiling ? mid : ceiling;
-            const double out = (ask <= ceiling) & (bid >= ask * (1.0 + tax)) ? p : NAN;
-            /* Most pairs of a later round do not trade (the agents left are largely extramarginal), and their
-             * prices are NaN already: writing only trades keeps the cores from fighting over the lines of the
-             * far side, which both threads touch at random. */
-            if (!isnan(out)) {
-                b->p = out;
-                s->p = out;
+            if ((ask <= ceiling) & (bid >= ask * (1.0 + tax))) {
+                done[b] = done[s] = 1;
+                ap[b] = ap[s] = p;
             }
         }
     }
@@ -440,19 +448,16 @@ static void market_step(agora_world *w)
             price[i] = NAN;
     }
     int64_t na_b = st->nb, na_s = st->ns; /* active buyers and sellers */
-    slot *sb = NULL, *ss = NULL;          /* their slots after the first round */
-    int64_t *ib = NULL, *is = NULL;       /* and their agents */
+    const actives *cur = NULL;            /* after the first round: their compacted lists */
     for (int r = 0; r < st->rounds; r++) {
         if (r > 0) {
-            slot *dst = st->active[r % 2];
-            int64_t *dst_id = st->active_id[r % 2];
-            na_b = filter_active(st->price, st->quote, sb, ib, 0, na_b, dst, dst_id, st->block_count, threads);
-            na_s = filter_active(st->price, st->quote, ss, is, st->nb, na_s, dst + na_b, dst_id + na_b,
+            const actives *dst = &st->act[r % 2];
+            const int64_t nb_in = na_b;
+            na_b = filter_active(st->price, st->quote, cur, st->act_price, 0, 0, na_b, dst, 0, st->block_count,
+                                 threads);
+            na_s = filter_active(st->price, st->quote, cur, st->act_price, nb_in, st->nb, na_s, dst, na_b,
                                  st->block_count, threads);
-            sb = dst;
-            ss = dst + na_b;
-            ib = dst_id;
-            is = dst_id + na_b;
+            cur = dst;
         }
         if (na_b == 0 || na_s == 0)
             break;
@@ -462,20 +467,18 @@ static void market_step(agora_world *w)
         if (r == 0)
             trade_first(st, threads, &perm);
         else
-            trade_compact(st, threads, &perm, sb, na_b, ss, na_s);
+            trade_compact(st, threads, &perm, cur, na_b, na_s);
     }
-    if (sb) { /* the last round's trades */
-        const slot *const last[2] = {sb, ss};
-        const int64_t *const last_id[2] = {ib, is};
-        const int64_t len[2] = {na_b, na_s};
+    if (cur) { /* the last round's trades */
+        const int64_t len = na_b + na_s;
+        const int64_t *restrict id = cur->id;
+        const uint8_t *restrict done = cur->done;
+        const double *restrict ap = st->act_price;
         double *restrict price = st->price;
-        for (int side = 0; side < 2; side++) {
-            const slot *restrict e = last[side];
-            const int64_t *restrict id = last_id[side];
 #pragma omp parallel for schedule(static) num_threads(threads)
-            for (int64_t q = 0; q < len[side]; q++)
-                price[id[q]] = e[q].p;
-        }
+        for (int64_t e = 0; e < len; e++)
+            if (done[e])
+                price[id[e]] = ap[e];
     }
     const int64_t nblk = st->nblk_b + st->nblk_s;
     const double K = isfinite(st->ce_price) ? st->ce_price : 0.0;
@@ -516,9 +519,11 @@ static void market_destroy(agora_world *w)
     free(st->v_sorted);
     free(st->c_sorted);
     for (int b = 0; b < 2; b++) {
-        free(st->active[b]);
-        free(st->active_id[b]);
+        free(st->act[b].q);
+        free(st->act[b].id);
+        free(st->act[b].done);
     }
+    free(st->act_price);
     free(st->block_count);
     free(st->block_sum);
     free(st);
@@ -570,13 +575,16 @@ static int market_init(agora_world *w, const json_t *params, agora_error *err)
     st->traded = calloc((size_t)n, 1);
     st->v_sorted = malloc((size_t)st->nb * sizeof *st->v_sorted);
     st->c_sorted = malloc((size_t)st->ns * sizeof *st->c_sorted);
+    int acts_ok = (st->act_price = malloc((size_t)n * sizeof *st->act_price)) != NULL;
     for (int b = 0; b < 2; b++) {
-        st->active[b] = malloc((size_t)n * sizeof *st->active[b]);
-        st->active_id[b] = malloc((size_t)n * sizeof *st->active_id[b]);
+        st->act[b].q = malloc((size_t)n * sizeof *st->act[b].q);
+        st->act[b].id = malloc((size_t)n * sizeof *st->act[b].id);
+        st->act[b].done = malloc((size_t)n * sizeof *st->act[b].done);
+        acts_ok = acts_ok && st->act[b].q && st->act[b].id && st->act[b].done;
     }
     st->block_count = malloc((size_t)(st->nblk_b + st->nblk_s + 1) * sizeof *st->block_count);
     st->block_sum = calloc((size_t)(st->nblk_b + st->nblk_s) * NSUM, sizeof *st->block_sum);
-    if (!st->value || !st->quote || !st->price || !st->traded || !st->v_sorted || !st->c_sorted || !st->active[0] || !st->active[1] || !st->active_id[0] || !st->active_id[1] ||
+    if (!st->value || !st->quote || !st->price || !st->traded || !st->v_sorted || !st->c_sorted || !acts_ok ||
         !st->block_count || !st->block_sum)
         return agora_error_set(err, AGORA_ENOMEM, "market", "out of memory for %lld traders", (long long)n);
     /* Two draws per agent: 2i for the limit, 2i + 1 for the initial shading. */
