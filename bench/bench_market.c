@@ -110,9 +110,9 @@ int main(int argc, char **argv)
     }
     if (r1 > 0 && r2 > 0)
         printf("speed-up, 2 threads over 1: %.2fx\n", r2 / r1);
-    /* value, quote, price (8 B each), traded (1 B); the active agents between rounds, double-buffered (2 x (8 B
-     * quote + 8 B id + 1 B done flag)) and their round's trade price (8 B); the sorted curves (8 B). */
-    printf("market memory: state 25 B/trader; active lists between rounds 42 B/trader; sorted valuations/costs "
+    /* value, quote, price (8 B each), traded (1 B); the active agents between rounds (8 B quote + 8 B id + 1 B done
+     * flag) and their round's trade price (8 B); the sorted curves (8 B). */
+    printf("market memory: state 25 B/trader; active lists between rounds 25 B/trader; sorted valuations/costs "
            "8 B/trader\n");
     return 0;
 }

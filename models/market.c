@@ -63,9 +63,10 @@
 
 enum { NSUM = 7 }; /* per-block sums: trades, sum(p - K), sum((p - K)^2), sum(v traded), sum(c traded), bids, asks */
 
-/* The agents still active in a round after the first, compacted: buyers at [0, na_b), sellers after them. Their
- * quotes are copied in (so a round's random reads stay inside a working set that shrinks with the active agents),
- * `done` marks the agents that trade in this round, and `id` (read only sequentially) maps back to the agents. */
+/* The agents still active in a round after the first, compacted after the first round (buyers at [0, na_b),
+ * sellers from s0) and then kept up to date by removing the agents that trade (remove_done). Their quotes are
+ * copied in (so a round's random reads stay inside a working set that shrinks with the active agents), `done` marks
+ * the agents that trade in this round, and `id` maps back to the agents. */
 typedef struct actives {
     double *q;     /* [n] quotes */
     int64_t *id;   /* [n] agents */
@@ -80,7 +81,7 @@ typedef struct market_state {
     uint8_t *traded;         /* [n] 1 if the agent traded today (written at the end of the day, from price) */
     double *v_sorted;        /* [nb] valuations, high to low */
     double *c_sorted;        /* [ns] costs, low to high */
-    actives act[2];          /* a round's active agents are filtered from the previous round's into the other */
+    actives act;             /* the agents active after the first round: buyers first, then sellers */
     double *act_price;       /* [n] by position in the current actives: the price of a trade this round */
     int64_t *block_count;    /* [nblk_b + nblk_s + 1] */
     double *block_sum;       /* [(nblk_b + nblk_s) * NSUM] */
@@ -241,20 +242,13 @@ static int cmp_asc(const void *a, const void *b)
 
 /* ---- one day ------------------------------------------------------------------------------------------------------- */
 
-/* Writes to dst, from position `at`, the agents of a source that have not traded yet today, in order, and returns
- * how many. The source is the actives src from position `from` (kept when not done; the prices of those done are
- * written back to `price`), or, when src is NULL, the agents off .. off+len-1 (kept when price[i] is NaN). Parallel
- * over blocks of the source: count, prefix-sum, then a branch-free compaction (each block writes only inside its
- * own part). Reads 1 byte per agent to count and 17 to copy: the pass is bound by memory bandwidth. */
-static int64_t filter_active(double *restrict price, const double *restrict quote, const actives *src,
-                             const double *restrict act_price, int64_t from, int64_t off, int64_t len,
+/* Writes to dst, from position `at`, the agents off .. off+len-1 that have not traded yet today (price NaN), with
+ * their quotes, in order, and returns how many. Parallel over blocks: count, prefix-sum, then a branch-free
+ * compaction (each block writes only inside its own part). */
+static int64_t filter_active(const double *restrict price, const double *restrict quote, int64_t off, int64_t len,
                              const actives *dst, int64_t at, int64_t *restrict cnt, int threads)
 {
     const int64_t nblk = (len + BLOCK - 1) / BLOCK;
-    const double *restrict sq = src ? src->q + from : NULL;
-    const int64_t *restrict sid = src ? src->id + from : NULL;
-    const uint8_t *restrict sdone = src ? src->done + from : NULL;
-    const double *restrict sp = act_price + from;
     double *restrict dq = dst->q + at;
     int64_t *restrict did = dst->id + at;
     uint8_t *restrict ddone = dst->done + at;
@@ -265,16 +259,8 @@ static int64_t filter_active(double *restrict price, const double *restrict quot
         for (int64_t k = 0; k < nblk; k++) {
             const int64_t a = k * BLOCK, b = a + BLOCK < len ? a + BLOCK : len;
             int64_t c = 0;
-            if (src) {
-                for (int64_t q = a; q < b; q++) {
-                    c += !sdone[q];
-                    if (sdone[q]) /* few after the first rounds: most agents left cannot trade */
-                        price[sid[q]] = sp[q];
-                }
-            } else {
-                for (int64_t q = a; q < b; q++)
-                    c += isnan(price[off + q]) != 0;
-            }
+            for (int64_t q = a; q < b; q++)
+                c += isnan(price[off + q]) != 0;
             cnt[k] = c;
         }
 #pragma omp single
@@ -293,33 +279,55 @@ static int64_t filter_active(double *restrict price, const double *restrict quot
             const int64_t a = k * BLOCK, b = a + BLOCK < len ? a + BLOCK : len, lim = cnt[k + 1];
             int64_t o = cnt[k];
             for (int64_t q = a; q < b; q++) {
-                const int64_t i = src ? sid[q] : off + q;
-                const int keep = src ? !sdone[q] : isnan(price[i]) != 0;
+                const int64_t i = off + q;
                 if (o < lim) { /* false only past this block's last kept agent */
-                    dq[o] = src ? sq[q] : quote[i];
+                    dq[o] = quote[i];
                     did[o] = i;
                     ddone[o] = 0;
                 }
-                o += keep;
+                o += isnan(price[i]) != 0;
             }
         }
     }
     return total;
 }
 
+/* Removes from the active segment [base, base+len) the agents that traded in the last round, writing their prices
+ * back, and returns the new length. Each removed agent's place is taken by the segment's last agent; scanning from
+ * the end makes that last agent one that stays. O(len) over one byte per agent plus O(trades): after the first
+ * rounds few agents trade per round, so this costs far less than compacting the lists again. Sequential, so the
+ * order of the lists (and with it the next pairing) does not depend on the thread count. */
+static int64_t remove_done(market_state *st, int64_t base, int64_t len)
+{
+    double *restrict q = st->act.q + base, *restrict price = st->price;
+    const double *restrict ap = st->act_price + base;
+    int64_t *restrict id = st->act.id + base;
+    uint8_t *restrict done = st->act.done + base;
+    for (int64_t pos = len - 1; pos >= 0; pos--) {
+        if (!done[pos])
+            continue;
+        price[id[pos]] = ap[pos];
+        len--;
+        q[pos] = q[len];
+        id[pos] = id[len];
+        done[pos] = 0; /* done[len] is 0: every position after pos has been seen and kept */
+    }
+    return len;
+}
+
 /* A round after the first, on the actives: the k-th of the smaller side meets the π(k)-th of the larger. Only
  * trades are written (most pairs of a later round do not trade: the agents left are largely extramarginal), which
  * also keeps the cores from fighting over the cache lines of the far side, which both touch at random. */
-AGORA_HOT static void trade_compact(const market_state *st, int threads, const agora_perm *perm, const actives *cur,
-                                    int64_t na_b, int64_t na_s)
+AGORA_HOT static void trade_compact(const market_state *st, int threads, const agora_perm *perm, int64_t na_b,
+                                    int64_t s0, int64_t na_s)
 {
     const double tax = st->tax, inv = 1.0 / (1.0 + st->tax), ceiling = st->ceiling;
-    const double *restrict q = cur->q;
-    uint8_t *restrict done = cur->done;
+    const double *restrict q = st->act.q;
+    uint8_t *restrict done = st->act.done;
     double *restrict ap = st->act_price;
     const int buyers_small = na_b <= na_s;
     const int64_t m = buyers_small ? na_b : na_s, nbatch = (m + BATCH - 1) / BATCH;
-    const int64_t near0 = buyers_small ? 0 : na_b, far0 = buyers_small ? na_b : 0;
+    const int64_t near0 = buyers_small ? 0 : s0, far0 = buyers_small ? s0 : 0;
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t bi = 0; bi < nbatch; bi++) {
         const int64_t k0 = bi * BATCH, cnt = k0 + BATCH < m ? BATCH : m - k0;
@@ -448,16 +456,17 @@ static void market_step(agora_world *w)
             price[i] = NAN;
     }
     int64_t na_b = st->nb, na_s = st->ns; /* active buyers and sellers */
-    const actives *cur = NULL;            /* after the first round: their compacted lists */
+    int64_t s0 = 0;                       /* after the first round: where the active sellers start in st->act */
+    int compact = 0;                      /* st->act holds the active agents */
     for (int r = 0; r < st->rounds; r++) {
-        if (r > 0) {
-            const actives *dst = &st->act[r % 2];
-            const int64_t nb_in = na_b;
-            na_b = filter_active(st->price, st->quote, cur, st->act_price, 0, 0, na_b, dst, 0, st->block_count,
-                                 threads);
-            na_s = filter_active(st->price, st->quote, cur, st->act_price, nb_in, st->nb, na_s, dst, na_b,
-                                 st->block_count, threads);
-            cur = dst;
+        if (r == 1) {
+            na_b = filter_active(st->price, st->quote, 0, na_b, &st->act, 0, st->block_count, threads);
+            s0 = na_b;
+            na_s = filter_active(st->price, st->quote, st->nb, na_s, &st->act, s0, st->block_count, threads);
+            compact = 1;
+        } else if (r > 1) {
+            na_b = remove_done(st, 0, na_b);
+            na_s = remove_done(st, s0, na_s);
         }
         if (na_b == 0 || na_s == 0)
             break;
@@ -467,18 +476,11 @@ static void market_step(agora_world *w)
         if (r == 0)
             trade_first(st, threads, &perm);
         else
-            trade_compact(st, threads, &perm, cur, na_b, na_s);
+            trade_compact(st, threads, &perm, na_b, s0, na_s);
     }
-    if (cur) { /* the last round's trades */
-        const int64_t len = na_b + na_s;
-        const int64_t *restrict id = cur->id;
-        const uint8_t *restrict done = cur->done;
-        const double *restrict ap = st->act_price;
-        double *restrict price = st->price;
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (int64_t e = 0; e < len; e++)
-            if (done[e])
-                price[id[e]] = ap[e];
+    if (compact) { /* the last round's trades */
+        remove_done(st, 0, na_b);
+        remove_done(st, s0, na_s);
     }
     const int64_t nblk = st->nblk_b + st->nblk_s;
     const double K = isfinite(st->ce_price) ? st->ce_price : 0.0;
@@ -518,11 +520,9 @@ static void market_destroy(agora_world *w)
     free(st->traded);
     free(st->v_sorted);
     free(st->c_sorted);
-    for (int b = 0; b < 2; b++) {
-        free(st->act[b].q);
-        free(st->act[b].id);
-        free(st->act[b].done);
-    }
+    free(st->act.q);
+    free(st->act.id);
+    free(st->act.done);
     free(st->act_price);
     free(st->block_count);
     free(st->block_sum);
@@ -576,12 +576,10 @@ static int market_init(agora_world *w, const json_t *params, agora_error *err)
     st->v_sorted = malloc((size_t)st->nb * sizeof *st->v_sorted);
     st->c_sorted = malloc((size_t)st->ns * sizeof *st->c_sorted);
     int acts_ok = (st->act_price = malloc((size_t)n * sizeof *st->act_price)) != NULL;
-    for (int b = 0; b < 2; b++) {
-        st->act[b].q = malloc((size_t)n * sizeof *st->act[b].q);
-        st->act[b].id = malloc((size_t)n * sizeof *st->act[b].id);
-        st->act[b].done = malloc((size_t)n * sizeof *st->act[b].done);
-        acts_ok = acts_ok && st->act[b].q && st->act[b].id && st->act[b].done;
-    }
+    st->act.q = malloc((size_t)n * sizeof *st->act.q);
+    st->act.id = malloc((size_t)n * sizeof *st->act.id);
+    st->act.done = malloc((size_t)n * sizeof *st->act.done);
+    acts_ok = acts_ok && st->act.q && st->act.id && st->act.done;
     st->block_count = malloc((size_t)(st->nblk_b + st->nblk_s + 1) * sizeof *st->block_count);
     st->block_sum = calloc((size_t)(st->nblk_b + st->nblk_s) * NSUM, sizeof *st->block_sum);
     if (!st->value || !st->quote || !st->price || !st->traded || !st->v_sorted || !st->c_sorted || !acts_ok ||
