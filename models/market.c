@@ -2,7 +2,7 @@
  *
  * Population (well-mixed space {kind: mixed, n}): agents 0 .. B-1 are buyers, B .. n-1 sellers, B = `buyers`. Each
  * buyer has a private valuation v ~ U(valuation_low, valuation_high), each seller a cost c ~ U(cost_low, cost_high),
- * drawn once at step 0. Every agent keeps a quote: a buyer's bid (the most it will pay, tax included) and a seller's
+ * drawn once at step 0 (or, with valuation_dist / cost_dist = normal, a normal (mean, sd) truncated to [low, high]). Every agent keeps a quote: a buyer's bid (the most it will pay, tax included) and a seller's
  * ask (the least it will take). Quotes start shaded away from the limits: bid = v (1 - m u), ask = c (1 + m u) with
  * u ~ U(0, 1) and m = `initial_markup`.
  *
@@ -52,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_cdf.h>
 #include <omp.h>
 
 #include "agora/agora.h"
@@ -102,10 +103,20 @@ typedef struct market_state {
 static const agora_param_spec market_params[] = {
     {"buyers", AGORA_PARAM_AMOUNT, 0.5, 0.0, 0.0,
      "buyers: a fraction of the agents in [0, 1) or a count; agents 0..buyers-1 buy, the rest sell", NULL},
-    {"valuation_low", AGORA_PARAM_REAL, 50, 0, 1e12, "buyers' valuations are uniform on [valuation_low, valuation_high]", NULL},
-    {"valuation_high", AGORA_PARAM_REAL, 150, 0, 1e12, "upper end of the valuations", NULL},
-    {"cost_low", AGORA_PARAM_REAL, 20, 0, 1e12, "sellers' costs are uniform on [cost_low, cost_high]", NULL},
-    {"cost_high", AGORA_PARAM_REAL, 80, 0, 1e12, "upper end of the costs", NULL},
+    {"valuation_dist", AGORA_PARAM_CHOICE, 0, 0, 0,
+     "distribution of the buyers' valuations on [valuation_low, valuation_high]: uniform, or a normal "
+     "(valuation_mean, valuation_sd) truncated to that interval", "uniform|normal"},
+    {"valuation_low", AGORA_PARAM_REAL, 50, 0, 1e12, "lowest valuation", NULL},
+    {"valuation_high", AGORA_PARAM_REAL, 150, 0, 1e12, "highest valuation", NULL},
+    {"valuation_mean", AGORA_PARAM_REAL, 100, 0, 1e12, "mean of the normal valuations (before truncation)", NULL},
+    {"valuation_sd", AGORA_PARAM_REAL, 25, 1e-9, 1e12, "standard deviation of the normal valuations", NULL},
+    {"cost_dist", AGORA_PARAM_CHOICE, 0, 0, 0,
+     "distribution of the sellers' costs on [cost_low, cost_high]: uniform, or a normal (cost_mean, cost_sd) "
+     "truncated to that interval", "uniform|normal"},
+    {"cost_low", AGORA_PARAM_REAL, 20, 0, 1e12, "lowest cost", NULL},
+    {"cost_high", AGORA_PARAM_REAL, 80, 0, 1e12, "highest cost", NULL},
+    {"cost_mean", AGORA_PARAM_REAL, 50, 0, 1e12, "mean of the normal costs (before truncation)", NULL},
+    {"cost_sd", AGORA_PARAM_REAL, 15, 1e-9, 1e12, "standard deviation of the normal costs", NULL},
     {"rounds_per_day", AGORA_PARAM_INT, 10, 1, 64,
      "matching rounds per day (one step): agents that have not traded meet a new random partner each round", NULL},
     {"learning_rate", AGORA_PARAM_REAL, 0.05, 0.0, 1.0,
@@ -542,6 +553,38 @@ static void initial_means(market_state *st)
     st->ask_mean = ss / (double)st->ns;
 }
 
+/* A limit (valuation or cost) from u uniform in [0, 1): uniform on [lo, hi], or a normal (mean, sd) truncated to
+ * [lo, hi] by inverting its CDF on [Φ(lo), Φ(hi)] — exact, one draw, no rejection. */
+typedef struct limit_dist {
+    int normal;
+    double lo, hi, mean, sd, plo, phi; /* plo, phi: the normal CDF at lo and hi */
+} limit_dist;
+
+static limit_dist limit_dist_of(const json_t *params, const char *side)
+{
+    char key[32];
+    limit_dist d;
+#define P(name) (snprintf(key, sizeof key, "%s_%s", side, name), agora_param_real(params, key))
+    snprintf(key, sizeof key, "%s_dist", side);
+    d.normal = strcmp(agora_param_choice(params, key), "normal") == 0;
+    d.lo = P("low");
+    d.hi = P("high");
+    d.mean = P("mean");
+    d.sd = P("sd");
+#undef P
+    d.plo = gsl_cdf_gaussian_P(d.lo - d.mean, d.sd);
+    d.phi = gsl_cdf_gaussian_P(d.hi - d.mean, d.sd);
+    return d;
+}
+
+static double limit_draw(const limit_dist *d, double u)
+{
+    if (!d->normal || d->hi <= d->lo)
+        return d->lo + (d->hi - d->lo) * u;
+    double x = d->mean + gsl_cdf_gaussian_Pinv(d->plo + (d->phi - d->plo) * u, d->sd);
+    return x < d->lo ? d->lo : x > d->hi ? d->hi : x; /* rounding at the ends */
+}
+
 static int market_init(agora_world *w, const json_t *params, agora_error *err)
 {
     const int64_t n = agora_world_n(w);
@@ -551,6 +594,12 @@ static int market_init(agora_world *w, const json_t *params, agora_error *err)
     agora_world_set_model_state(w, st);
     const double vl = agora_param_real(params, "valuation_low"), vh = agora_param_real(params, "valuation_high");
     const double cl = agora_param_real(params, "cost_low"), ch = agora_param_real(params, "cost_high");
+    const limit_dist vdist = limit_dist_of(params, "valuation"), cdist = limit_dist_of(params, "cost");
+    if ((vdist.normal && !(vdist.phi > vdist.plo)) || (cdist.normal && !(cdist.phi > cdist.plo)))
+        return agora_error_set(err, AGORA_ESCHEMA, vdist.normal && !(vdist.phi > vdist.plo) ? "params.valuation_mean"
+                                                                                          : "params.cost_mean",
+                               "the normal distribution puts no probability on [low, high]: move its mean closer or "
+                               "widen its sd");
     const double markup = agora_param_real(params, "initial_markup");
     if (vl > vh)
         return agora_error_set(err, AGORA_ESCHEMA, "params.valuation_high",
@@ -593,10 +642,10 @@ static int market_init(agora_world *w, const json_t *params, agora_error *err)
         const double u = agora_rng_u01(agora_rng_at(base, 2 * (uint64_t)i));
         const double shade = markup * agora_rng_u01(agora_rng_at(base, 2 * (uint64_t)i + 1));
         if (i < nb) {
-            st->value[i] = vl + (vh - vl) * u;
+            st->value[i] = limit_draw(&vdist, u);
             st->quote[i] = st->value[i] * (1.0 - shade);
         } else {
-            st->value[i] = cl + (ch - cl) * u;
+            st->value[i] = limit_draw(&cdist, u);
             st->quote[i] = st->value[i] * (1.0 + shade);
         }
         st->price[i] = NAN;

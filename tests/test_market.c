@@ -422,9 +422,11 @@ static void market_rejects_bad_parameters(void **state)
         "params: {buyers: 150}", /* no sellers */
         "params: {valuation_low: 100, valuation_high: 50}",
         "params: {cost_low: 90, cost_high: 10}",
+        "params: {valuation_dist: normal, valuation_low: 50, valuation_high: 60, valuation_mean: 1000, "
+        "valuation_sd: 1}", /* no probability on [low, high] */
     }; /* (ranges of single parameters are the loader's job, tested in test_scenario.c) */
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char yaml[256];
+        char yaml[512];
         snprintf(yaml, sizeof yaml, "model: market\nspace: {kind: mixed, n: 150}\n%s\nseed: 1\n", bad[i]);
         agora_scenario *sc = test_scenario(yaml);
         const json_t *cfg = agora_scenario_config(sc);
@@ -438,6 +440,40 @@ static void market_rejects_bad_parameters(void **state)
         assert_non_null(strstr(err.where, "params."));
         agora_scenario_destroy(sc);
     }
+}
+
+/* Normal limits truncated to [low, high]: every draw inside, and the sample mean and sd match the truncated
+ * normal's (computed here from its closed form), for buyers and sellers. */
+static void market_normal_limits_follow_the_truncated_normal(void **state)
+{
+    (void)state;
+    agora_world *w = test_world("model: market\nspace: {kind: mixed, n: 40000}\n"
+                                "params: {buyers: 0.5, valuation_dist: normal, valuation_low: 50, valuation_high: 150,"
+                                " valuation_mean: 120, valuation_sd: 30, cost_dist: normal, cost_low: 20,"
+                                " cost_high: 80, cost_mean: 40, cost_sd: 10}\nseed: 5\n",
+                                2);
+    const double *v = values(w);
+    const struct { int64_t from, to; double lo, hi, mu, sd; } side[2] = {{0, 20000, 50, 150, 120, 30},
+                                                                          {20000, 40000, 20, 80, 40, 10}};
+    for (int k = 0; k < 2; k++) {
+        double sum = 0, sum2 = 0;
+        const double cnt = (double)(side[k].to - side[k].from);
+        for (int64_t i = side[k].from; i < side[k].to; i++) {
+            assert_true(v[i] >= side[k].lo && v[i] <= side[k].hi);
+            sum += v[i];
+            sum2 += v[i] * v[i];
+        }
+        const double a = (side[k].lo - side[k].mu) / side[k].sd, b = (side[k].hi - side[k].mu) / side[k].sd;
+        const double pa = exp(-a * a / 2) / sqrt(2 * 3.14159265358979323846), pb = exp(-b * b / 2) / sqrt(2 * 3.14159265358979323846);
+        const double Z = 0.5 * (erf(b / sqrt(2)) - erf(a / sqrt(2)));
+        const double mean = side[k].mu + side[k].sd * (pa - pb) / Z;
+        const double var = side[k].sd * side[k].sd * (1 + (a * pa - b * pb) / Z - ((pa - pb) / Z) * ((pa - pb) / Z));
+        const double m = sum / cnt, sd = sqrt(sum2 / cnt - m * m);
+        printf("side %d: sample mean %.3f (truncated normal %.3f), sd %.3f (%.3f)\n", k, m, mean, sd, sqrt(var));
+        assert_true(fabs(m - mean) < 4 * sqrt(var / cnt)); /* 4 standard errors */
+        assert_true(fabs(sd - sqrt(var)) / sqrt(var) < 0.03);
+    }
+    agora_world_destroy(w);
 }
 
 /* Same seed: bit-identical metrics and fields at 1, 2 and 4 threads, actions included; another seed differs. */
@@ -497,6 +533,7 @@ int main(void)
         cmocka_unit_test(market_subsidy_shifts_the_curves),
         cmocka_unit_test(market_bad_actions_are_rejected_and_leave_the_world_untouched),
         cmocka_unit_test(market_rejects_bad_parameters),
+        cmocka_unit_test(market_normal_limits_follow_the_truncated_normal),
         cmocka_unit_test(market_is_bit_identical_across_thread_counts),
     };
     agora_init();
