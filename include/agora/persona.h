@@ -1,0 +1,96 @@
+/* agora — persona agents: a few LLM-driven (or rule-driven) actors that observe a running world every few steps
+ * and act on it through the model's actions.
+ *
+ * At a step where personas are due, agora_personas_act asks all of them concurrently (agora_llm_call_batch), each
+ * with a prompt built from its role and persona text, the model's observation for that role, the recent trend of
+ * the observation's numbers, and a bounded memory of its own earlier decisions and what followed them. A reply must
+ * be one JSON object {"reasoning": text, "actions": [action, ...]} whose actions follow the model's action schema;
+ * an invalid reply gets one repair request quoting the validation error, and is dropped (no action, recorded) when
+ * still invalid. A call that fails after the client's retries falls back to the persona's offline policy. Actions
+ * are applied in persona order, so the result is deterministic given the replies.
+ *
+ * Without an LLM (provider "offline", or none configured) personas follow their `offline_policy`: rules
+ * {when: "I_frac > 0.05 and step >= 10", do: {action...}} evaluated on the observation, every true rule firing in
+ * order. Decisions made that way are labelled "rules", never "llm".
+ *
+ * Configuration (the scenario's `llm:` and `personas:`; checked by agora_personas_create with key paths):
+ *   llm: {provider: ollama|openai|offline, model, base_url, api_key_env, timeout_s, max_retries, max_concurrency,
+ *         temperature, seed, max_prompt_tokens}
+ *   personas: [{id, name, role, persona, every, start, memory, offline_policy: [{when, do}]}] */
+#ifndef AGORA_PERSONA_H
+#define AGORA_PERSONA_H
+#include <stdint.h>
+#include <jansson.h>
+#include "agora/error.h"
+#include "agora/export.h"
+#include "agora/world.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct agora_personas agora_personas;
+
+/* One LLM call, for the record (/llm/calls). Strings are borrowed for the duration of the hook. */
+typedef struct agora_persona_call {
+    int64_t step;
+    const char *persona;
+    int attempt;                 /* 1: the decision; 2: the repair request */
+    const char *provider, *model;
+    double latency_ms;
+    int64_t prompt_tokens, completion_tokens; /* -1: unknown */
+    int http_status, http_attempts;
+    const char *status;          /* "ok", "invalid" (a reply that fails validation), or the client's status name */
+    const char *error;           /* why, when not ok ("" otherwise) */
+    const char *prompt;          /* system and user text as sent */
+    const char *reply;           /* the reply text ("" when none) */
+} agora_persona_call;
+
+/* What a persona decided at a step. */
+typedef struct agora_persona_decision {
+    int64_t step;
+    const char *persona;
+    const char *source;          /* "llm", "rules" (offline policy) or "fallback" (rules after a failed call) */
+    const char *reasoning;       /* may be "" */
+    int n_actions, n_applied;    /* actions proposed; applied without error */
+} agora_persona_decision;
+
+typedef struct agora_persona_hooks {
+    void *ud;
+    void (*on_call)(void *ud, const agora_persona_call *call);
+    /* each action, after it was applied (status "applied") or refused by the model ("rejected", message says why) */
+    void (*on_action)(void *ud, int64_t step, const char *persona, const char *action_json, const char *status,
+                      const char *message);
+    void (*on_decision)(void *ud, const agora_persona_decision *d);
+} agora_persona_hooks;
+
+/* Checks `llm` (may be NULL: offline) and `personas` (an array) against the model and builds the runtime. Errors
+ * name the key path ("personas[1].offline_policy[0].when") in err->where. */
+AGORA_API int agora_personas_create(const json_t *llm, const json_t *personas, const agora_model *model,
+                                    agora_personas **out, agora_error *err);
+
+/* Forces the offline policies even when an LLM is configured (--llm offline). */
+AGORA_API void agora_personas_force_offline(agora_personas *ps);
+
+/* True when the personas run on rules only (no LLM configured, or forced). */
+AGORA_API int agora_personas_offline(const agora_personas *ps);
+
+/* Number of personas, and the id of persona i. */
+AGORA_API int agora_personas_count(const agora_personas *ps);
+AGORA_API const char *agora_personas_id(const agora_personas *ps, int i);
+
+/* Asks every persona due at the world's current step and applies their actions. Returns 0, or an error only for
+ * misuse or out of memory: LLM failures are recorded through the hooks and the run goes on. */
+AGORA_API int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_hooks *hooks,
+                                 agora_error *err);
+
+AGORA_API void agora_personas_destroy(agora_personas *ps);
+
+/* A rule condition, checked and evaluated on a JSON object of numbers: comparisons (< <= > >= == !=) between numbers
+ * and keys (dotted for nested objects), joined by and / or / not and parentheses. Returns 1 true, 0 false, and -1
+ * for a syntax error (err says where); a key missing from `obs` makes its comparison false. */
+AGORA_API int agora_condition_eval(const char *expr, const json_t *obs, agora_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
