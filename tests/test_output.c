@@ -1010,6 +1010,355 @@ static void table_splits_text_into_parts(void **state)
     H5Fclose(f);
 }
 
+/* ---- personas and LLM calls (mixed runs) ----------------------------------------------------------------------- */
+
+static const agora_writer_persona two_personas[] = {
+    {"minister", "Health Minister", "health_minister", "ollama", "llama3.2",
+     "You are cautious.\nYou weigh \"lives\" over growth. Café — 😀"},
+    {"economist", "Economy Minister", "economy_minister", "ollama", "llama3.2", NULL},
+};
+
+/* UTF-8 text of exactly `size` bytes made of lines with newlines, quotes and non-ASCII characters ("é — 😀"), with a
+ * 4-byte 😀 placed across byte `straddle` (bytes straddle-2 .. straddle+1), so a cut at `straddle` must back off. */
+static char *mixed_text(size_t size, size_t straddle)
+{
+    char *t = malloc(size + 1);
+    assert_non_null(t);
+    size_t n = 0;
+    int line = 0;
+    while (n < size) {
+        char piece[96];
+        int k;
+        if (n + 2 == straddle || (n < straddle - 2 && n + 40 > straddle - 2)) {
+            /* Pad with ASCII up to straddle - 2, then the emoji across the cut. */
+            while (n < straddle - 2)
+                t[n++] = 'a';
+            k = snprintf(piece, sizeof piece, "\xF0\x9F\x98\x80");
+        } else {
+            k = snprintf(piece, sizeof piece, "line %d: \"quoted\" caf\xC3\xA9 \xE2\x80\x94 \xF0\x9F\x98\x80\n",
+                         line++);
+        }
+        if (n + (size_t)k > size) { /* finish with ASCII so the text stays valid UTF-8 */
+            while (n < size)
+                t[n++] = '.';
+            break;
+        }
+        memcpy(t + n, piece, (size_t)k);
+        n += (size_t)k;
+    }
+    t[size] = '\0';
+    assert_memory_equal(t + straddle - 2, "\xF0\x9F\x98\x80", 4);
+    return t;
+}
+
+typedef struct call_set {
+    char *long_prompt, *long_reply;
+    agora_persona_call calls[5];
+} call_set;
+
+/* Five calls by two personas: the first with a 10 kB prompt (its 😀 straddles the 2048-byte cut) and a 3 kB reply
+ * (😀 across the 1024-byte cut); an invalid reply and its repair; a timeout; an HTTP error. Latencies are exact in
+ * binary so means compare with ==. */
+static void make_calls(call_set *cs)
+{
+    cs->long_prompt = mixed_text(10240, 2048);
+    cs->long_reply = mixed_text(3000, 1024);
+    agora_persona_call c[5] = {
+        {.step = 0, .persona = "minister", .attempt = 1, .provider = "ollama", .model = "llama3.2",
+         .latency_ms = 125.5, .prompt_tokens = 1200, .completion_tokens = 80, .http_status = 200,
+         .http_attempts = 1, .status = "ok", .error = "", .prompt = cs->long_prompt, .reply = cs->long_reply},
+        {.step = 0, .persona = "economist", .attempt = 1, .provider = "ollama", .model = "llama3.2",
+         .latency_ms = 250.25, .prompt_tokens = -1, .completion_tokens = -1, .http_status = 200, .http_attempts = 2,
+         .status = "invalid", .error = "actions[0].strength: 1.5 is above the maximum 1",
+         .prompt = "system: you are the economy minister\nuser: {\"I_frac\": 0.01}", .reply = "sure! {\"actions\": 1}"},
+        {.step = 0, .persona = "economist", .attempt = 2, .provider = "ollama", .model = "llama3.2",
+         .latency_ms = 100.0, .prompt_tokens = 300, .completion_tokens = 20, .http_status = 200, .http_attempts = 1,
+         .status = "ok", .error = "", .prompt = "repair: \"strength\" must be <= 1",
+         .reply = "{\"reasoning\": \"caf\xC3\xA9\", \"actions\": []}"},
+        {.step = 7, .persona = "minister", .attempt = 1, .provider = "ollama", .model = "llama3.2",
+         .latency_ms = 60000.0, .prompt_tokens = -1, .completion_tokens = -1, .http_status = 0, .http_attempts = 3,
+         .status = "timeout", .error = "timed out after 60 s", .prompt = "p", .reply = NULL},
+        {.step = 7, .persona = "economist", .attempt = 1, .provider = "ollama", .model = "llama3.2",
+         .latency_ms = 12.75, .prompt_tokens = 500, .completion_tokens = 0, .http_status = 429, .http_attempts = 4,
+         .status = "http_error", .error = "HTTP 429 Too Many Requests", .prompt = "q", .reply = ""},
+    };
+    memcpy(cs->calls, c, sizeof c);
+}
+
+static void free_calls(call_set *cs)
+{
+    free(cs->long_prompt);
+    free(cs->long_reply);
+}
+
+static agora_writer_config mixed_config(const char *path, const agora_space *space)
+{
+    agora_writer_config cfg = sir_config(path, space);
+    cfg.mode = "mixed";
+    cfg.n_personas = 2;
+    cfg.personas = two_personas;
+    return cfg;
+}
+
+/* Every column of every call, as agora_h5_llm_calls returns it, against what was written. */
+static void assert_calls_equal(const json_t *rows, const agora_persona_call *calls, int n)
+{
+    assert_true(json_is_array(rows));
+    assert_int_equal(json_array_size(rows), n);
+    for (int k = 0; k < n; k++) {
+        const json_t *r = json_array_get(rows, (size_t)k);
+        const agora_persona_call *c = &calls[k];
+        assert_int_equal(json_object_size(r), 15); /* id + 14 columns */
+        assert_int_equal(json_integer_value(json_object_get(r, "id")), k);
+        assert_int_equal(json_integer_value(json_object_get(r, "step")), c->step);
+        assert_text_eq(json_object_get(r, "persona"), c->persona);
+        assert_int_equal(json_integer_value(json_object_get(r, "attempt")), c->attempt);
+        assert_text_eq(json_object_get(r, "provider"), c->provider);
+        assert_text_eq(json_object_get(r, "model"), c->model);
+        assert_true(json_is_real(json_object_get(r, "latency_ms")));
+        assert_true(json_real_value(json_object_get(r, "latency_ms")) == c->latency_ms);
+        assert_int_equal(json_integer_value(json_object_get(r, "prompt_tokens")), c->prompt_tokens);
+        assert_int_equal(json_integer_value(json_object_get(r, "completion_tokens")), c->completion_tokens);
+        assert_int_equal(json_integer_value(json_object_get(r, "http_status")), c->http_status);
+        assert_int_equal(json_integer_value(json_object_get(r, "http_attempts")), c->http_attempts);
+        assert_text_eq(json_object_get(r, "status"), c->status);
+        assert_text_eq(json_object_get(r, "error"), c->error ? c->error : "");
+        /* Lengths first: a text must come back byte for byte, not just as a prefix. */
+        const json_t *prompt = json_object_get(r, "prompt"), *reply = json_object_get(r, "reply");
+        assert_int_equal(json_string_length(prompt), strlen(c->prompt ? c->prompt : ""));
+        assert_text_eq(prompt, c->prompt ? c->prompt : "");
+        assert_int_equal(json_string_length(reply), strlen(c->reply ? c->reply : ""));
+        assert_text_eq(reply, c->reply ? c->reply : "");
+    }
+}
+
+static void assert_totals(const json_t *per, const char *id, json_int_t calls, json_int_t ok, json_int_t invalid,
+                          json_int_t failed, json_int_t pt, json_int_t ct, double mean, double max)
+{
+    const json_t *t = json_object_get(per, id);
+    assert_non_null(t);
+    assert_int_equal(json_object_size(t), 8);
+    assert_int_equal(json_integer_value(json_object_get(t, "calls")), calls);
+    assert_int_equal(json_integer_value(json_object_get(t, "ok")), ok);
+    assert_int_equal(json_integer_value(json_object_get(t, "invalid")), invalid);
+    assert_int_equal(json_integer_value(json_object_get(t, "failed")), failed);
+    assert_int_equal(json_integer_value(json_object_get(t, "prompt_tokens")), pt);
+    assert_int_equal(json_integer_value(json_object_get(t, "completion_tokens")), ct);
+    assert_true(json_real_value(json_object_get(t, "latency_ms_mean")) == mean);
+    assert_true(json_real_value(json_object_get(t, "latency_ms_max")) == max);
+}
+
+static void mixed_run_records_personas_and_llm_calls(void **state)
+{
+    (void)state;
+    const char *path = test_tmp_path("output/mixed.h5");
+    agora_space *space = NULL;
+    ASSERT_OK(agora_space_grid_create(8, 5, 1, AGORA_MOORE, &space, E));
+    agora_writer_config cfg = mixed_config(path, space);
+    call_set cs;
+    make_calls(&cs);
+    agora_writer *wr = NULL;
+    ASSERT_OK(agora_writer_create(&cfg, &wr, E));
+    for (int64_t t = 0; t < 10; t++) {
+        double v[3];
+        sir_row(t, v);
+        ASSERT_OK(agora_writer_metrics(wr, t, v, E));
+        for (int k = 0; k < 5; k++)
+            if (cs.calls[k].step == t)
+                ASSERT_OK(agora_writer_llm_call(wr, &cs.calls[k], E));
+        if (t == 4)
+            ASSERT_OK(agora_writer_flush(wr, E));
+    }
+    ASSERT_OK(agora_writer_flush(wr, E));
+    ASSERT_OK(agora_writer_close(wr, "complete", 10, 0.5, NULL, E));
+
+    json_t *rows = NULL;
+    ASSERT_OK(agora_h5_llm_calls(path, &rows, E));
+    assert_calls_equal(rows, cs.calls, 5);
+    json_decref(rows);
+
+    json_t *info = NULL;
+    ASSERT_OK(agora_h5_inspect(path, &info, E));
+    const json_t *personas = json_object_get(info, "personas");
+    assert_int_equal(json_array_size(personas), 2);
+    const json_t *p0 = json_array_get(personas, 0), *p1 = json_array_get(personas, 1);
+    assert_int_equal(json_object_size(p0), 5);
+    assert_text_eq(json_object_get(p0, "id"), "minister");
+    assert_text_eq(json_object_get(p0, "name"), "Health Minister");
+    assert_text_eq(json_object_get(p0, "role"), "health_minister");
+    assert_text_eq(json_object_get(p0, "provider"), "ollama");
+    assert_text_eq(json_object_get(p0, "model"), "llama3.2");
+    assert_text_eq(json_object_get(p1, "id"), "economist");
+    assert_text_eq(json_object_get(p1, "name"), "Economy Minister");
+    const json_t *llm = json_object_get(info, "llm");
+    assert_int_equal(json_integer_value(json_object_get(llm, "calls")), 5);
+    const json_t *per = json_object_get(llm, "per_persona");
+    assert_int_equal(json_object_size(per), 2);
+    /* minister: ok + timeout; unknown tokens (-1) are left out of the sums. (125.5 + 60000) / 2 = 30062.75. */
+    assert_totals(per, "minister", 2, 1, 0, 1, 1200, 80, 30062.75, 60000.0);
+    /* economist: invalid, its repair (ok), an HTTP error. (250.25 + 100 + 12.75) / 3 = 121. */
+    assert_totals(per, "economist", 3, 1, 1, 1, 800, 20, 121.0, 250.25);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(info, "time"), "rows")), 10);
+    json_decref(info);
+
+    /* The persona text is stored whole, with its newline, quotes and non-ASCII characters; NULLs read as "". */
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(f >= 0);
+    hid_t g = H5Gopen2(f, "personas/minister", H5P_DEFAULT);
+    assert_true(g >= 0);
+    char *text = attr_text(g, "persona");
+    assert_string_equal(text, two_personas[0].persona);
+    free(text);
+    H5Gclose(g);
+    g = H5Gopen2(f, "personas/economist", H5P_DEFAULT);
+    assert_true(g >= 0);
+    text = attr_text(g, "persona");
+    assert_string_equal(text, "");
+    free(text);
+    H5Gclose(g);
+    /* attempt and the HTTP columns are int32 on disk. Call 0 takes six rows: its prompt's first piece stops at byte
+     * 2046 (before the 😀), which leaves 8194 bytes, more than four further 2048-byte pieces; the other calls fit
+     * in one row each. */
+    hid_t d = H5Dopen2(f, "llm/calls", H5P_DEFAULT);
+    assert_true(d >= 0);
+    hid_t ft = H5Dget_type(d);
+    int idx = H5Tget_member_index(ft, "attempt");
+    assert_true(idx >= 0);
+    hid_t mt = H5Tget_member_type(ft, (unsigned)idx);
+    assert_int_equal(H5Tget_size(mt), 4);
+    H5Tclose(mt);
+    H5Tclose(ft);
+    hsize_t dims[3];
+    assert_int_equal(shape_of(d, dims), 1);
+    assert_int_equal(dims[0], 6 + 4);
+    H5Dclose(d);
+    H5Fclose(f);
+
+    setenv("AGORA_H5", path, 1);
+    if (system("command -v h5ls >/dev/null 2>&1") == 0) {
+        char out[4096];
+        assert_int_equal(run_capture("h5ls -r \"$AGORA_H5\" 2>&1", out, sizeof out), 0);
+        assert_non_null(strstr(out, "/llm/calls "));
+        assert_non_null(strstr(out, "/personas/minister "));
+        assert_non_null(strstr(out, "/personas/economist "));
+    } else {
+        print_message("h5ls not found: skipping the h5ls check\n");
+    }
+    free_calls(&cs);
+    agora_space_destroy(space);
+}
+
+static void mechanics_run_has_no_personas_or_llm(void **state)
+{
+    (void)state;
+    const char *path = test_tmp_path("output/mechanics.h5");
+    agora_space *space = NULL;
+    ASSERT_OK(agora_space_grid_create(8, 5, 1, AGORA_MOORE, &space, E));
+    agora_writer_config cfg = sir_config(path, space);
+    agora_writer *wr = NULL;
+    ASSERT_OK(agora_writer_create(&cfg, &wr, E));
+    double v[3];
+    sir_row(0, v);
+    ASSERT_OK(agora_writer_metrics(wr, 0, v, E));
+    call_set cs;
+    make_calls(&cs);
+    agora_error err;
+    assert_int_equal(agora_writer_llm_call(wr, &cs.calls[1], &err), AGORA_EINVAL);
+    assert_int_equal(agora_writer_llm_call(NULL, &cs.calls[1], &err), AGORA_EINVAL);
+    free_calls(&cs);
+    ASSERT_OK(agora_writer_close(wr, "complete", 1, 0.1, NULL, E));
+
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(f >= 0);
+    assert_int_equal(H5Lexists(f, "personas", H5P_DEFAULT), 0);
+    assert_int_equal(H5Lexists(f, "llm", H5P_DEFAULT), 0);
+    H5Fclose(f);
+    json_t *info = NULL;
+    ASSERT_OK(agora_h5_inspect(path, &info, E));
+    assert_null(json_object_get(info, "personas"));
+    assert_null(json_object_get(info, "llm"));
+    json_decref(info);
+    json_t *rows = NULL;
+    ASSERT_OK(agora_h5_llm_calls(path, &rows, E));
+    assert_true(json_is_array(rows));
+    assert_int_equal(json_array_size(rows), 0);
+    json_decref(rows);
+    assert_int_equal(agora_h5_llm_calls(test_tmp_path("output/missing.h5"), &rows, &err), AGORA_EIO);
+    assert_null(rows);
+
+    setenv("AGORA_H5", path, 1);
+    if (system("command -v h5ls >/dev/null 2>&1") == 0) {
+        char out[4096];
+        assert_int_equal(run_capture("h5ls -r \"$AGORA_H5\" 2>&1", out, sizeof out), 0);
+        assert_non_null(strstr(out, "/events "));
+        assert_null(strstr(out, "/llm"));
+        assert_null(strstr(out, "/personas"));
+    }
+
+    /* Persona ids name groups: they must be usable names and unique. */
+    static const agora_writer_persona bad_id[] = {{"a/b", "x", "r", "offline", "rules", ""}};
+    static const agora_writer_persona twice[] = {{"m", "x", "r", "offline", "rules", ""},
+                                                 {"m", "y", "r", "offline", "rules", ""}};
+    cfg.path = test_tmp_path("output/bad_personas.h5");
+    cfg.n_personas = 1;
+    cfg.personas = bad_id;
+    assert_int_equal(agora_writer_create(&cfg, &wr, &err), AGORA_EINVAL);
+    assert_null(wr);
+    cfg.n_personas = 2;
+    cfg.personas = twice;
+    assert_int_equal(agora_writer_create(&cfg, &wr, &err), AGORA_EINVAL);
+    assert_non_null(strstr(err.msg, "declared twice"));
+    cfg.personas = NULL;
+    assert_int_equal(agora_writer_create(&cfg, &wr, &err), AGORA_EINVAL);
+    agora_space_destroy(space);
+}
+
+static void killed_writer_keeps_flushed_llm_calls(void **state)
+{
+    (void)state;
+    const char *path = test_tmp_path("output/killed_mixed.h5");
+    agora_space *space = NULL;
+    ASSERT_OK(agora_space_grid_create(8, 5, 1, AGORA_MOORE, &space, E));
+    agora_writer_config cfg = mixed_config(path, space);
+    call_set cs;
+    make_calls(&cs);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        agora_writer *wr = NULL;
+        agora_error e;
+        if (agora_writer_create(&cfg, &wr, &e) != 0)
+            _exit(2);
+        for (int k = 0; k < 3; k++)
+            if (agora_writer_llm_call(wr, &cs.calls[k], &e) != 0)
+                _exit(3);
+        if (agora_writer_flush(wr, &e) != 0)
+            _exit(4);
+        /* Never flushed. */
+        agora_writer_llm_call(wr, &cs.calls[3], &e);
+        raise(SIGKILL);
+        _exit(5);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+
+    json_t *rows = NULL;
+    ASSERT_OK(agora_h5_llm_calls(path, &rows, E));
+    assert_calls_equal(rows, cs.calls, 3);
+    json_decref(rows);
+    json_t *info = NULL;
+    ASSERT_OK(agora_h5_inspect(path, &info, E));
+    assert_true(json_is_false(json_object_get(info, "complete")));
+    assert_int_equal(json_array_size(json_object_get(info, "personas")), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(info, "llm"), "calls")), 3);
+    json_decref(info);
+    free_calls(&cs);
+    agora_space_destroy(space);
+}
+
 int main(void)
 {
     /* Tests provoke HDF5 failures on purpose (a plain open of a killed writer's file); keep stderr quiet. */
@@ -1026,6 +1375,9 @@ int main(void)
         cmocka_unit_test(external_tools_read_the_file),
         cmocka_unit_test(errors_are_reported_not_printed),
         cmocka_unit_test(table_splits_text_into_parts),
+        cmocka_unit_test(mixed_run_records_personas_and_llm_calls),
+        cmocka_unit_test(mechanics_run_has_no_personas_or_llm),
+        cmocka_unit_test(killed_writer_keeps_flushed_llm_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,13 @@
  *   /snapshots/<field>    [S, H, W] on a grid (scales /snapshots/y, /snapshots/x) or [S, N] on a graph
  *                         (scale /snapshots/agent); chunked, deflate-compressed
  *   /events               table (compound): id, part, step, source, status, action (JSON), message
+ *   /personas/<id>        one group per persona of a mixed run (in persona order), attributes name, role, provider,
+ *                         model, persona (the persona text)
+ *   /llm/calls            table (compound), one logical row per LLM call: id, part, step, persona, attempt (int32:
+ *                         1 decision, 2 repair), provider, model, latency_ms, prompt_tokens, completion_tokens (-1
+ *                         unknown), http_status, http_attempts (int32), status ("ok", "invalid", "http_error",
+ *                         "timeout", ...), error, prompt, reply
+ *                         /personas and /llm exist only when the run has personas (a mechanics run has neither).
  *
  * The file is written in SWMR mode: every dataset exists before writing starts, appends become visible to SWMR
  * readers (h5py `swmr=True`) at each agora_writer_flush, and a killed run keeps every flushed row. SWMR cannot
@@ -27,6 +34,7 @@
 #include "agora/error.h"
 #include "agora/export.h"
 #include "agora/model.h"
+#include "agora/persona.h" /* agora_persona_call; persona.h does not include this header */
 #include "agora/space.h"
 
 #ifdef __cplusplus
@@ -34,6 +42,12 @@ extern "C" {
 #endif
 
 typedef struct agora_writer agora_writer;
+
+/* A persona of a mixed run, as recorded under /personas/<id>. The id names the group: non-empty, no '/', not "."
+ * or "..", unique. Other strings may be NULL (written empty). */
+typedef struct agora_writer_persona {
+    const char *id, *name, *role, *provider, *model, *persona;
+} agora_writer_persona;
 
 typedef struct agora_writer_config {
     const char *path;               /* created (parent directories too) or truncated */
@@ -49,6 +63,9 @@ typedef struct agora_writer_config {
     const agora_field_spec *fields;
     const agora_space *space;
     int compression;                /* deflate level 0..9; 0 = none */
+    /* the personas of a mixed run; 0 (a mechanics run): the file has neither /personas nor /llm */
+    int n_personas;
+    const agora_writer_persona *personas;
 } agora_writer_config;
 
 /* Creates the file with every group, dataset and attribute, then starts SWMR writing. Owned by the caller until
@@ -67,6 +84,11 @@ AGORA_API int agora_writer_snapshot(agora_writer *wr, int64_t t, const void *con
 AGORA_API int agora_writer_event(agora_writer *wr, int64_t step, const char *source, const char *action_json,
                                  const char *status, const char *message, agora_error *err);
 
+/* Appends one LLM call to /llm/calls, buffered until the next flush like events. The strings are copied (NULL is
+ * written empty); prompt and reply may be of any length. Errors: AGORA_EINVAL (no writer or call, or a file created
+ * without personas), AGORA_ENOMEM, AGORA_EHDF5. */
+AGORA_API int agora_writer_llm_call(agora_writer *wr, const agora_persona_call *call, agora_error *err);
+
 /* Writes buffered rows and flushes every dataset: SWMR readers and a killed run see everything so far. */
 AGORA_API int agora_writer_flush(agora_writer *wr, agora_error *err);
 
@@ -79,9 +101,23 @@ AGORA_API int agora_writer_close(agora_writer *wr, const char *status, int64_t s
 /* Reads a run file's provenance, status and last metrics into a new JSON object owned by the caller:
  *   {path, status, complete (bool), attributes: {...}, time: {rows, first, last},
  *    metrics: {name: last value}, snapshots: {count, times: [...], fields: {name: [dims]}}, events: {count, rows: [...]}}
+ * and, when the file has personas (a mixed run):
+ *   personas: [{id, name, role, provider, model}] in persona order,
+ *   llm: {calls: N, per_persona: {<id>: {calls, ok, invalid, failed (any other status), prompt_tokens,
+ *         completion_tokens (sums over the calls that report them), latency_ms_mean (null without calls),
+ *         latency_ms_max}}}
+ * (every persona of /personas is listed in per_persona, with zeros when it made no call).
  * A file left open by a killed writer is read through SWMR; its status stays "running" and `complete` is false.
  * Errors: AGORA_EIO (missing or not HDF5), AGORA_EHDF5. */
 AGORA_API int agora_h5_inspect(const char *path, json_t **info, agora_error *err);
+
+/* Reads every recorded LLM call of a run file (/llm/calls), in the order they were written, into a new JSON array
+ * owned by the caller: one object per call {id (0, 1, ... in order), step, persona, attempt, provider, model,
+ * latency_ms (null if it was not finite), prompt_tokens, completion_tokens, http_status, http_attempts, status,
+ * error, prompt, reply}, the texts exactly as written (continuation rows joined). A file without personas gives an
+ * empty array. Like agora_h5_inspect, a file left open by a killed writer is read through SWMR (its flushed calls).
+ * Errors: AGORA_EIO (missing or not HDF5), AGORA_EHDF5. */
+AGORA_API int agora_h5_llm_calls(const char *path, json_t **rows, agora_error *err);
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,7 @@
  *     an agora_error (agora__h5_fail);
  *   - attributes: scalar numbers and variable-length UTF-8 text, replacing an attribute of the same name, and the
  *     reverse (all attributes of an object as JSON);
- *   - the append-only text table: a one-dimensional compound dataset whose columns are int64, float64 or
+ *   - the append-only text table: a one-dimensional compound dataset whose columns are int64, int32, float64 or
  *     fixed-width UTF-8 text. Fixed width, because variable-length strings appended under SWMR are not crash-safe
  *     (a killed writer leaves them unreadable). Every table starts with two implicit columns, `id` (int64, one per
  *     logical row, from 0) and `part` (int32): a text value longer than its column continues in further rows with
@@ -76,7 +76,8 @@ int agora__h5_attrs_json(hid_t loc, const char *const *json_names, json_t **out,
 typedef enum agora__h5_kind {
     AGORA__H5_INT64 = 1,
     AGORA__H5_FLOAT64 = 2,
-    AGORA__H5_TEXT = 3 /* fixed-width UTF-8, NUL-padded; `width` bytes per row */
+    AGORA__H5_TEXT = 3, /* fixed-width UTF-8, NUL-padded; `width` bytes per row */
+    AGORA__H5_INT32 = 4 /* from the cell's `i`, truncated to 32 bits; read back as an integer like int64 */
 } agora__h5_kind;
 
 /* One user column. The names `id` and `part` are taken by the implicit columns. */

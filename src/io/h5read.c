@@ -1,5 +1,5 @@
-/* agora — reading a run file back: agora_h5_inspect (output.h) and the reader side of h5internal.h (attributes as
- * JSON, tables with their continuation rows joined).
+/* agora — reading a run file back: agora_h5_inspect and agora_h5_llm_calls (output.h), and the reader side of
+ * h5internal.h (attributes as JSON, tables with their continuation rows joined).
  *
  * A run file is opened normally first. A file whose writer was killed still carries the "open for SWMR writing"
  * mark, which a normal open refuses; such a file (or one still being written) is opened for SWMR reading instead,
@@ -640,6 +640,177 @@ static int inspect_events(hid_t file, json_t *info, agora_error *err)
     return 0;
 }
 
+/* Per-persona totals of /llm/calls, one object per persona id. */
+static json_t *persona_totals(void)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:n, s:n}", "calls", (json_int_t)0, "ok", (json_int_t)0,
+                     "invalid", (json_int_t)0, "failed", (json_int_t)0, "prompt_tokens", (json_int_t)0,
+                     "completion_tokens", (json_int_t)0, "latency_ms_mean", "latency_ms_max");
+}
+
+static void add_count(json_t *o, const char *key, json_int_t n)
+{
+    json_object_set_new(o, key, json_integer(json_integer_value(json_object_get(o, key)) + n));
+}
+
+/* personas: [{id, name, role, provider, model}] from /personas, and llm: {calls, per_persona} from /llm/calls.
+ * Neither key is set in a file without personas. */
+static int inspect_personas(hid_t file, json_t *info, agora_error *err)
+{
+    static const char *const keys[] = {"name", "role", "provider", "model"};
+    hid_t g = H5I_INVALID_HID, p = H5I_INVALID_HID;
+    json_t *names = NULL, *list = NULL, *per = NULL, *calls = NULL, *attrs = NULL;
+    int rc = 0;
+    int have_personas = H5Lexists(file, "personas", H5P_DEFAULT) > 0;
+    int have_calls = H5Lexists(file, "llm", H5P_DEFAULT) > 0 && H5Lexists(file, "llm/calls", H5P_DEFAULT) > 0;
+    if (!have_personas && !have_calls)
+        return 0;
+    if (!(list = json_array()) || !(per = json_object()))
+        goto nomem;
+    if (have_personas) {
+        if ((g = H5Gopen2(file, "personas", H5P_DEFAULT)) < 0 || !(names = member_names(g))) {
+            rc = agora__h5_fail(err, AGORA_EHDF5, "personas", "cannot list /personas");
+            goto done;
+        }
+        size_t k;
+        json_t *jn;
+        json_array_foreach(names, k, jn) {
+            const char *id = json_string_value(jn);
+            if ((p = H5Gopen2(g, id, H5P_DEFAULT)) < 0) {
+                rc = agora__h5_fail(err, AGORA_EHDF5, id, "cannot open /personas/%s", id);
+                goto done;
+            }
+            if ((rc = agora__h5_attrs_json(p, NULL, &attrs, err)))
+                goto done;
+            agora__h5_close(&p);
+            json_t *o = json_pack("{s:s}", "id", id);
+            if (!o || json_array_append_new(list, o) < 0)
+                goto nomem;
+            for (size_t j = 0; j < sizeof keys / sizeof keys[0]; j++) {
+                json_t *v = json_object_get(attrs, keys[j]);
+                json_object_set_new(o, keys[j], json_is_string(v) ? json_incref(v) : json_string(""));
+            }
+            json_decref(attrs);
+            attrs = NULL;
+            if (json_object_set_new(per, id, persona_totals()) < 0)
+                goto nomem;
+        }
+    }
+    json_int_t n_calls = 0;
+    if (have_calls) {
+        if ((rc = agora__h5_table_read(file, "llm/calls", &calls, err)))
+            goto done;
+        n_calls = (json_int_t)json_array_size(calls);
+        size_t k;
+        json_t *row;
+        json_array_foreach(calls, k, row) {
+            const char *id = json_string_value(json_object_get(row, "persona"));
+            const char *status = json_string_value(json_object_get(row, "status"));
+            if (!id)
+                id = "";
+            json_t *t = json_object_get(per, id);
+            if (!t) {
+                /* A call by a persona missing from /personas (a foreign file) still counts. */
+                if (json_object_set_new(per, id, persona_totals()) < 0 || !(t = json_object_get(per, id)))
+                    goto nomem;
+            }
+            add_count(t, "calls", 1);
+            add_count(t, status && !strcmp(status, "ok")        ? "ok"
+                         : status && !strcmp(status, "invalid") ? "invalid"
+                                                                : "failed",
+                      1);
+            json_int_t pt = json_integer_value(json_object_get(row, "prompt_tokens"));
+            json_int_t ct = json_integer_value(json_object_get(row, "completion_tokens"));
+            if (pt > 0)
+                add_count(t, "prompt_tokens", pt);
+            if (ct > 0)
+                add_count(t, "completion_tokens", ct);
+            /* latency_ms_mean holds the running sum until the end; non-finite latencies (null) are skipped. */
+            json_t *lat = json_object_get(row, "latency_ms");
+            if (json_is_real(lat)) {
+                double x = json_real_value(lat);
+                json_t *sum = json_object_get(t, "latency_ms_mean"), *max = json_object_get(t, "latency_ms_max");
+                json_object_set_new(t, "latency_ms_mean", json_real(json_is_real(sum) ? json_real_value(sum) + x : x));
+                if (!json_is_real(max) || x > json_real_value(max))
+                    json_object_set_new(t, "latency_ms_max", json_real(x));
+                add_count(t, "latency_n_", 1);
+            }
+        }
+        const char *id;
+        json_t *t;
+        json_object_foreach(per, id, t) {
+            json_int_t n = json_integer_value(json_object_get(t, "latency_n_"));
+            json_t *sum = json_object_get(t, "latency_ms_mean");
+            if (n > 0 && json_is_real(sum))
+                json_object_set_new(t, "latency_ms_mean", json_real(json_real_value(sum) / (double)n));
+            json_object_del(t, "latency_n_");
+        }
+    }
+    if (json_object_set(info, "personas", list) < 0 ||
+        json_object_set_new(info, "llm", json_pack("{s:I, s:O}", "calls", n_calls, "per_persona", per)) < 0)
+        goto nomem;
+    goto done;
+nomem:
+    rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+done:
+    json_decref(attrs);
+    json_decref(calls);
+    json_decref(names);
+    json_decref(list);
+    json_decref(per);
+    agora__h5_close(&p);
+    agora__h5_close(&g);
+    return rc;
+}
+
+/* Opens a run file for reading: normally, or through SWMR when a killed (or still running) writer left the
+ * SWMR-writing mark, which a normal open refuses; *swmr says which. Errors: AGORA_EIO (missing, not a regular file,
+ * not HDF5), AGORA_EHDF5. Runs inside the caller's agora__h5_quiet section. */
+static int open_run_file(const char *path, hid_t *file, int *swmr, agora_error *err)
+{
+    *file = H5I_INVALID_HID;
+    *swmr = 0;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return agora_error_set(err, AGORA_EIO, path, "cannot open the run file: %s", strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return agora_error_set(err, AGORA_EIO, path, "not a run file: not a regular file");
+    if ((*file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) >= 0)
+        return 0;
+    *swmr = 1;
+    if ((*file = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT)) >= 0)
+        return 0;
+    int rc = agora__h5_fail(err, AGORA_EHDF5, path, "cannot open the run file");
+    if (!has_hdf5_signature(path))
+        rc = agora_error_set(err, AGORA_EIO, path, "not an HDF5 file");
+    return rc;
+}
+
+int agora_h5_llm_calls(const char *path, json_t **rows, agora_error *err)
+{
+    if (!rows)
+        return agora_error_set(err, AGORA_EINVAL, path, "agora_h5_llm_calls needs somewhere to put the result");
+    *rows = NULL;
+    if (!path || !*path)
+        return agora_error_set(err, AGORA_EINVAL, NULL, "agora_h5_llm_calls needs a path");
+    agora__h5_quiet q;
+    agora__h5_quiet_begin(&q);
+    hid_t file = H5I_INVALID_HID;
+    int swmr = 0, rc;
+    if ((rc = open_run_file(path, &file, &swmr, err)))
+        goto done;
+    if (H5Lexists(file, "llm", H5P_DEFAULT) > 0 && H5Lexists(file, "llm/calls", H5P_DEFAULT) > 0)
+        rc = agora__h5_table_read(file, "llm/calls", rows, err);
+    else if (!(*rows = json_array()))
+        rc = agora_error_set(err, AGORA_ENOMEM, path, "out of memory");
+done:
+    agora__h5_close(&file);
+    if (rc && err && !err->where[0])
+        snprintf(err->where, sizeof err->where, "%s", path);
+    agora__h5_quiet_end(&q);
+    return rc;
+}
+
 int agora_h5_inspect(const char *path, json_t **info, agora_error *err)
 {
     if (!info)
@@ -647,11 +818,6 @@ int agora_h5_inspect(const char *path, json_t **info, agora_error *err)
     *info = NULL;
     if (!path || !*path)
         return agora_error_set(err, AGORA_EINVAL, NULL, "agora_h5_inspect needs a path");
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return agora_error_set(err, AGORA_EIO, path, "cannot open the run file: %s", strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return agora_error_set(err, AGORA_EIO, path, "not a run file: not a regular file");
 
     static const char *const json_attrs[] = {"config", "summary", NULL};
     agora__h5_quiet q;
@@ -659,16 +825,8 @@ int agora_h5_inspect(const char *path, json_t **info, agora_error *err)
     hid_t file = H5I_INVALID_HID;
     json_t *out = NULL, *attrs = NULL;
     int rc = 0, swmr = 0;
-    if ((file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
-        /* A killed (or still running) writer left the SWMR-writing mark: read what it flushed. */
-        swmr = 1;
-        if ((file = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT)) < 0) {
-            rc = agora__h5_fail(err, AGORA_EHDF5, path, "cannot open the run file");
-            if (!has_hdf5_signature(path))
-                rc = agora_error_set(err, AGORA_EIO, path, "not an HDF5 file");
-            goto done;
-        }
-    }
+    if ((rc = open_run_file(path, &file, &swmr, err)))
+        goto done;
     if ((rc = agora__h5_attrs_json(file, json_attrs, &attrs, err)))
         goto done;
     const char *status = json_string_value(json_object_get(attrs, "status"));
@@ -679,7 +837,8 @@ int agora_h5_inspect(const char *path, json_t **info, agora_error *err)
         goto done;
     }
     if ((rc = inspect_time(file, out, err)) || (rc = inspect_metrics(file, out, err)) ||
-        (rc = inspect_snapshots(file, out, err)) || (rc = inspect_events(file, out, err)))
+        (rc = inspect_snapshots(file, out, err)) || (rc = inspect_events(file, out, err)) ||
+        (rc = inspect_personas(file, out, err)))
         goto done;
 done:
     json_decref(attrs);

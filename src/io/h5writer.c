@@ -7,7 +7,7 @@
  *     per step, and a killed run loses exactly the rows after the last flush);
  *   - snapshots are written through at once, since one can be as large as the grid (10^8 agents), and become
  *     visible to readers at the next flush; the caller's array is handed to HDF5 directly, never copied;
- *   - events go through the text table, buffered like metrics.
+ *   - events and LLM calls (/llm/calls, runs with personas only) go through the text table, buffered like metrics.
  * agora_writer_close flushes, closes the file (which ends SWMR writing), reopens it normally and records the final
  * status, so a cleanly closed file opens in any HDF5 tool while a killed one still says "running".
  *
@@ -19,7 +19,7 @@
  *     no time values. It is the same dataset, so attaching to /time attaches to it.
  *   - snapshot chunks hold one snapshot, split into bands of rows (or pieces of a row) above 4 MiB, so a notebook
  *     reads one snapshot without decompressing others and HDF5's chunk buffers stay small.
- *   - tables (/events) are dimension scales of themselves (see agora__h5_table_create). */
+ *   - tables (/events, /llm/calls) are dimension scales of themselves (see agora__h5_table_create). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,7 +223,8 @@ int agora__h5_table_create(hid_t loc, const char *name, const agora__h5_column *
                                  c->name ? c->name : "");
             goto done;
         }
-        if (c->kind != AGORA__H5_INT64 && c->kind != AGORA__H5_FLOAT64 && c->kind != AGORA__H5_TEXT) {
+        if (c->kind != AGORA__H5_INT64 && c->kind != AGORA__H5_INT32 && c->kind != AGORA__H5_FLOAT64 &&
+            c->kind != AGORA__H5_TEXT) {
             rc = agora_error_set(err, AGORA_EINVAL, name, "column %s: unknown kind %d", c->name, (int)c->kind);
             goto done;
         }
@@ -258,7 +259,9 @@ int agora__h5_table_create(hid_t loc, const char *name, const agora__h5_column *
             goto done;
         }
         t->offset[i] = off;
-        off += cols[i].kind == AGORA__H5_TEXT ? (size_t)cols[i].width : 8;
+        off += cols[i].kind == AGORA__H5_TEXT    ? (size_t)cols[i].width
+               : cols[i].kind == AGORA__H5_INT32 ? 4
+                                                 : 8;
     }
     t->row_size = off;
 
@@ -281,7 +284,9 @@ int agora__h5_table_create(hid_t loc, const char *name, const agora__h5_column *
             agora__h5_close(&str);
         } else {
             h = H5Tinsert(t->type, cols[i].name, t->offset[i],
-                          cols[i].kind == AGORA__H5_INT64 ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE);
+                          cols[i].kind == AGORA__H5_INT64   ? H5T_NATIVE_INT64
+                          : cols[i].kind == AGORA__H5_INT32 ? H5T_NATIVE_INT32
+                                                            : H5T_NATIVE_DOUBLE);
         }
         if (h < 0) {
             rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot add column %s", cols[i].name);
@@ -393,6 +398,11 @@ int agora__h5_table_append(agora__h5_table *t, const agora__h5_cell *cells, int6
             case AGORA__H5_INT64:
                 memcpy(dst, &cells[j].i, sizeof cells[j].i);
                 break;
+            case AGORA__H5_INT32: {
+                int32_t v = (int32_t)cells[j].i;
+                memcpy(dst, &v, sizeof v);
+                break;
+            }
             case AGORA__H5_FLOAT64:
                 memcpy(dst, &cells[j].f, sizeof cells[j].f);
                 break;
@@ -461,6 +471,20 @@ static const agora__h5_column event_columns[] = {
 };
 #define N_EVENT_COLUMNS ((int)(sizeof event_columns / sizeof event_columns[0]))
 
+/* Column widths of /llm/calls. Ids, provider and status names fit their columns; model names usually do (a longer
+ * one continues like any text). Prompts run to several kilobytes and replies to one or two: 2048- and 1024-byte
+ * pieces keep a typical call within a few rows, and the padding of short ones is deflated away. */
+static const agora__h5_column llm_call_columns[] = {
+    {"step", AGORA__H5_INT64, 0},          {"persona", AGORA__H5_TEXT, 64},
+    {"attempt", AGORA__H5_INT32, 0},       {"provider", AGORA__H5_TEXT, 32},
+    {"model", AGORA__H5_TEXT, 128},        {"latency_ms", AGORA__H5_FLOAT64, 0},
+    {"prompt_tokens", AGORA__H5_INT64, 0}, {"completion_tokens", AGORA__H5_INT64, 0},
+    {"http_status", AGORA__H5_INT32, 0},   {"http_attempts", AGORA__H5_INT32, 0},
+    {"status", AGORA__H5_TEXT, 32},        {"error", AGORA__H5_TEXT, 256},
+    {"prompt", AGORA__H5_TEXT, 2048},      {"reply", AGORA__H5_TEXT, 1024},
+};
+#define N_LLM_CALL_COLUMNS ((int)(sizeof llm_call_columns / sizeof llm_call_columns[0]))
+
 struct agora_writer {
     char *path;
     hid_t file;
@@ -479,12 +503,15 @@ struct agora_writer {
     double *buf_v;
     size_t buf_n, buf_cap;
     agora__h5_table *events;
+    agora__h5_table *calls; /* /llm/calls; NULL in a run without personas */
 };
 
 static void writer_close_handles(agora_writer *wr)
 {
     agora__h5_table_close(wr->events);
     wr->events = NULL;
+    agora__h5_table_close(wr->calls);
+    wr->calls = NULL;
     if (wr->metric)
         for (int i = 0; i < wr->n_metrics; i++)
             agora__h5_close(&wr->metric[i]);
@@ -533,6 +560,17 @@ static int check_config(const agora_writer_config *cfg, agora_error *err)
         for (int j = 0; j < i; j++)
             if (!strcmp(n, cfg->metrics[j].name))
                 return agora_error_set(err, AGORA_EINVAL, cfg->path, "metric \"%s\" is declared twice", n);
+    }
+    if (cfg->n_personas < 0 || (cfg->n_personas > 0 && !cfg->personas))
+        return agora_error_set(err, AGORA_EINVAL, cfg->path, "personas: %d declared without records",
+                               cfg->n_personas);
+    for (int i = 0; i < cfg->n_personas; i++) {
+        const char *id = cfg->personas[i].id;
+        if (!valid_name(id))
+            return agora_error_set(err, AGORA_EINVAL, cfg->path, "persona %d: invalid id \"%s\"", i, id ? id : "");
+        for (int j = 0; j < i; j++)
+            if (!strcmp(id, cfg->personas[j].id))
+                return agora_error_set(err, AGORA_EINVAL, cfg->path, "persona \"%s\" is declared twice", id);
     }
     if (cfg->n_fields == 0)
         return 0;
@@ -853,6 +891,50 @@ done:
     return rc;
 }
 
+/* /personas/<id> with the persona's attributes, and the /llm/calls table (mixed runs only). */
+static int create_personas(agora_writer *wr, const agora_writer_config *cfg, agora_error *err)
+{
+    hid_t g = H5I_INVALID_HID, p = H5I_INVALID_HID, llm = H5I_INVALID_HID, gcpl = H5I_INVALID_HID;
+    int rc = 0;
+    /* Each persona's attributes list in the order written (name first, the long persona text last). */
+    if ((gcpl = H5Pcreate(H5P_GROUP_CREATE)) < 0 ||
+        H5Pset_attr_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0) {
+        rc = agora__h5_fail(err, AGORA_EHDF5, "personas", "cannot set up the persona groups");
+        goto done;
+    }
+    if ((g = make_group(wr->file, "personas", err)) < 0) {
+        rc = AGORA_EHDF5;
+        goto done;
+    }
+    for (int i = 0; i < cfg->n_personas; i++) {
+        const agora_writer_persona *ps = &cfg->personas[i];
+        agora__h5_close(&p);
+        if ((p = H5Gcreate2(g, ps->id, H5P_DEFAULT, gcpl, H5P_DEFAULT)) < 0) {
+            rc = agora__h5_fail(err, AGORA_EHDF5, ps->id, "cannot create group /personas/%s", ps->id);
+            goto done;
+        }
+        if ((rc = agora__h5_attr_text(p, "name", ps->name, err)) ||
+            (rc = agora__h5_attr_text(p, "role", ps->role, err)) ||
+            (rc = agora__h5_attr_text(p, "provider", ps->provider, err)) ||
+            (rc = agora__h5_attr_text(p, "model", ps->model, err)) ||
+            (rc = agora__h5_attr_text(p, "persona", ps->persona, err)))
+            goto done;
+    }
+    if ((llm = make_group(wr->file, "llm", err)) < 0) {
+        rc = AGORA_EHDF5;
+        goto done;
+    }
+    /* Deflated at least at level 1 for the same reason as /events. */
+    rc = agora__h5_table_create(llm, "calls", llm_call_columns, N_LLM_CALL_COLUMNS,
+                                cfg->compression > 0 ? cfg->compression : 1, &wr->calls, err);
+done:
+    agora__h5_close(&gcpl);
+    agora__h5_close(&p);
+    agora__h5_close(&llm);
+    agora__h5_close(&g);
+    return rc;
+}
+
 int agora_writer_create(const agora_writer_config *cfg, agora_writer **out, agora_error *err)
 {
     agora__h5_quiet q;
@@ -914,6 +996,8 @@ int agora_writer_create(const agora_writer_config *cfg, agora_writer **out, agor
      * would otherwise take kilobytes per row on disk. */
     if ((rc = agora__h5_table_create(wr->file, "events", event_columns, N_EVENT_COLUMNS,
                                      cfg->compression > 0 ? cfg->compression : 1, &wr->events, err)))
+        goto done;
+    if (cfg->n_personas > 0 && (rc = create_personas(wr, cfg, err)))
         goto done;
     if (H5Fstart_swmr_write(wr->file) < 0) {
         rc = agora__h5_fail(err, AGORA_EHDF5, cfg->path, "cannot start SWMR writing");
@@ -1026,6 +1110,27 @@ int agora_writer_event(agora_writer *wr, int64_t step, const char *source, const
     return rc;
 }
 
+int agora_writer_llm_call(agora_writer *wr, const agora_persona_call *call, agora_error *err)
+{
+    if (!wr || !call)
+        return agora_error_set(err, AGORA_EINVAL, NULL, "agora_writer_llm_call needs a writer and a call");
+    if (!wr->calls)
+        return agora_error_set(err, AGORA_EINVAL, wr->path,
+                               "this run file was created without personas: it has no /llm/calls");
+    agora__h5_cell cells[N_LLM_CALL_COLUMNS] = {
+        {.i = call->step},          {.s = call->persona},           {.i = call->attempt},
+        {.s = call->provider},      {.s = call->model},             {.f = call->latency_ms},
+        {.i = call->prompt_tokens}, {.i = call->completion_tokens}, {.i = call->http_status},
+        {.i = call->http_attempts}, {.s = call->status},            {.s = call->error},
+        {.s = call->prompt},        {.s = call->reply},
+    };
+    agora__h5_quiet q;
+    agora__h5_quiet_begin(&q);
+    int rc = agora__h5_table_append(wr->calls, cells, NULL, err);
+    agora__h5_quiet_end(&q);
+    return rc;
+}
+
 /* Writes the buffered metric rows: every /metrics dataset, then /time, so a reader going by /time never sees a
  * row whose values are missing. A failure keeps the rows buffered; the extents are set absolutely, so a retry
  * rewrites the same rows. */
@@ -1076,7 +1181,8 @@ done:
 static int writer_flush(agora_writer *wr, agora_error *err)
 {
     int rc;
-    if ((rc = write_metric_rows(wr, err)) || (rc = agora__h5_table_flush(wr->events, err)))
+    if ((rc = write_metric_rows(wr, err)) || (rc = agora__h5_table_flush(wr->events, err)) ||
+        (rc = agora__h5_table_flush(wr->calls, err)))
         return rc;
     for (int m = 0; m < wr->n_metrics; m++)
         if (H5Dflush(wr->metric[m]) < 0)
