@@ -67,7 +67,7 @@ $PY -c "import json; d=json.load(open('out.txt')); assert d['complete'] is True 
 pass "run sir_grid and its file"
 
 # Scheduled interventions become events; a rejected one is recorded and the run goes on.
-expect_exit 0 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o lock.h5 --steps 160 --set space.width=200 --set space.height=200
+expect_exit 0 $AGORA run "$SRC/scenarios/sir_interventions.yaml" -o lock.h5 --steps 160 --set space.width=200 --set space.height=200
 contains err.txt "step 40: scenario applied"
 expect_exit 0 $AGORA inspect lock.h5 --events
 contains out.txt '"action":"lockdown"'

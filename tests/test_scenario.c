@@ -221,7 +221,7 @@ static void unknown_top_level_key_suggests_the_closest(void **state)
     /* Nothing close: the known keys are listed. */
     assert_parse_fails("model: sir\n" GRID "colour: red\n", AGORA_ESCHEMA,
                        "test.yaml:3:1: colour: unknown key (known: name, description, mode, model, space, params, "
-                       "steps, seed, threads, output, interventions)");
+                       "steps, seed, threads, output, interventions, llm, personas)");
 }
 
 static void unknown_nested_keys_point_at_the_key(void **state)
@@ -341,8 +341,23 @@ static void the_issue_example_comes_out_exactly(void **state)
 static void other_value_errors(void **state)
 {
     (void)state;
-    assert_parse_fails("mode: mixed\nmodel: sir\n" GRID, AGORA_EUNSUPPORTED,
-                       "test.yaml:1:7: mode: \"mixed\" is not available yet in this version of agora (only mechanics)");
+    assert_parse_fails("mode: interactions\nmodel: sir\n" GRID, AGORA_EUNSUPPORTED,
+                       "test.yaml:1:7: mode: \"interactions\" is not available yet in this version of agora "
+                       "(mechanics or mixed)");
+    assert_parse_fails("mode: mixed\nmodel: sir\n" GRID, AGORA_ESCHEMA,
+                       "test.yaml:1:1: personas: required with mode: mixed (a list of personas [{id, role, persona, "
+                       "every, offline_policy}])");
+    /* persona errors point into the file */
+    assert_parse_fails("model: sir\n" GRID "personas:\n  - id: minister\n    every: 0\n", AGORA_ESCHEMA,
+                       "test.yaml:5:12: personas[0].every: expected a number in [1, 1e+09]");
+    assert_parse_fails("model: sir\n" GRID "personas:\n  - id: m\n    offline_policy:\n      - when: I_frac >>\n"
+                       "        do: {action: vaccinate, fraction: 0.1}\n",
+                       AGORA_ESCHEMA,
+                       "test.yaml:6:15: personas[0].offline_policy[0].when: in \"I_frac >>\" at column 9: expected a "
+                       "number or a name");
+    assert_parse_fails("mode: mechanics\nmodel: sir\n" GRID "personas: [{id: m}]\n", AGORA_ESCHEMA,
+                       "test.yaml:4:11: personas: personas and llm belong to mode: mixed (this scenario says mode: "
+                       "mechanics)");
     assert_parse_fails("mode: batch\nmodel: sir\n" GRID, AGORA_ESCHEMA,
                        "test.yaml:1:7: mode: expected one of \"mechanics\", \"mixed\", \"interactions\", got "
                        "\"batch\"");
@@ -381,7 +396,7 @@ static void errors_inside_aliases_point_at_the_anchor(void **state)
     assert_parse_fails("model: sir\n" GRID "steps: 10\n"
                        "extra: &bad {action: vaccinate, fraction: 3}\n",
                        AGORA_ESCHEMA, "test.yaml:4:1: extra: unknown key (known: name, description, mode, model, "
-                                      "space, params, steps, seed, threads, output, interventions)");
+                                      "space, params, steps, seed, threads, output, interventions, llm, personas)");
     assert_parse_fails("model: sir\n" GRID "steps: 10\n"
                        "interventions:\n"
                        "  - {at: 1, action: &v {action: vaccinate, fraction: 0.5}}\n"

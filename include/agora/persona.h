@@ -51,6 +51,7 @@ typedef struct agora_persona_decision {
     const char *persona;
     const char *source;          /* "llm", "rules" (offline policy) or "fallback" (rules after a failed call) */
     const char *reasoning;       /* may be "" */
+    const char *actions;         /* the proposed actions as a JSON array */
     int n_actions, n_applied;    /* actions proposed; applied without error */
 } agora_persona_decision;
 
@@ -73,6 +74,10 @@ AGORA_API void agora_personas_force_offline(agora_personas *ps);
 
 /* True when the personas run on rules only (no LLM configured, or forced). */
 AGORA_API int agora_personas_offline(const agora_personas *ps);
+
+/* The provider name ("ollama", "openai", "offline") and model the personas ask ("" offline). */
+AGORA_API const char *agora_personas_provider(const agora_personas *ps);
+AGORA_API const char *agora_personas_model(const agora_personas *ps);
 
 /* Number of personas, and the id of persona i. */
 AGORA_API int agora_personas_count(const agora_personas *ps);

@@ -1,7 +1,7 @@
 /* agora — running a scenario end to end (simulate_mechanics).
  *
  * agora_run builds the world a scenario describes, opens the run file, then for t = 0 .. steps: applies the
- * interventions due at t, measures and records the metrics of t, takes a snapshot when due, flushes every
+ * interventions due at t, lets the personas due at t decide and act (mixed runs), measures and records the metrics of t, takes a snapshot when due, flushes every
  * flush_every steps, and steps the world. Progress and cancellation go through the options, so the CLI (a progress
  * bar, Ctrl-C) and other fronts (MCP) use the same call. */
 #ifndef AGORA_RUN_H
@@ -37,6 +37,10 @@ typedef int (*agora_progress_fn)(void *ud, const agora_progress *p);
 typedef void (*agora_event_fn)(void *ud, int64_t step, const char *source, const char *action_json,
                                const char *status, const char *message);
 
+struct agora_persona_decision;
+/* Called for each persona decision (mixed runs). */
+typedef void (*agora_decision_fn)(void *ud, const struct agora_persona_decision *d);
+
 typedef struct agora_run_options {
     const agora_logger *logger;       /* may be NULL */
     agora_progress_fn progress;       /* may be NULL */
@@ -44,6 +48,11 @@ typedef struct agora_run_options {
     void *ud;                         /* passed to progress and on_event */
     double progress_interval_s;       /* 0: after every step */
     const volatile int *cancel;       /* may be NULL; nonzero stops the run at the next step (signal-safe) */
+    agora_decision_fn on_decision;    /* may be NULL */
+    /* Mixed runs: "offline" forces the personas' rule policies; "ollama:MODEL" or "openai:MODEL" replaces the
+     * scenario's llm provider and model (NULL: as the scenario says). llm_base_url replaces its base_url. */
+    const char *llm;
+    const char *llm_base_url;
 } agora_run_options;
 
 typedef struct agora_run_result {

@@ -78,6 +78,32 @@ static void print_text(const json_t *info, int list_events)
                    json_string_value(json_object_get(v, "action")), msg && *msg ? "  " : "", msg ? msg : "");
         }
     }
+    const json_t *personas = json_object_get(info, "personas"), *llm = json_object_get(info, "llm");
+    if (json_array_size(personas) > 0) {
+        printf("  personas    %zu\n", json_array_size(personas));
+        size_t i;
+        json_t *p;
+        json_array_foreach(personas, i, p) {
+            const char *id = json_string_value(json_object_get(p, "id"));
+            const json_t *t = json_object_get(json_object_get(llm, "per_persona"), id ? id : "");
+            const char *prov = json_string_value(json_object_get(p, "provider"));
+            printf("    %-12s %-24s %s%s%s", id ? id : "?", json_string_value(json_object_get(p, "role")),
+                   prov ? prov : "", prov && strcmp(prov, "offline") != 0 ? ":" : "",
+                   prov && strcmp(prov, "offline") != 0 ? json_string_value(json_object_get(p, "model")) : " (rules)");
+            if (t && json_integer_value(json_object_get(t, "calls")) > 0)
+                printf("  calls %lld (ok %lld, invalid %lld, failed %lld), tokens %lld in / %lld out, latency mean "
+                       "%.0f ms, max %.0f ms",
+                       (long long)json_integer_value(json_object_get(t, "calls")),
+                       (long long)json_integer_value(json_object_get(t, "ok")),
+                       (long long)json_integer_value(json_object_get(t, "invalid")),
+                       (long long)json_integer_value(json_object_get(t, "failed")),
+                       (long long)json_integer_value(json_object_get(t, "prompt_tokens")),
+                       (long long)json_integer_value(json_object_get(t, "completion_tokens")),
+                       json_number_value(json_object_get(t, "latency_ms_mean")),
+                       json_number_value(json_object_get(t, "latency_ms_max")));
+            printf("\n");
+        }
+    }
     printf("  final metrics (step %lld):\n", (long long)json_integer_value(json_object_get(time, "last")));
     json_object_foreach(json_object_get(info, "metrics"), key, v) {
         if (json_is_number(v))

@@ -15,7 +15,7 @@
 static const cli_opt run_opts[] = {
     {"output", 'o', 1}, {"seed", 0, 1},   {"steps", 0, 1},       {"threads", 't', 1}, {"set", 's', 1},
     {"quiet", 'q', 0},  {"verbose", 'v', 0}, {"log-level", 0, 1}, {"no-progress", 0, 0}, {"json", 0, 0},
-    {"print", 0, 0},    {NULL, 0, 0}};
+    {"print", 0, 0},    {"llm", 0, 1},       {"llm-url", 0, 1},     {NULL, 0, 0}};
 
 static const char run_help[] =
     "usage: agora run SCENARIO [options]\n"
@@ -34,6 +34,10 @@ static const char run_help[] =
     "      --log-level L     error, warn (default), info or debug\n"
     "      --no-progress     no progress bar even on a terminal\n"
     "      --json            print the result as JSON on stdout instead of the summary\n"
+    "      --llm SPEC        mixed runs: offline (the personas' rules, no LLM), ollama:MODEL or openai:MODEL\n"
+    "                        (replaces the scenario's llm provider and model)\n"
+    "      --llm-url URL     mixed runs: the LLM server's base URL (e.g. http://127.0.0.1:11434); API keys come\n"
+    "                        from the environment (OPENAI_API_KEY or the scenario's llm.api_key_env)\n"
     "  -h, --help            this help\n"
     "  -V, --version         print the version\n"
     "\n"
@@ -80,7 +84,7 @@ static agora_scenario *load_with_overrides(const char *cmd, const cli_args *a, i
         const char *opt, *key;
         int numeric;
     } shorthand[] = {{"seed", "seed", 1}, {"steps", "steps", 1}, {"threads", "threads", 1}, {"output", "output.path", 0}};
-    char **list = calloc((size_t)a->n_opts + 1, sizeof *list);
+    char **list = calloc(4 * (size_t)a->n_opts + 1, sizeof *list); /* --llm may add four */
     int n_list = 0;
     if (!list) {
         fprintf(stderr, "agora %s: out of memory\n", cmd);
@@ -89,6 +93,53 @@ static agora_scenario *load_with_overrides(const char *cmd, const cli_args *a, i
     for (int i = 0; i < a->n_opts; i++) {
         const char *name = a->opts[i].opt->name, *value = a->opts[i].value;
         char assignment[4200];
+        if (strcmp(name, "llm") == 0 || strcmp(name, "llm-url") == 0) {
+            /* --llm PROVIDER:MODEL and --llm-url URL are overrides of the scenario's llm block, checked like it;
+             * --llm offline is a run option (the personas' rules, whatever the scenario configures). */
+            if (strcmp(name, "llm") == 0 && strcmp(value, "offline") == 0)
+                continue;
+            char *q1 = NULL, *q2 = NULL;
+            const char *colon = strchr(value, ':');
+            char prov[32] = "";
+            if (strcmp(name, "llm") == 0) {
+                snprintf(prov, sizeof prov, "%.*s", colon ? (int)(colon - value) : 0, value);
+                if (!colon || !colon[1] || !agora_llm_provider_from_name(prov)) {
+                    fprintf(stderr, "agora %s: --llm expects offline, ollama:MODEL or openai:MODEL, got \"%s\"\n", cmd,
+                            value);
+                    goto fail;
+                }
+            }
+            json_t *js = json_string(strcmp(name, "llm") == 0 ? colon + 1 : value);
+            q1 = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+            json_decref(js);
+            if (!q1) {
+                fprintf(stderr, "agora %s: --%s expects UTF-8 text\n", cmd, name);
+                goto fail;
+            }
+            int ok = 1;
+            if (strcmp(name, "llm-url") == 0) {
+                snprintf(assignment, sizeof assignment, "llm.base_url=%s", q1);
+                ok = (list[n_list++] = strdup(assignment)) != NULL;
+            } else {
+                const char *old = json_string_value(
+                    json_object_get(json_object_get(agora_scenario_config(sc), "llm"), "provider"));
+                snprintf(assignment, sizeof assignment, "llm.provider=%s", prov);
+                ok = (list[n_list++] = strdup(assignment)) != NULL;
+                snprintf(assignment, sizeof assignment, "llm.model=%s", q1);
+                ok = ok && (list[n_list++] = strdup(assignment)) != NULL;
+                if (old && strcmp(old, prov) != 0) { /* another provider: its own default URL and key variable */
+                    ok = ok && (list[n_list++] = strdup("llm.base_url=")) != NULL;
+                    ok = ok && (list[n_list++] = strdup("llm.api_key_env=")) != NULL;
+                }
+            }
+            free(q1);
+            free(q2);
+            if (!ok) {
+                fprintf(stderr, "agora %s: out of memory\n", cmd);
+                goto fail;
+            }
+            continue;
+        }
         if (strcmp(name, "set") == 0) {
             snprintf(assignment, sizeof assignment, "%s", value);
         } else {
@@ -180,12 +231,26 @@ static int on_progress(void *ud, const agora_progress *p)
     return 0;
 }
 
+/* One line per persona decision: who, how (llm, rules, fallback), what, why. */
+static void on_decision(void *ud, const agora_persona_decision *d)
+{
+    run_view *v = ud;
+    if (!v->events)
+        return;
+    clear_bar(v);
+    fprintf(stderr, "step %lld: %s (%s) %s%s%s%s\n", (long long)d->step, d->persona, d->source,
+            d->n_actions ? d->actions : "does nothing", d->n_applied < d->n_actions ? " [some rejected]" : "",
+            d->reasoning[0] ? " - " : "", d->reasoning);
+}
+
 static void on_event(void *ud, int64_t step, const char *source, const char *action, const char *status,
                      const char *message)
 {
     run_view *v = ud;
     if (!v->events)
         return;
+    if (strncmp(source, "persona:", 8) == 0 && strcmp(status, "applied") == 0)
+        return; /* the decision line shows it */
     clear_bar(v);
     fprintf(stderr, "step %lld: %s %s %s%s%s\n", (long long)step, source, status, action, message && *message ? ": " : "",
             message ? message : "");
@@ -290,6 +355,8 @@ int cmd_run(int argc, char **argv)
     agora_run_options opt = {.logger = &cli_logger,
                              .progress = on_progress,
                              .on_event = on_event,
+                             .on_decision = on_decision,
+                             .llm = cli_get(&a, "llm") && strcmp(cli_get(&a, "llm"), "offline") == 0 ? "offline" : NULL,
                              .ud = &view,
                              .progress_interval_s = 0.1,
                              .cancel = &cancel_flag};

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "agora/model.h"
+#include "agora/persona.h"
 #include "agora/scenario.h"
 #include "agora/schema.h"
 #include "agora/space.h"
@@ -48,8 +49,9 @@ struct agora_scenario {
     size_t n_ov;
 };
 
-static const char *const scenario_keys[] = {"name",  "description", "mode",    "model",  "space",         "params",
-                                            "steps", "seed",        "threads", "output", "interventions", NULL};
+static const char *const scenario_keys[] = {"name",   "description", "mode",          "model", "space",
+                                            "params", "steps",       "seed",          "threads", "output",
+                                            "interventions", "llm", "personas", NULL};
 static const char *const output_keys[] = {"path", "snapshot_every", "snapshot_fields", "flush_every", "compression",
                                           NULL};
 static const char *const intervention_keys[] = {"at", "action", "source", NULL};
@@ -487,6 +489,32 @@ done:
 
 /* Checks a raw scenario tree and builds its effective configuration. Errors carry the key path in err->where (""
  * for the whole document); the caller locates them. */
+/* `llm:` and `personas:`: checked by building the persona runtime (errors carry the key path), then kept as given. */
+static int check_personas(const json_t *raw, const agora_model *model, const char *mode, json_t *cfg,
+                          agora_error *err)
+{
+    const json_t *llm = get(raw, "llm"), *personas = get(raw, "personas");
+    if (strcmp(mode, "mixed") != 0) {
+        if (personas || llm)
+            return agora_error_set(err, AGORA_ESCHEMA, personas ? "personas" : "llm",
+                                   "personas and llm belong to mode: mixed (this scenario says mode: %s)", mode);
+        return 0;
+    }
+    if (!personas)
+        return agora_error_set(err, AGORA_ESCHEMA, "personas",
+                               "required with mode: mixed (a list of personas [{id, role, persona, every, "
+                               "offline_policy}])");
+    agora_personas *ps = NULL;
+    int rc = agora_personas_create(llm, personas, model, &ps, err);
+    if (rc)
+        return rc;
+    agora_personas_destroy(ps);
+    if (llm)
+        json_object_set_new(cfg, "llm", json_deep_copy(llm));
+    json_object_set_new(cfg, "personas", json_deep_copy(personas));
+    return 0;
+}
+
 static int check_scenario(const json_t *raw, const char *stem, json_t **out, const agora_model **model_out,
                           agora_error *err)
 {
@@ -539,13 +567,15 @@ static int check_scenario(const json_t *raw, const char *stem, json_t **out, con
                                  brief(v, got, sizeof got));
             goto done;
         }
-        if (strcmp(m, "mechanics") != 0) {
+        if (strcmp(m, "interactions") == 0) {
             rc = agora_error_set(err, AGORA_EUNSUPPORTED, "mode",
-                                 "\"%s\" is not available yet in this version of agora (only mechanics)", m);
+                                 "\"%s\" is not available yet in this version of agora (mechanics or mixed)", m);
             goto done;
         }
     }
-    json_object_set_new(cfg, "mode", json_string("mechanics"));
+    /* mixed: personas steer the population; the mode follows from their presence when not given */
+    const char *mode = (v = get(raw, "mode")) ? json_string_value(v) : get(raw, "personas") ? "mixed" : "mechanics";
+    json_object_set_new(cfg, "mode", json_string(mode));
 
     model_names(names, sizeof names);
     if (!(v = get(raw, "model"))) {
@@ -581,7 +611,8 @@ static int check_scenario(const json_t *raw, const char *stem, json_t **out, con
     json_object_set_new(cfg, "threads", json_integer(x));
 
     if ((rc = check_output(raw, model, name, cfg, err)) != 0 ||
-        (rc = check_interventions(raw, model, steps, cfg, err)) != 0)
+        (rc = check_interventions(raw, model, steps, cfg, err)) != 0 ||
+        (rc = check_personas(raw, model, mode, cfg, err)) != 0)
         goto done;
 
     *out = cfg;

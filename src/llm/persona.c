@@ -10,6 +10,7 @@
 #include "agora/llm.h"
 #include "agora/persona.h"
 #include "agora/schema.h"
+#include "core/internal.h"
 
 #define MAX_ACTIONS 5      /* actions one reply may carry */
 #define TREND_LEN 4        /* earlier observations kept for the trend line */
@@ -246,20 +247,43 @@ static int number_in(const json_t *o, const char *key, double lo, double hi, dou
     return 0;
 }
 
-static int parse_llm(agora_personas *ps, const json_t *llm, agora_error *err)
+static int parse_llm_object(agora_personas *ps, const json_t *llm, agora_error *err);
+
+static int parse_llm(agora_personas *ps, const json_t *llm_in, agora_error *err)
 {
     agora_llm_config_defaults(&ps->llm);
-    if (!llm || json_is_null(llm)) {
+    if (!llm_in || json_is_null(llm_in)) {
         ps->offline = 1;
         return 0;
     }
-    if (!json_is_object(llm))
+    if (!json_is_object(llm_in))
         return bad(err, "llm", "expected an object {provider, model, base_url, ...}");
+    /* null values mean "the default" (as `--set llm.base_url=` leaves them); strings must be strings */
+    json_t *llm = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)llm_in, k, v) if (!json_is_null(v)) json_object_set(llm, k, v);
+    int rc = parse_llm_object(ps, llm, err);
+    json_decref(llm);
+    return rc;
+}
+
+static int parse_llm_object(agora_personas *ps, const json_t *llm, agora_error *err)
+{
     static const char *const keys[] = {"provider", "model", "base_url", "api_key_env", "timeout_s", "max_retries",
                                        "max_concurrency", "temperature", "seed", "max_prompt_tokens", NULL};
     int rc = unknown_keys(llm, keys, "llm", err);
     if (rc)
         return rc;
+    static const char *const texts[] = {"base_url", "api_key_env", NULL};
+    for (int i = 0; texts[i]; i++) {
+        const json_t *t = json_object_get(llm, texts[i]);
+        char w[64];
+        snprintf(w, sizeof w, "llm.%s", texts[i]);
+        if (t && (!json_is_string(t) || !json_string_value(t)[0]))
+            return bad(err, w, i == 0 ? "expected a URL such as \"http://127.0.0.1:11434\""
+                                      : "expected the name of an environment variable such as OPENAI_API_KEY");
+    }
     const char *prov = json_string_value(json_object_get(llm, "provider"));
     if (!prov || (strcmp(prov, "offline") != 0 && !agora_llm_provider_from_name(prov)))
         return bad(err, "llm.provider", "expected one of \"ollama\", \"openai\", \"offline\"");
@@ -437,6 +461,16 @@ void agora_personas_force_offline(agora_personas *ps)
 int agora_personas_offline(const agora_personas *ps)
 {
     return ps && (ps->offline || ps->forced_offline);
+}
+
+const char *agora_personas_provider(const agora_personas *ps)
+{
+    return !ps || agora_personas_offline(ps) || !ps->provider_name ? "offline" : ps->provider_name;
+}
+
+const char *agora_personas_model(const agora_personas *ps)
+{
+    return !ps || agora_personas_offline(ps) || !ps->model ? "" : ps->model;
 }
 
 int agora_personas_count(const agora_personas *ps)
@@ -645,7 +679,7 @@ static int apply_actions(agora_world *w, const json_t *actions, const persona *p
             agora_error_format(&e, msg, sizeof msg);
         applied += rc == 0;
         if (h && h->on_action) {
-            char *text = json_dumps(a, JSON_COMPACT);
+            char *text = agora__json_dumps(a, JSON_COMPACT);
             h->on_action(h->ud, agora_world_time(w), p->id, text ? text : "{}", rc ? "rejected" : "applied", msg);
             free(text);
         }
@@ -683,7 +717,7 @@ static void remember(persona *p, int64_t step, const char *what, const json_t *o
         if (!p->mem)
             return;
     }
-    char buf[700];
+    char buf[760];
     snprintf(buf, sizeof buf, "step %lld: %s", (long long)step, what);
     p->mem[p->n_mem].step = step;
     p->mem[p->n_mem].text = strdup(buf);
@@ -696,21 +730,22 @@ static void decide(agora_world *w, const agora_persona_hooks *h, persona *p, con
 {
     const int64_t t = agora_world_time(w);
     int applied = apply_actions(w, actions, p, h);
-    char *acts = json_dumps(actions, JSON_COMPACT);
-    char what[600];
+    char *acts = agora__json_dumps(actions, JSON_COMPACT);
+    char what[700];
     snprintf(what, sizeof what, "you did %s%s%.300s%s", acts ? acts : "[]", reasoning && reasoning[0] ? " because \"" : "",
              reasoning ? reasoning : "", reasoning && reasoning[0] ? "\"" : "");
-    free(acts);
     remember(p, t, what, obs);
     if (h && h->on_decision) {
         agora_persona_decision d = {.step = t,
                                     .persona = p->id,
                                     .source = source,
                                     .reasoning = reasoning ? reasoning : "",
+                                    .actions = acts ? acts : "[]",
                                     .n_actions = (int)json_array_size(actions),
                                     .n_applied = applied};
         h->on_decision(h->ud, &d);
     }
+    free(acts);
 }
 
 int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_hooks *h, agora_error *err)

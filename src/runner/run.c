@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "agora/agora.h"
+#include "agora/llm.h"
+#include "agora/persona.h"
 #include "core/internal.h"
 
 typedef struct intervention {
@@ -92,6 +94,80 @@ static int apply_intervention(agora_world *w, agora_writer *wr, const interventi
     return wrc;
 }
 
+/* ---- personas (mixed runs) ----------------------------------------------------------------------------------------- */
+
+typedef struct persona_ctx {
+    agora_writer *wr;
+    const agora_run_options *opt;
+    int failed;
+    agora_error err;
+} persona_ctx;
+
+static void persona_call(void *ud, const agora_persona_call *c)
+{
+    persona_ctx *pc = ud;
+    if (!pc->failed && agora_writer_llm_call(pc->wr, c, &pc->err) != 0)
+        pc->failed = 1;
+    agora_log(pc->opt->logger, AGORA_LOG_DEBUG, "step %lld: %s call %d: %s (%.0f ms)%s%s", (long long)c->step,
+              c->persona, c->attempt, c->status, c->latency_ms, c->error[0] ? ": " : "", c->error);
+}
+
+static void persona_action(void *ud, int64_t step, const char *persona, const char *action, const char *status,
+                           const char *message)
+{
+    persona_ctx *pc = ud;
+    char source[160];
+    snprintf(source, sizeof source, "persona:%s", persona);
+    if (!pc->failed && agora_writer_event(pc->wr, step, source, action, status, message, &pc->err) != 0)
+        pc->failed = 1;
+    agora_log(pc->opt->logger, AGORA_LOG_INFO, "step %lld: %s %s (%s)%s%s", (long long)step, status, action, source,
+              message && message[0] ? ": " : "", message ? message : "");
+    if (pc->opt->on_event)
+        pc->opt->on_event(pc->opt->ud, step, source, action, status, message);
+}
+
+static void persona_decision(void *ud, const agora_persona_decision *d)
+{
+    persona_ctx *pc = ud;
+    if (pc->opt->on_decision)
+        pc->opt->on_decision(pc->opt->ud, d);
+}
+
+/* The scenario's llm block with the run's overrides (--llm, --llm-url); a new reference or NULL (offline). */
+static json_t *effective_llm(const json_t *cfg, const agora_run_options *opt, int *force_offline, agora_error *err)
+{
+    json_t *llm = json_deep_copy(json_object_get(cfg, "llm"));
+    *force_offline = 0;
+    if (opt->llm && opt->llm[0]) {
+        if (strcmp(opt->llm, "offline") == 0) {
+            *force_offline = 1;
+        } else {
+            const char *colon = strchr(opt->llm, ':');
+            char prov[32];
+            snprintf(prov, sizeof prov, "%.*s", colon ? (int)(colon - opt->llm) : (int)strlen(opt->llm), opt->llm);
+            if (!agora_llm_provider_from_name(prov) || !colon || !colon[1]) {
+                json_decref(llm);
+                agora_error_set(err, AGORA_EINVAL, "--llm", "expected offline, ollama:MODEL or openai:MODEL, got \"%s\"",
+                                opt->llm);
+                return (json_t *)-1;
+            }
+            if (!llm)
+                llm = json_object();
+            /* a different provider: the scenario's base URL and key variable belong to the other one */
+            const char *old = json_string_value(json_object_get(llm, "provider"));
+            if (old && strcmp(old, prov) != 0) {
+                json_object_del(llm, "base_url");
+                json_object_del(llm, "api_key_env");
+            }
+            json_object_set_new(llm, "provider", json_string(prov));
+            json_object_set_new(llm, "model", json_string(colon + 1));
+        }
+    }
+    if (opt->llm_base_url && opt->llm_base_url[0] && llm)
+        json_object_set_new(llm, "base_url", json_string(opt->llm_base_url));
+    return llm;
+}
+
 /* The model's field specs chosen by output.snapshot_fields, copied into `out` (room for every field). */
 static int chosen_fields(const agora_model *model, const json_t *names, agora_field_spec *out, int *index)
 {
@@ -126,6 +202,9 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
     agora_space *space = NULL;
     agora_world *w = NULL;
     agora_writer *wr = NULL;
+    agora_personas *ps = NULL;
+    agora_writer_persona *wps = NULL;
+    persona_ctx pctx = {0};
     intervention *ivs = NULL;
     double *m = NULL;
     char *config_text = NULL;
@@ -196,6 +275,49 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
     qsort(ivs, n_iv, sizeof *ivs, cmp_intervention);
     int n_fields = chosen_fields(model, json_object_get(out_cfg, "snapshot_fields"), fields, field_index);
 
+    /* Personas (mixed runs). */
+    const json_t *pcfg = json_object_get(cfg, "personas");
+    int n_personas = 0;
+    if (pcfg) {
+        int force_offline = 0;
+        json_t *llm = effective_llm(cfg, opt, &force_offline, err);
+        if (llm == (json_t *)-1) {
+            rc = AGORA_EINVAL;
+            goto done;
+        }
+        rc = agora_personas_create(llm, pcfg, model, &ps, err);
+        json_decref(llm);
+        if (rc) {
+            agora_scenario_locate(sc, err);
+            goto done;
+        }
+        if (force_offline)
+            agora_personas_force_offline(ps);
+        n_personas = agora_personas_count(ps);
+        const json_t *l = json_object_get(cfg, "llm");
+        const char *prov = agora_personas_offline(ps) ? "offline" : NULL;
+        wps = calloc((size_t)n_personas, sizeof *wps);
+        if (!wps) {
+            rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+            goto done;
+        }
+        for (int i = 0; i < n_personas; i++) {
+            const json_t *pj = json_array_get(pcfg, (size_t)i);
+            wps[i] = (agora_writer_persona){
+                .id = agora_personas_id(ps, i),
+                .name = json_string_value(json_object_get(pj, "name")),
+                .role = json_string_value(json_object_get(pj, "role")),
+                .provider = prov ? prov : agora_personas_provider(ps),
+                .model = prov ? "rules" : agora_personas_model(ps),
+                .persona = json_string_value(json_object_get(pj, "persona"))};
+        }
+        (void)l;
+        agora_log(opt->logger, agora_personas_offline(ps) ? AGORA_LOG_WARN : AGORA_LOG_INFO,
+                  agora_personas_offline(ps) ? "%d persona(s) follow their offline_policy rules: no LLM is used"
+                                             : "%d persona(s) ask %s model %s",
+                  n_personas, agora_personas_provider(ps), agora_personas_model(ps));
+    }
+
     /* Open the run file. */
     agora_writer_config wcfg = {.path = path,
                                 .mode = json_string_value(json_object_get(cfg, "mode")),
@@ -210,10 +332,15 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
                                 .n_fields = n_fields,
                                 .fields = fields,
                                 .space = agora_world_space(w),
-                                .compression = (int)json_integer_value(json_object_get(out_cfg, "compression"))};
+                                .compression = (int)json_integer_value(json_object_get(out_cfg, "compression")),
+                                .n_personas = n_personas,
+                                .personas = wps};
     if ((rc = agora_writer_create(&wcfg, &wr, err)))
         goto done;
     agora_log(opt->logger, AGORA_LOG_INFO, "writing %s", path);
+    pctx = (persona_ctx){.wr = wr, .opt = opt};
+    const agora_persona_hooks hooks = {.ud = &pctx, .on_call = persona_call, .on_action = persona_action,
+                                       .on_decision = persona_decision};
 
     /* The step loop. */
     const double t_loop = agora__now();
@@ -223,6 +350,16 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
         while (next_iv < n_iv && ivs[next_iv].at == t)
             if ((rc = apply_intervention(w, wr, &ivs[next_iv++], opt, err)))
                 goto done;
+        if (ps && t < steps) { /* personas act on the state at t (not after the last step: nothing would follow) */
+            if ((rc = agora_personas_act(ps, w, &hooks, err)))
+                goto done;
+            if (pctx.failed) {
+                rc = pctx.err.code ? pctx.err.code : AGORA_EHDF5;
+                if (err)
+                    *err = pctx.err;
+                goto done;
+            }
+        }
         agora_world_measure(w, m);
         track(&tr, t, m);
         if ((rc = agora_writer_metrics(wr, t, m, err)))
@@ -296,6 +433,8 @@ done:;
     json_decref(summary);
     agora_world_destroy(w);
     agora_space_destroy(space);
+    agora_personas_destroy(ps);
+    free(wps);
     free(ivs);
     free(m);
     free(tr.peak);

@@ -1,0 +1,112 @@
+# Mixed mode end to end through the `agora` binary: the shipped persona scenarios offline (rules, said plainly),
+# then with a loopback LLM server (tests/llm_server.py) over both protocols: decisions applied and recorded in
+# /llm/calls and /events, invalid replies repaired, a dead server falling back to the rules, --llm offline, and the
+# API key never written to the file or the logs.
+source "$AGORA_SOURCE_DIR/tests/clilib.sh"
+
+small="--set space.width=120 --set space.height=120 --steps 30"
+
+# Offline: the personas follow their rules and the run says so.
+expect_exit 0 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o off.h5 $small --no-progress
+contains err.txt "follow their offline_policy rules: no LLM is used"
+contains err.txt "health (rules)"
+h5ls -r off.h5 > ls.txt
+contains ls.txt "/personas/health"
+contains ls.txt "/personas/economy"
+contains ls.txt "/llm/calls"
+expect_exit 0 $AGORA inspect off.h5
+contains out.txt "mode mixed"
+contains out.txt "offline (rules)"
+expect_exit 0 $AGORA run "$SRC/scenarios/opinion_media.yaml" -o media.h5 --set space.n=3000 --steps 25 -q
+expect_exit 0 $AGORA inspect media.h5 --events
+contains out.txt "persona:left"
+expect_exit 0 $AGORA run "$SRC/scenarios/market_central_bank.yaml" -o bank.h5 --steps 45 -q
+expect_exit 0 $AGORA inspect bank.h5 --events
+contains out.txt "persona:regulator"
+pass "offline persona scenarios"
+
+# A loopback server that answers the health minister with a lockdown and the economy minister first with junk.
+cat > script.json <<'JSON'
+{"rules": [
+  {"tag": "health/*", "responses": [{"content": "{\"reasoning\": \"act early\", \"actions\": [{\"action\": \"lockdown\", \"strength\": 0.5, \"steps\": 14}]}", "prompt_tokens": 900, "completion_tokens": 40}]},
+  {"tag": "economy/step-3", "responses": [{"content": "Sure! I would lift the lockdown."}]},
+  {"tag": "economy/*", "responses": [{"content": "{\"reasoning\": \"keep open\", \"actions\": []}"}]}
+]}
+JSON
+$PY "$SRC/tests/llm_server.py" --script script.json --log requests.jsonl --port 0 --port-file port >/dev/null &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s port ] && break; sleep 0.1; done
+[ -s port ] || fail "the loopback server did not start"
+url="http://127.0.0.1:$(cat port)"
+
+for provider in ollama openai; do
+  export AGORA_SECRET_TEST_KEY=sk-agora-test-5e3r3t
+  expect_exit 0 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o llm_$provider.h5 $small --no-progress -v \
+    --llm $provider:test-model --llm-url "$url" --set llm.api_key_env=AGORA_SECRET_TEST_KEY
+  contains err.txt "health (llm)"
+  contains err.txt "act early"
+  $PY - llm_$provider.h5 <<'PYEOF'
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+calls = f["llm/calls"][:]
+rows = [r for r in calls if r["part"] == 0]
+assert len(rows) > 0, "no calls recorded"
+personas = {r["persona"].decode() for r in rows}
+assert personas == {"health", "economy"}, personas
+status = [(r["persona"].decode(), int(r["step"]), int(r["attempt"]), r["status"].decode()) for r in rows]
+assert ("economy", 3, 1, "invalid") in status, status   # junk at step 3 ...
+assert ("economy", 3, 2, "ok") in status, status        # ... repaired
+assert all(s == "ok" for p, _, _, s in status if p == "health"), status
+ev = [r for r in f["events"][:] if r["part"] == 0]
+assert any(r["source"].decode() == "persona:health" and r["status"].decode() == "applied" for r in ev)
+assert f.attrs["mode"] in (b"mixed", "mixed")
+print("ok:", len(rows), "calls")
+PYEOF
+  # the key went to the server as a header, never into the file or the logs
+  if grep -qa "sk-agora-test" llm_$provider.h5 err.txt out.txt; then fail "the API key leaked"; fi
+done
+contains requests.jsonl '"path": "/api/chat"'
+contains requests.jsonl '"path": "/v1/chat/completions"'
+if grep -q "sk-agora-test" requests.jsonl; then fail "the server log holds the key"; fi
+pass "personas over both protocols"
+
+# --llm offline overrides the scenario's LLM: no request reaches the server.
+before=$(wc -l < requests.jsonl)
+expect_exit 0 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o forced.h5 $small --no-progress \
+  --llm offline --set 'llm={provider: ollama, model: m, base_url: "'"$url"'"}'
+[ "$(wc -l < requests.jsonl)" = "$before" ] || fail "--llm offline still asked the server"
+contains err.txt "health (rules)"
+pass "--llm offline"
+
+kill $server; wait $server 2>/dev/null || true
+trap - EXIT
+
+# A dead server: every call fails after its retries, the rules stand in, the run completes and says so.
+expect_exit 0 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o dead.h5 $small --no-progress \
+  --llm ollama:m --llm-url http://127.0.0.1:9 --set llm.max_retries=0
+contains err.txt "health (fallback)"
+$PY - dead.h5 <<'PYEOF'
+import sys, h5py
+rows = [r for r in h5py.File(sys.argv[1], "r")["llm/calls"][:] if r["part"] == 0]
+assert rows and all(r["status"].decode() == "connect" for r in rows), [r["status"] for r in rows]
+PYEOF
+pass "fallback when the server is down"
+
+# Bad persona configuration: file:line and the key.
+cat > bad.yaml <<'YAML'
+model: sir
+space: {kind: grid, width: 10, height: 10}
+personas:
+  - id: m
+    offline_policy:
+      - when: "I_frac >> 2"
+        do: {action: vaccinate, fraction: 0.1}
+YAML
+expect_exit 2 $AGORA run bad.yaml -o bad.h5
+contains err.txt "bad.yaml:6:"
+contains err.txt "personas[0].offline_policy[0].when"
+[ ! -e bad.h5 ] || fail "a bad scenario left a file"
+expect_exit 2 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" --llm gpt:4 -o x.h5 $small
+contains err.txt "--llm"
+pass "persona errors"
