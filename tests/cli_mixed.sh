@@ -82,6 +82,43 @@ pass "--llm offline"
 kill $server; wait $server 2>/dev/null || true
 trap - EXIT
 
+# Replay without the server: the recorded replies answer every call; every dataset is bit-identical.
+for provider in ollama openai; do
+  expect_exit 0 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o replay_$provider.h5 $small --no-progress \
+    --llm $provider:test-model --llm-url http://127.0.0.1:9 --set llm.api_key_env=AGORA_SECRET_TEST_KEY \
+    --replay llm_$provider.h5
+  for d in /metrics /snapshots /events /llm/calls; do
+    h5diff -c llm_$provider.h5 replay_$provider.h5 $d $d > diff.txt || { cat diff.txt; fail "replay differs in $d ($provider)"; }
+  done
+done
+pass "replay is bit-identical, with no network"
+
+# A changed persona changes the prompt: an error naming the step and persona; lenient replays anyway.
+expect_exit 1 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o changed.h5 $small --no-progress \
+  --llm ollama:test-model --llm-url http://127.0.0.1:9 --replay llm_ollama.h5 --set 'personas[0].persona=Reckless.'
+contains err.txt "step 0, persona health: the prompt differs from the recording"
+expect_exit 0 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o lenient.h5 $small --no-progress \
+  --llm ollama:test-model --llm-url http://127.0.0.1:9 --replay llm_ollama.h5 --set 'personas[0].persona=Reckless.' \
+  --replay-lenient
+expect_exit 2 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o x.h5 --replay-until 5 $small
+contains err.txt "--replay-until needs --replay"
+
+# A fork: the recording up to step 14, then the live LLM (here down: the rules stand in) — identical before the fork.
+expect_exit 0 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o fork.h5 $small --no-progress \
+  --llm ollama:test-model --llm-url http://127.0.0.1:9 --set llm.max_retries=0 --replay llm_ollama.h5 --replay-until 14
+contains err.txt "step 14: health (llm)"
+contains err.txt "step 17: economy (fallback)"
+$PY - llm_ollama.h5 fork.h5 <<'PYEOF'
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+for name in a["metrics"]:
+    if name == "time":
+        continue
+    x, y = a["metrics"][name][:], b["metrics"][name][:]
+    assert np.array_equal(x[:16], y[:16], equal_nan=True), name   # rows 0..15: before the first live call acts
+PYEOF
+pass "replay errors, lenient replay and --replay-until"
+
 # A dead server: every call fails after its retries, the rules stand in, the run completes and says so.
 expect_exit 0 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o dead.h5 $small --no-progress \
   --llm ollama:m --llm-url http://127.0.0.1:9 --set llm.max_retries=0

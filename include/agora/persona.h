@@ -88,6 +88,13 @@ AGORA_API const char *agora_personas_id(const agora_personas *ps, int i);
 AGORA_API int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_hooks *hooks,
                                  agora_error *err);
 
+/* Answers the LLM calls of steps <= until (until < 0: all) from a recorded run's calls (agora_h5_llm_calls), with
+ * no network: each decision's prompt must equal the recorded one, else agora_personas_act fails naming the step and
+ * persona (lenient: the recorded reply is used anyway; a call missing from the recording counts as failed). The
+ * same scenario and seed then give bit-identical datasets. */
+AGORA_API int agora_personas_replay(agora_personas *ps, const json_t *calls, int64_t until, int lenient,
+                                    agora_error *err);
+
 AGORA_API void agora_personas_destroy(agora_personas *ps);
 
 /* A rule condition, checked and evaluated on a JSON object of numbers: comparisons (< <= > >= == !=) between numbers

@@ -53,6 +53,11 @@ typedef struct agora_run_options {
      * scenario's llm provider and model (NULL: as the scenario says). llm_base_url replaces its base_url. */
     const char *llm;
     const char *llm_base_url;
+    /* Mixed runs: answer the personas' LLM calls from this recorded run file (no network) up to replay_until
+     * (< 0: to the end; later steps ask the live LLM); replay_lenient accepts prompts that differ. */
+    const char *replay;
+    int64_t replay_until;
+    int replay_lenient;
 } agora_run_options;
 
 typedef struct agora_run_result {

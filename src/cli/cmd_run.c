@@ -15,7 +15,8 @@
 static const cli_opt run_opts[] = {
     {"output", 'o', 1}, {"seed", 0, 1},   {"steps", 0, 1},       {"threads", 't', 1}, {"set", 's', 1},
     {"quiet", 'q', 0},  {"verbose", 'v', 0}, {"log-level", 0, 1}, {"no-progress", 0, 0}, {"json", 0, 0},
-    {"print", 0, 0},    {"llm", 0, 1},       {"llm-url", 0, 1},     {NULL, 0, 0}};
+    {"print", 0, 0},    {"llm", 0, 1},       {"llm-url", 0, 1},     {"replay", 0, 1},
+    {"replay-until", 0, 1}, {"replay-lenient", 0, 0}, {NULL, 0, 0}};
 
 static const char run_help[] =
     "usage: agora run SCENARIO [options]\n"
@@ -38,6 +39,11 @@ static const char run_help[] =
     "                        (replaces the scenario's llm provider and model)\n"
     "      --llm-url URL     mixed runs: the LLM server's base URL (e.g. http://127.0.0.1:11434); API keys come\n"
     "                        from the environment (OPENAI_API_KEY or the scenario's llm.api_key_env)\n"
+    "      --replay RUN.h5   mixed runs: answer every persona call from that run's recorded transcript, with no\n"
+    "                        network; the same scenario and seed give bit-identical datasets. A prompt that\n"
+    "                        differs from the recording is an error naming the step and persona\n"
+    "      --replay-until N  answer from the recording up to step N, then ask the live LLM (a counterfactual fork)\n"
+    "      --replay-lenient  use the recorded replies even where the prompts differ\n"
     "  -h, --help            this help\n"
     "  -V, --version         print the version\n"
     "\n"
@@ -351,12 +357,34 @@ int cmd_run(int argc, char **argv)
         if (model->metrics[i].summary && strcmp(model->metrics[i].summary, "peak") == 0)
             view.headline = i;
 
+    int64_t replay_until = -1;
+    if (cli_get(&a, "replay-until")) {
+        long long v = cli_uint("run", "--replay-until", cli_get(&a, "replay-until"));
+        if (v < 0) {
+            agora_scenario_destroy(sc);
+            return CLI_USAGE;
+        }
+        if (!cli_get(&a, "replay")) {
+            fprintf(stderr, "agora run: --replay-until needs --replay RUN.h5\n");
+            agora_scenario_destroy(sc);
+            return CLI_USAGE;
+        }
+        replay_until = v;
+    }
+    if (cli_get(&a, "replay") && !json_object_get(agora_scenario_config(sc), "personas")) {
+        fprintf(stderr, "agora run: --replay needs a scenario with personas (mode: mixed)\n");
+        agora_scenario_destroy(sc);
+        return CLI_USAGE;
+    }
     signal(SIGINT, on_sigint);
     agora_run_options opt = {.logger = &cli_logger,
                              .progress = on_progress,
                              .on_event = on_event,
                              .on_decision = on_decision,
                              .llm = cli_get(&a, "llm") && strcmp(cli_get(&a, "llm"), "offline") == 0 ? "offline" : NULL,
+                             .replay = cli_get(&a, "replay"),
+                             .replay_until = replay_until,
+                             .replay_lenient = cli_has(&a, "replay-lenient"),
                              .ud = &view,
                              .progress_interval_s = 0.1,
                              .cancel = &cancel_flag};

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,10 @@ struct agora_personas {
     persona *p;
     int n;
     int offline, forced_offline;
+    /* replay: the recorded calls, answered by (step, persona, attempt) up to replay_until */
+    json_t *replay;          /* object "step/persona/attempt" -> row */
+    int64_t replay_until;
+    int replay_lenient;
     agora_llm_config llm;
     char *provider_name, *model, *base_url, *api_key_env; /* owned strings behind llm */
     int64_t max_prompt_tokens;
@@ -510,6 +515,7 @@ void agora_personas_destroy(agora_personas *ps)
     free(ps->base_url);
     free(ps->api_key_env);
     free(ps->schema_text);
+    json_decref(ps->replay);
     json_decref(ps->action_schema);
     json_decref(ps->reply_schema);
     free(ps);
@@ -748,6 +754,91 @@ static void decide(agora_world *w, const agora_persona_hooks *h, persona *p, con
     free(acts);
 }
 
+static agora_llm_status status_from_name(const char *s)
+{
+    static const agora_llm_status all[] = {AGORA_LLM_OK, AGORA_LLM_HTTP_ERROR, AGORA_LLM_TIMEOUT, AGORA_LLM_CONNECT,
+                                           AGORA_LLM_BAD_RESPONSE, AGORA_LLM_REFUSED, AGORA_LLM_GAVE_UP};
+    if (s && strcmp(s, "invalid") == 0)
+        return AGORA_LLM_OK; /* the server answered; the reply failed validation, which replay redoes */
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (s && strcmp(s, agora_llm_status_name(all[i])) == 0)
+            return all[i];
+    return AGORA_LLM_CONNECT;
+}
+
+/* Asks n requests of a step: from the recording while replaying, else over HTTP. In a replay the prompt must be the
+ * one recorded (else an error naming the step and persona, unless lenient). */
+static int ask(agora_personas *ps, int64_t t, int attempt, const agora_llm_request *rq, pending *const *who, int n,
+               agora_llm_result *res, agora_error *err)
+{
+    if (!ps->replay || t > ps->replay_until)
+        return agora_llm_call_batch(&ps->llm, rq, n, res, err);
+    for (int i = 0; i < n; i++) {
+        char key[256];
+        snprintf(key, sizeof key, "%lld/%s/%d", (long long)t, who[i]->p->id, attempt);
+        const json_t *row = json_object_get(ps->replay, key);
+        agora_llm_result *r = &res[i];
+        memset(r, 0, sizeof *r);
+        r->prompt_tokens = r->completion_tokens = -1;
+        if (!row) {
+            if (!ps->replay_lenient)
+                return agora_error_set(err, AGORA_EINVAL, "--replay",
+                                       "step %lld, persona %s: the recording has no call %s here (was it made with "
+                                       "another scenario?)",
+                                       (long long)t, who[i]->p->id, attempt == 1 ? "for a decision" : "for a repair");
+            r->status = AGORA_LLM_CONNECT;
+            snprintf(r->error, sizeof r->error, "no recorded reply to replay");
+            continue;
+        }
+        sbuf prompt = {0};
+        sb_printf(&prompt, "[system]\n%s\n[user]\n%s", rq[i].system, rq[i].user);
+        const char *recorded = json_string_value(json_object_get(row, "prompt"));
+        int same = prompt.s && recorded && strcmp(prompt.s, recorded) == 0;
+        free(prompt.s);
+        if (!same && !ps->replay_lenient)
+            return agora_error_set(err, AGORA_EINVAL, "--replay",
+                                   "step %lld, persona %s: the prompt differs from the recording (the scenario, the "
+                                   "persona or the history changed); --replay-lenient answers anyway",
+                                   (long long)t, who[i]->p->id);
+        const char *status = json_string_value(json_object_get(row, "status"));
+        r->status = status_from_name(status);
+        r->http_status = (int)json_integer_value(json_object_get(row, "http_status"));
+        r->attempts = (int)json_integer_value(json_object_get(row, "http_attempts"));
+        r->latency_s = json_number_value(json_object_get(row, "latency_ms")) / 1e3;
+        r->prompt_tokens = json_integer_value(json_object_get(row, "prompt_tokens"));
+        r->completion_tokens = json_integer_value(json_object_get(row, "completion_tokens"));
+        const char *reply = json_string_value(json_object_get(row, "reply"));
+        if (r->status == AGORA_LLM_OK)
+            r->content = strdup(reply ? reply : "");
+        else
+            snprintf(r->error, sizeof r->error, "%s", json_string_value(json_object_get(row, "error")));
+    }
+    return 0;
+}
+
+int agora_personas_replay(agora_personas *ps, const json_t *calls, int64_t until, int lenient, agora_error *err)
+{
+    json_decref(ps->replay);
+    ps->replay = json_object();
+    size_t i;
+    json_t *row;
+    json_array_foreach((json_t *)calls, i, row) {
+        char key[256];
+        snprintf(key, sizeof key, "%lld/%s/%lld", (long long)json_integer_value(json_object_get(row, "step")),
+                 json_string_value(json_object_get(row, "persona")),
+                 (long long)json_integer_value(json_object_get(row, "attempt")));
+        json_object_set(ps->replay, key, row);
+    }
+    if (json_object_size(ps->replay) == 0) {
+        json_decref(ps->replay);
+        ps->replay = NULL;
+        return agora_error_set(err, AGORA_EINVAL, "--replay", "the recording holds no LLM calls to replay");
+    }
+    ps->replay_until = until < 0 ? INT64_MAX : until;
+    ps->replay_lenient = lenient;
+    return 0;
+}
+
 int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_hooks *h, agora_error *err)
 {
     const int64_t t = agora_world_time(w);
@@ -775,7 +866,7 @@ int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_h
     }
     if (due == 0)
         goto done;
-    if (agora_personas_offline(ps)) {
+    if (agora_personas_offline(ps) && !(ps->replay && t <= ps->replay_until)) {
         for (int i = 0; i < due; i++) {
             json_t *acts = rule_actions(pd[i].p, pd[i].obs);
             decide(w, h, pd[i].p, "rules", "", acts, pd[i].obs);
@@ -805,7 +896,15 @@ int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_h
         rq[i] = (agora_llm_request){.system = q->system, .user = q->user, .schema = ps->reply_schema,
                                     .schema_name = "decision", .tag = q->tag};
     }
-    if ((rc = agora_llm_call_batch(&ps->llm, rq, due, res, err)) != 0) {
+    pending **whos = calloc((size_t)due, sizeof *whos);
+    for (int i = 0; whos && i < due; i++)
+        whos[i] = &pd[i];
+    if (!whos || (rc = ask(ps, t, 1, rq, whos, due, res, err)) != 0) {
+        for (int i = 0; i < due; i++)
+            agora_llm_result_free(&res[i]);
+        if (!whos)
+            rc = agora_error_set(err, AGORA_ENOMEM, "personas", "out of memory");
+        free(whos);
         free(rq);
         free(res);
         goto done;
@@ -843,7 +942,17 @@ int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_h
     }
     if (n_repair > 0) {
         agora_llm_result *rres = calloc((size_t)n_repair, sizeof *rres);
-        if (rres && agora_llm_call_batch(&ps->llm, rr, n_repair, rres, err) == 0) {
+        pending **rwho = calloc((size_t)n_repair, sizeof *rwho);
+        for (int k = 0; rwho && k < n_repair; k++)
+            rwho[k] = &pd[who[k]];
+        if (rres && rwho && (rc = ask(ps, t, 2, rr, rwho, n_repair, rres, err)) != 0) {
+            for (int k = 0; k < n_repair; k++)
+                agora_llm_result_free(&rres[k]);
+            free(rres);
+            rres = NULL;
+        }
+        free(rwho);
+        if (rres && rc == 0) {
             for (int k = 0; k < n_repair; k++) {
                 pending *q = &pd[who[k]];
                 q->repair = rres[k];
@@ -858,8 +967,11 @@ int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_h
     }
     free(rr);
     free(who);
+    free(whos);
     free(rq);
     free(res);
+    if (rc)
+        goto done;
     /* Apply in persona order. */
     for (int i = 0; i < due; i++) {
         pending *q = &pd[i];

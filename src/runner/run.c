@@ -1,12 +1,14 @@
 /* agora — simulate_mechanics: one scenario, end to end, into one HDF5 run file.
  *
  * Order within a time step t (0 <= t <= steps): the interventions scheduled at t are applied (and recorded in
- * /events), then the metrics of t are measured and appended, a snapshot is taken when due (t = 0, every
+ * /events), then the personas due at t decide and act (mixed runs; calls in /llm/calls, actions in /events), then
+ * the metrics of t are measured and appended, a snapshot is taken when due (t = 0, every
  * snapshot_every steps, and the last step), the file is flushed every flush_every steps, progress is reported, and
  * unless t is the last step the world advances to t + 1. So row t of /metrics describes the state the step
  * t -> t + 1 starts from, interventions of t included.
  *
  * Nothing here depends on the model: it only sees agora_world and the specs the model declares. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,6 +295,24 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
         }
         if (force_offline)
             agora_personas_force_offline(ps);
+        if (opt->replay && opt->replay[0]) {
+            char a[4096], b[4096];
+            if (realpath(opt->replay, a) && realpath(path, b) && strcmp(a, b) == 0) {
+                rc = agora_error_set(err, AGORA_EINVAL, "--replay",
+                                     "%s is the recording being replayed: give the new run another file with -o",
+                                     opt->replay);
+                goto done;
+            }
+            json_t *calls = NULL;
+            if ((rc = agora_h5_llm_calls(opt->replay, &calls, err)) ||
+                (rc = agora_personas_replay(ps, calls, opt->replay_until, opt->replay_lenient, err))) {
+                json_decref(calls);
+                goto done;
+            }
+            json_decref(calls);
+            agora_log(opt->logger, AGORA_LOG_INFO, "answering persona calls from %s%s", opt->replay,
+                      opt->replay_until >= 0 ? " up to the given step, then from the live LLM" : "");
+        }
         n_personas = agora_personas_count(ps);
         const json_t *l = json_object_get(cfg, "llm");
         const char *prov = agora_personas_offline(ps) ? "offline" : NULL;
