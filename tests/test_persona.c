@@ -372,6 +372,49 @@ static void actions_apply_in_persona_order(void **state)
     llm_server_stop(&s);
 }
 
+/* A message sent at a decision reaches its addressee at its next decision, not before; "all" reaches everyone else. */
+static void messages_arrive_at_the_next_decision(void **state)
+{
+    (void)state;
+    llm_server s;
+    assert_int_equal(
+        llm_server_start(&s, "{\"rules\": ["
+                             "{\"tag\": \"a/step-0\", \"responses\": [{\"content\": \"{\\\"reasoning\\\": \\\"\\\", "
+                             "\\\"actions\\\": [], \\\"messages\\\": [{\\\"to\\\": \\\"b\\\", \\\"text\\\": \\\"hold the line\\\"}, "
+                             "{\\\"to\\\": \\\"all\\\", \\\"text\\\": \\\"meeting at noon\\\"}]}\"}]}],"
+                             "\"default\": {\"content\": \"{\\\"reasoning\\\": \\\"\\\", \\\"actions\\\": []}\"}}"),
+        0);
+    char *llm = llm_config(&s, "ollama", 0);
+    agora_personas *ps = NULL;
+    agora_error err;
+    assert_int_equal(create_from(llm, "[{\"id\": \"a\"}, {\"id\": \"b\"}, {\"id\": \"c\", \"every\": 2}]", &ps, &err), 0);
+    agora_world *w = sir_world();
+    record r;
+    agora_persona_hooks h = hooks(&r);
+    assert_int_equal(agora_personas_act(ps, w, &h, &err), 0); /* step 0: a, b, c */
+    assert_int_equal(json_array_size(r.calls), 3);
+    assert_null(strstr(str_at(r.calls, 1, "prompt"), "hold the line")); /* b decides in the same round: not yet */
+    assert_non_null(strstr(str_at(r.calls, 0, "prompt"), "b (b, the b)")); /* a is told who else decides */
+    agora_world_step(w);
+    assert_int_equal(agora_personas_act(ps, w, &h, &err), 0); /* step 1: a, b */
+    assert_int_equal(json_array_size(r.calls), 5);
+    const char *pb = str_at(r.calls, 4, "prompt");
+    assert_non_null(strstr(pb, "from a (step 0): hold the line"));
+    assert_non_null(strstr(pb, "from a (step 0): meeting at noon"));
+    assert_null(strstr(str_at(r.calls, 3, "prompt"), "meeting at noon")); /* not to the sender */
+    agora_world_step(w);
+    assert_int_equal(agora_personas_act(ps, w, &h, &err), 0); /* step 2: a, b, c */
+    assert_null(strstr(str_at(r.calls, 6, "prompt"), "hold the line")); /* b read it already */
+    const char *pc = str_at(r.calls, 7, "prompt");
+    assert_non_null(strstr(pc, "meeting at noon")); /* c's next decision */
+    assert_null(strstr(pc, "hold the line"));
+    record_free(&r);
+    agora_world_destroy(w);
+    agora_personas_destroy(ps);
+    free(llm);
+    llm_server_stop(&s);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -383,6 +426,7 @@ int main(void)
         cmocka_unit_test(invalid_replies_get_one_repair_then_nothing),
         cmocka_unit_test(failed_calls_fall_back_to_the_rules),
         cmocka_unit_test(actions_apply_in_persona_order),
+        cmocka_unit_test(messages_arrive_at_the_next_decision),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
