@@ -20,20 +20,8 @@
 #include <curl/curl.h>
 
 #include "agora/agora.h"
+#include "bench_util.h"
 #include "agora/llm.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static agora_world *grid_world(void)
 {
@@ -52,13 +40,13 @@ static agora_world *grid_world(void)
 /* Steps a world `steps` times; returns the agent-updates per second of steps 2..steps and the first step's time. */
 static double kernel_rate(agora_world *w, int steps, double *first_s)
 {
-    double t0 = now_s();
+    double t0 = bench_now();
     agora_world_step(w);
-    double t1 = now_s();
+    double t1 = bench_now();
     *first_s = t1 - t0;
     for (int s = 1; s < steps; s++)
         agora_world_step(w);
-    return (double)(steps - 1) * (double)agora_world_n(w) / (now_s() - t1);
+    return (double)(steps - 1) * (double)agora_world_n(w) / (bench_now() - t1);
 }
 
 static int mixed_run(const char *base, const char *provider, int personas, int delay_ms)
@@ -86,10 +74,10 @@ static int mixed_run(const char *base, const char *provider, int personas, int d
            *first_without = calloc((size_t)rounds, sizeof(double));
     for (int r = 0; r < rounds; r++) {
         /* alternate the two worlds so that machine noise hits both alike */
-        double t0 = now_s();
+        double t0 = bench_now();
         if (agora_personas_act(ps, a, NULL, &err) != 0)
             fprintf(stderr, "bench_llm: %s\n", err.msg);
-        round[r] = now_s() - t0;
+        round[r] = bench_now() - t0;
         /* The loopback server shares our two cores and finishes its request handling (logging, closing) for a few
          * ms after the replies; a remote server would not. Let it finish (untimed) before timing the kernel. */
         nanosleep(&(struct timespec){0, 50000000L}, NULL);
@@ -100,11 +88,11 @@ static int mixed_run(const char *base, const char *provider, int personas, int d
         nanosleep(&(struct timespec){(time_t)idle, (long)((idle - (double)(time_t)idle) * 1e9)}, NULL);
         without[r] = kernel_rate(b, every, &first_without[r]);
     }
-    qsort(round, (size_t)rounds, sizeof *round, cmp_double);
-    qsort(with, (size_t)rounds, sizeof *with, cmp_double);
-    qsort(without, (size_t)rounds, sizeof *without, cmp_double);
-    qsort(first_with, (size_t)rounds, sizeof *first_with, cmp_double);
-    qsort(first_without, (size_t)rounds, sizeof *first_without, cmp_double);
+    qsort(round, (size_t)rounds, sizeof *round, bench_cmp_double);
+    qsort(with, (size_t)rounds, sizeof *with, bench_cmp_double);
+    qsort(without, (size_t)rounds, sizeof *without, bench_cmp_double);
+    qsort(first_with, (size_t)rounds, sizeof *first_with, bench_cmp_double);
+    qsort(first_without, (size_t)rounds, sizeof *first_without, bench_cmp_double);
     printf("mixed run (SIR 1000x1000, %d personas every %d steps): persona round median %.1f ms = %.3f x the delay\n",
            personas, every, round[rounds / 2] * 1e3, delay_ms > 0 ? round[rounds / 2] * 1e3 / delay_ms : 0.0);
     printf("kernel between rounds (steps 2..%d after a round): %.3g agent-updates/s with personas, %.3g without "
@@ -216,18 +204,18 @@ int main(int argc, char **argv)
                                         .tag = tags[i]};
         }
         agora_error err;
-        double t0 = now_s();
+        double t0 = bench_now();
         if (agora_llm_call_batch(&cfg, rq, personas, res, &err) != 0) {
             fprintf(stderr, "bench_llm: %s\n", err.msg);
             failures++;
         }
-        wall[r] = now_s() - t0;
+        wall[r] = bench_now() - t0;
         for (int i = 0; i < personas; i++) {
             failures += res[i].status != AGORA_LLM_OK;
             agora_llm_result_free(&res[i]);
         }
     }
-    qsort(wall, (size_t)rounds, sizeof *wall, cmp_double);
+    qsort(wall, (size_t)rounds, sizeof *wall, bench_cmp_double);
     double med = wall[rounds / 2];
     printf("agora %s bench_llm: %d personas per round, server delay %d ms, %s protocol, %d rounds\n",
            agora_version(), personas, delay_ms, provider, rounds);

@@ -16,19 +16,7 @@
 #include <jansson.h>
 
 #include "agora/agora.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_util.h"
 
 static agora_world *make_world(long n, int threads, int rounds)
 {
@@ -56,13 +44,13 @@ static double bench(long n, int threads, int rounds, int steps, int reps)
     double *rates = calloc((size_t)reps, sizeof *rates);
     for (int r = 0; r < reps; r++) {
         agora_world *w = make_world(n, threads, rounds);
-        double t0 = now();
+        double t0 = bench_now();
         for (int s = 0; s < steps; s++)
             agora_world_step(w);
-        rates[r] = (double)n * steps / (now() - t0);
+        rates[r] = (double)n * steps / (bench_now() - t0);
         agora_world_destroy(w);
     }
-    qsort(rates, (size_t)reps, sizeof *rates, cmp_double);
+    qsort(rates, (size_t)reps, sizeof *rates, bench_cmp_double);
     double median = rates[reps / 2];
     printf("market n=%ld rounds/day=%d threads=%d  %7.1f M trader-steps/s  (min %.1f, max %.1f; %d reps x %d days)\n",
            n, rounds, threads, median / 1e6, rates[0] / 1e6, rates[reps - 1] / 1e6, reps, steps);

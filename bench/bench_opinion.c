@@ -14,34 +14,7 @@
 #include <jansson.h>
 
 #include "agora/agora.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static agora_space *make_space(const char *space_json)
-{
-    json_error_t jerr;
-    json_t *spec = json_loads(space_json, 0, &jerr);
-    agora_error err;
-    agora_space *space = NULL;
-    char buf[1024];
-    if (!spec || agora_space_create(spec, agora_rng_key_from_seed(1), NULL, &space, &err) != 0) {
-        fprintf(stderr, "bench_opinion: space: %s\n", spec ? agora_error_format(&err, buf, sizeof buf) : jerr.text);
-        exit(1);
-    }
-    json_decref(spec);
-    return space;
-}
+#include "bench_util.h"
 
 static const char *rule_params(const char *rule)
 {
@@ -56,23 +29,7 @@ static const char *rule_params(const char *rule)
 
 static agora_world *make_world(const agora_space *space, const char *rule, int threads)
 {
-    json_t *params = json_loads(rule_params(rule), 0, NULL);
-    agora_error err;
-    agora_space *copy = NULL;
-    agora_world *w = NULL;
-    char buf[1024];
-    if (agora_space_copy(space, &copy, &err) != 0) {
-        fprintf(stderr, "bench_opinion: %s\n", agora_error_format(&err, buf, sizeof buf));
-        exit(1);
-    }
-    agora_world_config cfg = {.model = agora_model_find("opinion"), .space = copy, .params = params, .seed = 1,
-                              .threads = threads};
-    if (agora_world_create(&cfg, &w, &err) != 0) {
-        fprintf(stderr, "bench_opinion: world: %s\n", agora_error_format(&err, buf, sizeof buf));
-        exit(1);
-    }
-    json_decref(params);
-    return w;
+    return bench_world("bench_opinion", "opinion", space, json_loads(rule_params(rule), 0, NULL), threads);
 }
 
 static double bench(const char *label, const agora_space *space, const char *rule, int threads, int steps, int reps)
@@ -82,13 +39,13 @@ static double bench(const char *label, const agora_space *space, const char *rul
         agora_world *w = make_world(space, rule, threads);
         const double n = (double)agora_world_n(w);
         agora_world_step(w); /* warm-up: first touch of the buffers */
-        double t0 = now();
+        double t0 = bench_now();
         for (int s = 0; s < steps; s++)
             agora_world_step(w);
-        rates[r] = n * steps / (now() - t0);
+        rates[r] = n * steps / (bench_now() - t0);
         agora_world_destroy(w);
     }
-    qsort(rates, (size_t)reps, sizeof *rates, cmp_double);
+    qsort(rates, (size_t)reps, sizeof *rates, bench_cmp_double);
     double median = rates[reps / 2];
     printf("%-40s %-9s threads=%d  %8.1f M agent-updates/s  (min %.1f, max %.1f; %d reps x %d steps)\n", label, rule,
            threads, median / 1e6, rates[0] / 1e6, rates[reps - 1] / 1e6, reps, steps);
@@ -140,9 +97,9 @@ int main(int argc, char **argv)
     char json[256], label[96], rl[128], tl[64];
     snprintf(json, sizeof json, "{\"kind\":\"graph\",\"generator\":\"watts_strogatz\",\"n\":%ld,\"k\":%ld,\"p\":%g}",
              wsn, wsk, wsp);
-    double t0 = now();
-    agora_space *ws = make_space(json);
-    printf("watts_strogatz n=%ld k=%ld p=%g built in %.1f s\n", wsn, wsk, wsp, now() - t0);
+    double t0 = bench_now();
+    agora_space *ws = bench_space("bench_opinion", json);
+    printf("watts_strogatz n=%ld k=%ld p=%g built in %.1f s\n", wsn, wsk, wsp, bench_now() - t0);
     snprintf(label, sizeof label, "watts_strogatz n=%ld k=%ld p=%g", wsn, wsk, wsp);
     snprintf(rl, sizeof rl, "%s", rules);
     for (char *r = strtok(rl, ","); r; r = strtok(NULL, ",")) {
@@ -160,7 +117,7 @@ int main(int argc, char **argv)
     agora_space_destroy(ws);
     if (mixn > 0) {
         snprintf(json, sizeof json, "{\"kind\":\"mixed\",\"n\":%ld}", mixn);
-        agora_space *mx = make_space(json);
+        agora_space *mx = bench_space("bench_opinion", json);
         snprintf(label, sizeof label, "mixed n=%ld", mixn);
         snprintf(rl, sizeof rl, "%s", rules);
         for (char *r = strtok(rl, ","); r; r = strtok(NULL, ",")) {

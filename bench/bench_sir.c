@@ -19,19 +19,7 @@
 #include <jansson.h>
 
 #include "agora/agora.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_util.h"
 
 /* Peak resident set size of this process in MiB (VmHWM). */
 static double peak_rss_mib(void)
@@ -47,41 +35,12 @@ static double peak_rss_mib(void)
     return kib / 1024.0;
 }
 
-static agora_space *make_space(const char *space_json)
-{
-    json_error_t jerr;
-    json_t *spec = json_loads(space_json, 0, &jerr);
-    agora_error err;
-    agora_space *space = NULL;
-    char buf[1024];
-    if (!spec || agora_space_create(spec, agora_rng_key_from_seed(1), NULL, &space, &err) != 0) {
-        fprintf(stderr, "bench_sir: space: %s\n", spec ? agora_error_format(&err, buf, sizeof buf) : jerr.text);
-        exit(1);
-    }
-    json_decref(spec);
-    return space;
-}
-
 /* A fresh SIR world on a copy of `space`. */
 static agora_world *make_world(const agora_space *space, int threads, double beta, double gamma, double initial)
 {
-    json_t *params = json_pack("{s:f, s:f, s:f}", "beta", beta, "gamma", gamma, "initial_infected", initial);
-    agora_error err;
-    agora_space *copy = NULL;
-    agora_world *w = NULL;
-    char buf[1024];
-    if (agora_space_copy(space, &copy, &err) != 0) {
-        fprintf(stderr, "bench_sir: %s\n", agora_error_format(&err, buf, sizeof buf));
-        exit(1);
-    }
-    agora_world_config cfg = {.model = agora_model_find("sir"), .space = copy, .params = params, .seed = 1,
-                              .threads = threads};
-    if (agora_world_create(&cfg, &w, &err) != 0) {
-        fprintf(stderr, "bench_sir: world: %s\n", agora_error_format(&err, buf, sizeof buf));
-        exit(1);
-    }
-    json_decref(params);
-    return w;
+    return bench_world("bench_sir", "sir", space,
+                       json_pack("{s:f, s:f, s:f}", "beta", beta, "gamma", gamma, "initial_infected", initial),
+                       threads);
 }
 
 /* Times `steps` steps of a fresh world, `reps` times; prints the median and range of agent-updates/s over the whole
@@ -94,18 +53,18 @@ static double bench(const char *label, const agora_space *space, double beta, do
     for (int r = 0; r < reps; r++) {
         agora_world *w = make_world(space, threads, beta, gamma, initial);
         const double n = (double)agora_world_n(w);
-        double t0 = now();
+        double t0 = bench_now();
         for (int s = 0; s < steps; s++) {
-            double s0 = now();
+            double s0 = bench_now();
             agora_world_step(w);
-            double rate = n / (now() - s0);
+            double rate = n / (bench_now() - s0);
             if (rate < slowest)
                 slowest = rate;
         }
-        rates[r] = n * steps / (now() - t0);
+        rates[r] = n * steps / (bench_now() - t0);
         agora_world_destroy(w);
     }
-    qsort(rates, (size_t)reps, sizeof *rates, cmp_double);
+    qsort(rates, (size_t)reps, sizeof *rates, bench_cmp_double);
     double median = rates[reps / 2];
     printf("%-46s threads=%d  %7.3f G agent-updates/s  (min %.3f, max %.3f; slowest step %.3f; %d reps x %d steps)\n",
            label, threads, median / 1e9, rates[0] / 1e9, rates[reps - 1] / 1e9, slowest / 1e9, reps, steps);
@@ -162,7 +121,7 @@ int main(int argc, char **argv)
     snprintf(ws_json, sizeof ws_json,
              "{\"kind\":\"graph\",\"generator\":\"watts_strogatz\",\"n\":%ld,\"k\":%ld,\"p\":%g}", wsn, wsk, wsp);
     if (!only[0] || strcmp(only, "grid") == 0) {
-        agora_space *grid = make_space(grid_json);
+        agora_space *grid = bench_space("bench_sir", grid_json);
         double grid1 = 0, grid2 = 0;
         snprintf(label, sizeof label, "grid %ldx%ld torus moore, b=0.05 g=0.1", gw, gh);
         snprintf(list, sizeof list, "%s", threads_list);
@@ -179,9 +138,9 @@ int main(int argc, char **argv)
         agora_space_destroy(grid);
     }
     if (!only[0] || strcmp(only, "ws") == 0) {
-        double t0 = now();
-        agora_space *ws = make_space(ws_json);
-        printf("watts_strogatz n=%ld k=%ld p=%g built in %.1f s (igraph + CSR)\n", wsn, wsk, wsp, now() - t0);
+        double t0 = bench_now();
+        agora_space *ws = bench_space("bench_sir", ws_json);
+        printf("watts_strogatz n=%ld k=%ld p=%g built in %.1f s (igraph + CSR)\n", wsn, wsk, wsp, bench_now() - t0);
         /* Work per step depends on the epidemic on a network: every agent is updated, and each infection or
          * recovery then updates its neighbours' counts. Two epidemics from 1% infected: a slow one and a fast one
          * with heavy turnover; each line also reports its slowest step (the peak). */
@@ -199,7 +158,7 @@ int main(int argc, char **argv)
         agora_space_destroy(ws);
     }
     if (big) {
-        agora_space *g = make_space("{\"kind\":\"grid\",\"width\":10000,\"height\":10000,\"torus\":true,"
+        agora_space *g = bench_space("bench_sir", "{\"kind\":\"grid\",\"width\":10000,\"height\":10000,\"torus\":true,"
                                     "\"neighborhood\":\"moore\"}");
         snprintf(list, sizeof list, "%s", threads_list);
         for (char *t = strtok(list, ","); t; t = strtok(NULL, ","))

@@ -1,0 +1,62 @@
+/* agora — what the benchmark programs share: a monotonic clock, sorting for medians, and building spaces and
+ * worlds (exiting with the error on failure: a benchmark has no other use for a bad setup). */
+#ifndef AGORA_BENCH_UTIL_H
+#define AGORA_BENCH_UTIL_H
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "agora/agora.h"
+
+static inline double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The space a JSON `space:` object describes (seed 1). */
+static inline agora_space *bench_space(const char *prog, const char *space_json)
+{
+    json_error_t jerr;
+    json_t *spec = json_loads(space_json, 0, &jerr);
+    agora_error err;
+    agora_space *space = NULL;
+    char buf[1024];
+    if (!spec || agora_space_create(spec, agora_rng_key_from_seed(1), NULL, &space, &err) != 0) {
+        fprintf(stderr, "%s: space: %s\n", prog, spec ? agora_error_format(&err, buf, sizeof buf) : jerr.text);
+        exit(1);
+    }
+    json_decref(spec);
+    return space;
+}
+
+/* A fresh world of `model` on a copy of `space` (seed 1); takes `params` (a new reference). */
+static inline agora_world *bench_world(const char *prog, const char *model, const agora_space *space,
+                                       json_t *params, int threads)
+{
+    agora_error err;
+    agora_space *copy = NULL;
+    agora_world *w = NULL;
+    char buf[1024];
+    if (agora_space_copy(space, &copy, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, agora_error_format(&err, buf, sizeof buf));
+        exit(1);
+    }
+    agora_world_config cfg = {.model = agora_model_find(model), .space = copy, .params = params, .seed = 1,
+                              .threads = threads};
+    if (agora_world_create(&cfg, &w, &err) != 0) {
+        fprintf(stderr, "%s: world: %s\n", prog, agora_error_format(&err, buf, sizeof buf));
+        exit(1);
+    }
+    json_decref(params);
+    return w;
+}
+
+#endif
