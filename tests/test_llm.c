@@ -360,6 +360,23 @@ static void api_keys_stay_in_the_header(void **state)
     assert_null(json_object_get(json_object_get(json_array_get(reqs, 0), "headers"), "authorization"));
     json_decref(reqs);
     agora_llm_result_free(&r);
+    /* No variable named: AGORA_API_KEY, else OPENAI_API_KEY; a base URL ending in /v1 (OPENAI_BASE_URL style). */
+    c.api_key_env = NULL;
+    unsetenv("AGORA_API_KEY");
+    setenv("OPENAI_API_KEY", "sk-openai-env-7", 1);
+    char v1[128];
+    snprintf(v1, sizeof v1, "%s/v1", s.base_url);
+    c.base_url = v1;
+    r = ask(&c, "envkey", NULL);
+    assert_int_equal(r.status, AGORA_LLM_OK);
+    reqs = requests_tagged(&s, "envkey");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(reqs, 0), "path")), "/v1/chat/completions");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(json_array_get(reqs, 0), "headers"), "authorization")),
+        "Bearer");
+    json_decref(reqs);
+    agora_llm_result_free(&r);
+    unsetenv("OPENAI_API_KEY");
     llm_server_stop(&s);
 }
 

@@ -38,7 +38,8 @@ typedef struct agora_llm_config {
     agora_llm_provider provider;
     const char *model;          /* e.g. "llama3.2", "gpt-4o-mini" */
     const char *base_url;       /* e.g. "http://127.0.0.1:11434" (ollama), "https://api.openai.com" (openai) */
-    const char *api_key_env;    /* name of the environment variable holding the key (NULL: none is sent) */
+    const char *api_key_env;    /* name of the environment variable holding the key; NULL: AGORA_API_KEY, else
+                                 * (openai) OPENAI_API_KEY; no key set: no Authorization header */
     double timeout_s;           /* per attempt (default 60) */
     int max_retries;            /* retries after the first attempt (default 3) */
     double backoff_s;           /* first backoff (default 0.5); doubles each retry, with jitter in [0.5, 1.5) */

@@ -239,7 +239,12 @@ static int start_attempt(const agora_llm_config *cfg, CURLM *multi, call *c, dou
     size_t bl = strlen(base);
     while (bl > 0 && base[bl - 1] == '/')
         bl--;
-    snprintf(url, sizeof url, "%.*s%s", (int)bl, base,
+    /* OpenAI-style base URLs often end in /v1 already (OPENAI_BASE_URL=https://api.openai.com/v1) */
+    if (cfg->provider == AGORA_LLM_OPENAI && bl >= 3 && strncmp(base + bl - 3, "/v1", 3) == 0)
+        bl -= 3;
+    /* Ollama's OLLAMA_HOST may be given without a scheme */
+    const char *scheme = strstr(base, "://") ? "" : "http://";
+    snprintf(url, sizeof url, "%s%.*s%s", scheme, (int)bl, base,
              cfg->provider == AGORA_LLM_OPENAI ? "/v1/chat/completions" : "/api/chat");
     curl_slist_free_all(c->headers);
     c->headers = curl_slist_append(NULL, "Content-Type: application/json");
@@ -399,9 +404,15 @@ int agora_llm_call_batch(const agora_llm_config *cfg, const agora_llm_request *r
     }
     if (n == 0)
         return 0;
-    /* The key is read from the environment for this batch and lives only in the header list. */
+    /* The key is read from the environment for this batch and lives only in the header list: the variable the
+     * configuration names, else AGORA_API_KEY, else (openai) OPENAI_API_KEY. */
     char auth[1024] = "";
     const char *key = cfg->api_key_env ? getenv(cfg->api_key_env) : NULL;
+    if (!cfg->api_key_env) {
+        key = getenv("AGORA_API_KEY");
+        if ((!key || !key[0]) && cfg->provider == AGORA_LLM_OPENAI)
+            key = getenv("OPENAI_API_KEY");
+    }
     if (key && key[0])
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
     call *calls = calloc((size_t)n, sizeof *calls);

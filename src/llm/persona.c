@@ -305,11 +305,13 @@ static int parse_llm_object(agora_personas *ps, const json_t *llm, agora_error *
     if (!json_is_string(model) || !json_string_value(model)[0])
         return bad(err, "llm.model", "required: the model name, e.g. llama3.2");
     ps->model = strdup(json_string_value(model));
-    ps->base_url = dup_or(json_object_get(llm, "base_url"), ps->llm.provider == AGORA_LLM_OLLAMA
-                                                                 ? "http://127.0.0.1:11434"
-                                                                 : "https://api.openai.com");
-    ps->api_key_env = dup_or(json_object_get(llm, "api_key_env"),
-                             ps->llm.provider == AGORA_LLM_OPENAI ? "OPENAI_API_KEY" : NULL);
+    /* base URL: the scenario's, else the environment's (OLLAMA_HOST, OPENAI_BASE_URL), else the usual default */
+    const char *env_url = getenv(ps->llm.provider == AGORA_LLM_OLLAMA ? "OLLAMA_HOST" : "OPENAI_BASE_URL");
+    ps->base_url = dup_or(json_object_get(llm, "base_url"),
+                          env_url && env_url[0]                       ? env_url
+                          : ps->llm.provider == AGORA_LLM_OLLAMA ? "http://127.0.0.1:11434"
+                                                                  : "https://api.openai.com");
+    ps->api_key_env = dup_or(json_object_get(llm, "api_key_env"), NULL); /* NULL: AGORA_API_KEY / OPENAI_API_KEY */
     double v;
     if ((rc = number_in(llm, "timeout_s", 0.01, 3600, 60, &ps->llm.timeout_s, "llm", err)) ||
         (rc = number_in(llm, "max_retries", 0, 20, 3, &v, "llm", err)))
