@@ -58,8 +58,8 @@ static int mixed_run(const char *base, const char *provider, int personas, int d
         snprintf(id, sizeof id, "p%d", i);
         json_array_append_new(list, json_pack("{s:s, s:s, s:i}", "id", id, "role", "minister", "every", every));
     }
-    json_t *llm = json_pack("{s:s, s:s, s:s, s:i}", "provider", provider, "model", "bench", "base_url", base,
-                            "max_concurrency", personas);
+    json_t *llm = json_pack("{s:s, s:s, s:s, s:i, s:b}", "provider", provider, "model", "bench", "base_url", base,
+                            "max_concurrency", personas, "keep_threads_warm", getenv("AGORA_BENCH_COLD") == NULL);
     agora_personas *ps = NULL;
     agora_error err;
     if (agora_personas_create(llm, list, agora_model_find("sir"), &ps, &err) != 0) {

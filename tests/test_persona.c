@@ -69,6 +69,8 @@ static void bad_configurations_name_the_key(void **state)
         {"{\"provider\": \"ollama\"}", "[{\"id\": \"a\"}]", "llm.model"},
         {"{\"provider\": \"ollama\", \"model\": \"m\", \"timeout_s\": -1}", "[{\"id\": \"a\"}]", "llm.timeout_s"},
         {"{\"provider\": \"ollama\", \"model\": \"m\", \"colour\": 1}", "[{\"id\": \"a\"}]", "llm.colour"},
+        {"{\"provider\": \"ollama\", \"model\": \"m\", \"keep_threads_warm\": 1}", "[{\"id\": \"a\"}]",
+         "llm.keep_threads_warm"},
         {NULL, "[]", "personas"},
         {NULL, "[{\"role\": \"x\"}]", "personas[0].id"},
         {NULL, "[{\"id\": \"a\"}, {\"id\": \"a\"}]", "personas[1].id"},
@@ -354,6 +356,11 @@ static void actions_apply_in_persona_order(void **state)
                              "]}"),
         0);
     char *llm = llm_config(&s, "openai", 0);
+    /* with the world's threads spinning through the wait: the same outcome */
+    char *warm = malloc(strlen(llm) + 64);
+    snprintf(warm, strlen(llm) + 64, "%.*s, \"keep_threads_warm\": true}", (int)strlen(llm) - 1, llm);
+    free(llm);
+    llm = warm;
     agora_personas *ps = NULL;
     agora_error err;
     assert_int_equal(create_from(llm, "[{\"id\": \"a\"}, {\"id\": \"b\"}]", &ps, &err), 0);

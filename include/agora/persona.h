@@ -15,7 +15,7 @@
  *
  * Configuration (the scenario's `llm:` and `personas:`; checked by agora_personas_create with key paths):
  *   llm: {provider: ollama|openai|offline, model, base_url, api_key_env, timeout_s, max_retries, max_concurrency,
- *         temperature, seed, max_prompt_tokens}
+ *         temperature, seed, max_prompt_tokens, keep_threads_warm}
  *   personas: [{id, name, role, persona, every, start, memory, offline_policy: [{when, do}]}] */
 #ifndef AGORA_PERSONA_H
 #define AGORA_PERSONA_H

@@ -3,10 +3,13 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <omp.h>
 
 #include "agora/llm.h"
 #include "agora/persona.h"
@@ -45,6 +48,7 @@ struct agora_personas {
     int n;
     int offline, forced_offline;
     /* replay: the recorded calls, answered by (step, persona, attempt) up to replay_until */
+    int keep_warm;           /* llm.keep_threads_warm: worker threads spin while the LLM answers */
     json_t *replay;          /* object "step/persona/attempt" -> row */
     int64_t replay_until;
     int replay_lenient;
@@ -279,7 +283,8 @@ static int parse_llm(agora_personas *ps, const json_t *llm_in, agora_error *err)
 static int parse_llm_object(agora_personas *ps, const json_t *llm, agora_error *err)
 {
     static const char *const keys[] = {"provider", "model", "base_url", "api_key_env", "timeout_s", "max_retries",
-                                       "max_concurrency", "temperature", "seed", "max_prompt_tokens", NULL};
+                                       "max_concurrency", "temperature", "seed", "max_prompt_tokens",
+                                       "keep_threads_warm", NULL};
     int rc = unknown_keys(llm, keys, "llm", err);
     if (rc)
         return rc;
@@ -327,6 +332,10 @@ static int parse_llm_object(agora_personas *ps, const json_t *llm, agora_error *
     if ((rc = number_in(llm, "max_prompt_tokens", 200, 1e6, 3000, &v, "llm", err)))
         return rc;
     ps->max_prompt_tokens = (int64_t)v;
+    const json_t *warm = json_object_get(llm, "keep_threads_warm");
+    if (warm && !json_is_boolean(warm))
+        return bad(err, "llm.keep_threads_warm", "expected true or false");
+    ps->keep_warm = json_is_true(warm);
     ps->llm.model = ps->model;
     ps->llm.base_url = ps->base_url;
     ps->llm.api_key_env = ps->api_key_env;
@@ -793,11 +802,38 @@ static agora_llm_status status_from_name(const char *s)
 
 /* Asks n requests of a step: from the recording while replaying, else over HTTP. In a replay the prompt must be the
  * one recorded (else an error naming the step and persona, unless lenient). */
-static int ask(agora_personas *ps, int64_t t, int attempt, const agora_llm_request *rq, pending *const *who, int n,
-               agora_llm_result *res, agora_error *err)
+/* The HTTP batch. With keep_threads_warm, the world's other OpenMP threads spin until it is done instead of going
+ * idle: on machines (VMs) where idle cores come back slowly, the kernel's first steps after a round then run at
+ * full speed (bench/README.md), at the price of busy cores while the LLM answers — off by default, since a local LLM
+ * on the same CPU needs those cores. */
+static int call_batch(agora_personas *ps, int threads, const agora_llm_request *rq, int n, agora_llm_result *res,
+                      agora_error *err)
+{
+    if (!ps->keep_warm || threads < 2)
+        return agora_llm_call_batch(&ps->llm, rq, n, res, err);
+    atomic_int done = 0;
+    int rc = 0;
+#pragma omp parallel num_threads(threads)
+    {
+        if (omp_get_thread_num() == 0) {
+            rc = agora_llm_call_batch(&ps->llm, rq, n, res, err);
+            atomic_store_explicit(&done, 1, memory_order_release);
+        } else {
+            while (!atomic_load_explicit(&done, memory_order_acquire)) {
+#if defined(__x86_64__) || defined(__i386__)
+                __builtin_ia32_pause();
+#endif
+            }
+        }
+    }
+    return rc;
+}
+
+static int ask(agora_personas *ps, int threads, int64_t t, int attempt, const agora_llm_request *rq,
+               pending *const *who, int n, agora_llm_result *res, agora_error *err)
 {
     if (!ps->replay || t > ps->replay_until)
-        return agora_llm_call_batch(&ps->llm, rq, n, res, err);
+        return call_batch(ps, threads, rq, n, res, err);
     for (int i = 0; i < n; i++) {
         char key[256];
         snprintf(key, sizeof key, "%lld/%s/%d", (long long)t, who[i]->p->id, attempt);
@@ -924,7 +960,7 @@ int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_h
     pending **whos = calloc((size_t)due, sizeof *whos);
     for (int i = 0; whos && i < due; i++)
         whos[i] = &pd[i];
-    if (!whos || (rc = ask(ps, t, 1, rq, whos, due, res, err)) != 0) {
+    if (!whos || (rc = ask(ps, agora_world_threads(w), t, 1, rq, whos, due, res, err)) != 0) {
         for (int i = 0; i < due; i++)
             agora_llm_result_free(&res[i]);
         if (!whos)
@@ -970,7 +1006,7 @@ int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_h
         pending **rwho = calloc((size_t)n_repair, sizeof *rwho);
         for (int k = 0; rwho && k < n_repair; k++)
             rwho[k] = &pd[who[k]];
-        if (rres && rwho && (rc = ask(ps, t, 2, rr, rwho, n_repair, rres, err)) != 0) {
+        if (rres && rwho && (rc = ask(ps, agora_world_threads(w), t, 2, rr, rwho, n_repair, rres, err)) != 0) {
             for (int k = 0; k < n_repair; k++)
                 agora_llm_result_free(&rres[k]);
             free(rres);
