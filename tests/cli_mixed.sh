@@ -91,6 +91,10 @@ for provider in ollama openai; do
     h5diff -c llm_$provider.h5 replay_$provider.h5 $d $d > diff.txt || { cat diff.txt; fail "replay differs in $d ($provider)"; }
   done
 done
+# The same through the scenario: llm: {provider: replay, path: RUN.h5}
+expect_exit 0 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o replay_block.h5 $small --no-progress \
+  --set "llm={provider: replay, path: \"$PWD/llm_ollama.h5\"}"
+h5diff -c llm_ollama.h5 replay_block.h5 /metrics /metrics > diff.txt || { cat diff.txt; fail "provider replay differs"; }
 pass "replay is bit-identical, with no network"
 
 # A changed persona changes the prompt: an error naming the step and persona; lenient replays anyway.

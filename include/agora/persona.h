@@ -14,7 +14,7 @@
  * order. Decisions made that way are labelled "rules", never "llm".
  *
  * Configuration (the scenario's `llm:` and `personas:`; checked by agora_personas_create with key paths):
- *   llm: {provider: ollama|openai|offline, model, base_url, api_key_env, timeout_s, max_retries, max_concurrency,
+ *   llm: {provider: ollama|openai|replay|offline, model, base_url, api_key_env, timeout_s, max_retries, max_concurrency,
  *         temperature, seed, max_prompt_tokens, keep_threads_warm}
  *   personas: [{id, name, role, persona, every, start, memory, offline_policy: [{when, do}]}] */
 #ifndef AGORA_PERSONA_H
@@ -78,6 +78,9 @@ AGORA_API int agora_personas_offline(const agora_personas *ps);
 /* The provider name ("ollama", "openai", "offline") and model the personas ask ("" offline). */
 AGORA_API const char *agora_personas_provider(const agora_personas *ps);
 AGORA_API const char *agora_personas_model(const agora_personas *ps);
+
+/* With `llm: {provider: replay, path: RUN.h5}`: that path (as written; relative to the scenario), else NULL. */
+AGORA_API const char *agora_personas_replay_path(const agora_personas *ps);
 
 /* Number of personas, and the id of persona i. */
 AGORA_API int agora_personas_count(const agora_personas *ps);

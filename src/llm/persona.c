@@ -49,6 +49,7 @@ struct agora_personas {
     int offline, forced_offline;
     /* replay: the recorded calls, answered by (step, persona, attempt) up to replay_until */
     int keep_warm;           /* llm.keep_threads_warm: worker threads spin while the LLM answers */
+    char *replay_path;       /* llm.provider replay: the recorded run (llm.path) */
     json_t *replay;          /* object "step/persona/attempt" -> row */
     int64_t replay_until;
     int replay_lenient;
@@ -284,7 +285,7 @@ static int parse_llm_object(agora_personas *ps, const json_t *llm, agora_error *
 {
     static const char *const keys[] = {"provider", "model", "base_url", "api_key_env", "timeout_s", "max_retries",
                                        "max_concurrency", "temperature", "seed", "max_prompt_tokens",
-                                       "keep_threads_warm", NULL};
+                                       "keep_threads_warm", "path", NULL};
     int rc = unknown_keys(llm, keys, "llm", err);
     if (rc)
         return rc;
@@ -298,11 +299,20 @@ static int parse_llm_object(agora_personas *ps, const json_t *llm, agora_error *
                                       : "expected the name of an environment variable such as OPENAI_API_KEY");
     }
     const char *prov = json_string_value(json_object_get(llm, "provider"));
-    if (!prov || (strcmp(prov, "offline") != 0 && !agora_llm_provider_from_name(prov)))
-        return bad(err, "llm.provider", "expected one of \"ollama\", \"openai\", \"offline\"");
+    if (!prov || (strcmp(prov, "offline") != 0 && strcmp(prov, "replay") != 0 && !agora_llm_provider_from_name(prov)))
+        return bad(err, "llm.provider", "expected one of \"ollama\", \"openai\", \"replay\", \"offline\"");
     ps->provider_name = strdup(prov);
     if (strcmp(prov, "offline") == 0) {
         ps->offline = 1;
+        return 0;
+    }
+    if (strcmp(prov, "replay") == 0) {
+        /* every call answered from a recorded run: like --replay RUN.h5, with the run named in the scenario */
+        const json_t *path = json_object_get(llm, "path");
+        if (!json_is_string(path) || !json_string_value(path)[0])
+            return bad(err, "llm.path", "required with provider replay: the recorded run file (.h5)");
+        ps->replay_path = strdup(json_string_value(path));
+        ps->offline = 1; /* no live LLM behind the recording */
         return 0;
     }
     ps->llm.provider = agora_llm_provider_from_name(prov);
@@ -486,6 +496,11 @@ int agora_personas_offline(const agora_personas *ps)
     return ps && (ps->offline || ps->forced_offline);
 }
 
+const char *agora_personas_replay_path(const agora_personas *ps)
+{
+    return ps ? ps->replay_path : NULL;
+}
+
 const char *agora_personas_provider(const agora_personas *ps)
 {
     return !ps || agora_personas_offline(ps) || !ps->provider_name ? "offline" : ps->provider_name;
@@ -535,6 +550,7 @@ void agora_personas_destroy(agora_personas *ps)
     free(ps->api_key_env);
     free(ps->schema_text);
     json_decref(ps->replay);
+    free(ps->replay_path);
     json_decref(ps->action_schema);
     json_decref(ps->reply_schema);
     free(ps);

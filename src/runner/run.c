@@ -295,22 +295,31 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
         }
         if (force_offline)
             agora_personas_force_offline(ps);
-        if (opt->replay && opt->replay[0]) {
+        /* --replay, or llm: {provider: replay, path} (relative to the scenario's directory) */
+        char scenario_replay[4096] = "";
+        const char *rp = agora_personas_replay_path(ps);
+        if (rp && !(opt->replay && opt->replay[0])) {
+            const char *dir = agora_scenario_base_dir(sc);
+            snprintf(scenario_replay, sizeof scenario_replay, "%s%s%s", rp[0] == '/' || !dir ? "" : dir,
+                     rp[0] == '/' || !dir ? "" : "/", rp);
+        }
+        const char *replay = opt->replay && opt->replay[0] ? opt->replay : scenario_replay[0] ? scenario_replay : NULL;
+        if (replay) {
             char a[4096], b[4096];
-            if (realpath(opt->replay, a) && realpath(path, b) && strcmp(a, b) == 0) {
+            if (realpath(replay, a) && realpath(path, b) && strcmp(a, b) == 0) {
                 rc = agora_error_set(err, AGORA_EINVAL, "--replay",
                                      "%s is the recording being replayed: give the new run another file with -o",
-                                     opt->replay);
+                                     replay);
                 goto done;
             }
             json_t *calls = NULL;
-            if ((rc = agora_h5_llm_calls(opt->replay, &calls, err)) ||
+            if ((rc = agora_h5_llm_calls(replay, &calls, err)) ||
                 (rc = agora_personas_replay(ps, calls, opt->replay_until, opt->replay_lenient, err))) {
                 json_decref(calls);
                 goto done;
             }
             json_decref(calls);
-            agora_log(opt->logger, AGORA_LOG_INFO, "answering persona calls from %s%s", opt->replay,
+            agora_log(opt->logger, AGORA_LOG_INFO, "answering persona calls from %s%s", replay,
                       opt->replay_until >= 0 ? " up to the given step, then from the live LLM" : "");
         }
         n_personas = agora_personas_count(ps);
@@ -332,10 +341,16 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
                 .persona = json_string_value(json_object_get(pj, "persona"))};
         }
         (void)l;
-        agora_log(opt->logger, agora_personas_offline(ps) ? AGORA_LOG_WARN : AGORA_LOG_INFO,
-                  agora_personas_offline(ps) ? "%d persona(s) follow their offline_policy rules: no LLM is used"
-                                             : "%d persona(s) ask %s model %s",
-                  n_personas, agora_personas_provider(ps), agora_personas_model(ps));
+        if (replay && opt->replay_until < 0)
+            agora_log(opt->logger, AGORA_LOG_INFO, "%d persona(s) answered from the recording %s", n_personas, replay);
+        else
+            agora_log(opt->logger, agora_personas_offline(ps) ? AGORA_LOG_WARN : AGORA_LOG_INFO,
+                      agora_personas_offline(ps) ? "%d persona(s) follow their offline_policy rules: no LLM is used%s"
+                                                 : "%d persona(s) ask %s model %s",
+                      n_personas,
+                      agora_personas_offline(ps) ? (replay ? " after the replayed steps" : "")
+                                                 : agora_personas_provider(ps),
+                      agora_personas_model(ps));
     }
 
     /* Open the run file. */
