@@ -50,6 +50,7 @@ struct agora_personas {
     /* replay: the recorded calls, answered by (step, persona, attempt) up to replay_until */
     int keep_warm;           /* llm.keep_threads_warm: worker threads spin while the LLM answers */
     char *replay_path;       /* llm.provider replay: the recorded run (llm.path) */
+    int unreachable;         /* consecutive rounds in which no call could connect */
     json_t *replay;          /* object "step/persona/attempt" -> row */
     int64_t replay_until;
     int replay_lenient;
@@ -822,8 +823,31 @@ static agora_llm_status status_from_name(const char *s)
  * idle: on machines (VMs) where idle cores come back slowly, the kernel's first steps after a round then run at
  * full speed (bench/README.md), at the price of busy cores while the LLM answers — off by default, since a local LLM
  * on the same CPU needs those cores. */
+static int call_batch_raw(agora_personas *ps, int threads, const agora_llm_request *rq, int n,
+                          agora_llm_result *res, agora_error *err);
+
+/* While the server cannot be reached at all (every call of UNREACHABLE_ROUNDS rounds in a row failed to connect),
+ * calls are made without retries, so that a run against a server that is down does not wait out the backoff of
+ * every round; the first answer restores the configured retries. */
+#define UNREACHABLE_ROUNDS 2
+
 static int call_batch(agora_personas *ps, int threads, const agora_llm_request *rq, int n, agora_llm_result *res,
                       agora_error *err)
+{
+    const int retries = ps->llm.max_retries;
+    if (ps->unreachable >= UNREACHABLE_ROUNDS)
+        ps->llm.max_retries = 0;
+    int rc = call_batch_raw(ps, threads, rq, n, res, err);
+    ps->llm.max_retries = retries;
+    int all_connect = n > 0;
+    for (int i = 0; i < n && all_connect; i++)
+        all_connect = res[i].status == AGORA_LLM_CONNECT;
+    ps->unreachable = rc == 0 && all_connect ? ps->unreachable + 1 : 0;
+    return rc;
+}
+
+static int call_batch_raw(agora_personas *ps, int threads, const agora_llm_request *rq, int n,
+                          agora_llm_result *res, agora_error *err)
 {
     if (!ps->keep_warm || threads < 2)
         return agora_llm_call_batch(&ps->llm, rq, n, res, err);
