@@ -61,6 +61,13 @@ assert all(s == "ok" for p, _, _, s in status if p == "health"), status
 ev = [r for r in f["events"][:] if r["part"] == 0]
 assert any(r["source"].decode() == "persona:health" and r["status"].decode() == "applied" for r in ev)
 assert f.attrs["mode"] in (b"mixed", "mixed")
+for pid in ("health", "economy"):   # per-persona totals written as attributes at close
+    g = f["personas/" + pid]
+    mine = [r for r in rows if r["persona"].decode() == pid]
+    assert g.attrs["calls"] == len(mine), (pid, g.attrs["calls"], len(mine))
+    assert g.attrs["ok"] == sum(r["status"].decode() == "ok" for r in mine)
+    assert g.attrs["invalid"] == sum(r["status"].decode() == "invalid" for r in mine)
+    assert g.attrs["prompt_tokens"] == sum(int(r["prompt_tokens"]) for r in mine if r["prompt_tokens"] > 0)
 print("ok:", len(rows), "calls")
 PYEOF
   # the key went to the server as a header, never into the file or the logs

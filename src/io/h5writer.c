@@ -21,6 +21,7 @@
  *     reads one snapshot without decompressing others and HDF5's chunk buffers stay small.
  *   - tables (/events, /llm/calls) are dimension scales of themselves (see agora__h5_table_create). */
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -504,6 +505,13 @@ struct agora_writer {
     size_t buf_n, buf_cap;
     agora__h5_table *events;
     agora__h5_table *calls; /* /llm/calls; NULL in a run without personas */
+    /* per-persona totals of the calls, written as attributes of /personas/<id> when the file is closed */
+    int n_personas;
+    struct persona_totals {
+        char id[128];
+        int64_t calls, ok, invalid, failed, prompt_tokens, completion_tokens, latency_n;
+        double latency_sum, latency_max;
+    } *totals;
 };
 
 static void writer_close_handles(agora_writer *wr)
@@ -534,6 +542,7 @@ static void writer_free(agora_writer *wr)
     free(wr->buf_t);
     free(wr->buf_v);
     free(wr->path);
+    free(wr->totals);
     free(wr);
 }
 
@@ -920,6 +929,14 @@ static int create_personas(agora_writer *wr, const agora_writer_config *cfg, ago
             (rc = agora__h5_attr_text(p, "persona", ps->persona, err)))
             goto done;
     }
+    wr->totals = calloc((size_t)cfg->n_personas, sizeof *wr->totals);
+    if (!wr->totals) {
+        rc = agora_error_set(err, AGORA_ENOMEM, "personas", "out of memory");
+        goto done;
+    }
+    wr->n_personas = cfg->n_personas;
+    for (int i = 0; i < cfg->n_personas; i++)
+        snprintf(wr->totals[i].id, sizeof wr->totals[i].id, "%s", cfg->personas[i].id);
     if ((llm = make_group(wr->file, "llm", err)) < 0) {
         rc = AGORA_EHDF5;
         goto done;
@@ -1128,6 +1145,23 @@ int agora_writer_llm_call(agora_writer *wr, const agora_persona_call *call, agor
     agora__h5_quiet_begin(&q);
     int rc = agora__h5_table_append(wr->calls, cells, NULL, err);
     agora__h5_quiet_end(&q);
+    for (int i = 0; rc == 0 && call->persona && i < wr->n_personas; i++) {
+        struct persona_totals *t = &wr->totals[i];
+        if (strcmp(t->id, call->persona) != 0)
+            continue;
+        t->calls++;
+        const char *st = call->status ? call->status : "";
+        t->ok += strcmp(st, "ok") == 0;
+        t->invalid += strcmp(st, "invalid") == 0;
+        t->failed += strcmp(st, "ok") != 0 && strcmp(st, "invalid") != 0;
+        t->prompt_tokens += call->prompt_tokens > 0 ? call->prompt_tokens : 0;
+        t->completion_tokens += call->completion_tokens > 0 ? call->completion_tokens : 0;
+        if (isfinite(call->latency_ms)) {
+            t->latency_sum += call->latency_ms;
+            t->latency_n++;
+            t->latency_max = call->latency_ms > t->latency_max ? call->latency_ms : t->latency_max;
+        }
+    }
     return rc;
 }
 
@@ -1217,8 +1251,42 @@ int agora_writer_flush(agora_writer *wr, agora_error *err)
  * the run) holds a shared lock on the file, which makes a plain read-write open fail; since this writer is the
  * only one and the readers were built to follow a changing file, the reopen then goes ahead without the lock
  * rather than leave a finished run saying "running". */
-static int write_final_attributes(const char *path, const char *status, int64_t steps_done, double wall_time_s,
-                                  const char *summary_json, agora_error *err)
+/* The per-persona totals as attributes of /personas/<id>: calls, ok, invalid, failed, prompt_tokens,
+ * completion_tokens, latency_ms_mean, latency_ms_max (what `agora inspect` also computes from /llm/calls). */
+static int write_persona_totals(hid_t file, const agora_writer *wr, agora_error *err)
+{
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < wr->n_personas; i++) {
+        const struct persona_totals *t = &wr->totals[i];
+        char name[160];
+        snprintf(name, sizeof name, "personas/%s", t->id);
+        hid_t g = H5Gopen2(file, name, H5P_DEFAULT);
+        if (g < 0)
+            return agora__h5_fail(err, AGORA_EHDF5, name, "cannot open /%s", name);
+        const double mean = t->latency_n ? t->latency_sum / (double)t->latency_n : NAN;
+        const double max = t->latency_n ? t->latency_max : NAN;
+        const struct {
+            const char *n;
+            const int64_t *v;
+        } ints[] = {{"calls", &t->calls},
+                    {"ok", &t->ok},
+                    {"invalid", &t->invalid},
+                    {"failed", &t->failed},
+                    {"prompt_tokens", &t->prompt_tokens},
+                    {"completion_tokens", &t->completion_tokens}};
+        for (size_t k = 0; rc == 0 && k < sizeof ints / sizeof ints[0]; k++)
+            rc = agora__h5_attr_scalar(g, ints[k].n, H5T_STD_I64LE, H5T_NATIVE_INT64, ints[k].v, err);
+        if (rc == 0)
+            rc = agora__h5_attr_scalar(g, "latency_ms_mean", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &mean, err);
+        if (rc == 0)
+            rc = agora__h5_attr_scalar(g, "latency_ms_max", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &max, err);
+        agora__h5_close(&g);
+    }
+    return rc;
+}
+
+static int write_final_attributes(const agora_writer *wr, const char *path, const char *status, int64_t steps_done,
+                                  double wall_time_s, const char *summary_json, agora_error *err)
 {
     char finished[32];
     utc_now(finished, sizeof finished);
@@ -1235,7 +1303,8 @@ static int write_final_attributes(const char *path, const char *status, int64_t 
         (rc = agora__h5_attr_text(file, "finished", finished, err)) ||
         (rc = agora__h5_attr_scalar(file, "steps_done", H5T_STD_I64LE, H5T_NATIVE_INT64, &steps_done, err)) ||
         (rc = agora__h5_attr_scalar(file, "wall_time_s", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &wall_time_s, err)) ||
-        (rc = agora__h5_attr_text(file, "summary", summary_json, err)))
+        (rc = agora__h5_attr_text(file, "summary", summary_json, err)) ||
+        (rc = write_persona_totals(file, wr, err)))
         goto done;
 done:
     if (H5Fclose(file) < 0 && rc == 0)
@@ -1258,8 +1327,8 @@ int agora_writer_close(agora_writer *wr, const char *status, int64_t steps_done,
     if (H5Fclose(wr->file) < 0 && rc == 0)
         rc = agora__h5_fail(err, AGORA_EIO, wr->path, "cannot close the run file");
     wr->file = H5I_INVALID_HID;
-    int rc2 = write_final_attributes(wr->path, status ? status : "complete", steps_done, wall_time_s, summary_json,
-                                     rc ? &later : err);
+    int rc2 = write_final_attributes(wr, wr->path, status ? status : "complete", steps_done, wall_time_s,
+                                     summary_json, rc ? &later : err);
     if (rc == 0)
         rc = rc2;
     writer_free(wr);
