@@ -221,7 +221,7 @@ static void unknown_top_level_key_suggests_the_closest(void **state)
     /* Nothing close: the known keys are listed. */
     assert_parse_fails("model: sir\n" GRID "colour: red\n", AGORA_ESCHEMA,
                        "test.yaml:3:1: colour: unknown key (known: name, description, mode, model, space, params, "
-                       "steps, seed, threads, output, interventions, llm, personas)");
+                       "steps, seed, threads, output, interventions, llm, personas, sweep)");
 }
 
 static void unknown_nested_keys_point_at_the_key(void **state)
@@ -396,7 +396,7 @@ static void errors_inside_aliases_point_at_the_anchor(void **state)
     assert_parse_fails("model: sir\n" GRID "steps: 10\n"
                        "extra: &bad {action: vaccinate, fraction: 3}\n",
                        AGORA_ESCHEMA, "test.yaml:4:1: extra: unknown key (known: name, description, mode, model, "
-                                      "space, params, steps, seed, threads, output, interventions, llm, personas)");
+                                      "space, params, steps, seed, threads, output, interventions, llm, personas, sweep)");
     assert_parse_fails("model: sir\n" GRID "steps: 10\n"
                        "interventions:\n"
                        "  - {at: 1, action: &v {action: vaccinate, fraction: 0.5}}\n"

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include "agora/error.h"
 #include "agora/export.h"
+#include "agora/log.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -25,6 +26,33 @@ AGORA_API int agora_sweep_axis(const char *vary, json_t **axis, agora_error *err
  * At most 10^6 runs. */
 AGORA_API int agora_sweep_expand(const json_t *axes, int64_t seeds, uint64_t base_seed, json_t **runs,
                                  agora_error *err);
+
+/* ---- running a sweep ------------------------------------------------------------------------------------------- */
+
+typedef struct agora_sweep_progress {
+    int64_t done, total, skipped, failed; /* runs finished (skipped ones included), in all, found complete, failed */
+    double elapsed_s;
+} agora_sweep_progress;
+
+typedef struct agora_sweep_options {
+    const char *output;             /* the master file, e.g. sweep.h5; runs go to <output>.runs/<id>.h5 */
+    const char *const *sets;        /* --set overrides applied to every run (before the run's own) */
+    int n_sets;
+    int threads;                    /* cores to use (<= 0: all) */
+    const agora_logger *logger;     /* may be NULL */
+    int (*progress)(void *ud, const agora_sweep_progress *p); /* nonzero stops the sweep */
+    void *ud;
+    const volatile int *cancel;     /* may be NULL */
+} agora_sweep_options;
+
+/* Runs every run of `runs` (agora_sweep_expand) of the scenario file, each into its own run file, skipping runs
+ * whose file is already complete (a restarted sweep finishes the rest and equals an uninterrupted one). Many runs:
+ * runs in parallel, one thread each; fewer runs than cores: one after another with all threads (results do not
+ * depend on it). Then writes the master file: /runs/<id> external links to the run files and /sweep/table, one
+ * row per run: id, seed, status, each varied key, each model metric's final value. Returns 0 when every run
+ * completed; AGORA_ECANCELLED-like errors or the first run failure otherwise (the master file is written anyway). */
+AGORA_API int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_sweep_options *opt,
+                              agora_sweep_progress *result, agora_error *err);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,7 @@
 #include "agora/persona.h"
 #include "agora/scenario.h"
 #include "agora/schema.h"
+#include "agora/sweep.h"
 #include "agora/space.h"
 #include "core/internal.h"
 #include "io/yaml.h"
@@ -51,7 +52,7 @@ struct agora_scenario {
 
 static const char *const scenario_keys[] = {"name",   "description", "mode",          "model", "space",
                                             "params", "steps",       "seed",          "threads", "output",
-                                            "interventions", "llm", "personas", NULL};
+                                            "interventions", "llm", "personas", "sweep", NULL};
 static const char *const output_keys[] = {"path", "snapshot_every", "snapshot_fields", "flush_every", "compression",
                                           NULL};
 static const char *const intervention_keys[] = {"at", "action", "source", NULL};
@@ -489,6 +490,66 @@ done:
 
 /* Checks a raw scenario tree and builds its effective configuration. Errors carry the key path in err->where (""
  * for the whole document); the caller locates them. */
+/* `sweep:` {vary: {KEY: "START:STOP:COUNT" | "a,b" | [values]}, seeds: N}: kept as axes {KEY: {key, values}} for
+ * `agora sweep`; `agora run` ignores it. */
+static int check_sweep(const json_t *raw, json_t *cfg, agora_error *err)
+{
+    const json_t *sw = get(raw, "sweep");
+    char got[96];
+    if (!sw)
+        return 0;
+    if (!json_is_object(sw))
+        return agora_error_set(err, AGORA_ESCHEMA, "sweep", "expected {vary: {KEY: VALUES}, seeds: N}, got %s",
+                               brief(sw, got, sizeof got));
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)sw, k, v) if (strcmp(k, "vary") != 0 && strcmp(k, "seeds") != 0) {
+        char w[160];
+        snprintf(w, sizeof w, "sweep.%s", k);
+        return agora_error_set(err, AGORA_ESCHEMA, w, "unknown key (allowed here: vary seeds)");
+    }
+    json_int_t seeds = 1;
+    int rc = get_int(sw, "seeds", "sweep.", 1, 100000, 1, &seeds, err);
+    if (rc)
+        return rc;
+    const json_t *vary = json_object_get(sw, "vary");
+    if (vary && !json_is_object(vary))
+        return agora_error_set(err, AGORA_ESCHEMA, "sweep.vary",
+                               "expected {KEY: \"START:STOP:COUNT\" or a list of values}, got %s",
+                               brief(vary, got, sizeof got));
+    json_t *axes = json_object();
+    json_object_foreach((json_t *)vary, k, v) {
+        char w[300];
+        snprintf(w, sizeof w, "sweep.vary.%s", k);
+        json_t *axis = NULL;
+        if (json_is_array(v) && json_array_size(v) > 0) {
+            axis = json_pack("{s:s, s:O}", "key", k, "values", v);
+        } else if (json_is_string(v) || json_is_number(v) || json_is_boolean(v)) {
+            char *spec = json_is_string(v) ? strdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
+            size_t len = strlen(k) + (spec ? strlen(spec) : 0) + 2;
+            char *a = malloc(len);
+            if (a)
+                snprintf(a, len, "%s=%s", k, spec ? spec : "");
+            agora_error e;
+            rc = a ? agora_sweep_axis(a, &axis, &e) : AGORA_ENOMEM;
+            free(a);
+            free(spec);
+            if (rc) {
+                json_decref(axes);
+                return agora_error_set(err, AGORA_ESCHEMA, w, "%s", e.msg);
+            }
+        } else {
+            json_decref(axes);
+            return agora_error_set(err, AGORA_ESCHEMA, w,
+                                   "expected \"START:STOP:COUNT\", \"a,b,c\" or a non-empty list, got %s",
+                                   brief(v, got, sizeof got));
+        }
+        json_object_set_new(axes, k, axis);
+    }
+    json_object_set_new(cfg, "sweep", json_pack("{s:o, s:I}", "vary", axes, "seeds", seeds));
+    return 0;
+}
+
 /* `llm:` and `personas:`: checked by building the persona runtime (errors carry the key path), then kept as given. */
 static int check_personas(const json_t *raw, const agora_model *model, const char *mode, json_t *cfg,
                           agora_error *err)
@@ -612,7 +673,7 @@ static int check_scenario(const json_t *raw, const char *stem, json_t **out, con
 
     if ((rc = check_output(raw, model, name, cfg, err)) != 0 ||
         (rc = check_interventions(raw, model, steps, cfg, err)) != 0 ||
-        (rc = check_personas(raw, model, mode, cfg, err)) != 0)
+        (rc = check_personas(raw, model, mode, cfg, err)) != 0 || (rc = check_sweep(raw, cfg, err)) != 0)
         goto done;
 
     *out = cfg;

@@ -1,0 +1,319 @@
+/* agora — running a sweep: every run into its own run file (in parallel over runs when there are many), skipping
+ * runs already complete, then the master file with /runs/<id> links and /sweep/table. See include/agora/sweep.h. */
+#define _XOPEN_SOURCE 700
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hdf5.h>
+#include <omp.h>
+
+#include "agora/agora.h"
+#include "agora/sweep.h"
+#include "core/internal.h"
+#include "io/h5internal.h"
+
+/* <output>.runs/<id>.h5 */
+static void run_path(const char *output, const char *id, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s.runs/%s.h5", output, id);
+}
+
+/* A run file from an earlier attempt that completed: its final metrics (a new object), else NULL. */
+static json_t *completed_metrics(const char *path)
+{
+    json_t *info = NULL;
+    agora_error e;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fclose(f);
+    if (agora_h5_inspect(path, &info, &e) != 0)
+        return NULL;
+    json_t *m = NULL;
+    if (json_is_true(json_object_get(info, "complete")) &&
+        strcmp(json_string_value(json_object_get(info, "status")) ? json_string_value(json_object_get(info, "status"))
+                                                                   : "",
+               "complete") == 0)
+        m = json_incref(json_object_get(info, "metrics"));
+    json_decref(info);
+    return m;
+}
+
+typedef struct run_state {
+    const json_t *run;
+    char path[4096];
+    char status[16];
+    json_t *metrics;   /* final values */
+    agora_error err;
+    int rc, skipped;
+} run_state;
+
+/* One run: the scenario with the sweep's --set, the run's overrides, its seed, its output file and thread count. */
+static int do_run(const char *scenario_path, const agora_sweep_options *opt, run_state *rs, int threads)
+{
+    agora_scenario *sc = NULL;
+    int rc = agora_scenario_load(scenario_path, &sc, &rs->err);
+    if (rc)
+        return rc;
+    const json_t *ov = json_object_get(rs->run, "overrides");
+    size_t n = (size_t)opt->n_sets + json_object_size(ov) + 3;
+    char **list = calloc(n, sizeof *list);
+    size_t k = 0;
+    for (int i = 0; list && i < opt->n_sets; i++)
+        list[k++] = strdup(opt->sets[i]);
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)ov, key, v) {
+        char *val = agora__json_dumps(v, JSON_COMPACT);
+        size_t len = strlen(key) + (val ? strlen(val) : 0) + 2;
+        char *a = malloc(len);
+        if (a)
+            snprintf(a, len, "%s=%s", key, val ? val : "null");
+        free(val);
+        if (list)
+            list[k++] = a;
+    }
+    char buf[4300];
+    json_t *p = json_string(rs->path);
+    char *qp = json_dumps(p, JSON_ENCODE_ANY);
+    json_decref(p);
+    snprintf(buf, sizeof buf, "output.path=%s", qp ? qp : "\"\"");
+    free(qp);
+    if (list)
+        list[k++] = strdup(buf);
+    snprintf(buf, sizeof buf, "seed=%lld", (long long)json_integer_value(json_object_get(rs->run, "seed")));
+    if (list)
+        list[k++] = strdup(buf);
+    snprintf(buf, sizeof buf, "threads=%d", threads);
+    if (list)
+        list[k++] = strdup(buf);
+    rc = list ? agora_scenario_set_all(sc, (const char *const *)list, (int)k, &rs->err)
+              : agora_error_set(&rs->err, AGORA_ENOMEM, "sweep", "out of memory");
+    for (size_t i = 0; list && i < k; i++)
+        free(list[i]);
+    free(list);
+    if (rc == 0) {
+        agora_run_options ro = {.logger = opt->logger, .cancel = opt->cancel};
+        agora_run_result res;
+        rc = agora_run(sc, &ro, &res, &rs->err);
+        snprintf(rs->status, sizeof rs->status, "%s", res.status);
+        json_t *metrics = json_object();
+        const char *mk;
+        json_t *mv;
+        json_object_foreach(json_object_get(res.summary, "metrics"), mk, mv)
+            json_object_set(metrics, mk, json_object_get(mv, "final"));
+        rs->metrics = metrics;
+        agora_run_result_free(&res);
+        if (rc == 0 && strcmp(rs->status, "complete") != 0)
+            rc = agora_error_set(&rs->err, AGORA_ECANCELED, "sweep", "interrupted");
+    }
+    agora_scenario_destroy(sc);
+    return rc;
+}
+
+/* The master file: /runs/<id> -> <output>.runs/<id>.h5 (external links, relative to the master's directory) and
+ * /sweep/table. Written whole at the end (not SWMR): it is small, and a restarted sweep rewrites it. */
+static int write_master(const char *output, const json_t *runs, const run_state *rs, const agora_model *model,
+                        agora_error *err)
+{
+    agora__h5_quiet q;
+    agora__h5_quiet_begin(&q);
+    int rc = 0;
+    hid_t file = H5I_INVALID_HID, g = H5I_INVALID_HID, sw = H5I_INVALID_HID;
+    agora__h5_table *table = NULL;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", output);
+    const size_t n = json_array_size(runs);
+    /* columns: id is implicit (a number); run (text id), seed, status, each varied key, each metric */
+    const json_t *ov0 = json_object_get(json_array_get(runs, 0), "overrides");
+    const size_t n_keys = json_object_size(ov0);
+    const int n_metrics = agora_model_n_metrics(model);
+    agora__h5_column *cols = calloc(3 + n_keys + (size_t)n_metrics, sizeof *cols);
+    agora__h5_cell *cells = calloc(3 + n_keys + (size_t)n_metrics, sizeof *cells);
+    const char **keys = calloc(n_keys + 1, sizeof *keys);
+    if (!cols || !cells || !keys) {
+        rc = agora_error_set(err, AGORA_ENOMEM, output, "out of memory");
+        goto done;
+    }
+    int c = 0;
+    cols[c++] = (agora__h5_column){"run", AGORA__H5_TEXT, 16};
+    cols[c++] = (agora__h5_column){"seed", AGORA__H5_INT64, 0};
+    cols[c++] = (agora__h5_column){"status", AGORA__H5_TEXT, 16};
+    size_t kk = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)ov0, key, v) {
+        /* a key is a number column when every run's value is a number */
+        int numeric = 1;
+        for (size_t r = 0; r < n && numeric; r++)
+            numeric = json_is_number(json_object_get(json_object_get(json_array_get(runs, r), "overrides"), key));
+        keys[kk++] = key;
+        cols[c++] = (agora__h5_column){key, numeric ? AGORA__H5_FLOAT64 : AGORA__H5_TEXT, 64};
+    }
+    for (int m = 0; m < n_metrics; m++)
+        cols[c++] = (agora__h5_column){model->metrics[m].name, AGORA__H5_FLOAT64, 0};
+    if ((file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)) < 0) {
+        rc = agora__h5_fail(err, AGORA_EIO, output, "cannot create the sweep file");
+        goto done;
+    }
+    if ((g = H5Gcreate2(file, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+        (sw = H5Gcreate2(file, "sweep", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0) {
+        rc = agora__h5_fail(err, AGORA_EHDF5, output, "cannot create /runs and /sweep");
+        goto done;
+    }
+    const char *slash = strrchr(output, '/');
+    const char *base = slash ? slash + 1 : output;
+    for (size_t r = 0; r < n; r++) {
+        const char *id = json_string_value(json_object_get(json_array_get(runs, r), "id"));
+        char target[4200];
+        snprintf(target, sizeof target, "%s.runs/%s.h5", base, id);
+        if (H5Lcreate_external(target, "/", g, id, H5P_DEFAULT, H5P_DEFAULT) < 0) {
+            rc = agora__h5_fail(err, AGORA_EHDF5, output, "cannot link /runs/%s", id);
+            goto done;
+        }
+    }
+    if ((rc = agora__h5_table_create(sw, "table", cols, c, 4, &table, err)))
+        goto done;
+    for (size_t r = 0; r < n; r++) {
+        const json_t *run = json_array_get(runs, r), *ov = json_object_get(run, "overrides");
+        int k = 0;
+        cells[k++] = (agora__h5_cell){.s = json_string_value(json_object_get(run, "id"))};
+        cells[k++] = (agora__h5_cell){.i = json_integer_value(json_object_get(run, "seed"))};
+        cells[k++] = (agora__h5_cell){.s = rs[r].status};
+        char *texts[64] = {0};
+        for (size_t j = 0; j < kk; j++) {
+            const json_t *val = json_object_get(ov, keys[j]);
+            if (cols[3 + j].kind == AGORA__H5_FLOAT64) {
+                cells[k++] = (agora__h5_cell){.f = json_number_value(val)};
+            } else {
+                char *t = json_is_string(val) ? strdup(json_string_value(val)) : agora__json_dumps(val, JSON_COMPACT);
+                if (j < 64)
+                    texts[j] = t;
+                cells[k++] = (agora__h5_cell){.s = t};
+            }
+        }
+        for (int m = 0; m < n_metrics; m++) {
+            const json_t *mv = json_object_get(rs[r].metrics, model->metrics[m].name);
+            cells[k++] = (agora__h5_cell){.f = json_is_number(mv) ? json_number_value(mv) : NAN};
+        }
+        rc = agora__h5_table_append(table, cells, NULL, err);
+        for (size_t j = 0; j < kk && j < 64; j++)
+            free(texts[j]);
+        if (rc)
+            goto done;
+    }
+    rc = agora__h5_table_flush(table, err);
+done:
+    agora__h5_table_close(table);
+    agora__h5_close(&sw);
+    agora__h5_close(&g);
+    if (file >= 0 && H5Fclose(file) < 0 && rc == 0)
+        rc = agora__h5_fail(err, AGORA_EIO, output, "cannot close the sweep file");
+    if (rc == 0 && rename(tmp, output) != 0)
+        rc = agora_error_set(err, AGORA_EIO, output, "cannot move the sweep file into place");
+    if (rc)
+        remove(tmp);
+    free(cols);
+    free(cells);
+    free(keys);
+    agora__h5_quiet_end(&q);
+    return rc;
+}
+
+int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_sweep_options *opt,
+                    agora_sweep_progress *result, agora_error *err)
+{
+    const size_t n = json_array_size(runs);
+    if (!scenario_path || !opt || !opt->output || n == 0)
+        return agora_error_set(err, AGORA_EINVAL, "sweep", "a scenario, runs and an output file are needed");
+    agora_scenario *sc = NULL;
+    int rc = agora_scenario_load(scenario_path, &sc, err);
+    if (rc)
+        return rc;
+    const agora_model *model = agora_scenario_model(sc);
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s.runs", opt->output);
+    if ((rc = agora__mkdirs(dir, err))) {
+        agora_scenario_destroy(sc);
+        return rc;
+    }
+    run_state *rs = calloc(n, sizeof *rs);
+    if (!rs) {
+        agora_scenario_destroy(sc);
+        return agora_error_set(err, AGORA_ENOMEM, "sweep", "out of memory");
+    }
+    const int cores = opt->threads > 0 ? opt->threads : omp_get_max_threads();
+    agora_sweep_progress pg = {.total = (int64_t)n};
+    /* runs already complete from an earlier attempt */
+    size_t todo = 0;
+    for (size_t r = 0; r < n; r++) {
+        rs[r].run = json_array_get(runs, r);
+        run_path(opt->output, json_string_value(json_object_get(rs[r].run, "id")), rs[r].path, sizeof rs[r].path);
+        if ((rs[r].metrics = completed_metrics(rs[r].path))) {
+            rs[r].skipped = 1;
+            snprintf(rs[r].status, sizeof rs[r].status, "complete");
+            pg.skipped++;
+            pg.done++;
+        } else {
+            todo++;
+        }
+    }
+    if (pg.skipped > 0)
+        agora_log(opt->logger, AGORA_LOG_INFO, "%lld of %lld runs already complete: skipped", (long long)pg.skipped,
+                  (long long)n);
+    /* many runs: one thread each, `cores` at a time; few: one after another with every thread */
+    const int parallel = todo >= (size_t)cores && cores > 1;
+    const double t0 = agora__now();
+    atomic_int stop = 0;
+    atomic_llong done = pg.done, failed = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(parallel ? cores : 1)
+    for (size_t r = 0; r < n; r++) {
+        if (rs[r].skipped || atomic_load(&stop) || (opt->cancel && *opt->cancel))
+            continue;
+        rs[r].rc = do_run(scenario_path, opt, &rs[r], parallel ? 1 : cores);
+        if (rs[r].rc && !rs[r].status[0])
+            snprintf(rs[r].status, sizeof rs[r].status, "failed");
+        if (rs[r].rc)
+            atomic_fetch_add(&failed, 1);
+        long long d = atomic_fetch_add(&done, 1) + 1;
+        if (opt->progress) {
+#pragma omp critical(agora_sweep_progress)
+            {
+                agora_sweep_progress p = {.done = d, .total = (int64_t)n, .skipped = pg.skipped,
+                                          .failed = atomic_load(&failed), .elapsed_s = agora__now() - t0};
+                if (opt->progress(opt->ud, &p))
+                    atomic_store(&stop, 1);
+            }
+        }
+    }
+    pg.done = atomic_load(&done);
+    pg.failed = atomic_load(&failed);
+    pg.elapsed_s = agora__now() - t0;
+    for (size_t r = 0; r < n; r++)
+        if (!rs[r].status[0])
+            snprintf(rs[r].status, sizeof rs[r].status, "not run");
+    rc = write_master(opt->output, runs, rs, model, err);
+    if (rc == 0) {
+        for (size_t r = 0; r < n; r++)
+            if (rs[r].rc && rs[r].rc != AGORA_ECANCELED) {
+                char msg[600];
+                agora_error_format(&rs[r].err, msg, sizeof msg);
+                rc = agora_error_set(err, rs[r].rc, json_string_value(json_object_get(rs[r].run, "id")),
+                                     "run failed: %s", msg);
+                break;
+            }
+        if (rc == 0 && pg.done < (int64_t)n)
+            rc = agora_error_set(err, AGORA_ECANCELED, "sweep", "stopped after %lld of %lld runs (run the same command "
+                                 "again to finish)", (long long)pg.done, (long long)n);
+    }
+    if (result)
+        *result = pg;
+    for (size_t r = 0; r < n; r++)
+        json_decref(rs[r].metrics);
+    free(rs);
+    agora_scenario_destroy(sc);
+    return rc;
+}
