@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <limits.h>
+#include <unistd.h>
+
 #include <hdf5.h>
 #include <omp.h>
 
@@ -49,7 +55,21 @@ typedef struct run_state {
     json_t *metrics;   /* final values */
     agora_error err;
     int rc, skipped;
+    int reported, failed; /* a worker process reported this run (and whether it failed) */
 } run_state;
+
+/* Reads exactly n bytes; 0, or -1 at the end of the stream. */
+static int read_all(int fd, unsigned char *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = read(fd, buf + got, n - got);
+        if (k <= 0)
+            return -1;
+        got += (size_t)k;
+    }
+    return 0;
+}
 
 /* One run: the scenario with the sweep's --set, the run's overrides, its seed, its output file and thread count. */
 static int do_run(const char *scenario_path, const agora_sweep_options *opt, run_state *rs, int threads)
@@ -223,6 +243,122 @@ done:
     return rc;
 }
 
+/* Runs the runs not skipped in `workers` forked processes (worker w takes every workers-th of them); each reports a
+ * finished run on a pipe in one write (atomic below PIPE_BUF): the run's index (4 bytes), 0/1 (complete/failed),
+ * the length (2 bytes) and its final metrics as JSON (empty when too long: then they are read from the run file).
+ * The parent shows progress as the reports come. */
+static int run_in_workers(const char *scenario_path, const agora_sweep_options *opt, run_state *rs, size_t n,
+                          int workers, agora_sweep_progress *pg, double t0)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return AGORA_EIO;
+    fflush(NULL);
+    pid_t *pids = calloc((size_t)workers, sizeof *pids);
+    if (!pids) {
+        close(fds[0]);
+        close(fds[1]);
+        return AGORA_ENOMEM;
+    }
+    for (int w = 0; w < workers; w++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            workers = w;
+            break;
+        }
+        if (pid == 0) {
+            close(fds[0]);
+            size_t k = 0;
+            for (size_t r = 0; r < n; r++) {
+                if (rs[r].skipped)
+                    continue;
+                if (k++ % (size_t)workers != (size_t)w)
+                    continue;
+                if (opt->cancel && *opt->cancel)
+                    break;
+                int rc = do_run(scenario_path, opt, &rs[r], 1);
+                if (rc && rc != AGORA_ECANCELED) {
+                    char msg[600];
+                    agora_log(opt->logger, AGORA_LOG_ERROR, "run %s failed: %s",
+                              json_string_value(json_object_get(rs[r].run, "id")),
+                              agora_error_format(&rs[r].err, msg, sizeof msg));
+                }
+                char *mj = rs[r].metrics ? json_dumps(rs[r].metrics, JSON_COMPACT) : NULL;
+                size_t ml = mj && strlen(mj) + 7 <= PIPE_BUF ? strlen(mj) : 0;
+                unsigned char rec[PIPE_BUF];
+                rec[0] = (unsigned char)(r >> 24);
+                rec[1] = (unsigned char)(r >> 16);
+                rec[2] = (unsigned char)(r >> 8);
+                rec[3] = (unsigned char)r;
+                rec[4] = (unsigned char)(rc != 0);
+                rec[5] = (unsigned char)(ml >> 8);
+                rec[6] = (unsigned char)ml;
+                if (ml)
+                    memcpy(rec + 7, mj, ml);
+                free(mj);
+                if (write(fds[1], rec, 7 + ml) != (ssize_t)(7 + ml))
+                    _exit(1);
+            }
+            _exit(0);
+        }
+        pids[w] = pid;
+    }
+    close(fds[1]);
+    unsigned char rec[PIPE_BUF];
+    int stopped = 0;
+    while (read_all(fds[0], rec, 7) == 0) {
+        const size_t r = (size_t)rec[0] << 24 | (size_t)rec[1] << 16 | (size_t)rec[2] << 8 | rec[3];
+        const size_t ml = (size_t)rec[5] << 8 | rec[6];
+        if (ml && read_all(fds[0], rec + 7, ml) != 0)
+            break;
+        if (r < n && ml) {
+            rec[7 + ml] = '\0';
+            json_decref(rs[r].metrics);
+            rs[r].metrics = json_loads((const char *)rec + 7, 0, NULL);
+            rs[r].reported = 1;
+            rs[r].failed = rec[4] != 0;
+        }
+        pg->done++;
+        pg->failed += rec[4] != 0;
+        if (opt->progress && !stopped) {
+            agora_sweep_progress p = *pg;
+            p.elapsed_s = agora__now() - t0;
+            if (opt->progress(opt->ud, &p)) { /* the caller wants to stop: so do the workers */
+                stopped = 1;
+                for (int w = 0; w < workers; w++)
+                    kill(pids[w], SIGINT);
+            }
+        }
+    }
+    close(fds[0]);
+    for (int w = 0; w < workers; w++)
+        waitpid(pids[w], NULL, 0);
+    free(pids);
+    /* what the workers left: reported metrics, else a complete run file, or not */
+    for (size_t r = 0; r < n; r++) {
+        if (rs[r].skipped)
+            continue;
+        if (rs[r].reported && !rs[r].failed && rs[r].metrics) {
+            snprintf(rs[r].status, sizeof rs[r].status, "complete");
+            continue;
+        }
+        json_decref(rs[r].metrics);
+        rs[r].metrics = NULL;
+        if ((rs[r].metrics = completed_metrics(rs[r].path))) {
+            snprintf(rs[r].status, sizeof rs[r].status, "complete");
+        } else {
+            FILE *f = fopen(rs[r].path, "rb");
+            snprintf(rs[r].status, sizeof rs[r].status, f ? "failed" : "not run");
+            if (f) {
+                fclose(f);
+                rs[r].rc = AGORA_EINTERNAL;
+                agora_error_set(&rs[r].err, AGORA_EINTERNAL, rs[r].path, "the run did not complete (see above)");
+            }
+        }
+    }
+    return 0;
+}
+
 int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_sweep_options *opt,
                     agora_sweep_progress *result, agora_error *err)
 {
@@ -264,29 +400,37 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
     if (pg.skipped > 0)
         agora_log(opt->logger, AGORA_LOG_INFO, "%lld of %lld runs already complete: skipped", (long long)pg.skipped,
                   (long long)n);
-    /* many runs: one thread each, `cores` at a time; few: one after another with every thread */
+    /* Many runs: `cores` worker processes, one run at a time each on one thread (processes, not threads: the
+     * HDF5 library serialises every call behind one lock, so threads writing run files would mostly wait for
+     * each other). Few runs: one after another in this process with every thread. */
     const int parallel = todo >= (size_t)cores && cores > 1;
     const double t0 = agora__now();
     atomic_int stop = 0;
     atomic_llong done = pg.done, failed = 0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(parallel ? cores : 1)
-    for (size_t r = 0; r < n; r++) {
+    if (parallel) {
+        rc = run_in_workers(scenario_path, opt, rs, n, cores, &pg, t0);
+        atomic_store(&done, pg.done);
+        atomic_store(&failed, pg.failed);
+        if (rc) {
+            free(rs);
+            agora_scenario_destroy(sc);
+            return agora_error_set(err, rc, "sweep", "cannot start worker processes");
+        }
+    }
+    for (size_t r = 0; r < n && !parallel; r++) {
         if (rs[r].skipped || atomic_load(&stop) || (opt->cancel && *opt->cancel))
             continue;
-        rs[r].rc = do_run(scenario_path, opt, &rs[r], parallel ? 1 : cores);
+        rs[r].rc = do_run(scenario_path, opt, &rs[r], cores);
         if (rs[r].rc && !rs[r].status[0])
             snprintf(rs[r].status, sizeof rs[r].status, "failed");
         if (rs[r].rc)
             atomic_fetch_add(&failed, 1);
         long long d = atomic_fetch_add(&done, 1) + 1;
         if (opt->progress) {
-#pragma omp critical(agora_sweep_progress)
-            {
-                agora_sweep_progress p = {.done = d, .total = (int64_t)n, .skipped = pg.skipped,
-                                          .failed = atomic_load(&failed), .elapsed_s = agora__now() - t0};
-                if (opt->progress(opt->ud, &p))
-                    atomic_store(&stop, 1);
-            }
+            agora_sweep_progress p = {.done = d, .total = (int64_t)n, .skipped = pg.skipped,
+                                      .failed = atomic_load(&failed), .elapsed_s = agora__now() - t0};
+            if (opt->progress(opt->ud, &p))
+                atomic_store(&stop, 1);
         }
     }
     pg.done = atomic_load(&done);
