@@ -43,6 +43,11 @@ typedef struct agora_sweep_options {
     int (*progress)(void *ud, const agora_sweep_progress *p); /* nonzero stops the sweep */
     void *ud;
     const volatile int *cancel;     /* may be NULL */
+    /* Several processes sharing one sweep (MPI ranks): this one is `rank` of `size` (size <= 1: alone). Each runs
+     * every size-th run (by run index) into its run file; after `barrier` (called by every rank), rank 0 writes the
+     * master file from all the run files. The result equals a single-process sweep. */
+    int rank, size;
+    void (*barrier)(void *ud);
 } agora_sweep_options;
 
 /* Runs every run of `runs` (agora_sweep_expand) of the scenario file, each into its own run file, skipping runs

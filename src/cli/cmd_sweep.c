@@ -5,6 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef AGORA_HAVE_MPI
+#include <mpi.h>
+#endif
+
 #include "agora/sweep.h"
 #include "cli/cli.h"
 #include "core/internal.h"
@@ -40,6 +44,14 @@ static const char sweep_help[] =
     "exit status: 0 every run complete, 1 a run failed, 2 bad usage or scenario, 130 interrupted\n";
 
 static volatile int sweep_cancel;
+
+#ifdef AGORA_HAVE_MPI
+static void mpi_barrier(void *ud)
+{
+    (void)ud;
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+#endif
 
 static void on_sigint(int sig)
 {
@@ -177,15 +189,31 @@ int cmd_sweep(int argc, char **argv)
     long long threads = 0;
     if (cli_get(&a, "threads") && (threads = cli_uint("sweep", "--threads", cli_get(&a, "threads"))) < 0)
         goto done;
-    view vw = {.bar = !cli_has(&a, "quiet") && !cli_has(&a, "no-progress") && isatty(STDERR_FILENO)};
+    int rank = 0, size = 1;
+#ifdef AGORA_HAVE_MPI
+    int mpi_ready = 0;
+    MPI_Initialized(&mpi_ready);
+    if (!mpi_ready)
+        MPI_Init(NULL, NULL);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+#endif
+    view vw = {.bar = rank == 0 && !cli_has(&a, "quiet") && !cli_has(&a, "no-progress") && isatty(STDERR_FILENO)};
     signal(SIGINT, on_sigint);
     agora_sweep_options opt = {.output = out, .sets = sets, .n_sets = n_sets, .threads = (int)threads,
-                               .logger = &cli_logger, .progress = on_progress, .ud = &vw, .cancel = &sweep_cancel};
+                               .logger = &cli_logger, .progress = on_progress, .ud = &vw, .cancel = &sweep_cancel,
+                               .rank = rank, .size = size};
+#ifdef AGORA_HAVE_MPI
+    opt.barrier = mpi_barrier;
+#endif
     agora_sweep_progress res;
     int src = agora_sweep_run(a.pos[0], runs, &opt, &res, &err);
+#ifdef AGORA_HAVE_MPI
+    MPI_Finalize();
+#endif
     if (vw.bar)
         fputs("\r\033[K", stderr);
-    if (!cli_has(&a, "quiet"))
+    if (!cli_has(&a, "quiet") && rank == 0)
         printf("%s: %lld runs (%lld already complete, %lld failed) in %.1f s -> %s\n",
                json_string_value(json_object_get(cfg, "name")), (long long)res.total, (long long)res.skipped,
                (long long)res.failed, res.elapsed_s, out);

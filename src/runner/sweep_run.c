@@ -56,6 +56,7 @@ typedef struct run_state {
     agora_error err;
     int rc, skipped;
     int reported, failed; /* a worker process reported this run (and whether it failed) */
+    int other;            /* another MPI rank runs it */
 } run_state;
 
 /* Reads exactly n bytes; 0, or -1 at the end of the stream. */
@@ -403,7 +404,8 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
     /* Many runs: `cores` worker processes, one run at a time each on one thread (processes, not threads: the
      * HDF5 library serialises every call behind one lock, so threads writing run files would mostly wait for
      * each other). Few runs: one after another in this process with every thread. */
-    const int parallel = todo >= (size_t)cores && cores > 1;
+    const int ranks = opt->size > 1 ? opt->size : 1, rank = ranks > 1 ? opt->rank : 0;
+    const int parallel = ranks == 1 && todo >= (size_t)cores && cores > 1;
     const double t0 = agora__now();
     atomic_int stop = 0;
     atomic_llong done = pg.done, failed = 0;
@@ -420,7 +422,11 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
     for (size_t r = 0; r < n && !parallel; r++) {
         if (rs[r].skipped || atomic_load(&stop) || (opt->cancel && *opt->cancel))
             continue;
-        rs[r].rc = do_run(scenario_path, opt, &rs[r], cores);
+        if ((int)(r % (size_t)ranks) != rank) { /* another rank's */
+            rs[r].other = 1;
+            continue;
+        }
+        rs[r].rc = do_run(scenario_path, opt, &rs[r], ranks > 1 && opt->threads <= 0 ? 1 : cores);
         if (rs[r].rc && !rs[r].status[0])
             snprintf(rs[r].status, sizeof rs[r].status, "failed");
         if (rs[r].rc)
@@ -436,6 +442,37 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
     pg.done = atomic_load(&done);
     pg.failed = atomic_load(&failed);
     pg.elapsed_s = agora__now() - t0;
+    if (ranks > 1) {
+        if (opt->barrier)
+            opt->barrier(opt->ud);
+        if (rank != 0) { /* rank 0 writes the master file */
+            rc = 0;
+            for (size_t r = 0; r < n && rc == 0; r++)
+                if (rs[r].rc && rs[r].rc != AGORA_ECANCELED)
+                    rc = agora_error_set(err, rs[r].rc, json_string_value(json_object_get(rs[r].run, "id")),
+                                         "run failed");
+            if (result)
+                *result = pg;
+            for (size_t r = 0; r < n; r++)
+                json_decref(rs[r].metrics);
+            free(rs);
+            agora_scenario_destroy(sc);
+            return rc;
+        }
+        for (size_t r = 0; r < n; r++) { /* the other ranks' runs, from their files */
+            if (!rs[r].other)
+                continue;
+            if ((rs[r].metrics = completed_metrics(rs[r].path))) {
+                snprintf(rs[r].status, sizeof rs[r].status, "complete");
+                pg.done++;
+            } else {
+                snprintf(rs[r].status, sizeof rs[r].status, "failed");
+                rs[r].rc = AGORA_EINTERNAL;
+                agora_error_set(&rs[r].err, AGORA_EINTERNAL, rs[r].path, "the run did not complete on its rank");
+                pg.failed++;
+            }
+        }
+    }
     for (size_t r = 0; r < n; r++)
         if (!rs[r].status[0])
             snprintf(rs[r].status, sizeof rs[r].status, "not run");
