@@ -15,7 +15,7 @@
 
 static const cli_opt sweep_opts[] = {{"vary", 0, 1},    {"seeds", 0, 1},    {"output", 'o', 1}, {"threads", 't', 1},
                                      {"set", 's', 1},   {"quiet", 'q', 0},  {"verbose", 'v', 0}, {"no-progress", 0, 0},
-                                     {"dry-run", 0, 0}, {"steps", 0, 1},    {NULL, 0, 0}};
+                                     {"dry-run", 0, 0}, {"steps", 0, 1},    {"log-level", 0, 1}, {NULL, 0, 0}};
 
 static const char sweep_help[] =
     "usage: agora sweep SCENARIO [--vary KEY=VALUES]... [--seeds N] [-o FILE] [options]\n"
@@ -39,6 +39,7 @@ static const char sweep_help[] =
     "      --dry-run          list the runs and stop\n"
     "  -q, --quiet            no progress bar\n"
     "  -v, --verbose          log what happens\n"
+    "      --log-level L      error, warn (default), info or debug\n"
     "  -h, --help             this help\n"
     "\n"
     "exit status: 0 every run complete, 1 a run failed, 2 bad usage or scenario, 130 interrupted\n";
@@ -97,6 +98,10 @@ int cmd_sweep(int argc, char **argv)
     }
     if (cli_has(&a, "verbose"))
         cli_logger.level = AGORA_LOG_INFO;
+    if (cli_get(&a, "log-level") && agora_log_level_parse(cli_get(&a, "log-level"), &cli_logger.level) != 0) {
+        fprintf(stderr, "agora sweep: --log-level expects error, warn, info or debug\n");
+        return CLI_USAGE;
+    }
     agora_scenario *sc = NULL;
     agora_error err;
     if (agora_scenario_load(a.pos[0], &sc, &err) != 0) {

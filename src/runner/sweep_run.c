@@ -1,6 +1,7 @@
 /* agora — running a sweep: every run into its own run file (in parallel over runs when there are many), skipping
  * runs already complete, then the master file with /runs/<id> links and /sweep/table. See include/agora/sweep.h. */
 #define _XOPEN_SOURCE 700
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <limits.h>
@@ -244,7 +246,7 @@ done:
     return rc;
 }
 
-/* Runs the runs not skipped in `workers` forked processes (worker w takes every workers-th of them); each reports a
+/* Runs the runs not skipped in `workers` forked processes (each takes the next run not taken yet); each reports a
  * finished run on a pipe in one write (atomic below PIPE_BUF): the run's index (4 bytes), 0/1 (complete/failed),
  * the length (2 bytes) and its final metrics as JSON (empty when too long: then they are read from the run file).
  * The parent shows progress as the reports come. */
@@ -256,11 +258,22 @@ static int run_in_workers(const char *scenario_path, const agora_sweep_options *
         return AGORA_EIO;
     fflush(NULL);
     pid_t *pids = calloc((size_t)workers, sizeof *pids);
-    if (!pids) {
+    size_t *todo = calloc(n, sizeof *todo), n_todo = 0;
+    /* the next run to take, shared by the workers: whoever is free takes the next one (runs differ in length) */
+    atomic_long *next = mmap(NULL, sizeof *next, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (!pids || !todo || next == MAP_FAILED) {
+        free(pids);
+        free(todo);
+        if (next != MAP_FAILED)
+            munmap(next, sizeof *next);
         close(fds[0]);
         close(fds[1]);
         return AGORA_ENOMEM;
     }
+    atomic_init(next, 0);
+    for (size_t r = 0; r < n; r++)
+        if (!rs[r].skipped)
+            todo[n_todo++] = r;
     for (int w = 0; w < workers; w++) {
         pid_t pid = fork();
         if (pid < 0) {
@@ -269,14 +282,11 @@ static int run_in_workers(const char *scenario_path, const agora_sweep_options *
         }
         if (pid == 0) {
             close(fds[0]);
-            size_t k = 0;
-            for (size_t r = 0; r < n; r++) {
-                if (rs[r].skipped)
-                    continue;
-                if (k++ % (size_t)workers != (size_t)w)
-                    continue;
-                if (opt->cancel && *opt->cancel)
+            for (;;) {
+                const long k = atomic_fetch_add(next, 1);
+                if (k >= (long)n_todo || (opt->cancel && *opt->cancel))
                     break;
+                const size_t r = todo[k];
                 int rc = do_run(scenario_path, opt, &rs[r], 1);
                 if (rc && rc != AGORA_ECANCELED) {
                     char msg[600];
@@ -335,6 +345,8 @@ static int run_in_workers(const char *scenario_path, const agora_sweep_options *
     for (int w = 0; w < workers; w++)
         waitpid(pids[w], NULL, 0);
     free(pids);
+    free(todo);
+    munmap(next, sizeof *next);
     /* what the workers left: reported metrics, else a complete run file, or not */
     for (size_t r = 0; r < n; r++) {
         if (rs[r].skipped)
@@ -476,7 +488,9 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
     for (size_t r = 0; r < n; r++)
         if (!rs[r].status[0])
             snprintf(rs[r].status, sizeof rs[r].status, "not run");
+    double tm = agora__now();
     rc = write_master(opt->output, runs, rs, model, err);
+    agora_log(opt->logger, AGORA_LOG_DEBUG, "runs %.3f s, sweep file %.3f s", tm - t0, agora__now() - tm);
     if (rc == 0) {
         for (size_t r = 0; r < n; r++)
             if (rs[r].rc && rs[r].rc != AGORA_ECANCELED) {
