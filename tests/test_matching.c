@@ -29,15 +29,13 @@ static void perm_is_a_bijection_for_every_size(void **state)
             assert_int_equal(seen[x], 0);
             seen[x] = 1;
         }
-        /* The batch forms give the same values, and the inverse undoes the permutation. */
+        /* The batch form gives the same values. */
         for (uint64_t i = 0; i < n; i += AGORA_PERM_BATCH) {
-            uint64_t fwd[AGORA_PERM_BATCH], back[AGORA_PERM_BATCH];
+            uint64_t fwd[AGORA_PERM_BATCH];
             const int c = n - i < AGORA_PERM_BATCH ? (int)(n - i) : AGORA_PERM_BATCH;
             agora_perm_batch(&p, i, c, fwd);
-            agora_perm_inverse_batch(&p, i, c, back);
             for (int q = 0; q < c; q++) {
                 assert_int_equal(fwd[q], agora_perm_at(&p, i + (uint64_t)q));
-                assert_int_equal(agora_perm_at(&p, back[q]), i + (uint64_t)q);
             }
         }
         free(seen);

@@ -3,7 +3,7 @@
  * Every pairing is a pure function of (key, step, stream): computed in parallel with no locks and identical at any
  * thread count. Two kinds:
  *
- *  - agora_match_neighbors: on a grid or graph, a locally dominant matching. Every edge {u, v} gets a random
+ *  - agora_match (agora_match_choices) on a grid or graph: a locally dominant matching. Every edge {u, v} gets a random
  *    priority from the counter RNG (symmetric in u and v); u and v are paired when their edge has the highest
  *    priority among all edges of u and among all edges of v. One round, so not maximal: about half the agents are
  *    paired per step on grids and Watts-Strogatz graphs, 40 % on Barabasi-Albert (tests/test_matching.c prints it);
@@ -73,10 +73,6 @@ static inline uint64_t agora_perm_at(const agora_perm *p, uint64_t i)
  * batch at a time with the Feistel rounds vectorised across the batch and branch-free cycle-walking. */
 #define AGORA_PERM_BATCH 64
 AGORA_API void agora_perm_batch(const agora_perm *p, uint64_t first, int count, uint64_t *out);
-
-/* out[q] = the index i with agora_perm_at(p, i) == first + q (the inverse permutation), for q < count
- * (count <= AGORA_PERM_BATCH). Lets each side of a pairing find its partner without writing into the other's data. */
-AGORA_API void agora_perm_inverse_batch(const agora_perm *p, uint64_t first, int count, uint64_t *out);
 
 /* ---- matchings ---------------------------------------------------------------------------------------------------- */
 

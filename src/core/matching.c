@@ -50,34 +50,11 @@ AGORA_HOT static void feistel_many(const agora_perm *p, uint64_t *restrict x, in
         x[q] = (l[q] << rb) | r[q];
 }
 
-/* The inverse network: undoes the rounds from the last. Round k maps (l, r) of sizes (lb_k, rb_k) to
- * (r, l ^ F_k(r)) of sizes (rb_k, lb_k); so before round k, r = L and l = R ^ F_k(L). */
-AGORA_HOT static void feistel_inverse_many(const agora_perm *p, uint64_t *restrict x, int count)
+/* Permutes out[0 .. count) and cycle-walks the values that fall outside [0, n): gathers them, permutes them
+ * again together, scatters them back, until none is left. */
+static void walk(const agora_perm *p, int count, uint64_t *out)
 {
-    uint64_t l[AGORA_PERM_BATCH], r[AGORA_PERM_BATCH];
-    const uint64_t rmask = (UINT64_C(1) << p->rbits) - 1;
-    for (int q = 0; q < count; q++) {
-        l[q] = x[q] >> p->rbits;
-        r[q] = x[q] & rmask;
-    }
-    for (int k = p->rounds - 1; k >= 0; k--) {
-        const unsigned lb = k % 2 == 0 ? p->lbits : p->rbits; /* the size of l before round k */
-        const uint64_t key = p->round_key[k], m = (UINT64_C(1) << lb) - 1;
-        for (int q = 0; q < count; q++) {
-            const uint64_t old_l = r[q] ^ (agora_rng_mix64(l[q] ^ key) & m);
-            r[q] = l[q];
-            l[q] = old_l;
-        }
-    }
-    for (int q = 0; q < count; q++)
-        x[q] = (l[q] << p->rbits) | r[q];
-}
-
-/* Applies `f` to out[0 .. count) and cycle-walks the values that fall outside [0, n): gathers them, applies f to
- * them together, scatters them back, until none is left. */
-static void walk(const agora_perm *p, void (*f)(const agora_perm *, uint64_t *, int), int count, uint64_t *out)
-{
-    f(p, out, count);
+    feistel_many(p, out, count);
     uint64_t v[AGORA_PERM_BATCH];
     int at[AGORA_PERM_BATCH], np = 0;
     for (int q = 0; q < count; q++) {
@@ -87,7 +64,7 @@ static void walk(const agora_perm *p, void (*f)(const agora_perm *, uint64_t *, 
     while (np > 0) {
         for (int j = 0; j < np; j++)
             v[j] = out[at[j]];
-        f(p, v, np);
+        feistel_many(p, v, np);
         int left = 0;
         for (int j = 0; j < np; j++) {
             out[at[j]] = v[j];
@@ -98,18 +75,11 @@ static void walk(const agora_perm *p, void (*f)(const agora_perm *, uint64_t *, 
     }
 }
 
-void agora_perm_inverse_batch(const agora_perm *p, uint64_t first, int count, uint64_t *out)
-{
-    for (int q = 0; q < count; q++)
-        out[q] = first + (uint64_t)q;
-    walk(p, feistel_inverse_many, count, out);
-}
-
 void agora_perm_batch(const agora_perm *p, uint64_t first, int count, uint64_t *out)
 {
     for (int q = 0; q < count; q++)
         out[q] = first + (uint64_t)q;
-    walk(p, feistel_many, count, out);
+    walk(p, count, out);
 }
 
 static int team(int threads)
