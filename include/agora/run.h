@@ -49,10 +49,10 @@ typedef struct agora_run_options {
     double progress_interval_s;       /* 0: after every step */
     const volatile int *cancel;       /* may be NULL; nonzero stops the run at the next step (signal-safe) */
     agora_decision_fn on_decision;    /* may be NULL */
-    /* Mixed runs: "offline" forces the personas' rule policies; "ollama:MODEL" or "openai:MODEL" replaces the
-     * scenario's llm provider and model (NULL: as the scenario says). llm_base_url replaces its base_url. */
-    const char *llm;
-    const char *llm_base_url;
+    /* Mixed runs: nonzero forces the personas' rule policies even where the scenario configures an LLM. (Another
+     * provider, model or URL is a scenario override: llm.provider, llm.model, llm.base_url, as `agora run --llm`
+     * does it.) */
+    int llm_offline;
     /* Mixed runs: answer the personas' LLM calls from this recorded run file (no network) up to replay_until
      * (< 0: to the end; later steps ask the live LLM); replay_lenient accepts prompts that differ. */
     const char *replay;

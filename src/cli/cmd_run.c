@@ -104,7 +104,7 @@ static agora_scenario *load_with_overrides(const char *cmd, const cli_args *a, i
              * --llm offline is a run option (the personas' rules, whatever the scenario configures). */
             if (strcmp(name, "llm") == 0 && strcmp(value, "offline") == 0)
                 continue;
-            char *q1 = NULL, *q2 = NULL;
+            char *q1 = NULL;
             const char *colon = strchr(value, ':');
             char prov[32] = "";
             if (strcmp(name, "llm") == 0) {
@@ -139,7 +139,6 @@ static agora_scenario *load_with_overrides(const char *cmd, const cli_args *a, i
                 }
             }
             free(q1);
-            free(q2);
             if (!ok) {
                 fprintf(stderr, "agora %s: out of memory\n", cmd);
                 goto fail;
@@ -381,7 +380,7 @@ int cmd_run(int argc, char **argv)
                              .progress = on_progress,
                              .on_event = on_event,
                              .on_decision = on_decision,
-                             .llm = cli_get(&a, "llm") && strcmp(cli_get(&a, "llm"), "offline") == 0 ? "offline" : NULL,
+                             .llm_offline = cli_get(&a, "llm") && strcmp(cli_get(&a, "llm"), "offline") == 0,
                              .replay = cli_get(&a, "replay"),
                              .replay_until = replay_until,
                              .replay_lenient = cli_has(&a, "replay-lenient"),

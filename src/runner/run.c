@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "agora/agora.h"
-#include "agora/llm.h"
 #include "agora/persona.h"
 #include "core/internal.h"
 
@@ -135,41 +134,6 @@ static void persona_decision(void *ud, const agora_persona_decision *d)
         pc->opt->on_decision(pc->opt->ud, d);
 }
 
-/* The scenario's llm block with the run's overrides (--llm, --llm-url); a new reference or NULL (offline). */
-static json_t *effective_llm(const json_t *cfg, const agora_run_options *opt, int *force_offline, agora_error *err)
-{
-    json_t *llm = json_deep_copy(json_object_get(cfg, "llm"));
-    *force_offline = 0;
-    if (opt->llm && opt->llm[0]) {
-        if (strcmp(opt->llm, "offline") == 0) {
-            *force_offline = 1;
-        } else {
-            const char *colon = strchr(opt->llm, ':');
-            char prov[32];
-            snprintf(prov, sizeof prov, "%.*s", colon ? (int)(colon - opt->llm) : (int)strlen(opt->llm), opt->llm);
-            if (!agora_llm_provider_from_name(prov) || !colon || !colon[1]) {
-                json_decref(llm);
-                agora_error_set(err, AGORA_EINVAL, "--llm", "expected offline, ollama:MODEL or openai:MODEL, got \"%s\"",
-                                opt->llm);
-                return (json_t *)-1;
-            }
-            if (!llm)
-                llm = json_object();
-            /* a different provider: the scenario's base URL and key variable belong to the other one */
-            const char *old = json_string_value(json_object_get(llm, "provider"));
-            if (old && strcmp(old, prov) != 0) {
-                json_object_del(llm, "base_url");
-                json_object_del(llm, "api_key_env");
-            }
-            json_object_set_new(llm, "provider", json_string(prov));
-            json_object_set_new(llm, "model", json_string(colon + 1));
-        }
-    }
-    if (opt->llm_base_url && opt->llm_base_url[0] && llm)
-        json_object_set_new(llm, "base_url", json_string(opt->llm_base_url));
-    return llm;
-}
-
 /* The model's field specs chosen by output.snapshot_fields, copied into `out` (room for every field). */
 static int chosen_fields(const agora_model *model, const json_t *names, agora_field_spec *out, int *index)
 {
@@ -281,19 +245,11 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
     const json_t *pcfg = json_object_get(cfg, "personas");
     int n_personas = 0;
     if (pcfg) {
-        int force_offline = 0;
-        json_t *llm = effective_llm(cfg, opt, &force_offline, err);
-        if (llm == (json_t *)-1) {
-            rc = AGORA_EINVAL;
-            goto done;
-        }
-        rc = agora_personas_create(llm, pcfg, model, &ps, err);
-        json_decref(llm);
-        if (rc) {
+        if ((rc = agora_personas_create(json_object_get(cfg, "llm"), pcfg, model, &ps, err))) {
             agora_scenario_locate(sc, err);
             goto done;
         }
-        if (force_offline)
+        if (opt->llm_offline)
             agora_personas_force_offline(ps);
         /* --replay, or llm: {provider: replay, path} (relative to the scenario's directory) */
         char scenario_replay[4096] = "";
@@ -323,7 +279,6 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
                       opt->replay_until >= 0 ? " up to the given step, then from the live LLM" : "");
         }
         n_personas = agora_personas_count(ps);
-        const json_t *l = json_object_get(cfg, "llm");
         const char *prov = agora_personas_offline(ps) ? "offline" : NULL;
         wps = calloc((size_t)n_personas, sizeof *wps);
         if (!wps) {
@@ -340,7 +295,6 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
                 .model = prov ? "rules" : agora_personas_model(ps),
                 .persona = json_string_value(json_object_get(pj, "persona"))};
         }
-        (void)l;
         if (replay && opt->replay_until < 0)
             agora_log(opt->logger, AGORA_LOG_INFO, "%d persona(s) answered from the recording %s", n_personas, replay);
         else
