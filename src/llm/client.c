@@ -13,6 +13,7 @@
 
 #include "agora/llm.h"
 #include "agora/rng.h"
+#include "core/internal.h"
 
 #define MAX_BODY (1u << 20) /* bytes of a response kept */
 
@@ -67,13 +68,6 @@ void agora_llm_result_free(agora_llm_result *r)
     free(r->request_body);
     free(r->response_body);
     r->content = r->request_body = r->response_body = NULL;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* ---- request bodies ----------------------------------------------------------------------------------------------- */
@@ -424,14 +418,14 @@ int agora_llm_call_batch(const agora_llm_config *cfg, const agora_llm_request *r
         return agora_error_set(err, AGORA_ENOMEM, "llm", "out of memory");
     }
     const int cap = cfg->max_concurrency > 0 ? cfg->max_concurrency : 8;
-    const double t0 = now_s();
+    const double t0 = agora__now();
     for (int i = 0; i < n; i++) {
         calls[i] = (call){.rq = &requests[i], .res = &results[i], .index = i, .start = t0, .retry_after = -1,
                           .json_object = cfg->provider == AGORA_LLM_OPENAI && cfg->json_object_only};
     }
     int remaining = n, in_flight = 0;
     while (remaining > 0) {
-        double now = now_s(), wake = now + 0.1;
+        double now = agora__now(), wake = now + 0.1;
         for (int i = 0; i < n && in_flight < cap; i++) {
             call *c = &calls[i];
             if (c->done || c->in_flight)
@@ -459,7 +453,7 @@ int agora_llm_call_batch(const agora_llm_config *cfg, const agora_llm_request *r
             call *c = NULL;
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
             const CURLcode cc = m->data.result;
-            finish_attempt(cfg, c, cc, now_s());
+            finish_attempt(cfg, c, cc, agora__now());
             curl_multi_remove_handle(multi, c->easy);
             curl_easy_cleanup(c->easy);
             c->easy = NULL;
@@ -470,7 +464,7 @@ int agora_llm_call_batch(const agora_llm_config *cfg, const agora_llm_request *r
         }
         if (remaining == 0)
             break;
-        int timeout_ms = (int)((wake - now_s()) * 1000);
+        int timeout_ms = (int)((wake - agora__now()) * 1000);
         timeout_ms = timeout_ms < 1 ? 1 : timeout_ms > 100 ? 100 : timeout_ms;
         curl_multi_poll(multi, NULL, 0, timeout_ms, NULL);
     }

@@ -636,7 +636,7 @@ static void changes(sbuf *b, const json_t *before, const json_t *now)
         sb_printf(b, "no change");
 }
 
-static char *user_prompt(const agora_personas *ps, const persona *p, int64_t step, const json_t *obs, int first_mem)
+static char *user_prompt(const persona *p, int64_t step, const json_t *obs, int first_mem)
 {
     sbuf b = {0};
     char *o = json_dumps(obs, JSON_COMPACT | JSON_REAL_PRECISION(6));
@@ -650,7 +650,6 @@ static char *user_prompt(const agora_personas *ps, const persona *p, int64_t ste
             sb_printf(&b, "\n");
         }
     }
-    (void)ps;
     if (json_array_size(p->inbox) > 0) {
         sb_printf(&b, "\nMessages to you since your last decision:\n");
         size_t i;
@@ -989,7 +988,7 @@ int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_h
         q->system = system_prompt(ps, q->p);
         for (int first = 0; first <= q->p->n_mem; first++) {
             free(q->user);
-            q->user = user_prompt(ps, q->p, t, q->obs, first);
+            q->user = user_prompt(q->p, t, q->obs, first);
             size_t chars = (q->system ? strlen(q->system) : 0) + (q->user ? strlen(q->user) : 0);
             if ((int64_t)(chars / 4) <= ps->max_prompt_tokens)
                 break; /* about 4 characters a token */
