@@ -457,21 +457,7 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
     if (ranks > 1) {
         if (opt->barrier)
             opt->barrier(opt->ud);
-        if (rank != 0) { /* rank 0 writes the master file */
-            rc = 0;
-            for (size_t r = 0; r < n && rc == 0; r++)
-                if (rs[r].rc && rs[r].rc != AGORA_ECANCELED)
-                    rc = agora_error_set(err, rs[r].rc, json_string_value(json_object_get(rs[r].run, "id")),
-                                         "run failed");
-            if (result)
-                *result = pg;
-            for (size_t r = 0; r < n; r++)
-                json_decref(rs[r].metrics);
-            free(rs);
-            agora_scenario_destroy(sc);
-            return rc;
-        }
-        for (size_t r = 0; r < n; r++) { /* the other ranks' runs, from their files */
+        for (size_t r = 0; r < n && rank == 0; r++) { /* rank 0 reads the other ranks' runs from their files */
             if (!rs[r].other)
                 continue;
             if ((rs[r].metrics = completed_metrics(rs[r].path))) {
@@ -485,12 +471,15 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
             }
         }
     }
-    for (size_t r = 0; r < n; r++)
-        if (!rs[r].status[0])
-            snprintf(rs[r].status, sizeof rs[r].status, "not run");
-    double tm = agora__now();
-    rc = write_master(opt->output, runs, rs, model, err);
-    agora_log(opt->logger, AGORA_LOG_DEBUG, "runs %.3f s, sweep file %.3f s", tm - t0, agora__now() - tm);
+    rc = 0;
+    if (rank == 0) { /* the master file: written by the only process, or by rank 0 */
+        for (size_t r = 0; r < n; r++)
+            if (!rs[r].status[0])
+                snprintf(rs[r].status, sizeof rs[r].status, "not run");
+        double tm = agora__now();
+        rc = write_master(opt->output, runs, rs, model, err);
+        agora_log(opt->logger, AGORA_LOG_DEBUG, "runs %.3f s, sweep file %.3f s", tm - t0, agora__now() - tm);
+    }
     if (rc == 0) {
         for (size_t r = 0; r < n; r++)
             if (rs[r].rc && rs[r].rc != AGORA_ECANCELED) {
@@ -500,7 +489,7 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
                                      "run failed: %s", msg);
                 break;
             }
-        if (rc == 0 && pg.done < (int64_t)n)
+        if (rc == 0 && rank == 0 && pg.done < (int64_t)n)
             rc = agora_error_set(err, AGORA_ECANCELED, "sweep", "stopped after %lld of %lld runs (run the same command "
                                  "again to finish)", (long long)pg.done, (long long)n);
     }
