@@ -326,6 +326,15 @@ static int64_t remove_done(market_state *st, int64_t base, int64_t len)
     return len;
 }
 
+/* The trade rule, for both kinds of round: a pair trades when ask <= ceiling and bid >= ask (1 + tax); *price is
+ * then the midpoint of the quotes as the seller receives them, capped at the ceiling. inv = 1 / (1 + tax). */
+static inline int trades(double bid, double ask, double tax, double inv, double ceiling, double *price)
+{
+    const double mid = 0.5 * (ask + bid * inv);
+    *price = mid < ceiling ? mid : ceiling;
+    return (ask <= ceiling) & (bid >= ask * (1.0 + tax));
+}
+
 /* A round after the first, on the actives: the k-th of the smaller side meets the π(k)-th of the larger. Only
  * trades are written (most pairs of a later round do not trade: the agents left are largely extramarginal), which
  * also keeps the cores from fighting over the cache lines of the far side, which both touch at random. */
@@ -349,9 +358,8 @@ AGORA_HOT static void trade_compact(const market_state *st, int threads, const a
         for (int64_t e = 0; e < cnt; e++) {
             const int64_t kn = near0 + k0 + e, kf = far0 + (int64_t)js[e];
             const int64_t b = buyers_small ? kn : kf, s = buyers_small ? kf : kn;
-            const double bid = q[b], ask = q[s];
-            const double mid = 0.5 * (ask + bid * inv), p = mid < ceiling ? mid : ceiling;
-            if ((ask <= ceiling) & (bid >= ask * (1.0 + tax))) {
+            double p;
+            if (trades(q[b], q[s], tax, inv, ceiling, &p)) {
                 done[b] = done[s] = 1;
                 ap[b] = ap[s] = p;
             }
@@ -391,9 +399,8 @@ AGORA_HOT static void trade_first(market_state *st, int threads, const agora_per
         }
         for (int64_t q = 0; q < cnt; q++) {
             const int64_t b = bs[q], s = ss[q];
-            const double bid = quote[b], ask = quote[s];
-            const double mid = 0.5 * (ask + bid * inv), p = mid < ceiling ? mid : ceiling;
-            const double out = (ask <= ceiling) & (bid >= ask * (1.0 + tax)) ? p : NAN;
+            double p;
+            const double out = trades(quote[b], quote[s], tax, inv, ceiling, &p) ? p : NAN;
             price[b] = out;
             price[s] = out;
         }
