@@ -1,5 +1,5 @@
-/* agora — reading a run file back: agora_h5_inspect and agora_h5_llm_calls (output.h), and the reader side of
- * h5internal.h (attributes as JSON, tables with their continuation rows joined).
+/* agora — reading a run file back: agora_h5_inspect, agora_h5_llm_calls, agora_h5_tables and agora_h5_table
+ * (output.h), and the reader side of h5internal.h (attributes as JSON, tables with their continuation rows joined).
  *
  * A run file is opened normally first. A file whose writer was killed still carries the "open for SWMR writing"
  * mark, which a normal open refuses; such a file (or one still being written) is opened for SWMR reading instead,
@@ -804,6 +804,338 @@ int agora_h5_llm_calls(const char *path, json_t **rows, agora_error *err)
     else if (!(*rows = json_array()))
         rc = agora_error_set(err, AGORA_ENOMEM, path, "out of memory");
 done:
+    agora__h5_close(&file);
+    if (rc && err && !err->where[0])
+        snprintf(err->where, sizeof err->where, "%s", path);
+    agora__h5_quiet_end(&q);
+    return rc;
+}
+
+/* ---- agora_h5_tables and agora_h5_table ------------------------------------------------------------------------ */
+
+/* The columns of a table written by agora__h5_table_create (a one-dimensional compound dataset whose first two
+ * members are the integers `id` and `part`) as a new JSON array of the names agora__h5_table_read gives each row:
+ * id first, `part` and members of types it skips left out. NULL when the dataset is no such table, or on failure. */
+static json_t *table_columns(hid_t dset)
+{
+    hid_t type = H5Dget_type(dset), space = H5Dget_space(dset);
+    json_t *cols = NULL;
+    int n = type >= 0 && H5Tget_class(type) == H5T_COMPOUND ? H5Tget_nmembers(type) : -1;
+    if (n < 2 || space < 0 || H5Sget_simple_extent_ndims(space) != 1 || !(cols = json_array()))
+        goto done;
+    for (int k = 0; k < n; k++) {
+        char *name = H5Tget_member_name(type, (unsigned)k);
+        hid_t t = H5Tget_member_type(type, (unsigned)k);
+        H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+        int readable = cls == H5T_INTEGER || cls == H5T_FLOAT || (cls == H5T_STRING && H5Tis_variable_str(t) <= 0);
+        agora__h5_close(&t);
+        int ok = name != NULL;
+        if (ok && k < 2)
+            ok = cls == H5T_INTEGER && !strcmp(name, k == 0 ? "id" : "part");
+        if (ok && k != 1 && readable)
+            ok = json_array_append_new(cols, json_string(name)) == 0;
+        H5free_memory(name);
+        if (!ok) {
+            json_decref(cols);
+            cols = NULL;
+            goto done;
+        }
+    }
+done:
+    agora__h5_close(&type);
+    agora__h5_close(&space);
+    return cols;
+}
+
+/* The group holding the metric series (/metrics) and the dataset of their time axis: /metrics/time, the link to
+ * the /time scale, else /time itself. */
+static int open_metrics(hid_t file, hid_t *g, hid_t *time, agora_error *err)
+{
+    *g = *time = H5I_INVALID_HID;
+    if ((*g = H5Gopen2(file, "metrics", H5P_DEFAULT)) < 0)
+        return agora__h5_fail(err, AGORA_EHDF5, "/metrics", "cannot open /metrics");
+    int in_group = H5Lexists(*g, "time", H5P_DEFAULT) > 0;
+    if (!in_group && H5Lexists(file, "time", H5P_DEFAULT) <= 0)
+        return agora_error_set(err, AGORA_EHDF5, "/metrics", "/metrics has no time axis (no /metrics/time or /time)");
+    if ((*time = H5Dopen2(in_group ? *g : file, "time", H5P_DEFAULT)) < 0)
+        return agora__h5_fail(err, AGORA_EHDF5, "/time", "cannot open the time axis of /metrics");
+    return 0;
+}
+
+/* The columns of /metrics as a table: "time", then every one-dimensional series in creation order (the scales kept
+ * in the group, such as the /time link, are not series). */
+static int metrics_columns(hid_t g, json_t **cols, agora_error *err)
+{
+    json_t *names = member_names(g), *out = json_pack("[s]", "time");
+    hid_t d = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    int rc = 0;
+    *cols = NULL;
+    if (!names || !out) {
+        rc = agora__h5_fail(err, AGORA_EHDF5, "/metrics", "cannot list /metrics");
+        goto done;
+    }
+    size_t k;
+    json_t *jn;
+    json_array_foreach(names, k, jn) {
+        const char *name = json_string_value(jn);
+        H5O_info_t oi;
+        if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+            rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot open /metrics/%s", name);
+            goto done;
+        }
+        if (oi.type != H5O_TYPE_DATASET)
+            continue;
+        if ((d = H5Dopen2(g, name, H5P_DEFAULT)) < 0 || (space = H5Dget_space(d)) < 0) {
+            rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot open /metrics/%s", name);
+            goto done;
+        }
+        if (H5DSis_scale(d) <= 0 && H5Sget_simple_extent_ndims(space) == 1 &&
+            json_array_append_new(out, json_string(name)) < 0) {
+            rc = agora_error_set(err, AGORA_ENOMEM, "/metrics", "out of memory");
+            goto done;
+        }
+        agora__h5_close(&space);
+        agora__h5_close(&d);
+    }
+done:
+    agora__h5_close(&space);
+    agora__h5_close(&d);
+    json_decref(names);
+    if (rc)
+        json_decref(out);
+    else
+        *cols = out;
+    return rc;
+}
+
+/* Reads all of a one-dimensional dataset as `mtype` (8-byte elements) into a new buffer of *n elements. */
+static int read_series(hid_t d, hid_t mtype, void **buf, hsize_t *n)
+{
+    hid_t space = H5Dget_space(d);
+    int rc = -1;
+    *buf = NULL;
+    *n = 0;
+    if (space < 0 || H5Sget_simple_extent_ndims(space) != 1 || H5Sget_simple_extent_dims(space, n, NULL) < 0)
+        goto done;
+    if (!(*buf = malloc(*n ? *n * 8 : 1)))
+        goto done;
+    if (*n > 0 && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *buf) < 0)
+        goto done;
+    rc = 0;
+done:
+    if (rc) {
+        free(*buf);
+        *buf = NULL;
+    }
+    agora__h5_close(&space);
+    return rc;
+}
+
+/* /metrics as rows {time, <metric>: value, ...}, one per entry of the time axis. A series shorter than the axis (a
+ * killed writer's file) reads as null where it has no value, like a value that is not finite. */
+static int metrics_read(hid_t file, json_t **rows, agora_error *err)
+{
+    hid_t g = H5I_INVALID_HID, time = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    json_t *cols = NULL, *out = NULL;
+    int64_t *t = NULL;
+    double *v = NULL;
+    hsize_t n = 0, nv = 0;
+    int rc;
+    *rows = NULL;
+    if ((rc = open_metrics(file, &g, &time, err)) || (rc = metrics_columns(g, &cols, err)))
+        goto done;
+    if (read_series(time, H5T_NATIVE_INT64, (void **)&t, &n) < 0) {
+        rc = agora__h5_fail(err, AGORA_EHDF5, "/time", "cannot read the time axis of /metrics");
+        goto done;
+    }
+    if (!(out = json_array()))
+        goto nomem;
+    for (hsize_t r = 0; r < n; r++)
+        if (json_array_append_new(out, json_pack("{s:I}", "time", (json_int_t)t[r])) < 0)
+            goto nomem;
+    for (size_t c = 1; c < json_array_size(cols); c++) {
+        const char *name = json_string_value(json_array_get(cols, c));
+        if ((d = H5Dopen2(g, name, H5P_DEFAULT)) < 0 || read_series(d, H5T_NATIVE_DOUBLE, (void **)&v, &nv) < 0) {
+            rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot read /metrics/%s", name);
+            goto done;
+        }
+        agora__h5_close(&d);
+        for (hsize_t r = 0; r < n; r++)
+            if (json_object_set_new(json_array_get(out, r), name, r < nv ? real_json(v[r]) : json_null()) < 0)
+                goto nomem;
+        free(v);
+        v = NULL;
+    }
+    goto done;
+nomem:
+    rc = agora_error_set(err, AGORA_ENOMEM, "/metrics", "out of memory");
+done:
+    free(t);
+    free(v);
+    json_decref(cols);
+    agora__h5_close(&d);
+    agora__h5_close(&time);
+    agora__h5_close(&g);
+    if (rc)
+        json_decref(out);
+    else
+        *rows = out;
+    return rc;
+}
+
+typedef struct table_walk {
+    json_t *list; /* the result: [{path, kind, columns}] */
+    json_t *seen; /* the objects looked at, by address: one reachable by several hard links is listed once */
+    agora_error *err;
+} table_walk;
+
+/* Adds the tables under the group g (at `gpath`, "" for the root) to w->list, depth first, each group's members in
+ * creation order. */
+static int walk_group(table_walk *w, hid_t g, const char *gpath, int depth)
+{
+    json_t *names = member_names(g);
+    hid_t child = H5I_INVALID_HID, time = H5I_INVALID_HID;
+    json_t *cols = NULL;
+    char *path = NULL;
+    int rc = 0;
+    if (!names)
+        return agora__h5_fail(w->err, AGORA_EHDF5, gpath[0] ? gpath : "/", "cannot list %s", gpath[0] ? gpath : "/");
+    size_t k;
+    json_t *jn;
+    json_array_foreach(names, k, jn) {
+        const char *name = json_string_value(jn);
+        H5L_info_t li;
+        H5O_info_t oi;
+        /* Hard links only: an external link (a sweep file's /runs/<id>) leads into another file, and a soft link
+         * to an object that has a name of its own. */
+        if (H5Lget_info(g, name, &li, H5P_DEFAULT) < 0 || li.type != H5L_TYPE_HARD)
+            continue;
+        free(path);
+        if (!(path = malloc(strlen(gpath) + strlen(name) + 2)))
+            goto nomem;
+        sprintf(path, "%s/%s", gpath, name);
+        if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+            rc = agora__h5_fail(w->err, AGORA_EHDF5, path, "cannot open %s", path);
+            goto done;
+        }
+        char addr[32];
+        snprintf(addr, sizeof addr, "%llx", (unsigned long long)oi.addr);
+        if (json_object_get(w->seen, addr))
+            continue;
+        if (json_object_set_new(w->seen, addr, json_true()) < 0)
+            goto nomem;
+        if (oi.type == H5O_TYPE_GROUP && depth == 0 && !strcmp(name, "metrics")) {
+            if ((rc = open_metrics(g, &child, &time, w->err)) || (rc = metrics_columns(child, &cols, w->err)))
+                goto done;
+        } else if (oi.type == H5O_TYPE_GROUP) {
+            if ((child = H5Gopen2(g, name, H5P_DEFAULT)) < 0) {
+                rc = agora__h5_fail(w->err, AGORA_EHDF5, path, "cannot open %s", path);
+                goto done;
+            }
+            if ((rc = walk_group(w, child, path, depth + 1)))
+                goto done;
+        } else if (oi.type == H5O_TYPE_DATASET) {
+            if ((child = H5Dopen2(g, name, H5P_DEFAULT)) < 0) {
+                rc = agora__h5_fail(w->err, AGORA_EHDF5, path, "cannot open %s", path);
+                goto done;
+            }
+            cols = table_columns(child);
+        }
+        if (cols) {
+            json_t *entry = json_pack("{s:s, s:s, s:o}", "path", path, "kind",
+                                      oi.type == H5O_TYPE_GROUP ? "metrics" : "table", "columns", cols);
+            cols = NULL;
+            if (!entry || json_array_append_new(w->list, entry) < 0)
+                goto nomem;
+        }
+        agora__h5_close(&time);
+        agora__h5_close(&child);
+    }
+    goto done;
+nomem:
+    rc = agora_error_set(w->err, AGORA_ENOMEM, gpath, "out of memory");
+done:
+    free(path);
+    json_decref(cols);
+    json_decref(names);
+    agora__h5_close(&time);
+    agora__h5_close(&child);
+    return rc;
+}
+
+int agora_h5_tables(const char *path, json_t **tables, agora_error *err)
+{
+    if (!tables)
+        return agora_error_set(err, AGORA_EINVAL, path, "agora_h5_tables needs somewhere to put the result");
+    *tables = NULL;
+    if (!path || !*path)
+        return agora_error_set(err, AGORA_EINVAL, NULL, "agora_h5_tables needs a path");
+    agora__h5_quiet q;
+    agora__h5_quiet_begin(&q);
+    hid_t file = H5I_INVALID_HID;
+    table_walk w = {.list = json_array(), .seen = json_object(), .err = err};
+    int swmr = 0, rc;
+    if ((rc = open_run_file(path, &file, &swmr, err)))
+        goto done;
+    if (!w.list || !w.seen) {
+        rc = agora_error_set(err, AGORA_ENOMEM, path, "out of memory");
+        goto done;
+    }
+    rc = walk_group(&w, file, "", 0);
+done:
+    agora__h5_close(&file);
+    json_decref(w.seen);
+    if (rc) {
+        json_decref(w.list);
+        if (err && !err->where[0])
+            snprintf(err->where, sizeof err->where, "%s", path);
+    } else {
+        *tables = w.list;
+    }
+    agora__h5_quiet_end(&q);
+    return rc;
+}
+
+int agora_h5_table(const char *path, const char *table, json_t **rows, agora_error *err)
+{
+    if (!rows)
+        return agora_error_set(err, AGORA_EINVAL, path, "agora_h5_table needs somewhere to put the result");
+    *rows = NULL;
+    if (!path || !*path || !table || !*table)
+        return agora_error_set(err, AGORA_EINVAL, path, "agora_h5_table needs a path and a table");
+    agora__h5_quiet q;
+    agora__h5_quiet_begin(&q);
+    hid_t file = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    json_t *cols = NULL;
+    int swmr = 0, rc;
+    char name[1024];
+    if (snprintf(name, sizeof name, "%s%s", table[0] == '/' ? "" : "/", table) >= (int)sizeof name) {
+        rc = agora_error_set(err, AGORA_EINVAL, path, "table name too long");
+        goto done;
+    }
+    if ((rc = open_run_file(path, &file, &swmr, err)))
+        goto done;
+    if (H5LTpath_valid(file, name, 1) <= 0) {
+        rc = agora_error_set(err, AGORA_ENOTFOUND, path, "no table %s in this file", name);
+        goto done;
+    }
+    H5O_info_t oi;
+    if (H5Oget_info_by_name2(file, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+        rc = agora__h5_fail(err, AGORA_EHDF5, path, "cannot open %s", name);
+        goto done;
+    }
+    if (oi.type == H5O_TYPE_GROUP && !strcmp(name, "/metrics")) {
+        rc = metrics_read(file, rows, err);
+        goto done;
+    }
+    if (oi.type != H5O_TYPE_DATASET || (d = H5Dopen2(file, name, H5P_DEFAULT)) < 0 || !(cols = table_columns(d))) {
+        rc = agora_error_set(err, AGORA_EINVAL, path, "%s is not a table", name);
+        goto done;
+    }
+    rc = agora__h5_table_read(file, name, rows, err);
+done:
+    json_decref(cols);
+    agora__h5_close(&d);
     agora__h5_close(&file);
     if (rc && err && !err->where[0])
         snprintf(err->where, sizeof err->where, "%s", path);
