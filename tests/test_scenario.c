@@ -341,9 +341,12 @@ static void the_issue_example_comes_out_exactly(void **state)
 static void other_value_errors(void **state)
 {
     (void)state;
-    assert_parse_fails("mode: interactions\nmodel: sir\n" GRID, AGORA_EUNSUPPORTED,
-                       "test.yaml:1:7: mode: \"interactions\" is not available yet in this version of agora "
-                       "(mechanics or mixed)");
+    /* an interactions scenario has actors and a world, not a model */
+    assert_parse_fails("mode: interactions\nmodel: sir\n" GRID, AGORA_ESCHEMA, "test.yaml:2:1: model: unknown key");
+    assert_parse_fails("mode: interactions\nactors: [{id: a, role: mayor}, {id: a, role: pilot}]\n", AGORA_ESCHEMA,
+                       "test.yaml:2:37: actors[1].id: \"a\" is the id of an earlier actor");
+    assert_parse_fails("mode: interactions\nactors: [{id: a, role: mayor}]\nturn_order: random\n", AGORA_ESCHEMA,
+                       "test.yaml:3:13: turn_order: expected simultaneous or sequential");
     assert_parse_fails("mode: mixed\nmodel: sir\n" GRID, AGORA_ESCHEMA,
                        "test.yaml:1:1: personas: required with mode: mixed (a list of personas [{id, role, persona, "
                        "every, offline_policy}])");

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "agora/model.h"
+#include "interact/ixinternal.h"
 #include "agora/persona.h"
 #include "agora/scenario.h"
 #include "agora/schema.h"
@@ -592,7 +593,9 @@ static int check_scenario(const json_t *raw, const char *stem, json_t **out, con
         return agora_error_set(err, AGORA_ESCHEMA, "",
                                "expected a mapping of scenario keys (model, space, params, steps, ...), got %s",
                                brief(raw, got, sizeof got));
-    if ((rc = check_keys(raw, scenario_keys, "", err)) != 0)
+    const json_t *mv = get(raw, "mode");
+    const int interactions = json_is_string(mv) && strcmp(json_string_value(mv), "interactions") == 0;
+    if (!interactions && (rc = check_keys(raw, scenario_keys, "", err)) != 0)
         goto done;
     if (!(cfg = json_object())) {
         rc = agora_error_set(err, AGORA_ENOMEM, "", "out of memory");
@@ -628,15 +631,19 @@ static int check_scenario(const json_t *raw, const char *stem, json_t **out, con
                                  brief(v, got, sizeof got));
             goto done;
         }
-        if (strcmp(m, "interactions") == 0) {
-            rc = agora_error_set(err, AGORA_EUNSUPPORTED, "mode",
-                                 "\"%s\" is not available yet in this version of agora (mechanics or mixed)", m);
-            goto done;
-        }
     }
     /* mixed: personas steer the population; the mode follows from their presence when not given */
     const char *mode = (v = get(raw, "mode")) ? json_string_value(v) : get(raw, "personas") ? "mixed" : "mechanics";
     json_object_set_new(cfg, "mode", json_string(mode));
+    if (interactions) { /* actors and a world engine instead of a model, a space and params */
+        if ((rc = agora__interact_check(raw, name, cfg, err)) != 0)
+            goto done;
+        *out = cfg;
+        cfg = NULL;
+        if (model_out)
+            *model_out = NULL;
+        goto done;
+    }
 
     model_names(names, sizeof names);
     if (!(v = get(raw, "model"))) {
