@@ -22,6 +22,16 @@ A response R has any of:
   raw_body           this exact body (status 200 unless `status` says otherwise)
   refusal            openai: 200, message.content null and message.refusal this text (ollama: sent as content)
   content            200 with this message content (the default kind)
+  auto: true         200 with content generated from the request's JSON Schema (openai: response_format.json_schema
+                     .schema; ollama: `format` when an object), valid for it and the same for the same request: every
+                     property (required or not), arrays of max(minItems, auto_items) items capped by maxItems,
+                     const / the first enum value / the first anyOf branch (oneOf: the first that matches no other),
+                     a type list's first non-null type, numbers at their lower bound (else 1) within the bounds,
+                     false, null, strings "auto <property> <tag>" fitted to minLength / maxLength; local $ref and
+                     allOf are followed. No schema in the body (json_object, format "json"): the default reply's
+                     content. auto_items: items per array (default 1); auto_text: the text of every string (not of
+                     an enum or const). Logged as kind "auto". A schema too big to fill (recursion with no way
+                     out): a 500 saying so.
   prompt_tokens, completion_tokens   usage numbers (default: whitespace-separated words in the messages / content)
   headers            extra response headers {name: value}
 
@@ -37,6 +47,7 @@ force either way.
 import argparse
 import datetime
 import json
+import math
 import os
 import signal
 import socket
@@ -258,6 +269,325 @@ def check_ollama(body):
         raise BadRequest("options must be an object")
 
 
+AUTO_SHALLOW_DEPTH = 24  # deeper than this (a recursive schema): only required properties, minItems items, and
+AUTO_MAX_DEPTH = 64      # the anyOf / oneOf branches that need no $ref first
+AUTO_BUDGET = 200000     # steps of generation and validation before giving up (a 500 rather than a hang)
+
+
+class AutoTooBig(Exception):
+    pass
+
+
+def json_same(a, b):
+    """JSON equality: 1 == 1.0, but true != 1 and "1" != 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+def is_num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+class AutoInstance:
+    """Generates, deterministically, a JSON instance valid for a JSON Schema: the first choice everywhere."""
+
+    def __init__(self, root, tag, items=1, text=None):
+        self.root = root
+        self.tag = tag
+        self.items = items
+        self.text = text
+        self.steps = 0
+
+    def step(self):
+        self.steps += 1
+        if self.steps > AUTO_BUDGET:
+            raise AutoTooBig(f"auto: the schema needs more than {AUTO_BUDGET} steps to fill (a recursive schema "
+                             "with no way out?)")
+
+    def needs_ref(self, node, depth=0):
+        """Whether every instance of node goes through a $ref (through required properties and minItems)."""
+        if not isinstance(node, dict) or depth > 16:
+            return False
+        if "$ref" in node:
+            return True
+        if "const" in node or node.get("enum"):
+            return False
+        if isinstance(node.get("allOf"), list) and any(self.needs_ref(b, depth + 1) for b in node["allOf"]):
+            return True
+        for key in ("oneOf", "anyOf"):
+            if isinstance(node.get(key), list) and node[key] and \
+                    all(self.needs_ref(b, depth + 1) for b in node[key]):
+                return True
+        t = self.type_of(node)
+        if t == "object" and isinstance(node.get("properties"), dict) and isinstance(node.get("required"), list):
+            return any(self.needs_ref(node["properties"].get(k), depth + 1) for k in node["required"]
+                       if isinstance(k, str))
+        if t == "array" and is_num(node.get("minItems")) and node["minItems"] > 0:
+            return self.needs_ref(node.get("items"), depth + 1)
+        return False
+
+    @staticmethod
+    def merge(a, b):
+        """a's keywords with b's over them; properties merged and required joined (for allOf, $ref and branches)."""
+        out = dict(a)
+        for k, v in b.items():
+            if k == "properties" and isinstance(out.get(k), dict) and isinstance(v, dict):
+                out[k] = {**out[k], **v}
+            elif k == "required" and isinstance(out.get(k), list) and isinstance(v, list):
+                out[k] = out[k] + [x for x in v if x not in out[k]]
+            else:
+                out[k] = v
+        return out
+
+    def pointer(self, ref):
+        node = self.root
+        for part in ref[1:].split("/")[1:] if ref != "#" else []:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                return None
+        return node
+
+    def resolve(self, node):
+        """node with its local $ref and allOf folded in (shallowly)."""
+        seen = set()
+        while isinstance(node, dict) and ("$ref" in node or "allOf" in node):
+            ref = node.get("$ref")
+            if ref is not None:
+                target = self.pointer(ref) if isinstance(ref, str) and ref.startswith("#") else None
+                rest = {k: v for k, v in node.items() if k != "$ref"}
+                if ref in seen or not isinstance(target, dict):
+                    node = rest
+                else:
+                    seen.add(ref)
+                    node = self.merge(target, rest)
+                continue
+            parts = node["allOf"]
+            node = {k: v for k, v in node.items() if k != "allOf"}
+            for sub in parts if isinstance(parts, list) else []:
+                if isinstance(sub, dict):
+                    node = self.merge(node, self.resolve(sub))
+        return node
+
+    @staticmethod
+    def type_of(node):
+        t = node.get("type")
+        if isinstance(t, list):
+            non_null = [x for x in t if x != "null"]
+            return non_null[0] if non_null else "null" if t else None
+        if isinstance(t, str):
+            return t
+        if "properties" in node or "required" in node or "additionalProperties" in node:
+            return "object"
+        if "items" in node or "prefixItems" in node or "minItems" in node or "maxItems" in node:
+            return "array"
+        if any(k in node for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")):
+            return "number"
+        return "string"
+
+    def make(self, node, name="", depth=0):
+        self.step()
+        if node is False or depth > AUTO_MAX_DEPTH:
+            return None
+        if not isinstance(node, dict):
+            node = {}
+        node = self.resolve(node)
+        if "const" in node:
+            return node["const"]
+        if isinstance(node.get("enum"), list) and node["enum"]:
+            return node["enum"][0]
+        for key in ("oneOf", "anyOf"):
+            branches = node.get(key)
+            if isinstance(branches, list) and branches:
+                base = {k: v for k, v in node.items() if k != key}
+                if depth >= AUTO_SHALLOW_DEPTH:  # a recursive schema: the branches that can end it first
+                    branches = sorted(branches, key=lambda b: self.needs_ref(b))
+                first = None
+                for i, b in enumerate(branches if key == "oneOf" else branches[:1]):
+                    v = self.make(self.merge(base, self.resolve(b) if isinstance(b, dict) else {}), name, depth + 1)
+                    if key == "anyOf" or sum(self.valid(x, v) for x in branches) == 1:
+                        return v  # oneOf: the first instance that matches exactly one branch
+                    first = v if i == 0 else first
+                return first
+        t = self.type_of(node)
+        shallow = depth >= AUTO_SHALLOW_DEPTH
+        if t == "object":
+            props = node.get("properties") if isinstance(node.get("properties"), dict) else {}
+            required = node.get("required") if isinstance(node.get("required"), list) else []
+            out = {}
+            for k, sub in props.items():
+                if not shallow or k in required:
+                    out[k] = self.make(sub, k, depth + 1)
+            extra = node.get("additionalProperties")
+            for k in required:
+                if isinstance(k, str) and k not in out:
+                    out[k] = self.make(extra if isinstance(extra, dict) else {}, k, depth + 1)
+            return out
+        if t == "array":
+            lo = node.get("minItems") if is_num(node.get("minItems")) else 0
+            hi = node.get("maxItems") if is_num(node.get("maxItems")) else None
+            n = max(int(lo), 0 if shallow else self.items)
+            if hi is not None:
+                n = min(n, int(hi))
+            prefix = node.get("prefixItems")
+            items = node.get("items")
+            if isinstance(items, list):  # draft 4-7 tuples
+                prefix, items = items, node.get("additionalItems", {})
+            prefix = prefix if isinstance(prefix, list) else []
+            out = []
+            for i in range(n):
+                sub = prefix[i] if i < len(prefix) else items if items is not None else {}
+                if sub is False:
+                    break
+                out.append(self.make(sub, name, depth + 1))
+            return out
+        if t in ("integer", "number"):
+            return self.number(node, t == "integer")
+        if t == "boolean":
+            return False
+        if t == "null":
+            return None
+        return self.string(node, name)
+
+    def string(self, node, name):
+        base = self.text if self.text is not None else " ".join(
+            x for x in ("auto", name, self.tag) if isinstance(x, str) and x)
+        lo = node.get("minLength") if is_num(node.get("minLength")) else 0
+        hi = node.get("maxLength") if is_num(node.get("maxLength")) else None
+        text = base
+        while len(text) < lo:
+            text = text + " " + (base or "x") if text else (base or "x")
+        if hi is not None:
+            text = text[:max(int(hi), 0)]
+        return text
+
+    @staticmethod
+    def number(node, integer):
+        lo = node.get("minimum") if is_num(node.get("minimum")) else None
+        hi = node.get("maximum") if is_num(node.get("maximum")) else None
+        lo_x = hi_x = False
+        em, ex = node.get("exclusiveMinimum"), node.get("exclusiveMaximum")
+        if em is True:  # draft 4: a flag on minimum
+            lo_x = lo is not None
+        elif is_num(em) and (lo is None or em >= lo):
+            lo, lo_x = em, True
+        if ex is True:
+            hi_x = hi is not None
+        elif is_num(ex) and (hi is None or ex <= hi):
+            hi, hi_x = ex, True
+        if integer:
+            lo = None if lo is None else math.floor(lo) + 1 if lo_x else math.ceil(lo)
+            hi = None if hi is None else math.ceil(hi) - 1 if hi_x else math.floor(hi)
+            lo_x = hi_x = False
+
+        def inside(v):
+            return (lo is None or (v > lo if lo_x else v >= lo)) and (hi is None or (v < hi if hi_x else v <= hi))
+
+        if lo is not None and not lo_x:
+            v = lo
+        elif inside(1):
+            v = 1
+        elif lo is not None:
+            v = lo + 1 if inside(lo + 1) else (lo + hi) / 2
+        elif hi is not None:
+            v = hi if not hi_x else hi - 1
+        else:
+            v = 1
+        m = node.get("multipleOf")
+        if is_num(m) and m > 0:
+            up, down = math.ceil(v / m) * m, math.floor(v / m) * m
+            v = up if inside(up) else down if inside(down) else v
+        if integer or (isinstance(v, float) and v.is_integer() and abs(v) < 2 ** 53):
+            return int(v)
+        return v
+
+    def valid(self, node, v, depth=0):
+        """A small validator, enough to tell oneOf's branches apart."""
+        self.step()
+        if node is True or depth > AUTO_MAX_DEPTH:
+            return True
+        if node is False:
+            return False
+        if not isinstance(node, dict):
+            return True
+        node = self.resolve(node)
+        if "const" in node and not json_same(node["const"], v):
+            return False
+        if isinstance(node.get("enum"), list) and not any(json_same(e, v) for e in node["enum"]):
+            return False
+        t = node.get("type")
+        if t is not None:
+            types = t if isinstance(t, list) else [t]
+            kinds = {"null": v is None, "boolean": isinstance(v, bool), "object": isinstance(v, dict),
+                     "array": isinstance(v, list), "string": isinstance(v, str), "number": is_num(v),
+                     "integer": is_num(v) and float(v).is_integer()}
+            if not any(kinds.get(x, False) for x in types):
+                return False
+        if is_num(v):
+            checks = (("minimum", lambda b: v >= b), ("maximum", lambda b: v <= b),
+                      ("exclusiveMinimum", lambda b: v > b), ("exclusiveMaximum", lambda b: v < b))
+            if any(is_num(node.get(k)) and not ok(node[k]) for k, ok in checks):
+                return False
+            m = node.get("multipleOf")
+            if is_num(m) and m > 0 and not (v / m).is_integer():
+                return False
+        if isinstance(v, str):
+            if is_num(node.get("minLength")) and len(v) < node["minLength"]:
+                return False
+            if is_num(node.get("maxLength")) and len(v) > node["maxLength"]:
+                return False
+        if isinstance(v, list):
+            if is_num(node.get("minItems")) and len(v) < node["minItems"]:
+                return False
+            if is_num(node.get("maxItems")) and len(v) > node["maxItems"]:
+                return False
+            if "items" in node and not isinstance(node["items"], list) and \
+                    not all(self.valid(node["items"], x, depth + 1) for x in v):
+                return False
+        if isinstance(v, dict):
+            props = node.get("properties") if isinstance(node.get("properties"), dict) else {}
+            if any(k not in v for k in node.get("required", []) if isinstance(k, str)):
+                return False
+            extra = node.get("additionalProperties", True)
+            for k, x in v.items():
+                if not self.valid(props[k] if k in props else extra, x, depth + 1):
+                    return False
+        if isinstance(node.get("anyOf"), list) and not any(self.valid(b, v, depth + 1) for b in node["anyOf"]):
+            return False
+        if isinstance(node.get("oneOf"), list) and sum(self.valid(b, v, depth + 1) for b in node["oneOf"]) != 1:
+            return False
+        return True
+
+
+def request_schema(proto, body):
+    """The JSON Schema a request asks its reply to follow, or None (json_object, format "json", none at all)."""
+    if proto == "openai":
+        rf = body.get("response_format")
+        if isinstance(rf, dict) and rf.get("type") == "json_schema":
+            return rf["json_schema"]["schema"]
+        return None
+    fmt = body.get("format")
+    return fmt if isinstance(fmt, dict) else None
+
+
+def auto_content(proto, body, r, tag):
+    schema = request_schema(proto, body)
+    if schema is None:
+        return DEFAULT_REPLY["content"]
+    gen = AutoInstance(schema, tag, r.get("auto_items", 1), r.get("auto_text"))
+    return json.dumps(gen.make(schema), ensure_ascii=False)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "agora-llm-test/1"
@@ -350,9 +680,18 @@ class Handler(BaseHTTPRequestHandler):
 
         r = state.next_response(tag)
         kind = ("drop" if r.get("drop") else "hang" if r.get("hang") else "raw" if "raw_body" in r
-                else "status" if r.get("status", 200) != 200 else "refusal" if "refusal" in r else "content")
+                else "status" if r.get("status", 200) != 200 else "auto" if r.get("auto")
+                else "refusal" if "refusal" in r else "content")
         status = None if kind in ("drop", "hang") else int(r.get("status", 200))
         entry["response"] = {"kind": kind, "status": status}
+        content = None
+        if kind == "auto":
+            try:
+                content = auto_content(proto, body, r, tag)
+            except AutoTooBig as e:
+                entry["response"] = {"kind": kind, "status": 500, "error": str(e)}
+                state.log(entry)
+                return self.send(500, error_body(proto, 500, {"message": str(e)}))
         state.log(entry)
 
         if r.get("delay_ms"):
@@ -370,7 +709,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(status, r["raw_body"], extra)
         if kind == "status":
             return self.send(status, error_body(proto, status, r), extra)
-        content = r.get("content") if kind == "content" else None
+        if kind == "content":
+            content = r.get("content")
         refusal = r.get("refusal") if kind == "refusal" else None
         if not isinstance(content, (str, type(None))):
             content = json.dumps(content)  # a script may give the reply JSON as an object
@@ -472,6 +812,12 @@ def load_script(path):
             raise ValueError(f"rules[{i}] needs a non-empty array of response objects")
     if "default" in script and not isinstance(script["default"], dict):
         raise ValueError("'default' must be a response object")
+    for r in [r for rule in rules for r in rule["responses"]] + [script.get("default", {})]:
+        n = r.get("auto_items", 1)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError("'auto_items' must be a non-negative integer")
+        if not isinstance(r.get("auto_text", ""), str):
+            raise ValueError("'auto_text' must be a string")
     if script.get("keep_alive", "auto") not in ("auto", True, False):
         raise ValueError("'keep_alive' must be \"auto\", true or false")
     return script

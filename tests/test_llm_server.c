@@ -1,8 +1,10 @@
 /* Tests for the loopback LLM test server itself (tests/llm_server.py, started through tests/llm_server.c), driven
  * with plain libcurl so that they do not depend on agora's own client: scripted replies per tag in order, the exact
  * reply shapes of both protocols, request validation (Ollama without stream:false, a rejected json_schema), the
- * faults (drop, hang), and a log that never holds an API key. Two servers run side by side for the whole group and
- * are stopped in the group teardown whatever happened. */
+ * faults (drop, hang), a log that never holds an API key, and `auto` replies generated from the request's schema
+ * (checked with agora's own validator). Two servers run side by side for the whole group and are stopped in the
+ * group teardown whatever happened. */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "agora/schema.h"
 #include "llm_server.h"
 #include "support.h"
 
@@ -25,7 +28,10 @@ static const char *SCRIPT = "{\"rules\": ["
                             " {\"tag\": \"drop\", \"responses\": [{\"drop\": true}]},"
                             " {\"tag\": \"hang\", \"responses\": [{\"hang\": true}]},"
                             " {\"tag\": \"quota\", \"responses\": [{\"status\": 429, \"error_code\": "
-                            "\"insufficient_quota\"}]}"
+                            "\"insufficient_quota\"}]},"
+                            " {\"tag\": \"auto/*\", \"responses\": [{\"auto\": true}]},"
+                            " {\"tag\": \"auto-items\", \"responses\": [{\"auto\": true, \"auto_items\": 9, "
+                            "\"auto_text\": \"hi\", \"completion_tokens\": 5}]}"
                             "]}";
 
 static llm_server server, rejecting;
@@ -379,6 +385,185 @@ static void log_records_requests_but_never_the_key(void **state)
     fclose(f);
 }
 
+/* A nested schema for the auto replies: an array (2 to 4) of objects with an enum, an integer >= 1, a number in
+ * (0, 0.5], a nullable short string and optional fields; a oneOf told apart by a const; an anyOf with null first. */
+#define AUTO_SCHEMA                                                                                                  \
+    "{\"type\": \"object\", \"properties\": {"                                                                       \
+    " \"reasoning\": {\"type\": \"string\", \"minLength\": 40},"                                                     \
+    " \"actions\": {\"type\": \"array\", \"minItems\": 2, \"maxItems\": 4, \"items\": {\"type\": \"object\","        \
+    "   \"properties\": {\"kind\": {\"type\": \"string\", \"enum\": [\"vaccinate\", \"close\"]},"                    \
+    "    \"count\": {\"type\": \"integer\", \"minimum\": 1},"                                                        \
+    "    \"fraction\": {\"type\": \"number\", \"exclusiveMinimum\": 0, \"maximum\": 0.5},"                           \
+    "    \"note\": {\"type\": [\"string\", \"null\"], \"maxLength\": 6},"                                            \
+    "    \"urgent\": {\"type\": \"boolean\"}},"                                                                      \
+    "   \"required\": [\"kind\", \"count\"], \"additionalProperties\": false}},"                                     \
+    " \"target\": {\"oneOf\": ["                                                                                     \
+    "   {\"type\": \"object\", \"properties\": {\"scope\": {\"const\": \"region\"},"                                 \
+    "    \"name\": {\"type\": \"string\"}},"                                                                         \
+    "    \"required\": [\"scope\", \"name\"], \"additionalProperties\": false},"                                     \
+    "   {\"type\": \"object\", \"properties\": {\"scope\": {\"const\": \"everyone\"}}, \"required\": [\"scope\"],"   \
+    "    \"additionalProperties\": false}]},"                                                                        \
+    " \"level\": {\"anyOf\": [{\"type\": \"null\"}, {\"type\": \"integer\", \"maximum\": -2}]}},"                    \
+    " \"required\": [\"reasoning\", \"actions\"], \"additionalProperties\": false}"
+
+static int count_words(const char *s)
+{
+    int n = 0, in = 0;
+    for (; *s; s++) {
+        if (isspace((unsigned char)*s))
+            in = 0;
+        else if (!in)
+            in = 1, n++;
+    }
+    return n;
+}
+
+/* POSTs a chat request for `schema` (openai: json_schema, or json_object when schema is NULL; ollama: format = the
+ * schema, or "json") and returns the reply's message content, parsed; *content_text gets it as sent (static). */
+static json_t *auto_reply(const char *proto, const json_t *schema, const char *tag, const char **content_text,
+                          json_t **usage)
+{
+    static char text[65536];
+    json_t *body = json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:s}]}", "model", "m", "messages", "role", "system",
+                             "content", "You are a minister.", "role", "user", "content", "cases are rising fast");
+    int openai = strcmp(proto, "openai") == 0;
+    if (openai)
+        json_object_set_new(body, "response_format",
+                            schema ? json_pack("{s:s, s:{s:s, s:b, s:O}}", "type", "json_schema", "json_schema",
+                                               "name", "reply", "strict", 0, "schema", schema)
+                                   : json_pack("{s:s}", "type", "json_object"));
+    else {
+        json_object_set_new(body, "stream", json_false());
+        json_object_set_new(body, "format", schema ? json_deep_copy(schema) : json_string("json"));
+    }
+    char *dumped = json_dumps(body, 0);
+    json_decref(body);
+    reply r;
+    assert_int_equal(post(&server, openai ? "/v1/chat/completions" : "/api/chat", dumped, tag, NULL, 0, &r),
+                     CURLE_OK);
+    free(dumped);
+    if (r.status != 200)
+        fail_msg("auto reply: HTTP %ld: %s", r.status, r.body);
+    json_t *v = body_json(&r);
+    json_t *msg = openai ? json_object_get(json_array_get(json_object_get(v, "choices"), 0), "message")
+                         : json_object_get(v, "message");
+    const char *content = json_string_value(json_object_get(msg, "content"));
+    assert_non_null(content);
+    snprintf(text, sizeof text, "%s", content);
+    if (content_text)
+        *content_text = text;
+    if (usage)
+        *usage = openai ? json_incref(json_object_get(v, "usage"))
+                        : json_pack("{s:O, s:O}", "prompt_tokens", json_object_get(v, "prompt_eval_count"),
+                                    "completion_tokens", json_object_get(v, "eval_count"));
+    json_decref(v);
+    json_error_t jerr;
+    json_t *instance = json_loads(text, 0, &jerr);
+    if (!instance)
+        fail_msg("auto content is not JSON (%s): %s", jerr.text, text);
+    return instance;
+}
+
+static void assert_valid(const json_t *schema, const json_t *instance)
+{
+    agora_error err = {0};
+    if (agora_schema_validate(schema, instance, "reply", &err) != 0) {
+        char *dumped = json_dumps(instance, 0);
+        fail_msg("auto reply does not follow its schema: %s: %s\n%s", err.where, err.msg, dumped);
+    }
+}
+
+/* auto: the content is generated from the request's schema, valid for it (agora's validator), the same for the same
+ * request, every property present, arrays of max(minItems, auto_items) items capped by maxItems; usage counted as for
+ * content; no schema in the request (json_object, format "json"): the default reply. */
+static void auto_replies_follow_the_request_schema(void **state)
+{
+    (void)state;
+    json_error_t jerr;
+    json_t *schema = json_loads(AUTO_SCHEMA, 0, &jerr);
+    assert_non_null(schema);
+    agora_error err = {0};
+    assert_int_equal(agora_schema_check(schema, &err), 0);
+
+    const char *text;
+    json_t *usage;
+    json_t *v = auto_reply("openai", schema, "auto/step-1", &text, &usage);
+    assert_valid(schema, v);
+    char first[65536];
+    snprintf(first, sizeof first, "%s", text);
+    const char *reasoning = json_string_value(json_object_get(v, "reasoning"));
+    assert_non_null(reasoning);
+    assert_true(strlen(reasoning) >= 40);
+    assert_true(strncmp(reasoning, "auto reasoning auto/step-1", 26) == 0);
+    json_t *actions = json_object_get(v, "actions");
+    assert_int_equal(json_array_size(actions), 2); /* minItems over the default of 1 */
+    json_t *a = json_array_get(actions, 0);
+    assert_int_equal(json_object_size(a), 5); /* optional properties too */
+    assert_string_equal(json_string_value(json_object_get(a, "kind")), "vaccinate");
+    assert_true(json_is_integer(json_object_get(a, "count")));
+    assert_int_equal(json_integer_value(json_object_get(a, "count")), 1);
+    assert_true(json_is_string(json_object_get(a, "note")));
+    assert_true(json_is_false(json_object_get(a, "urgent")));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(v, "target"), "scope")), "region");
+    assert_true(json_is_null(json_object_get(v, "level")));
+    /* Usage as for content: the words of the messages (4 + 4) and of the content. */
+    assert_int_equal(json_integer_value(json_object_get(usage, "prompt_tokens")), 8);
+    assert_int_equal(json_integer_value(json_object_get(usage, "completion_tokens")), count_words(first));
+    assert_int_equal(json_integer_value(json_object_get(usage, "total_tokens")), 8 + count_words(first));
+    json_decref(usage);
+    json_decref(v);
+
+    /* The same request, the same reply. */
+    v = auto_reply("openai", schema, "auto/step-1", &text, NULL);
+    assert_string_equal(text, first);
+    json_decref(v);
+
+    /* auto_items 9 is capped by maxItems; auto_text fills every string but the enum's; completion_tokens scripted. */
+    v = auto_reply("openai", schema, "auto-items", &text, &usage);
+    assert_valid(schema, v);
+    assert_int_equal(json_array_size(json_object_get(v, "actions")), 4);
+    a = json_array_get(json_object_get(v, "actions"), 3);
+    assert_string_equal(json_string_value(json_object_get(a, "note")), "hi");
+    assert_string_equal(json_string_value(json_object_get(a, "kind")), "vaccinate");
+    assert_true(strncmp(json_string_value(json_object_get(v, "reasoning")), "hi hi ", 6) == 0);
+    assert_int_equal(json_integer_value(json_object_get(usage, "completion_tokens")), 5);
+    json_decref(usage);
+    json_decref(v);
+
+    /* Ollama: the schema is `format`. */
+    v = auto_reply("ollama", schema, "auto/step-2", &text, &usage);
+    assert_valid(schema, v);
+    assert_true(strncmp(json_string_value(json_object_get(v, "reasoning")), "auto reasoning auto/step-2", 26) == 0);
+    assert_int_equal(json_integer_value(json_object_get(usage, "prompt_tokens")), 8);
+    assert_int_equal(json_integer_value(json_object_get(usage, "completion_tokens")), count_words(text));
+    json_decref(usage);
+    json_decref(v);
+
+    /* No schema in the body: the default reply's content. */
+    v = auto_reply("openai", NULL, "auto/step-3", &text, NULL);
+    assert_string_equal(text, "{\"reasoning\": \"default reply\", \"actions\": []}");
+    json_decref(v);
+    v = auto_reply("ollama", NULL, "auto/step-3", &text, NULL);
+    assert_string_equal(text, "{\"reasoning\": \"default reply\", \"actions\": []}");
+    json_decref(v);
+    json_decref(schema);
+
+    json_t *log = llm_server_requests(&server);
+    assert_non_null(log);
+    size_t i;
+    json_t *e;
+    int autos = 0;
+    json_array_foreach(log, i, e) {
+        const char *tag = json_string_value(json_object_get(e, "tag"));
+        if (tag && strncmp(tag, "auto", 4) == 0) {
+            autos++;
+            assert_string_equal(json_string_value(json_object_get(json_object_get(e, "response"), "kind")), "auto");
+        }
+    }
+    assert_int_equal(autos, 6);
+    json_decref(log);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -391,6 +576,7 @@ int main(void)
         cmocka_unit_test(drop_closes_without_a_reply),
         cmocka_unit_test(hang_makes_the_client_time_out),
         cmocka_unit_test(log_records_requests_but_never_the_key),
+        cmocka_unit_test(auto_replies_follow_the_request_schema),
     };
     int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
     curl_global_cleanup();
