@@ -6,6 +6,7 @@
 
 #include "agora/error.h"
 #include "agora/export.h"
+#include "agora/interact.h"
 #include "agora/log.h"
 #include "agora/llm.h"
 #include "agora/matching.h"

@@ -51,7 +51,14 @@ extern agora_logger cli_logger;
 /* Prints an agora_error as "agora CMD: file:line:col: message". */
 void cli_error(const char *cmd, const agora_error *err);
 
+/* Loads the scenario (the one positional argument) and applies --seed/--steps/--rounds/--threads/-o/--set and
+ * --llm PROVIDER:MODEL / --llm-url URL together through agora_scenario_set_all, so they are checked exactly like the
+ * file. Returns NULL after printing the error (*rc: the exit code). */
+agora_scenario *cli_load_scenario(const char *cmd, const cli_args *a, int *rc);
+
 int cmd_run(int argc, char **argv);
+int cmd_interact(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);

@@ -71,9 +71,7 @@ static void on_sigint(int sig)
     signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the process at once */
 }
 
-/* Loads the scenario and applies --seed/--steps/--threads/-o/--set together through agora_scenario_set_all, so they
- * are checked exactly like the file. Returns NULL after printing the error. */
-static agora_scenario *load_with_overrides(const char *cmd, const cli_args *a, int *rc)
+agora_scenario *cli_load_scenario(const char *cmd, const cli_args *a, int *rc)
 {
     agora_scenario *sc = NULL;
     agora_error err;
@@ -89,7 +87,11 @@ static agora_scenario *load_with_overrides(const char *cmd, const cli_args *a, i
     static const struct {
         const char *opt, *key;
         int numeric;
-    } shorthand[] = {{"seed", "seed", 1}, {"steps", "steps", 1}, {"threads", "threads", 1}, {"output", "output.path", 0}};
+    } shorthand[] = {{"seed", "seed", 1},
+                     {"steps", "steps", 1},
+                     {"rounds", "rounds", 1},
+                     {"threads", "threads", 1},
+                     {"output", "output.path", 0}};
     char **list = calloc(4 * (size_t)a->n_opts + 1, sizeof *list); /* --llm may add four */
     int n_list = 0;
     if (!list) {
@@ -343,7 +345,7 @@ int cmd_run(int argc, char **argv)
         return CLI_OK;
     if ((rc = set_log_level("run", &a)) != CLI_OK)
         return rc;
-    agora_scenario *sc = load_with_overrides("run", &a, &rc);
+    agora_scenario *sc = cli_load_scenario("run", &a, &rc);
     if (!sc)
         return rc;
 
@@ -416,7 +418,7 @@ int cmd_validate(int argc, char **argv)
         return rc;
     if (cli_builtin(&a, validate_help))
         return CLI_OK;
-    agora_scenario *sc = load_with_overrides("validate", &a, &rc);
+    agora_scenario *sc = cli_load_scenario("validate", &a, &rc);
     if (!sc)
         return rc;
     if (cli_has(&a, "print")) {

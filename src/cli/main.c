@@ -143,6 +143,9 @@ static const char usage[] =
     "  inspect FILE        show a run file's provenance, status and final metrics\n"
     "  sweep SCENARIO      run a scenario over parameter values and seeds, in parallel, into one sweep file\n"
     "  export FILE         write a run file's tables (metrics, events, LLM calls, ...) as CSV files\n"
+    "  interact SCENARIO   LLM actors in rounds: messages, actions, a world engine, an evaluation (--question Q\n"
+    "                      makes the scenario first)\n"
+    "  replay FILE         print a recorded interactions run again, round by round\n"
     "\n"
     "options:\n"
     "  -h, --help          this help (also after a command: agora run --help)\n"
@@ -167,7 +170,8 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {{"run", cmd_run}, {"validate", cmd_validate}, {"models", cmd_models}, {"inspect", cmd_inspect},
-                {"sweep", cmd_sweep}, {"export", cmd_export}};
+                {"sweep", cmd_sweep}, {"export", cmd_export},
+                {"interact", cmd_interact}, {"replay", cmd_replay}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name) == 0) {
             curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -11,10 +11,10 @@
 #define MAX_ROUNDS 10000
 #define MAX_ACTORS 64
 
-static const char *const top_keys[] = {"name",   "description", "mode",  "seed",    "question",   "rounds",
-                                       "round_unit", "turn_order", "llm", "roles",  "world",      "actors",
-                                       "topology", "actions",    "max_duration", "memory", "evaluation", "enrich",
-                                       "output", NULL};
+static const char *const top_keys[] = {"name",   "description", "mode",       "seed",    "question",
+                                       "rounds", "round_unit",  "turn_order", "llm",     "roles",
+                                       "world",  "actors",      "topology",   "actions", "max_duration",
+                                       "memory", "evaluation",  "enrich",     "output",  NULL};
 static const char *const role_names[] = {"actors", "world", "enrich", "evaluation", "generate", NULL};
 /* ids an actor may not take: they name the other callers in /llm/calls and the addresses of messages */
 static const char *const reserved_ids[] = {"world", "evaluator", "operator", "generator", "all", NULL};
@@ -98,8 +98,7 @@ static int texts(const json_t *o, const char *key, const char *where, json_t *ds
     return 0;
 }
 
-static int object_keys(const json_t *o, const char *const *keys, const char *where, const char *what,
-                       agora_error *err)
+static int object_keys(const json_t *o, const char *const *keys, const char *where, const char *what, agora_error *err)
 {
     if (o && !json_is_object(o))
         return fail(err, where, "expected an object %s", what);
@@ -126,8 +125,9 @@ static int actor_index(const json_t *actors, const char *id)
 {
     size_t i;
     json_t *a;
-    json_array_foreach((json_t *)actors, i, a) if (strcmp(json_string_value(json_object_get(a, "id")), id) == 0) return
-        (int)i;
+    json_array_foreach((json_t *)actors, i, a)
+        if (strcmp(json_string_value(json_object_get(a, "id")), id) == 0)
+            return (int)i;
     return -1;
 }
 
@@ -205,8 +205,8 @@ static int check_world(const json_t *raw, json_t *cfg, agora_error *err)
 
 static int check_actors(const json_t *raw, json_t *cfg, agora_error *err)
 {
-    static const char *const keys[] = {"id",    "name",  "role", "traits",  "goals", "history",
-                                       "relationships", "rooms", "llm", "profile", NULL};
+    static const char *const keys[] = {"id",    "name", "role",    "traits", "goals", "history", "relationships",
+                                       "rooms", "llm",  "profile", NULL};
     const json_t *as = json_object_get(raw, "actors");
     if (!json_is_array(as) || json_array_size(as) == 0)
         return fail(err, "actors", "required: %s",
@@ -319,8 +319,8 @@ static int check_topology(const json_t *raw, json_t *cfg, agora_error *err)
         json_array_foreach((json_t *)d, i, p) {
             char w[96];
             snprintf(w, sizeof w, "topology.direct[%zu]", i);
-            if (!json_is_array(p) || json_array_size(p) != 2 ||
-                !json_is_string(json_array_get(p, 0)) || !json_is_string(json_array_get(p, 1)) ||
+            if (!json_is_array(p) || json_array_size(p) != 2 || !json_is_string(json_array_get(p, 0)) ||
+                !json_is_string(json_array_get(p, 1)) ||
                 actor_index(actors, json_string_value(json_array_get(p, 0))) < 0 ||
                 actor_index(actors, json_string_value(json_array_get(p, 1))) < 0)
                 return fail(err, w, "expected %s", "a pair of actor ids [a, b]");
@@ -379,7 +379,8 @@ static int check_topology(const json_t *raw, json_t *cfg, agora_error *err)
             int has = 0;
             size_t k;
             json_t *m;
-            json_array_foreach(members, k, m) has |= strcmp(json_string_value(m), id) == 0;
+            json_array_foreach(members, k, m)
+                has |= strcmp(json_string_value(m), id) == 0;
             if (!has)
                 json_array_append_new(members, json_string(id));
         }
@@ -444,7 +445,8 @@ static int check_blocks(const json_t *raw, const char *name, json_t *cfg, agora_
         if ((rc = texts(e, "criteria", "evaluation", eo, err)))
             return rc;
     } else {
-        json_object_set_new(eo, "criteria", json_pack("[s, s, s, s]", "cooperation", "ethics", "strategy", "coherence"));
+        json_object_set_new(eo, "criteria",
+                            json_pack("[s, s, s, s]", "cooperation", "ethics", "strategy", "coherence"));
     }
     if ((rc = object_keys(en, enrich_keys, "enrich", "{sources, max_chars}", err)) ||
         (rc = integer(en, "max_chars", "enrich", 100, 1000000, 4000, &x, err)))
