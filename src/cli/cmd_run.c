@@ -13,10 +13,10 @@
 #include "core/internal.h"
 
 static const cli_opt run_opts[] = {
-    {"output", 'o', 1}, {"seed", 0, 1},   {"steps", 0, 1},       {"threads", 't', 1}, {"set", 's', 1},
-    {"quiet", 'q', 0},  {"verbose", 'v', 0}, {"log-level", 0, 1}, {"no-progress", 0, 0}, {"json", 0, 0},
-    {"print", 0, 0},    {"llm", 0, 1},       {"llm-url", 0, 1},     {"replay", 0, 1},
-    {"replay-until", 0, 1}, {"replay-lenient", 0, 0}, {NULL, 0, 0}};
+    {"output", 'o', 1},       {"seed", 0, 1},      {"steps", 0, 1},     {"threads", 't', 1},   {"set", 's', 1},
+    {"quiet", 'q', 0},        {"verbose", 'v', 0}, {"log-level", 0, 1}, {"no-progress", 0, 0}, {"json", 0, 0},
+    {"print", 0, 0},          {"llm", 0, 1},       {"llm-url", 0, 1},   {"replay", 0, 1},      {"replay-until", 0, 1},
+    {"replay-lenient", 0, 0}, {NULL, 0, 0}};
 
 static const char run_help[] =
     "usage: agora run SCENARIO [options]\n"
@@ -129,8 +129,8 @@ agora_scenario *cli_load_scenario(const char *cmd, const cli_args *a, int *rc)
                 snprintf(assignment, sizeof assignment, "llm.base_url=%s", q1);
                 ok = (list[n_list++] = strdup(assignment)) != NULL;
             } else {
-                const char *old = json_string_value(
-                    json_object_get(json_object_get(agora_scenario_config(sc), "llm"), "provider"));
+                const char *old =
+                    json_string_value(json_object_get(json_object_get(agora_scenario_config(sc), "llm"), "provider"));
                 snprintf(assignment, sizeof assignment, "llm.provider=%s", prov);
                 ok = (list[n_list++] = strdup(assignment)) != NULL;
                 snprintf(assignment, sizeof assignment, "llm.model=%s", q1);
@@ -200,10 +200,10 @@ fail:
 /* ---- progress bar ------------------------------------------------------------------------------------------------ */
 
 typedef struct run_view {
-    int bar;        /* draw a progress bar (stderr is a terminal) */
-    int events;     /* print event lines */
-    int drawn;      /* a bar is on the current line */
-    int headline;   /* index of the first "peak" metric, shown on the bar, or -1 */
+    int bar;      /* draw a progress bar (stderr is a terminal) */
+    int events;   /* print event lines */
+    int drawn;    /* a bar is on the current line */
+    int headline; /* index of the first "peak" metric, shown on the bar, or -1 */
 } run_view;
 
 static void clear_bar(run_view *v)
@@ -259,8 +259,8 @@ static void on_event(void *ud, int64_t step, const char *source, const char *act
     if (strncmp(source, "persona:", 8) == 0 && strcmp(status, "applied") == 0)
         return; /* the decision line shows it */
     clear_bar(v);
-    fprintf(stderr, "step %lld: %s %s %s%s%s\n", (long long)step, source, status, action, message && *message ? ": " : "",
-            message ? message : "");
+    fprintf(stderr, "step %lld: %s %s %s%s%s\n", (long long)step, source, status, action,
+            message && *message ? ": " : "", message ? message : "");
 }
 
 /* ---- summary ----------------------------------------------------------------------------------------------------- */
@@ -284,9 +284,9 @@ static void print_summary(const agora_scenario *sc, const agora_run_result *r)
     const agora_model *model = agora_scenario_model(sc);
     const json_t *cfg = agora_scenario_config(sc);
     const json_t *metrics = json_object_get(r->summary, "metrics");
-    printf("%s: %s, %lld agents, %lld steps, seed %lld, %d threads\n",
-           json_string_value(json_object_get(cfg, "name")), model->name, (long long)r->n_agents,
-           (long long)r->steps_done, (long long)json_integer_value(json_object_get(cfg, "seed")), r->threads);
+    printf("%s: %s, %lld agents, %lld steps, seed %lld, %d threads\n", json_string_value(json_object_get(cfg, "name")),
+           model->name, (long long)r->n_agents, (long long)r->steps_done,
+           (long long)json_integer_value(json_object_get(cfg, "seed")), r->threads);
     for (int i = 0; model->metrics[i].name; i++) {
         const char *kind = model->metrics[i].summary;
         const json_t *mj = json_object_get(metrics, model->metrics[i].name);
@@ -351,9 +351,14 @@ int cmd_run(int argc, char **argv)
 
     int quiet = cli_has(&a, "quiet"), json = cli_has(&a, "json");
     const agora_model *model = agora_scenario_model(sc);
-    run_view view = {.bar = !quiet && !cli_has(&a, "no-progress") && isatty(STDERR_FILENO),
-                     .events = !quiet,
-                     .headline = -1};
+    if (!model) {
+        fprintf(stderr, "agora run: %s has mode: interactions; run it with: agora interact %s\n",
+                agora_scenario_path(sc), agora_scenario_path(sc));
+        agora_scenario_destroy(sc);
+        return CLI_USAGE;
+    }
+    run_view view = {
+        .bar = !quiet && !cli_has(&a, "no-progress") && isatty(STDERR_FILENO), .events = !quiet, .headline = -1};
     for (int i = 0; model->metrics[i].name && view.headline < 0; i++)
         if (model->metrics[i].summary && strcmp(model->metrics[i].summary, "peak") == 0)
             view.headline = i;
@@ -427,7 +432,13 @@ int cmd_validate(int argc, char **argv)
             puts(s);
         free(s);
     } else {
-        printf("%s: valid (model %s)\n", agora_scenario_path(sc), agora_scenario_model(sc)->name);
+        const agora_model *m = agora_scenario_model(sc);
+        if (m)
+            printf("%s: valid (model %s)\n", agora_scenario_path(sc), m->name);
+        else
+            printf("%s: valid (interactions: %zu actors, %lld rounds)\n", agora_scenario_path(sc),
+                   json_array_size(json_object_get(agora_scenario_config(sc), "actors")),
+                   (long long)json_integer_value(json_object_get(agora_scenario_config(sc), "rounds")));
     }
     agora_scenario_destroy(sc);
     return CLI_OK;

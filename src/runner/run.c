@@ -95,7 +95,8 @@ static int apply_intervention(agora_world *w, agora_writer *wr, const interventi
     return wrc;
 }
 
-/* ---- personas (mixed runs) ----------------------------------------------------------------------------------------- */
+/* ---- personas (mixed runs) -----------------------------------------------------------------------------------------
+ */
 
 typedef struct persona_ctx {
     agora_writer *wr;
@@ -157,6 +158,12 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
     const double t_start = agora__now();
     const json_t *cfg = agora_scenario_config(sc);
     const agora_model *model = agora_scenario_model(sc);
+    if (!model) {
+        memset(res, 0, sizeof *res);
+        return agora_error_set(err, AGORA_EINVAL, "mode",
+                               "this scenario has mode: interactions: run it with agora interact (or "
+                               "agora_interact_run)");
+    }
     const json_t *out_cfg = json_object_get(cfg, "output");
     const int64_t steps = json_integer_value(json_object_get(cfg, "steps"));
     const uint64_t seed = (uint64_t)json_integer_value(json_object_get(cfg, "seed"));
@@ -287,13 +294,12 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
         }
         for (int i = 0; i < n_personas; i++) {
             const json_t *pj = json_array_get(pcfg, (size_t)i);
-            wps[i] = (agora_writer_persona){
-                .id = agora_personas_id(ps, i),
-                .name = json_string_value(json_object_get(pj, "name")),
-                .role = json_string_value(json_object_get(pj, "role")),
-                .provider = prov ? prov : agora_personas_provider(ps),
-                .model = prov ? "rules" : agora_personas_model(ps),
-                .persona = json_string_value(json_object_get(pj, "persona"))};
+            wps[i] = (agora_writer_persona){.id = agora_personas_id(ps, i),
+                                            .name = json_string_value(json_object_get(pj, "name")),
+                                            .role = json_string_value(json_object_get(pj, "role")),
+                                            .provider = prov ? prov : agora_personas_provider(ps),
+                                            .model = prov ? "rules" : agora_personas_model(ps),
+                                            .persona = json_string_value(json_object_get(pj, "persona"))};
         }
         if (replay && opt->replay_until < 0)
             agora_log(opt->logger, AGORA_LOG_INFO, "%d persona(s) answered from the recording %s", n_personas, replay);
@@ -328,8 +334,8 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
         goto done;
     agora_log(opt->logger, AGORA_LOG_INFO, "writing %s", path);
     pctx = (persona_ctx){.wr = wr, .opt = opt};
-    const agora_persona_hooks hooks = {.ud = &pctx, .on_call = persona_call, .on_action = persona_action,
-                                       .on_decision = persona_decision};
+    const agora_persona_hooks hooks = {
+        .ud = &pctx, .on_call = persona_call, .on_action = persona_action, .on_decision = persona_decision};
 
     /* The step loop. */
     const double t_loop = agora__now();
@@ -379,8 +385,7 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
             break;
         if (cancel) {
             interrupted = 1;
-            agora_log(opt->logger, AGORA_LOG_WARN, "interrupted at step %lld of %lld", (long long)t,
-                      (long long)steps);
+            agora_log(opt->logger, AGORA_LOG_WARN, "interrupted at step %lld of %lld", (long long)t, (long long)steps);
             break;
         }
         double s0 = agora__now();

@@ -43,7 +43,7 @@ static json_t *completed_metrics(const char *path)
     json_t *m = NULL;
     if (json_is_true(json_object_get(info, "complete")) &&
         strcmp(json_string_value(json_object_get(info, "status")) ? json_string_value(json_object_get(info, "status"))
-                                                                   : "",
+                                                                  : "",
                "complete") == 0)
         m = json_incref(json_object_get(info, "metrics"));
     json_decref(info);
@@ -54,7 +54,7 @@ typedef struct run_state {
     const json_t *run;
     char path[4096];
     char status[16];
-    json_t *metrics;   /* final values */
+    json_t *metrics; /* final values */
     agora_error err;
     int rc, skipped;
     int reported, failed; /* a worker process reported this run (and whether it failed) */
@@ -383,6 +383,12 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
     if (rc)
         return rc;
     const agora_model *model = agora_scenario_model(sc);
+    if (!model) {
+        agora_scenario_destroy(sc);
+        return agora_error_set(
+            err, AGORA_EINVAL, "mode",
+            "a sweep runs mechanics or mixed scenarios; for interactions use agora interact --runs N");
+    }
     char dir[4200];
     snprintf(dir, sizeof dir, "%s.runs", opt->output);
     if ((rc = agora__mkdirs(dir, err))) {
@@ -445,8 +451,11 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
             atomic_fetch_add(&failed, 1);
         long long d = atomic_fetch_add(&done, 1) + 1;
         if (opt->progress) {
-            agora_sweep_progress p = {.done = d, .total = (int64_t)n, .skipped = pg.skipped,
-                                      .failed = atomic_load(&failed), .elapsed_s = agora__now() - t0};
+            agora_sweep_progress p = {.done = d,
+                                      .total = (int64_t)n,
+                                      .skipped = pg.skipped,
+                                      .failed = atomic_load(&failed),
+                                      .elapsed_s = agora__now() - t0};
             if (opt->progress(opt->ud, &p))
                 atomic_store(&stop, 1);
         }
@@ -490,8 +499,10 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
                 break;
             }
         if (rc == 0 && rank == 0 && pg.done < (int64_t)n)
-            rc = agora_error_set(err, AGORA_ECANCELED, "sweep", "stopped after %lld of %lld runs (run the same command "
-                                 "again to finish)", (long long)pg.done, (long long)n);
+            rc = agora_error_set(err, AGORA_ECANCELED, "sweep",
+                                 "stopped after %lld of %lld runs (run the same command "
+                                 "again to finish)",
+                                 (long long)pg.done, (long long)n);
     }
     if (result)
         *result = pg;
