@@ -141,45 +141,20 @@ int main(int argc, char **argv)
         perror("mkdtemp");
         return 1;
     }
-    char script[512], port_file[512], log[512], server[1024];
+    char script[512], log[512];
     snprintf(script, sizeof script, "%s/script.json", dir);
-    snprintf(port_file, sizeof port_file, "%s/port", dir);
     snprintf(log, sizeof log, "%s/log.jsonl", dir);
-    snprintf(server, sizeof server, "%s/tests/llm_server.py", AGORA_SOURCE_DIR);
     FILE *f = fopen(script, "w");
     if (!f)
         return 1;
-    fprintf(f, "{\"default\": {\"delay_ms\": %d, \"content\": \"{\\\"reasoning\\\": \\\"ok\\\", \\\"actions\\\": []}\"}}\n",
-            delay_ms);
+    fprintf(
+        f, "{\"default\": {\"delay_ms\": %d, \"content\": \"{\\\"reasoning\\\": \\\"ok\\\", \\\"actions\\\": []}\"}}\n",
+        delay_ms);
     fclose(f);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout)) /* the server announces its port there; we read the port file */
-            _exit(127);
-        /* The loopback server stands in for a remote machine: on a 2-core box its Python threads (logging, exiting)
-         * would otherwise compete with the kernel's steps right after each round. */
-        if (setpriority(PRIO_PROCESS, 0, 19) != 0)
-            _exit(127);
-        execl("/usr/bin/python3", "python3", server, "--script", script, "--log", log, "--port", "0", "--port-file",
-              port_file, (char *)NULL);
-        _exit(127);
-    }
-    int port = 0;
-    for (int i = 0; i < 200 && port == 0; i++) {
-        FILE *p = fopen(port_file, "r");
-        if (p) {
-            if (fscanf(p, "%d", &port) != 1)
-                port = 0;
-            fclose(p);
-        }
-        if (!port)
-            nanosleep(&(struct timespec){0, 50000000L}, NULL);
-    }
-    if (!port) {
-        fprintf(stderr, "bench_llm: the loopback server (%s) did not start\n", server);
-        kill(pid, SIGTERM);
+    pid_t pid;
+    int port = bench_server_start("bench_llm", dir, script, log, &pid);
+    if (!port)
         return 1;
-    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     char base[64];
     snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
@@ -191,7 +166,7 @@ int main(int argc, char **argv)
     cfg.max_concurrency = personas;
     agora_llm_request *rq = calloc((size_t)personas, sizeof *rq);
     agora_llm_result *res = calloc((size_t)personas, sizeof *res);
-    char (*tags)[32] = calloc((size_t)personas, sizeof *tags);
+    char(*tags)[32] = calloc((size_t)personas, sizeof *tags);
     double *wall = calloc((size_t)rounds, sizeof *wall);
     json_t *schema = json_loads("{\"type\": \"object\", \"properties\": {\"reasoning\": {\"type\": \"string\"}, "
                                 "\"actions\": {\"type\": \"array\"}}, \"required\": [\"reasoning\", \"actions\"]}",
@@ -200,8 +175,8 @@ int main(int argc, char **argv)
     for (int r = 0; r < rounds; r++) {
         for (int i = 0; i < personas; i++) {
             snprintf(tags[i], sizeof tags[i], "persona%d/step-%d", i, r);
-            rq[i] = (agora_llm_request){.system = "You are a persona.", .user = "Observation: {}", .schema = schema,
-                                        .tag = tags[i]};
+            rq[i] = (agora_llm_request){
+                .system = "You are a persona.", .user = "Observation: {}", .schema = schema, .tag = tags[i]};
         }
         agora_error err;
         double t0 = bench_now();
@@ -217,8 +192,8 @@ int main(int argc, char **argv)
     }
     qsort(wall, (size_t)rounds, sizeof *wall, bench_cmp_double);
     double med = wall[rounds / 2];
-    printf("agora %s bench_llm: %d personas per round, server delay %d ms, %s protocol, %d rounds\n",
-           agora_version(), personas, delay_ms, provider, rounds);
+    printf("agora %s bench_llm: %d personas per round, server delay %d ms, %s protocol, %d rounds\n", agora_version(),
+           personas, delay_ms, provider, rounds);
     printf("client round wall time: median %.1f ms (min %.1f, max %.1f) = %.3f x the delay; %d failed calls\n",
            med * 1e3, wall[0] * 1e3, wall[rounds - 1] * 1e3, delay_ms > 0 ? med * 1e3 / delay_ms : 0.0, failures);
     failures += mixed_run(base, provider, personas, delay_ms);
@@ -231,6 +206,8 @@ int main(int argc, char **argv)
     free(wall);
     curl_global_cleanup();
     unlink(script);
+    char port_file[600];
+    snprintf(port_file, sizeof port_file, "%s/port", dir);
     unlink(port_file);
     unlink(log);
     rmdir(dir);

@@ -2,9 +2,12 @@
  * worlds (exiting with the error on failure: a benchmark has no other use for a bad setup). */
 #ifndef AGORA_BENCH_UTIL_H
 #define AGORA_BENCH_UTIL_H
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agora/agora.h"
 
@@ -19,6 +22,42 @@ static inline int bench_cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* Starts the loopback LLM server (tests/llm_server.py) on a free port with `script` (a JSON script file) and its log
+ * in `log`, at the lowest priority: it stands in for a remote machine and must not compete with what is measured.
+ * Returns the port (*pid: the server, to kill with SIGTERM), or 0 after printing why. */
+static inline int bench_server_start(const char *prog, const char *dir, const char *script, const char *log, pid_t *pid)
+{
+    char port_file[600], server[1024];
+    snprintf(port_file, sizeof port_file, "%s/port", dir);
+    snprintf(server, sizeof server, "%s/tests/llm_server.py", AGORA_SOURCE_DIR);
+    *pid = fork();
+    if (*pid == 0) {
+        if (!freopen("/dev/null", "w", stdout)) /* the server announces its port there; we read the port file */
+            _exit(127);
+        if (setpriority(PRIO_PROCESS, 0, 19) != 0)
+            _exit(127);
+        execl("/usr/bin/python3", "python3", server, "--script", script, "--log", log, "--port", "0", "--port-file",
+              port_file, (char *)NULL);
+        _exit(127);
+    }
+    int port = 0;
+    for (int i = 0; i < 200 && port == 0; i++) {
+        FILE *p = fopen(port_file, "r");
+        if (p) {
+            if (fscanf(p, "%d", &port) != 1)
+                port = 0;
+            fclose(p);
+        }
+        if (!port)
+            nanosleep(&(struct timespec){0, 50000000L}, NULL);
+    }
+    if (!port) {
+        fprintf(stderr, "%s: the loopback server (%s) did not start\n", prog, server);
+        kill(*pid, SIGTERM);
+    }
+    return port;
 }
 
 /* The space a JSON `space:` object describes (seed 1). */
@@ -38,8 +77,8 @@ static inline agora_space *bench_space(const char *prog, const char *space_json)
 }
 
 /* A fresh world of `model` on a copy of `space` (seed 1); takes `params` (a new reference). */
-static inline agora_world *bench_world(const char *prog, const char *model, const agora_space *space,
-                                       json_t *params, int threads)
+static inline agora_world *bench_world(const char *prog, const char *model, const agora_space *space, json_t *params,
+                                       int threads)
 {
     agora_error err;
     agora_space *copy = NULL;
@@ -49,8 +88,8 @@ static inline agora_world *bench_world(const char *prog, const char *model, cons
         fprintf(stderr, "%s: %s\n", prog, agora_error_format(&err, buf, sizeof buf));
         exit(1);
     }
-    agora_world_config cfg = {.model = agora_model_find(model), .space = copy, .params = params, .seed = 1,
-                              .threads = threads};
+    agora_world_config cfg = {
+        .model = agora_model_find(model), .space = copy, .params = params, .seed = 1, .threads = threads};
     if (agora_world_create(&cfg, &w, &err) != 0) {
         fprintf(stderr, "%s: world: %s\n", prog, agora_error_format(&err, buf, sizeof buf));
         exit(1);
