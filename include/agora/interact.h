@@ -54,7 +54,8 @@ typedef enum agora_ix_kind {
     AGORA_IX_MESSAGE,    /* actor = sender, target = actor id, "room:<name>" or "all", text, status "delivered" or
                           * "blocked" (detail: why) */
     AGORA_IX_ACTION,     /* action_id, actor, name, target, duration, text = intent, status = "scheduled",
-                          * "active", "completed" or "failed"; detail = the outcome when resolved */
+                          * "active", "completed", "failed" or "unfinished" (the run ended first); detail = the
+                          * outcome when resolved */
     AGORA_IX_WORLD,      /* the world engine's round: text = narrative, detail = the state as JSON, status */
     AGORA_IX_EVALUATION, /* text = narrative, detail = {"scores": {...}, "synthesis": ...} as JSON */
     AGORA_IX_NOTE        /* something failed and the run goes on: actor (or "world", "evaluator"), text */
@@ -75,21 +76,21 @@ typedef struct agora_interact_options {
     /* After each round but the last, before the next begins (operator messages go in here with
      * agora_interact_say); nonzero stops the run, which is then "interrupted". */
     int (*between_rounds)(void *ud, agora_interact *ix, int64_t round);
-    const char *output;       /* overrides output.path */
-    const json_t *replay;     /* recorded /llm/calls rows (agora_h5_llm_calls): every call answered from them */
-    int replay_lenient;       /* a prompt that differs from the recording is answered anyway */
-    int enrich;               /* deepen every actor's profile with one LLM call each before round 1 */
-    const json_t *prior_calls; /* call rows to record first (the question's generation call), may be NULL */
+    const char *output;         /* overrides output.path */
+    const json_t *replay;       /* recorded /llm/calls rows (agora_h5_llm_calls): every call answered from them */
+    int replay_lenient;         /* a prompt that differs from the recording is answered anyway */
+    int enrich;                 /* deepen every actor's profile with one LLM call each before round 1 */
+    const json_t *prior_calls;  /* call rows to record first (the question's generation call), may be NULL */
     const volatile int *cancel; /* set (e.g. by SIGINT): stop after the current call, file closed "interrupted" */
 } agora_interact_options;
 
 typedef struct agora_interact_result {
-    char status[16];          /* "complete", "interrupted", "failed" */
+    char status[16]; /* "complete", "interrupted", "failed" */
     int64_t rounds_done;
     double wall_time_s;
-    char path[4096];          /* the run file */
-    json_t *evaluation;       /* {"scores": {criterion: score}, "narrative", "synthesis"} or NULL */
-    json_t *summary;          /* {"state": final world state, "analytics": {who: {...}}, "calls": n} */
+    char path[4096];    /* the run file */
+    json_t *evaluation; /* {"scores": {criterion: score}, "narrative", "synthesis"} or NULL */
+    json_t *summary;    /* {"state": final world state, "analytics": {who: {...}}, "calls": n} */
 } agora_interact_result;
 
 /* Runs a `mode: interactions` scenario to the end (or until cancelled / stopped). Returns 0 when the run completed

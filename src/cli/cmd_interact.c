@@ -356,7 +356,6 @@ int cmd_interact(int argc, char **argv)
         return CLI_USAGE;
     }
     if (runs > 1) {
-        v.quiet = 1;
         rc = compare_runs("interact", sc, &a, (int)runs, &v);
         agora_scenario_destroy(sc);
         json_decref(prior);
@@ -384,7 +383,10 @@ int cmd_interact(int argc, char **argv)
     signal(SIGINT, SIG_DFL);
     if (rc) {
         cli_error("interact", &err);
-        rc = strcmp(err.where, "--replay") == 0 || err.code == AGORA_ESCHEMA ? CLI_USAGE : CLI_FAILED;
+        /* a recording that does not fit, a scenario of another mode (as agora run refuses this one): usage */
+        rc = strcmp(err.where, "--replay") == 0 || strcmp(err.where, "mode") == 0 || err.code == AGORA_ESCHEMA
+                 ? CLI_USAGE
+                 : CLI_FAILED;
     } else {
         fprintf(v.quiet ? stdout : stderr, "agora interact: %s, %lld rounds in %.1f s -> %s\n", res.status,
                 (long long)res.rounds_done, res.wall_time_s, res.path);

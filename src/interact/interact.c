@@ -105,8 +105,8 @@ typedef struct actor {
     stats st;
 } actor;
 
-enum { SCHEDULED, ACTIVE, COMPLETED, FAILED };
-static const char *const status_names[] = {"scheduled", "active", "completed", "failed"};
+enum { SCHEDULED, ACTIVE, COMPLETED, FAILED, UNFINISHED };
+static const char *const status_names[] = {"scheduled", "active", "completed", "failed", "unfinished"};
 
 typedef struct action {
     int64_t id;
@@ -288,10 +288,17 @@ static void build_schemas(agora_interact *ix)
     json_t *outcome =
         obj_schema(json_pack("{s:{s:s}, s:{s:s, s:[s, s, s]}, s:o}", "action_id", "type", "integer", "result", "type",
                              "string", "enum", "success", "partial", "failure", "outcome", str_schema(0)));
-    json_t *change = obj_schema(json_pack("{s:{s:s, s:o}, s:{s:[s, s, s]}}", "key", "type", "string", "enum", keys,
-                                          "value", "type", "number", "string", "boolean"));
+    /* a state without keys takes no changes: an empty enum is not a valid schema */
+    const size_t n_keys = json_array_size(keys);
+    json_t *key = json_pack("{s:s}", "type", "string");
+    if (n_keys > 0)
+        json_object_set_new(key, "enum", keys);
+    else
+        json_decref(keys);
+    json_t *change =
+        obj_schema(json_pack("{s:o, s:{s:[s, s, s]}}", "key", key, "value", "type", "number", "string", "boolean"));
     json_t *changes = json_pack("{s:s, s:o}", "type", "array", "items", change);
-    if (json_array_size(keys) == 0)
+    if (n_keys == 0)
         json_object_set_new(changes, "maxItems", json_integer(0));
     ix->world_schema = obj_schema(json_pack("{s:o, s:{s:s, s:o}, s:o}", "narrative", str_schema(0), "outcomes", "type",
                                             "array", "items", outcome, "state_changes", changes));
@@ -409,8 +416,11 @@ static int send(agora_interact *ix, ask *qs, const int *idx, int n, int attempt,
         res[k].prompt_tokens = res[k].completion_tokens = -1;
         if (ix->replay) {
             if ((rc = agora__llm_replay_answer(ix->replay, "caller", ix->round, q->who, attempt, &rq[k],
-                                               ix->opt ? ix->opt->replay_lenient : 0, &res[k], ix->err)))
+                                               ix->opt ? ix->opt->replay_lenient : 0, &res[k], ix->err))) {
+                for (int j = 0; j < k; j++) /* the replies already answered: the caller sees none of them */
+                    agora_llm_result_free(&res[j]);
                 goto done;
+            }
         } else if (q->conf->offline) {
             res[k].status = AGORA_LLM_CONNECT;
             snprintf(res[k].error, sizeof res[k].error, "no LLM configured (provider %s)",
@@ -763,7 +773,10 @@ static void deliver(agora_interact *ix, int j, const char *line, int now)
     r->st.received++;
 }
 
-static void route(agora_interact *ix, int i, const char *to, const char *text, int sequential, json_t *seen)
+/* Routes one message of actor i. Broadcasts are public: `seen` (the later actors of a sequential round, may be NULL)
+ * and `said` (the world engine) hear them; a room's talk reaches its members only. */
+static void route(agora_interact *ix, int i, const char *to, const char *text, int sequential, json_t *seen,
+                  json_t *said)
 {
     actor *a = &ix->a[i];
     char line[MAX_TEXT + 200], reason[160] = "";
@@ -821,12 +834,16 @@ static void route(agora_interact *ix, int i, const char *to, const char *text, i
         if (to_j)
             deliver(ix, j, line, sequential);
     }
-    if (seen && strcmp(kind, "direct") != 0)
-        json_array_append_new(seen, json_string(line));
+    if (strcmp(kind, "broadcast") == 0) /* later actors of a sequential round already have it in their inbox */
+        json_array_append_new(said, json_string(line));
+    (void)seen;
+    char tl[MAX_TEXT + 200];
+    snprintf(tl, sizeof tl, "  %s -> %s: %s", a->id, to, shown);
+    json_array_append_new(ix->transcript, json_string(tl));
 }
 
 /* Applies actor i's decision (q->reply may be NULL: a failed or invalid turn). */
-static void take_turn(agora_interact *ix, int i, ask *q, int sequential, json_t *seen)
+static void take_turn(agora_interact *ix, int i, ask *q, int sequential, json_t *seen, json_t *said)
 {
     actor *a = &ix->a[i];
     const json_t *r = q->reply;
@@ -859,7 +876,7 @@ static void take_turn(agora_interact *ix, int i, ask *q, int sequential, json_t 
     json_array_foreach(msgs, k, m) {
         const char *to = json_string_value(json_object_get(m, "to")),
                    *text = json_string_value(json_object_get(m, "text"));
-        route(ix, i, to, text, sequential, seen);
+        route(ix, i, to, text, sequential, seen, said);
         sb_add(&mem, " You told %s: \"%s\".", to, cut(text, 160, buf, sizeof buf));
     }
     json_array_foreach(acts, k, m) {
@@ -880,18 +897,20 @@ static void take_turn(agora_interact *ix, int i, ask *q, int sequential, json_t 
         action_event(ix, x);
         sb_add(&mem, " You started \"%s\"%s%s for %d round%s.", x->name, x->target[0] ? " on " : "", x->target,
                x->duration, x->duration == 1 ? "" : "s");
-        if (seen) {
-            snprintf(buf, sizeof buf, "%s (%s) started \"%s\"%s%s", a->name, a->id, x->name, x->target[0] ? " on " : "",
-                     x->target);
+        snprintf(buf, sizeof buf, "%s (%s) started \"%s\"%s%s", a->name, a->id, x->name, x->target[0] ? " on " : "",
+                 x->target);
+        if (seen)
             json_array_append_new(seen, json_string(buf));
-        }
+        char tl[500];
+        snprintf(tl, sizeof tl, "  %s for %d round%s", buf, x->duration, x->duration == 1 ? "" : "s");
+        json_array_append_new(ix->transcript, json_string(tl));
     }
     push_bounded(a->memory, mem.s ? mem.s : t,
                  (size_t)json_integer_value(json_object_get(json_object_get(ix->cfg, "memory"), "max_items")));
     free(mem.s);
 }
 
-static int decide(agora_interact *ix)
+static int decide(agora_interact *ix, json_t *said)
 {
     const int sequential = strcmp(json_string_value(json_object_get(ix->cfg, "turn_order")), "sequential") == 0;
     ask *qs = calloc((size_t)ix->n, sizeof *qs);
@@ -914,13 +933,13 @@ static int decide(agora_interact *ix)
         if ((rc = ask_all(ix, qs, ix->n)))
             goto done;
         for (int i = 0; i < ix->n; i++)
-            take_turn(ix, i, &qs[i], 0, NULL);
+            take_turn(ix, i, &qs[i], 0, NULL, said);
     } else { /* one after another, each seeing what the earlier ones did in public and said to it */
         for (int i = 0; i < ix->n && !(ix->opt && ix->opt->cancel && *ix->opt->cancel); i++) {
             qs[i].user = actor_user(ix, i, seen);
             if ((rc = ask_all(ix, &qs[i], 1)))
                 goto done;
-            take_turn(ix, i, &qs[i], 1, seen);
+            take_turn(ix, i, &qs[i], 1, seen, said);
         }
     }
 done:
@@ -1592,13 +1611,8 @@ int agora_interact_run(const agora_scenario *sc, const agora_interact_options *o
             ix.a[i].inbox = ix.a[i].next_inbox;
             ix.a[i].next_inbox = json_array();
         }
-        if ((rc = decide(&ix)) == 0) {
-            size_t k;
-            json_t *m;
-            (void)k;
-            (void)m;
+        if ((rc = decide(&ix, said)) == 0)
             rc = world_turn(&ix, said);
-        }
         json_decref(said);
         if (rc)
             goto close;
@@ -1613,6 +1627,18 @@ int agora_interact_run(const agora_scenario *sc, const agora_interact_options *o
         if (ix.round < ix.rounds && opt && opt->between_rounds && opt->between_rounds(opt->ud, &ix, ix.round)) {
             status = "interrupted";
             break;
+        }
+    }
+    /* actions that would end after the last round are cut short: recorded as unfinished, at the last round */
+    for (size_t k = 0; k < ix.n_acts; k++) {
+        action *x = &ix.acts[k];
+        if (x->status == SCHEDULED || x->status == ACTIVE) {
+            x->status = UNFINISHED;
+            free(x->outcome);
+            x->outcome = strdup(strcmp(status, "complete") == 0 ? "the run ended before it was done"
+                                                                : "the run was stopped before it was done");
+            ix.round = res->rounds_done;
+            action_event(&ix, x);
         }
     }
     ix.round = ix.rounds + 1; /* the evaluation is recorded after the last round */
