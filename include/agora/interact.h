@@ -22,7 +22,7 @@
  *   name, description, seed [0], question (the question a generated scenario answers),
  *   rounds [5], round_unit [round] (hour, day, month, ...), turn_order [simultaneous],
  *   llm: {provider, model, ...} (as for personas),
- *   roles: {actors, world, enrich, evaluation, generate: {llm overrides}},
+ *   roles: {actors, world, enrich, evaluation: {llm overrides}},
  *   world: {description, rules: [text], state: {key: number|text|bool}, dynamics: [{key, add|mul|set, min, max}]},
  *   actors: [{id, name, role, traits, goals, history, relationships: {id: text}, rooms: [room], llm, profile}],
  *   topology: {direct: all|none|[[a, b], ...], broadcast: all|none|[id, ...], rooms: {room: [id, ...]}},
@@ -107,7 +107,7 @@ AGORA_API int agora_interact_say(agora_interact *ix, const char *to, const char 
 AGORA_API int agora_interact_actor_count(const agora_interact *ix);
 AGORA_API const char *agora_interact_actor_id(const agora_interact *ix, int i);
 
-/* Asks the LLM (`llm`, an llm block; its `roles.generate` refinement may be merged in by the caller) once to turn a
+/* Asks the LLM (`llm`, an llm block: the CLI builds it from --llm and --llm-url) once to turn a
  * question into an interactions scenario: 8-12 actors with name, role, traits, goals, history and relationships,
  * the world (description, rules, state), the time of a round and the number of rounds. An invalid reply gets one
  * repair request. *scenario (new reference) is a scenario object ready for agora_interact_yaml; *calls (new

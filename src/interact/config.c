@@ -15,7 +15,7 @@ static const char *const top_keys[] = {"name",   "description", "mode",       "s
                                        "rounds", "round_unit",  "turn_order", "llm",     "roles",
                                        "world",  "actors",      "topology",   "actions", "max_duration",
                                        "memory", "evaluation",  "enrich",     "output",  NULL};
-static const char *const role_names[] = {"actors", "world", "enrich", "evaluation", "generate", NULL};
+static const char *const role_names[] = {"actors", "world", "enrich", "evaluation", NULL};
 /* ids an actor may not take: they name the other callers in /llm/calls and the addresses of messages */
 static const char *const reserved_ids[] = {"world", "evaluator", "operator", "generator", "all", NULL};
 
@@ -497,7 +497,7 @@ int agora__interact_check(const json_t *raw, const char *name, json_t *cfg, agor
     if ((rc = check_llm(NULL, llm, "llm", cfg, "llm", err)))
         return rc;
     const json_t *roles = json_object_get(raw, "roles");
-    if ((rc = object_keys(roles, role_names, "roles", "{actors, world, enrich, evaluation, generate}", err)))
+    if ((rc = object_keys(roles, role_names, "roles", "{actors, world, enrich, evaluation}", err)))
         return rc;
     json_t *ro = json_object();
     json_object_set_new(cfg, "roles", ro);
