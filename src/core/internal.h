@@ -14,6 +14,22 @@
 const char *agora__igraph_reason(void);
 void agora__igraph_reset(void);
 
+/* A growing text (prompts, YAML): starts {0}; on out of memory the text stops growing. Free b.s with free(). */
+typedef struct agora__buf {
+    char *s;
+    size_t n, cap;
+} agora__buf;
+
+/* Appends printf-style text. */
+void agora__buf_add(agora__buf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Appends n bytes of s. */
+void agora__buf_put(agora__buf *b, const char *s, size_t n);
+
 /* Monotonic wall clock in seconds. */
 double agora__now(void);
 

@@ -1,5 +1,6 @@
 /* agora — small shared utilities: clock, JSON descriptions for error messages, directories. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,44 @@ int agora__mkdirs_for(const char *path, agora_error *err)
         agora_error_set(err, rc, path, "%s", msg);
     }
     return rc;
+}
+
+static int buf_reserve(agora__buf *b, size_t more)
+{
+    if (b->n + more + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->n + more + 1)
+        cap *= 2;
+    char *p = realloc(b->s, cap);
+    if (!p)
+        return -1;
+    b->s = p;
+    b->cap = cap;
+    return 0;
+}
+
+void agora__buf_add(agora__buf *b, const char *fmt, ...)
+{
+    va_list ap, aq;
+    va_start(ap, fmt);
+    va_copy(aq, ap);
+    int need = vsnprintf(NULL, 0, fmt, aq);
+    va_end(aq);
+    if (need >= 0 && buf_reserve(b, (size_t)need) == 0) {
+        vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
+        b->n += (size_t)need;
+    }
+    va_end(ap);
+}
+
+void agora__buf_put(agora__buf *b, const char *s, size_t n)
+{
+    if (buf_reserve(b, n) != 0)
+        return;
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = '\0';
 }
 
 char *agora__json_dumps(const json_t *v, size_t flags)

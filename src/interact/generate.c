@@ -18,7 +18,7 @@ static json_t *str_schema(void)
     return json_pack("{s:s}", "type", "string");
 }
 
-static json_t *strict_object(json_t *props)
+json_t *agora__ix_strict_object(json_t *props)
 {
     json_t *req = json_array();
     const char *k;
@@ -42,19 +42,20 @@ static json_t *list_of(json_t *items, int min, int max)
 
 static json_t *generate_schema(void)
 {
-    json_t *actor = strict_object(json_pack(
+    json_t *actor = agora__ix_strict_object(json_pack(
         "{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", str_schema(), "name", str_schema(), "role", str_schema(), "traits",
         list_of(str_schema(), 0, 6), "goals", list_of(str_schema(), 0, 4), "history", str_schema(), "relationships",
-        list_of(strict_object(json_pack("{s:o, s:o}", "with", str_schema(), "relation", str_schema())), 0, 6)));
-    json_t *state = strict_object(
+        list_of(agora__ix_strict_object(json_pack("{s:o, s:o}", "with", str_schema(), "relation", str_schema())), 0,
+                6)));
+    json_t *state = agora__ix_strict_object(
         json_pack("{s:o, s:{s:[s, s, s]}}", "key", str_schema(), "value", "type", "number", "string", "boolean"));
-    json_t *world = strict_object(json_pack("{s:o, s:o, s:o}", "description", str_schema(), "rules",
-                                            list_of(str_schema(), 0, 8), "state", list_of(state, 0, 8)));
-    return strict_object(json_pack("{s:o, s:o, s:{s:s, s:[s, s, s, s, s, s]}, s:{s:s, s:i, s:i}, s:o, s:o, s:o}",
-                                   "name", str_schema(), "description", str_schema(), "round_unit", "type", "string",
-                                   "enum", "hour", "day", "week", "month", "quarter", "year", "rounds", "type",
-                                   "integer", "minimum", 2, "maximum", 20, "world", world, "actors",
-                                   list_of(actor, MIN_ACTORS, MAX_ACTORS), "criteria", list_of(str_schema(), 0, 6)));
+    json_t *world = agora__ix_strict_object(json_pack("{s:o, s:o, s:o}", "description", str_schema(), "rules",
+                                                      list_of(str_schema(), 0, 8), "state", list_of(state, 0, 8)));
+    return agora__ix_strict_object(
+        json_pack("{s:o, s:o, s:{s:s, s:[s, s, s, s, s, s]}, s:{s:s, s:i, s:i}, s:o, s:o, s:o}", "name", str_schema(),
+                  "description", str_schema(), "round_unit", "type", "string", "enum", "hour", "day", "week", "month",
+                  "quarter", "year", "rounds", "type", "integer", "minimum", 2, "maximum", 20, "world", world, "actors",
+                  list_of(actor, MIN_ACTORS, MAX_ACTORS), "criteria", list_of(str_schema(), 0, 6)));
 }
 
 /* letters, digits, '_' from any text: "Central Bank!" -> "central_bank" (at most max bytes; "x" when empty) */
@@ -256,44 +257,21 @@ int agora_interact_generate(const char *question, const json_t *llm, int64_t see
     return rc;
 }
 
-/* ---- YAML ---------------------------------------------------------------------------------------------------------
- */
+/* ---- YAML -------------------------------------------------------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-} sbuf;
-
-static void put(sbuf *b, const char *s, size_t n)
+static void puts_(agora__buf *b, const char *s)
 {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p)
-            return;
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
+    agora__buf_put(b, s, strlen(s));
 }
 
-static void puts_(sbuf *b, const char *s)
-{
-    put(b, s, strlen(s));
-}
-
-static void indent(sbuf *b, int n)
+static void indent(agora__buf *b, int n)
 {
     for (int i = 0; i < n; i++)
-        put(b, "  ", 2);
+        agora__buf_put(b, "  ", 2);
 }
 
 /* A scalar: numbers, true/false, null as is; text as a double-quoted string (JSON escapes are YAML escapes). */
-static void scalar(sbuf *b, const json_t *v)
+static void scalar(agora__buf *b, const json_t *v)
 {
     char *s = agora__json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
     puts_(b, s ? s : "null");
@@ -311,7 +289,7 @@ static int plain_key(const char *k)
            strcmp(k, "yes") && strcmp(k, "no") && strcmp(k, "on") && strcmp(k, "off");
 }
 
-static void key(sbuf *b, const char *k)
+static void key(agora__buf *b, const char *k)
 {
     if (plain_key(k)) {
         puts_(b, k);
@@ -328,9 +306,9 @@ static int is_scalar(const json_t *v)
     return !json_is_object(v) && !json_is_array(v);
 }
 
-static void node(sbuf *b, const json_t *v, int depth);
+static void node(agora__buf *b, const json_t *v, int depth);
 
-static void object_body(sbuf *b, const json_t *o, int depth, int first_inline)
+static void object_body(agora__buf *b, const json_t *o, int depth, int first_inline)
 {
     const char *k;
     json_t *v;
@@ -352,7 +330,7 @@ static void object_body(sbuf *b, const json_t *o, int depth, int first_inline)
     }
 }
 
-static void node(sbuf *b, const json_t *v, int depth)
+static void node(agora__buf *b, const json_t *v, int depth)
 {
     if (json_is_object(v)) {
         if (json_object_size(v) == 0)
@@ -388,7 +366,7 @@ static void node(sbuf *b, const json_t *v, int depth)
 
 char *agora_interact_yaml(const json_t *scenario)
 {
-    sbuf b = {0};
+    agora__buf b = {0};
     puts_(&b, "# agora interactions scenario");
     const char *q = json_string_value(json_object_get(scenario, "question"));
     if (q)

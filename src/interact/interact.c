@@ -21,45 +21,7 @@
 #define NARRATIVE_SHOWN 800  /* characters of the world's narrative shown to actors */
 #define TRANSCRIPT_MAX 16000 /* characters of the run shown to the evaluator */
 
-/* ---- text buffer --------------------------------------------------------------------------------------------------
- */
-
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static void sb_add(sbuf *b, const char *fmt, ...)
-{
-    va_list ap, aq;
-    va_start(ap, fmt);
-    va_copy(aq, ap);
-    int need = vsnprintf(NULL, 0, fmt, aq);
-    va_end(aq);
-    if (need >= 0 && b->n + (size_t)need + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->n + (size_t)need + 1)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (p) {
-            b->s = p;
-            b->cap = cap;
-        } else {
-            need = -1;
-        }
-    }
-    if (need >= 0) {
-        vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
-        b->n += (size_t)need;
-    }
-    va_end(ap);
-}
+/* ---- text -------------------------------------------------------------------------------------------------------- */
 
 /* At most `max` bytes of s, cut on a UTF-8 character boundary, with "..." when cut. Returns buf. */
 static const char *cut(const char *s, size_t max, char *buf, size_t size)
@@ -84,8 +46,7 @@ static char *json_text(const json_t *v)
     return s ? s : strdup("null");
 }
 
-/* ---- state --------------------------------------------------------------------------------------------------------
- */
+/* ---- state ------------------------------------------------------------------------------------------------------- */
 
 typedef struct stats {
     int64_t turns, sent, received, blocked, actions, calls, failed, invalid, prompt_tokens, completion_tokens;
@@ -223,20 +184,7 @@ static void row(agora_interact *ix, enum table t, const agora_writer_cell *cells
         ix->failed = 1;
 }
 
-/* ---- schemas ------------------------------------------------------------------------------------------------------
- */
-
-static json_t *obj_schema(json_t *props)
-{
-    json_t *req = json_array();
-    const char *k;
-    json_t *v;
-    json_object_foreach(props, k, v) {
-        json_array_append_new(req, json_string(k));
-    }
-    return json_pack("{s:s, s:o, s:o, s:b}", "type", "object", "properties", props, "required", req,
-                     "additionalProperties", 0);
-}
+/* ---- schemas ----------------------------------------------------------------------------------------------------- */
 
 static json_t *str_schema(int max)
 {
@@ -257,8 +205,8 @@ static void build_schemas(agora_interact *ix)
         json_array_append_new(to, json_string(r));
     }
     json_array_append_new(to, json_string("all"));
-    json_t *msg =
-        obj_schema(json_pack("{s:{s:s, s:o}, s:o}", "to", "type", "string", "enum", to, "text", str_schema(MAX_TEXT)));
+    json_t *msg = agora__ix_strict_object(
+        json_pack("{s:{s:s, s:o}, s:o}", "to", "type", "string", "enum", to, "text", str_schema(MAX_TEXT)));
     json_t *name = str_schema(96);
     const json_t *vocab = json_object_get(ix->cfg, "actions");
     if (json_array_size(vocab) > 0) {
@@ -271,13 +219,13 @@ static void build_schemas(agora_interact *ix)
         json_object_set_new(name, "enum", names);
         json_object_del(name, "maxLength");
     }
-    json_t *act = obj_schema(json_pack("{s:o, s:o, s:{s:s, s:i, s:I}, s:o}", "name", name, "target", str_schema(96),
-                                       "duration", "type", "integer", "minimum", 1, "maximum",
-                                       (json_int_t)json_integer_value(json_object_get(ix->cfg, "max_duration")),
-                                       "intent", str_schema(300)));
-    ix->reply_schema = obj_schema(json_pack("{s:o, s:{s:s, s:i, s:o}, s:{s:s, s:i, s:o}}", "reasoning", str_schema(0),
-                                            "messages", "type", "array", "maxItems", MAX_MESSAGES, "items", msg,
-                                            "actions", "type", "array", "maxItems", MAX_ACTIONS, "items", act));
+    json_t *act = agora__ix_strict_object(
+        json_pack("{s:o, s:o, s:{s:s, s:i, s:I}, s:o}", "name", name, "target", str_schema(96), "duration", "type",
+                  "integer", "minimum", 1, "maximum",
+                  (json_int_t)json_integer_value(json_object_get(ix->cfg, "max_duration")), "intent", str_schema(300)));
+    ix->reply_schema = agora__ix_strict_object(json_pack(
+        "{s:o, s:{s:s, s:i, s:o}, s:{s:s, s:i, s:o}}", "reasoning", str_schema(0), "messages", "type", "array",
+        "maxItems", MAX_MESSAGES, "items", msg, "actions", "type", "array", "maxItems", MAX_ACTIONS, "items", act));
     /* the world engine: outcomes of the actions completing, and changes to the state's keys */
     json_t *keys = json_array();
     const char *k;
@@ -285,9 +233,9 @@ static void build_schemas(agora_interact *ix)
     json_object_foreach(ix->state, k, v) {
         json_array_append_new(keys, json_string(k));
     }
-    json_t *outcome =
-        obj_schema(json_pack("{s:{s:s}, s:{s:s, s:[s, s, s]}, s:o}", "action_id", "type", "integer", "result", "type",
-                             "string", "enum", "success", "partial", "failure", "outcome", str_schema(0)));
+    json_t *outcome = agora__ix_strict_object(json_pack("{s:{s:s}, s:{s:s, s:[s, s, s]}, s:o}", "action_id", "type",
+                                                        "integer", "result", "type", "string", "enum", "success",
+                                                        "partial", "failure", "outcome", str_schema(0)));
     /* a state without keys takes no changes: an empty enum is not a valid schema */
     const size_t n_keys = json_array_size(keys);
     json_t *key = json_pack("{s:s}", "type", "string");
@@ -295,29 +243,29 @@ static void build_schemas(agora_interact *ix)
         json_object_set_new(key, "enum", keys);
     else
         json_decref(keys);
-    json_t *change =
-        obj_schema(json_pack("{s:o, s:{s:[s, s, s]}}", "key", key, "value", "type", "number", "string", "boolean"));
+    json_t *change = agora__ix_strict_object(
+        json_pack("{s:o, s:{s:[s, s, s]}}", "key", key, "value", "type", "number", "string", "boolean"));
     json_t *changes = json_pack("{s:s, s:o}", "type", "array", "items", change);
     if (n_keys == 0)
         json_object_set_new(changes, "maxItems", json_integer(0));
-    ix->world_schema = obj_schema(json_pack("{s:o, s:{s:s, s:o}, s:o}", "narrative", str_schema(0), "outcomes", "type",
-                                            "array", "items", outcome, "state_changes", changes));
+    ix->world_schema =
+        agora__ix_strict_object(json_pack("{s:o, s:{s:s, s:o}, s:o}", "narrative", str_schema(0), "outcomes", "type",
+                                          "array", "items", outcome, "state_changes", changes));
     /* the evaluator: a score per criterion */
     const json_t *ev = json_object_get(ix->cfg, "evaluation");
-    json_t *score =
-        obj_schema(json_pack("{s:{s:s, s:O}, s:{s:s, s:i, s:I}, s:o}", "criterion", "type", "string", "enum",
-                             json_object_get(ev, "criteria"), "score", "type", "number", "minimum", 0, "maximum",
-                             (json_int_t)json_integer_value(json_object_get(ev, "scale")), "rationale", str_schema(0)));
-    ix->eval_schema = obj_schema(json_pack("{s:{s:s, s:o}, s:o, s:o}", "scores", "type", "array", "items", score,
-                                           "narrative", str_schema(0), "synthesis", str_schema(0)));
-    ix->enrich_schema = obj_schema(
-        json_pack("{s:o, s:{s:s, s:i, s:o}, s:{s:s, s:i, s:o}}", "background", str_schema(0), "memories", "type",
-                  "array", "maxItems", 5, "items", str_schema(300), "stances", "type", "array", "maxItems", 5, "items",
-                  obj_schema(json_pack("{s:o, s:o}", "topic", str_schema(120), "stance", str_schema(300)))));
+    json_t *score = agora__ix_strict_object(
+        json_pack("{s:{s:s, s:O}, s:{s:s, s:i, s:I}, s:o}", "criterion", "type", "string", "enum",
+                  json_object_get(ev, "criteria"), "score", "type", "number", "minimum", 0, "maximum",
+                  (json_int_t)json_integer_value(json_object_get(ev, "scale")), "rationale", str_schema(0)));
+    ix->eval_schema = agora__ix_strict_object(json_pack("{s:{s:s, s:o}, s:o, s:o}", "scores", "type", "array", "items",
+                                                        score, "narrative", str_schema(0), "synthesis", str_schema(0)));
+    ix->enrich_schema = agora__ix_strict_object(json_pack(
+        "{s:o, s:{s:s, s:i, s:o}, s:{s:s, s:i, s:o}}", "background", str_schema(0), "memories", "type", "array",
+        "maxItems", 5, "items", str_schema(300), "stances", "type", "array", "maxItems", 5, "items",
+        agora__ix_strict_object(json_pack("{s:o, s:o}", "topic", str_schema(120), "stance", str_schema(300)))));
 }
 
-/* ---- calls --------------------------------------------------------------------------------------------------------
- */
+/* ---- calls ------------------------------------------------------------------------------------------------------- */
 
 typedef struct ask {
     const agora__llm_conf *conf;
@@ -495,12 +443,13 @@ static int ask_all(agora_interact *ix, ask *qs, int n)
                 record(ix, q, attempt, &rq[k], &res[k], "invalid", why);
                 snprintf(q->source, sizeof q->source, "invalid");
                 if (attempt == 1) {
-                    sbuf b = {0};
+                    agora__buf b = {0};
                     char prev[2100];
-                    sb_add(&b,
-                           "%s\n\nYour previous reply could not be used: %s\nYour previous reply was:\n%s\n\nAnswer "
-                           "again with one JSON object that follows the required format exactly.",
-                           q->user, why, cut(res[k].content, 2000, prev, sizeof prev));
+                    agora__buf_add(
+                        &b,
+                        "%s\n\nYour previous reply could not be used: %s\nYour previous reply was:\n%s\n\nAnswer "
+                        "again with one JSON object that follows the required format exactly.",
+                        q->user, why, cut(res[k].content, 2000, prev, sizeof prev));
                     free(repair[idx[k]]);
                     repair[idx[k]] = b.s;
                     idx[next++] = idx[k];
@@ -530,20 +479,19 @@ static void ask_free(ask *q)
     memset(q, 0, sizeof *q);
 }
 
-/* ---- prompts ------------------------------------------------------------------------------------------------------
- */
+/* ---- prompts ----------------------------------------------------------------------------------------------------- */
 
-static void list_texts(sbuf *b, const char *label, const json_t *list)
+static void list_texts(agora__buf *b, const char *label, const json_t *list)
 {
     if (json_array_size(list) == 0)
         return;
-    sb_add(b, "%s: ", label);
+    agora__buf_add(b, "%s: ", label);
     size_t i;
     json_t *t;
     json_array_foreach(list, i, t) {
-        sb_add(b, "%s%s", i ? "; " : "", json_string_value(t));
+        agora__buf_add(b, "%s%s", i ? "; " : "", json_string_value(t));
     }
-    sb_add(b, "\n");
+    agora__buf_add(b, "\n");
 }
 
 /* Whom actor i may write to: "direct", "broadcast", rooms. */
@@ -591,74 +539,75 @@ static char *actor_system(const agora_interact *ix, int i)
 {
     const actor *a = &ix->a[i];
     const json_t *c = ix->cfg, *w = json_object_get(c, "world");
-    sbuf b = {0};
-    sb_add(&b,
-           "You are %s, %s. You take part in a simulation of people interacting over %lld rounds; each round is "
-           "one %s. Stay in character: decide as %s would, from what you know.\n\n",
-           a->name, a->role, (long long)ix->rounds, json_string_value(json_object_get(c, "round_unit")), a->name);
-    sb_add(&b, "About you:\n");
+    agora__buf b = {0};
+    agora__buf_add(
+        &b,
+        "You are %s, %s. You take part in a simulation of people interacting over %lld rounds; each round is "
+        "one %s. Stay in character: decide as %s would, from what you know.\n\n",
+        a->name, a->role, (long long)ix->rounds, json_string_value(json_object_get(c, "round_unit")), a->name);
+    agora__buf_add(&b, "About you:\n");
     list_texts(&b, "Traits", json_object_get(a->cfg, "traits"));
     list_texts(&b, "Goals", json_object_get(a->cfg, "goals"));
     const char *hist = json_string_value(json_object_get(a->cfg, "history"));
     if (hist && hist[0])
-        sb_add(&b, "History: %s\n", hist);
+        agora__buf_add(&b, "History: %s\n", hist);
     const char *k;
     json_t *v;
     json_object_foreach(json_object_get(a->cfg, "relationships"), k, v) {
         int j = find_actor(ix, k);
-        sb_add(&b, "About %s (%s): %s\n", j >= 0 ? ix->a[j].name : k, k, json_string_value(v));
+        agora__buf_add(&b, "About %s (%s): %s\n", j >= 0 ? ix->a[j].name : k, k, json_string_value(v));
     }
     if (json_object_size(a->profile) > 0) {
         char *p = json_text(a->profile);
-        sb_add(&b, "More about you: %s\n", p);
+        agora__buf_add(&b, "More about you: %s\n", p);
         free(p);
     }
     const char *desc = json_string_value(json_object_get(w, "description"));
-    sb_add(&b, "\nThe situation: %s\n", desc && desc[0] ? desc : "(not described)");
+    agora__buf_add(&b, "\nThe situation: %s\n", desc && desc[0] ? desc : "(not described)");
     list_texts(&b, "Rules of the world", json_object_get(w, "rules"));
-    sb_add(&b, "\nThe others:");
+    agora__buf_add(&b, "\nThe others:");
     for (int j = 0; j < ix->n; j++)
         if (j != i)
-            sb_add(&b, " %s (id %s, %s%s);", ix->a[j].name, ix->a[j].id, ix->a[j].role,
-                   may_direct(ix, i, j) ? "" : ", you cannot write to them directly");
-    sb_add(&b, "\nYou can send messages to: an actor's id (directly)");
+            agora__buf_add(&b, " %s (id %s, %s%s);", ix->a[j].name, ix->a[j].id, ix->a[j].role,
+                           may_direct(ix, i, j) ? "" : ", you cannot write to them directly");
+    agora__buf_add(&b, "\nYou can send messages to: an actor's id (directly)");
     const char *room;
     json_t *members;
     json_object_foreach(json_object_get(json_object_get(c, "topology"), "rooms"), room, members) {
         if (in_list(members, a->id))
-            sb_add(&b, ", room:%s (everyone in that room)", room);
+            agora__buf_add(&b, ", room:%s (everyone in that room)", room);
     }
     if (may_broadcast(ix, i))
-        sb_add(&b, ", all (everyone)");
-    sb_add(&b, ". Messages arrive at the start of the next round.\n");
+        agora__buf_add(&b, ", all (everyone)");
+    agora__buf_add(&b, ". Messages arrive at the start of the next round.\n");
     const json_t *vocab = json_object_get(c, "actions");
     if (json_array_size(vocab) > 0) {
-        sb_add(&b, "Actions you can take:");
+        agora__buf_add(&b, "Actions you can take:");
         size_t n;
         json_t *x;
         json_array_foreach(vocab, n, x) {
             const char *d = json_string_value(json_object_get(x, "description"));
-            sb_add(&b, "%s %s%s%s", n ? ";" : "", json_string_value(json_object_get(x, "name")), d && d[0] ? ": " : "",
-                   d ? d : "");
+            agora__buf_add(&b, "%s %s%s%s", n ? ";" : "", json_string_value(json_object_get(x, "name")),
+                           d && d[0] ? ": " : "", d ? d : "");
         }
-        sb_add(&b, ".\n");
+        agora__buf_add(&b, ".\n");
     } else {
-        sb_add(&b, "Actions: any concrete thing you do in the world, named in a few words.\n");
+        agora__buf_add(&b, "Actions: any concrete thing you do in the world, named in a few words.\n");
     }
-    sb_add(&b,
-           "An action lasts `duration` rounds (1 to %lld); the world decides its outcome when it ends, and you "
-           "are told.\n\nAnswer with one JSON object and nothing else: {\"reasoning\": \"a few sentences\", "
-           "\"messages\": [{\"to\": \"<id>|room:<name>|all\", \"text\": \"...\"}], \"actions\": [{\"name\": "
-           "\"...\", \"target\": \"<actor id, place or thing; empty if none>\", \"duration\": 1, \"intent\": "
-           "\"...\"}]}. At most %d messages and %d actions; empty lists are fine.",
-           (long long)json_integer_value(json_object_get(c, "max_duration")), MAX_MESSAGES, MAX_ACTIONS);
+    agora__buf_add(&b,
+                   "An action lasts `duration` rounds (1 to %lld); the world decides its outcome when it ends, and you "
+                   "are told.\n\nAnswer with one JSON object and nothing else: {\"reasoning\": \"a few sentences\", "
+                   "\"messages\": [{\"to\": \"<id>|room:<name>|all\", \"text\": \"...\"}], \"actions\": [{\"name\": "
+                   "\"...\", \"target\": \"<actor id, place or thing; empty if none>\", \"duration\": 1, \"intent\": "
+                   "\"...\"}]}. At most %d messages and %d actions; empty lists are fine.",
+                   (long long)json_integer_value(json_object_get(c, "max_duration")), MAX_MESSAGES, MAX_ACTIONS);
     return b.s;
 }
 
-static void state_text(sbuf *b, const json_t *state)
+static void state_text(agora__buf *b, const json_t *state)
 {
     char *s = json_text(state);
-    sb_add(b, "World state: %s\n", s);
+    agora__buf_add(b, "World state: %s\n", s);
     free(s);
 }
 
@@ -667,23 +616,23 @@ static char *actor_user(const agora_interact *ix, int i, const json_t *earlier)
     const actor *a = &ix->a[i];
     char t[64];
     agora__interact_time(ix->cfg, ix->round, t, sizeof t);
-    sbuf b = {0};
-    sb_add(&b, "Round %lld of %lld (%s).\n", (long long)ix->round, (long long)ix->rounds, t);
+    agora__buf b = {0};
+    agora__buf_add(&b, "Round %lld of %lld (%s).\n", (long long)ix->round, (long long)ix->rounds, t);
     state_text(&b, ix->state);
     if (json_array_size(a->memory) > 0) {
-        sb_add(&b, "\nYour memory (oldest first):\n");
+        agora__buf_add(&b, "\nYour memory (oldest first):\n");
         size_t k;
         json_t *m;
         json_array_foreach(a->memory, k, m) {
-            sb_add(&b, "- %s\n", json_string_value(m));
+            agora__buf_add(&b, "- %s\n", json_string_value(m));
         }
     }
     if (json_array_size(a->news) > 0) {
-        sb_add(&b, "\nSince your last turn:\n");
+        agora__buf_add(&b, "\nSince your last turn:\n");
         size_t k;
         json_t *m;
         json_array_foreach(a->news, k, m) {
-            sb_add(&b, "- %s\n", json_string_value(m));
+            agora__buf_add(&b, "- %s\n", json_string_value(m));
         }
     }
     int busy = 0;
@@ -691,36 +640,35 @@ static char *actor_user(const agora_interact *ix, int i, const json_t *earlier)
         const action *x = &ix->acts[k];
         if (x->actor == i && (x->status == ACTIVE || x->status == SCHEDULED)) {
             if (!busy++)
-                sb_add(&b, "\nYour actions under way:\n");
-            sb_add(&b, "- %s%s%s (rounds %lld-%lld)\n", x->name, x->target[0] ? " -> " : "", x->target,
-                   (long long)x->start, (long long)x->end);
+                agora__buf_add(&b, "\nYour actions under way:\n");
+            agora__buf_add(&b, "- %s%s%s (rounds %lld-%lld)\n", x->name, x->target[0] ? " -> " : "", x->target,
+                           (long long)x->start, (long long)x->end);
         }
     }
-    sb_add(&b, "\nMessages to you:");
+    agora__buf_add(&b, "\nMessages to you:");
     if (json_array_size(a->inbox) == 0)
-        sb_add(&b, " none\n");
+        agora__buf_add(&b, " none\n");
     else {
-        sb_add(&b, "\n");
+        agora__buf_add(&b, "\n");
         size_t k;
         json_t *m;
         json_array_foreach(a->inbox, k, m) {
-            sb_add(&b, "- %s\n", json_string_value(m));
+            agora__buf_add(&b, "- %s\n", json_string_value(m));
         }
     }
     if (json_array_size(earlier) > 0) {
-        sb_add(&b, "\nEarlier this round:\n");
+        agora__buf_add(&b, "\nEarlier this round:\n");
         size_t k;
         json_t *m;
         json_array_foreach((json_t *)earlier, k, m) {
-            sb_add(&b, "- %s\n", json_string_value(m));
+            agora__buf_add(&b, "- %s\n", json_string_value(m));
         }
     }
-    sb_add(&b, "\nWhat do you do this round?");
+    agora__buf_add(&b, "\nWhat do you do this round?");
     return b.s;
 }
 
-/* ---- a round ------------------------------------------------------------------------------------------------------
- */
+/* ---- a round ----------------------------------------------------------------------------------------------------- */
 
 static action *new_action(agora_interact *ix)
 {
@@ -863,21 +811,21 @@ static void take_turn(agora_interact *ix, int i, ask *q, int sequential, json_t 
     row(ix, T_TURNS, cells);
     emit(ix, (agora_ix_event){.kind = AGORA_IX_TURN, .actor = a->id, .text = reasoning, .status = q->source});
     json_array_clear(a->news);
-    sbuf mem = {0};
+    agora__buf mem = {0};
     char t[64], buf[400];
     agora__interact_time(ix->cfg, ix->round, t, sizeof t);
-    sb_add(&mem, "%s:", t);
+    agora__buf_add(&mem, "%s:", t);
     if (!r)
-        sb_add(&mem, " you could not act (%s).", q->source);
+        agora__buf_add(&mem, " you could not act (%s).", q->source);
     else if (reasoning && reasoning[0])
-        sb_add(&mem, " you thought \"%s\".", cut(reasoning, 200, buf, sizeof buf));
+        agora__buf_add(&mem, " you thought \"%s\".", cut(reasoning, 200, buf, sizeof buf));
     size_t k;
     json_t *m;
     json_array_foreach(msgs, k, m) {
         const char *to = json_string_value(json_object_get(m, "to")),
                    *text = json_string_value(json_object_get(m, "text"));
         route(ix, i, to, text, sequential, seen, said);
-        sb_add(&mem, " You told %s: \"%s\".", to, cut(text, 160, buf, sizeof buf));
+        agora__buf_add(&mem, " You told %s: \"%s\".", to, cut(text, 160, buf, sizeof buf));
     }
     json_array_foreach(acts, k, m) {
         action *x = new_action(ix);
@@ -895,8 +843,8 @@ static void take_turn(agora_interact *ix, int i, ask *q, int sequential, json_t 
         x->status = SCHEDULED;
         a->st.actions++;
         action_event(ix, x);
-        sb_add(&mem, " You started \"%s\"%s%s for %d round%s.", x->name, x->target[0] ? " on " : "", x->target,
-               x->duration, x->duration == 1 ? "" : "s");
+        agora__buf_add(&mem, " You started \"%s\"%s%s for %d round%s.", x->name, x->target[0] ? " on " : "", x->target,
+                       x->duration, x->duration == 1 ? "" : "s");
         snprintf(buf, sizeof buf, "%s (%s) started \"%s\"%s%s", a->name, a->id, x->name, x->target[0] ? " on " : "",
                  x->target);
         if (seen)
@@ -975,25 +923,27 @@ static void apply_dynamics(agora_interact *ix)
 static char *world_system(const agora_interact *ix)
 {
     const json_t *w = json_object_get(ix->cfg, "world");
-    sbuf b = {0};
-    sb_add(&b,
-           "You are the world engine (the game master) of a simulation in rounds; a round is one %s. You decide "
-           "impartially and plausibly what actually happens: the outcome of each action that completes this "
-           "round (success, partial or failure, given the world's state, the rules and any conflict between "
-           "actions), and how the world state changes. Actors may fail; conflicting actions cannot all "
-           "succeed.\n\nThe situation: %s\n",
-           json_string_value(json_object_get(ix->cfg, "round_unit")),
-           json_string_value(json_object_get(w, "description")));
+    agora__buf b = {0};
+    agora__buf_add(
+        &b,
+        "You are the world engine (the game master) of a simulation in rounds; a round is one %s. You decide "
+        "impartially and plausibly what actually happens: the outcome of each action that completes this "
+        "round (success, partial or failure, given the world's state, the rules and any conflict between "
+        "actions), and how the world state changes. Actors may fail; conflicting actions cannot all "
+        "succeed.\n\nThe situation: %s\n",
+        json_string_value(json_object_get(ix->cfg, "round_unit")),
+        json_string_value(json_object_get(w, "description")));
     list_texts(&b, "Rules", json_object_get(w, "rules"));
     if (json_array_size(json_object_get(w, "dynamics")) > 0)
-        sb_add(&b, "The environment changes by itself every round (already applied to the state you see).\n");
-    sb_add(&b, "The actors:");
+        agora__buf_add(&b, "The environment changes by itself every round (already applied to the state you see).\n");
+    agora__buf_add(&b, "The actors:");
     for (int i = 0; i < ix->n; i++)
-        sb_add(&b, " %s (id %s, %s);", ix->a[i].name, ix->a[i].id, ix->a[i].role);
-    sb_add(&b, "\n\nAnswer with one JSON object and nothing else: {\"narrative\": \"what happened this round, a "
-               "short paragraph\", \"outcomes\": [{\"action_id\": 0, \"result\": \"success|partial|failure\", "
-               "\"outcome\": \"what came of it\"}] (one per completing action), \"state_changes\": [{\"key\": "
-               "\"<a key of the world state>\", \"value\": ...}]}.");
+        agora__buf_add(&b, " %s (id %s, %s);", ix->a[i].name, ix->a[i].id, ix->a[i].role);
+    agora__buf_add(&b,
+                   "\n\nAnswer with one JSON object and nothing else: {\"narrative\": \"what happened this round, a "
+                   "short paragraph\", \"outcomes\": [{\"action_id\": 0, \"result\": \"success|partial|failure\", "
+                   "\"outcome\": \"what came of it\"}] (one per completing action), \"state_changes\": [{\"key\": "
+                   "\"<a key of the world state>\", \"value\": ...}]}.");
     return b.s;
 }
 
@@ -1001,41 +951,41 @@ static char *world_user(const agora_interact *ix, const json_t *said)
 {
     char t[64];
     agora__interact_time(ix->cfg, ix->round, t, sizeof t);
-    sbuf b = {0};
-    sb_add(&b, "Round %lld of %lld (%s).\n", (long long)ix->round, (long long)ix->rounds, t);
+    agora__buf b = {0};
+    agora__buf_add(&b, "Round %lld of %lld (%s).\n", (long long)ix->round, (long long)ix->rounds, t);
     state_text(&b, ix->state);
-    sb_add(&b, "\nActions completing this round (resolve each):\n");
+    agora__buf_add(&b, "\nActions completing this round (resolve each):\n");
     int any = 0;
     for (size_t k = 0; k < ix->n_acts; k++) {
         const action *x = &ix->acts[k];
         if (x->status == ACTIVE && x->end == ix->round) {
-            sb_add(&b, "- action_id %lld: %s (%s) does \"%s\"%s%s, intent: %s (rounds %lld-%lld)\n", (long long)x->id,
-                   ix->a[x->actor].name, ix->a[x->actor].id, x->name, x->target[0] ? " on " : "", x->target, x->intent,
-                   (long long)x->start, (long long)x->end);
+            agora__buf_add(&b, "- action_id %lld: %s (%s) does \"%s\"%s%s, intent: %s (rounds %lld-%lld)\n",
+                           (long long)x->id, ix->a[x->actor].name, ix->a[x->actor].id, x->name,
+                           x->target[0] ? " on " : "", x->target, x->intent, (long long)x->start, (long long)x->end);
             any = 1;
         }
     }
     if (!any)
-        sb_add(&b, "- none\n");
+        agora__buf_add(&b, "- none\n");
     any = 0;
     for (size_t k = 0; k < ix->n_acts; k++) {
         const action *x = &ix->acts[k];
         if (x->status == ACTIVE && x->end > ix->round) {
             if (!any++)
-                sb_add(&b, "\nActions still under way (for context, not to resolve yet):\n");
-            sb_add(&b, "- %s (%s): \"%s\"%s%s until round %lld\n", ix->a[x->actor].name, ix->a[x->actor].id, x->name,
-                   x->target[0] ? " on " : "", x->target, (long long)x->end);
+                agora__buf_add(&b, "\nActions still under way (for context, not to resolve yet):\n");
+            agora__buf_add(&b, "- %s (%s): \"%s\"%s%s until round %lld\n", ix->a[x->actor].name, ix->a[x->actor].id,
+                           x->name, x->target[0] ? " on " : "", x->target, (long long)x->end);
         }
     }
     if (json_array_size(said) > 0) {
-        sb_add(&b, "\nSaid in public this round:\n");
+        agora__buf_add(&b, "\nSaid in public this round:\n");
         size_t k;
         json_t *m;
         json_array_foreach((json_t *)said, k, m) {
-            sb_add(&b, "- %s\n", json_string_value(m));
+            agora__buf_add(&b, "- %s\n", json_string_value(m));
         }
     }
-    sb_add(&b, "\nWhat happens?");
+    agora__buf_add(&b, "\nWhat happens?");
     return b.s;
 }
 
@@ -1152,14 +1102,13 @@ static int write_metrics(agora_interact *ix)
     return 0;
 }
 
-/* ---- enrichment and evaluation ------------------------------------------------------------------------------------
- */
+/* ---- enrichment and evaluation ----------------------------------------------------------------------------------- */
 
 static char *read_sources(const agora_interact *ix, const char *base_dir)
 {
     const json_t *en = json_object_get(ix->cfg, "enrich");
     size_t max = (size_t)json_integer_value(json_object_get(en, "max_chars"));
-    sbuf b = {0};
+    agora__buf b = {0};
     size_t i;
     json_t *s;
     json_array_foreach(json_object_get(en, "sources"), i, s) {
@@ -1175,7 +1124,7 @@ static char *read_sources(const agora_interact *ix, const char *base_dir)
         fclose(f);
         if (buf) {
             buf[n] = '\0';
-            sb_add(&b, "--- %s ---\n%s\n", p, buf);
+            agora__buf_add(&b, "--- %s ---\n%s\n", p, buf);
         }
         free(buf);
         if (b.n >= max)
@@ -1198,16 +1147,17 @@ static int enrich(agora_interact *ix, const char *base_dir)
     }
     for (int i = 0; i < ix->n; i++) {
         snprintf(who[i], sizeof who[i], "enrich:%s", ix->a[i].id);
-        sbuf u = {0};
+        agora__buf u = {0};
         char *sys = actor_system(ix, i);
-        sb_add(&u, "Here is the profile of a character in a simulation:\n\n%s\n\n", sys);
+        agora__buf_add(&u, "Here is the profile of a character in a simulation:\n\n%s\n\n", sys);
         free(sys);
         if (sources && sources[0])
-            sb_add(&u, "Ground it in this material:\n%s\n\n", sources);
-        sb_add(&u, "Deepen this character: write a background (a paragraph), up to 5 concrete memories that shape "
-                   "how they act, and up to 5 stances on the issues at stake. Stay consistent with the profile. "
-                   "Answer with one JSON object: {\"background\": \"...\", \"memories\": [\"...\"], \"stances\": "
-                   "[{\"topic\": \"...\", \"stance\": \"...\"}]}.");
+            agora__buf_add(&u, "Ground it in this material:\n%s\n\n", sources);
+        agora__buf_add(&u,
+                       "Deepen this character: write a background (a paragraph), up to 5 concrete memories that shape "
+                       "how they act, and up to 5 stances on the issues at stake. Stay consistent with the profile. "
+                       "Answer with one JSON object: {\"background\": \"...\", \"memories\": [\"...\"], \"stances\": "
+                       "[{\"topic\": \"...\", \"stance\": \"...\"}]}.");
         qs[i] = (ask){.conf = &ix->enricher,
                       .who = who[i],
                       .system = strdup("You are a writer who builds rich, believable characters for social "
@@ -1236,31 +1186,32 @@ done:
 static int evaluate(agora_interact *ix, json_t **evaluation)
 {
     const json_t *ev = json_object_get(ix->cfg, "evaluation");
-    sbuf u = {0};
+    agora__buf u = {0};
     const char *desc = json_string_value(json_object_get(json_object_get(ix->cfg, "world"), "description"));
-    sb_add(&u, "The situation: %s\nThe actors:", desc);
+    agora__buf_add(&u, "The situation: %s\nThe actors:", desc);
     for (int i = 0; i < ix->n; i++)
-        sb_add(&u, " %s (id %s, %s);", ix->a[i].name, ix->a[i].id, ix->a[i].role);
-    sb_add(&u, "\n\nWhat happened, round by round:\n");
+        agora__buf_add(&u, " %s (id %s, %s);", ix->a[i].name, ix->a[i].id, ix->a[i].role);
+    agora__buf_add(&u, "\n\nWhat happened, round by round:\n");
     /* the most recent part of the run when it is too long */
     size_t total = 0, first = json_array_size(ix->transcript);
     while (first > 0 && total + strlen(json_string_value(json_array_get(ix->transcript, first - 1))) < TRANSCRIPT_MAX)
         total += strlen(json_string_value(json_array_get(ix->transcript, --first)));
     if (first > 0)
-        sb_add(&u, "(the first %zu lines are left out)\n", first);
+        agora__buf_add(&u, "(the first %zu lines are left out)\n", first);
     for (size_t k = first; k < json_array_size(ix->transcript); k++)
-        sb_add(&u, "%s\n", json_string_value(json_array_get(ix->transcript, k)));
+        agora__buf_add(&u, "%s\n", json_string_value(json_array_get(ix->transcript, k)));
     state_text(&u, ix->state);
-    sb_add(&u, "\nScore the run from 0 to %lld on each criterion:",
-           (long long)json_integer_value(json_object_get(ev, "scale")));
+    agora__buf_add(&u, "\nScore the run from 0 to %lld on each criterion:",
+                   (long long)json_integer_value(json_object_get(ev, "scale")));
     size_t k;
     json_t *c;
     json_array_foreach(json_object_get(ev, "criteria"), k, c) {
-        sb_add(&u, "%s %s", k ? "," : "", json_string_value(c));
+        agora__buf_add(&u, "%s %s", k ? "," : "", json_string_value(c));
     }
-    sb_add(&u, ". Then write a narrative of the run and a synthesis of its social dynamics (alliances, conflicts, "
-               "influence, turning points). Answer with one JSON object: {\"scores\": [{\"criterion\": \"...\", "
-               "\"score\": 0, \"rationale\": \"...\"}], \"narrative\": \"...\", \"synthesis\": \"...\"}.");
+    agora__buf_add(&u,
+                   ". Then write a narrative of the run and a synthesis of its social dynamics (alliances, conflicts, "
+                   "influence, turning points). Answer with one JSON object: {\"scores\": [{\"criterion\": \"...\", "
+                   "\"score\": 0, \"rationale\": \"...\"}], \"narrative\": \"...\", \"synthesis\": \"...\"}.");
     ask q = {.conf = &ix->evaluator,
              .who = "evaluator",
              .system = strdup("You are an impartial evaluator of social simulations. You judge what the actors did, "
@@ -1337,8 +1288,7 @@ static void analytics_row(agora_interact *ix, const char *who, const char *kind,
                                   (json_int_t)s->completion_tokens, "cost", s->cost));
 }
 
-/* ---- the run ------------------------------------------------------------------------------------------------------
- */
+/* ---- the run ----------------------------------------------------------------------------------------------------- */
 
 int agora_interact_say(agora_interact *ix, const char *to, const char *text, agora_error *err)
 {

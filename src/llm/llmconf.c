@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- configuration checkers --------------------------------------------------------------------------------------- */
+/* ---- configuration checkers -------------------------------------------------------------------------------------- */
 
 int agora__cfg_bad(agora_error *err, const char *where, const char *fmt, ...)
 {
@@ -57,7 +57,7 @@ char *agora__cfg_dup(const json_t *v, const char *dflt)
     return s ? strdup(s) : NULL;
 }
 
-/* ---- the llm block ------------------------------------------------------------------------------------------------ */
+/* ---- the llm block ----------------------------------------------------------------------------------------------- */
 
 static int parse_object(agora__llm_conf *c, const json_t *llm, const char *where, agora_error *err)
 {
@@ -201,7 +201,7 @@ json_t *agora__llm_conf_merge(const json_t *base, const json_t *over)
     return m;
 }
 
-/* ---- recording and replay ----------------------------------------------------------------------------------------- */
+/* ---- recording and replay ---------------------------------------------------------------------------------------- */
 
 char *agora__llm_prompt_text(const agora_llm_request *rq)
 {
