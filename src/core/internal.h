@@ -30,6 +30,10 @@ void agora__buf_add(agora__buf *b, const char *fmt, ...)
 /* Appends n bytes of s. */
 void agora__buf_put(agora__buf *b, const char *s, size_t n);
 
+/* Names that end up in file names and HDF5 paths (scenario names, actor ids): letters, digits, '_', '.' and '-'. */
+int agora__name_char_ok(char c);
+int agora__name_ok(const char *s); /* non-empty, every character as above */
+
 /* Monotonic wall clock in seconds. */
 double agora__now(void);
 

@@ -93,6 +93,22 @@ int agora__mkdirs_for(const char *path, agora_error *err)
     return rc;
 }
 
+int agora__name_char_ok(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == '-';
+}
+
+int agora__name_ok(const char *s)
+{
+    if (!s || !s[0])
+        return 0;
+    for (; *s; s++)
+        if (!agora__name_char_ok(*s))
+            return 0;
+    return 1;
+}
+
 static int buf_reserve(agora__buf *b, size_t more)
 {
     if (b->n + more + 1 <= b->cap)

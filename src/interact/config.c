@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/internal.h"
 #include "interact/ixinternal.h"
 #include "llm/llmconf.h"
 
@@ -19,20 +20,10 @@ static const char *const role_names[] = {"actors", "world", "enrich", "evaluatio
 /* ids an actor may not take: they name the other callers in /llm/calls and the addresses of messages */
 static const char *const reserved_ids[] = {"world", "evaluator", "operator", "generator", "all", NULL};
 
-static int fail(agora_error *err, const char *where, const char *fmt, const char *what)
-{
-    return agora_error_set(err, AGORA_ESCHEMA, where, fmt, what);
-}
-
+/* an actor id, room or state key: a name (at most 60 bytes, so "enrich:<id>" and tags stay short) */
 static int id_ok(const char *s)
 {
-    if (!s || !s[0] || strlen(s) > 60)
-        return 0;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
-              *p == '-' || *p == '.'))
-            return 0;
-    return 1;
+    return agora__name_ok(s) && strlen(s) <= 60;
 }
 
 static int integer(const json_t *o, const char *key, const char *where, long long lo, long long hi, long long dflt,
@@ -46,7 +37,7 @@ static int integer(const json_t *o, const char *key, const char *where, long lon
     char w[256];
     snprintf(w, sizeof w, "%s%s%s", where, where[0] ? "." : "", key);
     if (!json_is_number(v) || x != floor(x) || x < (double)lo || x > (double)hi)
-        return agora_error_set(err, AGORA_ESCHEMA, w, "expected an integer in [%lld, %lld]", lo, hi);
+        return agora__cfg_bad(err, w, "expected an integer in [%lld, %lld]", lo, hi);
     *out = (long long)x;
     return 0;
 }
@@ -59,13 +50,13 @@ static int text(const json_t *o, const char *key, const char *where, int require
     snprintf(w, sizeof w, "%s%s%s", where, where[0] ? "." : "", key);
     if (!v || json_is_null(v)) {
         if (required)
-            return fail(err, w, "required: %s", "a text");
+            return agora__cfg_bad(err, w, "required: %s", "a text");
         if (dflt)
             json_object_set_new(dst, key, json_string(dflt));
         return 0;
     }
     if (!json_is_string(v))
-        return fail(err, w, "expected %s", "a text");
+        return agora__cfg_bad(err, w, "expected %s", "a text");
     json_object_set_new(dst, key, json_string(json_string_value(v)));
     return 0;
 }
@@ -85,13 +76,13 @@ static int texts(const json_t *o, const char *key, const char *where, json_t *ds
         return 0;
     }
     if (!json_is_array(v))
-        return fail(err, w, "expected %s", "a text or a list of texts");
+        return agora__cfg_bad(err, w, "expected %s", "a text or a list of texts");
     size_t i;
     json_t *x;
     json_array_foreach((json_t *)v, i, x) {
         if (!json_is_string(x)) {
             snprintf(w, sizeof w, "%s.%s[%zu]", where, key, i);
-            return fail(err, w, "expected %s", "a text");
+            return agora__cfg_bad(err, w, "expected %s", "a text");
         }
         json_array_append_new(list, json_string(json_string_value(x)));
     }
@@ -101,7 +92,7 @@ static int texts(const json_t *o, const char *key, const char *where, json_t *ds
 static int object_keys(const json_t *o, const char *const *keys, const char *where, const char *what, agora_error *err)
 {
     if (o && !json_is_object(o))
-        return fail(err, where, "expected an object %s", what);
+        return agora__cfg_bad(err, where, "expected an object %s", what);
     return o ? agora__cfg_keys(o, keys, where, err) : 0;
 }
 
@@ -110,7 +101,7 @@ static int check_llm(const json_t *base, const json_t *over, const char *where, 
                      agora_error *err)
 {
     if (over && !json_is_null(over) && !json_is_object(over))
-        return fail(err, where, "expected an object %s", "{provider, model, base_url, ...}");
+        return agora__cfg_bad(err, where, "expected an object %s", "{provider, model, base_url, ...}");
     json_t *m = agora__llm_conf_merge(base, over);
     agora__llm_conf c;
     int rc = agora__llm_conf_parse(json_object_size(m) ? m : NULL, where, &c, err);
@@ -148,16 +139,16 @@ static int check_world(const json_t *raw, json_t *cfg, agora_error *err)
     json_object_set_new(o, "state", state);
     if (st && !json_is_null(st)) {
         if (!json_is_object(st))
-            return fail(err, "world.state", "expected %s", "an object {key: number, text or true/false}");
+            return agora__cfg_bad(err, "world.state", "expected %s", "an object {key: number, text or true/false}");
         const char *k;
         json_t *v;
         json_object_foreach((json_t *)st, k, v) {
             char where[256];
             snprintf(where, sizeof where, "world.state.%s", k);
             if (!json_is_number(v) && !json_is_string(v) && !json_is_boolean(v))
-                return fail(err, where, "expected %s", "a number, a text or true/false");
+                return agora__cfg_bad(err, where, "expected %s", "a number, a text or true/false");
             if (!id_ok(k))
-                return fail(err, where, "%s", "a state key is letters, digits, '_', '-' and '.'");
+                return agora__cfg_bad(err, where, "%s", "a state key is letters, digits, '_', '-' and '.'");
             json_object_set(state, k, v);
         }
     }
@@ -166,7 +157,7 @@ static int check_world(const json_t *raw, json_t *cfg, agora_error *err)
     json_object_set_new(o, "dynamics", dl);
     if (dyn && !json_is_null(dyn)) {
         if (!json_is_array(dyn))
-            return fail(err, "world.dynamics", "expected %s", "a list [{key, add|mul|set, min, max}]");
+            return agora__cfg_bad(err, "world.dynamics", "expected %s", "a list [{key, add|mul|set, min, max}]");
         size_t i;
         json_t *d;
         json_array_foreach((json_t *)dyn, i, d) {
@@ -178,9 +169,9 @@ static int check_world(const json_t *raw, json_t *cfg, agora_error *err)
             char wk[128];
             snprintf(wk, sizeof wk, "%s.key", where);
             if (!key)
-                return fail(err, wk, "required: %s", "the state key it changes");
+                return agora__cfg_bad(err, wk, "required: %s", "the state key it changes");
             if (!json_is_number(json_object_get(state, key)))
-                return fail(err, wk, "\"%s\" is not a numeric key of world.state", key);
+                return agora__cfg_bad(err, wk, "\"%s\" is not a numeric key of world.state", key);
             int ops = 0;
             json_t *nd = json_object();
             json_object_set_new(nd, "key", json_string(key));
@@ -191,13 +182,13 @@ static int check_world(const json_t *raw, json_t *cfg, agora_error *err)
                     continue;
                 snprintf(wk, sizeof wk, "%s.%s", where, nums[k]);
                 if (!json_is_number(x))
-                    return fail(err, wk, "expected %s", "a number");
+                    return agora__cfg_bad(err, wk, "expected %s", "a number");
                 ops += k < 3;
                 json_object_set_new(nd, nums[k], json_real(json_number_value(x)));
             }
             json_array_append_new(dl, nd);
             if (ops != 1)
-                return fail(err, where, "expected %s", "exactly one of add, mul, set");
+                return agora__cfg_bad(err, where, "expected %s", "exactly one of add, mul, set");
         }
     }
     return 0;
@@ -209,10 +200,10 @@ static int check_actors(const json_t *raw, json_t *cfg, agora_error *err)
                                        "rooms", "llm",  "profile", NULL};
     const json_t *as = json_object_get(raw, "actors");
     if (!json_is_array(as) || json_array_size(as) == 0)
-        return fail(err, "actors", "required: %s",
-                    "a list of actors [{id, name, role, traits, goals, history, relationships}]");
+        return agora__cfg_bad(err, "actors", "required: %s",
+                              "a list of actors [{id, name, role, traits, goals, history, relationships}]");
     if (json_array_size(as) > MAX_ACTORS)
-        return agora_error_set(err, AGORA_ESCHEMA, "actors", "at most %d actors", MAX_ACTORS);
+        return agora__cfg_bad(err, "actors", "at most %d actors", MAX_ACTORS);
     json_t *list = json_array();
     json_object_set_new(cfg, "actors", list);
     const json_t *base = json_object_get(json_object_get(cfg, "roles"), "actors");
@@ -225,16 +216,16 @@ static int check_actors(const json_t *raw, json_t *cfg, agora_error *err)
         if ((rc = object_keys(a, keys, where, "{id, name, role, traits, goals, history, relationships}", err)))
             return rc;
         if (!a)
-            return fail(err, where, "expected %s", "an actor {id, role, ...}");
+            return agora__cfg_bad(err, where, "expected %s", "an actor {id, role, ...}");
         const char *id = json_string_value(json_object_get(a, "id"));
         snprintf(w, sizeof w, "%s.id", where);
         if (!id_ok(id))
-            return fail(err, w, "%s", "required: an id of letters, digits, '_', '-' and '.' (at most 60)");
+            return agora__cfg_bad(err, w, "%s", "required: an id of letters, digits, '_', '-' and '.' (at most 60)");
         for (int r = 0; reserved_ids[r]; r++)
             if (strcmp(reserved_ids[r], id) == 0)
-                return fail(err, w, "\"%s\" is reserved (world, evaluator, operator, generator, all)", id);
+                return agora__cfg_bad(err, w, "\"%s\" is reserved (world, evaluator, operator, generator, all)", id);
         if (actor_index(list, id) >= 0)
-            return fail(err, w, "\"%s\" is the id of an earlier actor", id);
+            return agora__cfg_bad(err, w, "\"%s\" is the id of an earlier actor", id);
         json_t *o = json_object();
         json_array_append_new(list, o);
         json_object_set_new(o, "id", json_string(id));
@@ -245,12 +236,12 @@ static int check_actors(const json_t *raw, json_t *cfg, agora_error *err)
         const json_t *rel = json_object_get(a, "relationships");
         snprintf(w, sizeof w, "%s.relationships", where);
         if (rel && !json_is_null(rel) && !json_is_object(rel))
-            return fail(err, w, "expected %s", "an object {actor id: how this actor sees them}");
+            return agora__cfg_bad(err, w, "expected %s", "an object {actor id: how this actor sees them}");
         json_object_set_new(o, "relationships", rel && json_is_object(rel) ? json_deep_copy(rel) : json_object());
         const json_t *prof = json_object_get(a, "profile");
         snprintf(w, sizeof w, "%s.profile", where);
         if (prof && !json_is_null(prof) && !json_is_object(prof))
-            return fail(err, w, "expected %s", "an object {background, memories, stances}");
+            return agora__cfg_bad(err, w, "expected %s", "an object {background, memories, stances}");
         json_object_set_new(o, "profile", prof && json_is_object(prof) ? json_deep_copy(prof) : json_object());
         snprintf(w, sizeof w, "%s.llm", where);
         if ((rc = check_llm(base, json_object_get(a, "llm"), w, o, "llm", err)))
@@ -264,9 +255,9 @@ static int check_actors(const json_t *raw, json_t *cfg, agora_error *err)
             char w[160];
             snprintf(w, sizeof w, "actors[%zu].relationships.%s", i, k);
             if (actor_index(list, k) < 0)
-                return fail(err, w, "\"%s\" is not the id of an actor", k);
+                return agora__cfg_bad(err, w, "\"%s\" is not the id of an actor", k);
             if (!json_is_string(v))
-                return fail(err, w, "expected %s", "a text");
+                return agora__cfg_bad(err, w, "expected %s", "a text");
         }
     }
     return 0;
@@ -284,7 +275,7 @@ static int who_list(const json_t *v, const json_t *actors, const char *where, js
         return 0;
     }
     if (!json_is_array(v))
-        return fail(err, where, "expected %s", "all, none or a list of actor ids");
+        return agora__cfg_bad(err, where, "expected %s", "all, none or a list of actor ids");
     *out = json_array();
     size_t i;
     json_t *x;
@@ -294,7 +285,7 @@ static int who_list(const json_t *v, const json_t *actors, const char *where, js
         if (!json_is_string(x) || actor_index(actors, json_string_value(x)) < 0) {
             json_decref(*out);
             *out = NULL;
-            return fail(err, w, "expected %s", "the id of an actor");
+            return agora__cfg_bad(err, w, "expected %s", "the id of an actor");
         }
         json_array_append_new(*out, json_string(json_string_value(x)));
     }
@@ -323,7 +314,7 @@ static int check_topology(const json_t *raw, json_t *cfg, agora_error *err)
                 !json_is_string(json_array_get(p, 1)) ||
                 actor_index(actors, json_string_value(json_array_get(p, 0))) < 0 ||
                 actor_index(actors, json_string_value(json_array_get(p, 1))) < 0)
-                return fail(err, w, "expected %s", "a pair of actor ids [a, b]");
+                return agora__cfg_bad(err, w, "expected %s", "a pair of actor ids [a, b]");
             json_array_append(pairs, p);
         }
     } else {
@@ -331,7 +322,7 @@ static int check_topology(const json_t *raw, json_t *cfg, agora_error *err)
             return rc;
         if (json_is_array(x)) {
             json_decref(x);
-            return fail(err, "topology.direct", "expected %s", "all, none or a list of pairs [[a, b], ...]");
+            return agora__cfg_bad(err, "topology.direct", "expected %s", "all, none or a list of pairs [[a, b], ...]");
         }
         json_object_set_new(o, "direct", x);
     }
@@ -344,19 +335,19 @@ static int check_topology(const json_t *raw, json_t *cfg, agora_error *err)
     const json_t *r = json_object_get(t, "rooms");
     if (r && !json_is_null(r)) {
         if (!json_is_object(r))
-            return fail(err, "topology.rooms", "expected %s", "an object {room: [actor ids]}");
+            return agora__cfg_bad(err, "topology.rooms", "expected %s", "an object {room: [actor ids]}");
         const char *k;
         json_t *v;
         json_object_foreach((json_t *)r, k, v) {
             char w[160];
             snprintf(w, sizeof w, "topology.rooms.%s", k);
             if (!id_ok(k))
-                return fail(err, w, "%s", "a room name is letters, digits, '_', '-' and '.'");
+                return agora__cfg_bad(err, w, "%s", "a room name is letters, digits, '_', '-' and '.'");
             if ((rc = who_list(v, actors, w, &x, err)))
                 return rc;
             if (!json_is_array(x)) {
                 json_decref(x);
-                return fail(err, w, "expected %s", "a list of actor ids");
+                return agora__cfg_bad(err, w, "expected %s", "a list of actor ids");
             }
             json_object_set_new(rooms, k, x);
         }
@@ -371,7 +362,7 @@ static int check_topology(const json_t *raw, json_t *cfg, agora_error *err)
             char w[160];
             snprintf(w, sizeof w, "actors[%zu].rooms[%zu]", i, j);
             if (!id_ok(name))
-                return fail(err, w, "%s", "a room name is letters, digits, '_', '-' and '.'");
+                return agora__cfg_bad(err, w, "%s", "a room name is letters, digits, '_', '-' and '.'");
             json_t *members = json_object_get(rooms, name);
             if (!members)
                 json_object_set_new(rooms, name, members = json_array());
@@ -402,7 +393,8 @@ static int check_actions(const json_t *raw, json_t *cfg, agora_error *err)
     if (!as || json_is_null(as))
         return 0;
     if (!json_is_array(as))
-        return fail(err, "actions", "expected %s", "a list [{name, description}] of the actions actors may take");
+        return agora__cfg_bad(err, "actions", "expected %s",
+                              "a list [{name, description}] of the actions actors may take");
     size_t i;
     json_t *a;
     json_array_foreach((json_t *)as, i, a) {
@@ -411,7 +403,7 @@ static int check_actions(const json_t *raw, json_t *cfg, agora_error *err)
         if ((rc = object_keys(a, keys, where, "{name, description}", err)))
             return rc;
         if (!a)
-            return fail(err, where, "expected %s", "{name, description}");
+            return agora__cfg_bad(err, where, "expected %s", "{name, description}");
         json_t *o = json_object();
         json_array_append_new(list, o);
         if ((rc = text(a, "name", where, 1, NULL, o, err)) || (rc = text(a, "description", where, 0, "", o, err)))
@@ -467,7 +459,7 @@ static int check_blocks(const json_t *raw, const char *name, json_t *cfg, agora_
     if ((rc = text(out, "path", "output", 0, path, oo, err)))
         return rc;
     if (!json_string_value(json_object_get(oo, "path"))[0])
-        return fail(err, "output.path", "expected %s", "a file path");
+        return agora__cfg_bad(err, "output.path", "expected %s", "a file path");
     json_object_set_new(oo, "compression", json_integer(x));
     json_object_set_new(oo, "flush_every", json_integer(y));
     return 0;
@@ -490,7 +482,7 @@ int agora__interact_check(const json_t *raw, const char *name, json_t *cfg, agor
     const char *to = json_string_value(json_object_get(raw, "turn_order"));
     if (json_object_get(raw, "turn_order") &&
         (!to || (strcmp(to, "simultaneous") != 0 && strcmp(to, "sequential") != 0)))
-        return fail(err, "turn_order", "expected %s", "simultaneous or sequential");
+        return agora__cfg_bad(err, "turn_order", "expected %s", "simultaneous or sequential");
     json_object_set_new(cfg, "turn_order", json_string(to ? to : "simultaneous"));
     /* the llm block, and each role's refinement of it */
     const json_t *llm = json_object_get(raw, "llm");

@@ -223,23 +223,6 @@ static void model_names(char *buf, size_t size)
         o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? ", " : "", all[i]->name);
 }
 
-/* A name is used in file names, so it is kept to characters that are safe in any of them. */
-static int name_char_ok(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-           c == '-';
-}
-
-static int name_ok(const char *s)
-{
-    if (!s[0])
-        return 0;
-    for (; *s; s++)
-        if (!name_char_ok(*s))
-            return 0;
-    return 1;
-}
-
 /* Rewrites whole reals as integers where the schema asks for an integer, so that a model's apply can read
  * json_integer_value for `count: 1e3` (which YAML reads as a real). Follows properties, items, allOf and the first
  * anyOf/oneOf branch that accepts the value. Steals `v`; returns the value to store. */
@@ -604,7 +587,7 @@ static int check_scenario(const json_t *raw, const char *stem, json_t **out, con
 
     const char *name = stem;
     if ((v = get(raw, "name"))) {
-        if (!json_is_string(v) || !name_ok(json_string_value(v))) {
+        if (!json_is_string(v) || !agora__name_ok(json_string_value(v))) {
             rc = agora_error_set(err, AGORA_ESCHEMA, "name",
                                  "expected a name of letters, digits, '_', '.' and '-' (it is used in file names), "
                                  "got %s",
@@ -705,7 +688,7 @@ static char *stem_of(const char *path)
     if (!s)
         return NULL;
     for (size_t i = 0; i < n; i++)
-        s[i] = name_char_ok(base[i]) ? base[i] : '_';
+        s[i] = agora__name_char_ok(base[i]) ? base[i] : '_';
     s[n] = '\0';
     if (n == 0)
         strcpy(s, "scenario");
