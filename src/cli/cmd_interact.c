@@ -87,9 +87,10 @@ static void print_event(void *ud, const agora_ix_event *e)
             fprintf(o, "[%s] thinks: %s\n", e->actor, e->text);
         break;
     case AGORA_IX_MESSAGE:
-        fprintf(o, "[%s] -> %s: %s%s%s%s\n", e->actor, e->target, e->text,
-                strcmp(e->status, "blocked") == 0 ? "  (blocked: " : "",
-                strcmp(e->status, "blocked") == 0 ? e->detail : "", strcmp(e->status, "blocked") == 0 ? ")" : "");
+        if (strcmp(e->status, "blocked") == 0)
+            fprintf(o, "[%s] -> %s: %s  (blocked: %s)\n", e->actor, e->target, e->text, e->detail);
+        else
+            fprintf(o, "[%s] -> %s: %s\n", e->actor, e->target, e->text);
         break;
     case AGORA_IX_ACTION:
         if (strcmp(e->status, "scheduled") == 0)

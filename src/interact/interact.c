@@ -139,7 +139,8 @@ struct agora_interact {
     json_t *transcript; /* ["round 1: ...", ...] for the evaluator */
     json_t *reply_schema, *world_schema, *eval_schema, *enrich_schema;
     int64_t seed;
-    agora_error *err; /* the first error that stops the run (a replay that does not match, the file) */
+    size_t max_items, max_inbox; /* memory.max_items, memory.max_inbox */
+    agora_error *err;            /* the first error that stops the run (a replay that does not match, the file) */
     int failed;
 };
 
@@ -716,8 +717,7 @@ static void message_row(agora_interact *ix, const char *from, const char *to, co
 static void deliver(agora_interact *ix, int j, const char *line, int now)
 {
     actor *r = &ix->a[j];
-    push_bounded(now && !r->acted ? r->inbox : r->next_inbox, line,
-                 (size_t)json_integer_value(json_object_get(json_object_get(ix->cfg, "memory"), "max_inbox")));
+    push_bounded(now && !r->acted ? r->inbox : r->next_inbox, line, ix->max_inbox);
     r->st.received++;
 }
 
@@ -853,8 +853,7 @@ static void take_turn(agora_interact *ix, int i, ask *q, int sequential, json_t 
         snprintf(tl, sizeof tl, "  %s for %d round%s", buf, x->duration, x->duration == 1 ? "" : "s");
         json_array_append_new(ix->transcript, json_string(tl));
     }
-    push_bounded(a->memory, mem.s ? mem.s : t,
-                 (size_t)json_integer_value(json_object_get(json_object_get(ix->cfg, "memory"), "max_items")));
+    push_bounded(a->memory, mem.s ? mem.s : t, ix->max_items);
     free(mem.s);
 }
 
@@ -1057,8 +1056,7 @@ static int world_turn(agora_interact *ix, const json_t *said)
         snprintf(msg, sizeof msg, "Outcome of your action \"%s\"%s%s: %s. %s", x->name, x->target[0] ? " on " : "",
                  x->target, x->result, oc);
         push_bounded(ix->a[x->actor].news, msg, NEWS_MAX);
-        push_bounded(ix->a[x->actor].memory, msg,
-                     (size_t)json_integer_value(json_object_get(json_object_get(ix->cfg, "memory"), "max_items")));
+        push_bounded(ix->a[x->actor].memory, msg, ix->max_items);
         int t = find_actor(ix, x->target);
         if (t >= 0 && t != x->actor) {
             snprintf(msg, sizeof msg, "%s (%s) did \"%s\" to you: %s. %s", ix->a[x->actor].name, ix->a[x->actor].id,
@@ -1383,6 +1381,9 @@ static int setup(agora_interact *ix, const agora_scenario *sc, agora_error *err)
     int rc;
     ix->seed = (int64_t)json_integer_value(json_object_get(cfg, "seed"));
     ix->rounds = (int64_t)json_integer_value(json_object_get(cfg, "rounds"));
+    const json_t *mem = json_object_get(cfg, "memory");
+    ix->max_items = (size_t)json_integer_value(json_object_get(mem, "max_items"));
+    ix->max_inbox = (size_t)json_integer_value(json_object_get(mem, "max_inbox"));
     ix->state = json_deep_copy(json_object_get(json_object_get(cfg, "world"), "state"));
     ix->transcript = json_array();
     const json_t *actors = json_object_get(cfg, "actors");
@@ -1517,13 +1518,9 @@ int agora_interact_run(const agora_scenario *sc, const agora_interact_options *o
     int rc = setup(&ix, sc, err);
     const char *path =
         opt && opt->output ? opt->output : json_string_value(json_object_get(json_object_get(cfg, "output"), "path"));
-    char full[4096];
-    const char *base = agora_scenario_base_dir(sc);
-    (void)base;
-    snprintf(full, sizeof full, "%s", path);
-    snprintf(res->path, sizeof res->path, "%s", full);
+    snprintf(res->path, sizeof res->path, "%s", path);
     if (rc == 0)
-        rc = open_file(&ix, sc, full, err);
+        rc = open_file(&ix, sc, path, err);
     if (rc) {
         ix_free(&ix);
         return rc;
