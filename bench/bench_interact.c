@@ -109,10 +109,7 @@ int main(int argc, char **argv)
     agora_scenario_destroy(sc);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "bench_interact: could not remove %s\n", dir);
+    bench_remove_tree(dir);
     curl_global_cleanup();
     return 0;
 }

@@ -12,14 +12,6 @@
 #include "agora/sweep.h"
 #include "bench_util.h"
 
-static void remove_tree(const char *dir)
-{
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "bench_sweep: could not remove %s\n", dir);
-}
-
 static double sweep_seconds(const char *scenario, const json_t *runs, const char *dir, int cores, int steps)
 {
     char out[4096], steps_set[64];
@@ -38,7 +30,7 @@ static double sweep_seconds(const char *scenario, const json_t *runs, const char
     double dt = bench_now() - t0;
     char runs_dir[4200];
     snprintf(runs_dir, sizeof runs_dir, "%s.runs", out);
-    remove_tree(runs_dir);
+    bench_remove_tree(runs_dir);
     unlink(out);
     return dt;
 }
@@ -99,6 +91,6 @@ int main(int argc, char **argv)
            1e3 * z / n_runs);
     json_decref(axes);
     json_decref(runs);
-    remove_tree(dir);
+    bench_remove_tree(dir);
     return 0;
 }

@@ -60,6 +60,15 @@ static inline int bench_server_start(const char *prog, const char *dir, const ch
     return port;
 }
 
+/* Removes a temporary directory and everything in it. */
+static inline void bench_remove_tree(const char *dir)
+{
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
 /* The space a JSON `space:` object describes (seed 1). */
 static inline agora_space *bench_space(const char *prog, const char *space_json)
 {
