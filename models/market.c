@@ -41,7 +41,16 @@
  * the realised surplus sum(v) - sum(c) over the day's trades divided by the maximum surplus (the sum of v_(k) - c_(k)
  * for k <= q* of the undistorted curves); taxes and subsidies are transfers and do not count, so they show as
  * deadweight loss. Valuations and costs only change order under no action (subsidies shift whole curves), so they
- * are sorted once at init and the CE is recomputed (a binary search) only when the policy changes.
+ * are sorted at init (and again when `value` is written) and the CE is recomputed (a binary search) only when the
+ * policy or the values change.
+ *
+ * Writable fields (agora_world_set_field). `value`: a finite number >= 0; the sorted curves, the maximum surplus and
+ * the CE are recomputed, and the agent's quote is pulled back inside its new limit as after a policy change.
+ * `quote`: a finite number >= 0 that the agent's limits allow — a bid at most valuation + subsidy_buyers, an ask at
+ * least cost - subsidy_sellers and at most the price ceiling (or exactly the limit when that is above the ceiling) —
+ * the quotes the model itself can reach; others are refused, not clamped. After either write bid_mean and ask_mean
+ * are the means of the quotes now. The last day's own measurements (prices, volume, surplus, tax revenue, subsidy
+ * cost) describe trades that happened and stay. `price` and `traded` record today's trades and are read-only.
  *
  * Parallelism and determinism: the pairs of a round are disjoint and every trade reads only quotes fixed for the
  * day, so each round is one parallel loop. Active agents are listed by block counts, a serial prefix sum and a
@@ -152,10 +161,10 @@ static const agora_metric_spec market_metrics[] = {
     {NULL, NULL, NULL}};
 
 static const agora_field_spec market_fields[] = {
-    {"value", AGORA_DTYPE_F64, "valuation (buyers, agents 0..buyers-1) or cost (sellers)"},
-    {"quote", AGORA_DTYPE_F64, "bid (buyers) or ask (sellers) for the next day"},
-    {"price", AGORA_DTYPE_F64, "price of the agent's trade today (before tax), NaN if it did not trade"},
-    {"traded", AGORA_DTYPE_U8, "1 if the agent traded today"},
+    {"value", AGORA_DTYPE_F64, "valuation (buyers, agents 0..buyers-1) or cost (sellers); writable, >= 0"},
+    {"quote", AGORA_DTYPE_F64, "bid (buyers) or ask (sellers) for the next day; writable, within the agent's limits"},
+    {"price", AGORA_DTYPE_F64, "price of the agent's trade today (before tax), NaN if it did not trade; read-only"},
+    {"traded", AGORA_DTYPE_U8, "1 if the agent traded today; read-only"},
     {NULL, 0, NULL}};
 
 static const char market_action_schema[] =
@@ -249,6 +258,22 @@ static int cmp_asc(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* Sorts the valuations and costs into the demand and supply curves and computes from them the undistorted maximum
+ * surplus and the CE under the policy in force. */
+static void curves_update(market_state *st)
+{
+    memcpy(st->v_sorted, st->value, (size_t)st->nb * sizeof *st->v_sorted);
+    memcpy(st->c_sorted, st->value + st->nb, (size_t)st->ns * sizeof *st->c_sorted);
+    qsort(st->v_sorted, (size_t)st->nb, sizeof *st->v_sorted, cmp_desc);
+    qsort(st->c_sorted, (size_t)st->ns, sizeof *st->c_sorted, cmp_asc);
+    double lo, hi;
+    st->max_q = ce_solve(st, 0, 0, 0, &lo, &hi);
+    st->max_surplus = 0;
+    for (int64_t k = 0; k < st->max_q; k++)
+        st->max_surplus += st->v_sorted[k] - st->c_sorted[k];
+    ce_update(st);
 }
 
 /* ---- one day ------------------------------------------------------------------------------------------------------- */
@@ -548,8 +573,9 @@ static void market_destroy(agora_world *w)
     agora_world_set_model_state(w, NULL);
 }
 
-/* Sums of quotes at step 0, before any trading day (the metrics of day 0). */
-static void initial_means(market_state *st)
+/* bid_mean and ask_mean from the quotes as they are, outside a trading day: at step 0 (the metrics of day 0) and
+ * after a write to `value` or `quote`. */
+static void quote_means(market_state *st)
 {
     double sb = 0, ss = 0;
     for (int64_t i = 0; i < st->nb; i++)
@@ -657,18 +683,10 @@ static int market_init(agora_world *w, const json_t *params, agora_error *err)
         }
         st->price[i] = NAN;
     }
-    memcpy(st->v_sorted, st->value, (size_t)nb * sizeof *st->v_sorted);
-    memcpy(st->c_sorted, st->value + nb, (size_t)st->ns * sizeof *st->c_sorted);
-    qsort(st->v_sorted, (size_t)nb, sizeof *st->v_sorted, cmp_desc);
-    qsort(st->c_sorted, (size_t)st->ns, sizeof *st->c_sorted, cmp_asc);
     st->ceiling = INFINITY;
-    double lo, hi;
-    st->max_q = ce_solve(st, 0, 0, 0, &lo, &hi);
-    for (int64_t k = 0; k < st->max_q; k++)
-        st->max_surplus += st->v_sorted[k] - st->c_sorted[k];
-    ce_update(st);
+    curves_update(st);
     st->price_mean = st->price_std = NAN;
-    initial_means(st);
+    quote_means(st);
     return 0;
 }
 
@@ -714,24 +732,26 @@ static int market_observe(const agora_world *w, const char *role, json_t **obs, 
     return 0;
 }
 
+/* Quote q of agent i pulled back inside its limits: a bid to at most v + subsidy, an ask to at most the ceiling and
+ * at least c - subsidy (the limit wins when it is above the ceiling). */
+static inline double clamped_quote(const market_state *st, int64_t i, double q)
+{
+    if (i < st->nb) {
+        const double cap = st->value[i] + st->sub_b;
+        return q < cap ? q : cap;
+    }
+    const double floor_ = st->value[i] - st->sub_s;
+    q = q < st->ceiling ? q : st->ceiling;
+    return q > floor_ ? q : floor_;
+}
+
 /* Pulls quotes back inside the limits after a policy change (subsidy or ceiling). */
 static void clamp_quotes(agora_world *w, market_state *st)
 {
-    const int64_t nb = st->nb, n = st->n;
-    const double sb = st->sub_b, ss = st->sub_s, ceiling = st->ceiling;
+    const int64_t n = st->n;
 #pragma omp parallel for schedule(static) num_threads(agora_world_threads(w))
-    for (int64_t i = 0; i < n; i++) {
-        double q = st->quote[i];
-        if (i < nb) {
-            const double cap = st->value[i] + sb;
-            q = q < cap ? q : cap;
-        } else {
-            const double floor_ = st->value[i] - ss;
-            q = q < ceiling ? q : ceiling;
-            q = q > floor_ ? q : floor_;
-        }
-        st->quote[i] = q;
-    }
+    for (int64_t i = 0; i < n; i++)
+        st->quote[i] = clamped_quote(st, i, st->quote[i]);
 }
 
 static int market_apply(agora_world *w, const json_t *action, agora_error *err)
@@ -795,6 +815,88 @@ static const void *market_field(const agora_world *w, int i)
     }
 }
 
+/* ---- copies and writes --------------------------------------------------------------------------------------------- */
+
+static int market_copy(const agora_world *src, agora_world *dst, agora_error *err)
+{
+    (void)err;
+    const market_state *s = agora_world_model_state(src);
+    market_state *d = agora_world_model_state(dst);
+    /* Every scalar (policy, CE, maximum surplus, the last day's measurements) comes over in one assignment; then the
+     * arrays go back to dst's own and get src's contents. The actives, act_price and the block counts and sums are
+     * written before they are read in every step, so they need nothing. */
+    market_state keep = *d;
+    *d = *s;
+    d->value = keep.value;
+    d->quote = keep.quote;
+    d->price = keep.price;
+    d->traded = keep.traded;
+    d->v_sorted = keep.v_sorted;
+    d->c_sorted = keep.c_sorted;
+    d->act = keep.act;
+    d->act_price = keep.act_price;
+    d->block_count = keep.block_count;
+    d->block_sum = keep.block_sum;
+    const size_t n = (size_t)s->n;
+    memcpy(d->value, s->value, n * sizeof *d->value);
+    memcpy(d->quote, s->quote, n * sizeof *d->quote);
+    memcpy(d->price, s->price, n * sizeof *d->price);
+    memcpy(d->traded, s->traded, n * sizeof *d->traded);
+    memcpy(d->v_sorted, s->v_sorted, (size_t)s->nb * sizeof *d->v_sorted);
+    memcpy(d->c_sorted, s->c_sorted, (size_t)s->ns * sizeof *d->c_sorted);
+    return 0;
+}
+
+enum { F_VALUE, F_QUOTE }; /* the writable fields, in market_fields' order */
+
+static int market_set_field(agora_world *w, int i, const int64_t *ids, int64_t count, const double *values,
+                            agora_error *err)
+{
+    market_state *st = agora_world_model_state(w);
+    if (i != F_VALUE && i != F_QUOTE)
+        return agora_error_set(err, AGORA_EUNSUPPORTED, "field",
+                               "the field %s records today's trades and is read-only; value and quote are writable",
+                               market_fields[i].name);
+    for (int64_t q = 0; q < count; q++) {
+        const int64_t a = ids[q];
+        const double v = values[q];
+        const char *what = a < st->nb ? (i == F_VALUE ? "valuation" : "bid") : (i == F_VALUE ? "cost" : "ask");
+        if (!(v >= 0) || !isfinite(v))
+            return agora_error_set(err, AGORA_EINVAL, "values", "values[%lld] = %g (agent %lld): a %s is a number >= 0",
+                                   (long long)q, v, (long long)a, what);
+        if (i == F_QUOTE && clamped_quote(st, a, v) != v) {
+            const double limit = a < st->nb ? st->value[a] + st->sub_b : st->value[a] - st->sub_s;
+            if (a < st->nb)
+                return agora_error_set(err, AGORA_EINVAL, "values",
+                                       "values[%lld] = %g (agent %lld): a bid is at most the buyer's limit, valuation "
+                                       "+ subsidy = %g",
+                                       (long long)q, v, (long long)a, limit);
+            if (v < limit)
+                return agora_error_set(err, AGORA_EINVAL, "values",
+                                       "values[%lld] = %g (agent %lld): an ask is at least the seller's limit, cost - "
+                                       "subsidy = %g",
+                                       (long long)q, v, (long long)a, limit);
+            return agora_error_set(err, AGORA_EINVAL, "values",
+                                   "values[%lld] = %g (agent %lld): an ask is at most the price ceiling %g (a seller "
+                                   "whose limit %g is above it asks exactly that limit)",
+                                   (long long)q, v, (long long)a, st->ceiling, limit);
+        }
+    }
+    if (i == F_QUOTE) {
+        for (int64_t q = 0; q < count; q++)
+            st->quote[ids[q]] = values[q] == 0.0 ? 0.0 : values[q]; /* -0 is stored as 0 */
+    } else {
+        for (int64_t q = 0; q < count; q++)
+            st->value[ids[q]] = values[q] == 0.0 ? 0.0 : values[q];
+        /* Moved limits pull the quotes beyond them back, as a policy change does. */
+        for (int64_t q = 0; q < count; q++)
+            st->quote[ids[q]] = clamped_quote(st, ids[q], st->quote[ids[q]]);
+        curves_update(st);
+    }
+    quote_means(st);
+    return 0;
+}
+
 const agora_model agora_model_market = {
     .name = "market",
     .summary = "double-auction market: buyers (valuations) and sellers (costs) meet at random each day, trade when "
@@ -811,4 +913,6 @@ const agora_model agora_model_market = {
     .apply = market_apply,
     .field = market_field,
     .destroy = market_destroy,
+    .copy = market_copy,
+    .set_field = market_set_field,
 };

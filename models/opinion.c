@@ -33,7 +33,13 @@
  * (chosen uniformly, exactly round(f n) of them, by selection sampling) or a list of agent ids.
  * set_stubbornness {agents: "all" | [ids], value} sets s_i and re-anchors those agents at their current opinion.
  * rewire {fraction} (graphs only) moves one end of round(fraction * edges) random edges to a random agent, keeping
- * the graph simple; the world's space is read-only, so the model then keeps its own CSR arrays (`view`). */
+ * the graph simple; the world's space is read-only, so the model then keeps its own CSR arrays (`view`).
+ *
+ * The field `opinion` is writable (agora_world_set_field): values in [0, 1], exactly 0 or 1 under the voter rule.
+ * Like a broadcast of strength 1, a write moves the opinion an agent holds now and leaves its anchor and stubbornness
+ * alone: a stubborn agent keeps being pulled toward the anchor it had (set_stubbornness re-anchors it at the written
+ * opinion). A copy (agora_world_copy) takes the opinions, anchors, stubbornness, action counters and, after a rewire,
+ * its own copy of the rewired CSR arrays. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,7 +111,7 @@ static const agora_metric_spec op_metrics[] = {
     {"polarization", "4 * sum over cluster pairs of share_a * share_b * |mean_a - mean_b|: 0 consensus, 1 two equal camps at 0 and 1", "peak"},
     {NULL, NULL, NULL}};
 
-static const agora_field_spec op_fields[] = {{"opinion", AGORA_DTYPE_F64, "opinion of each agent in [0, 1]"},
+static const agora_field_spec op_fields[] = {{"opinion", AGORA_DTYPE_F64, "opinion of each agent in [0, 1] (writable)"},
                                              {NULL, 0, NULL}};
 
 static const char op_action_schema[] =
@@ -868,6 +874,73 @@ static const void *op_field(const agora_world *w, int i)
     return i == 0 ? st->x : NULL;
 }
 
+/* ---- copies and writes -------------------------------------------------------------------------------------------- */
+
+static int op_copy(const agora_world *src, agora_world *dst, agora_error *err)
+{
+    const op_state *s = agora_world_model_state(src);
+    op_state *d = agora_world_model_state(dst);
+    const int64_t n = s->view.n;
+    /* A rewired source has its own CSR: the copy gets its own copy of it, allocated before anything is touched so
+     * that a failure leaves dst as init made it (and destroyable). */
+    int64_t *off = NULL;
+    int32_t *nbr = NULL;
+    if (s->own_off) {
+        const size_t nnz = (size_t)s->own_off[n];
+        off = malloc(((size_t)n + 1) * sizeof *off);
+        nbr = malloc((nnz ? nnz : 1) * sizeof *nbr);
+        if (!off || !nbr) {
+            free(off);
+            free(nbr);
+            return agora_error_set(err, AGORA_ENOMEM, "opinion", "out of memory copying a rewired graph");
+        }
+        memcpy(off, s->own_off, ((size_t)n + 1) * sizeof *off);
+        memcpy(nbr, s->own_nbr, nnz * sizeof *nbr);
+    }
+    /* Every scalar comes over in one assignment; then the arrays go back to dst's own and get src's contents. The
+     * scratch arrays (xn, choice, sorted, prefix and the block sums) are written before they are read in every step
+     * and measure, so they need nothing. */
+    op_state keep = *d;
+    *d = *s;
+    d->x = keep.x;
+    d->xn = keep.xn;
+    d->anchor = keep.anchor;
+    d->s = keep.s;
+    d->choice = keep.choice;
+    d->sorted = keep.sorted;
+    d->prefix = keep.prefix;
+    d->bsum = keep.bsum;
+    d->bbin = keep.bbin;
+    d->bcnt = keep.bcnt;
+    d->own_off = off;
+    d->own_nbr = nbr;
+    d->view.graph.offsets = off ? off : keep.view.graph.offsets;
+    d->view.graph.neighbors = nbr ? nbr : keep.view.graph.neighbors;
+    memcpy(d->x, s->x, (size_t)n * sizeof *d->x);
+    memcpy(d->anchor, s->anchor, (size_t)n * sizeof *d->anchor);
+    memcpy(d->s, s->s, (size_t)n * sizeof *d->s);
+    return 0;
+}
+
+static int op_set_field(agora_world *w, int i, const int64_t *ids, int64_t count, const double *values,
+                        agora_error *err)
+{
+    (void)i; /* the kernel has checked it: `opinion` is the only field */
+    op_state *st = agora_world_model_state(w);
+    for (int64_t q = 0; q < count; q++) {
+        const double v = values[q];
+        if (st->rule == RULE_VOTER ? !(v == 0.0 || v == 1.0) : !(v >= 0.0 && v <= 1.0))
+            return agora_error_set(
+                err, AGORA_EINVAL, "values", "values[%lld] = %g (agent %lld): %s", (long long)q, v, (long long)ids[q],
+                st->rule == RULE_VOTER ? "the voter model's opinions are 0 or 1" : "an opinion is a number in [0, 1]");
+    }
+    /* Metrics are computed from the opinions when measured, and anchors stay (see the file's header): nothing else
+     * to bring up to date. */
+    for (int64_t q = 0; q < count; q++)
+        st->x[ids[q]] = values[q] == 0.0 ? 0.0 : values[q]; /* -0 is stored as 0 */
+    return 0;
+}
+
 const agora_model agora_model_opinion = {
     .name = "opinion",
     .summary = "opinion dynamics: voter, DeGroot/Friedkin-Johnsen averaging, Deffuant and Hegselmann-Krause bounded "
@@ -884,4 +957,6 @@ const agora_model agora_model_opinion = {
     .apply = op_apply,
     .field = op_field,
     .destroy = op_destroy,
+    .copy = op_copy,
+    .set_field = op_set_field,
 };

@@ -15,7 +15,13 @@
  * lockdown {strength, steps} multiplies beta by (1 - strength) for the next `steps` steps (a new lockdown replaces
  * the running one; strength 0 lifts it); seed_infection {count} infects `count` random susceptibles. Random choices
  * of agents use selection sampling (Knuth's Algorithm S) over the counter RNG, so exactly the requested number is
- * chosen, uniformly, in one pass and without memory. */
+ * chosen, uniformly, in one pass and without memory.
+ *
+ * The field `state` is writable (agora_world_set_field): values 0, 1 or 2, whole numbers only. The counts follow;
+ * an agent moved into I from S or R is a new case in cumulative_infected (moving it out never removes one); on a
+ * graph the neighbours' infected tallies follow. `vaccinated` (doses given by actions) and new_infections /
+ * new_recoveries (the transitions of the last step) are left as they were. A copy (agora_world_copy) takes the
+ * state, the tallies, the thresholds in force and every counter, so it steps bit for bit like the original. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +79,7 @@ static const agora_metric_spec sir_metrics[] = {
     {NULL, NULL, NULL}};
 
 static const agora_field_spec sir_fields[] = {
-    {"state", AGORA_DTYPE_U8, "0 susceptible, 1 infected, 2 recovered"}, {NULL, 0, NULL}};
+    {"state", AGORA_DTYPE_U8, "0 susceptible, 1 infected, 2 recovered (writable)"}, {NULL, 0, NULL}};
 
 static const char sir_action_schema[] =
     "{\"anyOf\": ["
@@ -485,6 +491,73 @@ static const void *sir_field(const agora_world *w, int i)
     return i == 0 ? st->cur : NULL;
 }
 
+/* ---- copies and writes ----------------------------------------------------------------------------------------- */
+
+static int sir_copy(const agora_world *src, agora_world *dst, agora_error *err)
+{
+    (void)err;
+    const sir_state *s = agora_world_model_state(src);
+    sir_state *d = agora_world_model_state(dst);
+    const int64_t n = agora_world_n(src);
+    /* Every scalar (parameters, lockdown, counts, counters, the beta of the thresholds) comes over in one assignment;
+     * then the arrays go back to dst's own and get src's contents. `next` and `zero_row` need nothing: a step writes
+     * `next` whole before reading it, and `zero_row` stays all susceptible. */
+    sir_state keep = *d;
+    *d = *s;
+    d->cur = keep.cur;
+    d->next = keep.next;
+    d->zero_row = keep.zero_row;
+    d->k = keep.k;
+    d->thr_inf = keep.thr_inf;
+    memcpy(d->cur, s->cur, (size_t)n);
+    memcpy(d->thr_inf, s->thr_inf, ((size_t)s->kmax + 1) * sizeof *d->thr_inf);
+    if (s->k)
+        memcpy(d->k, s->k, (size_t)n * sizeof *d->k);
+    return 0;
+}
+
+/* Adds d (+1 or -1 mod 2^32) to the infected tally of each neighbour of agent i. */
+static void tally_neighbours(const agora_space *sp, uint32_t *k, int64_t i, uint32_t d)
+{
+    for (int64_t e = sp->graph.offsets[i]; e < sp->graph.offsets[i + 1]; e++)
+        k[sp->graph.neighbors[e]] += d;
+}
+
+static int sir_set_field(agora_world *w, int i, const int64_t *ids, int64_t count, const double *values,
+                         agora_error *err)
+{
+    (void)i; /* the kernel has checked it: `state` is the only field */
+    sir_state *st = agora_world_model_state(w);
+    const agora_space *sp = agora_world_space(w);
+    for (int64_t q = 0; q < count; q++) {
+        const double v = values[q];
+        if (!(v == S || v == I || v == R))
+            return agora_error_set(err, AGORA_EINVAL, "values",
+                                   "values[%lld] = %g (agent %lld): a state is 0 (susceptible), 1 (infected) or 2 "
+                                   "(recovered)",
+                                   (long long)q, v, (long long)ids[q]);
+    }
+    /* Many changes: one parallel recount of the tallies afterwards is cheaper than updating them agent by agent (both
+     * give the same integers). */
+    const int recount = sp->kind == AGORA_SPACE_GRAPH && count * 2 > sp->n;
+    for (int64_t q = 0; q < count; q++) {
+        const int64_t a = ids[q];
+        const uint8_t from = st->cur[a], to = (uint8_t)values[q];
+        if (from == to)
+            continue;
+        st->cur[a] = to;
+        st->count[from]--;
+        st->count[to]++;
+        if (to == I)
+            st->cumulative++;
+        if (sp->kind == AGORA_SPACE_GRAPH && !recount && (from == I || to == I))
+            tally_neighbours(sp, st->k, a, to == I ? 1u : UINT32_MAX);
+    }
+    if (recount)
+        recount_neighbours(w, st);
+    return 0;
+}
+
 const agora_model agora_model_sir = {
     .name = "sir",
     .summary = "SIR epidemic: infection from infected neighbours with probability 1-(1-beta)^k, recovery with "
@@ -501,4 +574,6 @@ const agora_model agora_model_sir = {
     .apply = sir_apply,
     .field = sir_field,
     .destroy = sir_destroy,
+    .copy = sir_copy,
+    .set_field = sir_set_field,
 };

@@ -87,6 +87,18 @@ typedef struct agora_model {
     const void *(*field)(const agora_world *w, int i);
     /* Frees the model state. */
     void (*destroy)(agora_world *w);
+    /* Copies src's model state into dst: a world just created (init has run) with the same model, a copy of src's
+     * space, the same params, seed and threads, and dst's time already set to src's. Afterwards dst steps, measures,
+     * observes and applies actions exactly as src would (bit-identical), and shares no memory with src.
+     * NULL: the model cannot be copied. */
+    int (*copy)(const agora_world *src, agora_world *dst, agora_error *err);
+    /* Sets field i of agents ids[0 .. count) to values[k] (converted to the field's type), keeping every derived
+     * quantity (counts, neighbour tallies, sorted tables, equilibria) consistent so that measure() and later steps
+     * see exactly the new state. Ids are in [0, n) and i is a field index (both checked by the kernel); the values are
+     * written in order, so an id given twice ends with its last value. Values outside the field's domain give
+     * AGORA_EINVAL with where = "values", a read-only field AGORA_EUNSUPPORTED with where = "field"; either way the
+     * world is left unchanged. NULL: every field is read-only. */
+    int (*set_field)(agora_world *w, int i, const int64_t *ids, int64_t count, const double *values, agora_error *err);
 } agora_model;
 
 /* The registry: all built-in models, in a stable order. */
@@ -106,6 +118,11 @@ AGORA_API int agora_model_field_index(const agora_model *m, const char *name);
 
 /* The model's action schema parsed into a new reference owned by the caller (NULL if the model has none). */
 AGORA_API json_t *agora_model_action_schema(const agora_model *m, agora_error *err);
+
+/* A model described as a new JSON object owned by the caller (what `agora models --json` and the MCP tool
+ * list_models show): {name, summary, spaces: ["grid", ...], params: [{name, type, default, doc, min, max | choices}],
+ * metrics: [{name, doc}], fields: [{name, type, doc}], action_schema (or null)}. */
+AGORA_API json_t *agora_model_describe(const agora_model *m);
 
 /* Validates `given` (an object, or NULL for all defaults) against a parameter table and returns, in *out, a new
  * object with every parameter: given values, then defaults. AGORA_PARAM_AMOUNT values stay as given (a fraction

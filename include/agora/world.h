@@ -51,6 +51,17 @@ AGORA_API int agora_world_apply(agora_world *w, const json_t *action, agora_erro
 /* The current buffer of field `i` and its type; valid until the next step. */
 AGORA_API const void *agora_world_field(const agora_world *w, int i, agora_dtype *type);
 
+/* A deep copy of a world (space, parameters, model state, time, seed, threads, logger): the copy steps, measures and
+ * takes actions exactly as the original would, and shares no memory with it. Owned by the caller
+ * (agora_world_destroy). Errors: AGORA_EUNSUPPORTED (the model has no copy), AGORA_ENOMEM. */
+AGORA_API int agora_world_copy(const agora_world *src, agora_world **out, agora_error *err);
+
+/* Sets field `i` of the agents ids[0 .. count) to values[0 .. count), in order (see agora_model.set_field). Errors:
+ * AGORA_EINVAL (a field index or id out of range, where = "field" / "ids"; a value outside the field's domain,
+ * where = "values"), AGORA_EUNSUPPORTED (read-only field, where = "field"). The world is unchanged on error. */
+AGORA_API int agora_world_set_field(agora_world *w, int i, const int64_t *ids, int64_t count, const double *values,
+                                    agora_error *err);
+
 AGORA_API const agora_model *agora_world_model(const agora_world *w);
 AGORA_API const agora_space *agora_world_space(const agora_world *w);
 AGORA_API int64_t agora_world_n(const agora_world *w);

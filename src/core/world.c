@@ -1,7 +1,9 @@
 /* agora — the world: one model on one space at one step, with its RNG key and thread count.
  *
  * The world owns the space, the resolved parameters, the parsed action schema and (through the model's init and
- * destroy) the model state. It holds no global state, so any number of worlds coexist. */
+ * destroy) the model state. It holds no global state, so any number of worlds coexist. A deep copy is a new world
+ * built from the same configuration on a copy of the space, whose model state the model's copy hook then overwrites;
+ * field writes are checked here (field index, ids) and then left to the model, which keeps its derived state. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,6 +120,59 @@ const void *agora_world_field(const agora_world *w, int i, agora_dtype *type)
     if (type)
         *type = w->model->fields[i].type;
     return w->model->field(w, i);
+}
+
+int agora_world_copy(const agora_world *src, agora_world **out, agora_error *err)
+{
+    *out = NULL;
+    if (!src->model->copy)
+        return agora_error_set(err, AGORA_EUNSUPPORTED, "model", "the model %s cannot copy its worlds",
+                               src->model->name);
+    agora_world *dst = NULL;
+    agora_space *space = NULL;
+    int rc = agora_space_copy(src->space, &space, err);
+    if (rc != 0)
+        return rc;
+    /* A fresh world on the copied space (init allocates the model's state, the create takes the space even when it
+     * fails), then the model overwrites that state with src's. The time is the only state the kernel itself keeps
+     * per world besides what the config carries. */
+    agora_world_config cfg = {.model = src->model,
+                              .space = space,
+                              .params = src->params,
+                              .seed = src->seed,
+                              .threads = src->threads,
+                              .logger = &src->logger};
+    if ((rc = agora_world_create(&cfg, &dst, err)) != 0)
+        goto done;
+    dst->t = src->t;
+    rc = src->model->copy(src, dst, err);
+done:
+    if (rc != 0) {
+        agora_world_destroy(dst);
+        return rc;
+    }
+    *out = dst;
+    return 0;
+}
+
+int agora_world_set_field(agora_world *w, int i, const int64_t *ids, int64_t count, const double *values,
+                          agora_error *err)
+{
+    const int nf = agora_model_n_fields(w->model);
+    if (i < 0 || i >= nf)
+        return agora_error_set(err, AGORA_EINVAL, "field", "no field %d: the model %s has %d field%s", i,
+                               w->model->name, nf, nf == 1 ? "" : "s");
+    if (!w->model->set_field)
+        return agora_error_set(err, AGORA_EUNSUPPORTED, "field", "the field %s of the model %s is read-only",
+                               w->model->fields[i].name, w->model->name);
+    if (count < 0 || (count > 0 && (!ids || !values)))
+        return agora_error_set(err, AGORA_EINVAL, "ids", "expected count >= 0 ids and values");
+    const int64_t n = w->space->n;
+    for (int64_t k = 0; k < count; k++)
+        if (ids[k] < 0 || ids[k] >= n)
+            return agora_error_set(err, AGORA_EINVAL, "ids", "no agent %lld (ids[%lld]): ids run from 0 to %lld",
+                                   (long long)ids[k], (long long)k, (long long)(n - 1));
+    return w->model->set_field(w, i, ids, count, values, err);
 }
 
 const agora_model *agora_world_model(const agora_world *w) { return w->model; }
