@@ -39,16 +39,6 @@ static void range_text(const agora_param_spec *p, char *buf, size_t n)
     }
 }
 
-static json_t *default_json(const agora_param_spec *p)
-{
-    json_t *params = NULL;
-    agora_param_spec one[2] = {*p, {0}};
-    if (agora_params_resolve(one, NULL, &params, NULL) != 0)
-        return json_null();
-    json_t *v = json_incref(json_object_get(params, p->name));
-    json_decref(params);
-    return v;
-}
 
 /* "fraction: number in [0, 1]" for each property of an action branch except its name. */
 static void action_args(const json_t *branch, char *buf, size_t n)
@@ -81,17 +71,18 @@ static void print_model_text(const agora_model *m)
         }
     printf("\n");
     printf("  parameters:\n");
+    json_t *desc = agora_model_describe(m);
     for (int i = 0; m->params && m->params[i].name; i++) {
         const agora_param_spec *p = &m->params[i];
         char range[128];
         range_text(p, range, sizeof range);
-        json_t *d = default_json(p);
-        char *dt = agora__json_dumps(d, 0);
+        const json_t *d = json_object_get(json_array_get(json_object_get(desc, "params"), (size_t)i), "default");
+        char *dt = agora__json_dumps(d, JSON_ENCODE_ANY);
         printf("    %-18s %-7s default %-8s %-30s %s\n", p->name, agora_param_type_name(p->type), dt ? dt : "?", range,
                p->doc);
         free(dt);
-        json_decref(d);
     }
+    json_decref(desc);
     printf("  metrics (one value per step in /metrics):\n");
     for (int i = 0; m->metrics && m->metrics[i].name; i++)
         printf("    %-20s %s\n", m->metrics[i].name, m->metrics[i].doc);
@@ -119,34 +110,6 @@ static void print_model_text(const agora_model *m)
     json_decref(schema);
 }
 
-static json_t *model_json(const agora_model *m)
-{
-    json_t *params = json_array(), *metrics = json_array(), *fields = json_array(), *spaces = json_array();
-    for (int i = 0; m->params && m->params[i].name; i++) {
-        const agora_param_spec *p = &m->params[i];
-        json_t *o = json_pack("{s:s, s:s, s:o, s:s}", "name", p->name, "type", agora_param_type_name(p->type),
-                              "default", default_json(p), "doc", p->doc);
-        if (p->type == AGORA_PARAM_REAL || p->type == AGORA_PARAM_INT) {
-            json_object_set_new(o, "min", json_real(p->min));
-            json_object_set_new(o, "max", json_real(p->max));
-        }
-        if (p->type == AGORA_PARAM_CHOICE)
-            json_object_set_new(o, "choices", json_string(p->choices));
-        json_array_append_new(params, o);
-    }
-    for (int i = 0; m->metrics && m->metrics[i].name; i++)
-        json_array_append_new(metrics, json_pack("{s:s, s:s}", "name", m->metrics[i].name, "doc", m->metrics[i].doc));
-    for (int i = 0; m->fields && m->fields[i].name; i++)
-        json_array_append_new(fields, json_pack("{s:s, s:s, s:s}", "name", m->fields[i].name, "type",
-                                                agora_dtype_name(m->fields[i].type), "doc", m->fields[i].doc));
-    for (int k = AGORA_SPACE_GRID; k <= AGORA_SPACE_MIXED; k++)
-        if (m->spaces & AGORA_SPACES_FLAG(k))
-            json_array_append_new(spaces, json_string(agora_space_kind_name((agora_space_kind)k)));
-    json_t *schema = agora_model_action_schema(m, NULL);
-    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "name", m->name, "summary", m->summary, "spaces", spaces,
-                     "params", params, "metrics", metrics, "fields", fields, "action_schema",
-                     schema ? schema : json_null());
-}
 
 int cmd_models(int argc, char **argv)
 {
@@ -174,7 +137,7 @@ int cmd_models(int argc, char **argv)
         json_t *list = json_array();
         for (int i = 0; i < n; i++)
             if (!one || all[i] == one)
-                json_array_append_new(list, model_json(all[i]));
+                json_array_append_new(list, agora_model_describe(all[i]));
         json_t *doc = json_pack("{s:o}", "models", list);
         char *s = agora__json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         puts(s ? s : "{}");

@@ -300,3 +300,44 @@ int64_t agora_param_amount(const json_t *params, const char *name, int64_t n)
     int64_t c = (int64_t)llround(x * (double)n);
     return c > n ? n : c;
 }
+
+/* A parameter's default as JSON (a fraction or count for amounts, the word for choices). */
+static json_t *default_json(const agora_param_spec *p)
+{
+    json_t *params = NULL;
+    agora_param_spec one[2] = {*p, {0}};
+    if (agora_params_resolve(one, NULL, &params, NULL) != 0)
+        return json_null();
+    json_t *v = json_incref(json_object_get(params, p->name));
+    json_decref(params);
+    return v;
+}
+
+json_t *agora_model_describe(const agora_model *m)
+{
+    json_t *params = json_array(), *metrics = json_array(), *fields = json_array(), *spaces = json_array();
+    for (int i = 0; m->params && m->params[i].name; i++) {
+        const agora_param_spec *p = &m->params[i];
+        json_t *o = json_pack("{s:s, s:s, s:o, s:s}", "name", p->name, "type", agora_param_type_name(p->type),
+                              "default", default_json(p), "doc", p->doc);
+        if (p->type == AGORA_PARAM_REAL || p->type == AGORA_PARAM_INT) {
+            json_object_set_new(o, "min", json_real(p->min));
+            json_object_set_new(o, "max", json_real(p->max));
+        }
+        if (p->type == AGORA_PARAM_CHOICE)
+            json_object_set_new(o, "choices", json_string(p->choices));
+        json_array_append_new(params, o);
+    }
+    for (int i = 0; m->metrics && m->metrics[i].name; i++)
+        json_array_append_new(metrics, json_pack("{s:s, s:s}", "name", m->metrics[i].name, "doc", m->metrics[i].doc));
+    for (int i = 0; m->fields && m->fields[i].name; i++)
+        json_array_append_new(fields, json_pack("{s:s, s:s, s:s}", "name", m->fields[i].name, "type",
+                                                agora_dtype_name(m->fields[i].type), "doc", m->fields[i].doc));
+    for (int k = AGORA_SPACE_GRID; k <= AGORA_SPACE_MIXED; k++)
+        if (m->spaces & AGORA_SPACES_FLAG(k))
+            json_array_append_new(spaces, json_string(agora_space_kind_name((agora_space_kind)k)));
+    json_t *schema = agora_model_action_schema(m, NULL);
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "name", m->name, "summary", m->summary, "spaces", spaces,
+                     "params", params, "metrics", metrics, "fields", fields, "action_schema",
+                     schema ? schema : json_null());
+}
