@@ -10,6 +10,7 @@
 #include "agora/log.h"
 #include "agora/llm.h"
 #include "agora/matching.h"
+#include "agora/mcp.h"
 #include "agora/model.h"
 #include "agora/output.h"
 #include "agora/persona.h"

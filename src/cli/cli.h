@@ -64,5 +64,6 @@ int cmd_models(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_mcp(int argc, char **argv);
 
 #endif

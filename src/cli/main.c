@@ -146,6 +146,8 @@ static const char usage[] =
     "  interact SCENARIO   LLM actors in rounds: messages, actions, a world engine, an evaluation (--question Q\n"
     "                      makes the scenario first)\n"
     "  replay FILE         print a recorded interactions run again, round by round\n"
+    "  mcp                 serve the Model Context Protocol on stdin/stdout: LLM agents run, steer and inspect\n"
+    "                      simulations as tools\n"
     "\n"
     "options:\n"
     "  -h, --help          this help (also after a command: agora run --help)\n"
@@ -171,7 +173,7 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } cmds[] = {{"run", cmd_run}, {"validate", cmd_validate}, {"models", cmd_models}, {"inspect", cmd_inspect},
                 {"sweep", cmd_sweep}, {"export", cmd_export},
-                {"interact", cmd_interact}, {"replay", cmd_replay}};
+                {"interact", cmd_interact}, {"replay", cmd_replay}, {"mcp", cmd_mcp}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name) == 0) {
             curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -1,0 +1,72 @@
+/* agora — the MCP server: LLM agents run, steer and inspect simulations through tool calls.
+ *
+ * A Model Context Protocol server (JSON-RPC 2.0, one message per line) over the library, not a copy of it: its
+ * tools call agora_run (simulate_mechanics, simulate_mixed), agora_interact_run (simulate_interactions) and the world
+ * API (create_world, advance_world, get_metrics, get_agent_state, set_agent_state, apply_action, snapshot_world,
+ * restore_world, copy_world, list_worlds, delete_world), plus list_models. Worlds stay alive between calls, so an
+ * agent can experiment: snapshot, change, advance, compare, roll back.
+ *
+ * Every tool's arguments are checked against its JSON Schema (the one tools/list shows): a violation is JSON-RPC
+ * error -32602 naming the argument. A failure inside a tool (an unknown world, a scenario error with its line, an
+ * action the model refuses, a limit reached) is a result with isError: true and a message the caller can act on.
+ * Nothing a client sends stops the server. Limits on agents per world, steps per call, worlds, snapshots and wall
+ * time per call are configurable and reported in the initialize instructions and by list_worlds/list_models.
+ * When a tools/call carries _meta.progressToken, long tools send notifications/progress before their result. */
+#ifndef AGORA_MCP_H
+#define AGORA_MCP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "agora/error.h"
+#include "agora/export.h"
+#include "agora/log.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct agora_mcp agora_mcp;
+
+/* Limits; a field <= 0 takes its default (in brackets). */
+typedef struct agora_mcp_limits {
+    int64_t max_agents;  /* agents in one world or one simulation [10,000,000] */
+    int64_t max_steps;   /* steps per advance_world or simulate_* call [100,000] */
+    int max_worlds;      /* worlds alive at once [32] */
+    int max_snapshots;   /* snapshots kept per world [16] */
+    double max_wall_s;   /* wall time per call: a longer run stops there and says so [300] */
+} agora_mcp_limits;
+
+typedef struct agora_mcp_options {
+    agora_mcp_limits limits;
+    const char *output_dir;     /* where simulate_* write their run files unless told a path [runs/mcp] */
+    int threads;                /* OpenMP threads per world and run (<= 0: all cores) */
+    const agora_logger *logger; /* may be NULL; never stdout */
+} agora_mcp_options;
+
+/* Writes one protocol message (a JSON text without newline); the server calls it for replies and notifications. */
+typedef void (*agora_mcp_write_fn)(void *ud, const char *line, size_t len);
+
+/* A server with no worlds. `opt` may be NULL (defaults); it is copied. Owned by the caller (agora_mcp_destroy).
+ * Errors: AGORA_ENOMEM. */
+AGORA_API int agora_mcp_create(const agora_mcp_options *opt, agora_mcp_write_fn write, void *ud, agora_mcp **out,
+                               agora_error *err);
+
+/* Handles one incoming line: writes its reply (none for a notification), after any progress notifications. */
+AGORA_API void agora_mcp_handle(agora_mcp *srv, const char *line, size_t len);
+
+/* The limits in force (defaults filled in). */
+AGORA_API agora_mcp_limits agora_mcp_get_limits(const agora_mcp *srv);
+
+/* Frees the server and every world it holds; NULL is allowed. */
+AGORA_API void agora_mcp_destroy(agora_mcp *srv);
+
+/* Serves `in` until end of input, writing to `out` (flushed after every message). Returns 0 at end of input,
+ * AGORA_EIO when reading fails. */
+AGORA_API int agora_mcp_serve(FILE *in, FILE *out, const agora_mcp_options *opt, agora_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

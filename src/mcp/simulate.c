@@ -1,0 +1,452 @@
+/* agora — the MCP server's one-shot tools: list_models, simulate_mechanics, simulate_mixed (agora_run) and
+ * simulate_interactions (agora_interact_run), and the scenario loading they share with create_world.
+ *
+ * A run writes its HDF5 file under the server's output directory (a new name per run, never overwriting) unless
+ * the call names a path. Results are summaries an LLM can read in one go: final values and peaks, the metrics over
+ * time thinned to about 100 points (the file has every step), the persona decisions, the evaluation. Runs stop at
+ * the wall-time limit per call and say so; the file then has status "interrupted" and every step done. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "mcp/mcpint.h"
+
+#define SERIES_POINTS 100
+#define MAX_DECISIONS 500
+#define MAX_EVENTS 200
+
+/* ---- scenarios ------------------------------------------------------------------------------------------------- */
+
+int agora__mcp_scenario(mcp_call *call, const json_t *args, const char *const *extra, int n_extra,
+                        agora_scenario **out, agora_error *err)
+{
+    *out = NULL;
+    const char *text = json_string_value(json_object_get(args, "scenario"));
+    const char *path = json_string_value(json_object_get(args, "path"));
+    if (!text == !path)
+        return agora__mcp_bad_args(call, err, "scenario", "give the scenario as YAML text (scenario) or as a file "
+                                   "(path), %s", text ? "not both" : "one of them");
+    agora_scenario *sc = NULL;
+    int rc = text ? agora_scenario_parse(text, strlen(text), "scenario", NULL, &sc, err)
+                  : agora_scenario_load(path, &sc, err);
+    if (rc != 0)
+        return rc;
+    const json_t *set = json_object_get(args, "set");
+    const size_t n_set = json_array_size(set);
+    const char **all = calloc(n_set + (size_t)n_extra + 1, sizeof *all);
+    if (!all) {
+        agora_scenario_destroy(sc);
+        return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    }
+    for (size_t i = 0; i < n_set; i++)
+        all[i] = json_string_value(json_array_get(set, i));
+    for (int i = 0; i < n_extra; i++)
+        all[n_set + (size_t)i] = extra[i];
+    if (n_set + (size_t)n_extra > 0)
+        rc = agora_scenario_set_all(sc, all, (int)(n_set + (size_t)n_extra), err);
+    free(all);
+    if (rc != 0) {
+        agora_scenario_destroy(sc);
+        return rc;
+    }
+    *out = sc;
+    return 0;
+}
+
+/* The overrides a call's steps, seed, output path (or a new file under the output directory), rounds and llm
+ * settings make. Strings in `buf` (owned by the caller, free_overrides). */
+typedef struct overrides {
+    char *items[64];
+    int n;
+} overrides;
+
+static void add_override(overrides *o, const char *key, const json_t *value)
+{
+    if (o->n >= (int)(sizeof o->items / sizeof o->items[0]))
+        return;
+    char *v = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t len = strlen(key) + (v ? strlen(v) : 4) + 2;
+    char *s = malloc(len);
+    if (s) {
+        snprintf(s, len, "%s=%s", key, v ? v : "null");
+        o->items[o->n++] = s;
+    }
+    free(v);
+}
+
+static void free_overrides(overrides *o)
+{
+    for (int i = 0; i < o->n; i++)
+        free(o->items[i]);
+    o->n = 0;
+}
+
+static void call_overrides(const json_t *args, overrides *o)
+{
+    static const char *const keys[] = {"steps", "seed", "rounds"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (json_object_get(args, keys[i]))
+            add_override(o, keys[i], json_object_get(args, keys[i]));
+    const char *key;
+    json_t *v;
+    json_object_foreach(json_object_get(args, "llm"), key, v) {
+        char k[128];
+        snprintf(k, sizeof k, "llm.%s", key);
+        add_override(o, k, v);
+    }
+}
+
+/* Loads the call's scenario and points its output at the call's `output`, or at a new file under the output
+ * directory: <dir>/<scenario name>.h5, then -2, -3, ... */
+static int load_for_run(mcp_call *call, const json_t *args, const overrides *o, agora_scenario **sc,
+                        agora_error *err)
+{
+    int rc = agora__mcp_scenario(call, args, (const char *const *)o->items, o->n, sc, err);
+    if (rc != 0)
+        return rc;
+    const char *given = json_string_value(json_object_get(args, "output"));
+    char path[4096];
+    if (given) {
+        snprintf(path, sizeof path, "%s", given);
+    } else {
+        const char *name = json_string_value(json_object_get(agora_scenario_config(*sc), "name"));
+        if ((rc = agora__mkdirs(call->srv->output_dir, err)) != 0)
+            goto fail;
+        snprintf(path, sizeof path, "%s/%s.h5", call->srv->output_dir, name ? name : "run");
+        for (int k = 2; access(path, F_OK) == 0 && k < 100000; k++)
+            snprintf(path, sizeof path, "%s/%s-%d.h5", call->srv->output_dir, name ? name : "run", k);
+    }
+    json_t *pv = json_string(path);
+    overrides po = {0};
+    add_override(&po, "output.path", pv);
+    json_decref(pv);
+    rc = po.n ? agora_scenario_set(*sc, po.items[0], err) : agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    free_overrides(&po);
+    if (rc == 0)
+        return 0;
+fail:
+    agora_scenario_destroy(*sc);
+    *sc = NULL;
+    return rc;
+}
+
+/* ---- list_models ----------------------------------------------------------------------------------------------- */
+
+int agora__mcp_list_models(mcp_call *call, const json_t *args, json_t **out, agora_error *err)
+{
+    const char *only = json_string_value(json_object_get(args, "model"));
+    int n;
+    const agora_model *const *all = agora_models(&n);
+    json_t *list = json_array();
+    agora__buf names = {0};
+    for (int i = 0; i < n; i++) {
+        agora__buf_add(&names, "%s%s", i ? ", " : "", all[i]->name);
+        if (!only || strcmp(only, all[i]->name) == 0)
+            json_array_append_new(list, agora_model_describe(all[i]));
+    }
+    if (only && json_array_size(list) == 0) {
+        json_decref(list);
+        agora_error_set(err, AGORA_ENOTFOUND, "model", "no model \"%s\" (models: %s)", only, names.s ? names.s : "");
+        free(names.s);
+        return err->code;
+    }
+    free(names.s);
+    *out = json_pack("{s:o, s:o}", "models", list, "limits", agora__mcp_limits_json(call->srv));
+    return 0;
+}
+
+/* ---- simulate_mechanics and simulate_mixed --------------------------------------------------------------------- */
+
+typedef struct run_ctx {
+    mcp_call *call;
+    int nm;
+    double *rows; /* [(steps + 1) * nm]: the metrics of every step */
+    int64_t n_rows, steps;
+    int stopped;
+    json_t *decisions, *events;
+} run_ctx;
+
+static int run_progress(void *ud, const agora_progress *p)
+{
+    run_ctx *rc = ud;
+    if (p->step >= 0 && p->step <= rc->steps) {
+        memcpy(rc->rows + p->step * rc->nm, p->metrics, (size_t)rc->nm * sizeof *rc->rows);
+        rc->n_rows = p->step + 1;
+    }
+    char msg[96];
+    snprintf(msg, sizeof msg, "step %lld of %lld", (long long)p->step, (long long)p->steps);
+    agora__mcp_progress(rc->call, (double)p->step, (double)p->steps, msg);
+    if (p->step < p->steps && agora__now() - rc->call->t0 > rc->call->srv->lim.max_wall_s) {
+        rc->stopped = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static void run_event(void *ud, int64_t step, const char *source, const char *action_json, const char *status,
+                      const char *message)
+{
+    run_ctx *rc = ud;
+    if (json_array_size(rc->events) >= MAX_EVENTS)
+        return;
+    json_t *action = json_loads(action_json ? action_json : "null", JSON_DECODE_ANY, NULL);
+    json_t *e = json_pack("{s:I, s:s, s:o, s:s}", "step", (json_int_t)step, "source", source ? source : "",
+                          "action", action ? action : json_null(), "status", status ? status : "");
+    if (message && *message)
+        json_object_set_new(e, "message", json_string(message));
+    json_array_append_new(rc->events, e);
+}
+
+static void run_decision(void *ud, const agora_persona_decision *d)
+{
+    run_ctx *rc = ud;
+    if (json_array_size(rc->decisions) >= MAX_DECISIONS)
+        return;
+    json_t *actions = json_loads(d->actions ? d->actions : "[]", 0, NULL);
+    json_array_append_new(rc->decisions,
+                          json_pack("{s:I, s:s, s:s, s:s, s:o, s:i}", "step", (json_int_t)d->step, "persona",
+                                    d->persona, "source", d->source, "reasoning", d->reasoning ? d->reasoning : "",
+                                    "actions", actions ? actions : json_array(), "applied", d->n_applied));
+}
+
+/* The metrics over time, thinned to about SERIES_POINTS evenly spaced steps (the last one always included). */
+static json_t *series_json(const agora_model *m, const double *rows, int64_t n_rows, int nm)
+{
+    const int64_t stride = n_rows > SERIES_POINTS ? (n_rows + SERIES_POINTS - 1) / SERIES_POINTS : 1;
+    json_t *t = json_array(), *o = json_object();
+    json_object_set_new(o, "t", t);
+    for (int64_t s = 0; s < n_rows; s += stride)
+        json_array_append_new(t, json_integer((json_int_t)s));
+    if (n_rows > 0 && (n_rows - 1) % stride != 0)
+        json_array_append_new(t, json_integer((json_int_t)(n_rows - 1)));
+    for (int k = 0; k < nm; k++) {
+        json_t *a = json_array();
+        size_t i;
+        json_t *tv;
+        json_array_foreach(t, i, tv) {
+            json_array_append_new(a, agora__mcp_number(rows[json_integer_value(tv) * nm + k]));
+        }
+        json_object_set_new(o, m->metrics[k].name, a);
+    }
+    return o;
+}
+
+static int simulate(mcp_call *call, const json_t *args, int mixed, json_t **out, agora_error *err)
+{
+    agora_mcp *srv = call->srv;
+    overrides o = {0};
+    agora_scenario *sc = NULL;
+    run_ctx ctx = {.call = call};
+    agora_run_result res = {0};
+    int rc;
+    call_overrides(args, &o);
+    if ((rc = load_for_run(call, args, &o, &sc, err)) != 0)
+        goto done;
+    const json_t *cfg = agora_scenario_config(sc);
+    const agora_model *model = agora_scenario_model(sc);
+    if (!model) {
+        rc = agora_error_set(err, AGORA_EINVAL, "mode", "this is an interactions scenario: run it with "
+                             "simulate_interactions");
+        goto done;
+    }
+    if (mixed && !json_object_get(cfg, "personas")) {
+        rc = agora_error_set(err, AGORA_EINVAL, "personas", "this scenario has no personas: simulate_mechanics runs "
+                             "it (simulate_mixed needs a personas: block)");
+        goto done;
+    }
+    ctx.steps = json_integer_value(json_object_get(cfg, "steps"));
+    if (ctx.steps > srv->lim.max_steps) {
+        rc = agora_error_set(err, AGORA_ERANGE, "steps", "the scenario runs %lld steps; the server's limit is %lld "
+                             "per call (agora mcp --max-steps): set steps lower", (long long)ctx.steps,
+                             (long long)srv->lim.max_steps);
+        goto done;
+    }
+    int64_t n = agora__mcp_space_agents(json_object_get(cfg, "space"));
+    if (n > srv->lim.max_agents) {
+        rc = agora_error_set(err, AGORA_ERANGE, "space", "the scenario has %lld agents; the server's limit is %lld "
+                             "(agora mcp --max-agents)", (long long)n, (long long)srv->lim.max_agents);
+        goto done;
+    }
+    ctx.nm = agora_model_n_metrics(model);
+    ctx.rows = malloc((size_t)((ctx.steps + 1) * ctx.nm) * sizeof *ctx.rows);
+    ctx.decisions = json_array();
+    ctx.events = json_array();
+    if (!ctx.rows || !ctx.decisions || !ctx.events) {
+        rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+        goto done;
+    }
+    agora_run_options opt = {.logger = &srv->logger,
+                             .progress = run_progress,
+                             .on_event = run_event,
+                             .on_decision = run_decision,
+                             .ud = &ctx,
+                             .progress_interval_s = 0,
+                             .llm_offline = !mixed || json_is_true(json_object_get(args, "offline")),
+                             .replay_until = -1};
+    if ((rc = agora_run(sc, &opt, &res, err)) != 0)
+        goto done;
+    json_t *final = json_object();
+    for (int k = 0; k < ctx.nm && ctx.n_rows > 0; k++)
+        json_object_set_new(final, model->metrics[k].name,
+                            agora__mcp_number(ctx.rows[(ctx.n_rows - 1) * ctx.nm + k]));
+    *out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:o, s:O, s:o, s:O}", "path", res.output, "status",
+                     res.status, "model", model->name, "steps", (json_int_t)res.steps_done, "n_agents",
+                     (json_int_t)res.n_agents, "wall_s", round(res.wall_s * 1e4) / 1e4, "updates_per_s", round(res.updates_per_s), "final",
+                     final, "summary", json_object_get(res.summary, "metrics"), "series",
+                     series_json(model, ctx.rows, ctx.n_rows, ctx.nm), "events", ctx.events);
+    if (mixed)
+        json_object_set(*out, "decisions", ctx.decisions);
+    if (ctx.stopped)
+        json_object_set_new(*out, "stopped", json_pack("{s:s, s:f}", "reason", "wall-time limit per call (agora mcp "
+                                                       "--max-wall)", "max_wall_s", srv->lim.max_wall_s));
+done:
+    agora_run_result_free(&res);
+    free(ctx.rows);
+    json_decref(ctx.decisions);
+    json_decref(ctx.events);
+    agora_scenario_destroy(sc);
+    free_overrides(&o);
+    return rc;
+}
+
+int agora__mcp_simulate_mechanics(mcp_call *call, const json_t *args, json_t **out, agora_error *err)
+{
+    return simulate(call, args, 0, out, err);
+}
+
+int agora__mcp_simulate_mixed(mcp_call *call, const json_t *args, json_t **out, agora_error *err)
+{
+    return simulate(call, args, 1, out, err);
+}
+
+/* ---- simulate_interactions ------------------------------------------------------------------------------------- */
+
+typedef struct ix_ctx {
+    mcp_call *call;
+    json_t *rounds, *notes;
+    volatile int cancel;
+    int stopped;
+} ix_ctx;
+
+static void ix_event(void *ud, const agora_ix_event *ev)
+{
+    ix_ctx *c = ud;
+    if (ev->kind == AGORA_IX_ROUND) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "round %lld of %lld", (long long)ev->round, (long long)ev->rounds);
+        agora__mcp_progress(c->call, (double)(ev->round - 1), (double)ev->rounds, msg);
+    } else if (ev->kind == AGORA_IX_WORLD) {
+        json_array_append_new(c->rounds, json_pack("{s:I, s:s, s:s}", "round", (json_int_t)ev->round, "narrative",
+                                                   ev->text ? ev->text : "", "status", ev->status ? ev->status : ""));
+    } else if (ev->kind == AGORA_IX_NOTE && json_array_size(c->notes) < MAX_EVENTS) {
+        json_array_append_new(c->notes, json_pack("{s:I, s:s, s:s}", "round", (json_int_t)ev->round, "who",
+                                                  ev->actor ? ev->actor : "", "text", ev->text ? ev->text : ""));
+    }
+    if (!c->cancel && agora__now() - c->call->t0 > c->call->srv->lim.max_wall_s) {
+        c->stopped = 1;
+        c->cancel = 1;
+    }
+}
+
+/* A scenario object from a list of actors {role, traits, name, goals, id}. */
+static json_t *actors_scenario(const json_t *args)
+{
+    const char *world = json_string_value(json_object_get(args, "world"));
+    const char *question = json_string_value(json_object_get(args, "question"));
+    json_t *actors = json_array();
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(args, "actors"), i, a) {
+        char id[32];
+        snprintf(id, sizeof id, "a%zu", i + 1);
+        const char *role = json_string_value(json_object_get(a, "role"));
+        const char *name = json_string_value(json_object_get(a, "name"));
+        json_t *actor = json_pack("{s:s, s:s, s:s}", "id", json_string_value(json_object_get(a, "id"))
+                                                             ? json_string_value(json_object_get(a, "id"))
+                                                             : id,
+                                  "name", name ? name : role, "role", role);
+        if (json_object_get(a, "traits"))
+            json_object_set(actor, "traits", json_object_get(a, "traits"));
+        if (json_object_get(a, "goals"))
+            json_object_set(actor, "goals", json_object_get(a, "goals"));
+        json_array_append_new(actors, actor);
+    }
+    json_t *sc = json_pack("{s:s, s:s, s:{s:s}, s:o}", "name", "mcp_interactions", "mode", "interactions", "world",
+                           "description",
+                           world ? world : question ? question : "The actors meet to deal with a shared situation.",
+                           "actors", actors);
+    if (question)
+        json_object_set_new(sc, "question", json_string(question));
+    return sc;
+}
+
+int agora__mcp_simulate_interactions(mcp_call *call, const json_t *args, json_t **out, agora_error *err)
+{
+    agora_mcp *srv = call->srv;
+    overrides o = {0};
+    agora_scenario *sc = NULL;
+    json_t *built = NULL, *run_args = NULL;
+    agora_interact_result res = {0};
+    ix_ctx ctx = {.call = call, .rounds = json_array(), .notes = json_array()};
+    int rc;
+    const int has_actors = json_object_get(args, "actors") != NULL;
+    if (has_actors && (json_object_get(args, "scenario") || json_object_get(args, "path"))) {
+        rc = agora__mcp_bad_args(call, err, "actors", "give a scenario (scenario or path) or actors, not both");
+        goto done;
+    }
+    if (!has_actors && (json_object_get(args, "world") || json_object_get(args, "question"))) {
+        rc = agora__mcp_bad_args(call, err, "world", "world and question go with actors; a scenario has its own");
+        goto done;
+    }
+    run_args = json_deep_copy(args);
+    if (has_actors) {
+        /* The actors become a scenario text, checked like any file. */
+        built = actors_scenario(args);
+        char *text = agora_interact_yaml(built);
+        json_object_del(run_args, "actors");
+        json_object_set_new(run_args, "scenario", json_string(text ? text : ""));
+        free(text);
+    }
+    call_overrides(args, &o);
+    if ((rc = load_for_run(call, run_args, &o, &sc, err)) != 0)
+        goto done;
+    if (agora_scenario_model(sc)) {
+        rc = agora_error_set(err, AGORA_EINVAL, "mode", "this is a mechanics scenario: run it with "
+                             "simulate_mechanics (or simulate_mixed)");
+        goto done;
+    }
+    const json_t *cfg = agora_scenario_config(sc);
+    if (json_integer_value(json_object_get(cfg, "rounds")) > srv->lim.max_steps) {
+        rc = agora_error_set(err, AGORA_ERANGE, "rounds", "%lld rounds; the server's limit is %lld per call",
+                             (long long)json_integer_value(json_object_get(cfg, "rounds")),
+                             (long long)srv->lim.max_steps);
+        goto done;
+    }
+    agora_interact_options opt = {.ud = &ctx, .on_event = ix_event, .cancel = &ctx.cancel};
+    if ((rc = agora_interact_run(sc, &opt, &res, err)) != 0)
+        goto done;
+    agora__mcp_progress(call, (double)res.rounds_done, (double)res.rounds_done, "done");
+    *out = json_pack("{s:s, s:s, s:I, s:f, s:O, s:o, s:o}", "path", res.path, "status", res.status, "rounds",
+                     (json_int_t)res.rounds_done, "wall_s", round(res.wall_time_s * 1e4) / 1e4, "evaluation",
+                     res.evaluation ? res.evaluation : json_null(), "round_narratives", ctx.rounds, "notes", ctx.notes);
+    ctx.rounds = ctx.notes = NULL;
+    const json_t *narrative = json_object_get(res.evaluation, "narrative");
+    json_object_set_new(*out, "narrative", json_string(json_string_value(narrative) ? json_string_value(narrative)
+                                                                                     : ""));
+    if (res.summary)
+        json_object_set(*out, "state", json_object_get(res.summary, "state"));
+    if (ctx.stopped)
+        json_object_set_new(*out, "stopped", json_pack("{s:s, s:f}", "reason", "wall-time limit per call (agora mcp "
+                                                       "--max-wall)", "max_wall_s", srv->lim.max_wall_s));
+done:
+    agora_interact_result_free(&res);
+    json_decref(ctx.rounds);
+    json_decref(ctx.notes);
+    json_decref(built);
+    json_decref(run_args);
+    agora_scenario_destroy(sc);
+    free_overrides(&o);
+    return rc;
+}
