@@ -1,0 +1,208 @@
+// `agora mcp` driven by the official MCP TypeScript SDK (Client + StdioClientTransport), as an MCP host would: the
+// handshake, tools/list, a world from a shipped scenario advanced, snapshotted, changed (apply_action and
+// set_agent_state) and restored to exactly the snapshot's metrics, progress notifications through the SDK's
+// onprogress, a tool failure (isError) and a refused call (-32602) surfacing the SDK's way, and simulate_mechanics on
+// a shipped scenario whose HDF5 file is read back with h5py and must hold the final values the tool returned.
+//
+// Run by CTest as `mcp_sdk` (label cli):  AGORA=build/agora AGORA_SOURCE_DIR=. node tests/mcp_sdk/sdk_client.mjs
+// Needs tests/mcp_sdk/node_modules (scripts/setup runs `npm ci` here). Exits 1 with "FAIL: ..." on any mismatch.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { isDeepStrictEqual } from "node:util";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function fail(msg) {
+  console.error(`FAIL: ${msg}`);
+  process.exit(1);
+}
+
+function check(cond, msg) {
+  if (!cond) fail(msg);
+}
+
+const show = (v) => JSON.stringify(v);
+
+// The SDK is imported only once we know it is installed, so that a fresh checkout says what to do.
+if (!existsSync(join(here, "node_modules", "@modelcontextprotocol", "sdk", "package.json"))) {
+  fail(`${join(here, "node_modules")} is missing the MCP SDK: run scripts/setup (it runs npm ci in tests/mcp_sdk)`);
+}
+const { Client } = await import("@modelcontextprotocol/sdk/client/index.js");
+const { StdioClientTransport } = await import("@modelcontextprotocol/sdk/client/stdio.js");
+const { McpError } = await import("@modelcontextprotocol/sdk/types.js");
+
+if (!process.env.AGORA) fail("set AGORA to the path of the agora binary");
+// A relative path is taken from here: the server runs in the scratch directory.
+const AGORA = process.env.AGORA.includes("/") ? resolve(process.env.AGORA) : process.env.AGORA;
+const SRC = resolve(process.env.AGORA_SOURCE_DIR || join(here, "..", ".."));
+const TMP = resolve(process.env.AGORA_TEST_TMP || join(tmpdir(), `mcpt-sdk-${process.pid}`));
+rmSync(TMP, { recursive: true, force: true });
+mkdirSync(TMP, { recursive: true });
+const OUT = join(TMP, "out");
+const PY = "/usr/bin/python3";
+
+const TOOLS = [
+  "list_models", "create_world", "advance_world", "get_metrics", "get_agent_state", "set_agent_state",
+  "apply_action", "snapshot_world", "restore_world", "copy_world", "list_worlds", "delete_world",
+  "simulate_mechanics", "simulate_mixed", "simulate_interactions",
+];
+
+// The server runs in the scratch directory (a relative path in a scenario lands there), with this process's
+// environment (OMP_WAIT_POLICY, sanitizer options) rather than the SDK's reduced default one.
+const transport = new StdioClientTransport({
+  command: AGORA,
+  args: ["mcp", "--output-dir", OUT],
+  env: { ...process.env },
+  cwd: TMP,
+  stderr: "inherit",
+});
+const client = new Client({ name: "agora-sdk-test", version: "1.0.0" });
+
+// tools/call through the SDK; the structuredContent of a successful call, after checking that content[0] is its
+// JSON text. A result with isError fails the test with its message.
+async function call(name, args, options) {
+  const res = await client.callTool({ name, arguments: args }, undefined, options);
+  if (res.isError) fail(`${name} ${show(args)} failed: ${res.content?.[0]?.text}`);
+  const sc = res.structuredContent;
+  check(sc && typeof sc === "object", `${name}: no structuredContent: ${show(res)}`);
+  check(res.content?.[0]?.type === "text", `${name}: content[0] should be text: ${show(res.content)}`);
+  check(isDeepStrictEqual(JSON.parse(res.content[0].text), sc), `${name}: content[0].text differs from structuredContent`);
+  return sc;
+}
+
+// The latest value of every metric of a world, {name: value}.
+async function metricsNow(world) {
+  const r = await call("get_metrics", { world, last: 1 });
+  return Object.fromEntries(Object.entries(r.metrics).map(([k, v]) => [k, v[0]]));
+}
+
+async function main() {
+  await client.connect(transport);
+  check(client.getServerVersion()?.name === "agora", `serverInfo: ${show(client.getServerVersion())}`);
+  check(client.getServerCapabilities()?.tools, `capabilities: ${show(client.getServerCapabilities())}`);
+  check((client.getInstructions() || "").length > 0, "initialize should give instructions");
+  await client.ping();
+
+  // tools/list: every tool of the contract, each with an object input schema
+  const { tools } = await client.listTools();
+  const names = tools.map((t) => t.name);
+  for (const n of TOOLS) check(names.includes(n), `tools/list lacks ${n}: ${show(names)}`);
+  for (const t of tools) check(t.inputSchema?.type === "object", `${t.name}: inputSchema ${show(t.inputSchema)}`);
+  console.log(`ok: tools/list (${names.length} tools)`);
+
+  // A world from the shipped default scenario, made small by overrides.
+  const created = await call("create_world", {
+    path: join(SRC, "scenarios", "sir_grid.yaml"),
+    set: ["space.width=60", "space.height=60"],
+    name: "sdk",
+  });
+  check(created.world === "sdk" && created.n_agents === 3600 && created.t === 0, `create_world: ${show(created)}`);
+  const n = created.n_agents;
+  const sirSum = (m) => m.S + m.I + m.R;
+  check(sirSum(created.metrics) === n, `S + I + R != ${n}: ${show(created.metrics)}`);
+
+  // Advance with the SDK's onprogress: it sends a progressToken, and the server reports progress before the result.
+  const progress = [];
+  const adv = await call("advance_world", { world: "sdk", steps: 20 }, { onprogress: (p) => progress.push(p) });
+  check(adv.t === 20 && adv.steps_done === 20, `advance_world: t ${adv.t}, steps_done ${adv.steps_done}`);
+  check(adv.metrics.I.length === 20, `advance_world: ${adv.metrics.I.length} values of I for 20 steps`);
+  for (let i = 0; i < 20; i++) {
+    check(adv.metrics.S[i] + adv.metrics.I[i] + adv.metrics.R[i] === n, `S + I + R != ${n} at step ${i + 1}`);
+  }
+  check(progress.length >= 1, "advance_world with onprogress: no progress notification");
+  for (let i = 1; i < progress.length; i++) {
+    check(progress[i].progress > progress[i - 1].progress, `progress should increase: ${show(progress)}`);
+  }
+  console.log(`ok: create_world from scenarios/sir_grid.yaml, advance_world (${progress.length} progress notes)`);
+
+  // Snapshot, then change the world every way a client can: an action, agent state, more steps.
+  const snap = await call("snapshot_world", { world: "sdk", label: "before" });
+  check(snap.snapshot === "s1" && snap.t === 20, `snapshot_world: ${show(snap)}`);
+  const atSnap = await metricsNow("sdk");
+  const historyAtSnap = await call("get_metrics", { world: "sdk" });
+  const stateAtSnap = await call("get_agent_state", { world: "sdk", range: { start: 0, stop: n } });
+
+  const act = await call("apply_action", { world: "sdk", action: { action: "vaccinate", fraction: 0.5 } });
+  check(act.applied === true && act.metrics.vaccinated > 0, `apply_action vaccinate: ${show(act)}`);
+  const set = await call("set_agent_state", {
+    world: "sdk", region: { x0: 0, y0: 0, x1: 60, y1: 10 }, field: "state", value: 1,
+  });
+  check(set.changed === 600, `set_agent_state: ${show(set)}`);
+  check(sirSum(set.metrics) === n, `S + I + R != ${n} after set_agent_state: ${show(set.metrics)}`);
+  await call("advance_world", { world: "sdk", steps: 5 });
+  const changed = await metricsNow("sdk");
+  check(changed.vaccinated > 0 && changed.I !== atSnap.I && changed.R !== atSnap.R,
+    `the metrics should have moved: ${show(atSnap)} -> ${show(changed)}`);
+
+  // Restore: exactly the snapshot's metrics, history and agents.
+  const rs = await call("restore_world", { world: "sdk", snapshot: "s1" });
+  check(rs.t === 20, `restore_world: ${show(rs)}`);
+  const back = await metricsNow("sdk");
+  check(isDeepStrictEqual(back, atSnap), `after restore: ${show(back)}\n  snapshot had: ${show(atSnap)}`);
+  check(isDeepStrictEqual(rs.metrics, atSnap), `restore_world's metrics: ${show(rs.metrics)}`);
+  check(isDeepStrictEqual(await call("get_metrics", { world: "sdk" }), historyAtSnap), "history differs after restore");
+  const stateBack = await call("get_agent_state", { world: "sdk", range: { start: 0, stop: n } });
+  check(isDeepStrictEqual(stateBack.fields, stateAtSnap.fields), "agent state differs after restore");
+  console.log("ok: snapshot, change (apply_action, set_agent_state, advance), restore to the snapshot exactly");
+
+  // Failures the SDK's way: a tool failure is a result with isError, bad arguments a thrown McpError -32602.
+  const bad = await client.callTool({ name: "advance_world", arguments: { world: "nosuch", steps: 1 } });
+  check(bad.isError === true && /nosuch/.test(bad.content?.[0]?.text), `unknown world: ${show(bad)}`);
+  let thrown = null;
+  try {
+    await client.callTool({ name: "advance_world", arguments: { world: "sdk", steps: "ten" } });
+  } catch (e) {
+    thrown = e;
+  }
+  check(thrown instanceof McpError && thrown.code === -32602, `steps "ten" should be -32602, got ${thrown}`);
+  const lw = await call("list_worlds", {});
+  check(lw.worlds.length === 1 && lw.worlds[0].snapshots.length === 1, `list_worlds: ${show(lw)}`);
+  check((await call("delete_world", { world: "sdk" })).deleted === "sdk", "delete_world");
+  console.log("ok: isError and -32602 through the SDK, list_worlds, delete_world");
+
+  // simulate_mechanics on a shipped scenario, and its HDF5 file read back with h5py.
+  const h5 = join(TMP, "sdk_sim.h5");
+  const sim = await call("simulate_mechanics", {
+    path: join(SRC, "scenarios", "sir_grid.yaml"),
+    set: ["space.width=80", "space.height=50"],
+    steps: 25,
+    output: h5,
+  });
+  check(sim.path === h5 && sim.status === "complete" && sim.steps === 25 && sim.n_agents === 4000,
+    `simulate_mechanics: ${show({ ...sim, series: undefined })}`);
+  check(sirSum(sim.final) === 4000, `S + I + R != 4000: ${show(sim.final)}`);
+  const py = spawnSync(PY, ["-c", `
+import h5py, json, sys
+f = h5py.File(sys.argv[1], "r")
+status = f.attrs["status"]
+print(json.dumps({"status": status.decode() if isinstance(status, bytes) else str(status),
+                  "rows": int(f["time"].shape[0]), "last_t": int(f["time"][-1]),
+                  "final": {k: float(f["metrics"][k][-1]) for k in f["metrics"] if k != "time"}}))
+`, h5], { encoding: "utf8" });
+  check(py.status === 0, `h5py could not read ${h5}:\n${py.stderr}`);
+  const file = JSON.parse(py.stdout);
+  check(file.status === "complete" && file.rows === 26 && file.last_t === 25, `the file: ${show(file)}`);
+  for (const [k, v] of Object.entries(sim.final)) {
+    check(file.final[k] === v, `final ${k}: the tool says ${v}, the file ${file.final[k]}`);
+  }
+  check(Object.keys(file.final).length === Object.keys(sim.final).length,
+    `metrics in the file ${show(Object.keys(file.final))} vs the result ${show(Object.keys(sim.final))}`);
+  console.log(`ok: simulate_mechanics wrote ${h5}; h5py reads the same final values`);
+
+  await client.close();
+}
+
+try {
+  await main();
+} catch (e) {
+  try {
+    await client.close();
+  } catch {
+    // the server may be gone already
+  }
+  fail(e?.stack || String(e));
+}
+console.log("mcp_sdk: all checks passed");
