@@ -68,3 +68,53 @@ agora_world *test_world(const char *yaml, int threads)
     agora_scenario_destroy(sc);
     return w;
 }
+
+json_t *test_json(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *t = malloc((size_t)n + 1);
+    if (n < 0 || !t)
+        fail_msg("out of memory");
+    va_start(ap, fmt);
+    vsnprintf(t, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    for (char *p = t; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    json_error_t e;
+    json_t *v = json_loads(t, JSON_DECODE_ANY, &e);
+    if (!v)
+        fail_msg("bad JSON in the test (%s): %s", e.text, t);
+    free(t);
+    return v;
+}
+
+int test_sir_infected_neighbours(const agora_space *sp, const uint8_t *st, int64_t i)
+{
+    enum { INFECTED = 1 };
+    int k = 0;
+    if (sp->kind == AGORA_SPACE_GRAPH) {
+        for (int64_t e = sp->graph.offsets[i]; e < sp->graph.offsets[i + 1]; e++)
+            k += st[sp->graph.neighbors[e]] == INFECTED;
+        return k;
+    }
+    const int64_t W = sp->grid.width, H = sp->grid.height, x = i % W, y = i / W;
+    for (int dy = -1; dy <= 1; dy++) {
+        for (int dx = -1; dx <= 1; dx++) {
+            if ((dx == 0 && dy == 0) || (sp->grid.nbhd == AGORA_VON_NEUMANN && dx != 0 && dy != 0))
+                continue;
+            int64_t nx = x + dx, ny = y + dy;
+            if (sp->grid.torus) {
+                nx = (nx + W) % W;
+                ny = (ny + H) % H;
+            } else if (nx < 0 || ny < 0 || nx >= W || ny >= H) {
+                continue;
+            }
+            k += st[ny * W + nx] == INFECTED;
+        }
+    }
+    return k;
+}

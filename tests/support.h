@@ -20,4 +20,16 @@ agora_scenario *test_scenario(const char *yaml);
 /* Creates a world from YAML scenario text (space, model, params, seed); fails the test on error. */
 agora_world *test_world(const char *yaml, int threads);
 
+/* JSON from printf-style text written with ' for " (so that tests can write {'a': 1}). New reference; fails the
+ * test on a syntax error. */
+json_t *test_json(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+/* SIR: the infected neighbours of agent i in the state array st, by brute force from the grid's geometry or the
+ * graph's CSR rows (the reference the models' fast counts are checked against). */
+int test_sir_infected_neighbours(const agora_space *sp, const uint8_t *st, int64_t i);
+
 #endif

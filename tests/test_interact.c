@@ -23,20 +23,7 @@
 
 /* ---- helpers ----------------------------------------------------------------------------------------------------- */
 
-/* JSON from text with ' for ". New reference; fails the test on a syntax error. */
-static json_t *js(const char *sq)
-{
-    char *t = strdup(sq);
-    for (char *p = t; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    json_error_t e;
-    json_t *v = json_loads(t, JSON_DECODE_ANY, &e);
-    if (!v)
-        fail_msg("bad JSON in the test (%s): %s", e.text, t);
-    free(t);
-    return v;
-}
+#define js(sq) test_json("%s", sq)
 
 /* Starts the server with `rules` (a JSON list, ' for ") before the defaults: a quiet world, an evaluator that scores
  * nothing and, for every other tag, an actor that does nothing. */

@@ -113,25 +113,7 @@ static const char *err_tail(const mcp *m)
         fail_msg("%s\n--- stderr of the server \"%s\" (end):\n%s", fail_text_, (m)->name, err_tail(m));                \
     } while (0)
 
-/* JSON from printf-style text with ' for ". New reference; fails the test on a syntax error. */
-static json_t *J(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *t = NULL;
-    if (vasprintf(&t, fmt, ap) < 0)
-        fail_msg("out of memory");
-    va_end(ap);
-    for (char *p = t; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    json_error_t e;
-    json_t *v = json_loads(t, JSON_DECODE_ANY, &e);
-    if (!v)
-        fail_msg("bad JSON in the test (%s): %s", e.text, t);
-    free(t);
-    return v;
-}
+#define J test_json
 
 /* A compact dump for messages. Static buffers, a few per call site. */
 static const char *dump(const json_t *v)

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "agora/agora.h"
+#include "support.h"
 
 enum { S = 0, I = 1, R = 2 };
 
@@ -89,33 +90,6 @@ static const uint8_t *state_of(const agora_world *w)
     assert_non_null(s);
     assert_int_equal(t, AGORA_DTYPE_U8);
     return s;
-}
-
-/* Infected neighbours of agent i, counted by brute force from the geometry or the CSR rows. */
-static int infected_neighbours(const agora_space *sp, const uint8_t *st, int64_t i)
-{
-    int k = 0;
-    if (sp->kind == AGORA_SPACE_GRAPH) {
-        for (int64_t e = sp->graph.offsets[i]; e < sp->graph.offsets[i + 1]; e++)
-            k += st[sp->graph.neighbors[e]] == I;
-        return k;
-    }
-    const int64_t W = sp->grid.width, H = sp->grid.height, x = i % W, y = i / W;
-    for (int dy = -1; dy <= 1; dy++) {
-        for (int dx = -1; dx <= 1; dx++) {
-            if ((dx == 0 && dy == 0) || (sp->grid.nbhd == AGORA_VON_NEUMANN && dx != 0 && dy != 0))
-                continue;
-            int64_t nx = x + dx, ny = y + dy;
-            if (sp->grid.torus) {
-                nx = (nx + W) % W;
-                ny = (ny + H) % H;
-            } else if (nx < 0 || ny < 0 || nx >= W || ny >= H) {
-                continue;
-            }
-            k += st[ny * W + nx] == I;
-        }
-    }
-    return k;
 }
 
 static void count_states(const uint8_t *st, int64_t n, int64_t c[3])
@@ -239,7 +213,7 @@ static void check_rule(agora_world *w, double beta, double gamma, int steps)
     for (int t = 0; t < steps; t++) {
         memcpy(before, state_of(w), (size_t)n);
         for (int64_t i = 0; i < n; i++)
-            kk[i] = before[i] == S ? (uint8_t)infected_neighbours(sp, before, i) : 0;
+            kk[i] = before[i] == S ? (uint8_t)test_sir_infected_neighbours(sp, before, i) : 0;
         agora_world_step(w);
         const uint8_t *after = state_of(w);
         for (int64_t i = 0; i < n; i++) {

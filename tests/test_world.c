@@ -568,32 +568,6 @@ static void sir_set_state_moves_counts_by_exactly_the_agents_written(void **stat
     }
 }
 
-/* Infected neighbours of agent i by brute force, from the geometry or the CSR rows. */
-static int infected_neighbours(const agora_space *sp, const uint8_t *st, int64_t i)
-{
-    int k = 0;
-    if (sp->kind == AGORA_SPACE_GRAPH) {
-        for (int64_t e = sp->graph.offsets[i]; e < sp->graph.offsets[i + 1]; e++)
-            k += st[sp->graph.neighbors[e]] == I;
-        return k;
-    }
-    const int64_t W = sp->grid.width, H = sp->grid.height, x = i % W, y = i / W;
-    for (int dy = -1; dy <= 1; dy++)
-        for (int dx = -1; dx <= 1; dx++) {
-            if ((dx == 0 && dy == 0) || (sp->grid.nbhd == AGORA_VON_NEUMANN && dx != 0 && dy != 0))
-                continue;
-            int64_t nx = x + dx, ny = y + dy;
-            if (sp->grid.torus) {
-                nx = (nx + W) % W;
-                ny = (ny + H) % H;
-            } else if (nx < 0 || ny < 0 || nx >= W || ny >= H) {
-                continue;
-            }
-            k += st[ny * W + nx] == I;
-        }
-    return k;
-}
-
 /* With beta = 1 and gamma = 0 a step is deterministic: a susceptible falls ill iff it has an infected neighbour and
  * nothing else changes. Stale neighbour tallies (a graph's k) would infect the wrong agents. */
 static void check_deterministic_steps(agora_world *w, int steps, const char *label)
@@ -605,7 +579,7 @@ static void check_deterministic_steps(agora_world *w, int steps, const char *lab
         const uint8_t *cur = field_of(w, "state");
         int64_t infections = 0;
         for (int64_t i = 0; i < n; i++) {
-            expect[i] = cur[i] == S && infected_neighbours(sp, cur, i) > 0 ? I : cur[i];
+            expect[i] = cur[i] == S && test_sir_infected_neighbours(sp, cur, i) > 0 ? I : cur[i];
             infections += expect[i] != cur[i];
         }
         agora_world_step(w);

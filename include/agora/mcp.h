@@ -31,11 +31,11 @@ typedef struct agora_mcp agora_mcp;
 
 /* Limits; a field <= 0 takes its default (in brackets). */
 typedef struct agora_mcp_limits {
-    int64_t max_agents;  /* agents in one world or one simulation [10,000,000] */
-    int64_t max_steps;   /* steps per advance_world or simulate_* call [100,000] */
-    int max_worlds;      /* worlds alive at once [32] */
-    int max_snapshots;   /* snapshots kept per world [16] */
-    double max_wall_s;   /* wall time per call: a longer run stops there and says so [300] */
+    int64_t max_agents; /* agents in one world or one simulation [10,000,000] */
+    int64_t max_steps;  /* steps per advance_world or simulate_* call [100,000] */
+    int max_worlds;     /* worlds alive at once [32] */
+    int max_snapshots;  /* snapshots kept per world [16] */
+    double max_wall_s;  /* wall time per call: a longer run stops there and says so [300] */
 } agora_mcp_limits;
 
 typedef struct agora_mcp_options {

@@ -6,9 +6,9 @@
 
 #include "cli/cli.h"
 
-static const cli_opt mcp_opts[] = {{"max-agents", 0, 1}, {"max-steps", 0, 1},  {"max-worlds", 0, 1},
-                                   {"max-snapshots", 0, 1}, {"max-wall", 0, 1}, {"output-dir", 0, 1},
-                                   {"threads", 't', 1}, {"log-level", 0, 1}, {NULL, 0, 0}};
+static const cli_opt mcp_opts[] = {{"max-agents", 0, 1},    {"max-steps", 0, 1}, {"max-worlds", 0, 1},
+                                   {"max-snapshots", 0, 1}, {"max-wall", 0, 1},  {"output-dir", 0, 1},
+                                   {"threads", 't', 1},     {"log-level", 0, 1}, {NULL, 0, 0}};
 
 static const char mcp_help[] =
     "usage: agora mcp [OPTIONS]\n"
@@ -28,7 +28,8 @@ static const char mcp_help[] =
     "  -t, --threads N         OpenMP threads per world (default: all cores)\n"
     "      --log-level LEVEL   error, warn (default), info or debug\n"
     "\n"
-    "Claude Desktop / Claude Code: {\"mcpServers\": {\"agora\": {\"command\": \"/path/to/agora\", \"args\": [\"mcp\"]}}}\n";
+    "Claude Desktop / Claude Code: {\"mcpServers\": {\"agora\": {\"command\": \"/path/to/agora\", \"args\": "
+    "[\"mcp\"]}}}\n";
 
 int cmd_mcp(int argc, char **argv)
 {

@@ -48,8 +48,8 @@ int agora__mcp_bad_args(mcp_call *call, agora_error *err, const char *where, con
 /* A scenario from the arguments {scenario: YAML text} or {path: file}, with the `set` overrides and then `extra`
  * (may be NULL; "steps=10") applied together. Errors from the scenario are tool errors; giving both or neither is
  * invalid arguments. */
-int agora__mcp_scenario(mcp_call *call, const json_t *args, const char *const *extra, int n_extra,
-                        agora_scenario **out, agora_error *err);
+int agora__mcp_scenario(mcp_call *call, const json_t *args, const char *const *extra, int n_extra, agora_scenario **out,
+                        agora_error *err);
 
 /* The agents a scenario's space will hold, when known from its config (grid, mixed, generated graphs); -1 for a
  * graph read from a file. */
@@ -77,6 +77,9 @@ int agora__mcp_simulate_interactions(mcp_call *call, const json_t *args, json_t 
 
 /* Frees every world (server shutdown). */
 void agora__mcp_free_worlds(agora_mcp *srv);
+
+/* The "stopped" note of a call cut short by the wall-time limit. */
+json_t *agora__mcp_stopped(const agora_mcp *srv);
 
 /* The limits as a JSON object. */
 json_t *agora__mcp_limits_json(const agora_mcp *srv);

@@ -22,23 +22,24 @@ enum { RPC_PARSE = -32700, RPC_INVALID_REQUEST = -32600, RPC_NO_METHOD = -32601,
 
 /* Schema fragments shared by several tools. */
 #define S_WORLD "\"world\": {\"type\": \"string\", \"minLength\": 1, \"description\": \"a world id from create_world\"}"
-#define S_SCENARIO                                                                                                    \
+#define S_SCENARIO                                                                                                     \
     "\"scenario\": {\"type\": \"string\", \"minLength\": 1, \"description\": \"a scenario as YAML (or JSON) text\"},"  \
-    "\"path\": {\"type\": \"string\", \"minLength\": 1, \"description\": \"a scenario file (e.g. scenarios/sir_grid.yaml)\"}," \
-    "\"set\": {\"type\": \"array\", \"items\": {\"type\": \"string\", \"minLength\": 3}, \"maxItems\": 256,"      \
+    "\"path\": {\"type\": \"string\", \"minLength\": 1, \"description\": \"a scenario file (e.g. "                     \
+    "scenarios/sir_grid.yaml)\"},"                                                                                     \
+    "\"set\": {\"type\": \"array\", \"items\": {\"type\": \"string\", \"minLength\": 3}, \"maxItems\": 256,"           \
     " \"description\": \"overrides as dotted.key=value, e.g. params.beta=0.1 or space.width=100\"}"
-#define S_SELECT                                                                                                      \
-    "\"ids\": {\"type\": \"array\", \"items\": {\"type\": \"integer\", \"minimum\": 0}, \"minItems\": 1,"             \
-    " \"maxItems\": 100000, \"description\": \"agent ids (0-based)\"},"                                               \
-    "\"range\": {\"type\": \"object\", \"properties\": {\"start\": {\"type\": \"integer\", \"minimum\": 0},"          \
-    " \"stop\": {\"type\": \"integer\", \"minimum\": 1}}, \"required\": [\"start\", \"stop\"],"                     \
-    " \"additionalProperties\": false, \"description\": \"agents start .. stop-1\"},"                                 \
-    "\"region\": {\"type\": \"object\", \"properties\": {\"x0\": {\"type\": \"integer\", \"minimum\": 0},"            \
-    " \"y0\": {\"type\": \"integer\", \"minimum\": 0}, \"x1\": {\"type\": \"integer\", \"minimum\": 1},"              \
-    " \"y1\": {\"type\": \"integer\", \"minimum\": 1}}, \"required\": [\"x0\", \"y0\", \"x1\", \"y1\"],"             \
-    " \"additionalProperties\": false, \"description\": \"grid worlds: the cells x0 <= x < x1, y0 <= y < y1"         \
+#define S_SELECT                                                                                                       \
+    "\"ids\": {\"type\": \"array\", \"items\": {\"type\": \"integer\", \"minimum\": 0}, \"minItems\": 1,"              \
+    " \"maxItems\": 100000, \"description\": \"agent ids (0-based)\"},"                                                \
+    "\"range\": {\"type\": \"object\", \"properties\": {\"start\": {\"type\": \"integer\", \"minimum\": 0},"           \
+    " \"stop\": {\"type\": \"integer\", \"minimum\": 1}}, \"required\": [\"start\", \"stop\"],"                        \
+    " \"additionalProperties\": false, \"description\": \"agents start .. stop-1\"},"                                  \
+    "\"region\": {\"type\": \"object\", \"properties\": {\"x0\": {\"type\": \"integer\", \"minimum\": 0},"             \
+    " \"y0\": {\"type\": \"integer\", \"minimum\": 0}, \"x1\": {\"type\": \"integer\", \"minimum\": 1},"               \
+    " \"y1\": {\"type\": \"integer\", \"minimum\": 1}}, \"required\": [\"x0\", \"y0\", \"x1\", \"y1\"],"               \
+    " \"additionalProperties\": false, \"description\": \"grid worlds: the cells x0 <= x < x1, y0 <= y < y1"           \
     " (agent id = y * width + x)\"}"
-#define S_LLM                                                                                                         \
+#define S_LLM                                                                                                          \
     "\"llm\": {\"type\": \"object\", \"description\": \"LLM settings merged into the scenario's llm block, e.g."       \
     " {provider: openai|ollama, model, base_url}\"}"
 
@@ -53,13 +54,12 @@ typedef struct mcp_tool {
 #define O_NUM "{\"type\": [\"number\", \"null\"]}"
 #define O_METRICS "{\"type\": \"object\", \"additionalProperties\": " O_NUM "}"
 #define O_SERIES "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"array\", \"items\": " O_NUM "}}"
-#define O_SNAPS                                                                                                       \
-    "{\"type\": \"array\", \"items\": {\"type\": \"object\", \"properties\": {\"snapshot\": {\"type\": \"string\"},"    \
+#define O_SNAPS                                                                                                        \
+    "{\"type\": \"array\", \"items\": {\"type\": \"object\", \"properties\": {\"snapshot\": {\"type\": \"string\"},"   \
     " \"t\": {\"type\": \"integer\"}, \"label\": {\"type\": \"string\"}}, \"required\": [\"snapshot\", \"t\"]}}"
-#define O_WORLD                                                                                                       \
-    "\"world\": {\"type\": \"string\"}, \"model\": {\"type\": \"string\"}, \"space\": {\"type\": \"string\"},"       \
+#define O_WORLD                                                                                                        \
+    "\"world\": {\"type\": \"string\"}, \"model\": {\"type\": \"string\"}, \"space\": {\"type\": \"string\"},"         \
     " \"n_agents\": {\"type\": \"integer\"}, \"t\": {\"type\": \"integer\"}, \"snapshots\": " O_SNAPS
-
 
 static const mcp_tool mcp_tools[] = {
     {"simulate_mechanics", "Run a scenario (no LLM)",
@@ -121,7 +121,8 @@ static const mcp_tool mcp_tools[] = {
      "(letters, digits, _ . -); default w1, w2, ...\"}},"
      "\"additionalProperties\": false}",
      agora__mcp_create_world,
-     "{\"type\": \"object\", \"properties\": {" O_WORLD ", \"metrics\": " O_METRICS "}, \"required\": [\"world\", \"model\", \"n_agents\", \"t\", \"metrics\"]}"},
+     "{\"type\": \"object\", \"properties\": {" O_WORLD ", \"metrics\": " O_METRICS
+     "}, \"required\": [\"world\", \"model\", \"n_agents\", \"t\", \"metrics\"]}"},
     {"advance_world", "Advance a world",
      "Advances a world by `steps` steps and returns every metric at each of those steps and the final values.",
      "{\"type\": \"object\", \"properties\": {" S_WORLD ","
@@ -129,7 +130,8 @@ static const mcp_tool mcp_tools[] = {
      "\"required\": [\"world\", \"steps\"], \"additionalProperties\": false}",
      agora__mcp_advance_world,
      "{\"type\": \"object\", \"properties\": {\"world\": {\"type\": \"string\"}, \"t_start\": {\"type\": \"integer\"},"
-     " \"t\": {\"type\": \"integer\"}, \"steps_done\": {\"type\": \"integer\"}, \"metrics\": " O_SERIES ", \"final\": " O_METRICS "},"
+     " \"t\": {\"type\": \"integer\"}, \"steps_done\": {\"type\": \"integer\"}, \"metrics\": " O_SERIES
+     ", \"final\": " O_METRICS "},"
      " \"required\": [\"world\", \"t_start\", \"t\", \"steps_done\", \"metrics\", \"final\"]}"},
     {"get_metrics", "Read a world's metrics",
      "The metrics of a world over its history (step 0 to now), or the last `last` steps; `names` picks metrics.",
@@ -173,7 +175,8 @@ static const mcp_tool mcp_tools[] = {
      "\"required\": [\"world\"], \"additionalProperties\": false}",
      agora__mcp_snapshot_world,
      "{\"type\": \"object\", \"properties\": {\"world\": {\"type\": \"string\"}, \"snapshot\": {\"type\": \"string\"},"
-     " \"t\": {\"type\": \"integer\"}, \"label\": {\"type\": \"string\"}}, \"required\": [\"world\", \"snapshot\", \"t\"]}"},
+     " \"t\": {\"type\": \"integer\"}, \"label\": {\"type\": \"string\"}}, \"required\": [\"world\", \"snapshot\", "
+     "\"t\"]}"},
     {"restore_world", "Roll a world back",
      "Returns a world exactly to a snapshot: its state, step and metrics history. The snapshot is kept.",
      "{\"type\": \"object\", \"properties\": {" S_WORLD ","
@@ -181,7 +184,8 @@ static const mcp_tool mcp_tools[] = {
      "\"required\": [\"world\", \"snapshot\"], \"additionalProperties\": false}",
      agora__mcp_restore_world,
      "{\"type\": \"object\", \"properties\": {\"world\": {\"type\": \"string\"}, \"snapshot\": {\"type\": \"string\"},"
-     " \"t\": {\"type\": \"integer\"}, \"metrics\": " O_METRICS "}, \"required\": [\"world\", \"snapshot\", \"t\", \"metrics\"]}"},
+     " \"t\": {\"type\": \"integer\"}, \"metrics\": " O_METRICS
+     "}, \"required\": [\"world\", \"snapshot\", \"t\", \"metrics\"]}"},
     {"copy_world", "Copy a world",
      "A new, independent world identical to this one (state, step, history): for what-if branches.",
      "{\"type\": \"object\", \"properties\": {" S_WORLD ","
@@ -283,12 +287,12 @@ void agora__mcp_progress(mcp_call *call, double progress, double total, const ch
     if (progress < total && now - call->last_progress < 0.2)
         return;
     call->last_progress = now;
-    json_t *params = json_pack("{s:O, s:f, s:f}", "progressToken", call->progress_token, "progress", progress, "total",
-                               total);
+    json_t *params =
+        json_pack("{s:O, s:f, s:f}", "progressToken", call->progress_token, "progress", progress, "total", total);
     if (message)
         json_object_set_new(params, "message", json_string(message));
-    send_json(call->srv, json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0", "method", "notifications/progress", "params",
-                                   params));
+    send_json(call->srv,
+              json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0", "method", "notifications/progress", "params", params));
 }
 
 int agora__mcp_bad_args(mcp_call *call, agora_error *err, const char *where, const char *fmt, ...)
@@ -306,6 +310,14 @@ json_t *agora__mcp_number(double v)
 {
     json_t *r = json_real(v); /* NULL for NaN and infinities */
     return r ? r : json_null();
+}
+
+json_t *agora__mcp_stopped(const agora_mcp *srv)
+{
+    return json_pack("{s:s, s:f}", "reason",
+                     "the wall-time limit per call (agora mcp --max-wall): what was done is "
+                     "kept; call again to go on",
+                     "max_wall_s", srv->lim.max_wall_s);
 }
 
 json_t *agora__mcp_limits_json(const agora_mcp *srv)
@@ -332,10 +344,10 @@ static json_t *initialize(agora_mcp *srv, const json_t *params)
              "snapshot_world / restore_world, copy_world. list_models tells the parameters, metrics and actions. "
              "Limits: %lld agents per world, %lld steps per call, %d worlds, %d snapshots per world, %g s per call. "
              "Run files are written under %s.",
-             (long long)srv->lim.max_agents, (long long)srv->lim.max_steps, srv->lim.max_worlds,
-             srv->lim.max_snapshots, srv->lim.max_wall_s, srv->output_dir);
-    return json_pack("{s:s, s:{s:{s:b}}, s:{s:s, s:s, s:s}, s:s}", "protocolVersion", version, "capabilities",
-                     "tools", "listChanged", 0, "serverInfo", "name", "agora", "title", "agora simulations", "version",
+             (long long)srv->lim.max_agents, (long long)srv->lim.max_steps, srv->lim.max_worlds, srv->lim.max_snapshots,
+             srv->lim.max_wall_s, srv->output_dir);
+    return json_pack("{s:s, s:{s:{s:b}}, s:{s:s, s:s, s:s}, s:s}", "protocolVersion", version, "capabilities", "tools",
+                     "listChanged", 0, "serverInfo", "name", "agora", "title", "agora simulations", "version",
                      agora_version(), "instructions", instructions);
 }
 
@@ -386,8 +398,9 @@ static void tools_call(agora_mcp *srv, const json_t *id, const json_t *params)
         return;
     }
     char *text = agora__json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    send_result(srv, id, json_pack("{s:[{s:s, s:s}], s:o, s:b}", "content", "type", "text", "text", text ? text : "{}",
-                                   "structuredContent", out, "isError", 0));
+    send_result(srv, id,
+                json_pack("{s:[{s:s, s:s}], s:o, s:b}", "content", "type", "text", "text", text ? text : "{}",
+                          "structuredContent", out, "isError", 0));
     free(text);
 }
 
@@ -453,8 +466,10 @@ void agora_mcp_handle(agora_mcp *srv, const char *line, size_t len)
     else if (strcmp(method, "tools/call") == 0)
         tools_call(srv, id, params);
     else
-        send_error(srv, id, RPC_NO_METHOD, "method not found: %s (this server has initialize, ping, tools/list and "
-                   "tools/call)", method);
+        send_error(srv, id, RPC_NO_METHOD,
+                   "method not found: %s (this server has initialize, ping, tools/list and "
+                   "tools/call)",
+                   method);
 done:
     json_decref(msg);
 }

@@ -19,15 +19,17 @@
 
 /* ---- scenarios ------------------------------------------------------------------------------------------------- */
 
-int agora__mcp_scenario(mcp_call *call, const json_t *args, const char *const *extra, int n_extra,
-                        agora_scenario **out, agora_error *err)
+int agora__mcp_scenario(mcp_call *call, const json_t *args, const char *const *extra, int n_extra, agora_scenario **out,
+                        agora_error *err)
 {
     *out = NULL;
     const char *text = json_string_value(json_object_get(args, "scenario"));
     const char *path = json_string_value(json_object_get(args, "path"));
     if (!text == !path)
-        return agora__mcp_bad_args(call, err, "scenario", "give the scenario as YAML text (scenario) or as a file "
-                                   "(path), %s", text ? "not both" : "one of them");
+        return agora__mcp_bad_args(call, err, "scenario",
+                                   "give the scenario as YAML text (scenario) or as a file "
+                                   "(path), %s",
+                                   text ? "not both" : "one of them");
     agora_scenario *sc = NULL;
     int rc = text ? agora_scenario_parse(text, strlen(text), "scenario", NULL, &sc, err)
                   : agora_scenario_load(path, &sc, err);
@@ -100,8 +102,7 @@ static void call_overrides(const json_t *args, overrides *o)
 
 /* Loads the call's scenario and points its output at the call's `output`, or at a new file under the output
  * directory: <dir>/<scenario name>.h5, then -2, -3, ... */
-static int load_for_run(mcp_call *call, const json_t *args, const overrides *o, agora_scenario **sc,
-                        agora_error *err)
+static int load_for_run(mcp_call *call, const json_t *args, const overrides *o, agora_scenario **sc, agora_error *err)
 {
     int rc = agora__mcp_scenario(call, args, (const char *const *)o->items, o->n, sc, err);
     if (rc != 0)
@@ -192,8 +193,8 @@ static void run_event(void *ud, int64_t step, const char *source, const char *ac
     if (json_array_size(rc->events) >= MAX_EVENTS)
         return;
     json_t *action = json_loads(action_json ? action_json : "null", JSON_DECODE_ANY, NULL);
-    json_t *e = json_pack("{s:I, s:s, s:o, s:s}", "step", (json_int_t)step, "source", source ? source : "",
-                          "action", action ? action : json_null(), "status", status ? status : "");
+    json_t *e = json_pack("{s:I, s:s, s:o, s:s}", "step", (json_int_t)step, "source", source ? source : "", "action",
+                          action ? action : json_null(), "status", status ? status : "");
     if (message && *message)
         json_object_set_new(e, "message", json_string(message));
     json_array_append_new(rc->events, e);
@@ -247,26 +248,31 @@ static int simulate(mcp_call *call, const json_t *args, int mixed, json_t **out,
     const json_t *cfg = agora_scenario_config(sc);
     const agora_model *model = agora_scenario_model(sc);
     if (!model) {
-        rc = agora_error_set(err, AGORA_EINVAL, "mode", "this is an interactions scenario: run it with "
+        rc = agora_error_set(err, AGORA_EINVAL, "mode",
+                             "this is an interactions scenario: run it with "
                              "simulate_interactions");
         goto done;
     }
     if (mixed && !json_object_get(cfg, "personas")) {
-        rc = agora_error_set(err, AGORA_EINVAL, "personas", "this scenario has no personas: simulate_mechanics runs "
+        rc = agora_error_set(err, AGORA_EINVAL, "personas",
+                             "this scenario has no personas: simulate_mechanics runs "
                              "it (simulate_mixed needs a personas: block)");
         goto done;
     }
     ctx.steps = json_integer_value(json_object_get(cfg, "steps"));
     if (ctx.steps > srv->lim.max_steps) {
-        rc = agora_error_set(err, AGORA_ERANGE, "steps", "the scenario runs %lld steps; the server's limit is %lld "
-                             "per call (agora mcp --max-steps): set steps lower", (long long)ctx.steps,
-                             (long long)srv->lim.max_steps);
+        rc = agora_error_set(err, AGORA_ERANGE, "steps",
+                             "the scenario runs %lld steps; the server's limit is %lld "
+                             "per call (agora mcp --max-steps): set steps lower",
+                             (long long)ctx.steps, (long long)srv->lim.max_steps);
         goto done;
     }
     int64_t n = agora__mcp_space_agents(json_object_get(cfg, "space"));
     if (n > srv->lim.max_agents) {
-        rc = agora_error_set(err, AGORA_ERANGE, "space", "the scenario has %lld agents; the server's limit is %lld "
-                             "(agora mcp --max-agents)", (long long)n, (long long)srv->lim.max_agents);
+        rc = agora_error_set(err, AGORA_ERANGE, "space",
+                             "the scenario has %lld agents; the server's limit is %lld "
+                             "(agora mcp --max-agents)",
+                             (long long)n, (long long)srv->lim.max_agents);
         goto done;
     }
     ctx.nm = agora_model_n_metrics(model);
@@ -289,18 +295,16 @@ static int simulate(mcp_call *call, const json_t *args, int mixed, json_t **out,
         goto done;
     json_t *final = json_object();
     for (int k = 0; k < ctx.nm && ctx.n_rows > 0; k++)
-        json_object_set_new(final, model->metrics[k].name,
-                            agora__mcp_number(ctx.rows[(ctx.n_rows - 1) * ctx.nm + k]));
+        json_object_set_new(final, model->metrics[k].name, agora__mcp_number(ctx.rows[(ctx.n_rows - 1) * ctx.nm + k]));
     *out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:o, s:O, s:o, s:O}", "path", res.output, "status",
                      res.status, "model", model->name, "steps", (json_int_t)res.steps_done, "n_agents",
-                     (json_int_t)res.n_agents, "wall_s", round(res.wall_s * 1e4) / 1e4, "updates_per_s", round(res.updates_per_s), "final",
-                     final, "summary", json_object_get(res.summary, "metrics"), "series",
-                     series_json(model, ctx.rows, ctx.n_rows, ctx.nm), "events", ctx.events);
+                     (json_int_t)res.n_agents, "wall_s", round(res.wall_s * 1e4) / 1e4, "updates_per_s",
+                     round(res.updates_per_s), "final", final, "summary", json_object_get(res.summary, "metrics"),
+                     "series", series_json(model, ctx.rows, ctx.n_rows, ctx.nm), "events", ctx.events);
     if (mixed)
         json_object_set(*out, "decisions", ctx.decisions);
     if (ctx.stopped)
-        json_object_set_new(*out, "stopped", json_pack("{s:s, s:f}", "reason", "wall-time limit per call (agora mcp "
-                                                       "--max-wall)", "max_wall_s", srv->lim.max_wall_s));
+        json_object_set_new(*out, "stopped", agora__mcp_stopped(srv));
 done:
     agora_run_result_free(&res);
     free(ctx.rows);
@@ -363,10 +367,10 @@ static json_t *actors_scenario(const json_t *args)
         snprintf(id, sizeof id, "a%zu", i + 1);
         const char *role = json_string_value(json_object_get(a, "role"));
         const char *name = json_string_value(json_object_get(a, "name"));
-        json_t *actor = json_pack("{s:s, s:s, s:s}", "id", json_string_value(json_object_get(a, "id"))
-                                                             ? json_string_value(json_object_get(a, "id"))
-                                                             : id,
-                                  "name", name ? name : role, "role", role);
+        json_t *actor =
+            json_pack("{s:s, s:s, s:s}", "id",
+                      json_string_value(json_object_get(a, "id")) ? json_string_value(json_object_get(a, "id")) : id,
+                      "name", name ? name : role, "role", role);
         if (json_object_get(a, "traits"))
             json_object_set(actor, "traits", json_object_get(a, "traits"));
         if (json_object_get(a, "goals"))
@@ -375,7 +379,9 @@ static json_t *actors_scenario(const json_t *args)
     }
     json_t *sc = json_pack("{s:s, s:s, s:{s:s}, s:o}", "name", "mcp_interactions", "mode", "interactions", "world",
                            "description",
-                           world ? world : question ? question : "The actors meet to deal with a shared situation.",
+                           world      ? world
+                           : question ? question
+                                      : "The actors meet to deal with a shared situation.",
                            "actors", actors);
     if (question)
         json_object_set_new(sc, "question", json_string(question));
@@ -413,7 +419,8 @@ int agora__mcp_simulate_interactions(mcp_call *call, const json_t *args, json_t 
     if ((rc = load_for_run(call, run_args, &o, &sc, err)) != 0)
         goto done;
     if (agora_scenario_model(sc)) {
-        rc = agora_error_set(err, AGORA_EINVAL, "mode", "this is a mechanics scenario: run it with "
+        rc = agora_error_set(err, AGORA_EINVAL, "mode",
+                             "this is a mechanics scenario: run it with "
                              "simulate_mechanics (or simulate_mixed)");
         goto done;
     }
@@ -433,13 +440,12 @@ int agora__mcp_simulate_interactions(mcp_call *call, const json_t *args, json_t 
                      res.evaluation ? res.evaluation : json_null(), "round_narratives", ctx.rounds, "notes", ctx.notes);
     ctx.rounds = ctx.notes = NULL;
     const json_t *narrative = json_object_get(res.evaluation, "narrative");
-    json_object_set_new(*out, "narrative", json_string(json_string_value(narrative) ? json_string_value(narrative)
-                                                                                     : ""));
+    json_object_set_new(*out, "narrative",
+                        json_string(json_string_value(narrative) ? json_string_value(narrative) : ""));
     if (res.summary)
         json_object_set(*out, "state", json_object_get(res.summary, "state"));
     if (ctx.stopped)
-        json_object_set_new(*out, "stopped", json_pack("{s:s, s:f}", "reason", "wall-time limit per call (agora mcp "
-                                                       "--max-wall)", "max_wall_s", srv->lim.max_wall_s));
+        json_object_set_new(*out, "stopped", agora__mcp_stopped(srv));
 done:
     agora_interact_result_free(&res);
     json_decref(ctx.rounds);

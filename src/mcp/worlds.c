@@ -32,11 +32,11 @@ struct mcp_world {
     char scenario[128]; /* the scenario's name */
     char space[256];    /* agora_space_describe */
     agora_world *w;
-    int nm;                   /* metrics */
-    double *hist;             /* [hist_cap * nm]: row k = metrics at step k */
+    int nm;       /* metrics */
+    double *hist; /* [hist_cap * nm]: row k = metrics at step k */
     int64_t hist_len, hist_cap;
-    json_t *interventions;    /* [{at, action, source}] from the scenario, in file order */
-    json_t *events;           /* [{step, source, action, status, message}] */
+    json_t *interventions; /* [{at, action, source}] from the scenario, in file order */
+    json_t *events;        /* [{step, source, action, status, message}] */
     mcp_snap *snaps;
     int n_snaps;
     int64_t snap_seq;
@@ -93,8 +93,7 @@ static mcp_world *find_world(mcp_call *call, const json_t *args, agora_error *er
     for (int k = 0; k < call->srv->n_worlds; k++)
         agora__buf_add(&names, "%s%s", k ? ", " : "", call->srv->worlds[k]->id);
     agora_error_set(err, AGORA_ENOTFOUND, "world", "no world \"%s\" (%s%s)", id ? id : "",
-                    names.s ? "live worlds: " : "no live worlds: create one with create_world",
-                    names.s ? names.s : "");
+                    names.s ? "live worlds: " : "no live worlds: create one with create_world", names.s ? names.s : "");
     free(names.s);
     return NULL;
 }
@@ -166,11 +165,14 @@ static int register_world(mcp_call *call, mcp_world *mw, const char *name, agora
     if (srv->n_worlds >= srv->lim.max_worlds)
         return agora_error_set(err, AGORA_ERANGE, "world",
                                "the server holds %d worlds, its limit (agora mcp --max-worlds): delete_world one "
-                               "first", srv->n_worlds);
+                               "first",
+                               srv->n_worlds);
     if (name) {
         if (!agora__name_ok(name))
-            return agora__mcp_bad_args(call, err, "name", "a world name uses letters, digits, '_', '.' and '-', "
-                                       "got \"%s\"", name);
+            return agora__mcp_bad_args(call, err, "name",
+                                       "a world name uses letters, digits, '_', '.' and '-', "
+                                       "got \"%s\"",
+                                       name);
         if (find_index(srv, name) >= 0)
             return agora_error_set(err, AGORA_EINVAL, "name", "a world named \"%s\" exists already", name);
         snprintf(mw->id, sizeof mw->id, "%s", name);
@@ -205,9 +207,9 @@ static json_t *world_info(const mcp_world *mw)
                                                (json_int_t)agora_world_time(mw->snaps[i].w), "label",
                                                mw->snaps[i].label ? mw->snaps[i].label : ""));
     return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:o}", "world", mw->id, "scenario", mw->scenario, "model",
-                     agora_world_model(mw->w)->name, "space", mw->space, "n_agents",
-                     (json_int_t)agora_world_n(mw->w), "t", (json_int_t)agora_world_time(mw->w), "threads",
-                     agora_world_threads(mw->w), "snapshots", snaps);
+                     agora_world_model(mw->w)->name, "space", mw->space, "n_agents", (json_int_t)agora_world_n(mw->w),
+                     "t", (json_int_t)agora_world_time(mw->w), "threads", agora_world_threads(mw->w), "snapshots",
+                     snaps);
 }
 
 /* ---- create, list, delete, copy -------------------------------------------------------------------------------- */
@@ -220,8 +222,8 @@ int64_t agora__mcp_space_agents(const json_t *space)
         return -1;
     if (json_object_get(space, "n"))
         return json_integer_value(json_object_get(space, "n"));
-    double cells = json_number_value(json_object_get(space, "width")) *
-                   json_number_value(json_object_get(space, "height"));
+    double cells =
+        json_number_value(json_object_get(space, "width")) * json_number_value(json_object_get(space, "height"));
     return cells > 9e18 ? INT64_MAX : (int64_t)cells;
 }
 
@@ -239,17 +241,19 @@ static int creation_scenario(mcp_call *call, const json_t *args, agora_scenario 
     }
     if (has_scenario) {
         if (model || json_object_get(args, "space") || json_object_get(args, "params"))
-            return agora__mcp_bad_args(call, err, "model", "give either a scenario (scenario or path, with set) or "
+            return agora__mcp_bad_args(call, err, "model",
+                                       "give either a scenario (scenario or path, with set) or "
                                        "model, space and params, not both");
         return agora__mcp_scenario(call, args, extra, n_extra, sc, err);
     }
     if (!model || !json_object_get(args, "space"))
-        return agora__mcp_bad_args(call, err, "model", "give a scenario (scenario: YAML text, or path) or a model "
+        return agora__mcp_bad_args(call, err, "model",
+                                   "give a scenario (scenario: YAML text, or path) or a model "
                                    "and a space (see list_models)");
     if (json_object_get(args, "set"))
         return agora__mcp_bad_args(call, err, "set", "set applies to a scenario; with model and space, give params");
-    json_t *cfg = json_pack("{s:s, s:O, s:O}", "name", "world", "model", model, "space",
-                            json_object_get(args, "space"));
+    json_t *cfg =
+        json_pack("{s:s, s:O, s:O}", "name", "world", "model", model, "space", json_object_get(args, "space"));
     if (json_object_get(args, "params"))
         json_object_set(cfg, "params", json_object_get(args, "params"));
     if (json_object_get(args, "seed"))
@@ -275,19 +279,24 @@ int agora__mcp_create_world(mcp_call *call, const json_t *args, json_t **out, ag
     const agora_model *model = agora_scenario_model(sc);
     const json_t *cfg = agora_scenario_config(sc);
     if (!model) {
-        rc = agora_error_set(err, AGORA_EINVAL, "mode", "an interactions scenario has no live world: run it with "
+        rc = agora_error_set(err, AGORA_EINVAL, "mode",
+                             "an interactions scenario has no live world: run it with "
                              "simulate_interactions");
         goto done;
     }
     if (srv->n_worlds >= srv->lim.max_worlds) {
-        rc = agora_error_set(err, AGORA_ERANGE, "world", "the server holds %d worlds, its limit (agora mcp "
-                             "--max-worlds): delete_world one first", srv->n_worlds);
+        rc = agora_error_set(err, AGORA_ERANGE, "world",
+                             "the server holds %d worlds, its limit (agora mcp "
+                             "--max-worlds): delete_world one first",
+                             srv->n_worlds);
         goto done;
     }
     int64_t n = agora__mcp_space_agents(json_object_get(cfg, "space"));
     if (n > srv->lim.max_agents) {
-        rc = agora_error_set(err, AGORA_ERANGE, "space", "this world would have %lld agents; the server's limit is "
-                             "%lld per world (agora mcp --max-agents)", (long long)n, (long long)srv->lim.max_agents);
+        rc = agora_error_set(err, AGORA_ERANGE, "space",
+                             "this world would have %lld agents; the server's limit is "
+                             "%lld per world (agora mcp --max-agents)",
+                             (long long)n, (long long)srv->lim.max_agents);
         goto done;
     }
     const uint64_t seed = (uint64_t)json_integer_value(json_object_get(cfg, "seed"));
@@ -295,8 +304,10 @@ int agora__mcp_create_world(mcp_call *call, const json_t *args, json_t **out, ag
                                  agora_scenario_base_dir(sc), &space, err)) != 0)
         goto done;
     if (space->n > srv->lim.max_agents) {
-        rc = agora_error_set(err, AGORA_ERANGE, "space", "this world has %lld agents; the server's limit is %lld per "
-                             "world (agora mcp --max-agents)", (long long)space->n, (long long)srv->lim.max_agents);
+        rc = agora_error_set(err, AGORA_ERANGE, "space",
+                             "this world has %lld agents; the server's limit is %lld per "
+                             "world (agora mcp --max-agents)",
+                             (long long)space->n, (long long)srv->lim.max_agents);
         goto done;
     }
     int threads = (int)json_integer_value(json_object_get(cfg, "threads"));
@@ -322,8 +333,8 @@ int agora__mcp_create_world(mcp_call *call, const json_t *args, json_t **out, ag
     snprintf(mw->scenario, sizeof mw->scenario, "%s", json_string_value(json_object_get(cfg, "name")));
     mw->nm = agora_model_n_metrics(model);
     mw->events = json_array();
-    mw->interventions = json_object_get(cfg, "interventions") ? json_deep_copy(json_object_get(cfg, "interventions"))
-                                                              : json_array();
+    mw->interventions =
+        json_object_get(cfg, "interventions") ? json_deep_copy(json_object_get(cfg, "interventions")) : json_array();
     run_interventions(mw);
     if ((rc = record(mw, 0)) != 0 || !mw->events || !mw->interventions) {
         rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
@@ -335,8 +346,9 @@ int agora__mcp_create_world(mcp_call *call, const json_t *args, json_t **out, ag
     json_object_set_new(*out, "metrics", metrics_now(mw));
     json_object_set_new(*out, "interventions", json_integer((json_int_t)json_array_size(mw->interventions)));
     if (json_object_get(cfg, "personas"))
-        json_object_set_new(*out, "note", json_string("this scenario's personas do not act in a live world; "
-                                                       "simulate_mixed runs them"));
+        json_object_set_new(*out, "note",
+                            json_string("this scenario's personas do not act in a live world; "
+                                        "simulate_mixed runs them"));
     json_object_set_new(*out, "limits", agora__mcp_limits_json(srv));
     mw = NULL;
 done:
@@ -390,8 +402,10 @@ int agora__mcp_copy_world(mcp_call *call, const json_t *args, json_t **out, agor
     if (!src)
         return err->code;
     if (call->srv->n_worlds >= call->srv->lim.max_worlds)
-        return agora_error_set(err, AGORA_ERANGE, "world", "the server holds %d worlds, its limit (agora mcp "
-                               "--max-worlds): delete_world one first", call->srv->n_worlds);
+        return agora_error_set(err, AGORA_ERANGE, "world",
+                               "the server holds %d worlds, its limit (agora mcp "
+                               "--max-worlds): delete_world one first",
+                               call->srv->n_worlds);
     mcp_world *mw = calloc(1, sizeof *mw);
     int rc = 0;
     if (!mw)
@@ -458,11 +472,10 @@ int agora__mcp_advance_world(mcp_call *call, const json_t *args, json_t **out, a
     for (size_t i = events0; i < json_array_size(mw->events); i++)
         json_array_append(events, json_array_get(mw->events, i));
     *out = json_pack("{s:s, s:I, s:I, s:I, s:o, s:o, s:o}", "world", mw->id, "t_start", (json_int_t)t0, "t",
-                     (json_int_t)agora_world_time(mw->w), "steps_done", (json_int_t)done, "metrics", series,
-                     "final", metrics_now(mw), "events", events);
+                     (json_int_t)agora_world_time(mw->w), "steps_done", (json_int_t)done, "metrics", series, "final",
+                     metrics_now(mw), "events", events);
     if (stopped)
-        json_object_set_new(*out, "stopped", json_pack("{s:s, s:f}", "reason", "wall-time limit per call (agora mcp "
-                                                       "--max-wall)", "max_wall_s", wall));
+        json_object_set_new(*out, "stopped", agora__mcp_stopped(call->srv));
     return 0;
 }
 
@@ -513,8 +526,8 @@ int agora__mcp_get_metrics(mcp_call *call, const json_t *args, json_t **out, ago
         json_object_set_new(series, m->metrics[pick[j]].name, a);
     }
     free(pick);
-    *out = json_pack("{s:s, s:I, s:o, s:o}", "world", mw->id, "t", (json_int_t)agora_world_time(mw->w), "steps",
-                     steps, "metrics", series);
+    *out = json_pack("{s:s, s:I, s:o, s:o}", "world", mw->id, "t", (json_int_t)agora_world_time(mw->w), "steps", steps,
+                     "metrics", series);
     return 0;
 }
 
@@ -539,25 +552,29 @@ static int select_agents(mcp_call *call, const mcp_world *mw, const json_t *args
         start = json_integer_value(json_object_get(range, "start"));
         stop = json_integer_value(json_object_get(range, "stop"));
         if (stop <= start || stop > n)
-            return agora_error_set(err, AGORA_ERANGE, "range", "range must satisfy 0 <= start < stop <= %lld (the "
-                                   "world's agents), got start %lld, stop %lld", (long long)n, (long long)start,
-                                   (long long)stop);
+            return agora_error_set(err, AGORA_ERANGE, "range",
+                                   "range must satisfy 0 <= start < stop <= %lld (the "
+                                   "world's agents), got start %lld, stop %lld",
+                                   (long long)n, (long long)start, (long long)stop);
         c = stop - start;
     } else if (region) {
         const agora_space *sp = agora_world_space(mw->w);
         if (sp->kind != AGORA_SPACE_GRID)
-            return agora_error_set(err, AGORA_EINVAL, "region", "region needs a grid world; this one is a %s: use "
-                                   "ids or range", agora_space_kind_name(sp->kind));
+            return agora_error_set(err, AGORA_EINVAL, "region",
+                                   "region needs a grid world; this one is a %s: use "
+                                   "ids or range",
+                                   agora_space_kind_name(sp->kind));
         width = sp->grid.width;
         x0 = json_integer_value(json_object_get(region, "x0"));
         y0 = json_integer_value(json_object_get(region, "y0"));
         x1 = json_integer_value(json_object_get(region, "x1"));
         y1 = json_integer_value(json_object_get(region, "y1"));
         if (x0 >= x1 || y0 >= y1 || x1 > sp->grid.width || y1 > sp->grid.height)
-            return agora_error_set(err, AGORA_ERANGE, "region", "region must satisfy x0 < x1 <= %lld and y0 < y1 <= "
-                                   "%lld (the grid), got x %lld..%lld, y %lld..%lld", (long long)sp->grid.width,
-                                   (long long)sp->grid.height, (long long)x0, (long long)x1, (long long)y0,
-                                   (long long)y1);
+            return agora_error_set(err, AGORA_ERANGE, "region",
+                                   "region must satisfy x0 < x1 <= %lld and y0 < y1 <= "
+                                   "%lld (the grid), got x %lld..%lld, y %lld..%lld",
+                                   (long long)sp->grid.width, (long long)sp->grid.height, (long long)x0, (long long)x1,
+                                   (long long)y0, (long long)y1);
         c = (x1 - x0) * (y1 - y0);
     } else {
         if (def <= 0)
@@ -566,7 +583,10 @@ static int select_agents(mcp_call *call, const mcp_world *mw, const json_t *args
         c = stop;
     }
     if (c > max)
-        return agora_error_set(err, AGORA_ERANGE, list ? "ids" : range ? "range" : "region",
+        return agora_error_set(err, AGORA_ERANGE,
+                               list    ? "ids"
+                               : range ? "range"
+                                       : "region",
                                "that is %lld agents; at most %lld per call: choose fewer", (long long)c,
                                (long long)max);
     int64_t *v = malloc((size_t)(c ? c : 1) * sizeof *v);
@@ -576,8 +596,10 @@ static int select_agents(mcp_call *call, const mcp_world *mw, const json_t *args
         for (int64_t k = 0; k < c; k++) {
             v[k] = json_integer_value(json_array_get(list, (size_t)k));
             if (v[k] >= n) {
-                agora_error_set(err, AGORA_ERANGE, "ids", "ids[%lld] = %lld is not an agent: this world has agents "
-                                "0..%lld", (long long)k, (long long)v[k], (long long)(n - 1));
+                agora_error_set(err, AGORA_ERANGE, "ids",
+                                "ids[%lld] = %lld is not an agent: this world has agents "
+                                "0..%lld",
+                                (long long)k, (long long)v[k], (long long)(n - 1));
                 free(v);
                 return err->code;
             }
@@ -709,8 +731,10 @@ int agora__mcp_set_agent_state(mcp_call *call, const json_t *args, json_t **out,
         return err->code;
     const json_t *value = json_object_get(args, "value"), *values = json_object_get(args, "values");
     if (!value == !values)
-        return agora__mcp_bad_args(call, err, "value", "give value (one for all the agents) or values (one per "
-                                   "agent), not %s", value ? "both" : "neither");
+        return agora__mcp_bad_args(call, err, "value",
+                                   "give value (one for all the agents) or values (one per "
+                                   "agent), not %s",
+                                   value ? "both" : "neither");
     const int fi = field_index(mw, json_string_value(json_object_get(args, "field")), err);
     if (fi < 0)
         return err->code;
@@ -769,8 +793,10 @@ int agora__mcp_snapshot_world(mcp_call *call, const json_t *args, json_t **out, 
     if (!mw)
         return err->code;
     if (mw->n_snaps >= call->srv->lim.max_snapshots)
-        return agora_error_set(err, AGORA_ERANGE, "snapshot", "world %s has %d snapshots, the limit (agora mcp "
-                               "--max-snapshots): delete_world with a snapshot frees one", mw->id, mw->n_snaps);
+        return agora_error_set(err, AGORA_ERANGE, "snapshot",
+                               "world %s has %d snapshots, the limit (agora mcp "
+                               "--max-snapshots): delete_world with a snapshot frees one",
+                               mw->id, mw->n_snaps);
     mcp_snap *list = realloc(mw->snaps, (size_t)(mw->n_snaps + 1) * sizeof *list);
     if (!list)
         return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
@@ -791,8 +817,8 @@ int agora__mcp_snapshot_world(mcp_call *call, const json_t *args, json_t **out, 
     s.hist_len = mw->hist_len;
     snprintf(s.id, sizeof s.id, "s%lld", (long long)++mw->snap_seq);
     mw->snaps[mw->n_snaps++] = s;
-    *out = json_pack("{s:s, s:s, s:I, s:s}", "world", mw->id, "snapshot", s.id, "t",
-                     (json_int_t)agora_world_time(s.w), "label", s.label);
+    *out = json_pack("{s:s, s:s, s:I, s:s}", "world", mw->id, "snapshot", s.id, "t", (json_int_t)agora_world_time(s.w),
+                     "label", s.label);
     return 0;
 }
 
