@@ -1319,6 +1319,36 @@ static void limits_refuse_clearly_what_exceeds_them(void **state)
     mcp_stop(m);
 }
 
+/* --max-wall cuts a long call short: the steps done are kept (the world is at the step reported, its history has
+ * every one of them), the result says why it stopped, and the next call goes on from there. */
+static void the_wall_time_limit_stops_a_long_call_and_keeps_its_steps(void **state)
+{
+    (void)state;
+    const char *const extra[] = {"--max-wall", "0.3", NULL};
+    mcp *m = mcp_open("wall", extra);
+    json_decref(mcp_call(m, "create_world", J("{'model': 'sir', 'space': {'kind': 'grid', 'width': 300, 'height': "
+                                              "300}, 'params': {'gamma': 0.01}, 'seed': 3}")));
+    /* 100000 steps of 90000 agents take far longer than 0.3 s on any machine (about 10^10 agent-updates) */
+    json_t *a = mcp_call(m, "advance_world", J("{'world': 'w1', 'steps': 100000}"));
+    const double done = num(a, "steps_done");
+    if (!(done >= 1 && done < 100000))
+        fail_msg("advance_world should stop at the wall-time limit with some steps done: %s", dump(a));
+    assert_int_equal(num(a, "t"), done);
+    assert_int_equal(json_array_size(arr(obj(a, "metrics"), "I")), (size_t)done);
+    if (!strstr(dump(obj(a, "stopped")), "max-wall"))
+        fail_msg("the result should say it stopped at --max-wall: %s", dump(a));
+    json_decref(a);
+    json_t *g = mcp_call(m, "get_metrics", J("{'world': 'w1', 'names': ['I']}"));
+    assert_int_equal(json_array_size(arr(g, "steps")), (size_t)done + 1);
+    json_decref(g);
+    json_t *b = mcp_call(m, "advance_world", J("{'world': 'w1', 'steps': 2}"));
+    assert_int_equal(num(b, "t_start"), done);
+    assert_int_equal(num(b, "t"), done + 2);
+    assert_null(json_object_get(b, "stopped"));
+    json_decref(b);
+    mcp_stop(m);
+}
+
 /* ---- progress ---------------------------------------------------------------------------------------------------- */
 
 /* Checks the notifications a call collected: at least one, every one notifications/progress with the token, progress
@@ -1576,6 +1606,7 @@ int main(void)
         T(agent_state_is_read_and_written_by_ids_range_and_region),
         T(worlds_come_from_scenarios_and_apply_their_interventions),
         T(limits_refuse_clearly_what_exceeds_them),
+        T(the_wall_time_limit_stops_a_long_call_and_keeps_its_steps),
         T(progress_is_notified_with_the_token_and_only_when_asked),
         T(simulate_mechanics_writes_the_file_its_result_describes),
         T(simulate_mixed_offline_records_the_personas_decisions),
