@@ -4,8 +4,8 @@
  * are the server's own: JSON-RPC parsing, argument validation against the tool's schema, the tool, and the reply's
  * serialisation; a stdio client adds a pipe round trip. Printed per call, medians of `reps` calls:
  *   - ping and list_worlds (protocol overhead),
- *   - advance_world by 1 step on a small world (overhead per call) and by `steps` on the big one (agent-updates/s,
- *     compared with agora_world_step alone),
+ *   - advance_world by 1 step on a small world (overhead per call) and by `steps` on the big one (agent-updates/s),
+ *     and the same steps by the library alone (agora_world_step + agora_world_measure) on an identical world,
  *   - snapshot_world and restore_world of the big world (ms, and GB/s of agent state),
  *   - get_agent_state of 100,000 agents (ms).
  *
@@ -91,7 +91,7 @@ int main(int argc, char **argv)
     snprintf(line, sizeof line,
              "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"create_world\","
              "\"arguments\":{\"name\":\"big\",\"model\":\"sir\",\"space\":{\"kind\":\"grid\",\"width\":%ld,"
-             "\"height\":%ld},\"params\":{\"beta\":0.08,\"gamma\":0.05,\"initial_infected\":100},\"seed\":42}}}",
+             "\"height\":%ld},\"params\":{\"beta\":0.08,\"gamma\":0.05,\"initial_infected\":100},\"seed\":1}}}",
              side, side);
     call(srv, &s, line);
     const double n = (double)side * (double)side;
@@ -118,6 +118,30 @@ int main(int argc, char **argv)
     double adv = median_call(srv, &s, line, (int)reps);
     printf("  advance_world %ld steps         %10.2f ms  %.3g agent-updates/s (reply %zu bytes)\n", steps, adv * 1e3,
            n * (double)steps / adv, s.bytes);
+    /* The same world driven by the library alone, over the same steps: step and measure, as advance_world does. */
+    char spec[256];
+    snprintf(spec, sizeof spec, "{\"kind\": \"grid\", \"width\": %ld, \"height\": %ld}", side, side);
+    agora_space *space = bench_space("bench_mcp", spec);
+    agora_world *w = bench_world("bench_mcp", "sir", space,
+                                 json_pack("{s:f, s:f, s:i}", "beta", 0.08, "gamma", 0.05, "initial_infected", 100),
+                                 (int)threads);
+    double *m = calloc((size_t)agora_model_n_metrics(agora_world_model(w)), sizeof *m);
+    double *td = calloc((size_t)reps, sizeof *td);
+    for (int r = 0; r < reps; r++) {
+        double t0 = bench_now();
+        for (long k = 0; k < steps; k++) {
+            agora_world_step(w);
+            agora_world_measure(w, m);
+        }
+        td[r] = bench_now() - t0;
+    }
+    qsort(td, (size_t)reps, sizeof *td, bench_cmp_double);
+    printf("  the same steps, library only   %10.2f ms  (MCP overhead %.2f ms per call)\n", td[reps / 2] * 1e3,
+           (adv - td[reps / 2]) * 1e3);
+    free(td);
+    free(m);
+    agora_world_destroy(w);
+    agora_space_destroy(space);
 
     call(srv, &s,
          "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"snapshot_world\","
