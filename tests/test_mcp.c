@@ -1326,8 +1326,9 @@ static void the_wall_time_limit_stops_a_long_call_and_keeps_its_steps(void **sta
     (void)state;
     const char *const extra[] = {"--max-wall", "0.3", NULL};
     mcp *m = mcp_open("wall", extra);
-    json_decref(mcp_call(m, "create_world", J("{'model': 'sir', 'space': {'kind': 'grid', 'width': 300, 'height': "
-                                              "300}, 'params': {'gamma': 0.01}, 'seed': 3}")));
+    json_decref(mcp_call(m, "create_world",
+                         J("{'model': 'sir', 'space': {'kind': 'grid', 'width': 300, 'height': "
+                           "300}, 'params': {'gamma': 0.01}, 'seed': 3}")));
     /* 100000 steps of 90000 agents take far longer than 0.3 s on any machine (about 10^10 agent-updates) */
     json_t *a = mcp_call(m, "advance_world", J("{'world': 'w1', 'steps': 100000}"));
     const double done = num(a, "steps_done");
@@ -1565,6 +1566,8 @@ static void simulate_interactions_runs_actors_against_an_llm(void **state)
                      "'rounds': 2, 'world': 'A river town floods.', "
                      "'llm': {'provider': 'openai', 'model': 'test-model', 'base_url': '%s'}, 'output': '%s'}",
                      llm.base_url, out);
+    /* without an LLM the run would only record failed calls: it is refused, saying what to give */
+    mcp_call_error(m, "simulate_interactions", J("{'actors': [{'role': 'mayor'}], 'rounds': 1}"), "needs an LLM");
     json_t *r = mcp_call(m, "simulate_interactions", args);
     assert_string_equal(str(r, "path"), out);
     if (!file_exists(out))

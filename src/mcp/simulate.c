@@ -354,6 +354,31 @@ static void ix_event(void *ud, const agora_ix_event *ev)
     }
 }
 
+/* Whether an llm block of the scenario (its own, a role's or an actor's) names a provider other than offline. */
+static int has_llm(const json_t *cfg)
+{
+    const json_t *blocks[64];
+    int n = 0;
+    blocks[n++] = json_object_get(cfg, "llm");
+    const char *key;
+    json_t *v;
+    json_object_foreach(json_object_get(cfg, "roles"), key, v) {
+        if (n < 32)
+            blocks[n++] = v;
+    }
+    size_t i;
+    json_array_foreach(json_object_get(cfg, "actors"), i, v) {
+        if (n < 64)
+            blocks[n++] = json_object_get(v, "llm");
+    }
+    for (int k = 0; k < n; k++) {
+        const char *provider = json_string_value(json_object_get(blocks[k], "provider"));
+        if (provider && strcmp(provider, "offline") != 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* A scenario object from a list of actors {role, traits, name, goals, id}. */
 static json_t *actors_scenario(const json_t *args)
 {
@@ -425,6 +450,12 @@ int agora__mcp_simulate_interactions(mcp_call *call, const json_t *args, json_t 
         goto done;
     }
     const json_t *cfg = agora_scenario_config(sc);
+    if (!has_llm(cfg)) {
+        rc = agora_error_set(err, AGORA_EINVAL, "llm",
+                             "simulate_interactions needs an LLM and this scenario names "
+                             "none: give llm: {provider: openai|ollama, model, base_url}");
+        goto done;
+    }
     if (json_integer_value(json_object_get(cfg, "rounds")) > srv->lim.max_steps) {
         rc = agora_error_set(err, AGORA_ERANGE, "rounds", "%lld rounds; the server's limit is %lld per call",
                              (long long)json_integer_value(json_object_get(cfg, "rounds")),
