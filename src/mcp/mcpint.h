@@ -55,6 +55,9 @@ int agora__mcp_scenario(mcp_call *call, const json_t *args, const char *const *e
  * graph read from a file. */
 int64_t agora__mcp_space_agents(const json_t *space);
 
+/* AGORA_ERANGE, saying so, when n agents exceed --max-agents. */
+int agora__mcp_check_agents(const agora_mcp *srv, int64_t n, agora_error *err);
+
 /* A JSON number, or null for a value that is not finite (JSON has no NaN). */
 json_t *agora__mcp_number(double v);
 

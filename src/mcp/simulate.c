@@ -267,14 +267,8 @@ static int simulate(mcp_call *call, const json_t *args, int mixed, json_t **out,
                              (long long)ctx.steps, (long long)srv->lim.max_steps);
         goto done;
     }
-    int64_t n = agora__mcp_space_agents(json_object_get(cfg, "space"));
-    if (n > srv->lim.max_agents) {
-        rc = agora_error_set(err, AGORA_ERANGE, "space",
-                             "the scenario has %lld agents; the server's limit is %lld "
-                             "(agora mcp --max-agents)",
-                             (long long)n, (long long)srv->lim.max_agents);
+    if ((rc = agora__mcp_check_agents(srv, agora__mcp_space_agents(json_object_get(cfg, "space")), err)) != 0)
         goto done;
-    }
     ctx.nm = agora_model_n_metrics(model);
     ctx.rows = malloc((size_t)((ctx.steps + 1) * ctx.nm) * sizeof *ctx.rows);
     ctx.decisions = json_array();

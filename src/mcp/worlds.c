@@ -159,14 +159,32 @@ static int run_interventions(mcp_world *mw)
     return n;
 }
 
+/* AGORA_ERANGE when the server holds --max-worlds worlds already. */
+static int room_for_a_world(const agora_mcp *srv, agora_error *err)
+{
+    if (srv->n_worlds < srv->lim.max_worlds)
+        return 0;
+    return agora_error_set(err, AGORA_ERANGE, "world",
+                           "the server holds %d worlds, its limit (agora mcp --max-worlds): delete_world one first",
+                           srv->n_worlds);
+}
+
+int agora__mcp_check_agents(const agora_mcp *srv, int64_t n, agora_error *err)
+{
+    if (n <= srv->lim.max_agents)
+        return 0;
+    return agora_error_set(err, AGORA_ERANGE, "space",
+                           "that is %lld agents; the server's limit is %lld per world or run (agora mcp "
+                           "--max-agents): make the space smaller",
+                           (long long)n, (long long)srv->lim.max_agents);
+}
+
 static int register_world(mcp_call *call, mcp_world *mw, const char *name, agora_error *err)
 {
     agora_mcp *srv = call->srv;
-    if (srv->n_worlds >= srv->lim.max_worlds)
-        return agora_error_set(err, AGORA_ERANGE, "world",
-                               "the server holds %d worlds, its limit (agora mcp --max-worlds): delete_world one "
-                               "first",
-                               srv->n_worlds);
+    int rc = room_for_a_world(srv, err);
+    if (rc != 0)
+        return rc;
     if (name) {
         if (!agora__name_ok(name))
             return agora__mcp_bad_args(call, err, "name",
@@ -284,32 +302,16 @@ int agora__mcp_create_world(mcp_call *call, const json_t *args, json_t **out, ag
                              "simulate_interactions");
         goto done;
     }
-    if (srv->n_worlds >= srv->lim.max_worlds) {
-        rc = agora_error_set(err, AGORA_ERANGE, "world",
-                             "the server holds %d worlds, its limit (agora mcp "
-                             "--max-worlds): delete_world one first",
-                             srv->n_worlds);
+    /* Both checked before the space is built: a space over the limit could take all the memory. */
+    if ((rc = room_for_a_world(srv, err)) != 0 ||
+        (rc = agora__mcp_check_agents(srv, agora__mcp_space_agents(json_object_get(cfg, "space")), err)) != 0)
         goto done;
-    }
-    int64_t n = agora__mcp_space_agents(json_object_get(cfg, "space"));
-    if (n > srv->lim.max_agents) {
-        rc = agora_error_set(err, AGORA_ERANGE, "space",
-                             "this world would have %lld agents; the server's limit is "
-                             "%lld per world (agora mcp --max-agents)",
-                             (long long)n, (long long)srv->lim.max_agents);
-        goto done;
-    }
     const uint64_t seed = (uint64_t)json_integer_value(json_object_get(cfg, "seed"));
     if ((rc = agora_space_create(json_object_get(cfg, "space"), agora_rng_key_from_seed(seed),
                                  agora_scenario_base_dir(sc), &space, err)) != 0)
         goto done;
-    if (space->n > srv->lim.max_agents) {
-        rc = agora_error_set(err, AGORA_ERANGE, "space",
-                             "this world has %lld agents; the server's limit is %lld per "
-                             "world (agora mcp --max-agents)",
-                             (long long)space->n, (long long)srv->lim.max_agents);
+    if ((rc = agora__mcp_check_agents(srv, space->n, err)) != 0) /* a graph read from a file */
         goto done;
-    }
     int threads = (int)json_integer_value(json_object_get(cfg, "threads"));
     if (json_object_get(args, "threads"))
         threads = (int)json_integer_value(json_object_get(args, "threads"));
@@ -401,13 +403,10 @@ int agora__mcp_copy_world(mcp_call *call, const json_t *args, json_t **out, agor
     mcp_world *src = find_world(call, args, err);
     if (!src)
         return err->code;
-    if (call->srv->n_worlds >= call->srv->lim.max_worlds)
-        return agora_error_set(err, AGORA_ERANGE, "world",
-                               "the server holds %d worlds, its limit (agora mcp "
-                               "--max-worlds): delete_world one first",
-                               call->srv->n_worlds);
+    int rc = room_for_a_world(call->srv, err);
+    if (rc != 0)
+        return rc;
     mcp_world *mw = calloc(1, sizeof *mw);
-    int rc = 0;
     if (!mw)
         return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
     memcpy(mw->scenario, src->scenario, sizeof mw->scenario);
