@@ -35,15 +35,10 @@ cat > script.json <<'JSON'
   {"tag": "economy/step-3", "responses": [{"content": "no JSON here\nsorry"}]}
 ]}
 JSON
-$PY "$SRC/tests/llm_server.py" --script script.json --log requests.jsonl --port 0 --port-file port >/dev/null &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -s port ] && break; sleep 0.1; done
-[ -s port ] || fail "the loopback server did not start"
+start_server script.json requests
 expect_exit 0 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" --set space.width=30 --set space.height=30 --steps 8 \
-  --llm ollama:test-model --llm-url "http://127.0.0.1:$(cat port)" -o llm.h5 -q
-kill $server; wait $server 2>/dev/null || true
-trap - EXIT
+  --llm ollama:test-model --llm-url "$url" -o llm.h5 -q
+stop_server
 
 # A market run: metrics undefined at some steps (NaN in the file: no trade yet, no price ceiling).
 expect_exit 0 $AGORA run "$SRC/scenarios/market_central_bank.yaml" --steps 5 -o market.h5 -q

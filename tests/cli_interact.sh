@@ -6,21 +6,6 @@
 # errors with file:line.
 source "$AGORA_SOURCE_DIR/tests/clilib.sh"
 
-server=
-trap '[ -z "$server" ] || kill $server 2>/dev/null || true' EXIT
-
-# start_server SCRIPT NAME : the loopback server answering from SCRIPT, its requests logged to NAME.jsonl; sets url.
-start_server() {
-  rm -f "$2.port" "$2.jsonl"
-  $PY "$SRC/tests/llm_server.py" --script "$1" --log "$2.jsonl" --port 0 --port-file "$2.port" --exit-with-parent \
-    >/dev/null &
-  server=$!
-  for _ in $(seq 100); do [ -s "$2.port" ] && break; sleep 0.1; done
-  [ -s "$2.port" ] || fail "the loopback server did not start"
-  url="http://127.0.0.1:$(cat "$2.port")"
-}
-stop_server() { kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; server=; }
-
 # seconds since the epoch, with nanoseconds
 now() { date +%s.%N; }
 

@@ -33,12 +33,7 @@ cat > script.json <<'JSON'
   {"tag": "economy/*", "responses": [{"content": "{\"reasoning\": \"keep open\", \"actions\": []}"}]}
 ]}
 JSON
-$PY "$SRC/tests/llm_server.py" --script script.json --log requests.jsonl --port 0 --port-file port >/dev/null &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -s port ] && break; sleep 0.1; done
-[ -s port ] || fail "the loopback server did not start"
-url="http://127.0.0.1:$(cat port)"
+start_server script.json requests
 
 for provider in ollama openai; do
   export AGORA_SECRET_TEST_KEY=sk-agora-test-5e3r3t
@@ -86,8 +81,7 @@ expect_exit 0 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o forced.h5 $small 
 contains err.txt "health (rules)"
 pass "--llm offline"
 
-kill $server; wait $server 2>/dev/null || true
-trap - EXIT
+stop_server
 
 # Replay without the server: the recorded replies answer every call; every dataset is bit-identical.
 for provider in ollama openai; do

@@ -16,13 +16,10 @@ cat > script.json <<'JSON'
 {"rules": [{"tag": "health/*", "responses": [{"delay_ms": 20, "content": "{\"reasoning\": \"act\", \"actions\": [{\"action\": \"lockdown\", \"strength\": 0.5, \"steps\": 7}]}", "prompt_tokens": 800, "completion_tokens": 30}]}],
  "default": {"content": "{\"reasoning\": \"wait\", \"actions\": []}"}}
 JSON
-$PY "$SRC/tests/llm_server.py" --script script.json --log requests.jsonl --port 0 --port-file port >/dev/null &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -s port ] && break; sleep 0.1; done
+start_server script.json requests
 expect_exit 0 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" --set space.width=100 --set space.height=100 --steps 40 \
-  --llm ollama:test --llm-url "http://127.0.0.1:$(cat port)" -o mixed.h5 -q
-kill $server; trap - EXIT
+  --llm ollama:test --llm-url "$url" -o mixed.h5 -q
+stop_server
 
 run_nb() {  # run_nb NOTEBOOK VAR=VALUE...
   local nb=$1; shift
