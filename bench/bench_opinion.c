@@ -65,20 +65,13 @@ static void print_memory(const agora_space *space)
 
 int main(int argc, char **argv)
 {
-    int steps = 20, reps = 5;
-    char threads_list[64] = "1,2", rules[128] = "voter,deffuant,degroot,hk";
-    long wsn = 1000000, wsk = 10, mixn = 1000000;
-    double wsp = 0.1;
+    bench_shared o = {.steps = 20, .reps = 5, .threads = "1,2", .ws_n = 1000000, .ws_k = 10, .ws_p = 0.1};
+    char rules[128] = "voter,deffuant,degroot,hk";
+    long mixn = 1000000;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc)
-            steps = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
-            reps = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
-            snprintf(threads_list, sizeof threads_list, "%s", argv[++i]);
-        else if (strcmp(argv[i], "--ws") == 0 && i + 1 < argc)
-            sscanf(argv[++i], "%ld,%ld,%lf", &wsn, &wsk, &wsp);
-        else if (strcmp(argv[i], "--mixed") == 0 && i + 1 < argc)
+        if (bench_shared_option(argc, argv, &i, &o))
+            continue;
+        if (strcmp(argv[i], "--mixed") == 0 && i + 1 < argc)
             mixn = atol(argv[++i]);
         else if (strcmp(argv[i], "--rules") == 0 && i + 1 < argc)
             snprintf(rules, sizeof rules, "%s", argv[++i]);
@@ -88,25 +81,26 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (steps < 1 || reps < 1) {
+    if (o.steps < 1 || o.reps < 1) {
         fprintf(stderr, "bench_opinion: --steps and --reps must be positive\n");
         return 2;
     }
     agora_init();
-    printf("agora %s bench_opinion: opinion model, median of %d reps, each from a fresh world\n", agora_version(), reps);
+    printf("agora %s bench_opinion: opinion model, median of %d reps, each from a fresh world\n", agora_version(),
+           o.reps);
     char json[256], label[96], rl[128], tl[64];
     snprintf(json, sizeof json, "{\"kind\":\"graph\",\"generator\":\"watts_strogatz\",\"n\":%ld,\"k\":%ld,\"p\":%g}",
-             wsn, wsk, wsp);
+             o.ws_n, o.ws_k, o.ws_p);
     double t0 = bench_now();
     agora_space *ws = bench_space("bench_opinion", json);
-    printf("watts_strogatz n=%ld k=%ld p=%g built in %.1f s\n", wsn, wsk, wsp, bench_now() - t0);
-    snprintf(label, sizeof label, "watts_strogatz n=%ld k=%ld p=%g", wsn, wsk, wsp);
+    printf("watts_strogatz n=%ld k=%ld p=%g built in %.1f s\n", o.ws_n, o.ws_k, o.ws_p, bench_now() - t0);
+    snprintf(label, sizeof label, "watts_strogatz n=%ld k=%ld p=%g", o.ws_n, o.ws_k, o.ws_p);
     snprintf(rl, sizeof rl, "%s", rules);
     for (char *r = strtok(rl, ","); r; r = strtok(NULL, ",")) {
-        snprintf(tl, sizeof tl, "%s", threads_list);
+        snprintf(tl, sizeof tl, "%s", o.threads);
         for (char *p = tl; *p;) {
             int t = atoi(p);
-            bench(label, ws, r, t, steps, reps);
+            bench(label, ws, r, t, o.steps, o.reps);
             p = strchr(p, ',');
             if (!p)
                 break;
@@ -121,9 +115,9 @@ int main(int argc, char **argv)
         snprintf(label, sizeof label, "mixed n=%ld", mixn);
         snprintf(rl, sizeof rl, "%s", rules);
         for (char *r = strtok(rl, ","); r; r = strtok(NULL, ",")) {
-            snprintf(tl, sizeof tl, "%s", threads_list);
+            snprintf(tl, sizeof tl, "%s", o.threads);
             for (char *p = tl; *p;) {
-                bench(label, mx, r, atoi(p), steps, reps);
+                bench(label, mx, r, atoi(p), o.steps, o.reps);
                 p = strchr(p, ',');
                 if (!p)
                     break;

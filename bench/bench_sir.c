@@ -84,21 +84,15 @@ static void print_memory(const char *label, const agora_space *space)
 
 int main(int argc, char **argv)
 {
-    int steps = 200, reps = 7, big = 0;
-    char threads_list[64] = "1,2", only[16] = "";
-    long gw = 1000, gh = 1000, wsn = 1000000, wsk = 10;
-    double wsp = 0.1;
+    bench_shared o = {.steps = 200, .reps = 7, .threads = "1,2", .ws_n = 1000000, .ws_k = 10, .ws_p = 0.1};
+    int big = 0;
+    char only[16] = "";
+    long gw = 1000, gh = 1000;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc)
-            steps = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
-            reps = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
-            snprintf(threads_list, sizeof threads_list, "%s", argv[++i]);
-        else if (strcmp(argv[i], "--grid") == 0 && i + 1 < argc)
+        if (bench_shared_option(argc, argv, &i, &o))
+            continue;
+        if (strcmp(argv[i], "--grid") == 0 && i + 1 < argc)
             sscanf(argv[++i], "%ldx%ld", &gw, &gh);
-        else if (strcmp(argv[i], "--ws") == 0 && i + 1 < argc)
-            sscanf(argv[++i], "%ld,%ld,%lf", &wsn, &wsk, &wsp);
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             snprintf(only, sizeof only, "%s", argv[++i]);
         else if (strcmp(argv[i], "--big") == 0)
@@ -109,24 +103,25 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (steps < 1 || reps < 1) {
+    if (o.steps < 1 || o.reps < 1) {
         fprintf(stderr, "bench_sir: --steps and --reps must be positive\n");
         return 2;
     }
     agora_init();
-    printf("agora %s bench_sir: SIR, median of %d reps, each from a fresh world\n", agora_version(), reps);
+    printf("agora %s bench_sir: SIR, median of %d reps, each from a fresh world\n", agora_version(), o.reps);
     char grid_json[256], ws_json[256], label[96], list[64];
     snprintf(grid_json, sizeof grid_json,
              "{\"kind\":\"grid\",\"width\":%ld,\"height\":%ld,\"torus\":true,\"neighborhood\":\"moore\"}", gw, gh);
     snprintf(ws_json, sizeof ws_json,
-             "{\"kind\":\"graph\",\"generator\":\"watts_strogatz\",\"n\":%ld,\"k\":%ld,\"p\":%g}", wsn, wsk, wsp);
+             "{\"kind\":\"graph\",\"generator\":\"watts_strogatz\",\"n\":%ld,\"k\":%ld,\"p\":%g}", o.ws_n, o.ws_k,
+             o.ws_p);
     if (!only[0] || strcmp(only, "grid") == 0) {
         agora_space *grid = bench_space("bench_sir", grid_json);
         double grid1 = 0, grid2 = 0;
         snprintf(label, sizeof label, "grid %ldx%ld torus moore, b=0.05 g=0.1", gw, gh);
-        snprintf(list, sizeof list, "%s", threads_list);
+        snprintf(list, sizeof list, "%s", o.threads);
         for (char *t = strtok(list, ","); t; t = strtok(NULL, ",")) {
-            double r = bench(label, grid, 0.05, 0.1, 0.01, atoi(t), steps, reps);
+            double r = bench(label, grid, 0.05, 0.1, 0.01, atoi(t), o.steps, o.reps);
             if (atoi(t) == 1)
                 grid1 = r;
             if (atoi(t) == 2)
@@ -140,7 +135,8 @@ int main(int argc, char **argv)
     if (!only[0] || strcmp(only, "ws") == 0) {
         double t0 = bench_now();
         agora_space *ws = bench_space("bench_sir", ws_json);
-        printf("watts_strogatz n=%ld k=%ld p=%g built in %.1f s (igraph + CSR)\n", wsn, wsk, wsp, bench_now() - t0);
+        printf("watts_strogatz n=%ld k=%ld p=%g built in %.1f s (igraph + CSR)\n", o.ws_n, o.ws_k, o.ws_p,
+               bench_now() - t0);
         /* Work per step depends on the epidemic on a network: every agent is updated, and each infection or
          * recovery then updates its neighbours' counts. Two epidemics from 1% infected: a slow one and a fast one
          * with heavy turnover; each line also reports its slowest step (the peak). */
@@ -149,10 +145,10 @@ int main(int argc, char **argv)
             double beta, gamma, initial;
         } regimes[] = {{"epidemic b=0.05 g=0.1", 0.05, 0.1, 0.01}, {"fast epidemic b=0.3 g=0.5", 0.3, 0.5, 0.01}};
         for (size_t g = 0; g < sizeof regimes / sizeof regimes[0]; g++) {
-            snprintf(label, sizeof label, "watts_strogatz n=%ld k=%ld, %s", wsn, wsk, regimes[g].what);
-            snprintf(list, sizeof list, "%s", threads_list);
+            snprintf(label, sizeof label, "watts_strogatz n=%ld k=%ld, %s", o.ws_n, o.ws_k, regimes[g].what);
+            snprintf(list, sizeof list, "%s", o.threads);
             for (char *t = strtok(list, ","); t; t = strtok(NULL, ","))
-                bench(label, ws, regimes[g].beta, regimes[g].gamma, regimes[g].initial, atoi(t), steps, reps);
+                bench(label, ws, regimes[g].beta, regimes[g].gamma, regimes[g].initial, atoi(t), o.steps, o.reps);
         }
         print_memory("watts_strogatz memory", ws);
         agora_space_destroy(ws);
@@ -160,10 +156,10 @@ int main(int argc, char **argv)
     if (big) {
         agora_space *g = bench_space("bench_sir", "{\"kind\":\"grid\",\"width\":10000,\"height\":10000,\"torus\":true,"
                                     "\"neighborhood\":\"moore\"}");
-        snprintf(list, sizeof list, "%s", threads_list);
+        snprintf(list, sizeof list, "%s", o.threads);
         for (char *t = strtok(list, ","); t; t = strtok(NULL, ","))
-            bench("grid 10000x10000 (10^8 agents), b=0.05 g=0.1", g, 0.05, 0.1, 0.01, atoi(t), steps / 10 > 0 ? steps / 10 : 1,
-                  reps < 3 ? reps : 3);
+            bench("grid 10000x10000 (10^8 agents), b=0.05 g=0.1", g, 0.05, 0.1, 0.01, atoi(t),
+                  o.steps / 10 > 0 ? o.steps / 10 : 1, o.reps < 3 ? o.reps : 3);
         agora_space_destroy(g);
         printf("peak resident memory of this process: %.0f MiB\n", peak_rss_mib());
     }

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,34 @@ static inline int bench_cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* The options bench_sir and bench_opinion share: --steps N, --reps N, --threads 1,2 (a list), --ws N,K,P (a
+ * Watts-Strogatz graph). Set the defaults, then call bench_shared_option for each argument. */
+typedef struct bench_shared {
+    int steps, reps;
+    char threads[64];
+    long ws_n, ws_k;
+    double ws_p;
+} bench_shared;
+
+/* Reads argv[*i] (and its value, advancing *i) when it is a shared option; returns 0 when it is not. */
+static inline int bench_shared_option(int argc, char **argv, int *i, bench_shared *o)
+{
+    const char *a = argv[*i];
+    if (*i + 1 >= argc)
+        return 0;
+    if (strcmp(a, "--steps") == 0)
+        o->steps = atoi(argv[++*i]);
+    else if (strcmp(a, "--reps") == 0)
+        o->reps = atoi(argv[++*i]);
+    else if (strcmp(a, "--threads") == 0)
+        snprintf(o->threads, sizeof o->threads, "%s", argv[++*i]);
+    else if (strcmp(a, "--ws") == 0)
+        sscanf(argv[++*i], "%ld,%ld,%lf", &o->ws_n, &o->ws_k, &o->ws_p);
+    else
+        return 0;
+    return 1;
 }
 
 /* Starts the loopback LLM server (tests/llm_server.py) on a free port with `script` (a JSON script file) and its log
