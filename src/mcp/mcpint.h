@@ -35,7 +35,8 @@ typedef struct mcp_call {
  * (an isError result, or -32602 when it set call->invalid_params). */
 typedef int (*mcp_tool_fn)(mcp_call *call, const json_t *args, json_t **out, agora_error *err);
 
-/* Sends notifications/progress when the client asked for it: at most every 0.2 s, always when progress == total. */
+/* Sends notifications/progress when the client asked for it, while work remains (progress < total): the first at
+ * once, then at most every 0.2 s. */
 void agora__mcp_progress(mcp_call *call, double progress, double total, const char *message);
 
 /* Marks the call's error as invalid arguments (-32602) and sets err. */

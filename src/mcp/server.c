@@ -281,10 +281,13 @@ static void send_error(agora_mcp *srv, const json_t *id, int code, const char *f
 
 void agora__mcp_progress(mcp_call *call, double progress, double total, const char *message)
 {
-    if (!call->progress_token)
+    /* Nothing once the work is done: the result follows at once and says so, and a notification that reaches the
+     * client in the same read as the result is one some clients drop as "for an unknown token" (the TypeScript
+     * SDK: typescript-sdk#2580) or even treat as a transport error. */
+    if (!call->progress_token || progress >= total)
         return;
     const double now = agora__now();
-    if (progress < total && now - call->last_progress < 0.2)
+    if (now - call->last_progress < 0.2)
         return;
     call->last_progress = now;
     json_t *params =

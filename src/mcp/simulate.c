@@ -58,22 +58,32 @@ int agora__mcp_scenario(mcp_call *call, const json_t *args, const char *const *e
 }
 
 /* The overrides a call's steps, seed, output path (or a new file under the output directory), rounds and llm
- * settings make. Strings in `buf` (owned by the caller, free_overrides). */
+ * settings make, as "key=value" strings (owned: free_overrides). `failed` is set when memory ran out. */
 typedef struct overrides {
-    char *items[64];
-    int n;
+    char **items;
+    int n, cap, failed;
 } overrides;
 
 static void add_override(overrides *o, const char *key, const json_t *value)
 {
-    if (o->n >= (int)(sizeof o->items / sizeof o->items[0]))
-        return;
+    if (o->n == o->cap) {
+        int cap = o->cap ? 2 * o->cap : 8;
+        char **items = realloc(o->items, (size_t)cap * sizeof *items);
+        if (!items) {
+            o->failed = 1;
+            return;
+        }
+        o->items = items;
+        o->cap = cap;
+    }
     char *v = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
     size_t len = strlen(key) + (v ? strlen(v) : 4) + 2;
-    char *s = malloc(len);
+    char *s = v ? malloc(len) : NULL;
     if (s) {
-        snprintf(s, len, "%s=%s", key, v ? v : "null");
+        snprintf(s, len, "%s=%s", key, v);
         o->items[o->n++] = s;
+    } else {
+        o->failed = 1;
     }
     free(v);
 }
@@ -82,7 +92,8 @@ static void free_overrides(overrides *o)
 {
     for (int i = 0; i < o->n; i++)
         free(o->items[i]);
-    o->n = 0;
+    free(o->items);
+    *o = (overrides){0};
 }
 
 static void call_overrides(const json_t *args, overrides *o)
@@ -104,6 +115,8 @@ static void call_overrides(const json_t *args, overrides *o)
  * directory: <dir>/<scenario name>.h5, then -2, -3, ... */
 static int load_for_run(mcp_call *call, const json_t *args, const overrides *o, agora_scenario **sc, agora_error *err)
 {
+    if (o->failed)
+        return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
     int rc = agora__mcp_scenario(call, args, (const char *const *)o->items, o->n, sc, err);
     if (rc != 0)
         return rc;
@@ -123,7 +136,8 @@ static int load_for_run(mcp_call *call, const json_t *args, const overrides *o, 
     overrides po = {0};
     add_override(&po, "output.path", pv);
     json_decref(pv);
-    rc = po.n ? agora_scenario_set(*sc, po.items[0], err) : agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    rc = po.failed ? agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory")
+                   : agora_scenario_set(*sc, po.items[0], err);
     free_overrides(&po);
     if (rc == 0)
         return 0;
@@ -459,7 +473,6 @@ int agora__mcp_simulate_interactions(mcp_call *call, const json_t *args, json_t 
     agora_interact_options opt = {.ud = &ctx, .on_event = ix_event, .cancel = &ctx.cancel};
     if ((rc = agora_interact_run(sc, &opt, &res, err)) != 0)
         goto done;
-    agora__mcp_progress(call, (double)res.rounds_done, (double)res.rounds_done, "done");
     *out = json_pack("{s:s, s:s, s:I, s:f, s:O, s:o, s:o}", "path", res.path, "status", res.status, "rounds",
                      (json_int_t)res.rounds_done, "wall_s", round(res.wall_time_s * 1e4) / 1e4, "evaluation",
                      res.evaluation ? res.evaluation : json_null(), "round_narratives", ctx.rounds, "notes", ctx.notes);
