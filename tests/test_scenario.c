@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "agora/agora.h"
+#include "core/internal.h"
 #include "io/yaml.h"
 #include "support.h"
 
@@ -799,6 +800,73 @@ static void json_text_goes_through_the_same_parser(void **state)
     assert_int_equal(err.column, 7);
 }
 
+/* FIPS 180-4's examples (and the empty message), fed whole and in odd-sized pieces across block boundaries. */
+static void sha256_matches_the_standard_vectors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *msg, *hex;
+    } v[] = {{"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+             {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+             {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+              "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"}};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        for (size_t piece = 1; piece <= 64; piece *= 3) {
+            agora__sha256 h;
+            char hex[65];
+            agora__sha256_init(&h);
+            size_t n = strlen(v[i].msg);
+            for (size_t k = 0; k < n; k += piece)
+                agora__sha256_add(&h, v[i].msg + k, n - k < piece ? n - k : piece);
+            agora__sha256_hex(&h, hex);
+            assert_string_equal(hex, v[i].hex);
+        }
+    }
+    /* a million 'a': many blocks */
+    agora__sha256 h;
+    char hex[65], a[1000];
+    memset(a, 'a', sizeof a);
+    agora__sha256_init(&h);
+    for (int k = 0; k < 1000; k++)
+        agora__sha256_add(&h, a, sizeof a);
+    agora__sha256_hex(&h, hex);
+    assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+static void hash_of(const char *path, const char *const *sets, int n, char hex[65])
+{
+    agora_scenario *sc = NULL;
+    agora_error err;
+    assert_int_equal(agora_scenario_load(path, &sc, &err), 0);
+    if (n > 0)
+        assert_int_equal(agora_scenario_set_all(sc, sets, n, &err), 0);
+    assert_int_equal(agora_scenario_hash(sc, hex, &err), 0);
+    assert_int_equal(strlen(hex), 64);
+    agora_scenario_destroy(sc);
+}
+
+/* The configuration hash changes with every key that changes results, and not with where the file goes, its
+ * flushing or compression, or the thread count. */
+static void config_hash_follows_what_changes_results(void **state)
+{
+    (void)state;
+    const char *path = test_src_path("scenarios/sir_karate.yaml");
+    char base[65], h[65];
+    hash_of(path, NULL, 0, base);
+    static const char *const same[] = {"output.path=\"elsewhere.h5\"", "threads=3", "output.flush_every=1",
+                                       "output.compression=0"};
+    hash_of(path, same, 4, h);
+    assert_string_equal(h, base);
+    static const char *const differ[] = {"params.beta=0.5", "params.gamma=0.9", "steps=7", "seed=99",
+                                         "output.snapshot_every=3"};
+    for (size_t i = 0; i < sizeof differ / sizeof differ[0]; i++) {
+        hash_of(path, &differ[i], 1, h);
+        if (strcmp(h, base) == 0)
+            fail_msg("%s does not change the hash", differ[i]);
+    }
+    assert_int_equal(agora_scenario_hash(NULL, h, NULL), AGORA_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -806,6 +874,8 @@ int main(void)
         cmocka_unit_test(good_json_loads_with_defaults),
         cmocka_unit_test(json_that_libyaml_refuses_falls_back_to_jansson),
         cmocka_unit_test(minimal_text_gets_every_default),
+        cmocka_unit_test(sha256_matches_the_standard_vectors),
+        cmocka_unit_test(config_hash_follows_what_changes_results),
         cmocka_unit_test(aliases_are_copied),
         cmocka_unit_test(bad_type_names_the_value),
         cmocka_unit_test(out_of_range_names_the_value),

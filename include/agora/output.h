@@ -2,7 +2,8 @@
  *
  * Layout (one file per run; see DESIGN.md):
  *   /                     attributes: agora_version, mode, model, seed, threads, n_agents, space, scenario (the file
- *                         as written), scenario_path, config (effective configuration, JSON), created (UTC ISO-8601),
+ *                         as written), scenario_path, config (effective configuration, JSON), config_hash
+ *                         (agora_scenario_hash), created (UTC ISO-8601),
  *                         status ("running" while written; "complete", "interrupted" or "failed" once closed),
  *                         and after closing: finished, steps_done, wall_time_s, summary (JSON)
  *   /time                 int64[T], unlimited, the `time` dimension scale
@@ -76,6 +77,7 @@ typedef struct agora_writer_config {
     const char *path;               /* created (parent directories too) or truncated */
     /* provenance, written as root attributes; strings may be NULL (written empty) */
     const char *mode, *model, *scenario_text, *scenario_path, *config_json;
+    const char *config_hash;        /* agora_scenario_hash of what made the run (root attribute config_hash) */
     uint64_t seed;
     int threads;
     /* metrics, in the order agora_writer_metrics receives them */

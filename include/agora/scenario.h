@@ -54,6 +54,14 @@ AGORA_API int agora_scenario_set_all(agora_scenario *sc, const char *const *assi
 /* The effective configuration: checked, overrides applied, defaults filled in; borrowed. */
 AGORA_API const json_t *agora_scenario_config(const agora_scenario *sc);
 
+/* The SHA-256 (64 hex digits) of what makes the scenario's results: the effective configuration with overrides
+ * (every key that can change a dataset: model, space, params, steps, seed, snapshots, interventions, LLM,
+ * personas, ... but not output.path, flush_every, compression, threads or a sweep block), the model's definition
+ * (its parameters, metrics, fields and actions), the contents of an edge-list file and the agora version. A run
+ * file records it as the root attribute `config_hash`; a sweep reuses a run file, and `agora run --resume`
+ * continues one, only when the hashes are equal. */
+AGORA_API int agora_scenario_hash(const agora_scenario *sc, char hex[65], agora_error *err);
+
 /* The file's text as written (for provenance); borrowed. */
 AGORA_API const char *agora_scenario_text(const agora_scenario *sc);
 

@@ -47,6 +47,17 @@ char *agora__json_dumps(const json_t *v, size_t flags);
 /* The JSON type of a value in words: "a number", "a string", "an object", ... */
 const char *agora__json_kind(const json_t *v);
 
+/* SHA-256, streaming: init, add bytes any number of times, then hex (64 lowercase digits and a NUL). */
+typedef struct agora__sha256 {
+    uint32_t h[8];
+    uint64_t len;
+    unsigned char buf[64];
+    size_t fill;
+} agora__sha256;
+void agora__sha256_init(agora__sha256 *s);
+void agora__sha256_add(agora__sha256 *s, const void *data, size_t n);
+void agora__sha256_hex(agora__sha256 *s, char hex[65]);
+
 /* Creates a directory and its parents (like mkdir -p); 0 or AGORA_EIO. */
 int agora__mkdirs(const char *dir, agora_error *err);
 

@@ -1452,8 +1452,11 @@ static int open_file(agora_interact *ix, const agora_scenario *sc, const char *p
     for (int m = 0; m < ix->n_metrics; m++)
         ms[m] = (agora_metric_spec){.name = ix->metric_keys[m], .doc = "world state, by round", .summary = "final"};
     char *config = json_text(ix->cfg);
+    char config_hash[65];
+    agora_scenario_hash(sc, config_hash, NULL); /* "" when it cannot be computed (out of memory) */
     agora_writer_config wc = {
         .path = path,
+        .config_hash = config_hash,
         .mode = "interactions",
         .model = "",
         .scenario_text = agora_scenario_text(sc),

@@ -669,6 +669,7 @@ static int write_root_attributes(hid_t file, const agora_writer_config *cfg, ago
         (rc = agora__h5_attr_text(file, "scenario", cfg->scenario_text, err)) ||
         (rc = agora__h5_attr_text(file, "scenario_path", cfg->scenario_path, err)) ||
         (rc = agora__h5_attr_text(file, "config", cfg->config_json, err)) ||
+        (rc = agora__h5_attr_text(file, "config_hash", cfg->config_hash, err)) ||
         (rc = agora__h5_attr_text(file, "created", created, err)) ||
         (rc = agora__h5_attr_text(file, "status", "running", err)))
         return rc;

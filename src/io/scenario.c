@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agora/agora.h" /* agora_version */
 #include "agora/model.h"
 #include "interact/ixinternal.h"
 #include "agora/persona.h"
@@ -1031,6 +1032,72 @@ int agora_scenario_set(agora_scenario *sc, const char *assignment, agora_error *
 const json_t *agora_scenario_config(const agora_scenario *sc)
 {
     return sc ? sc->config : NULL;
+}
+
+/* Adds a file's bytes to the hash; a file that cannot be read adds its name and the word "unreadable" (the run
+ * itself will then fail and say why). */
+static void hash_file(agora__sha256 *h, const char *base_dir, const char *path)
+{
+    char full[4096];
+    if (path[0] == '/' || !base_dir || !base_dir[0])
+        snprintf(full, sizeof full, "%s", path);
+    else
+        snprintf(full, sizeof full, "%s/%s", base_dir, path);
+    FILE *f = fopen(full, "rb");
+    if (!f && path[0] != '/')
+        f = fopen(path, "rb"); /* as the space does: the scenario's directory, then the working directory */
+    if (!f) {
+        agora__sha256_add(h, "unreadable:", 11);
+        agora__sha256_add(h, path, strlen(path));
+        return;
+    }
+    unsigned char buf[65536];
+    size_t n;
+    agora__sha256_add(h, "file:", 5);
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        agora__sha256_add(h, buf, n);
+    fclose(f);
+}
+
+int agora_scenario_hash(const agora_scenario *sc, char hex[65], agora_error *err)
+{
+    hex[0] = '\0';
+    if (!sc)
+        return agora_error_set(err, AGORA_EINVAL, NULL, "agora_scenario_hash needs a scenario");
+    /* What cannot change a dataset is left out: where the file goes, how often it is flushed, its compression, the
+     * thread count (results do not depend on it) and a sweep block (each run's values are in its own config). */
+    json_t *c = json_deep_copy(sc->config);
+    json_t *model = sc->model ? agora_model_describe(sc->model) : json_null();
+    json_t *doc = c && model ? json_pack("{s:s, s:O, s:O}", "agora_version", agora_version(), "model", model, "config", c)
+                             : NULL;
+    json_decref(model);
+    if (!doc) {
+        json_decref(c);
+        return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    }
+    json_t *out = json_object_get(c, "output");
+    json_object_del(out, "path");
+    json_object_del(out, "flush_every");
+    json_object_del(out, "compression");
+    json_object_del(c, "threads");
+    json_object_del(c, "sweep");
+    char *text = agora__json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    json_decref(c);
+    json_decref(doc);
+    if (!text)
+        return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    agora__sha256 h;
+    agora__sha256_init(&h);
+    agora__sha256_add(&h, text, strlen(text));
+    free(text);
+    /* The contents of an edge-list file shape the graph, so they are part of the configuration too. */
+    const json_t *space = json_object_get(sc->config, "space");
+    const char *gpath = json_string_value(json_object_get(space, "path"));
+    if (gpath && json_is_string(json_object_get(space, "generator")) &&
+        strcmp(json_string_value(json_object_get(space, "generator")), "file") == 0)
+        hash_file(&h, sc->base_dir, gpath);
+    agora__sha256_hex(&h, hex);
+    return 0;
 }
 
 const char *agora_scenario_text(const agora_scenario *sc)

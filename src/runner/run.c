@@ -314,7 +314,11 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
     }
 
     /* Open the run file. */
+    char config_hash[65];
+    if ((rc = agora_scenario_hash(sc, config_hash, err)))
+        goto done;
     agora_writer_config wcfg = {.path = path,
+                                .config_hash = config_hash,
                                 .mode = json_string_value(json_object_get(cfg, "mode")),
                                 .model = model->name,
                                 .scenario_text = agora_scenario_text(sc),
