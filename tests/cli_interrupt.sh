@@ -61,3 +61,74 @@ assert f.attrs["status"] == "running"
 PY
 h5clear -s kill.h5 && h5dump -H kill.h5 > /dev/null || fail "h5clear -s should make a killed file open in h5dump"
 pass "SIGKILL keeps the flushed steps"
+
+# SIGTERM (Slurm's time limit, `timeout`, systemd) and SIGHUP (a closed terminal) stop a run as Ctrl-C does:
+# status "interrupted", exit 128 + the signal, a file that opens without repair.
+for sig in TERM:143 HUP:129; do
+  name=${sig%%:*} code=${sig##*:}
+  $AGORA run long.yaml -o "$name.h5" -q & pid=$!
+  wait_rows "$name.h5" 20
+  kill -"$name" $pid
+  set +e; wait $pid; rc=$?; set -e
+  [ "$rc" = "$code" ] || fail "SIG$name should exit $code, got $rc"
+  expect_exit 0 $AGORA inspect "$name.h5"
+  contains out.txt "interrupted"
+  h5dump -H "$name.h5" > /dev/null || fail "a file stopped by SIG$name must open without repair"
+  pass "SIG$name"
+done
+# `timeout` sends SIGTERM: the same, and timeout passes the exit status on.
+set +e; timeout -s TERM 2 $AGORA run long.yaml -o timeout.h5 -q; rc=$?; set -e
+[ "$rc" = 143 ] || [ "$rc" = 124 ] || fail "timeout should end the run with 143 (or timeout's 124), got $rc"
+expect_exit 0 $AGORA inspect timeout.h5
+contains out.txt "interrupted"
+pass "timeout -s TERM"
+
+# A reader that goes away (`agora run ... | head`): the run stops cleanly instead of dying mid-write. The event
+# lines go to stderr, so the pipe is closed on stderr here; the exit code is 141 (128 + SIGPIPE).
+cat > chatty.yaml <<'Y'
+name: chatty
+model: sir
+space: {kind: grid, width: 200, height: 200}
+params: {beta: 0.05, gamma: 0.01, initial_infected: 100}
+steps: 100000000
+interventions: [{at: 1, action: {action: vaccinate, fraction: 0.01}}, {at: 2, action: {action: vaccinate, fraction: 0.01}}]
+output: {flush_every: 5}
+Y
+set +e; $AGORA run chatty.yaml -o pipe.h5 --no-progress 2>&1 >/dev/null | head -1 > head.txt; rc=${PIPESTATUS[0]}; set -e
+[ "$rc" = 141 ] || fail "a closed pipe should stop the run with 141, got $rc"
+[ -s head.txt ] || fail "head saw no line"
+expect_exit 0 $AGORA inspect pipe.h5
+contains out.txt "interrupted"
+h5dump -H pipe.h5 > /dev/null || fail "a file stopped by a closed pipe must open without repair"
+# stdout closed before the summary is printed: the file is complete all the same.
+cat > short.yaml <<'Y'
+name: short
+model: sir
+space: {kind: grid, width: 50, height: 50}
+steps: 20
+Y
+set +e; $AGORA run short.yaml -o short.h5 | head -c 0; set -e
+expect_exit 0 $AGORA inspect short.h5
+contains out.txt "complete"
+pass "closed pipe"
+
+# A sweep under SIGTERM: the workers stop, every run file is closed, and the same command finishes the rest.
+cat > sweep.yaml <<'Y'
+name: sw
+model: sir
+space: {kind: grid, width: 300, height: 300}
+params: {beta: 0.05, gamma: 0.01, initial_infected: 100}
+steps: 10000000
+output: {flush_every: 5}
+Y
+$AGORA sweep sweep.yaml --vary params.beta=0.02:0.08:4 -o sw.h5 -q & pid=$!
+for _ in $(seq 300); do ls sw.h5.runs/*.h5 >/dev/null 2>&1 && break; sleep 0.1; done
+sleep 1
+kill -TERM $pid
+set +e; wait $pid; rc=$?; set -e
+[ "$rc" = 143 ] || fail "a sweep stopped by SIGTERM should exit 143, got $rc"
+for f in sw.h5.runs/*.h5; do
+  h5dump -H "$f" > /dev/null || fail "$f was left open by a SIGTERM"
+  $AGORA inspect "$f" | grep -qE "status +(interrupted|complete)" || fail "$f is neither interrupted nor complete"
+done
+pass "sweep SIGTERM"

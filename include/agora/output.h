@@ -126,9 +126,19 @@ AGORA_API int agora_writer_row(agora_writer *wr, int table, const agora_writer_c
 /* Writes buffered rows and flushes every dataset: SWMR readers and a killed run see everything so far. */
 AGORA_API int agora_writer_flush(agora_writer *wr, agora_error *err);
 
+/* Records why the run failed (the formatted error), written at agora_writer_close as the root attribute `error`,
+ * which `agora inspect` shows. NULL clears it. */
+AGORA_API void agora_writer_set_error(agora_writer *wr, const char *message);
+
 /* Flushes, ends SWMR writing and records the final status ("complete", "interrupted", "failed"), the steps done,
  * the wall time and a summary (JSON text, may be NULL) as root attributes. Frees wr in every case; NULL is allowed.
- * After this the file opens in any HDF5 tool without flags. */
+ * After this the file opens in any HDF5 tool without flags.
+ *
+ * Running out of room (a full disk, `ulimit -f`): every writing call checks the room first and fails with AGORA_EIO
+ * ("no space left on device: ...") while a reserve for closing remains, so the file closes with status "failed"
+ * and its `error` attribute. A write that fails in the operating system anyway (errno in the message) breaks the
+ * writer: later calls fail at once, and the close records "failed" in the file as of its last flush when there is
+ * room again, else removes the file (the error then ends with "the incomplete run file was removed"). */
 AGORA_API int agora_writer_close(agora_writer *wr, const char *status, int64_t steps_done, double wall_time_s,
                                  const char *summary_json, agora_error *err);
 

@@ -1,6 +1,6 @@
 /* agora CLI — shared declarations: the command table, option parsing and the stderr logger. The CLI is a thin
  * front over the library: it parses arguments, calls one library function and decides what to print and which exit
- * code to return (0 success, 1 the run failed, 2 bad usage or a bad scenario, 130 interrupted). */
+ * code to return (0 success, 1 the run failed, 2 bad usage or a bad scenario, 128 + signal interrupted). */
 #ifndef AGORA_CLI_H
 #define AGORA_CLI_H
 
@@ -55,6 +55,16 @@ void cli_error(const char *cmd, const agora_error *err);
  * --llm PROVIDER:MODEL / --llm-url URL together through agora_scenario_set_all, so they are checked exactly like the
  * file. Returns NULL after printing the error (*rc: the exit code). */
 agora_scenario *cli_load_scenario(const char *cmd, const cli_args *a, int *rc);
+
+/* Stopping on SIGINT, SIGTERM, SIGHUP and SIGPIPE (signals.c): install sets cli_cancel (the library's cancel
+ * flag) on the first of them; restore puts the defaults back (SIGPIPE stays ignored, so a closed stdout is an
+ * error on write). The exit code of an interrupted command is 128 + the first signal (130 for Ctrl-C, 143 for
+ * SIGTERM, 129 for SIGHUP, 141 for a closed pipe), or 130 when it stopped for another reason. */
+extern volatile int cli_cancel;
+void cli_signals_install(void);
+void cli_signals_restore(void);
+int cli_signal_exit_code(void);
+int cli_signalled(void);
 
 int cmd_run(int argc, char **argv);
 int cmd_interact(int argc, char **argv);

@@ -41,6 +41,9 @@ static void print_text(const json_t *info, int list_events)
         printf("  status      incomplete: the run did not close this file (still running, or killed); "
                "%lld steps were flushed\n",
                (long long)json_integer_value(json_object_get(time, "rows")));
+    const char *why = json_string_value(json_object_get(attrs, "error"));
+    if (why && *why)
+        printf("  error       %s\n", why);
     printf("  made by     agora %s, created %s\n", attr_s(attrs, "agora_version"), attr_s(attrs, "created"));
     printf("  scenario    %s (mode %s, model %s)\n", attr_s(attrs, "scenario_path"), attr_s(attrs, "mode"),
            attr_s(attrs, "model"));

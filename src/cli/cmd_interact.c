@@ -52,15 +52,6 @@ static const char interact_help[] =
     "  -q, --quiet            print only the result\n"
     "  -h, --help             this help\n";
 
-static volatile int cancel_flag;
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    cancel_flag = 1;
-    signal(SIGINT, SIG_DFL);
-}
-
 /* ---- the live transcript ------------------------------------------------------------------------------------------
  */
 
@@ -118,7 +109,7 @@ static int between_rounds(void *ud, agora_interact *ix, int64_t round)
 {
     view *v = ud;
     if (!v->pause)
-        return cancel_flag;
+        return cli_cancel;
     fprintf(stderr, "-- after round %lld: \"ID: message\" to an actor, empty line to go on, \"quit\" to stop --\n",
             (long long)round);
     char line[2048];
@@ -144,7 +135,7 @@ static int between_rounds(void *ud, agora_interact *ix, int64_t round)
         if (agora_interact_say(ix, line, text, &err) != 0)
             cli_error("interact", &err);
     }
-    return cancel_flag; /* end of input: go on without pausing */
+    return cli_cancel; /* end of input: go on without pausing */
 }
 
 /* ---- --runs: several worlds at once ------------------------------------------------------------------------------ */
@@ -200,7 +191,7 @@ static int compare_runs(const char *cmd, agora_scenario *base, const cli_args *a
         size_t len = strlen(out);
         int ext = len > 3 && strcmp(out + len - 3, ".h5") == 0;
         snprintf(j->out, sizeof j->out, "%.*s-%lld.h5", (int)(ext ? len - 3 : len), out, j->seed);
-        j->opt = (agora_interact_options){.output = j->out, .enrich = cli_has(a, "enrich"), .cancel = &cancel_flag};
+        j->opt = (agora_interact_options){.output = j->out, .enrich = cli_has(a, "enrich"), .cancel = &cli_cancel};
     }
     if (rc != CLI_OK) {
         for (int i = 0; i < n; i++)
@@ -264,7 +255,7 @@ static int compare_runs(const char *cmd, agora_scenario *base, const cli_args *a
     }
     free(jobs);
     free(th);
-    return cancel_flag ? CLI_INTERRUPTED : rc;
+    return cli_cancel ? cli_signal_exit_code() : rc;
 }
 
 /* ---- --question -------------------------------------------------------------------------------------------------- */
@@ -346,7 +337,7 @@ int cmd_interact(int argc, char **argv)
         json_decref(prior);
         return rc;
     }
-    signal(SIGINT, on_sigint);
+    cli_signals_install();
     const char *runs_s = cli_get(&a, "runs");
     long long runs = runs_s ? cli_uint("interact", "--runs", runs_s) : 1;
     if (runs < 1 || runs > 64) {
@@ -360,7 +351,7 @@ int cmd_interact(int argc, char **argv)
         rc = compare_runs("interact", sc, &a, (int)runs, &v);
         agora_scenario_destroy(sc);
         json_decref(prior);
-        signal(SIGINT, SIG_DFL);
+        cli_signals_restore();
         return rc;
     }
     json_t *replay = NULL;
@@ -378,10 +369,10 @@ int cmd_interact(int argc, char **argv)
                                   .replay_lenient = cli_has(&a, "replay-lenient"),
                                   .enrich = cli_has(&a, "enrich"),
                                   .prior_calls = prior,
-                                  .cancel = &cancel_flag};
+                                  .cancel = &cli_cancel};
     agora_interact_result res;
     rc = agora_interact_run(sc, &opt, &res, &err);
-    signal(SIGINT, SIG_DFL);
+    cli_signals_restore();
     if (rc) {
         cli_error("interact", &err);
         /* a recording that does not fit, a scenario of another mode (as agora run refuses this one): usage */
@@ -391,7 +382,7 @@ int cmd_interact(int argc, char **argv)
     } else {
         fprintf(v.quiet ? stdout : stderr, "agora interact: %s, %lld rounds in %.1f s -> %s\n", res.status,
                 (long long)res.rounds_done, res.wall_time_s, res.path);
-        rc = strcmp(res.status, "complete") == 0 ? CLI_OK : CLI_INTERRUPTED;
+        rc = strcmp(res.status, "complete") == 0 ? CLI_OK : cli_signal_exit_code();
     }
     agora_interact_result_free(&res);
     json_decref(replay);

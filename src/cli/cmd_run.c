@@ -1,8 +1,9 @@
 /* agora CLI — `agora run` and `agora validate`: load a scenario, apply command-line overrides, then run it (with a
  * progress bar on a terminal, event lines, a summary at the end) or just check it.
  *
- * Ctrl-C stops a run cleanly: the signal handler only sets a flag that agora_run polls between steps; the file is
- * flushed and closed with status "interrupted". A second Ctrl-C kills the process (the file keeps what was flushed). */
+ * Ctrl-C, SIGTERM, SIGHUP and a closed stdout stop a run cleanly (signals.c): the handler only sets a flag that
+ * agora_run polls between steps; the file is flushed and closed with status "interrupted" and the exit code is 128
+ * + the signal. A second Ctrl-C kills the process (the file keeps what was flushed). */
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -47,7 +48,8 @@ static const char run_help[] =
     "  -h, --help            this help\n"
     "  -V, --version         print the version\n"
     "\n"
-    "exit status: 0 complete, 1 the run failed, 2 bad usage or scenario, 130 interrupted (Ctrl-C)\n";
+    "exit status: 0 complete, 1 the run failed, 2 bad usage or scenario, 128+N interrupted by signal N\n"
+    "(130 Ctrl-C, 143 SIGTERM, 129 SIGHUP, 141 stdout closed); the file is then closed as \"interrupted\"\n";
 
 static const char validate_help[] =
     "usage: agora validate SCENARIO [--set KEY=VALUE]... [--print]\n"
@@ -59,17 +61,6 @@ static const char validate_help[] =
     "      --print           print the effective configuration (defaults filled in) as JSON\n"
     "  -h, --help            this help\n"
     "  -V, --version         print the version\n";
-
-static volatile sig_atomic_t interrupted_flag;
-static volatile int cancel_flag;
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    interrupted_flag = 1;
-    cancel_flag = 1;
-    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the process at once */
-}
 
 agora_scenario *cli_load_scenario(const char *cmd, const cli_args *a, int *rc)
 {
@@ -382,7 +373,7 @@ int cmd_run(int argc, char **argv)
         agora_scenario_destroy(sc);
         return CLI_USAGE;
     }
-    signal(SIGINT, on_sigint);
+    cli_signals_install();
     agora_run_options opt = {.logger = &cli_logger,
                              .progress = on_progress,
                              .on_event = on_event,
@@ -393,13 +384,13 @@ int cmd_run(int argc, char **argv)
                              .replay_lenient = cli_has(&a, "replay-lenient"),
                              .ud = &view,
                              .progress_interval_s = 0.1,
-                             .cancel = &cancel_flag};
+                             .cancel = &cli_cancel};
     agora_run_result res;
     agora_error err;
     agora_error_clear(&err);
     int run_rc = agora_run(sc, &opt, &res, &err);
     clear_bar(&view);
-    signal(SIGINT, SIG_DFL);
+    cli_signals_restore();
     if (run_rc != 0) {
         cli_error("run", &err);
         rc = err.code == AGORA_ESCHEMA || err.code == AGORA_EPARSE ? CLI_USAGE : CLI_FAILED;
@@ -408,7 +399,7 @@ int cmd_run(int argc, char **argv)
             print_json(&res);
         else if (!quiet)
             print_summary(sc, &res);
-        rc = interrupted_flag || strcmp(res.status, "interrupted") == 0 ? CLI_INTERRUPTED : CLI_OK;
+        rc = cli_signalled() || strcmp(res.status, "interrupted") == 0 ? cli_signal_exit_code() : CLI_OK;
     }
     agora_run_result_free(&res);
     agora_scenario_destroy(sc);

@@ -44,7 +44,6 @@ static const char sweep_help[] =
     "\n"
     "exit status: 0 every run complete, 1 a run failed, 2 bad usage or scenario, 130 interrupted\n";
 
-static volatile int sweep_cancel;
 
 #ifdef AGORA_HAVE_MPI
 static void mpi_barrier(void *ud)
@@ -53,13 +52,6 @@ static void mpi_barrier(void *ud)
     MPI_Barrier(MPI_COMM_WORLD);
 }
 #endif
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    sweep_cancel = 1;
-    signal(SIGINT, SIG_DFL);
-}
 
 typedef struct view {
     int bar;
@@ -204,9 +196,9 @@ int cmd_sweep(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &size);
 #endif
     view vw = {.bar = rank == 0 && !cli_has(&a, "quiet") && !cli_has(&a, "no-progress") && isatty(STDERR_FILENO)};
-    signal(SIGINT, on_sigint);
+    cli_signals_install();
     agora_sweep_options opt = {.output = out, .sets = sets, .n_sets = n_sets, .threads = (int)threads,
-                               .logger = &cli_logger, .progress = on_progress, .ud = &vw, .cancel = &sweep_cancel,
+                               .logger = &cli_logger, .progress = on_progress, .ud = &vw, .cancel = &cli_cancel,
                                .rank = rank, .size = size};
 #ifdef AGORA_HAVE_MPI
     opt.barrier = mpi_barrier;
@@ -224,7 +216,7 @@ int cmd_sweep(int argc, char **argv)
                (long long)res.failed, res.elapsed_s, out);
     if (src) {
         cli_error("sweep", &err);
-        rc = sweep_cancel || src == AGORA_ECANCELED ? CLI_INTERRUPTED : CLI_FAILED;
+        rc = cli_cancel || src == AGORA_ECANCELED ? cli_signal_exit_code() : CLI_FAILED;
     } else {
         rc = CLI_OK;
     }

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hdf5.h>
+
 #include <curl/curl.h>
 
 #include "cli/cli.h"
@@ -155,6 +157,9 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
+    /* HDF5 closes itself at exit by default, and crashes doing so when a write to a full disk left a file it could
+     * not close (agora_writer_close handles the file; the library's leftovers are dropped with the process). */
+    H5dont_atexit();
     if (argc < 2) {
         fputs(usage, stderr);
         return CLI_USAGE;

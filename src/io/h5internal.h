@@ -115,6 +115,9 @@ int agora__h5_table_flush(agora__h5_table *t, agora_error *err);
 /* Logical rows appended so far (written or buffered). */
 int64_t agora__h5_table_count(const agora__h5_table *t);
 
+/* Bytes of rows buffered and not yet written. */
+size_t agora__h5_table_pending(const agora__h5_table *t);
+
 /* Closes the dataset and frees the table, dropping rows not yet flushed; NULL is allowed. */
 void agora__h5_table_close(agora__h5_table *t);
 

@@ -20,6 +20,9 @@
  *   - snapshot chunks hold one snapshot, split into bands of rows (or pieces of a row) above 4 MiB, so a notebook
  *     reads one snapshot without decompressing others and HDF5's chunk buffers stay small.
  *   - tables (/events, /llm/calls) are dimension scales of themselves (see agora__h5_table_create). */
+#define _GNU_SOURCE /* memfd_create */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stddef.h>
@@ -27,6 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <hdf5.h>
 #include <hdf5_hl.h>
@@ -57,6 +66,7 @@ typedef struct stack_text {
     char outer[192];
     char inner[256];
     int n;
+    int os_errno; /* the operating system's error behind a failed read or write, 0 if none */
 } stack_text;
 
 static herr_t stack_walk(unsigned n, const H5E_error2_t *e, void *data)
@@ -67,6 +77,10 @@ static herr_t stack_walk(unsigned n, const H5E_error2_t *e, void *data)
         snprintf(s->outer, sizeof s->outer, "%s", d);
     snprintf(s->inner, sizeof s->inner, "%s", d);
     s->n++;
+    /* The sec2 driver reports a failed system call as "..., errno = 28, error message = '...', ...". */
+    const char *en = strstr(d, "errno = ");
+    if (en && !s->os_errno)
+        s->os_errno = atoi(en + 8);
     return 0;
 }
 
@@ -76,6 +90,10 @@ int agora__h5_fail(agora_error *err, int code, const char *where, const char *fm
     /* Walking downward visits the API call first and the most specific cause last; the two together say what
      * failed and why ("unable to create file" ... "errno = 13, error message = 'Permission denied'"). */
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, stack_walk, &s);
+    /* An error of the operating system (a full disk, a file-size limit, a failing device) is an I/O error, said
+     * in the system's words rather than in the driver's dump of its arguments. */
+    if (s.os_errno > 0)
+        code = AGORA_EIO;
     if (!err)
         return code;
     char what[256] = "";
@@ -85,6 +103,8 @@ int agora__h5_fail(agora_error *err, int code, const char *where, const char *fm
         vsnprintf(what, sizeof what, fmt, ap);
         va_end(ap);
     }
+    if (s.os_errno > 0)
+        return agora_error_set(err, code, where, "%s: %s", what, strerror(s.os_errno));
     if (s.n == 0)
         return agora_error_set(err, code, where, "%s", what);
     if (s.n == 1 || strcmp(s.outer, s.inner) == 0)
@@ -454,6 +474,11 @@ int64_t agora__h5_table_count(const agora__h5_table *t)
     return t ? t->next_id : 0;
 }
 
+size_t agora__h5_table_pending(const agora__h5_table *t)
+{
+    return t ? t->buf_rows * t->row_size : 0;
+}
+
 /* ---- the run file writer --------------------------------------------------------------------------------------- */
 
 /* Rows per chunk of /time and /metrics/<name> (8 KiB of float64). */
@@ -515,6 +540,10 @@ struct agora_writer {
         int64_t calls, ok, invalid, failed, prompt_tokens, completion_tokens, latency_n;
         double latency_sum, latency_max;
     } *totals;
+    /* A write failed in the operating system (a full disk, a file-size limit, a failing device): HDF5's view of
+     * the file can no longer reach the disk, so nothing more is written and the close takes the careful path. */
+    int broken;
+    char error[600]; /* why the run failed, recorded as the root attribute `error` (empty: it did not) */
 };
 
 static void writer_close_handles(agora_writer *wr)
@@ -537,10 +566,139 @@ static void writer_close_handles(agora_writer *wr)
     agora__h5_close(&wr->snap_time);
 }
 
+/* ---- running out of room ------------------------------------------------------------------------------------------
+ *
+ * HDF5 does not recover from a failed write: the metadata it could not write stays dirty, every later flush and
+ * the close fail again, and the library crashes at exit trying once more (seen with a full disk). So the writer
+ * does two things. Before each large write it checks that the file system (and the process's file-size limit,
+ * `ulimit -f`) leave room for it plus a reserve, and if not, it stops the run with a clear error while the file can
+ * still be closed properly and marked "failed". And when a write fails anyway (another process filled the disk),
+ * it points the file's descriptor at a scratch file in memory, so that HDF5 can close what it has without touching
+ * the disk again, then records the failure in the file as it was at its last flush, or removes the file when even
+ * that cannot be written. */
+
+/* What closing needs: the final attributes (status, summary, persona totals) and the metadata of the last flush. */
+#define WRITER_RESERVE ((uint64_t)256 << 10)
+
+/* Bytes this process may still add to the file at `path`: the free space of its file system for unprivileged
+ * users and what the file-size limit leaves; UINT64_MAX when neither is known. */
+static uint64_t writable_bytes(const char *path)
+{
+    uint64_t room = UINT64_MAX;
+    struct statvfs vfs;
+    int ok = statvfs(path, &vfs) == 0;
+    if (!ok) { /* not created yet: its directory's file system */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir)
+            *slash = '\0';
+        else
+            snprintf(dir, sizeof dir, "%s", slash ? "/" : ".");
+        ok = statvfs(dir, &vfs) == 0;
+    }
+    if (ok && vfs.f_frsize > 0 && vfs.f_blocks > 0) /* no blocks at all: a file system that does not count them */
+        room = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        struct stat st;
+        uint64_t size = stat(path, &st) == 0 && st.st_size > 0 ? (uint64_t)st.st_size : 0;
+        uint64_t left = (uint64_t)rl.rlim_cur > size ? (uint64_t)rl.rlim_cur - size : 0;
+        room = left < room ? left : room;
+    }
+    return room;
+}
+
+static void human_bytes(uint64_t n, char *buf, size_t size)
+{
+    if (n >= (uint64_t)10 << 30)
+        snprintf(buf, size, "%.1f GiB", (double)n / (double)(1u << 30));
+    else if (n >= (uint64_t)10 << 20)
+        snprintf(buf, size, "%.1f MiB", (double)n / (double)(1u << 20));
+    else if (n >= (uint64_t)10 << 10)
+        snprintf(buf, size, "%.1f KiB", (double)n / 1024.0);
+    else
+        snprintf(buf, size, "%llu bytes", (unsigned long long)n);
+}
+
+/* AGORA_EIO unless `need` bytes (and the reserve for closing) fit. */
+static int need_room(const agora_writer *wr, uint64_t need, const char *what, agora_error *err)
+{
+    uint64_t room = writable_bytes(wr->path);
+    if (room == UINT64_MAX || room >= need + WRITER_RESERVE)
+        return 0;
+    char have[32], want[32];
+    human_bytes(room, have, sizeof have);
+    human_bytes(need + WRITER_RESERVE, want, sizeof want);
+    if (wr->file < 0)
+        return agora_error_set(err, AGORA_EIO, wr->path, "no space left on device: %s free, %s needs at least %s",
+                               have, what, want);
+    return agora_error_set(err, AGORA_EIO, wr->path,
+                           "no space left on device: %s free, %s needs up to %s (with room to close the file); "
+                           "stopped while the file can still be closed",
+                           have, what, want);
+}
+
+/* Points the file's descriptor at an empty file in memory, so that HDF5 can close it without writing to the disk
+ * (see above). The disk keeps the file as it was at the last successful flush. */
+static void detach_file(hid_t file)
+{
+    void *handle = NULL;
+    if (file < 0 || H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) < 0 || !handle)
+        return;
+    int fd = *(int *)handle;
+    int scratch = memfd_create("agora-detached", 0);
+    if (scratch < 0)
+        scratch = open("/dev/null", O_RDWR);
+    if (scratch >= 0) {
+        dup2(scratch, fd);
+        close(scratch);
+    }
+}
+
+/* Whether the file system takes `bytes` more right now: writes them to a scratch file beside the run file (and
+ * syncs, so delayed allocation cannot say yes too early), then removes it. Free-space figures alone do not tell,
+ * since the write that failed was foreseen by none. */
+static int room_now(const char *path, uint64_t bytes)
+{
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s.room", path);
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return 0;
+    static const char zeros[65536];
+    int ok = 1;
+    for (uint64_t done = 0; ok && done < bytes; done += sizeof zeros)
+        ok = write(fd, zeros, sizeof zeros) == (ssize_t)sizeof zeros;
+    ok = ok && fsync(fd) == 0;
+    close(fd);
+    unlink(probe);
+    return ok;
+}
+
+/* After a failed write: an error of the operating system breaks the writer (see above). Returns rc. */
+static int note_failure(agora_writer *wr, int rc, const agora_error *e)
+{
+    if (rc == AGORA_EIO && !wr->broken) {
+        wr->broken = 1;
+        if (e && !wr->error[0])
+            agora_error_format(e, wr->error, sizeof wr->error);
+    }
+    return rc;
+}
+
+/* The error of a writer that is broken, for every call after the failure. */
+static int broken_error(const agora_writer *wr, agora_error *err)
+{
+    return agora_error_set(err, AGORA_EIO, wr->path, "the run file can no longer be written: %s", wr->error);
+}
+
 static void writer_free(agora_writer *wr)
 {
     if (!wr)
         return;
+    if (wr->broken)
+        detach_file(wr->file); /* before the handles: closing a dataset may write its metadata */
     writer_close_handles(wr);
     agora__h5_close(&wr->file);
     free(wr->metric);
@@ -1014,7 +1172,7 @@ int agora_writer_create(const agora_writer_config *cfg, agora_writer **out, agor
     agora__h5_quiet q;
     agora_writer *wr = NULL;
     hid_t fcpl = H5I_INVALID_HID, fapl = H5I_INVALID_HID;
-    int rc = 0;
+    int rc = 0, created = 0;
     if (!out)
         return agora_error_set(err, AGORA_EINVAL, NULL, "agora_writer_create needs somewhere to put the writer");
     *out = NULL;
@@ -1059,10 +1217,15 @@ int agora_writer_create(const agora_writer_config *cfg, agora_writer **out, agor
         rc = agora__h5_fail(err, AGORA_EHDF5, cfg->path, "cannot set up file properties");
         goto done;
     }
+    if ((rc = need_room(wr, WRITER_RESERVE, "a run file", err)))
+        goto done;
+    const int existed = access(cfg->path, F_OK) == 0;
     if ((wr->file = H5Fcreate(cfg->path, H5F_ACC_TRUNC, fcpl, fapl)) < 0) {
         rc = agora__h5_fail(err, AGORA_EIO, cfg->path, "cannot create the run file");
+        created = !existed; /* an empty file left by a create that ran out of room goes too */
         goto done;
     }
+    created = 1;
     if ((rc = write_root_attributes(wr->file, cfg, err)) || (rc = create_metrics(wr, cfg, err)) ||
         (cfg->n_fields > 0 && (rc = create_snapshots(wr, cfg, err))))
         goto done;
@@ -1087,7 +1250,16 @@ done:
     if (rc) {
         if (err && !err->where[0])
             snprintf(err->where, sizeof err->where, "%s", cfg->path);
+        /* A file that never started is of no use to anyone: it goes, rather than stay behind saying "running". */
+        if (wr && rc == AGORA_EIO)
+            wr->broken = 1;
         writer_free(wr);
+        if (created)
+            remove(cfg->path);
+        if (created && err && rc == AGORA_EIO && access(cfg->path, F_OK) != 0 && !strstr(err->msg, "needs at least")) {
+            size_t len = strlen(err->msg);
+            snprintf(err->msg + len, sizeof err->msg - len, "; the incomplete run file was removed");
+        }
     } else {
         *out = wr;
     }
@@ -1129,10 +1301,19 @@ int agora_writer_snapshot(agora_writer *wr, int64_t t, const void *const *data, 
     for (int i = 0; i < wr->n_fields; i++)
         if (!data[i])
             return agora_error_set(err, AGORA_EINVAL, wr->path, "snapshot field %d has no data", i);
+    if (wr->broken)
+        return broken_error(wr, err);
+    /* Room for the snapshot uncompressed: deflate usually does better, but nobody can tell beforehand. */
+    uint64_t bytes = 0;
+    for (int i = 0; i < wr->n_fields; i++)
+        bytes += (uint64_t)wr->shape[0] * (wr->rank == 2 ? (uint64_t)wr->shape[1] : 1) *
+                 (uint64_t)H5Tget_size(wr->field_mem[i]);
+    int rc = need_room(wr, bytes, "the next snapshot", err);
+    if (rc)
+        return rc;
     agora__h5_quiet q;
     agora__h5_quiet_begin(&q);
     hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
-    int rc = 0;
     hsize_t s = wr->snaps;
     hsize_t dims[3] = {s + 1, wr->shape[0], wr->shape[1]};
     hsize_t start[3] = {s, 0, 0};
@@ -1170,7 +1351,14 @@ done:
     agora__h5_close(&fspace);
     agora__h5_close(&mspace);
     agora__h5_quiet_end(&q);
-    return rc;
+    return note_failure(wr, rc, err);
+}
+
+/* Before appending to a table whose buffer will soon be written out (h5internal.h: past 1 MiB). */
+static int table_room(const agora_writer *wr, const agora__h5_table *t, agora_error *err)
+{
+    size_t pending = agora__h5_table_pending(t);
+    return pending >= ((size_t)1 << 19) ? need_room(wr, 2 * (uint64_t)pending, "the buffered table rows", err) : 0;
 }
 
 int agora_writer_event(agora_writer *wr, int64_t step, const char *source, const char *action_json,
@@ -1181,11 +1369,16 @@ int agora_writer_event(agora_writer *wr, int64_t step, const char *source, const
     agora__h5_cell cells[N_EVENT_COLUMNS] = {
         {.i = step}, {.s = source}, {.s = status}, {.s = action_json}, {.s = message},
     };
+    if (wr->broken)
+        return broken_error(wr, err);
+    int rc = table_room(wr, wr->events, err);
+    if (rc)
+        return rc;
     agora__h5_quiet q;
     agora__h5_quiet_begin(&q);
-    int rc = agora__h5_table_append(wr->events, cells, NULL, err);
+    rc = agora__h5_table_append(wr->events, cells, NULL, err);
     agora__h5_quiet_end(&q);
-    return rc;
+    return note_failure(wr, rc, err);
 }
 
 _Static_assert(sizeof(agora_writer_cell) == sizeof(agora__h5_cell) &&
@@ -1200,12 +1393,17 @@ int agora_writer_row(agora_writer *wr, int table, const agora_writer_cell *cells
 {
     if (!wr || !cells || table < 0 || table >= wr->n_tables)
         return agora_error_set(err, AGORA_EINVAL, wr ? wr->path : NULL, "agora_writer_row: no table %d", table);
+    if (wr->broken)
+        return broken_error(wr, err);
+    int rc = table_room(wr, wr->tables[table], err);
+    if (rc)
+        return rc;
     agora__h5_quiet q;
     agora__h5_quiet_begin(&q);
     /* agora_writer_cell and agora__h5_cell have the same members in the same order */
-    int rc = agora__h5_table_append(wr->tables[table], (const agora__h5_cell *)(const void *)cells, id, err);
+    rc = agora__h5_table_append(wr->tables[table], (const agora__h5_cell *)(const void *)cells, id, err);
     agora__h5_quiet_end(&q);
-    return rc;
+    return note_failure(wr, rc, err);
 }
 
 int agora_writer_llm_call(agora_writer *wr, const agora_persona_call *call, agora_error *err)
@@ -1222,9 +1420,14 @@ int agora_writer_llm_call(agora_writer *wr, const agora_persona_call *call, agor
         {.i = call->http_attempts}, {.s = call->status},            {.s = call->error},
         {.s = call->prompt},        {.s = call->reply},
     };
+    if (wr->broken)
+        return broken_error(wr, err);
+    int rc = table_room(wr, wr->calls, err);
+    if (rc)
+        return rc;
     agora__h5_quiet q;
     agora__h5_quiet_begin(&q);
-    int rc = agora__h5_table_append(wr->calls, cells, NULL, err);
+    rc = note_failure(wr, agora__h5_table_append(wr->calls, cells, NULL, err), err);
     agora__h5_quiet_end(&q);
     for (int i = 0; rc == 0 && call->persona && i < wr->n_personas; i++) {
         struct persona_totals *t = &wr->totals[i];
@@ -1320,21 +1523,38 @@ static int writer_flush(agora_writer *wr, agora_error *err)
     return 0;
 }
 
+/* Bytes the next flush adds: the buffered rows, and a page of metadata per dataset it touches. */
+static uint64_t flush_bytes(const agora_writer *wr)
+{
+    uint64_t n = (uint64_t)wr->buf_n * (uint64_t)(wr->n_metrics + 1) * 8;
+    n += agora__h5_table_pending(wr->events) + agora__h5_table_pending(wr->calls);
+    for (int i = 0; i < wr->n_tables; i++)
+        n += agora__h5_table_pending(wr->tables[i]);
+    return n + 4096 * (uint64_t)(wr->n_metrics + wr->n_fields + wr->n_tables + 4);
+}
+
 int agora_writer_flush(agora_writer *wr, agora_error *err)
 {
     if (!wr)
         return agora_error_set(err, AGORA_EINVAL, NULL, "agora_writer_flush needs a writer");
+    if (wr->broken)
+        return broken_error(wr, err);
+    int rc = need_room(wr, flush_bytes(wr), "the next flush", err);
+    if (rc)
+        return rc;
     agora__h5_quiet q;
     agora__h5_quiet_begin(&q);
-    int rc = writer_flush(wr, err);
+    rc = note_failure(wr, writer_flush(wr, err), err);
     agora__h5_quiet_end(&q);
     return rc;
 }
 
-/* Records the final status in a file that is no longer open for SWMR writing. An SWMR reader (a notebook watching
- * the run) holds a shared lock on the file, which makes a plain read-write open fail; since this writer is the
- * only one and the readers were built to follow a changing file, the reopen then goes ahead without the lock
- * rather than leave a finished run saying "running". */
+void agora_writer_set_error(agora_writer *wr, const char *message)
+{
+    if (wr)
+        snprintf(wr->error, sizeof wr->error, "%s", message ? message : "");
+}
+
 /* The per-persona totals as attributes of /personas/<id>: calls, ok, invalid, failed, prompt_tokens,
  * completion_tokens, latency_ms_mean, latency_ms_max (what `agora inspect` also computes from /llm/calls). */
 static int write_persona_totals(hid_t file, const agora_writer *wr, agora_error *err)
@@ -1369,18 +1589,36 @@ static int write_persona_totals(hid_t file, const agora_writer *wr, agora_error 
     return rc;
 }
 
-static int write_final_attributes(const agora_writer *wr, const char *path, const char *status, int64_t steps_done,
-                                  double wall_time_s, const char *summary_json, agora_error *err)
+/* Records the final status in a file that is no longer open for SWMR writing. An SWMR reader (a notebook watching
+ * the run) holds a shared lock on the file, which makes a plain read-write open fail; since this writer is the
+ * only one and the readers were built to follow a changing file, the reopen then goes ahead without the lock
+ * rather than leave a finished run saying "running".
+ * A file whose writer broke still carries the "open for SWMR writing" mark on disk, which HDF5 clears on request
+ * (as `h5clear -s` does). */
+static hid_t reopen_for_status(const char *path, int clear_mark)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), file = H5I_INVALID_HID;
+    hbool_t clear = 1;
+    if (fapl < 0)
+        return H5I_INVALID_HID;
+    if (clear_mark)
+        H5Pset(fapl, "clear_status_flags", &clear);
+    file = H5Fopen(path, H5F_ACC_RDWR, fapl);
+    /* An SWMR reader holds a shared lock; the reopen then goes ahead without it (see above). */
+    if (file < 0 && H5Pset_file_locking(fapl, 0, 1) >= 0)
+        file = H5Fopen(path, H5F_ACC_RDWR, fapl);
+    agora__h5_close(&fapl);
+    return file;
+}
+
+static int write_final_attributes(agora_writer *wr, const char *status, int64_t steps_done, double wall_time_s,
+                                  const char *summary_json, agora_error *err)
 {
     char finished[32];
     utc_now(finished, sizeof finished);
-    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT), fapl = H5I_INVALID_HID;
+    const char *path = wr->path;
+    hid_t file = reopen_for_status(path, wr->broken);
     int rc = 0;
-    if (file < 0) {
-        if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) >= 0 && H5Pset_file_locking(fapl, 0, 1) >= 0)
-            file = H5Fopen(path, H5F_ACC_RDWR, fapl);
-        agora__h5_close(&fapl);
-    }
     if (file < 0)
         return agora__h5_fail(err, AGORA_EIO, path, "cannot reopen the run file to record its status");
     if ((rc = agora__h5_attr_text(file, "status", status, err)) ||
@@ -1388,9 +1626,14 @@ static int write_final_attributes(const agora_writer *wr, const char *path, cons
         (rc = agora__h5_attr_scalar(file, "steps_done", H5T_STD_I64LE, H5T_NATIVE_INT64, &steps_done, err)) ||
         (rc = agora__h5_attr_scalar(file, "wall_time_s", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &wall_time_s, err)) ||
         (rc = agora__h5_attr_text(file, "summary", summary_json, err)) ||
-        (rc = write_persona_totals(file, wr, err)))
+        (wr->error[0] && (rc = agora__h5_attr_text(file, "error", wr->error, err))) ||
+        (rc = write_persona_totals(file, wr, err)) ||
+        (H5Fflush(file, H5F_SCOPE_LOCAL) < 0 && (rc = agora__h5_fail(err, AGORA_EIO, path, "cannot flush the run file"))))
         goto done;
 done:
+    /* A write that failed here fails again at the close; the disk keeps the file as it was before this reopen. */
+    if (rc)
+        detach_file(file);
     if (H5Fclose(file) < 0 && rc == 0)
         rc = agora__h5_fail(err, AGORA_EIO, path, "cannot close the run file");
     return rc;
@@ -1405,16 +1648,47 @@ int agora_writer_close(agora_writer *wr, const char *status, int64_t steps_done,
     agora__h5_quiet_begin(&q);
     /* Every step below runs even when an earlier one failed, so the file is closed and the status recorded
      * whenever possible; the first error is the one reported. */
-    agora_error later;
-    int rc = writer_flush(wr, err);
+    agora_error first, later;
+    agora_error_clear(&first);
+    int rc = 0;
+    if (!wr->broken)
+        rc = note_failure(wr, writer_flush(wr, &first), &first);
+    if (wr->broken) {
+        if (rc == 0)
+            rc = broken_error(wr, &first);
+        detach_file(wr->file);
+        status = "failed";
+    }
     writer_close_handles(wr);
     if (H5Fclose(wr->file) < 0 && rc == 0)
-        rc = agora__h5_fail(err, AGORA_EIO, wr->path, "cannot close the run file");
+        rc = agora__h5_fail(&first, AGORA_EIO, wr->path, "cannot close the run file");
     wr->file = H5I_INVALID_HID;
-    int rc2 = write_final_attributes(wr, wr->path, status ? status : "complete", steps_done, wall_time_s,
-                                     summary_json, rc ? &later : err);
-    if (rc == 0)
+    if (rc && !wr->error[0])
+        agora_error_format(&first, wr->error, sizeof wr->error);
+    if (rc && strcmp(status ? status : "", "failed") != 0)
+        status = "failed";
+    int rc2 = 0;
+    /* A broken writer records its status only when the disk has room again for the final attributes: a reopen
+     * that fails half-way would leave HDF5 holding a file it cannot close. */
+    if (wr->broken && !room_now(wr->path, WRITER_RESERVE))
+        rc2 = agora_error_set(&later, AGORA_EIO, wr->path, "no room to record the status");
+    else
+        rc2 = write_final_attributes(wr, status ? status : "complete", steps_done, wall_time_s, summary_json,
+                                     &later);
+    if (rc2 && (wr->broken || rc2 == AGORA_EIO)) {
+        /* The file says "running" and cannot be told otherwise: it goes, and the error says so. */
+        remove(wr->path);
+        if (rc == 0)
+            first = later;
+        rc = rc ? rc : rc2;
+        size_t len = strlen(first.msg);
+        snprintf(first.msg + len, sizeof first.msg - len, "; the incomplete run file was removed");
+    } else if (rc2 && rc == 0) {
         rc = rc2;
+        first = later;
+    }
+    if (rc && err)
+        *err = first;
     writer_free(wr);
     agora__h5_quiet_end(&q);
     return rc;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agora/agora.h"
 #include "agora/persona.h"
@@ -405,6 +406,10 @@ done:;
     if (w && tr.peak)
         summary = summary_json(model, &tr, steps_done);
     const char *status = rc ? "failed" : interrupted ? "interrupted" : "complete";
+    if (wr && rc && err) {
+        char why[1024];
+        agora_writer_set_error(wr, agora_error_format(err, why, sizeof why));
+    }
     if (wr) {
         char *stext = summary ? json_dumps(summary, JSON_COMPACT) : NULL;
         agora_error cerr;
@@ -415,6 +420,10 @@ done:;
             if (err)
                 *err = cerr;
             status = "failed";
+        } else if (crc && err && access(path, F_OK) != 0) {
+            /* the run failed writing and the close could not even record that: say where the file went */
+            size_t len = strlen(err->msg);
+            snprintf(err->msg + len, sizeof err->msg - len, "; the incomplete run file was removed");
         }
     }
     if (res) {

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/types.h>
@@ -317,7 +319,22 @@ static int run_in_workers(const char *scenario_path, const agora_sweep_options *
     close(fds[1]);
     unsigned char rec[PIPE_BUF];
     int stopped = 0;
-    while (read_all(fds[0], rec, 7) == 0) {
+    for (;;) {
+        /* Waiting for the next report, the parent watches the cancel flag: a signal that reached only this
+         * process (SIGTERM from a batch system, `kill PID`) is passed on to the workers, which stop their runs
+         * cleanly. */
+        struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+        int ready = poll(&pfd, 1, 100);
+        if (ready == 0 || (ready < 0 && errno == EINTR)) {
+            if (!stopped && opt->cancel && *opt->cancel) {
+                stopped = 1;
+                for (int w = 0; w < workers; w++)
+                    kill(pids[w], SIGINT);
+            }
+            continue;
+        }
+        if (read_all(fds[0], rec, 7) != 0)
+            break;
         const size_t r = (size_t)rec[0] << 24 | (size_t)rec[1] << 16 | (size_t)rec[2] << 8 | rec[3];
         const size_t ml = (size_t)rec[5] << 8 | rec[6];
         if (ml && read_all(fds[0], rec + 7, ml) != 0)
@@ -361,11 +378,13 @@ static int run_in_workers(const char *scenario_path, const agora_sweep_options *
             snprintf(rs[r].status, sizeof rs[r].status, "complete");
         } else {
             FILE *f = fopen(rs[r].path, "rb");
-            snprintf(rs[r].status, sizeof rs[r].status, f ? "failed" : "not run");
+            const int canceled = opt->cancel && *opt->cancel;
+            snprintf(rs[r].status, sizeof rs[r].status, !f ? "not run" : canceled ? "interrupted" : "failed");
             if (f) {
                 fclose(f);
-                rs[r].rc = AGORA_EINTERNAL;
-                agora_error_set(&rs[r].err, AGORA_EINTERNAL, rs[r].path, "the run did not complete (see above)");
+                rs[r].rc = canceled ? AGORA_ECANCELED : AGORA_EINTERNAL;
+                agora_error_set(&rs[r].err, rs[r].rc, rs[r].path,
+                                canceled ? "interrupted" : "the run did not complete (see above)");
             }
         }
     }
