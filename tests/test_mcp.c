@@ -50,6 +50,21 @@ static const char *const TOOLS[] = {"list_models",        "create_world",    "ad
                                     "simulate_mechanics", "simulate_mixed",  "simulate_interactions"};
 #define N_TOOLS (sizeof TOOLS / sizeof TOOLS[0])
 
+/* The annotations every tool must carry (MCP 2025-03-26 and later), as hints a client shows or acts on: read-only
+ * tools change nothing; destructive ones may overwrite what exists (a world's agents, a world, the state a restore
+ * replaces); idempotent ones have no further effect when repeated with the same arguments; open-world ones may call
+ * an outside service (an LLM). */
+static const struct {
+    const char *name;
+    int read_only, destructive, idempotent, open_world;
+} ANNOTATIONS[] = {
+    {"list_models", 1, 0, 1, 0},        {"create_world", 0, 0, 0, 0},    {"advance_world", 0, 1, 0, 0},
+    {"get_metrics", 1, 0, 1, 0},        {"get_agent_state", 1, 0, 1, 0}, {"set_agent_state", 0, 1, 1, 0},
+    {"apply_action", 0, 1, 0, 0},       {"snapshot_world", 0, 0, 0, 0},  {"restore_world", 0, 1, 1, 0},
+    {"copy_world", 0, 0, 0, 0},         {"list_worlds", 1, 0, 1, 0},     {"delete_world", 0, 1, 1, 0},
+    {"simulate_mechanics", 0, 0, 0, 0}, {"simulate_mixed", 0, 0, 0, 1},  {"simulate_interactions", 0, 0, 0, 1},
+};
+
 /* A small SIR world: 2500 agents; the epidemic grows for 20 steps and leaves susceptibles to vaccinate. */
 #define SIR_50                                                                                                         \
     "'model': 'sir', 'space': {'kind': 'grid', 'width': 50, 'height': 50}, "                                           \
@@ -750,6 +765,22 @@ static void tools_list_names_every_tool_with_an_object_schema(void **state)
         for (size_t k = 0; k < N_TOOLS; k++)
             if (!strcmp(TOOLS[k], name))
                 seen[k] = 1;
+        /* the annotations, every hint given and true */
+        json_t *an = obj(t, "annotations");
+        assert_string_equal(str(an, "title"), str(t, "title"));
+        size_t k = 0;
+        while (k < N_TOOLS && strcmp(ANNOTATIONS[k].name, name) != 0)
+            k++;
+        if (k == N_TOOLS)
+            fail_msg("no expected annotations for %s", name);
+        const char *hints[] = {"readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"};
+        const int want[] = {ANNOTATIONS[k].read_only, ANNOTATIONS[k].destructive, ANNOTATIONS[k].idempotent,
+                            ANNOTATIONS[k].open_world};
+        for (int h = 0; h < 4; h++) {
+            json_t *v = get(an, hints[h]);
+            if (!json_is_boolean(v) || json_is_true(v) != want[h])
+                fail_msg("%s: %s should be %s: %s", name, hints[h], want[h] ? "true" : "false", dump(an));
+        }
     }
     for (size_t k = 0; k < N_TOOLS; k++)
         if (!seen[k])
@@ -1206,7 +1237,8 @@ static void agent_state_is_read_and_written_by_ids_range_and_region(void **state
 static void worlds_come_from_scenarios_and_apply_their_interventions(void **state)
 {
     (void)state;
-    mcp *m = mcp_open("scen", NULL);
+    const char *extra[] = {"--allow-read", test_src_path("scenarios"), NULL}; /* the shipped scenarios */
+    mcp *m = mcp_open("scen", extra);
     char path[4096];
 
     /* a shipped scenario, made small by overrides; its initial_infected is a count of 100 */
@@ -1454,14 +1486,18 @@ static void check_run_file(const char *path, const json_t *final, double steps)
 static void simulate_mechanics_writes_the_file_its_result_describes(void **state)
 {
     (void)state;
-    mcp *m = mcp_open("simmech", NULL);
+    const char *extra[] = {"--allow-read", test_src_path("scenarios"), NULL};
+    mcp *m = mcp_open("simmech", extra);
+    char real_out[4096];
     const char *yaml = "name: mcpt_small\nmodel: sir\nspace: {kind: grid, width: 50, height: 50}\n"
                        "params: {beta: 0.25, gamma: 0.1, initial_infected: 10}\nsteps: 20\nseed: 5\n";
     json_t *r = mcp_call(m, "simulate_mechanics", json_pack("{s:s}", "scenario", yaml));
     const char *path = str(r, "path");
-    /* no output path named: the file goes under --output-dir */
-    if (strncmp(path, m->out_dir, strlen(m->out_dir)) != 0)
-        fail_msg("the run file %s should be under --output-dir %s", path, m->out_dir);
+    /* no output path named: a new file under --output-dir, named after the scenario, given by its real path */
+    assert_non_null(realpath(m->out_dir, real_out));
+    char want[4200];
+    snprintf(want, sizeof want, "%s/mcpt_small.h5", real_out);
+    assert_string_equal(path, want);
     assert_string_equal(str(r, "status"), "complete");
     assert_int_equal(num(r, "steps"), 20);
     assert_int_equal(num(r, "n_agents"), 2500);
@@ -1491,16 +1527,20 @@ static void simulate_mechanics_writes_the_file_its_result_describes(void **state
     json_decref(r2);
     r2 = mcp_call(m, "simulate_mechanics", json_pack("{s:s, s:i}", "scenario", yaml, "seed", 6));
     assert_false(same_values(obj(r2, "final"), final));
+    /* each run a new file: the one with seed 6 did not overwrite the first */
+    snprintf(want, sizeof want, "%s/mcpt_small-3.h5", real_out);
+    assert_string_equal(str(r2, "path"), want);
+    check_run_file(path, final, 20);
     json_decref(r2);
     json_decref(r);
 
-    /* a shipped scenario, overrides, a step count and an output path of the caller's */
-    char spath[4096], out[4096];
+    /* a shipped scenario, overrides, a step count and a name of the caller's under the output directory */
+    char spath[4096], out[4200];
     snprintf(spath, sizeof spath, "%s", test_src_path("scenarios/sir_grid.yaml"));
-    snprintf(out, sizeof out, "%s/mine/grid.h5", m->out_dir);
+    snprintf(out, sizeof out, "%s/mine/grid.h5", real_out);
     r = mcp_call(m, "simulate_mechanics",
                  json_pack("{s:s, s:[s, s], s:i, s:s}", "path", spath, "set", "space.width=40", "space.height=30",
-                           "steps", 12, "output", out));
+                           "steps", 12, "output", "mine/grid.h5"));
     assert_string_equal(str(r, "path"), out);
     assert_int_equal(num(r, "steps"), 12);
     assert_int_equal(num(r, "n_agents"), 1200);
@@ -1512,13 +1552,15 @@ static void simulate_mechanics_writes_the_file_its_result_describes(void **state
 static void simulate_mixed_offline_records_the_personas_decisions(void **state)
 {
     (void)state;
-    mcp *m = mcp_open("simmixed", NULL);
-    char spath[4096], out[4096];
+    const char *extra[] = {"--allow-read", test_src_path("scenarios"), NULL};
+    mcp *m = mcp_open("simmixed", extra);
+    char spath[4096], out[4200], real_out[4096];
     snprintf(spath, sizeof spath, "%s", test_src_path("scenarios/sir_lockdown.yaml"));
-    snprintf(out, sizeof out, "%s/mixed.h5", m->out_dir);
     json_t *r = mcp_call(m, "simulate_mixed",
                          json_pack("{s:s, s:[s, s], s:i, s:b, s:s}", "path", spath, "set", "space.width=60",
-                                   "space.height=60", "steps", 30, "offline", 1, "output", out));
+                                   "space.height=60", "steps", 30, "offline", 1, "output", "mixed.h5"));
+    assert_non_null(realpath(m->out_dir, real_out));
+    snprintf(out, sizeof out, "%s/mixed.h5", real_out);
     assert_string_equal(str(r, "path"), out);
     assert_string_equal(str(r, "status"), "complete");
     assert_int_equal(num(r, "n_agents"), 3600);
@@ -1560,16 +1602,17 @@ static void simulate_interactions_runs_actors_against_an_llm(void **state)
     /* every reply generated from the request's JSON Schema: valid for actors, world engine and evaluator alike */
     assert_int_equal(llm_server_start(&llm, "{\"default\": {\"auto\": true}}"), 0);
     mcp *m = mcp_open("siminter", NULL);
-    char out[4096];
-    snprintf(out, sizeof out, "%s/ix.h5", m->out_dir);
     json_t *args = J("{'actors': [{'role': 'mayor', 'traits': 'calm, decisive', 'name': 'Ana', "
                      "'goals': 'evacuate the town'}, {'role': 'boat pilot', 'traits': 'bold'}], "
                      "'rounds': 2, 'world': 'A river town floods.', "
-                     "'llm': {'provider': 'openai', 'model': 'test-model', 'base_url': '%s'}, 'output': '%s'}",
-                     llm.base_url, out);
+                     "'llm': {'provider': 'openai', 'model': 'test-model', 'base_url': '%s'}, 'output': 'ix.h5'}",
+                     llm.base_url);
     /* without an LLM the run would only record failed calls: it is refused, saying what to give */
     mcp_call_error(m, "simulate_interactions", J("{'actors': [{'role': 'mayor'}], 'rounds': 1}"), "needs an LLM");
     json_t *r = mcp_call(m, "simulate_interactions", args);
+    char out[4200], real_out[4096];
+    assert_non_null(realpath(m->out_dir, real_out));
+    snprintf(out, sizeof out, "%s/ix.h5", real_out);
     assert_string_equal(str(r, "path"), out);
     if (!file_exists(out))
         fail_msg("no run file at %s", out);
@@ -1591,6 +1634,462 @@ static void simulate_interactions_runs_actors_against_an_llm(void **state)
     json_decref(reqs);
     mcp_stop(m);
     llm_server_stop(&llm);
+}
+
+/* ---- confinement: outputs inside --output-dir, reads inside --allow-read, errors without file contents --------- */
+
+/* Writes a file (fails the test when it cannot). */
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        fail_msg("cannot write %s: %s", path, strerror(errno));
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A file's text (new string, "" when it cannot be read: the callers compare against what they wrote). */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *s = calloc(1, 65536);
+    assert_non_null(s);
+    if (f) {
+        size_t n = fread(s, 1, 65535, f);
+        s[n] = 0;
+        fclose(f);
+    }
+    return s;
+}
+
+/* Fails unless the file holds exactly `text`. */
+static void assert_unchanged(const char *path, const char *text)
+{
+    char *now = read_text(path);
+    if (strcmp(now, text) != 0)
+        fail_msg("%s was changed by the server (it lies outside the places the server may write): now %zu bytes", path,
+                 strlen(now));
+    free(now);
+}
+
+static int lexists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* Calls a tool that must be refused, either way (isError or -32602), and returns the refusal's text (new string). */
+static char *mcp_refusal(mcp *m, const char *tool, json_t *args)
+{
+    char what[2200];
+    snprintf(what, sizeof what, "%s %s", tool, dump(args));
+    json_t *msg = mcp_rpc(m, "tools/call", json_pack("{s:s, s:o}", "name", tool, "arguments", args), NULL);
+    json_t *err = json_object_get(msg, "error"), *res = json_object_get(msg, "result");
+    const char *text = NULL;
+    if (err) {
+        if (json_integer_value(json_object_get(err, "code")) != -32602)
+            MCP_FAIL(m, "%s: refused with an unexpected code: %s", what, dump(err));
+        text = json_string_value(json_object_get(err, "message"));
+    } else {
+        if (!json_is_true(json_object_get(res, "isError")))
+            MCP_FAIL(m, "%s: should be refused, got %s", what, dump(res));
+        text = content_text(m, res, tool);
+    }
+    char *copy = strdup(text ? text : "");
+    json_decref(msg);
+    return copy;
+}
+
+/* A refusal whose text names every one of the needles (NULL-terminated, case-insensitive). */
+static void refused_naming(mcp *m, const char *tool, json_t *args, const char *const *needles)
+{
+    char what[2200];
+    snprintf(what, sizeof what, "%s %s", tool, dump(args));
+    char *text = mcp_refusal(m, tool, args);
+    for (int i = 0; needles[i]; i++)
+        if (!strcasestr(text, needles[i]))
+            MCP_FAIL(m, "%s: the refusal should name \"%s\": %s", what, needles[i], text);
+    free(text);
+}
+
+#define SMALL_RUN "name: mcpt_out\nmodel: sir\nspace: {kind: grid, width: 10, height: 10}\nsteps: 3\n"
+
+/* A client that may be prompt-injected names the run file: absolute paths, "..", symbolic links (a directory on the
+ * way, or the file itself, even dangling) and an output.path in its own scenario text or a `set` override must not
+ * get a byte written outside --output-dir; a plain relative name goes under it, and an existing file is never
+ * overwritten. */
+static void outputs_stay_inside_the_output_dir(void **state)
+{
+    (void)state;
+    mcp *m = mcp_open("outdir", NULL);
+    char victim[4096], elsewhere[4096], real_out[4096], p[8192];
+    snprintf(victim, sizeof victim, "%s", test_tmp_path("mcpt-outdir-victim.txt"));
+    write_text(victim, "precious\n");
+    snprintf(elsewhere, sizeof elsewhere, "%s", test_tmp_path("mcpt-outdir-elsewhere"));
+    rm_tree(elsewhere);
+    assert_int_equal(mkdir(elsewhere, 0755), 0);
+    const char *escape = test_tmp_path("mcpt-outdir-escape.h5"); /* out_dir/../mcpt-outdir-escape.h5 */
+    remove(escape);
+
+    /* absolute paths and ".." components: the argument itself is wrong */
+    const char *abs_needles[] = {"output", "relative", NULL};
+    refused_naming(m, "simulate_mechanics", json_pack("{s:s, s:s}", "scenario", SMALL_RUN, "output", victim),
+                   abs_needles);
+    assert_unchanged(victim, "precious\n");
+    const char *dotdot_needles[] = {"output", "..", NULL};
+    refused_naming(m, "simulate_mechanics",
+                   json_pack("{s:s, s:s}", "scenario", SMALL_RUN, "output", "../mcpt-outdir-escape.h5"),
+                   dotdot_needles);
+    refused_naming(m, "simulate_mechanics",
+                   json_pack("{s:s, s:s}", "scenario", SMALL_RUN, "output", "sub/../../mcpt-outdir-escape.h5"),
+                   dotdot_needles);
+    assert_false(lexists(escape));
+    /* every tool that writes a run file: the mixed run by its rules, the interactions run against a closed port */
+    refused_naming(m, "simulate_mixed",
+                   json_pack("{s:s, s:b, s:s}", "scenario",
+                             SMALL_RUN "personas:\n  - {id: h, role: minister, every: 1, persona: careful,\n"
+                                       "     offline_policy: [{when: \"I_frac > 0.5\", do: {action: vaccinate, "
+                                       "fraction: 0.1}}]}\n",
+                             "offline", 1, "output", victim),
+                   abs_needles);
+    assert_unchanged(victim, "precious\n");
+    refused_naming(m, "simulate_interactions",
+                   J("{'actors': [{'role': 'mayor'}], 'rounds': 1, 'output': '%s', 'llm': {'provider': 'openai', "
+                     "'model': 'm', 'base_url': 'http://127.0.0.1:9', 'max_retries': 0, 'timeout_s': 1}}",
+                     victim),
+                   abs_needles);
+    assert_unchanged(victim, "precious\n");
+
+    /* a plain relative name: under --output-dir (directories made as needed), the result giving the real path */
+    json_t *r =
+        mcp_call(m, "simulate_mechanics", json_pack("{s:s, s:s}", "scenario", SMALL_RUN, "output", "mine/a.h5"));
+    if (!realpath(m->out_dir, real_out))
+        fail_msg("no output directory %s after a run", m->out_dir);
+    snprintf(p, sizeof p, "%s/mine/a.h5", real_out);
+    assert_string_equal(str(r, "path"), p);
+    check_run_file(p, obj(r, "final"), 3);
+    json_decref(r);
+    /* the same name again: refused, the file kept as it was */
+    const char *exists_needles[] = {"mine/a.h5", "exists", NULL};
+    refused_naming(m, "simulate_mechanics", json_pack("{s:s, s:s}", "scenario", SMALL_RUN, "output", "mine/a.h5"),
+                   exists_needles);
+
+    /* a symbolic link on the way out of the directory: refused, nothing written where it points */
+    snprintf(p, sizeof p, "%s/link", m->out_dir);
+    assert_int_equal(symlink(elsewhere, p), 0);
+    const char *link_needles[] = {"output", "link", NULL};
+    refused_naming(m, "simulate_mechanics", json_pack("{s:s, s:s}", "scenario", SMALL_RUN, "output", "link/x.h5"),
+                   link_needles);
+    refused_naming(m, "simulate_mechanics",
+                   json_pack("{s:s, s:s}", "scenario", SMALL_RUN, "output", "link/deeper/x.h5"), link_needles);
+    snprintf(p, sizeof p, "%s/x.h5", elsewhere);
+    assert_false(lexists(p));
+    snprintf(p, sizeof p, "%s/deeper", elsewhere);
+    assert_false(lexists(p));
+    /* the file itself a symbolic link to a file outside: refused, the file outside unchanged */
+    snprintf(p, sizeof p, "%s/v.h5", m->out_dir);
+    assert_int_equal(symlink(victim, p), 0);
+    const char *vlink_needles[] = {"v.h5", "link", NULL};
+    refused_naming(m, "simulate_mechanics", json_pack("{s:s, s:s}", "scenario", SMALL_RUN, "output", "v.h5"),
+                   vlink_needles);
+    assert_unchanged(victim, "precious\n");
+    /* a dangling link where the default name would go: the default name skips it, nothing is created outside */
+    char dangling[8192];
+    snprintf(dangling, sizeof dangling, "%s/dangling.h5", elsewhere);
+    snprintf(p, sizeof p, "%s/mcpt_out.h5", m->out_dir);
+    assert_int_equal(symlink(dangling, p), 0);
+    r = mcp_call(m, "simulate_mechanics", json_pack("{s:s}", "scenario", SMALL_RUN));
+    if (lexists(dangling))
+        fail_msg("the run wrote through the dangling link %s to %s", p, dangling);
+    if (strncmp(str(r, "path"), real_out, strlen(real_out)) != 0 || strcmp(str(r, "path"), p) == 0)
+        fail_msg("the default name should be a new file under %s, not the link: %s", real_out, str(r, "path"));
+    check_run_file(str(r, "path"), obj(r, "final"), 3);
+    json_decref(r);
+
+    /* output.path in the client's own scenario text or in a `set` override: the same rules */
+    const char *key_needles[] = {"output.path", NULL};
+    char text[8192];
+    snprintf(text, sizeof text, SMALL_RUN "output: {path: '%s'}\n", victim);
+    refused_naming(m, "simulate_mechanics", json_pack("{s:s}", "scenario", text), key_needles);
+    snprintf(text, sizeof text, "output.path=%s", victim);
+    refused_naming(m, "simulate_mechanics", json_pack("{s:s, s:[s]}", "scenario", SMALL_RUN, "set", text), key_needles);
+    refused_naming(m, "simulate_mechanics",
+                   json_pack("{s:s, s:[s]}", "scenario", SMALL_RUN, "set", "output.path=../mcpt-outdir-escape.h5"),
+                   key_needles);
+    refused_naming(m, "simulate_mechanics",
+                   json_pack("{s:s}", "scenario", SMALL_RUN "output: {path: link/inline.h5}\n"), key_needles);
+    assert_unchanged(victim, "precious\n");
+    assert_false(lexists(escape));
+    snprintf(p, sizeof p, "%s/inline.h5", elsewhere);
+    assert_false(lexists(p));
+    /* and a relative one there is a name under --output-dir */
+    r = mcp_call(m, "simulate_mechanics", json_pack("{s:s}", "scenario", SMALL_RUN "output: {path: own/b.h5}\n"));
+    snprintf(p, sizeof p, "%s/own/b.h5", real_out);
+    assert_string_equal(str(r, "path"), p);
+    check_run_file(p, obj(r, "final"), 3);
+    json_decref(r);
+    r = mcp_call(m, "simulate_mechanics", json_pack("{s:s, s:[s]}", "scenario", SMALL_RUN, "set", "output.path=c.h5"));
+    snprintf(p, sizeof p, "%s/c.h5", real_out);
+    assert_string_equal(str(r, "path"), p);
+    json_decref(r);
+    mcp_stop(m);
+}
+
+#define EDGES "0 1\n1 2\n2 3\n3 0\n0 2\n"
+
+/* Reads are confined to --allow-read (default: the directory the server started in): the scenario `path`, an
+ * edge-list file named in a scenario (text, file, `set` or create_world's space), a replay recording (the llm
+ * argument or the scenario's llm block) and interactions' enrich sources, whether named absolute, with "..", or
+ * through a symbolic link that leads out. */
+static void reads_stay_inside_the_allowed_roots(void **state)
+{
+    (void)state;
+    char outside[4096], p[8192], text[16384];
+    snprintf(outside, sizeof outside, "%s", test_tmp_path("mcpt-reads-outside"));
+    rm_tree(outside);
+    assert_int_equal(mkdir(outside, 0755), 0);
+    snprintf(p, sizeof p, "%s/scen.yaml", outside);
+    write_text(p, "name: outside\nmodel: sir\nspace: {kind: grid, width: 10, height: 10}\nsteps: 2\n");
+    snprintf(p, sizeof p, "%s/edges.txt", outside);
+    write_text(p, EDGES);
+    snprintf(p, sizeof p, "%s/rec.h5", outside);
+    write_text(p, "not really a recording\n");
+
+    mcp *m = mcp_open("reads", NULL);
+    /* inside the working directory (the default root): a scenario, an edge list, and links leading out */
+    snprintf(p, sizeof p, "%s/ok.yaml", m->cwd);
+    write_text(p, "name: inside\nmodel: sir\nspace: {kind: graph, generator: file, path: edges.txt}\nsteps: 2\n");
+    snprintf(p, sizeof p, "%s/edges.txt", m->cwd);
+    write_text(p, EDGES);
+    char target[8192];
+    snprintf(target, sizeof target, "%s/scen.yaml", outside);
+    snprintf(p, sizeof p, "%s/link.yaml", m->cwd);
+    assert_int_equal(symlink(target, p), 0);
+    snprintf(target, sizeof target, "%s/edges.txt", outside);
+    snprintf(p, sizeof p, "%s/link-edges.txt", m->cwd);
+    assert_int_equal(symlink(target, p), 0);
+    snprintf(p, sizeof p, "%s/linked.yaml", m->cwd);
+    write_text(p, "model: sir\nspace: {kind: graph, generator: file, path: link-edges.txt}\nsteps: 2\n");
+
+    json_t *c = mcp_call(m, "create_world", J("{'path': 'ok.yaml'}"));
+    assert_int_equal(num(c, "n_agents"), 4);
+    json_decref(c);
+    json_decref(mcp_call(m, "simulate_mechanics", J("{'path': 'ok.yaml'}")));
+
+    const char *root_needles[] = {"--allow-read", NULL};
+    /* the scenario file: absolute, "..", a link */
+    snprintf(p, sizeof p, "%s/scen.yaml", outside);
+    refused_naming(m, "create_world", json_pack("{s:s}", "path", p), root_needles);
+    refused_naming(m, "simulate_mechanics", json_pack("{s:s}", "path", p), root_needles);
+    refused_naming(m, "simulate_mechanics", J("{'path': '../mcpt-reads-outside/scen.yaml'}"), root_needles);
+    refused_naming(m, "create_world", J("{'path': 'link.yaml'}"), root_needles);
+    char *t = mcp_refusal(m, "simulate_mechanics", J("{'path': '/etc/passwd'}"));
+    if (strstr(t, "root:") || !strcasestr(t, "--allow-read"))
+        fail_msg("/etc/passwd lies outside the roots: refused without its text: %s", t);
+    free(t);
+
+    /* an edge list outside: named in scenario text, in a file, by a `set`, in create_world's space */
+    const char *edge_needles[] = {"space.path", "--allow-read", NULL};
+    snprintf(text, sizeof text, "model: sir\nspace: {kind: graph, generator: file, path: '%s/edges.txt'}\nsteps: 2\n",
+             outside);
+    refused_naming(m, "create_world", json_pack("{s:s}", "scenario", text), edge_needles);
+    refused_naming(m, "simulate_mechanics", json_pack("{s:s}", "scenario", text), edge_needles);
+    refused_naming(m, "create_world", J("{'path': 'linked.yaml'}"), edge_needles);
+    snprintf(text, sizeof text, "space.path=%s/edges.txt", outside);
+    refused_naming(m, "simulate_mechanics", json_pack("{s:s, s:[s]}", "path", "ok.yaml", "set", text), edge_needles);
+    refused_naming(m, "create_world", J("{'path': 'ok.yaml', 'set': ['space.path=../mcpt-reads-outside/edges.txt']}"),
+                   edge_needles);
+    refused_naming(
+        m, "create_world",
+        J("{'model': 'sir', 'space': {'kind': 'graph', 'generator': 'file', 'path': '%s/edges.txt'}}", outside),
+        edge_needles);
+
+    /* a replay recording outside: by the llm argument or the scenario's llm block */
+    const char *replay_needles[] = {"path", "--allow-read", NULL};
+    const char *mixed = "model: sir\nspace: {kind: grid, width: 10, height: 10}\nsteps: 2\n"
+                        "personas:\n  - {id: h, role: minister, every: 1, persona: careful,\n"
+                        "     offline_policy: [{when: \"I_frac > 0.5\", do: {action: vaccinate, fraction: 0.1}}]}\n";
+    snprintf(p, sizeof p, "%s/rec.h5", outside);
+    refused_naming(m, "simulate_mixed",
+                   json_pack("{s:s, s:{s:s, s:s}}", "scenario", mixed, "llm", "provider", "replay", "path", p),
+                   replay_needles);
+    snprintf(text, sizeof text, "%sllm: {provider: replay, path: '%s'}\n", mixed, p);
+    refused_naming(m, "simulate_mixed", json_pack("{s:s}", "scenario", text), replay_needles);
+    snprintf(text, sizeof text,
+             "mode: interactions\nactors: [{id: a, role: mayor}]\nworld: {description: a town}\nrounds: 1\n"
+             "llm: {provider: replay, path: '%s'}\n",
+             p);
+    refused_naming(m, "simulate_interactions", json_pack("{s:s}", "scenario", text), replay_needles);
+    /* interactions' enrich sources */
+    const char *enrich_needles[] = {"enrich.sources", "--allow-read", NULL};
+    snprintf(text, sizeof text,
+             "mode: interactions\nactors: [{id: a, role: mayor}]\nworld: {description: a town}\nrounds: 1\n"
+             "llm: {provider: openai, model: m, base_url: 'http://127.0.0.1:9', max_retries: 0}\n"
+             "enrich: {sources: ['%s/scen.yaml']}\n",
+             outside);
+    refused_naming(m, "simulate_interactions", json_pack("{s:s}", "scenario", text), enrich_needles);
+
+    /* the instructions and list_worlds name the roots and the output directory */
+    json_t *lw = mcp_call(m, "list_worlds", J("{}"));
+    char real_cwd[4096];
+    assert_non_null(realpath(m->cwd, real_cwd));
+    if (!strstr(dump(obj(lw, "limits")), real_cwd))
+        fail_msg("list_worlds' limits should name the read root %s: %s", real_cwd, dump(obj(lw, "limits")));
+    json_decref(lw);
+    mcp_stop(m);
+
+    /* --allow-read names the roots instead of the working directory; a root that does not exist stops the start */
+    const char *extra[] = {"--allow-read", outside, NULL};
+    m = mcp_start("reads2", extra);
+    json_t *init = mcp_initialize(m, "2025-11-25");
+    char real_outside[4096];
+    assert_non_null(realpath(outside, real_outside));
+    const char *ins = str(init, "instructions");
+    if (!strstr(ins, real_outside) || !strstr(ins, "mcpt-reads2-out"))
+        fail_msg("the instructions should name the read root %s and the output directory: %s", real_outside, ins);
+    json_decref(init);
+    snprintf(p, sizeof p, "%s/scen.yaml", outside);
+    json_decref(mcp_call(m, "create_world", json_pack("{s:s}", "path", p)));
+    snprintf(p, sizeof p, "%s/ok.yaml", test_tmp_path("mcpt-reads-cwd"));
+    refused_naming(m, "create_world", json_pack("{s:s}", "path", p), root_needles);
+    mcp_stop(m);
+
+    const char *missing[] = {"--allow-read", "/nonexistent/mcpt-root", NULL};
+    m = mcp_start("reads3", missing);
+    close(m->in);
+    m->in = -1;
+    if (mcp_read_line(m, LINE_TIMEOUT_MS) != NULL)
+        MCP_FAIL(m, "a server whose read root does not exist should not start");
+    int status = 0;
+    assert_int_equal(waitpid(m->pid, &status, 0), m->pid);
+    m->pid = -1;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 2 || !strstr(err_tail(m), "/nonexistent/mcpt-root"))
+        MCP_FAIL(m, "a missing --allow-read root: exit status 2 naming it (got status %d)", status);
+    mcp_free(m);
+}
+
+/* A file that is not a (valid) scenario, named by `path` or as an edge list, is refused saying what is wrong with it
+ * (not YAML, not a mapping, which key, where) but never with its text: a prompt-injected client must not read a
+ * file through error messages. Every file here carries the word SECRET where its content would show. */
+static void errors_about_files_never_show_their_content(void **state)
+{
+    (void)state;
+    mcp *m = mcp_open("noecho", NULL);
+    struct {
+        const char *file, *text, *needle; /* needle: what the message must still say */
+    } cases[] = {
+        {"passwd", "root:x:0:0:SECRET root:/root:/bin/bash\ndaemon:x:1:1:SECRET:/usr/sbin:/usr/sbin/nologin\n",
+         "not a scenario"},
+        {"scalar.yaml", "SECRET words on the first line\n", "not a scenario"},
+        {"list.yaml", "- SECRET1\n- SECRET2\n", "not a scenario"},
+        {"number.yaml", "12345\n", "not a scenario"},
+        {"config.yaml", "api_token: SECRETVALUE\nuser: SECRETUSER\n", "not a scenario"},
+        {"bad.json", "{\"x\": SECRETJSON}\n", "bad.json:1:"},
+        {"bad.yaml", "model: sir\nspace: [SECRET, \n", "not valid YAML"},
+        {"binary.dat",
+         "\x7f"
+         "ELF\x02\x01SECRET\x01\x00",
+         "not"},
+        {"dup.yaml", "model: sir\nSECRETKEY: 1\nSECRETKEY: 2\n", "dup.yaml:3:"},
+        {"value.yaml", "model: sir\nspace: {kind: grid, width: 10, height: 10}\nparams: {beta: SECRETBETA}\n",
+         "params.beta"},
+        {"model.yaml", "model: SECRETMODEL\nspace: {kind: grid, width: 10, height: 10}\n", "model"},
+        {"cond.yaml",
+         "model: sir\nspace: {kind: grid, width: 10, height: 10}\npersonas:\n  - {id: h, role: r, persona: p,\n"
+         "     offline_policy: [{when: \"SECRET >> 1\", do: {action: vaccinate, fraction: 0.1}}]}\n",
+         "offline_policy"},
+    };
+    char p[4200];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", m->cwd, cases[i].file);
+        FILE *f = fopen(p, "wb");
+        assert_non_null(f);
+        fwrite(cases[i].text, 1, strlen(cases[i].text) + (strcmp(cases[i].file, "binary.dat") == 0 ? 2 : 0), f);
+        fclose(f);
+        const char *tools[] = {"create_world", "simulate_mechanics"};
+        for (int k = 0; k < 2; k++) {
+            char *t = mcp_refusal(m, tools[k], json_pack("{s:s}", "path", cases[i].file));
+            if (strstr(t, "SECRET") || strstr(t, "root:") || strstr(t, "12345"))
+                fail_msg("%s {path: %s}: the message shows the file's text: %s", tools[k], cases[i].file, t);
+            if (!strstr(t, cases[i].file) || !strcasestr(t, cases[i].needle))
+                fail_msg("%s {path: %s}: the message should name the file and say \"%s\": %s", tools[k], cases[i].file,
+                         cases[i].needle, t);
+            free(t);
+        }
+    }
+    /* an edge-list file that is not one */
+    snprintf(p, sizeof p, "%s/notedges.txt", m->cwd);
+    write_text(p, "SECRET line one\n");
+    const char *graph = "model: sir\nspace: {kind: graph, generator: file, path: notedges.txt}\nsteps: 2\n";
+    const char *tools[] = {"create_world", "simulate_mechanics"};
+    for (int k = 0; k < 2; k++) {
+        char *t = mcp_refusal(m, tools[k], json_pack("{s:s}", "scenario", graph));
+        if (strstr(t, "SECRET") || !strstr(t, "notedges.txt"))
+            fail_msg("%s: an edge-list error should name the file without its text: %s", tools[k], t);
+        free(t);
+    }
+    /* the client's own text is its own: an error in inline scenario text still quotes the value */
+    mcp_call_error(m, "create_world",
+                   json_pack("{s:s}", "scenario",
+                             "model: sir\nspace: {kind: grid, width: 10, height: 10}\nparams: {beta: high}\n"),
+                   "high");
+    mcp_stop(m);
+}
+
+/* restore_world and delete_world take a snapshot's label as well as its id; labels are unique per world and never
+ * look like an id, so a name means one snapshot. */
+static void snapshots_are_found_by_label_as_by_id(void **state)
+{
+    (void)state;
+    mcp *m = mcp_open("labels", NULL);
+    json_decref(mcp_call(m, "create_world", J("{" SIR_50 "}")));
+    json_t *s = mcp_call(m, "snapshot_world", J("{'world': 'w1', 'label': 'start'}"));
+    assert_string_equal(str(s, "snapshot"), "s1");
+    json_decref(s);
+    json_t *at0 = metrics_now(m, "w1");
+    json_decref(mcp_call(m, "advance_world", J("{'world': 'w1', 'steps': 5}")));
+    s = mcp_call(m, "snapshot_world", J("{'world': 'w1', 'label': 'day five'}"));
+    assert_string_equal(str(s, "snapshot"), "s2");
+    json_decref(s);
+    json_t *at5 = metrics_now(m, "w1");
+    json_decref(mcp_call(m, "advance_world", J("{'world': 'w1', 'steps': 5}")));
+
+    json_t *r = mcp_call(m, "restore_world", J("{'world': 'w1', 'snapshot': 'start'}"));
+    assert_int_equal(num(r, "t"), 0);
+    assert_string_equal(str(r, "snapshot"), "s1");
+    assert_string_equal(str(r, "label"), "start");
+    assert_same_values(obj(r, "metrics"), at0);
+    json_decref(r);
+    r = mcp_call(m, "restore_world", J("{'world': 'w1', 'snapshot': 'day five'}"));
+    assert_int_equal(num(r, "t"), 5);
+    assert_string_equal(str(r, "snapshot"), "s2");
+    assert_same_values(obj(r, "metrics"), at5);
+    json_decref(r);
+    r = mcp_call(m, "restore_world", J("{'world': 'w1', 'snapshot': 's1'}")); /* the id still works */
+    assert_int_equal(num(r, "t"), 0);
+    json_decref(r);
+
+    /* a label taken already, or one that reads as an id: refused, naming the label */
+    const char *dup[] = {"start", NULL}, *idlike[] = {"s7", NULL};
+    refused_naming(m, "snapshot_world", J("{'world': 'w1', 'label': 'start'}"), dup);
+    refused_naming(m, "snapshot_world", J("{'world': 'w1', 'label': 's7'}"), idlike);
+    /* an unknown name lists the snapshots with their labels */
+    const char *unknown[] = {"nosuch", "day five", NULL};
+    refused_naming(m, "restore_world", J("{'world': 'w1', 'snapshot': 'nosuch'}"), unknown);
+    /* delete by label, then the label is free again */
+    json_t *d = mcp_call(m, "delete_world", J("{'world': 'w1', 'snapshot': 'start'}"));
+    assert_string_equal(str(d, "deleted"), "s1");
+    json_decref(d);
+    mcp_call_error(m, "restore_world", J("{'world': 'w1', 'snapshot': 'start'}"), "start");
+    s = mcp_call(m, "snapshot_world", J("{'world': 'w1', 'label': 'start'}"));
+    assert_string_equal(str(s, "snapshot"), "s3");
+    json_decref(s);
+    /* the same label in another world is another snapshot */
+    json_decref(mcp_call(m, "copy_world", J("{'world': 'w1', 'name': 'other'}")));
+    json_decref(mcp_call(m, "snapshot_world", J("{'world': 'other', 'label': 'start'}")));
+    json_decref(at0);
+    json_decref(at5);
+    mcp_stop(m);
 }
 
 int main(void)
@@ -1615,6 +2114,10 @@ int main(void)
         T(simulate_mechanics_writes_the_file_its_result_describes),
         T(simulate_mixed_offline_records_the_personas_decisions),
         T(simulate_interactions_runs_actors_against_an_llm),
+        T(outputs_stay_inside_the_output_dir),
+        T(reads_stay_inside_the_allowed_roots),
+        T(errors_about_files_never_show_their_content),
+        T(snapshots_are_found_by_label_as_by_id),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,7 +11,15 @@
  * action the model refuses, a limit reached) is a result with isError: true and a message the caller can act on.
  * Nothing a client sends stops the server. Limits on agents per world, steps per call, worlds, snapshots and wall
  * time per call are configurable and reported in the initialize instructions and by list_worlds/list_models.
- * When a tools/call carries _meta.progressToken, long tools send notifications/progress before their result. */
+ * When a tools/call carries _meta.progressToken, long tools send notifications/progress before their result.
+ *
+ * The client may be an LLM agent that was prompt-injected, so the tools stay in the places they were given. Run
+ * files go under the output directory only, by a plain relative name (the `output` argument, or an output.path in
+ * the client's own scenario text or `set` overrides) or a new one; absolute names, ".." and symbolic links on the
+ * way are refused, and an existing file is never overwritten. Files are read (a scenario `path`, an edge list, a
+ * replay recording, enrich sources) only inside the read roots, checked after resolving links. An error about a
+ * file named by `path` says what is wrong and where, never what the file holds. tools/list gives every tool MCP
+ * annotations (readOnlyHint, destructiveHint, idempotentHint, openWorldHint). */
 #ifndef AGORA_MCP_H
 #define AGORA_MCP_H
 
@@ -40,7 +48,9 @@ typedef struct agora_mcp_limits {
 
 typedef struct agora_mcp_options {
     agora_mcp_limits limits;
-    const char *output_dir;     /* where simulate_* write their run files unless told a path [runs/mcp] */
+    const char *output_dir; /* where simulate_* write their run files, by a relative name or a new one [runs/mcp] */
+    const char *const *allow_read; /* n_allow_read directories the tools may read files from [the working dir] */
+    int n_allow_read;
     int threads;                /* OpenMP threads per world and run (<= 0: all cores) */
     const agora_logger *logger; /* may be NULL; never stdout */
 } agora_mcp_options;
@@ -48,8 +58,8 @@ typedef struct agora_mcp_options {
 /* Writes one protocol message (a JSON text without newline); the server calls it for replies and notifications. */
 typedef void (*agora_mcp_write_fn)(void *ud, const char *line, size_t len);
 
-/* A server with no worlds. `opt` may be NULL (defaults); it is copied. Owned by the caller (agora_mcp_destroy).
- * Errors: AGORA_ENOMEM. */
+/* A server with no worlds. `opt` may be NULL (defaults); it is copied, and its read roots resolved (real paths) now.
+ * Owned by the caller (agora_mcp_destroy). Errors: AGORA_EINVAL (a read root that is not a directory), AGORA_ENOMEM. */
 AGORA_API int agora_mcp_create(const agora_mcp_options *opt, agora_mcp_write_fn write, void *ud, agora_mcp **out,
                                agora_error *err);
 

@@ -6,9 +6,9 @@
 
 #include "cli/cli.h"
 
-static const cli_opt mcp_opts[] = {{"max-agents", 0, 1},    {"max-steps", 0, 1}, {"max-worlds", 0, 1},
-                                   {"max-snapshots", 0, 1}, {"max-wall", 0, 1},  {"output-dir", 0, 1},
-                                   {"threads", 't', 1},     {"log-level", 0, 1}, {NULL, 0, 0}};
+static const cli_opt mcp_opts[] = {
+    {"max-agents", 0, 1}, {"max-steps", 0, 1},  {"max-worlds", 0, 1}, {"max-snapshots", 0, 1}, {"max-wall", 0, 1},
+    {"output-dir", 0, 1}, {"allow-read", 0, 1}, {"threads", 't', 1},  {"log-level", 0, 1},     {NULL, 0, 0}};
 
 static const char mcp_help[] =
     "usage: agora mcp [OPTIONS]\n"
@@ -24,7 +24,10 @@ static const char mcp_help[] =
     "      --max-worlds N      live worlds at once (default 32)\n"
     "      --max-snapshots N   snapshots per world (default 16)\n"
     "      --max-wall S        seconds per call; a longer run stops there and says so (default 300)\n"
-    "      --output-dir DIR    where simulate_* write run files unless given a path (default runs/mcp)\n"
+    "      --output-dir DIR    where simulate_* write run files: only there, by a relative name or a new one\n"
+    "                          (default runs/mcp)\n"
+    "      --allow-read DIR    a directory the tools may read files from (scenarios, edge lists, recordings);\n"
+    "                          repeatable (default: the directory the server starts in)\n"
     "  -t, --threads N         OpenMP threads per world (default: all cores)\n"
     "      --log-level LEVEL   error, warn (default), info or debug\n"
     "\n"
@@ -87,13 +90,18 @@ int cmd_mcp(int argc, char **argv)
         return CLI_USAGE;
     }
     opt.output_dir = cli_get(&a, "output-dir");
+    const char *roots[256];
+    for (int i = 0; i < a.n_opts; i++)
+        if (strcmp(a.opts[i].opt->name, "allow-read") == 0 && opt.n_allow_read < 256)
+            roots[opt.n_allow_read++] = a.opts[i].value;
+    opt.allow_read = roots;
     opt.logger = &logger;
     signal(SIGPIPE, SIG_IGN); /* a client that goes away ends the input; writes to it must not kill us first */
     agora_log(&logger, AGORA_LOG_INFO, "MCP server on stdio (agora %s)", agora_version());
     agora_error err;
     if (agora_mcp_serve(stdin, stdout, &opt, &err) != 0) {
         cli_error("mcp", &err);
-        return CLI_FAILED;
+        return err.code == AGORA_EINVAL ? CLI_USAGE : CLI_FAILED; /* a bad --allow-read: before any message */
     }
     return CLI_OK;
 }

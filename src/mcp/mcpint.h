@@ -6,12 +6,15 @@
 #include <jansson.h>
 
 #include "agora/agora.h"
+#include "core/internal.h"
 
 typedef struct mcp_world mcp_world;
 
 struct agora_mcp {
     agora_mcp_limits lim;
-    char *output_dir;
+    char *output_dir;            /* absolute (not resolved: it may not exist yet) */
+    char **roots, **roots_given; /* the read roots: real paths, and as given (absolute) */
+    int n_roots;
     int threads;
     agora_logger logger;
     agora_mcp_write_fn write;
@@ -47,10 +50,13 @@ int agora__mcp_bad_args(mcp_call *call, agora_error *err, const char *where, con
     ;
 
 /* A scenario from the arguments {scenario: YAML text} or {path: file}, with the `set` overrides and then `extra`
- * (may be NULL; "steps=10") applied together. Errors from the scenario are tool errors; giving both or neither is
- * invalid arguments. */
+ * (may be NULL; "steps=10") applied together, and every file it makes the library read checked against the read
+ * roots (a `path` before it is opened). Errors from the scenario are tool errors, and those about a `path` file
+ * show none of its text; giving both or neither is invalid arguments. own_output (may be NULL) receives the
+ * output.path the client's own words name (its scenario text's, or one its overrides change; owned, NULL when
+ * none). */
 int agora__mcp_scenario(mcp_call *call, const json_t *args, const char *const *extra, int n_extra, agora_scenario **out,
-                        agora_error *err);
+                        char **own_output, agora_error *err);
 
 /* The agents a scenario's space will hold, when known from its config (grid, mixed, generated graphs); -1 for a
  * graph read from a file. */
@@ -85,7 +91,45 @@ void agora__mcp_free_worlds(agora_mcp *srv);
 /* The "stopped" note of a call cut short by the wall-time limit. */
 json_t *agora__mcp_stopped(const agora_mcp *srv);
 
-/* The limits as a JSON object. */
+/* The limits as a JSON object (with the output directory and the read roots). */
 json_t *agora__mcp_limits_json(const agora_mcp *srv);
+
+/* ---- places (paths.c): where the tools may write and read ---- */
+
+/* Sets srv->output_dir and the read roots from the options (default: the working directory). Errors: AGORA_EINVAL
+ * naming a root that is not a directory, AGORA_ENOMEM. */
+int agora__mcp_places_init(agora_mcp *srv, const agora_mcp_options *opt, agora_error *err);
+void agora__mcp_places_free(agora_mcp *srv);
+
+/* Adds output_dir and allow_read to a limits object; a sentence saying both to a buffer (the instructions). */
+void agora__mcp_places_add(const agora_mcp *srv, json_t *limits);
+void agora__mcp_places_describe(const agora_mcp *srv, agora__buf *b);
+
+/* Checks that the file `path` (relative: to base_dir, or with base_dir NULL or "." to the working directory) lies
+ * in a read root, as written and once resolved; writes its real path to real (PATH_MAX bytes). Errors name `key`:
+ * AGORA_EINVAL outside the roots (without looking at the file), AGORA_EIO when it cannot be resolved. */
+int agora__mcp_read_path(const agora_mcp *srv, const char *path, const char *base_dir, const char *key, char *real,
+                         agora_error *err);
+
+/* Checks every file a loaded scenario makes the library read: an edge list (space.path), replay recordings
+ * ({provider: replay, path} anywhere in the configuration), enrich sources. */
+int agora__mcp_check_reads(const agora_mcp *srv, const agora_scenario *sc, agora_error *err);
+
+/* The run file: `name` (a relative name under the output directory; NULL: a new file <stem>.h5, <stem>-2.h5, ...)
+ * reserved as a new empty file, without following links, its real path in out. Refusals name `key`; a malformed
+ * name is -32602 when `argument` is set (the tool's own argument), else a tool error. */
+int agora__mcp_place_output(mcp_call *call, const char *name, const char *key, int argument, const char *stem,
+                            char *out, size_t size, agora_error *err);
+
+/* Removes a reserved run file that is still empty (the run failed before writing it). */
+void agora__mcp_release_output(const char *path);
+
+/* For an error about the scenario file `file` (its real path; shown as `shown`): keeps what was wrong and where,
+ * drops what the file holds (values; a non-scenario's keys; a syntax error's context). Errors about overrides are
+ * left alone. */
+void agora__mcp_hide_content(agora_error *err, const char *file, const char *shown);
+
+/* Drops the quoted line of an edge-list file's error ("..., got \"...\""). */
+void agora__mcp_hide_quoted_line(agora_error *err);
 
 #endif

@@ -22,10 +22,13 @@ enum { RPC_PARSE = -32700, RPC_INVALID_REQUEST = -32600, RPC_NO_METHOD = -32601,
 
 /* Schema fragments shared by several tools. */
 #define S_WORLD "\"world\": {\"type\": \"string\", \"minLength\": 1, \"description\": \"a world id from create_world\"}"
+#define S_SNAPSHOT                                                                                                     \
+    "\"snapshot\": {\"type\": \"string\", \"minLength\": 1, \"description\": \"a snapshot's id (s1) or the label "     \
+    "given to snapshot_world\"}"
 #define S_SCENARIO                                                                                                     \
     "\"scenario\": {\"type\": \"string\", \"minLength\": 1, \"description\": \"a scenario as YAML (or JSON) text\"},"  \
-    "\"path\": {\"type\": \"string\", \"minLength\": 1, \"description\": \"a scenario file (e.g. "                     \
-    "scenarios/sir_grid.yaml)\"},"                                                                                     \
+    "\"path\": {\"type\": \"string\", \"minLength\": 1, \"description\": \"a scenario file inside the server's "       \
+    "read roots (see initialize or list_worlds: allow_read), e.g. scenarios/sir_grid.yaml\"},"                         \
     "\"set\": {\"type\": \"array\", \"items\": {\"type\": \"string\", \"minLength\": 3}, \"maxItems\": 256,"           \
     " \"description\": \"overrides as dotted.key=value, e.g. params.beta=0.1 or space.width=100\"}"
 #define S_SELECT                                                                                                       \
@@ -39,15 +42,26 @@ enum { RPC_PARSE = -32700, RPC_INVALID_REQUEST = -32600, RPC_NO_METHOD = -32601,
     " \"y1\": {\"type\": \"integer\", \"minimum\": 1}}, \"required\": [\"x0\", \"y0\", \"x1\", \"y1\"],"               \
     " \"additionalProperties\": false, \"description\": \"grid worlds: the cells x0 <= x < x1, y0 <= y < y1"           \
     " (agent id = y * width + x)\"}"
+#define S_OUTPUT                                                                                                       \
+    "{\"type\": \"string\", \"minLength\": 1, \"maxLength\": 1024, \"description\": \"the run file's name, "           \
+    "relative to the server's output directory (e.g. study/run1.h5; no absolute path, no ..); it must not exist "      \
+    "yet. Default: a new file named after the scenario\"}"
 #define S_LLM                                                                                                          \
     "\"llm\": {\"type\": \"object\", \"description\": \"LLM settings merged into the scenario's llm block, e.g."       \
     " {provider: openai|ollama, model, base_url}\"}"
+
+/* Tool annotations (MCP 2025-03-26): hints a client shows or acts on. Read-only tools change nothing; destructive
+ * ones may replace what exists (agents' state, a world, the state a restore replaces); idempotent ones have no
+ * further effect when repeated with the same arguments; open-world ones may call an outside service (an LLM). The
+ * simulate_* tools only add files (never an existing one) and so are not destructive. */
+enum { A_READ_ONLY = 1, A_DESTRUCTIVE = 2, A_IDEMPOTENT = 4, A_OPEN_WORLD = 8 };
 
 typedef struct mcp_tool {
     const char *name, *title, *description;
     const char *schema; /* the input schema; %lld is the steps limit where used */
     mcp_tool_fn fn;
     const char *output; /* the output schema (structuredContent), or NULL */
+    int hints;          /* A_* */
 } mcp_tool;
 
 /* Output schemas: what a client may rely on (more keys may come). Metric values are null when not finite. */
@@ -70,10 +84,9 @@ static const mcp_tool mcp_tools[] = {
      "{\"type\": \"object\", \"properties\": {" S_SCENARIO ","
      "\"steps\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": %lld},"
      "\"seed\": {\"type\": \"integer\", \"minimum\": 0},"
-     "\"output\": {\"type\": \"string\", \"minLength\": 1, \"description\": \"the run file's path (default: a new "
-     "file in the server's output directory)\"}},"
+     "\"output\": " S_OUTPUT "},"
      "\"additionalProperties\": false}",
-     agora__mcp_simulate_mechanics, NULL},
+     agora__mcp_simulate_mechanics, NULL, 0},
     {"simulate_mixed", "Run a scenario with LLM personas",
      "Runs a mixed scenario: LLM personas (a health minister, a central bank, ...) decide every few steps and their "
      "validated actions steer the mechanical population. Like simulate_mechanics, plus every persona decision. "
@@ -81,10 +94,10 @@ static const mcp_tool mcp_tools[] = {
      "{\"type\": \"object\", \"properties\": {" S_SCENARIO ","
      "\"steps\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": %lld},"
      "\"seed\": {\"type\": \"integer\", \"minimum\": 0},"
-     "\"output\": {\"type\": \"string\", \"minLength\": 1},"
+     "\"output\": " S_OUTPUT ","
      "\"offline\": {\"type\": \"boolean\"}," S_LLM "},"
      "\"additionalProperties\": false}",
-     agora__mcp_simulate_mixed, NULL},
+     agora__mcp_simulate_mixed, NULL, A_OPEN_WORLD},
     {"simulate_interactions", "LLM actors in rounds",
      "Runs an interactions scenario: a few LLM actors exchange messages and take actions over rounds, a world engine "
      "resolves them, and an evaluation scores the run. Give a scenario (YAML text or path), or actors [{role, "
@@ -99,15 +112,15 @@ static const mcp_tool mcp_tools[] = {
      "\"world\": {\"type\": \"string\", \"description\": \"the situation the actors are in\"},"
      "\"question\": {\"type\": \"string\"},"
      "\"seed\": {\"type\": \"integer\", \"minimum\": 0},"
-     "\"output\": {\"type\": \"string\", \"minLength\": 1}," S_LLM "},"
+     "\"output\": " S_OUTPUT "," S_LLM "},"
      "\"additionalProperties\": false}",
-     agora__mcp_simulate_interactions, NULL},
+     agora__mcp_simulate_interactions, NULL, A_OPEN_WORLD},
     {"list_models", "List the models",
      "Lists the built-in models: their parameters (type, default, range), metrics, per-agent fields, the spaces they "
      "run on and their actions with JSON Schemas; and the server's limits.",
      "{\"type\": \"object\", \"properties\": {\"model\": {\"type\": \"string\", \"description\": \"only this "
      "model\"}}, \"additionalProperties\": false}",
-     agora__mcp_list_models, NULL},
+     agora__mcp_list_models, NULL, A_READ_ONLY | A_IDEMPOTENT},
     {"create_world", "Create a live world",
      "Creates a world that stays alive between calls, at step 0: from a scenario (YAML text or path, with "
      "overrides), or from inline fields model, space ({kind: grid, width, height} | {kind: graph, generator: "
@@ -122,7 +135,8 @@ static const mcp_tool mcp_tools[] = {
      "\"additionalProperties\": false}",
      agora__mcp_create_world,
      "{\"type\": \"object\", \"properties\": {" O_WORLD ", \"metrics\": " O_METRICS
-     "}, \"required\": [\"world\", \"model\", \"n_agents\", \"t\", \"metrics\"]}"},
+     "}, \"required\": [\"world\", \"model\", \"n_agents\", \"t\", \"metrics\"]}",
+     0},
     {"advance_world", "Advance a world",
      "Advances a world by `steps` steps and returns every metric at each of those steps and the final values.",
      "{\"type\": \"object\", \"properties\": {" S_WORLD ","
@@ -132,7 +146,8 @@ static const mcp_tool mcp_tools[] = {
      "{\"type\": \"object\", \"properties\": {\"world\": {\"type\": \"string\"}, \"t_start\": {\"type\": \"integer\"},"
      " \"t\": {\"type\": \"integer\"}, \"steps_done\": {\"type\": \"integer\"}, \"metrics\": " O_SERIES
      ", \"final\": " O_METRICS "},"
-     " \"required\": [\"world\", \"t_start\", \"t\", \"steps_done\", \"metrics\", \"final\"]}"},
+     " \"required\": [\"world\", \"t_start\", \"t\", \"steps_done\", \"metrics\", \"final\"]}",
+     A_DESTRUCTIVE},
     {"get_metrics", "Read a world's metrics",
      "The metrics of a world over its history (step 0 to now), or the last `last` steps; `names` picks metrics.",
      "{\"type\": \"object\", \"properties\": {" S_WORLD ","
@@ -142,7 +157,8 @@ static const mcp_tool mcp_tools[] = {
      agora__mcp_get_metrics,
      "{\"type\": \"object\", \"properties\": {\"world\": {\"type\": \"string\"}, \"t\": {\"type\": \"integer\"},"
      " \"steps\": {\"type\": \"array\", \"items\": {\"type\": \"integer\"}}, \"metrics\": " O_SERIES "},"
-     " \"required\": [\"world\", \"t\", \"steps\", \"metrics\"]}"},
+     " \"required\": [\"world\", \"t\", \"steps\", \"metrics\"]}",
+     A_READ_ONLY | A_IDEMPOTENT},
     {"get_agent_state", "Read agents' state",
      "Per-agent fields (e.g. SIR state 0/1/2, opinion) of chosen agents: ids, a range, or a grid region (at most "
      "100000 agents; default agents 0-99), with each field's min, max and mean over them and, for small-integer "
@@ -150,7 +166,7 @@ static const mcp_tool mcp_tools[] = {
      "{\"type\": \"object\", \"properties\": {" S_WORLD "," S_SELECT ","
      "\"fields\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"minItems\": 1}},"
      "\"required\": [\"world\"], \"additionalProperties\": false}",
-     agora__mcp_get_agent_state, NULL},
+     agora__mcp_get_agent_state, NULL, A_READ_ONLY | A_IDEMPOTENT},
     {"set_agent_state", "Change agents' state",
      "Sets one per-agent field of chosen agents (ids, a range or a grid region) to one value, or to one value per "
      "agent. The model checks the values (SIR state must be 0, 1 or 2). Returns the metrics after the change.",
@@ -159,7 +175,7 @@ static const mcp_tool mcp_tools[] = {
      "\"value\": {\"type\": \"number\"},"
      "\"values\": {\"type\": \"array\", \"items\": {\"type\": \"number\"}, \"minItems\": 1}},"
      "\"required\": [\"world\", \"field\"], \"additionalProperties\": false}",
-     agora__mcp_set_agent_state, NULL},
+     agora__mcp_set_agent_state, NULL, A_DESTRUCTIVE | A_IDEMPOTENT},
     {"apply_action", "Apply a model action",
      "Applies one of the model's actions (see list_models: e.g. {action: vaccinate, fraction: 0.2}, {action: "
      "lockdown, strength: 0.5, steps: 30}) now, validated as persona actions are. Returns the metrics after it.",
@@ -167,43 +183,46 @@ static const mcp_tool mcp_tools[] = {
      "\"action\": {\"type\": \"object\", \"properties\": {\"action\": {\"type\": \"string\"}},"
      " \"required\": [\"action\"]}},"
      "\"required\": [\"world\", \"action\"], \"additionalProperties\": false}",
-     agora__mcp_apply_action, NULL},
+     agora__mcp_apply_action, NULL, A_DESTRUCTIVE},
     {"snapshot_world", "Snapshot a world",
-     "Keeps an exact copy of a world's state and history; restore_world rolls back to it (as often as wanted).",
+     "Keeps an exact copy of a world's state and history; restore_world rolls back to it (as often as wanted), by "
+     "its id (s1, s2, ...) or its label.",
      "{\"type\": \"object\", \"properties\": {" S_WORLD ","
-     "\"label\": {\"type\": \"string\", \"maxLength\": 200}},"
+     "\"label\": {\"type\": \"string\", \"maxLength\": 200, \"description\": \"a name for the snapshot, unique in "
+     "the world and not of the form s<digits> (the ids), e.g. before-lockdown\"}},"
      "\"required\": [\"world\"], \"additionalProperties\": false}",
      agora__mcp_snapshot_world,
      "{\"type\": \"object\", \"properties\": {\"world\": {\"type\": \"string\"}, \"snapshot\": {\"type\": \"string\"},"
      " \"t\": {\"type\": \"integer\"}, \"label\": {\"type\": \"string\"}}, \"required\": [\"world\", \"snapshot\", "
-     "\"t\"]}"},
+     "\"t\"]}",
+     0},
     {"restore_world", "Roll a world back",
      "Returns a world exactly to a snapshot: its state, step and metrics history. The snapshot is kept.",
-     "{\"type\": \"object\", \"properties\": {" S_WORLD ","
-     "\"snapshot\": {\"type\": \"string\", \"minLength\": 1}},"
+     "{\"type\": \"object\", \"properties\": {" S_WORLD "," S_SNAPSHOT "},"
      "\"required\": [\"world\", \"snapshot\"], \"additionalProperties\": false}",
      agora__mcp_restore_world,
      "{\"type\": \"object\", \"properties\": {\"world\": {\"type\": \"string\"}, \"snapshot\": {\"type\": \"string\"},"
-     " \"t\": {\"type\": \"integer\"}, \"metrics\": " O_METRICS
-     "}, \"required\": [\"world\", \"snapshot\", \"t\", \"metrics\"]}"},
+     " \"label\": {\"type\": \"string\"}, \"t\": {\"type\": \"integer\"}, \"metrics\": " O_METRICS
+     "}, \"required\": [\"world\", \"snapshot\", \"t\", \"metrics\"]}",
+     A_DESTRUCTIVE | A_IDEMPOTENT},
     {"copy_world", "Copy a world",
      "A new, independent world identical to this one (state, step, history): for what-if branches.",
      "{\"type\": \"object\", \"properties\": {" S_WORLD ","
      "\"name\": {\"type\": \"string\", \"minLength\": 1, \"maxLength\": 60}},"
      "\"required\": [\"world\"], \"additionalProperties\": false}",
-     agora__mcp_copy_world, NULL},
+     agora__mcp_copy_world, NULL, 0},
     {"list_worlds", "List the worlds",
      "The live worlds (model, space, agents, step, snapshots) and the server's limits.",
      "{\"type\": \"object\", \"properties\": {}, \"additionalProperties\": false}", agora__mcp_list_worlds,
      "{\"type\": \"object\", \"properties\": {\"worlds\": {\"type\": \"array\", \"items\": {\"type\": \"object\","
      " \"properties\": {" O_WORLD "}, \"required\": [\"world\", \"model\", \"n_agents\", \"t\", \"snapshots\"]}},"
-     " \"limits\": {\"type\": \"object\"}}, \"required\": [\"worlds\", \"limits\"]}"},
+     " \"limits\": {\"type\": \"object\"}}, \"required\": [\"worlds\", \"limits\"]}",
+     A_READ_ONLY | A_IDEMPOTENT},
     {"delete_world", "Delete a world or a snapshot",
      "Frees a world and its snapshots; with `snapshot`, frees only that snapshot of the world.",
-     "{\"type\": \"object\", \"properties\": {" S_WORLD ","
-     "\"snapshot\": {\"type\": \"string\", \"minLength\": 1}},"
+     "{\"type\": \"object\", \"properties\": {" S_WORLD "," S_SNAPSHOT "},"
      "\"required\": [\"world\"], \"additionalProperties\": false}",
-     agora__mcp_delete_world, NULL},
+     agora__mcp_delete_world, NULL, A_DESTRUCTIVE | A_IDEMPOTENT},
 };
 
 #define N_TOOLS ((int)(sizeof mcp_tools / sizeof mcp_tools[0]))
@@ -240,8 +259,11 @@ static int build_tools(agora_mcp *srv, agora_error *err)
             return agora_error_set(err, AGORA_EINTERNAL, t->name, "tool output schema: %s", output ? se.msg : je.text);
         }
         json_object_set(srv->schemas, t->name, schema);
-        json_t *entry = json_pack("{s:s, s:s, s:s, s:o}", "name", t->name, "title", t->title, "description",
-                                  t->description, "inputSchema", schema);
+        json_t *entry = json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:b, s:b, s:b, s:b}}", "name", t->name, "title",
+                                  t->title, "description", t->description, "inputSchema", schema, "annotations",
+                                  "title", t->title, "readOnlyHint", (t->hints & A_READ_ONLY) != 0, "destructiveHint",
+                                  (t->hints & A_DESTRUCTIVE) != 0, "idempotentHint", (t->hints & A_IDEMPOTENT) != 0,
+                                  "openWorldHint", (t->hints & A_OPEN_WORLD) != 0);
         if (output)
             json_object_set_new(entry, "outputSchema", output);
         json_array_append_new(srv->tools, entry);
@@ -325,9 +347,11 @@ json_t *agora__mcp_stopped(const agora_mcp *srv)
 
 json_t *agora__mcp_limits_json(const agora_mcp *srv)
 {
-    return json_pack("{s:I, s:I, s:i, s:i, s:f}", "max_agents", (json_int_t)srv->lim.max_agents, "max_steps",
-                     (json_int_t)srv->lim.max_steps, "max_worlds", srv->lim.max_worlds, "max_snapshots",
-                     srv->lim.max_snapshots, "max_wall_s", srv->lim.max_wall_s);
+    json_t *o = json_pack("{s:I, s:I, s:i, s:i, s:f}", "max_agents", (json_int_t)srv->lim.max_agents, "max_steps",
+                          (json_int_t)srv->lim.max_steps, "max_worlds", srv->lim.max_worlds, "max_snapshots",
+                          srv->lim.max_snapshots, "max_wall_s", srv->lim.max_wall_s);
+    agora__mcp_places_add(srv, o);
+    return o;
 }
 
 /* ---- methods --------------------------------------------------------------------------------------------------- */
@@ -339,19 +363,23 @@ static json_t *initialize(agora_mcp *srv, const json_t *params)
     for (size_t i = 0; asked && i < sizeof mcp_versions / sizeof mcp_versions[0]; i++)
         if (strcmp(asked, mcp_versions[i]) == 0)
             version = mcp_versions[i];
-    char instructions[1024];
-    snprintf(instructions, sizeof instructions,
-             "agora runs agent-based simulations. One-shot runs: simulate_mechanics (no LLM), simulate_mixed (LLM "
-             "personas steering a population), simulate_interactions (LLM actors in rounds). Experiments: "
-             "create_world, then advance_world, get_metrics, get_agent_state / set_agent_state, apply_action, "
-             "snapshot_world / restore_world, copy_world. list_models tells the parameters, metrics and actions. "
-             "Limits: %lld agents per world, %lld steps per call, %d worlds, %d snapshots per world, %g s per call. "
-             "Run files are written under %s.",
-             (long long)srv->lim.max_agents, (long long)srv->lim.max_steps, srv->lim.max_worlds, srv->lim.max_snapshots,
-             srv->lim.max_wall_s, srv->output_dir);
-    return json_pack("{s:s, s:{s:{s:b}}, s:{s:s, s:s, s:s}, s:s}", "protocolVersion", version, "capabilities", "tools",
-                     "listChanged", 0, "serverInfo", "name", "agora", "title", "agora simulations", "version",
-                     agora_version(), "instructions", instructions);
+    agora__buf ins = {0};
+    agora__buf_add(
+        &ins,
+        "agora runs agent-based simulations. One-shot runs: simulate_mechanics (no LLM), simulate_mixed (LLM "
+        "personas steering a population), simulate_interactions (LLM actors in rounds). Experiments: "
+        "create_world, then advance_world, get_metrics, get_agent_state / set_agent_state, apply_action, "
+        "snapshot_world / restore_world, copy_world. list_models tells the parameters, metrics and actions. "
+        "Limits: %lld agents per world, %lld steps per call, %d worlds, %d snapshots per world, %g s per "
+        "call.",
+        (long long)srv->lim.max_agents, (long long)srv->lim.max_steps, srv->lim.max_worlds, srv->lim.max_snapshots,
+        srv->lim.max_wall_s);
+    agora__mcp_places_describe(srv, &ins);
+    json_t *r = json_pack("{s:s, s:{s:{s:b}}, s:{s:s, s:s, s:s}, s:s}", "protocolVersion", version, "capabilities",
+                          "tools", "listChanged", 0, "serverInfo", "name", "agora", "title", "agora simulations",
+                          "version", agora_version(), "instructions", ins.s ? ins.s : "");
+    free(ins.s);
+    return r;
 }
 
 static void tools_call(agora_mcp *srv, const json_t *id, const json_t *params)
@@ -501,13 +529,14 @@ int agora_mcp_create(const agora_mcp_options *opt, agora_mcp_write_fn write, voi
         srv->lim.max_snapshots = 16;
     if (!(srv->lim.max_wall_s > 0))
         srv->lim.max_wall_s = 300;
-    srv->output_dir = strdup(opt->output_dir && *opt->output_dir ? opt->output_dir : "runs/mcp");
     srv->threads = opt->threads;
     if (opt->logger)
         srv->logger = *opt->logger;
     srv->write = write;
     srv->write_ud = ud;
-    int rc = srv->output_dir ? build_tools(srv, err) : agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    int rc = agora__mcp_places_init(srv, opt, err);
+    if (rc == 0)
+        rc = build_tools(srv, err);
     if (rc != 0) {
         agora_mcp_destroy(srv);
         return rc;
@@ -528,7 +557,7 @@ void agora_mcp_destroy(agora_mcp *srv)
     agora__mcp_free_worlds(srv);
     json_decref(srv->tools);
     json_decref(srv->schemas);
-    free(srv->output_dir);
+    agora__mcp_places_free(srv);
     free(srv);
 }
 

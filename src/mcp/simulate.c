@@ -1,16 +1,21 @@
 /* agora — the MCP server's one-shot tools: list_models, simulate_mechanics, simulate_mixed (agora_run) and
  * simulate_interactions (agora_interact_run), and the scenario loading they share with create_world.
  *
- * A run writes its HDF5 file under the server's output directory (a new name per run, never overwriting) unless
- * the call names a path. Results are summaries an LLM can read in one go: final values and peaks, the metrics over
- * time thinned to about 100 points (the file has every step), the persona decisions, the evaluation. Runs stop at
- * the wall-time limit per call and say so; the file then has status "interrupted" and every step done. */
+ * A run writes its HDF5 file under the server's output directory: by the name the call gives (`output`, or an
+ * output.path in its own scenario text or `set` overrides; a scenario file's output.path is the CLI's and is not
+ * used), or a new name after the scenario. The name is checked and the file reserved (paths.c) once everything else
+ * about the call has been checked, right before the run. Results are summaries an LLM can read in one go: final values
+ * and peaks, the metrics over time thinned to about 100 points (the file has every step), the persona decisions, the
+ * evaluation. Runs stop at the wall-time limit per call and say so; the file then has status "interrupted" and every
+ * step done. */
+#define _XOPEN_SOURCE 700 /* PATH_MAX */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/internal.h"
+#include "io/yaml.h"
 #include "mcp/mcpint.h"
 
 #define SERIES_POINTS 100
@@ -19,10 +24,29 @@
 
 /* ---- scenarios ------------------------------------------------------------------------------------------------- */
 
+/* Whether scenario text names its own output.path (rather than taking the default). */
+static int names_output(const char *text)
+{
+    json_t *root = NULL;
+    agora_error e;
+    if (agora__yaml_parse(text, strlen(text), "scenario", &root, NULL, &e) != 0)
+        return 0;
+    const int named = json_is_string(json_object_get(json_object_get(root, "output"), "path"));
+    json_decref(root);
+    return named;
+}
+
+static const char *output_path_of(const agora_scenario *sc)
+{
+    return json_string_value(json_object_get(json_object_get(agora_scenario_config(sc), "output"), "path"));
+}
+
 int agora__mcp_scenario(mcp_call *call, const json_t *args, const char *const *extra, int n_extra, agora_scenario **out,
-                        agora_error *err)
+                        char **own_output, agora_error *err)
 {
     *out = NULL;
+    if (own_output)
+        *own_output = NULL;
     const char *text = json_string_value(json_object_get(args, "scenario"));
     const char *path = json_string_value(json_object_get(args, "path"));
     if (!text == !path)
@@ -31,10 +55,24 @@ int agora__mcp_scenario(mcp_call *call, const json_t *args, const char *const *e
                                    "(path), %s",
                                    text ? "not both" : "one of them");
     agora_scenario *sc = NULL;
-    int rc = text ? agora_scenario_parse(text, strlen(text), "scenario", NULL, &sc, err)
-                  : agora_scenario_load(path, &sc, err);
+    char real[PATH_MAX] = "";
+    int rc;
+    if (text) {
+        rc = agora_scenario_parse(text, strlen(text), "scenario", NULL, &sc, err);
+    } else if ((rc = agora__mcp_read_path(call->srv, path, NULL, "path", real, err)) == 0) {
+        /* the file that was checked, by its real path; errors about it show none of its text */
+        if ((rc = agora_scenario_load(real, &sc, err)) != 0)
+            agora__mcp_hide_content(err, real, path);
+    }
     if (rc != 0)
         return rc;
+    /* the output.path the client's own words give: its scenario text's, or one its overrides change */
+    const int named = text && names_output(text);
+    char *before = named ? NULL : strdup(output_path_of(sc) ? output_path_of(sc) : "");
+    if (!named && !before) {
+        agora_scenario_destroy(sc);
+        return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    }
     const json_t *set = json_object_get(args, "set");
     const size_t n_set = json_array_size(set);
     const char **all = calloc(n_set + (size_t)n_extra + 1, sizeof *all);
@@ -49,6 +87,14 @@ int agora__mcp_scenario(mcp_call *call, const json_t *args, const char *const *e
     if (n_set + (size_t)n_extra > 0)
         rc = agora_scenario_set_all(sc, all, (int)(n_set + (size_t)n_extra), err);
     free(all);
+    if (rc != 0 && !text)
+        agora__mcp_hide_content(err, real, path);
+    if (rc == 0)
+        rc = agora__mcp_check_reads(call->srv, sc, err);
+    const char *after = output_path_of(sc);
+    if (rc == 0 && own_output && after && (!before || strcmp(before, after) != 0) && !(*own_output = strdup(after)))
+        rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    free(before);
     if (rc != 0) {
         agora_scenario_destroy(sc);
         return rc;
@@ -111,39 +157,31 @@ static void call_overrides(const json_t *args, overrides *o)
     }
 }
 
-/* Loads the call's scenario and points its output at the call's `output`, or at a new file under the output
- * directory: <dir>/<scenario name>.h5, then -2, -3, ... */
-static int load_for_run(mcp_call *call, const json_t *args, const overrides *o, agora_scenario **sc, agora_error *err)
+/* Points the scenario's output at its run file, reserved under the output directory: the call's `output`, else the
+ * output.path of the client's own text (`own`, may be NULL), else a new name after the scenario. */
+static int place_run_file(mcp_call *call, const json_t *args, agora_scenario *sc, const char *own, char *path,
+                          size_t size, agora_error *err)
 {
-    if (o->failed)
-        return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
-    int rc = agora__mcp_scenario(call, args, (const char *const *)o->items, o->n, sc, err);
-    if (rc != 0)
-        return rc;
     const char *given = json_string_value(json_object_get(args, "output"));
-    char path[4096];
-    if (given) {
-        snprintf(path, sizeof path, "%s", given);
-    } else {
-        const char *name = json_string_value(json_object_get(agora_scenario_config(*sc), "name"));
-        if ((rc = agora__mkdirs(call->srv->output_dir, err)) != 0)
-            goto fail;
-        snprintf(path, sizeof path, "%s/%s.h5", call->srv->output_dir, name ? name : "run");
-        for (int k = 2; access(path, F_OK) == 0 && k < 100000; k++)
-            snprintf(path, sizeof path, "%s/%s-%d.h5", call->srv->output_dir, name ? name : "run", k);
+    const char *stem = json_string_value(json_object_get(agora_scenario_config(sc), "name"));
+    int rc = agora__mcp_place_output(call, given ? given : own, given ? "output" : "output.path", given != NULL, stem,
+                                     path, size, err);
+    if (rc != 0) {
+        if (!given && own)
+            agora_scenario_locate(sc, err); /* the line of the scenario text, or the override, that named it */
+        return rc;
     }
     json_t *pv = json_string(path);
     overrides po = {0};
     add_override(&po, "output.path", pv);
     json_decref(pv);
     rc = po.failed ? agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory")
-                   : agora_scenario_set(*sc, po.items[0], err);
+                   : agora_scenario_set(sc, po.items[0], err);
     free_overrides(&po);
-    if (rc == 0)
-        return 0;
-fail:
-    agora_scenario_destroy(*sc);
-    *sc = NULL;
+    if (rc != 0) {
+        agora__mcp_release_output(path);
+        path[0] = '\0';
+    }
     return rc;
 }
 
@@ -255,9 +293,14 @@ static int simulate(mcp_call *call, const json_t *args, int mixed, json_t **out,
     agora_scenario *sc = NULL;
     run_ctx ctx = {.call = call};
     agora_run_result res = {0};
+    char *own = NULL, path[PATH_MAX + 64] = "";
     int rc;
     call_overrides(args, &o);
-    if ((rc = load_for_run(call, args, &o, &sc, err)) != 0)
+    if (o.failed) {
+        rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+        goto done;
+    }
+    if ((rc = agora__mcp_scenario(call, args, (const char *const *)o.items, o.n, &sc, &own, err)) != 0)
         goto done;
     const json_t *cfg = agora_scenario_config(sc);
     const agora_model *model = agora_scenario_model(sc);
@@ -299,8 +342,14 @@ static int simulate(mcp_call *call, const json_t *args, int mixed, json_t **out,
                              .progress_interval_s = 0,
                              .llm_offline = !mixed || json_is_true(json_object_get(args, "offline")),
                              .replay_until = -1};
-    if ((rc = agora_run(sc, &opt, &res, err)) != 0)
+    if ((rc = place_run_file(call, args, sc, own, path, sizeof path, err)) != 0)
         goto done;
+    if ((rc = agora_run(sc, &opt, &res, err)) != 0) {
+        agora__mcp_release_output(path);
+        if (rc == AGORA_EPARSE)
+            agora__mcp_hide_quoted_line(err); /* an edge-list file's line */
+        goto done;
+    }
     json_t *final = json_object();
     for (int k = 0; k < ctx.nm && ctx.n_rows > 0; k++)
         json_object_set_new(final, model->metrics[k].name, agora__mcp_number(ctx.rows[(ctx.n_rows - 1) * ctx.nm + k]));
@@ -320,6 +369,7 @@ done:
     json_decref(ctx.events);
     agora_scenario_destroy(sc);
     free_overrides(&o);
+    free(own);
     return rc;
 }
 
@@ -429,6 +479,7 @@ int agora__mcp_simulate_interactions(mcp_call *call, const json_t *args, json_t 
     json_t *built = NULL, *run_args = NULL;
     agora_interact_result res = {0};
     ix_ctx ctx = {.call = call, .rounds = json_array(), .notes = json_array()};
+    char *own = NULL, path[PATH_MAX + 64] = "";
     int rc;
     const int has_actors = json_object_get(args, "actors") != NULL;
     if (has_actors && (json_object_get(args, "scenario") || json_object_get(args, "path"))) {
@@ -449,7 +500,11 @@ int agora__mcp_simulate_interactions(mcp_call *call, const json_t *args, json_t 
         free(text);
     }
     call_overrides(args, &o);
-    if ((rc = load_for_run(call, run_args, &o, &sc, err)) != 0)
+    if (o.failed) {
+        rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+        goto done;
+    }
+    if ((rc = agora__mcp_scenario(call, run_args, (const char *const *)o.items, o.n, &sc, &own, err)) != 0)
         goto done;
     if (agora_scenario_model(sc)) {
         rc = agora_error_set(err, AGORA_EINVAL, "mode",
@@ -471,8 +526,12 @@ int agora__mcp_simulate_interactions(mcp_call *call, const json_t *args, json_t 
         goto done;
     }
     agora_interact_options opt = {.ud = &ctx, .on_event = ix_event, .cancel = &ctx.cancel};
-    if ((rc = agora_interact_run(sc, &opt, &res, err)) != 0)
+    if ((rc = place_run_file(call, run_args, sc, own, path, sizeof path, err)) != 0)
         goto done;
+    if ((rc = agora_interact_run(sc, &opt, &res, err)) != 0) {
+        agora__mcp_release_output(path);
+        goto done;
+    }
     *out = json_pack("{s:s, s:s, s:I, s:f, s:O, s:o, s:o}", "path", res.path, "status", res.status, "rounds",
                      (json_int_t)res.rounds_done, "wall_s", round(res.wall_time_s * 1e4) / 1e4, "evaluation",
                      res.evaluation ? res.evaluation : json_null(), "round_narratives", ctx.rounds, "notes", ctx.notes);
@@ -492,5 +551,6 @@ done:
     json_decref(run_args);
     agora_scenario_destroy(sc);
     free_overrides(&o);
+    free(own);
     return rc;
 }

@@ -6,7 +6,8 @@
  * the scenario's scheduled interventions (applied when their step comes, as agora_run applies them: interventions
  * of step t act before the metrics of t are measured), a log of the actions applied, and its snapshots. A snapshot
  * is a deep copy (agora_world_copy) with its own copy of the history and log, so restoring it is exact however the
- * world moved since, and can be done again. */
+ * world moved since, and can be done again. A snapshot is named by its id (s1, s2, ...) or by its label: labels are
+ * unique in a world and may not look like an id, so a name means one snapshot (an id would win). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,40 @@ static mcp_world *find_world(mcp_call *call, const json_t *args, agora_error *er
                     names.s ? "live worlds: " : "no live worlds: create one with create_world", names.s ? names.s : "");
     free(names.s);
     return NULL;
+}
+
+/* Whether a name has the form of a snapshot id: "s" and digits. */
+static int looks_like_id(const char *s)
+{
+    if (s[0] != 's' || !s[1])
+        return 0;
+    for (const char *p = s + 1; *p; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return 1;
+}
+
+/* The snapshot a name means: its id, else its label (labels are unique in a world and never look like an id, so
+ * at most one matches); -1 with err set when none does, listing the world's snapshots. */
+static int find_snap(const mcp_world *mw, const char *name, agora_error *err)
+{
+    for (int i = 0; i < mw->n_snaps; i++)
+        if (strcmp(mw->snaps[i].id, name) == 0)
+            return i;
+    for (int i = 0; i < mw->n_snaps; i++)
+        if (mw->snaps[i].label[0] && strcmp(mw->snaps[i].label, name) == 0)
+            return i;
+    agora__buf known = {0};
+    for (int i = 0; i < mw->n_snaps; i++) {
+        agora__buf_add(&known, "%s%s", i ? ", " : "", mw->snaps[i].id);
+        if (mw->snaps[i].label[0])
+            agora__buf_add(&known, " (\"%s\")", mw->snaps[i].label);
+    }
+    agora_error_set(err, AGORA_ENOTFOUND, "snapshot", "world %s has no snapshot with the id or label \"%s\"%s%s",
+                    mw->id, name, known.s ? "; its snapshots: " : ": take one with snapshot_world",
+                    known.s ? known.s : "");
+    free(known.s);
+    return -1;
 }
 
 /* Appends (or, with `replace`, rewrites) the metrics of the current step. */
@@ -262,7 +297,7 @@ static int creation_scenario(mcp_call *call, const json_t *args, agora_scenario 
             return agora__mcp_bad_args(call, err, "model",
                                        "give either a scenario (scenario or path, with set) or "
                                        "model, space and params, not both");
-        return agora__mcp_scenario(call, args, extra, n_extra, sc, err);
+        return agora__mcp_scenario(call, args, extra, n_extra, sc, NULL, err);
     }
     if (!model || !json_object_get(args, "space"))
         return agora__mcp_bad_args(call, err, "model",
@@ -282,6 +317,10 @@ static int creation_scenario(mcp_call *call, const json_t *args, agora_scenario 
         return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
     int rc = agora_scenario_parse(text, strlen(text), "create_world", NULL, sc, err);
     free(text);
+    if (rc == 0 && (rc = agora__mcp_check_reads(call->srv, *sc, err)) != 0) {
+        agora_scenario_destroy(*sc);
+        *sc = NULL;
+    }
     return rc;
 }
 
@@ -308,8 +347,11 @@ int agora__mcp_create_world(mcp_call *call, const json_t *args, json_t **out, ag
         goto done;
     const uint64_t seed = (uint64_t)json_integer_value(json_object_get(cfg, "seed"));
     if ((rc = agora_space_create(json_object_get(cfg, "space"), agora_rng_key_from_seed(seed),
-                                 agora_scenario_base_dir(sc), &space, err)) != 0)
+                                 agora_scenario_base_dir(sc), &space, err)) != 0) {
+        if (rc == AGORA_EPARSE)
+            agora__mcp_hide_quoted_line(err); /* an edge-list file's line */
         goto done;
+    }
     if ((rc = agora__mcp_check_agents(srv, space->n, err)) != 0) /* a graph read from a file */
         goto done;
     int threads = (int)json_integer_value(json_object_get(cfg, "threads"));
@@ -379,16 +421,14 @@ int agora__mcp_delete_world(mcp_call *call, const json_t *args, json_t **out, ag
         return err->code;
     const char *snap = json_string_value(json_object_get(args, "snapshot"));
     if (snap) {
-        for (int k = 0; k < mw->n_snaps; k++) {
-            if (strcmp(mw->snaps[k].id, snap) != 0)
-                continue;
-            snap_free(&mw->snaps[k]);
-            memmove(mw->snaps + k, mw->snaps + k + 1, (size_t)(mw->n_snaps - k - 1) * sizeof *mw->snaps);
-            mw->n_snaps--;
-            *out = json_pack("{s:s, s:s}", "world", mw->id, "deleted", snap);
-            return 0;
-        }
-        return agora_error_set(err, AGORA_ENOTFOUND, "snapshot", "world %s has no snapshot \"%s\"", mw->id, snap);
+        const int k = find_snap(mw, snap, err);
+        if (k < 0)
+            return err->code;
+        *out = json_pack("{s:s, s:s, s:s}", "world", mw->id, "deleted", mw->snaps[k].id, "label", mw->snaps[k].label);
+        snap_free(&mw->snaps[k]);
+        memmove(mw->snaps + k, mw->snaps + k + 1, (size_t)(mw->n_snaps - k - 1) * sizeof *mw->snaps);
+        mw->n_snaps--;
+        return 0;
     }
     int i = find_index(srv, mw->id);
     *out = json_pack("{s:s}", "deleted", mw->id);
@@ -796,6 +836,18 @@ int agora__mcp_snapshot_world(mcp_call *call, const json_t *args, json_t **out, 
                                "world %s has %d snapshots, the limit (agora mcp "
                                "--max-snapshots): delete_world with a snapshot frees one",
                                mw->id, mw->n_snaps);
+    const char *label = json_string_value(json_object_get(args, "label"));
+    if (label && label[0] && looks_like_id(label))
+        return agora_error_set(err, AGORA_EINVAL, "label",
+                               "the label \"%s\" reads as a snapshot id (s1, s2, ...): choose a label of another "
+                               "form, such as \"before-%s\"",
+                               label, label);
+    for (int i = 0; label && label[0] && i < mw->n_snaps; i++)
+        if (strcmp(mw->snaps[i].label, label) == 0)
+            return agora_error_set(err, AGORA_EINVAL, "label",
+                                   "world %s has a snapshot labelled \"%s\" already (%s): choose another label, or "
+                                   "delete_world that snapshot first",
+                                   mw->id, label, mw->snaps[i].id);
     mcp_snap *list = realloc(mw->snaps, (size_t)(mw->n_snaps + 1) * sizeof *list);
     if (!list)
         return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
@@ -805,7 +857,6 @@ int agora__mcp_snapshot_world(mcp_call *call, const json_t *args, json_t **out, 
     if (rc == 0 && copy_history(mw->hist, mw->hist_len, mw->nm, &s.hist) != 0)
         rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
     s.events = json_copy(mw->events);
-    const char *label = json_string_value(json_object_get(args, "label"));
     s.label = strdup(label ? label : "");
     if (rc == 0 && (!s.events || !s.label))
         rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
@@ -826,14 +877,10 @@ int agora__mcp_restore_world(mcp_call *call, const json_t *args, json_t **out, a
     mcp_world *mw = find_world(call, args, err);
     if (!mw)
         return err->code;
-    const char *id = json_string_value(json_object_get(args, "snapshot"));
-    mcp_snap *s = NULL;
-    for (int i = 0; i < mw->n_snaps; i++)
-        if (strcmp(mw->snaps[i].id, id) == 0)
-            s = &mw->snaps[i];
-    if (!s)
-        return agora_error_set(err, AGORA_ENOTFOUND, "snapshot", "world %s has no snapshot \"%s\"%s", mw->id, id,
-                               mw->n_snaps ? " (list_worlds shows its snapshots)" : ": take one with snapshot_world");
+    const int k = find_snap(mw, json_string_value(json_object_get(args, "snapshot")), err);
+    if (k < 0)
+        return err->code;
+    mcp_snap *s = &mw->snaps[k];
     agora_world *w = NULL;
     double *hist = NULL;
     json_t *events = json_copy(s->events);
@@ -855,7 +902,7 @@ int agora__mcp_restore_world(mcp_call *call, const json_t *args, json_t **out, a
     mw->hist = hist;
     mw->hist_len = mw->hist_cap = s->hist_len;
     mw->events = events;
-    *out = json_pack("{s:s, s:s, s:I, s:o}", "world", mw->id, "snapshot", s->id, "t",
+    *out = json_pack("{s:s, s:s, s:s, s:I, s:o}", "world", mw->id, "snapshot", s->id, "label", s->label, "t",
                      (json_int_t)agora_world_time(mw->w), "metrics", metrics_now(mw));
     return 0;
 }

@@ -1,13 +1,14 @@
 // `agora mcp` driven by the official MCP TypeScript SDK (Client + StdioClientTransport), as an MCP host would: the
-// handshake, tools/list, a world from a shipped scenario advanced, snapshotted, changed (apply_action and
+// handshake, tools/list with every tool's annotations as the SDK parses them, a world from a shipped scenario advanced, snapshotted, changed (apply_action and
 // set_agent_state) and restored to exactly the snapshot's metrics, progress notifications through the SDK's
 // onprogress, a tool failure (isError) and a refused call (-32602) surfacing the SDK's way, and simulate_mechanics on
-// a shipped scenario whose HDF5 file is read back with h5py and must hold the final values the tool returned.
+// a shipped scenario whose HDF5 file is read back with h5py and must hold the final values the tool returned, and the
+// server keeping to its places (a run file outside --output-dir, a scenario outside --allow-read: refused).
 //
 // Run by CTest as `mcp_sdk` (label cli):  AGORA=build/agora AGORA_SOURCE_DIR=. node tests/mcp_sdk/sdk_client.mjs
 // Needs tests/mcp_sdk/node_modules (scripts/setup runs `npm ci` here). Exits 1 with "FAIL: ..." on any mismatch.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { isDeepStrictEqual } from "node:util";
@@ -44,6 +45,18 @@ mkdirSync(TMP, { recursive: true });
 const OUT = join(TMP, "out");
 const PY = "/usr/bin/python3";
 
+// The annotations (readOnlyHint, destructiveHint, idempotentHint, openWorldHint) each tool must declare.
+const ANNOTATIONS = {
+  list_models: [true, false, true, false], get_metrics: [true, false, true, false],
+  get_agent_state: [true, false, true, false], list_worlds: [true, false, true, false],
+  create_world: [false, false, false, false], advance_world: [false, true, false, false],
+  set_agent_state: [false, true, true, false], apply_action: [false, true, false, false],
+  snapshot_world: [false, false, false, false], restore_world: [false, true, true, false],
+  copy_world: [false, false, false, false], delete_world: [false, true, true, false],
+  simulate_mechanics: [false, false, false, false], simulate_mixed: [false, false, false, true],
+  simulate_interactions: [false, false, false, true],
+};
+
 const TOOLS = [
   "list_models", "create_world", "advance_world", "get_metrics", "get_agent_state", "set_agent_state",
   "apply_action", "snapshot_world", "restore_world", "copy_world", "list_worlds", "delete_world",
@@ -54,7 +67,7 @@ const TOOLS = [
 // environment (OMP_WAIT_POLICY, sanitizer options) rather than the SDK's reduced default one.
 const transport = new StdioClientTransport({
   command: AGORA,
-  args: ["mcp", "--output-dir", OUT],
+  args: ["mcp", "--output-dir", OUT, "--allow-read", join(SRC, "scenarios")],
   env: { ...process.env },
   cwd: TMP,
   stderr: "inherit",
@@ -103,7 +116,16 @@ async function main() {
   const names = tools.map((t) => t.name);
   for (const n of TOOLS) check(names.includes(n), `tools/list lacks ${n}: ${show(names)}`);
   for (const t of tools) check(t.inputSchema?.type === "object", `${t.name}: inputSchema ${show(t.inputSchema)}`);
-  console.log(`ok: tools/list (${names.length} tools)`);
+  const HINTS = ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"];
+  for (const t of tools) {
+    const want = ANNOTATIONS[t.name];
+    check(want, `no expected annotations for ${t.name}`);
+    const got = HINTS.map((h) => t.annotations?.[h]);
+    check(isDeepStrictEqual(got, want), `${t.name}: annotations ${show(t.annotations)}, expected ${HINTS.map((h, i) =>
+      `${h}: ${want[i]}`).join(", ")}`);
+    check(t.annotations.title === t.title, `${t.name}: annotations.title ${show(t.annotations.title)}`);
+  }
+  console.log(`ok: tools/list (${names.length} tools, each with its annotations)`);
 
   // A world from the shipped default scenario, made small by overrides.
   const created = await call("create_world", {
@@ -187,13 +209,13 @@ async function main() {
   console.log("ok: isError and -32602 through the SDK, list_worlds, delete_world");
 
   // simulate_mechanics on a shipped scenario, and its HDF5 file read back with h5py.
-  const h5 = join(TMP, "sdk_sim.h5");
   const sim = await call("simulate_mechanics", {
     path: join(SRC, "scenarios", "sir_grid.yaml"),
     set: ["space.width=80", "space.height=50"],
     steps: 25,
-    output: h5,
+    output: "sdk_sim.h5",
   });
+  const h5 = join(realpathSync(OUT), "sdk_sim.h5");
   check(sim.path === h5 && sim.status === "complete" && sim.steps === 25 && sim.n_agents === 4000,
     `simulate_mechanics: ${show({ ...sim, series: undefined })}`);
   check(sirSum(sim.final) === 4000, `S + I + R != 4000: ${show(sim.final)}`);
@@ -214,6 +236,24 @@ print(json.dumps({"status": status.decode() if isinstance(status, bytes) else st
   check(Object.keys(file.final).length === Object.keys(sim.final).length,
     `metrics in the file ${show(Object.keys(file.final))} vs the result ${show(Object.keys(sim.final))}`);
   console.log(`ok: simulate_mechanics wrote ${h5}; h5py reads the same final values`);
+
+  // The server's places: a run file named outside --output-dir is a refused argument (-32602), a scenario outside
+  // --allow-read a tool failure; neither writes nor reads anything.
+  const outside = join(TMP, "outside.h5");
+  thrown = null;
+  try {
+    await client.callTool({ name: "simulate_mechanics", arguments: { path: join(SRC, "scenarios", "sir_grid.yaml"),
+      set: ["space.width=10", "space.height=10"], steps: 1, output: outside } });
+  } catch (e) {
+    thrown = e;
+  }
+  check(thrown instanceof McpError && thrown.code === -32602 && /output/.test(thrown.message),
+    `output ${outside} should be refused with -32602, got ${thrown}`);
+  check(!existsSync(outside), `${outside} was written`);
+  const far = await client.callTool({ name: "create_world", arguments: { path: join(here, "package.json") } });
+  check(far.isError === true && /--allow-read/.test(far.content?.[0]?.text) && !/modelcontextprotocol/.test(far.content?.[0]?.text),
+    `a scenario outside --allow-read: ${show(far)}`);
+  console.log("ok: a run file outside --output-dir and a scenario outside --allow-read are refused");
 
   await client.close();
 }
