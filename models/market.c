@@ -817,6 +817,60 @@ static const void *market_field(const agora_world *w, int i)
 
 /* ---- copies and writes --------------------------------------------------------------------------------------------- */
 
+/* A checkpoint: the scalars (pointers blanked), valuations and costs, quotes, today's prices and trades, and the
+ * sorted valuations and costs the equilibrium is computed from. The scratch arrays need nothing, as in a copy. */
+static int market_save(const agora_world *w, const agora_state *st, agora_error *err)
+{
+    const market_state *s = agora_world_model_state(w);
+    const size_t n = (size_t)s->n;
+    market_state scalars = *s;
+    scalars.value = scalars.quote = scalars.price = scalars.v_sorted = scalars.c_sorted = NULL;
+    scalars.act_price = scalars.block_sum = NULL;
+    scalars.traded = NULL;
+    scalars.block_count = NULL;
+    scalars.act = (actives){0};
+    int rc;
+    if ((rc = st->put(st->ud, "market", &scalars, sizeof scalars, err)) ||
+        (rc = st->put(st->ud, "value", s->value, n * sizeof *s->value, err)) ||
+        (rc = st->put(st->ud, "quote", s->quote, n * sizeof *s->quote, err)) ||
+        (rc = st->put(st->ud, "price", s->price, n * sizeof *s->price, err)) ||
+        (rc = st->put(st->ud, "traded", s->traded, n * sizeof *s->traded, err)) ||
+        (rc = st->put(st->ud, "v_sorted", s->v_sorted, (size_t)s->nb * sizeof *s->v_sorted, err)))
+        return rc;
+    return st->put(st->ud, "c_sorted", s->c_sorted, (size_t)s->ns * sizeof *s->c_sorted, err);
+}
+
+static int market_load(agora_world *w, const agora_state *st, agora_error *err)
+{
+    market_state *d = agora_world_model_state(w);
+    market_state scalars;
+    int rc = st->get(st->ud, "market", &scalars, sizeof scalars, err);
+    if (rc)
+        return rc;
+    if (scalars.n != d->n || scalars.nb != d->nb || scalars.nblk_b != d->nblk_b || scalars.nblk_s != d->nblk_s)
+        return agora_error_set(err, AGORA_EINVAL, "state", "the saved market state is for another market");
+    market_state keep = *d;
+    *d = scalars;
+    d->value = keep.value;
+    d->quote = keep.quote;
+    d->price = keep.price;
+    d->traded = keep.traded;
+    d->v_sorted = keep.v_sorted;
+    d->c_sorted = keep.c_sorted;
+    d->act = keep.act;
+    d->act_price = keep.act_price;
+    d->block_count = keep.block_count;
+    d->block_sum = keep.block_sum;
+    const size_t n = (size_t)d->n;
+    if ((rc = st->get(st->ud, "value", d->value, n * sizeof *d->value, err)) ||
+        (rc = st->get(st->ud, "quote", d->quote, n * sizeof *d->quote, err)) ||
+        (rc = st->get(st->ud, "price", d->price, n * sizeof *d->price, err)) ||
+        (rc = st->get(st->ud, "traded", d->traded, n * sizeof *d->traded, err)) ||
+        (rc = st->get(st->ud, "v_sorted", d->v_sorted, (size_t)d->nb * sizeof *d->v_sorted, err)))
+        return rc;
+    return st->get(st->ud, "c_sorted", d->c_sorted, (size_t)d->ns * sizeof *d->c_sorted, err);
+}
+
 static int market_copy(const agora_world *src, agora_world *dst, agora_error *err)
 {
     (void)err;
@@ -914,5 +968,7 @@ const agora_model agora_model_market = {
     .field = market_field,
     .destroy = market_destroy,
     .copy = market_copy,
+    .save = market_save,
+    .load = market_load,
     .set_field = market_set_field,
 };

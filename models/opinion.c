@@ -876,6 +876,88 @@ static const void *op_field(const agora_world *w, int i)
 
 /* ---- copies and writes -------------------------------------------------------------------------------------------- */
 
+/* A checkpoint: the scalars (pointers blanked), opinions, anchors, stubbornness and, after a rewire, the model's own
+ * CSR arrays (their sizes first, so that a load can allocate them). The scratch arrays need nothing, as in a copy. */
+static int op_save(const agora_world *w, const agora_state *st, agora_error *err)
+{
+    const op_state *s = agora_world_model_state(w);
+    const size_t n = (size_t)s->view.n;
+    op_state scalars = *s;
+    scalars.x = scalars.xn = scalars.anchor = scalars.s = scalars.sorted = scalars.bsum = scalars.bbin = NULL;
+    scalars.own_off = NULL;
+    scalars.own_nbr = NULL;
+    scalars.choice = scalars.bcnt = NULL;
+    scalars.prefix = NULL;
+    scalars.view.graph.offsets = NULL;
+    scalars.view.graph.neighbors = NULL;
+    const int64_t csr[2] = {s->own_off != NULL, s->own_off ? s->own_off[n] : 0};
+    int rc;
+    if ((rc = st->put(st->ud, "opinion", &scalars, sizeof scalars, err)) ||
+        (rc = st->put(st->ud, "opinion_csr", csr, sizeof csr, err)) ||
+        (rc = st->put(st->ud, "x", s->x, n * sizeof *s->x, err)) ||
+        (rc = st->put(st->ud, "anchor", s->anchor, n * sizeof *s->anchor, err)) ||
+        (rc = st->put(st->ud, "stubbornness", s->s, n * sizeof *s->s, err)))
+        return rc;
+    if (!s->own_off)
+        return 0;
+    if ((rc = st->put(st->ud, "offsets", s->own_off, (n + 1) * sizeof *s->own_off, err)))
+        return rc;
+    return st->put(st->ud, "neighbors", s->own_nbr, (size_t)csr[1] * sizeof *s->own_nbr, err);
+}
+
+static int op_load(agora_world *w, const agora_state *st, agora_error *err)
+{
+    op_state *d = agora_world_model_state(w);
+    const size_t n = (size_t)d->view.n;
+    op_state scalars;
+    int64_t csr[2];
+    int rc;
+    if ((rc = st->get(st->ud, "opinion", &scalars, sizeof scalars, err)) ||
+        (rc = st->get(st->ud, "opinion_csr", csr, sizeof csr, err)))
+        return rc;
+    if (scalars.view.n != d->view.n || scalars.rule != d->rule || csr[1] < 0)
+        return agora_error_set(err, AGORA_EINVAL, "state", "the saved opinion state is for another world");
+    int64_t *off = NULL;
+    int32_t *nbr = NULL;
+    if (csr[0]) {
+        off = malloc((n + 1) * sizeof *off);
+        nbr = malloc((csr[1] ? (size_t)csr[1] : 1) * sizeof *nbr);
+        if (!off || !nbr) {
+            free(off);
+            free(nbr);
+            return agora_error_set(err, AGORA_ENOMEM, "opinion", "out of memory loading a rewired graph");
+        }
+    }
+    op_state keep = *d;
+    *d = scalars;
+    d->x = keep.x;
+    d->xn = keep.xn;
+    d->anchor = keep.anchor;
+    d->s = keep.s;
+    d->choice = keep.choice;
+    d->sorted = keep.sorted;
+    d->prefix = keep.prefix;
+    d->bsum = keep.bsum;
+    d->bbin = keep.bbin;
+    d->bcnt = keep.bcnt;
+    free(keep.own_off);
+    free(keep.own_nbr);
+    d->own_off = off;
+    d->own_nbr = nbr;
+    d->view.graph.offsets = off ? off : agora_world_space(w)->graph.offsets;
+    d->view.graph.neighbors = nbr ? nbr : agora_world_space(w)->graph.neighbors;
+    if ((rc = st->get(st->ud, "x", d->x, n * sizeof *d->x, err)) ||
+        (rc = st->get(st->ud, "anchor", d->anchor, n * sizeof *d->anchor, err)) ||
+        (rc = st->get(st->ud, "stubbornness", d->s, n * sizeof *d->s, err)))
+        return rc;
+    if (!off)
+        return 0;
+    if ((rc = st->get(st->ud, "offsets", off, (n + 1) * sizeof *off, err)) ||
+        (rc = st->get(st->ud, "neighbors", nbr, (size_t)csr[1] * sizeof *nbr, err)))
+        return rc;
+    return off[n] == csr[1] ? 0 : agora_error_set(err, AGORA_EINVAL, "state", "the saved graph is inconsistent");
+}
+
 static int op_copy(const agora_world *src, agora_world *dst, agora_error *err)
 {
     const op_state *s = agora_world_model_state(src);
@@ -959,4 +1041,6 @@ const agora_model agora_model_opinion = {
     .destroy = op_destroy,
     .copy = op_copy,
     .set_field = op_set_field,
+    .save = op_save,
+    .load = op_load,
 };

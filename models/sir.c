@@ -516,6 +516,46 @@ static int sir_copy(const agora_world *src, agora_world *dst, agora_error *err)
     return 0;
 }
 
+/* A checkpoint: the scalars (with the pointers blanked, since they mean nothing in another process), the states,
+ * the infection thresholds of the beta in force and, on graphs, the infected tallies. */
+static int sir_save(const agora_world *w, const agora_state *st, agora_error *err)
+{
+    const sir_state *s = agora_world_model_state(w);
+    const size_t n = (size_t)agora_world_n(w);
+    sir_state scalars = *s;
+    scalars.cur = scalars.next = scalars.zero_row = NULL;
+    scalars.k = scalars.thr_inf = NULL;
+    int rc;
+    if ((rc = st->put(st->ud, "sir", &scalars, sizeof scalars, err)) ||
+        (rc = st->put(st->ud, "state", s->cur, n, err)) ||
+        (rc = st->put(st->ud, "thr_inf", s->thr_inf, ((size_t)s->kmax + 1) * sizeof *s->thr_inf, err)))
+        return rc;
+    return s->k ? st->put(st->ud, "k", s->k, n * sizeof *s->k, err) : 0;
+}
+
+static int sir_load(agora_world *w, const agora_state *st, agora_error *err)
+{
+    sir_state *d = agora_world_model_state(w);
+    const size_t n = (size_t)agora_world_n(w);
+    sir_state scalars;
+    int rc = st->get(st->ud, "sir", &scalars, sizeof scalars, err);
+    if (rc)
+        return rc;
+    if (scalars.kmax != d->kmax)
+        return agora_error_set(err, AGORA_EINVAL, "state", "the saved SIR state is for another neighbourhood");
+    sir_state keep = *d;
+    *d = scalars;
+    d->cur = keep.cur;
+    d->next = keep.next;
+    d->zero_row = keep.zero_row;
+    d->k = keep.k;
+    d->thr_inf = keep.thr_inf;
+    if ((rc = st->get(st->ud, "state", d->cur, n, err)) ||
+        (rc = st->get(st->ud, "thr_inf", d->thr_inf, ((size_t)d->kmax + 1) * sizeof *d->thr_inf, err)))
+        return rc;
+    return d->k ? st->get(st->ud, "k", d->k, n * sizeof *d->k, err) : 0;
+}
+
 /* Adds d (+1 or -1 mod 2^32) to the infected tally of each neighbour of agent i. */
 static void tally_neighbours(const agora_space *sp, uint32_t *k, int64_t i, uint32_t d)
 {
@@ -576,4 +616,6 @@ const agora_model agora_model_sir = {
     .destroy = sir_destroy,
     .copy = sir_copy,
     .set_field = sir_set_field,
+    .save = sir_save,
+    .load = sir_load,
 };

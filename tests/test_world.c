@@ -282,16 +282,76 @@ static void apply_all(agora_world *w, const char *const *actions)
         apply_text(w, actions[a]);
 }
 
-/* The copy runs at copy_threads, the original at src_threads. */
-static void check_copy_steps_like_original(const copy_case *c, int src_threads, int copy_threads)
+/* An agora_state in memory: named blobs, as a checkpoint file holds them. */
+typedef struct mem_state {
+    int n;
+    char name[32][32];
+    void *data[32];
+    size_t bytes[32];
+} mem_state;
+
+static int mem_put(void *ud, const char *name, const void *data, size_t bytes, agora_error *err)
+{
+    mem_state *m = ud;
+    if (m->n == 32)
+        return agora_error_set(err, AGORA_ENOMEM, name, "too many parts");
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->name[i], name) == 0)
+            fail_msg("part %s saved twice", name);
+    snprintf(m->name[m->n], sizeof m->name[m->n], "%s", name);
+    m->data[m->n] = malloc(bytes ? bytes : 1);
+    assert_non_null(m->data[m->n]);
+    memcpy(m->data[m->n], data, bytes);
+    m->bytes[m->n++] = bytes;
+    return 0;
+}
+
+static int mem_get(void *ud, const char *name, void *data, size_t bytes, agora_error *err)
+{
+    mem_state *m = ud;
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->name[i], name) == 0) {
+            if (m->bytes[i] != bytes)
+                return agora_error_set(err, AGORA_EINVAL, name, "saved %zu bytes, asked for %zu", m->bytes[i], bytes);
+            memcpy(data, m->data[i], bytes);
+            return 0;
+        }
+    return agora_error_set(err, AGORA_EINVAL, name, "no such part");
+}
+
+static void mem_free(mem_state *m)
+{
+    for (int i = 0; i < m->n; i++)
+        free(m->data[i]);
+    m->n = 0;
+}
+
+/* A world saved and loaded into a fresh world of the same configuration: what a checkpoint and a resume do. */
+static agora_world *reloaded(const agora_world *w, const char *yaml, int threads)
+{
+    mem_state m = {0};
+    agora_state st = {.ud = &m, .put = mem_put, .get = mem_get};
+    agora_error err;
+    if (agora_world_save(w, &st, &err) != 0)
+        fail_msg("save: %s", err.msg);
+    agora_world *k = test_world(yaml, threads);
+    if (agora_world_load(k, &st, &err) != 0)
+        fail_msg("load: %s: %s", err.where, err.msg);
+    mem_free(&m);
+    return k;
+}
+
+/* The copy runs at copy_threads, the original at src_threads; via_state: the "copy" is saved and loaded instead. */
+static void check_copy_steps_like_original_via(const copy_case *c, int src_threads, int copy_threads, int via_state)
 {
     char label[160];
-    snprintf(label, sizeof label, "%s (threads %d -> %d)", c->label, src_threads, copy_threads);
+    snprintf(label, sizeof label, "%s (threads %d -> %d%s)", c->label, src_threads, copy_threads,
+             via_state ? ", saved and loaded" : "");
     agora_world *w = test_world(c->yaml, src_threads);
     for (int t = 0; t < 3; t++)
         agora_world_step(w);
     apply_all(w, c->before);
-    agora_world *k = copy_of(w);
+    agora_world *k = via_state ? reloaded(w, c->yaml, copy_threads) : copy_of(w);
     agora_world_set_threads(k, copy_threads);
     assert_int_equal(agora_world_time(k), agora_world_time(w));
     assert_int_equal(agora_world_seed(k), agora_world_seed(w));
@@ -325,6 +385,45 @@ static void check_copy_steps_like_original(const copy_case *c, int src_threads, 
     snap_free(&end);
     agora_world_destroy(w);
     agora_world_destroy(k);
+}
+
+static void check_copy_steps_like_original(const copy_case *c, int src_threads, int copy_threads)
+{
+    check_copy_steps_like_original_via(c, src_threads, copy_threads, 0);
+}
+
+/* Every model on every space, after actions and a rewire: a world saved and loaded steps, measures, observes and
+ * acts bit-identically to the original, also at another thread count. */
+static void saved_world_loads_and_steps_bit_identical(void **state)
+{
+    (void)state;
+    copy_case *cases = calloc(32, sizeof *cases);
+    const int n = copy_cases(cases);
+    for (int i = 0; i < n; i++) {
+        check_copy_steps_like_original_via(&cases[i], 2, 2, 1);
+        check_copy_steps_like_original_via(&cases[i], 1, 3, 1);
+    }
+    free(cases);
+}
+
+/* A saved state does not load into a world of another size, and a model without the hooks says so. */
+static void saved_state_refuses_another_world(void **state)
+{
+    (void)state;
+    mem_state m = {0};
+    agora_state st = {.ud = &m, .put = mem_put, .get = mem_get};
+    agora_error err;
+    agora_world *w = test_world("model: sir\nspace: {kind: grid, width: 30, height: 20}\n", 1);
+    assert_int_equal(agora_world_save(w, &st, &err), 0);
+    agora_world *other = test_world("model: sir\nspace: {kind: grid, width: 31, height: 20}\n", 1);
+    assert_int_equal(agora_world_load(other, &st, &err), AGORA_EINVAL);
+    assert_non_null(strstr(err.msg, "agents"));
+    agora_world *opinion = test_world("model: opinion\nspace: {kind: grid, width: 30, height: 20}\n", 1);
+    assert_int_equal(agora_world_load(opinion, &st, &err), AGORA_EINVAL); /* no part "opinion" */
+    mem_free(&m);
+    agora_world_destroy(w);
+    agora_world_destroy(other);
+    agora_world_destroy(opinion);
 }
 
 static void copy_steps_bit_identical_to_the_original(void **state)
@@ -1067,6 +1166,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(copy_steps_bit_identical_to_the_original),
+        cmocka_unit_test(saved_world_loads_and_steps_bit_identical),
+        cmocka_unit_test(saved_state_refuses_another_world),
         cmocka_unit_test(copy_stays_identical_at_other_thread_counts),
         cmocka_unit_test(copy_is_independent_of_the_original),
         cmocka_unit_test(copy_keeps_seed_threads_logger_and_time),

@@ -13,6 +13,7 @@
 #ifndef AGORA_MODEL_H
 #define AGORA_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -26,6 +27,16 @@ extern "C" {
 #endif
 
 typedef struct agora_world agora_world;
+
+/* Where a model saves its state and loads it back (checkpoints): named byte arrays. The kernel supplies both
+ * functions (a checkpoint file, or memory in tests); a model calls put for every array and scalar block that makes
+ * its state, and get with the same names and sizes to read them back. get fails (AGORA_EINVAL) when a part is
+ * missing or has another size. */
+typedef struct agora_state {
+    void *ud;
+    int (*put)(void *ud, const char *name, const void *data, size_t bytes, agora_error *err);
+    int (*get)(void *ud, const char *name, void *data, size_t bytes, agora_error *err);
+} agora_state;
 
 typedef enum agora_param_type {
     AGORA_PARAM_REAL = 1,   /* a number in [min, max] */
@@ -99,6 +110,13 @@ typedef struct agora_model {
      * AGORA_EINVAL with where = "values", a read-only field AGORA_EUNSUPPORTED with where = "field"; either way the
      * world is left unchanged. NULL: every field is read-only. */
     int (*set_field)(agora_world *w, int i, const int64_t *ids, int64_t count, const double *values, agora_error *err);
+    /* Saves everything later steps, measurements, observations and actions depend on (current buffers, derived
+     * tallies, policy in force, action counters) through st->put. NULL: the model cannot be checkpointed. */
+    int (*save)(const agora_world *w, const agora_state *st, agora_error *err);
+    /* Loads what save wrote into a world just created (init has run) with the same configuration, whose time the
+     * kernel has already set; afterwards it steps exactly as the saved world would (bit-identical). On error the
+     * world may be half-loaded and must be destroyed. */
+    int (*load)(agora_world *w, const agora_state *st, agora_error *err);
 } agora_model;
 
 /* The registry: all built-in models, in a stable order. */

@@ -62,6 +62,16 @@ AGORA_API int agora_world_copy(const agora_world *src, agora_world **out, agora_
 AGORA_API int agora_world_set_field(agora_world *w, int i, const int64_t *ids, int64_t count, const double *values,
                                     agora_error *err);
 
+/* Saves the world's time and model state (agora_model.save) to `st`, for a checkpoint. Errors: AGORA_EUNSUPPORTED
+ * (the model cannot save), or what st->put reports. */
+AGORA_API int agora_world_save(const agora_world *w, const agora_state *st, agora_error *err);
+
+/* Loads a saved time and model state into `w`, a world just created from the same configuration (model, space,
+ * params, seed): afterwards w steps, measures and acts exactly as the saved world would. On error w is unusable
+ * (destroy it). Errors: AGORA_EUNSUPPORTED, AGORA_EINVAL (a part missing or of another size: not the same
+ * configuration), or what st->get reports. */
+AGORA_API int agora_world_load(agora_world *w, const agora_state *st, agora_error *err);
+
 AGORA_API const agora_model *agora_world_model(const agora_world *w);
 AGORA_API const agora_space *agora_world_space(const agora_world *w);
 AGORA_API int64_t agora_world_n(const agora_world *w);

@@ -175,6 +175,37 @@ int agora_world_set_field(agora_world *w, int i, const int64_t *ids, int64_t cou
     return w->model->set_field(w, i, ids, count, values, err);
 }
 
+int agora_world_save(const agora_world *w, const agora_state *st, agora_error *err)
+{
+    if (!w || !st || !st->put)
+        return agora_error_set(err, AGORA_EINVAL, "state", "agora_world_save needs a world and a place to save to");
+    if (!w->model->save)
+        return agora_error_set(err, AGORA_EUNSUPPORTED, "model", "the model %s cannot save its state",
+                               w->model->name);
+    /* The agent count guards against loading into a world of another size; the model's parts check the rest. */
+    const int64_t header[2] = {w->t, w->space->n};
+    int rc = st->put(st->ud, "world", header, sizeof header, err);
+    return rc ? rc : w->model->save(w, st, err);
+}
+
+int agora_world_load(agora_world *w, const agora_state *st, agora_error *err)
+{
+    if (!w || !st || !st->get)
+        return agora_error_set(err, AGORA_EINVAL, "state", "agora_world_load needs a world and a place to load from");
+    if (!w->model->load)
+        return agora_error_set(err, AGORA_EUNSUPPORTED, "model", "the model %s cannot load a saved state",
+                               w->model->name);
+    int64_t header[2];
+    int rc = st->get(st->ud, "world", header, sizeof header, err);
+    if (rc)
+        return rc;
+    if (header[1] != w->space->n || header[0] < 0)
+        return agora_error_set(err, AGORA_EINVAL, "state", "the saved world has %lld agents at step %lld, this one %lld",
+                               (long long)header[1], (long long)header[0], (long long)w->space->n);
+    w->t = header[0];
+    return w->model->load(w, st, err);
+}
+
 const agora_model *agora_world_model(const agora_world *w) { return w->model; }
 const agora_space *agora_world_space(const agora_world *w) { return w->space; }
 int64_t agora_world_n(const agora_world *w) { return w->space->n; }
