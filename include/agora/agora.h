@@ -4,6 +4,7 @@
 #ifndef AGORA_AGORA_H
 #define AGORA_AGORA_H
 
+#include "agora/checkpoint.h"
 #include "agora/error.h"
 #include "agora/export.h"
 #include "agora/interact.h"

@@ -126,6 +126,20 @@ AGORA_API int agora_writer_row(agora_writer *wr, int table, const agora_writer_c
 /* Writes buffered rows and flushes every dataset: SWMR readers and a killed run see everything so far. */
 AGORA_API int agora_writer_flush(agora_writer *wr, agora_error *err);
 
+/* Where the file stands, right after agora_writer_flush, as a new JSON object owned by the caller: rows of /time,
+ * snapshots, the stored rows and next row id of every table, and the per-persona call totals. A checkpoint keeps
+ * it so that a resumed run can go on from there. Errors: AGORA_EINVAL (rows are buffered: flush first). */
+AGORA_API int agora_writer_marks(const agora_writer *wr, json_t **marks, agora_error *err);
+
+/* Reopens the run file cfg->path, written earlier from the same configuration (a killed or interrupted run), cuts
+ * every dataset back to `marks` (agora_writer_marks at a checkpoint), sets its status to "running" again (and the
+ * attribute `resumed` to `note`, if not NULL) and goes on writing after the marks in SWMR mode, as
+ * agora_writer_create does after creating. A file left open by a killed writer is opened all the same (its
+ * "open for writing" mark is cleared). Errors: AGORA_EIO (cannot open), AGORA_EHDF5 (a dataset is missing or has
+ * other columns: not the same configuration), AGORA_EINVAL. */
+AGORA_API int agora_writer_resume(const agora_writer_config *cfg, const json_t *marks, const char *note,
+                                  agora_writer **out, agora_error *err);
+
 /* Records why the run failed (the formatted error), written at agora_writer_close as the root attribute `error`,
  * which `agora inspect` shows. NULL clears it. */
 AGORA_API void agora_writer_set_error(agora_writer *wr, const char *message);

@@ -58,6 +58,13 @@ typedef struct agora_run_options {
     const char *replay;
     int64_t replay_until;
     int replay_lenient;
+    /* > 0: write a checkpoint (agora/checkpoint.h) to <output>.ckpt every checkpoint_every steps, and when the run
+     * is interrupted; it is removed once the run completes. */
+    int64_t checkpoint_every;
+    /* Nonzero: go on with the run file output.path from its checkpoint <output>.ckpt (a run killed or interrupted
+     * after a checkpoint), instead of starting afresh. The scenario must be the one the run started with (the same
+     * agora_scenario_hash); the datasets end exactly as an uninterrupted run's. */
+    int resume;
 } agora_run_options;
 
 typedef struct agora_run_result {

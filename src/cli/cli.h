@@ -66,6 +66,10 @@ void cli_signals_restore(void);
 int cli_signal_exit_code(void);
 int cli_signalled(void);
 
+/* The second half of cli_load_scenario: the overrides applied to a scenario already loaded (taken over: destroyed
+ * on error). */
+agora_scenario *cli_apply_overrides(const char *cmd, const cli_args *a, agora_scenario *sc, int *rc);
+
 int cmd_run(int argc, char **argv);
 int cmd_interact(int argc, char **argv);
 int cmd_replay(int argc, char **argv);

@@ -17,10 +17,11 @@ static const cli_opt run_opts[] = {
     {"output", 'o', 1},       {"seed", 0, 1},      {"steps", 0, 1},     {"threads", 't', 1},   {"set", 's', 1},
     {"quiet", 'q', 0},        {"verbose", 'v', 0}, {"log-level", 0, 1}, {"no-progress", 0, 0}, {"json", 0, 0},
     {"print", 0, 0},          {"llm", 0, 1},       {"llm-url", 0, 1},   {"replay", 0, 1},      {"replay-until", 0, 1},
-    {"replay-lenient", 0, 0}, {NULL, 0, 0}};
+    {"replay-lenient", 0, 0}, {"checkpoint-every", 0, 1}, {"resume", 0, 1}, {NULL, 0, 0}};
 
 static const char run_help[] =
     "usage: agora run SCENARIO [options]\n"
+    "       agora run --resume FILE [SCENARIO] [options]\n"
     "\n"
     "Runs a scenario (YAML or JSON) and writes one HDF5 file: metrics every step, snapshots, events, provenance.\n"
     "\n"
@@ -45,6 +46,11 @@ static const char run_help[] =
     "                        differs from the recording is an error naming the step and persona\n"
     "      --replay-until N  answer from the recording up to step N, then ask the live LLM (a counterfactual fork)\n"
     "      --replay-lenient  use the recorded replies even where the prompts differ\n"
+    "      --checkpoint-every N  save the run's state every N steps (and when interrupted) to FILE.ckpt beside the\n"
+    "                        run file FILE; removed when the run completes\n"
+    "      --resume FILE     go on with FILE (a run killed or interrupted after a checkpoint) from its last\n"
+    "                        checkpoint; the result is exactly the uninterrupted run's. The scenario is the one\n"
+    "                        recorded in FILE, or SCENARIO with the same overrides (anything else is refused)\n"
     "  -h, --help            this help\n"
     "  -V, --version         print the version\n"
     "\n"
@@ -75,6 +81,13 @@ agora_scenario *cli_load_scenario(const char *cmd, const cli_args *a, int *rc)
         cli_error(cmd, &err);
         return NULL;
     }
+    return cli_apply_overrides(cmd, a, sc, rc);
+}
+
+agora_scenario *cli_apply_overrides(const char *cmd, const cli_args *a, agora_scenario *sc, int *rc)
+{
+    agora_error err;
+    *rc = CLI_USAGE;
     static const struct {
         const char *opt, *key;
         int numeric;
@@ -326,6 +339,65 @@ static int set_log_level(const char *cmd, const cli_args *a)
     return CLI_OK;
 }
 
+/* The scenario of a run to resume: SCENARIO with its overrides, or else the effective configuration FILE records
+ * (its relative paths resolved against the directory of the scenario it was made from), then output.path = FILE.
+ * Either way agora_run checks that it is the configuration the run started with. */
+static agora_scenario *scenario_to_resume(const cli_args *a, const char *file, int *rc)
+{
+    *rc = CLI_USAGE;
+    if (cli_get(a, "output")) {
+        fprintf(stderr, "agora run: --resume goes on writing %s itself; leave out -o\n", file);
+        return NULL;
+    }
+    agora_scenario *sc = NULL;
+    agora_error err;
+    if (a->n_pos > 1) {
+        fprintf(stderr, "agora run: --resume takes the run file and at most one scenario\n");
+        return NULL;
+    }
+    if (a->n_pos == 1) {
+        if (!(sc = cli_load_scenario("run", a, rc)))
+            return NULL;
+    } else {
+        json_t *info = NULL;
+        if (agora_h5_inspect(file, &info, &err) != 0) {
+            cli_error("run", &err);
+            return NULL;
+        }
+        const json_t *attrs = json_object_get(info, "attributes");
+        const json_t *config = json_object_get(attrs, "config");
+        const char *from = json_string_value(json_object_get(attrs, "scenario_path"));
+        char *text = json_is_object(config) ? json_dumps(config, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        char dir[4096] = ".";
+        if (from && strrchr(from, '/'))
+            snprintf(dir, sizeof dir, "%.*s", (int)(strrchr(from, '/') - from), from);
+        if (!text) {
+            fprintf(stderr, "agora run: %s records no configuration to resume from (not an agora run file?)\n", file);
+        } else if (agora_scenario_parse(text, strlen(text), from && *from ? from : file, dir[0] ? dir : "/", &sc,
+                                        &err) != 0) {
+            cli_error("run", &err);
+            sc = NULL;
+        }
+        free(text);
+        json_decref(info);
+        if (!sc || !(sc = cli_apply_overrides("run", a, sc, rc)))
+            return NULL;
+    }
+    json_t *js = json_string(file);
+    char *q = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+    json_decref(js);
+    char assignment[4200];
+    snprintf(assignment, sizeof assignment, "output.path=%s", q ? q : "\"\"");
+    free(q);
+    if (agora_scenario_set(sc, assignment, &err) != 0) {
+        cli_error("run", &err);
+        agora_scenario_destroy(sc);
+        return NULL;
+    }
+    *rc = CLI_OK;
+    return sc;
+}
+
 int cmd_run(int argc, char **argv)
 {
     cli_args a;
@@ -336,9 +408,18 @@ int cmd_run(int argc, char **argv)
         return CLI_OK;
     if ((rc = set_log_level("run", &a)) != CLI_OK)
         return rc;
-    agora_scenario *sc = cli_load_scenario("run", &a, &rc);
+    const char *resume = cli_get(&a, "resume");
+    agora_scenario *sc = resume ? scenario_to_resume(&a, resume, &rc) : cli_load_scenario("run", &a, &rc);
     if (!sc)
         return rc;
+    long long ckpt_every = 0;
+    if (cli_get(&a, "checkpoint-every") &&
+        (ckpt_every = cli_uint("run", "--checkpoint-every", cli_get(&a, "checkpoint-every"))) < 1) {
+        if (ckpt_every == 0)
+            fprintf(stderr, "agora run: --checkpoint-every expects a number of steps >= 1\n");
+        agora_scenario_destroy(sc);
+        return CLI_USAGE;
+    }
 
     int quiet = cli_has(&a, "quiet"), json = cli_has(&a, "json");
     const agora_model *model = agora_scenario_model(sc);
@@ -384,7 +465,9 @@ int cmd_run(int argc, char **argv)
                              .replay_lenient = cli_has(&a, "replay-lenient"),
                              .ud = &view,
                              .progress_interval_s = 0.1,
-                             .cancel = &cli_cancel};
+                             .cancel = &cli_cancel,
+                             .checkpoint_every = ckpt_every,
+                             .resume = resume != NULL};
     agora_run_result res;
     agora_error err;
     agora_error_clear(&err);
@@ -393,7 +476,10 @@ int cmd_run(int argc, char **argv)
     cli_signals_restore();
     if (run_rc != 0) {
         cli_error("run", &err);
-        rc = err.code == AGORA_ESCHEMA || err.code == AGORA_EPARSE ? CLI_USAGE : CLI_FAILED;
+        rc = err.code == AGORA_ESCHEMA || err.code == AGORA_EPARSE ||
+                     (resume && (err.code == AGORA_ENOTFOUND || strcmp(err.where, "--resume") == 0))
+                 ? CLI_USAGE
+                 : CLI_FAILED;
     } else {
         if (json)
             print_json(&res);

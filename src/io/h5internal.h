@@ -115,6 +115,14 @@ int agora__h5_table_flush(agora__h5_table *t, agora_error *err);
 /* Logical rows appended so far (written or buffered). */
 int64_t agora__h5_table_count(const agora__h5_table *t);
 
+/* Opens a table made by agora__h5_table_create with the same columns (AGORA_EHDF5 if it has others), cuts it back
+ * to `rows` stored rows and goes on appending from logical row `next_id` (a resumed run). */
+int agora__h5_table_reopen(hid_t loc, const char *name, const agora__h5_column *cols, int n_cols, int64_t rows,
+                           int64_t next_id, agora__h5_table **out, agora_error *err);
+
+/* Stored rows written so far (continuation parts included; buffered ones not). */
+int64_t agora__h5_table_rows(const agora__h5_table *t);
+
 /* Bytes of rows buffered and not yet written. */
 size_t agora__h5_table_pending(const agora__h5_table *t);
 

@@ -227,8 +227,10 @@ void agora__h5_table_close(agora__h5_table *t)
     free(t);
 }
 
-int agora__h5_table_create(hid_t loc, const char *name, const agora__h5_column *cols, int n_cols, int deflate,
-                           agora__h5_table **out, agora_error *err)
+/* Creates the table, or (rows >= 0) opens the existing one, checks it has the same columns, cuts it back to `rows`
+ * stored rows and goes on from logical row `next_id`. */
+static int table_make(hid_t loc, const char *name, const agora__h5_column *cols, int n_cols, int deflate,
+                      int64_t rows, int64_t next_id, agora__h5_table **out, agora_error *err)
 {
     agora__h5_table *t = NULL;
     hid_t str = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, space = H5I_INVALID_HID;
@@ -316,6 +318,24 @@ int agora__h5_table_create(hid_t loc, const char *name, const agora__h5_column *
         }
     }
 
+    if (rows >= 0) {
+        hid_t ftype = H5I_INVALID_HID;
+        hsize_t keep = (hsize_t)rows;
+        if ((t->dset = H5Dopen2(loc, name, H5P_DEFAULT)) < 0 || (ftype = H5Dget_type(t->dset)) < 0 ||
+            H5Tequal(ftype, t->type) <= 0) {
+            agora__h5_close(&ftype);
+            rc = agora__h5_fail(err, AGORA_EHDF5, name, "table %s is missing or has other columns", name);
+            goto done;
+        }
+        agora__h5_close(&ftype);
+        if (H5Dset_extent(t->dset, &keep) < 0) {
+            rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot cut table %s back to %lld rows", name, (long long)rows);
+            goto done;
+        }
+        t->rows_on_disk = keep;
+        t->next_id = next_id;
+        goto done;
+    }
     hsize_t chunk = TABLE_CHUNK_BYTES / t->row_size;
     if (chunk < 16)
         chunk = 16;
@@ -348,6 +368,23 @@ done:
     }
     *out = t;
     return rc;
+}
+
+int agora__h5_table_create(hid_t loc, const char *name, const agora__h5_column *cols, int n_cols, int deflate,
+                           agora__h5_table **out, agora_error *err)
+{
+    return table_make(loc, name, cols, n_cols, deflate, -1, 0, out, err);
+}
+
+int agora__h5_table_reopen(hid_t loc, const char *name, const agora__h5_column *cols, int n_cols, int64_t rows,
+                           int64_t next_id, agora__h5_table **out, agora_error *err)
+{
+    return table_make(loc, name, cols, n_cols, 0, rows, next_id, out, err);
+}
+
+int64_t agora__h5_table_rows(const agora__h5_table *t)
+{
+    return t ? (int64_t)t->rows_on_disk : 0;
 }
 
 /* Where to cut text that is longer than `width`: at width, moved back to the start of the character that would be
@@ -1167,6 +1204,31 @@ done:
     return rc;
 }
 
+/* A writer with no file yet, its arrays of identifiers all invalid. */
+static int writer_alloc(const agora_writer_config *cfg, agora_writer **out, agora_error *err)
+{
+    agora_writer *wr = calloc(1, sizeof *wr);
+    *out = wr;
+    if (!wr)
+        return agora_error_set(err, AGORA_ENOMEM, cfg->path, "out of memory");
+    wr->file = wr->time = wr->snap_time = H5I_INVALID_HID;
+    wr->path = strdup(cfg->path);
+    wr->metric = malloc((size_t)(cfg->n_metrics + 1) * sizeof *wr->metric);
+    wr->field = malloc((size_t)(cfg->n_fields + 1) * sizeof *wr->field);
+    wr->field_mem = malloc((size_t)(cfg->n_fields + 1) * sizeof *wr->field_mem);
+    if (!wr->path || !wr->metric || !wr->field || !wr->field_mem)
+        return agora_error_set(err, AGORA_ENOMEM, cfg->path, "out of memory");
+    /* The counts are set only once the arrays hold valid (if invalid-valued) identifiers, which is what
+     * writer_free expects when a later step fails. */
+    for (int i = 0; i < cfg->n_metrics; i++)
+        wr->metric[i] = H5I_INVALID_HID;
+    for (int i = 0; i < cfg->n_fields; i++)
+        wr->field[i] = wr->field_mem[i] = H5I_INVALID_HID;
+    wr->n_metrics = cfg->n_metrics;
+    wr->n_fields = cfg->n_fields;
+    return 0;
+}
+
 int agora_writer_create(const agora_writer_config *cfg, agora_writer **out, agora_error *err)
 {
     agora__h5_quiet q;
@@ -1184,28 +1246,8 @@ int agora_writer_create(const agora_writer_config *cfg, agora_writer **out, agor
         return rc;
     agora__h5_quiet_begin(&q);
 
-    wr = calloc(1, sizeof *wr);
-    if (!wr) {
-        rc = agora_error_set(err, AGORA_ENOMEM, cfg->path, "out of memory");
+    if ((rc = writer_alloc(cfg, &wr, err)))
         goto done;
-    }
-    wr->file = wr->time = wr->snap_time = H5I_INVALID_HID;
-    wr->path = strdup(cfg->path);
-    wr->metric = malloc((size_t)(cfg->n_metrics + 1) * sizeof *wr->metric);
-    wr->field = malloc((size_t)(cfg->n_fields + 1) * sizeof *wr->field);
-    wr->field_mem = malloc((size_t)(cfg->n_fields + 1) * sizeof *wr->field_mem);
-    if (!wr->path || !wr->metric || !wr->field || !wr->field_mem) {
-        rc = agora_error_set(err, AGORA_ENOMEM, cfg->path, "out of memory");
-        goto done;
-    }
-    /* The counts are set only once the arrays hold valid (if invalid-valued) identifiers, which is what
-     * writer_free expects when a later step fails. */
-    for (int i = 0; i < cfg->n_metrics; i++)
-        wr->metric[i] = H5I_INVALID_HID;
-    for (int i = 0; i < cfg->n_fields; i++)
-        wr->field[i] = wr->field_mem[i] = H5I_INVALID_HID;
-    wr->n_metrics = cfg->n_metrics;
-    wr->n_fields = cfg->n_fields;
 
     /* SWMR needs the latest file format. Attributes and links keep their creation order so readers list them as
      * written (provenance first, the model's metric order). */
@@ -1260,6 +1302,245 @@ done:
             size_t len = strlen(err->msg);
             snprintf(err->msg + len, sizeof err->msg - len, "; the incomplete run file was removed");
         }
+    } else {
+        *out = wr;
+    }
+    agora__h5_quiet_end(&q);
+    return rc;
+}
+
+/* ---- resuming a run file ---------------------------------------------------------------------------------------
+ *
+ * A checkpoint records where the file stood right after a flush (agora_writer_marks); a resumed run reopens the
+ * file, cuts every dataset back to those marks (a killed run may have flushed more after the checkpoint: those rows
+ * are written again, the same) and goes on appending, in SWMR mode as before. */
+
+static json_t *table_mark(const agora__h5_table *t)
+{
+    return t ? json_pack("[I, I]", (json_int_t)agora__h5_table_rows(t), (json_int_t)agora__h5_table_count(t))
+             : json_null();
+}
+
+int agora_writer_marks(const agora_writer *wr, json_t **marks, agora_error *err)
+{
+    *marks = NULL;
+    if (!wr)
+        return agora_error_set(err, AGORA_EINVAL, NULL, "agora_writer_marks needs a writer");
+    int pending = wr->buf_n > 0 || agora__h5_table_pending(wr->events) || agora__h5_table_pending(wr->calls);
+    for (int i = 0; i < wr->n_tables; i++)
+        pending |= agora__h5_table_pending(wr->tables[i]) > 0;
+    if (pending)
+        return agora_error_set(err, AGORA_EINVAL, wr->path, "marks are taken right after a flush");
+    json_t *tables = json_array(), *totals = json_array();
+    for (int i = 0; i < wr->n_tables; i++)
+        json_array_append_new(tables, table_mark(wr->tables[i]));
+    for (int i = 0; i < wr->n_personas; i++) {
+        const struct persona_totals *t = &wr->totals[i];
+        /* The latency sums as their bits: a resumed run ends with exactly the totals of an uninterrupted one. */
+        uint64_t sum_bits, max_bits;
+        memcpy(&sum_bits, &t->latency_sum, sizeof sum_bits);
+        memcpy(&max_bits, &t->latency_max, sizeof max_bits);
+        char sb[32], mb[32];
+        snprintf(sb, sizeof sb, "%016llx", (unsigned long long)sum_bits);
+        snprintf(mb, sizeof mb, "%016llx", (unsigned long long)max_bits);
+        json_array_append_new(totals, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "id", t->id,
+                                                "calls", (json_int_t)t->calls, "ok", (json_int_t)t->ok, "invalid",
+                                                (json_int_t)t->invalid, "failed", (json_int_t)t->failed,
+                                                "prompt_tokens", (json_int_t)t->prompt_tokens, "completion_tokens",
+                                                (json_int_t)t->completion_tokens, "latency_n",
+                                                (json_int_t)t->latency_n, "latency_sum", sb, "latency_max", mb));
+    }
+    *marks = json_pack("{s:I, s:I, s:o, s:o, s:o, s:o}", "rows", (json_int_t)wr->rows, "snapshots",
+                       (json_int_t)wr->snaps, "events", table_mark(wr->events), "calls", table_mark(wr->calls),
+                       "tables", tables, "totals", totals);
+    return *marks ? 0 : agora_error_set(err, AGORA_ENOMEM, wr->path, "out of memory");
+}
+
+/* Opens dataset `name` and sets its extent: dims[0] rows of the rest of its shape. */
+static hid_t reopen_dataset(hid_t loc, const char *name, hid_t dapl, int rank, const hsize_t *dims, agora_error *err)
+{
+    hid_t d = H5Dopen2(loc, name, dapl), space = H5I_INVALID_HID;
+    if (d < 0) {
+        agora__h5_fail(err, AGORA_EHDF5, name, "the run file has no %s", name);
+        return H5I_INVALID_HID;
+    }
+    if ((space = H5Dget_space(d)) < 0 || H5Sget_simple_extent_ndims(space) != rank || H5Dset_extent(d, dims) < 0) {
+        agora__h5_fail(err, AGORA_EHDF5, name, "cannot cut %s back to %llu rows", name, (unsigned long long)dims[0]);
+        agora__h5_close(&space);
+        agora__h5_close(&d);
+        return H5I_INVALID_HID;
+    }
+    agora__h5_close(&space);
+    return d;
+}
+
+static int64_t mark_int(const json_t *a, size_t i)
+{
+    return json_integer_value(json_array_get(a, i));
+}
+
+static double bits_double(const char *hex)
+{
+    uint64_t b = hex ? strtoull(hex, NULL, 16) : 0;
+    double x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
+
+int agora_writer_resume(const agora_writer_config *cfg, const json_t *marks, const char *note, agora_writer **out,
+                        agora_error *err)
+{
+    agora__h5_quiet q;
+    agora_writer *wr = NULL;
+    hid_t fapl = H5I_INVALID_HID, g = H5I_INVALID_HID, dapl = H5I_INVALID_HID;
+    int rc = 0;
+    if (!out)
+        return agora_error_set(err, AGORA_EINVAL, NULL, "agora_writer_resume needs somewhere to put the writer");
+    *out = NULL;
+    if (!cfg || !json_is_object(marks))
+        return agora_error_set(err, AGORA_EINVAL, NULL, "agora_writer_resume needs a configuration and marks");
+    if ((rc = check_config(cfg, err)))
+        return rc;
+    agora__h5_quiet_begin(&q);
+    if ((rc = writer_alloc(cfg, &wr, err)))
+        goto done;
+    hbool_t clear = 1;
+    if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) < 0 ||
+        H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) < 0 ||
+        H5Pset(fapl, "clear_status_flags", &clear) < 0) {
+        rc = agora__h5_fail(err, AGORA_EHDF5, cfg->path, "cannot set up file properties");
+        goto done;
+    }
+    if ((wr->file = H5Fopen(cfg->path, H5F_ACC_RDWR, fapl)) < 0) {
+        rc = agora__h5_fail(err, AGORA_EIO, cfg->path, "cannot reopen the run file");
+        goto done;
+    }
+    if ((rc = agora__h5_attr_text(wr->file, "status", "running", err)) ||
+        (note && (rc = agora__h5_attr_text(wr->file, "resumed", note, err))))
+        goto done;
+    const hsize_t rows = (hsize_t)json_integer_value(json_object_get(marks, "rows"));
+    const hsize_t snaps = (hsize_t)json_integer_value(json_object_get(marks, "snapshots"));
+    hsize_t dims[3] = {rows, 0, 0};
+    if ((wr->time = reopen_dataset(wr->file, "time", H5P_DEFAULT, 1, dims, err)) < 0) {
+        rc = AGORA_EHDF5;
+        goto done;
+    }
+    for (int i = 0; i < cfg->n_metrics; i++) {
+        char name[256];
+        snprintf(name, sizeof name, "metrics/%s", cfg->metrics[i].name);
+        if ((wr->metric[i] = reopen_dataset(wr->file, name, H5P_DEFAULT, 1, dims, err)) < 0) {
+            rc = AGORA_EHDF5;
+            goto done;
+        }
+    }
+    wr->rows = rows;
+    if (cfg->n_fields > 0) {
+        const agora_space *sp = cfg->space;
+        wr->rank = sp->kind == AGORA_SPACE_GRID ? 2 : 1;
+        wr->shape[0] = sp->kind == AGORA_SPACE_GRID ? (hsize_t)sp->grid.height : (hsize_t)sp->n;
+        wr->shape[1] = sp->kind == AGORA_SPACE_GRID ? (hsize_t)sp->grid.width : 0;
+        /* as create_snapshots: no chunk cache for the fields */
+        if ((dapl = H5Pcreate(H5P_DATASET_ACCESS)) < 0 || H5Pset_chunk_cache(dapl, 0, 0, 1.0) < 0) {
+            rc = agora__h5_fail(err, AGORA_EHDF5, "snapshots", "cannot set up the chunk cache");
+            goto done;
+        }
+        dims[0] = snaps;
+        if ((wr->snap_time = reopen_dataset(wr->file, "snapshots/time", H5P_DEFAULT, 1, dims, err)) < 0) {
+            rc = AGORA_EHDF5;
+            goto done;
+        }
+        hsize_t fdims[3] = {snaps, wr->shape[0], wr->shape[1]};
+        for (int i = 0; i < cfg->n_fields; i++) {
+            char name[256];
+            snprintf(name, sizeof name, "snapshots/%s", cfg->fields[i].name);
+            if ((wr->field[i] = reopen_dataset(wr->file, name, dapl, wr->rank + 1, fdims, err)) < 0) {
+                rc = AGORA_EHDF5;
+                goto done;
+            }
+            wr->field_mem[i] = dtype_mem(cfg->fields[i].type);
+        }
+        wr->snaps = snaps;
+    }
+    const json_t *ev = json_object_get(marks, "events");
+    if ((rc = agora__h5_table_reopen(wr->file, "events", event_columns, N_EVENT_COLUMNS, mark_int(ev, 0),
+                                     mark_int(ev, 1), &wr->events, err)))
+        goto done;
+    if (cfg->n_personas > 0 || cfg->llm_calls) {
+        const json_t *cm = json_object_get(marks, "calls");
+        if ((g = H5Gopen2(wr->file, "llm", H5P_DEFAULT)) < 0) {
+            rc = agora__h5_fail(err, AGORA_EHDF5, "llm", "the run file has no /llm");
+            goto done;
+        }
+        if ((rc = agora__h5_table_reopen(g, "calls", llm_call_columns, N_LLM_CALL_COLUMNS, mark_int(cm, 0),
+                                         mark_int(cm, 1), &wr->calls, err)))
+            goto done;
+    }
+    if (cfg->n_personas > 0) {
+        const json_t *totals = json_object_get(marks, "totals");
+        if (!(wr->totals = calloc((size_t)cfg->n_personas, sizeof *wr->totals))) {
+            rc = agora_error_set(err, AGORA_ENOMEM, "personas", "out of memory");
+            goto done;
+        }
+        wr->n_personas = cfg->n_personas;
+        for (int i = 0; i < cfg->n_personas; i++) {
+            struct persona_totals *t = &wr->totals[i];
+            const json_t *m = json_array_get(totals, (size_t)i);
+            snprintf(t->id, sizeof t->id, "%s", cfg->personas[i].id);
+            const char *mid = json_string_value(json_object_get(m, "id"));
+            if (!mid || strcmp(mid, t->id) != 0) {
+                rc = agora_error_set(err, AGORA_EINVAL, cfg->path, "the checkpoint does not list persona %s", t->id);
+                goto done;
+            }
+            t->calls = json_integer_value(json_object_get(m, "calls"));
+            t->ok = json_integer_value(json_object_get(m, "ok"));
+            t->invalid = json_integer_value(json_object_get(m, "invalid"));
+            t->failed = json_integer_value(json_object_get(m, "failed"));
+            t->prompt_tokens = json_integer_value(json_object_get(m, "prompt_tokens"));
+            t->completion_tokens = json_integer_value(json_object_get(m, "completion_tokens"));
+            t->latency_n = json_integer_value(json_object_get(m, "latency_n"));
+            t->latency_sum = bits_double(json_string_value(json_object_get(m, "latency_sum")));
+            t->latency_max = bits_double(json_string_value(json_object_get(m, "latency_max")));
+        }
+    }
+    if (cfg->n_tables > 0) {
+        const json_t *tm = json_object_get(marks, "tables");
+        if (!(wr->tables = calloc((size_t)cfg->n_tables, sizeof *wr->tables))) {
+            rc = agora_error_set(err, AGORA_ENOMEM, "tables", "out of memory");
+            goto done;
+        }
+        wr->n_tables = cfg->n_tables;
+        for (int t = 0; t < cfg->n_tables && rc == 0; t++) {
+            const agora_writer_table *tb = &cfg->tables[t];
+            agora__h5_column *cols = calloc((size_t)tb->n_columns + 1, sizeof *cols);
+            if (!cols) {
+                rc = agora_error_set(err, AGORA_ENOMEM, "tables", "out of memory");
+                goto done;
+            }
+            for (int c = 0; c < tb->n_columns; c++)
+                cols[c] = (agora__h5_column){tb->columns[c].name, (agora__h5_kind)tb->columns[c].kind,
+                                             tb->columns[c].width};
+            const json_t *m = json_array_get(tm, (size_t)t);
+            rc = agora__h5_table_reopen(wr->file, tb->path, cols, tb->n_columns, mark_int(m, 0), mark_int(m, 1),
+                                        &wr->tables[t], err);
+            free(cols);
+        }
+        if (rc)
+            goto done;
+    }
+    if (H5Fstart_swmr_write(wr->file) < 0) {
+        rc = agora__h5_fail(err, AGORA_EHDF5, cfg->path, "cannot start SWMR writing");
+        goto done;
+    }
+done:
+    agora__h5_close(&fapl);
+    agora__h5_close(&dapl);
+    agora__h5_close(&g);
+    if (rc) {
+        if (err && !err->where[0])
+            snprintf(err->where, sizeof err->where, "%s", cfg->path);
+        if (wr && rc == AGORA_EIO)
+            wr->broken = 1;
+        writer_free(wr);
     } else {
         *out = wr;
     }

@@ -58,6 +58,76 @@ static void track(tracker *tr, int64_t t, const double *m)
     }
 }
 
+/* Doubles as their bits in hex, so that a checkpoint keeps them exactly (NaN included). */
+static json_t *bits_json(const double *x, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) {
+        uint64_t b;
+        memcpy(&b, &x[i], sizeof b);
+        char hex[24];
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)b);
+        json_array_append_new(a, json_string(hex));
+    }
+    return a;
+}
+
+static int json_bits(const json_t *a, double *x, int n)
+{
+    if (json_array_size(a) != (size_t)n)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        const char *hex = json_string_value(json_array_get(a, (size_t)i));
+        if (!hex)
+            return -1;
+        uint64_t b = strtoull(hex, NULL, 16);
+        memcpy(&x[i], &b, sizeof b);
+    }
+    return 0;
+}
+
+static json_t *tracker_json(const tracker *tr)
+{
+    json_t *steps = json_array();
+    for (int i = 0; i < tr->n; i++)
+        json_array_append_new(steps, json_integer(tr->peak_step[i]));
+    return json_pack("{s:o, s:o, s:o}", "peak", bits_json(tr->peak, tr->n), "final", bits_json(tr->final, tr->n),
+                     "peak_step", steps);
+}
+
+static int tracker_load(tracker *tr, const json_t *j)
+{
+    const json_t *steps = json_object_get(j, "peak_step");
+    if (json_bits(json_object_get(j, "peak"), tr->peak, tr->n) || json_bits(json_object_get(j, "final"), tr->final, tr->n) ||
+        json_array_size(steps) != (size_t)tr->n)
+        return -1;
+    for (int i = 0; i < tr->n; i++)
+        tr->peak_step[i] = json_integer_value(json_array_get(steps, (size_t)i));
+    return 0;
+}
+
+/* Writes the checkpoint of step t: the world and where the run stands (the file was flushed just before). A
+ * checkpoint that cannot be written is a warning, not the end of the run: the previous one stays in place. */
+static void write_checkpoint(const char *ckpt, const agora_world *w, agora_writer *wr, const tracker *tr,
+                             const char *hash, double elapsed_s, const agora_run_options *opt)
+{
+    agora_error e;
+    json_t *marks = NULL;
+    if (agora_writer_marks(wr, &marks, &e) == 0) {
+        json_t *run = json_pack("{s:I, s:s, s:o, s:o, s:f}", "step", (json_int_t)agora_world_time(w), "config_hash",
+                                hash, "marks", marks, "tracker", tracker_json(tr), "elapsed_s", elapsed_s);
+        int rc = run ? agora_checkpoint_write(ckpt, w, run, &e) : agora_error_set(&e, AGORA_ENOMEM, ckpt, "out of memory");
+        json_decref(run);
+        if (rc == 0) {
+            agora_log(opt->logger, AGORA_LOG_DEBUG, "checkpoint at step %lld: %s", (long long)agora_world_time(w), ckpt);
+            return;
+        }
+    }
+    char msg[1024];
+    agora_log(opt->logger, AGORA_LOG_WARN, "no checkpoint at step %lld: %s", (long long)agora_world_time(w),
+              agora_error_format(&e, msg, sizeof msg));
+}
+
 static json_t *real_or_null(double x)
 {
     return isfinite(x) ? json_real(x) : json_null();
@@ -160,7 +230,8 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
     const json_t *cfg = agora_scenario_config(sc);
     const agora_model *model = agora_scenario_model(sc);
     if (!model) {
-        memset(res, 0, sizeof *res);
+        if (res)
+            memset(res, 0, sizeof *res);
         return agora_error_set(err, AGORA_EINVAL, "mode",
                                "this scenario has mode: interactions: run it with agora interact (or "
                                "agora_interact_run)");
@@ -187,8 +258,12 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
     const void **field_data = NULL;
     tracker tr = {0};
     int rc = 0, interrupted = 0;
-    int64_t t = 0, steps_done = 0;
-    double loop_s = 0, step_s = 0;
+    int64_t t = 0, steps_done = 0, t0 = 0;
+    double loop_s = 0, step_s = 0, elapsed_before = 0;
+    json_t *resume = NULL;
+    char ckpt[4200];
+    snprintf(ckpt, sizeof ckpt, "%s.ckpt", path ? path : "");
+    const int64_t ckpt_every = opt->checkpoint_every > 0 ? opt->checkpoint_every : 0;
 
     if (res) {
         memset(res, 0, sizeof *res);
@@ -216,6 +291,38 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
         if (err && strncmp(err->where, "params", 6) == 0)
             agora_scenario_locate(sc, err);
         goto done;
+    }
+    char config_hash[65];
+    if ((rc = agora_scenario_hash(sc, config_hash, err)))
+        goto done;
+    if (json_object_get(cfg, "personas") && (ckpt_every || opt->resume)) {
+        rc = agora_error_set(err, AGORA_EUNSUPPORTED, "--checkpoint-every",
+                             "checkpoints of runs with personas are not supported yet");
+        goto done;
+    }
+    if (opt->resume) {
+        /* The checkpoint must be of this very configuration; then the world goes back to its step. */
+        if ((rc = agora_checkpoint_read(ckpt, &resume, err))) {
+            if (rc == AGORA_ENOTFOUND)
+                agora_error_set(err, AGORA_ENOTFOUND, path,
+                                "no checkpoint to resume from (%s): the run was not started with "
+                                "--checkpoint-every, or it completed",
+                                ckpt);
+            goto done;
+        }
+        const char *was = json_string_value(json_object_get(resume, "config_hash"));
+        if (!was || strcmp(was, config_hash) != 0) {
+            rc = agora_error_set(err, AGORA_EINVAL, "--resume",
+                                 "%s was started from another configuration (config hash %.12s, this one %.12s): "
+                                 "resume it with the scenario and overrides it was started with",
+                                 path, was ? was : "?", config_hash);
+            goto done;
+        }
+        if ((rc = agora_checkpoint_load_world(ckpt, w, err)))
+            goto done;
+        t0 = agora_world_time(w);
+        elapsed_before = json_number_value(json_object_get(resume, "elapsed_s"));
+        agora_log(opt->logger, AGORA_LOG_INFO, "resuming %s from its checkpoint at step %lld", path, (long long)t0);
     }
 
     /* Interventions, in step order (file order within a step). */
@@ -315,9 +422,6 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
     }
 
     /* Open the run file. */
-    char config_hash[65];
-    if ((rc = agora_scenario_hash(sc, config_hash, err)))
-        goto done;
     agora_writer_config wcfg = {.path = path,
                                 .config_hash = config_hash,
                                 .mode = json_string_value(json_object_get(cfg, "mode")),
@@ -335,44 +439,68 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
                                 .compression = (int)json_integer_value(json_object_get(out_cfg, "compression")),
                                 .n_personas = n_personas,
                                 .personas = wps};
-    if ((rc = agora_writer_create(&wcfg, &wr, err)))
+    if (resume) {
+        char note[160];
+        snprintf(note, sizeof note, "from the checkpoint at step %lld", (long long)t0);
+        if (tracker_load(&tr, json_object_get(resume, "tracker")) != 0) {
+            rc = agora_error_set(err, AGORA_EINVAL, ckpt, "the checkpoint's summary does not fit this model");
+            goto done;
+        }
+        if ((rc = agora_writer_resume(&wcfg, json_object_get(resume, "marks"), note, &wr, err)))
+            goto done;
+    } else if ((rc = agora_writer_create(&wcfg, &wr, err))) {
         goto done;
+    }
     agora_log(opt->logger, AGORA_LOG_INFO, "writing %s", path);
     pctx = (persona_ctx){.wr = wr, .opt = opt};
     const agora_persona_hooks hooks = {
         .ud = &pctx, .on_call = persona_call, .on_action = persona_action, .on_decision = persona_decision};
 
-    /* The step loop. */
+    /* A fresh run starts with no checkpoint: one left by an earlier run of this file would not match it. */
+    if (!resume)
+        remove(ckpt);
+
+    /* The step loop. A resumed run starts at its checkpoint's step, whose rows the file already holds. */
     const double t_loop = agora__now();
     double last_progress = -1e30;
     size_t next_iv = 0;
-    for (t = 0;; t++) {
-        while (next_iv < n_iv && ivs[next_iv].at == t)
-            if ((rc = apply_intervention(w, wr, &ivs[next_iv++], opt, err)))
-                goto done;
-        if (ps && t < steps) { /* personas act on the state at t (not after the last step: nothing would follow) */
-            if ((rc = agora_personas_act(ps, w, &hooks, err)))
-                goto done;
-            if (pctx.failed) {
-                rc = pctx.err.code ? pctx.err.code : AGORA_EHDF5;
-                if (err)
-                    *err = pctx.err;
-                goto done;
+    while (resume && next_iv < n_iv && ivs[next_iv].at <= t0)
+        next_iv++;
+    for (t = t0;; t++) {
+        const int done_before = resume && t == t0;
+        const int last = t == steps;
+        const int checkpoint = ckpt_every > 0 && !done_before && !last && t % ckpt_every == 0;
+        if (done_before) {
+            agora_world_measure(w, m); /* for the progress report only */
+        } else {
+            while (next_iv < n_iv && ivs[next_iv].at == t)
+                if ((rc = apply_intervention(w, wr, &ivs[next_iv++], opt, err)))
+                    goto done;
+            if (ps && t < steps) { /* personas act on the state at t (not after the last step: nothing follows) */
+                if ((rc = agora_personas_act(ps, w, &hooks, err)))
+                    goto done;
+                if (pctx.failed) {
+                    rc = pctx.err.code ? pctx.err.code : AGORA_EHDF5;
+                    if (err)
+                        *err = pctx.err;
+                    goto done;
+                }
             }
-        }
-        agora_world_measure(w, m);
-        track(&tr, t, m);
-        if ((rc = agora_writer_metrics(wr, t, m, err)))
-            goto done;
-        int last = t == steps;
-        if (n_fields > 0 && (t == 0 || last || (snap_every > 0 && t % snap_every == 0))) {
-            for (int f = 0; f < n_fields; f++)
-                field_data[f] = agora_world_field(w, field_index[f], NULL);
-            if ((rc = agora_writer_snapshot(wr, t, field_data, err)))
+            agora_world_measure(w, m);
+            track(&tr, t, m);
+            if ((rc = agora_writer_metrics(wr, t, m, err)))
                 goto done;
+            if (n_fields > 0 && (t == 0 || last || (snap_every > 0 && t % snap_every == 0))) {
+                for (int f = 0; f < n_fields; f++)
+                    field_data[f] = agora_world_field(w, field_index[f], NULL);
+                if ((rc = agora_writer_snapshot(wr, t, field_data, err)))
+                    goto done;
+            }
+            if ((t % flush_every == 0 || last || checkpoint) && (rc = agora_writer_flush(wr, err)))
+                goto done;
+            if (checkpoint)
+                write_checkpoint(ckpt, w, wr, &tr, config_hash, elapsed_before + agora__now() - t_start, opt);
         }
-        if ((t % flush_every == 0 || last) && (rc = agora_writer_flush(wr, err)))
-            goto done;
         steps_done = t;
         int cancel = opt->cancel && *opt->cancel;
         double now = agora__now();
@@ -400,6 +528,15 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
     loop_s = agora__now() - t_loop;
     if (interrupted && (rc = agora_writer_flush(wr, err)))
         goto done;
+    /* An interrupted run can go on from where it stopped; a complete one needs its checkpoint no more. */
+    if (interrupted && ckpt_every > 0)
+        write_checkpoint(ckpt, w, wr, &tr, config_hash, elapsed_before + agora__now() - t_start, opt);
+    if (!interrupted) {
+        char tmp[4300];
+        snprintf(tmp, sizeof tmp, "%s.tmp", ckpt);
+        remove(ckpt);
+        remove(tmp); /* left by a run killed while writing a checkpoint */
+    }
 
 done:;
     json_t *summary = NULL;
@@ -413,7 +550,7 @@ done:;
     if (wr) {
         char *stext = summary ? json_dumps(summary, JSON_COMPACT) : NULL;
         agora_error cerr;
-        int crc = agora_writer_close(wr, status, steps_done, agora__now() - t_start, stext, &cerr);
+        int crc = agora_writer_close(wr, status, steps_done, elapsed_before + agora__now() - t_start, stext, &cerr);
         free(stext);
         if (crc && !rc) {
             rc = crc;
@@ -433,7 +570,7 @@ done:;
         res->threads = w ? agora_world_threads(w) : 0;
         res->wall_s = agora__now() - t_start;
         res->step_s = step_s;
-        res->updates_per_s = loop_s > 0 ? (double)steps_done * (double)res->n_agents / loop_s : 0;
+        res->updates_per_s = loop_s > 0 ? (double)(steps_done - t0) * (double)res->n_agents / loop_s : 0;
         res->summary = summary;
         summary = NULL;
     }
@@ -451,6 +588,7 @@ done:;
     free(field_index);
     free(field_data);
     free(config_text);
+    json_decref(resume);
     return rc;
 }
 

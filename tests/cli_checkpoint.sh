@@ -1,0 +1,138 @@
+# Checkpoint and resume: a run killed with SIGKILL at any moment goes on from its last checkpoint
+# (`agora run --checkpoint-every N`, then `agora run --resume FILE`) and ends with exactly the datasets of a run that
+# was never stopped (compared dataset by dataset, bytes and shapes). Also after Ctrl-C, at another thread count, on
+# every model (SIR with interventions, opinion with a rewired graph, the market), several kills in a row; and a
+# resume with another configuration, or of a file without a checkpoint, is refused.
+source "$(dirname "$0")/clilib.sh"
+
+# same_datasets A B : every dataset of A is in B with the same shape, type and bytes, and B has no others.
+same_datasets() {
+  $PY - "$1" "$2" <<'PY'
+import sys, h5py, numpy as np
+def datasets(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[name] = (obj.dtype, obj[()])
+        f.visititems(visit)
+    return out
+a, b = datasets(sys.argv[1]), datasets(sys.argv[2])
+assert a.keys() == b.keys(), (sorted(a.keys() ^ b.keys()))
+for k in a:
+    (ta, va), (tb, vb) = a[k], b[k]
+    assert ta == tb, (k, ta, tb)
+    assert np.shape(va) == np.shape(vb), (k, np.shape(va), np.shape(vb))
+    assert np.asarray(va).tobytes() == np.asarray(vb).tobytes(), k
+print(f"{len(a)} datasets identical")
+PY
+}
+
+# kill_at FILE ROWS CMD... : starts CMD, SIGKILLs it once FILE holds ROWS flushed rows (or when it ends first).
+kill_at() {
+  local file=$1 rows=$2; shift 2
+  "$@" & local pid=$!
+  for _ in $(seq 600); do
+    n=$($PY - "$file" 2>/dev/null <<'PY' || echo 0
+import sys, h5py
+print(h5py.File(sys.argv[1], "r", swmr=True, libver="latest")["time"].shape[0])
+PY
+)
+    [ "${n:-0}" -ge "$rows" ] && break
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -0 $pid 2>/dev/null || fail "the run ended before it could be killed at $rows rows (too fast for the test)"
+  kill -KILL $pid 2>/dev/null || true
+  wait $pid 2>/dev/null || true
+}
+
+cat > sir.yaml <<'Y'
+name: sir
+model: sir
+space: {kind: grid, width: 1000, height: 1000}
+params: {beta: 0.06, gamma: 0.03, initial_infected: 40}
+steps: 400
+seed: 11
+output: {snapshot_every: 25, flush_every: 7}
+interventions:
+  - {at: 60, action: {action: lockdown, strength: 0.5, steps: 100}}
+  - {at: 150, action: {action: vaccinate, fraction: 0.2}}
+  - {at: 300, action: {action: seed_infection, count: 30}}
+Y
+
+# 1. The reference: never stopped.
+expect_exit 0 $AGORA run sir.yaml -o ref.h5 -q
+# 2. Killed three times, at different points, each time resumed from the last checkpoint (every 30 steps).
+kill_at k.h5 45 $AGORA run sir.yaml -o k.h5 -q --checkpoint-every 30
+[ -e k.h5.ckpt ] || fail "no checkpoint after 45 steps with --checkpoint-every 30"
+expect_exit 0 $AGORA inspect k.h5
+contains out.txt "incomplete"
+kill_at k.h5 170 $AGORA run --resume k.h5 -q --checkpoint-every 30
+kill_at k.h5 330 $AGORA run --resume k.h5 -q --checkpoint-every 30 --threads 1
+expect_exit 0 $AGORA run --resume k.h5 -q --checkpoint-every 30
+[ ! -e k.h5.ckpt ] || fail "the checkpoint should go once the run completes"
+expect_exit 0 $AGORA inspect k.h5
+contains out.txt "complete"
+same_datasets ref.h5 k.h5 || fail "a run resumed after SIGKILL differs from the uninterrupted run"
+h5diff ref.h5 k.h5 /metrics /metrics && h5diff ref.h5 k.h5 /snapshots /snapshots && h5diff ref.h5 k.h5 /events /events ||
+  fail "h5diff sees a difference"
+pass "SIGKILL three times, resumed each time: identical datasets"
+
+# 3. Ctrl-C writes a checkpoint at the step it stopped; --resume (the scenario given again) finishes the run.
+$AGORA run sir.yaml -o c.h5 -q --checkpoint-every 1000 & pid=$!
+for _ in $(seq 200); do [ -e c.h5 ] && break; sleep 0.05; done
+sleep 0.5
+kill -INT $pid
+set +e; wait $pid; rc=$?; set -e
+[ "$rc" = 130 ] || fail "Ctrl-C should exit 130, got $rc"
+[ -e c.h5.ckpt ] || fail "an interrupted run should leave a checkpoint at its last step"
+expect_exit 0 $AGORA run --resume c.h5 sir.yaml -q
+same_datasets ref.h5 c.h5 || fail "a run resumed after Ctrl-C differs"
+pass "Ctrl-C then --resume"
+
+# 4. Refused: another configuration, another scenario's overrides, -o, a completed file.
+kill_at r.h5 40 $AGORA run sir.yaml -o r.h5 -q --checkpoint-every 10
+expect_exit 2 $AGORA run --resume r.h5 sir.yaml --set params.beta=0.07 -q
+contains err.txt "another configuration"
+expect_exit 2 $AGORA run --resume r.h5 --steps 500 -q
+contains err.txt "another configuration"
+expect_exit 2 $AGORA run --resume r.h5 -o elsewhere.h5 -q
+contains err.txt "leave out -o"
+expect_exit 2 $AGORA run --resume ref.h5 -q
+contains err.txt "no checkpoint"
+expect_exit 0 $AGORA run --resume r.h5 -q
+same_datasets ref.h5 r.h5
+pass "resume refuses what does not match"
+
+# 5. A fresh run of the same file forgets an old checkpoint.
+kill_at f.h5 40 $AGORA run sir.yaml -o f.h5 -q --checkpoint-every 10
+expect_exit 0 $AGORA run sir.yaml -o f.h5 -q
+[ ! -e f.h5.ckpt ] || fail "a fresh run must remove the checkpoint of an earlier run of its file"
+expect_exit 2 $AGORA run --resume f.h5 -q
+pass "a fresh run drops an old checkpoint"
+
+# 6. The other models: opinion on a graph rewired by an action, and the market with its tax.
+cat > op.yaml <<'Y'
+name: op
+model: opinion
+space: {kind: graph, generator: watts_strogatz, n: 200000, k: 6, p: 0.1}
+params: {rule: deffuant, epsilon: 0.3, mu: 0.3}
+steps: 300
+seed: 5
+output: {snapshot_every: 50, flush_every: 5}
+interventions:
+  - {at: 40, action: {action: rewire, fraction: 0.2}}
+  - {at: 90, action: {action: broadcast, opinion: 1, reach: 0.1, strength: 0.5}}
+  - {at: 200, action: {action: set_stubbornness, agents: all, value: 0.2}}
+Y
+expect_exit 0 $AGORA run op.yaml -o opref.h5 -q
+kill_at op.h5 120 $AGORA run op.yaml -o op.h5 -q --checkpoint-every 25
+expect_exit 0 $AGORA run --resume op.h5 -q
+same_datasets opref.h5 op.h5 || fail "opinion: a resumed run differs"
+market=("$SRC/scenarios/market_double_auction.yaml" --set space.n=20000 --set params.buyers=13000 --steps 350 -q)
+expect_exit 0 $AGORA run "${market[@]}" -o mref.h5
+kill_at m.h5 230 $AGORA run "${market[@]}" -o m.h5 --checkpoint-every 20
+expect_exit 0 $AGORA run --resume m.h5 "${market[@]}"
+same_datasets mref.h5 m.h5 || fail "market: a resumed run differs"
+pass "opinion (rewired graph) and market resume exactly"
