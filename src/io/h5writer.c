@@ -512,7 +512,7 @@ struct agora_writer {
     int n_personas;
     struct persona_totals {
         char id[128];
-        int64_t calls, ok, invalid, failed, prompt_tokens, completion_tokens, latency_n;
+        int64_t calls, ok, invalid, failed, skipped, prompt_tokens, completion_tokens, latency_n;
         double latency_sum, latency_max;
     } *totals;
 };
@@ -1230,8 +1230,12 @@ int agora_writer_llm_call(agora_writer *wr, const agora_persona_call *call, agor
         struct persona_totals *t = &wr->totals[i];
         if (strcmp(t->id, call->persona) != 0)
             continue;
-        t->calls++;
         const char *st = call->status ? call->status : "";
+        if (agora__h5_call_skipped(st)) { /* not made: no request, nothing to add up but the count */
+            t->skipped++;
+            continue;
+        }
+        t->calls++;
         t->ok += strcmp(st, "ok") == 0;
         t->invalid += strcmp(st, "invalid") == 0;
         t->failed += strcmp(st, "ok") != 0 && strcmp(st, "invalid") != 0;
@@ -1335,8 +1339,9 @@ int agora_writer_flush(agora_writer *wr, agora_error *err)
  * the run) holds a shared lock on the file, which makes a plain read-write open fail; since this writer is the
  * only one and the readers were built to follow a changing file, the reopen then goes ahead without the lock
  * rather than leave a finished run saying "running". */
-/* The per-persona totals as attributes of /personas/<id>: calls, ok, invalid, failed, prompt_tokens,
- * completion_tokens, latency_ms_mean, latency_ms_max (what `agora inspect` also computes from /llm/calls). */
+/* The per-persona totals as attributes of /personas/<id>: calls (requests made), ok, invalid, failed, skipped
+ * (calls not made: unreachable, circuit_open, budget), prompt_tokens, completion_tokens, latency_ms_mean,
+ * latency_ms_max (what `agora inspect` also computes from /llm/calls). */
 static int write_persona_totals(hid_t file, const agora_writer *wr, agora_error *err)
 {
     int rc = 0;
@@ -1356,6 +1361,7 @@ static int write_persona_totals(hid_t file, const agora_writer *wr, agora_error 
                     {"ok", &t->ok},
                     {"invalid", &t->invalid},
                     {"failed", &t->failed},
+                    {"skipped", &t->skipped},
                     {"prompt_tokens", &t->prompt_tokens},
                     {"completion_tokens", &t->completion_tokens}};
         for (size_t k = 0; rc == 0 && k < sizeof ints / sizeof ints[0]; k++)

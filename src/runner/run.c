@@ -7,6 +7,9 @@
  * unless t is the last step the world advances to t + 1. So row t of /metrics describes the state the step
  * t -> t + 1 starts from, interventions of t included.
  *
+ * A mixed run that reached its end with a persona decision that was to come from the LLM and got no valid answer
+ * is "degraded" (agora_personas_degraded), with the reason in the summary's "llm" object.
+ *
  * Nothing here depends on the model: it only sees agora_world and the specs the model declares. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <math.h>
@@ -338,8 +341,13 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
         goto done;
     agora_log(opt->logger, AGORA_LOG_INFO, "writing %s", path);
     pctx = (persona_ctx){.wr = wr, .opt = opt};
-    const agora_persona_hooks hooks = {
-        .ud = &pctx, .on_call = persona_call, .on_action = persona_action, .on_decision = persona_decision};
+    const agora_persona_hooks hooks = {.ud = &pctx,
+                                       .on_call = persona_call,
+                                       .on_action = persona_action,
+                                       .on_decision = persona_decision,
+                                       .logger = opt->logger};
+    if (ps && opt->llm_budget)
+        agora_personas_set_budget(ps, opt->llm_budget);
 
     /* The step loop. */
     const double t_loop = agora__now();
@@ -404,7 +412,12 @@ done:;
     json_t *summary = NULL;
     if (w && tr.peak)
         summary = summary_json(model, &tr, steps_done);
-    const char *status = rc ? "failed" : interrupted ? "interrupted" : "complete";
+    if (summary && ps) /* mixed runs: what the LLM did, and why the run is degraded when it is */
+        json_object_set_new(summary, "llm", agora_personas_llm_summary(ps));
+    const char *status = rc                            ? "failed"
+                         : interrupted                 ? "interrupted"
+                         : agora_personas_degraded(ps) ? "degraded"
+                                                       : "complete";
     if (wr) {
         char *stext = summary ? json_dumps(summary, JSON_COMPACT) : NULL;
         agora_error cerr;
