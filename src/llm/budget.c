@@ -12,6 +12,9 @@
 
 #include "agora/llm.h"
 
+/* Processes share the mapping, so the atomics must be lock-free (a lock in libatomic would be per process). */
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the sweep budget needs lock-free 64-bit atomics");
+
 struct agora_llm_budget {
     int64_t max_calls, max_tokens;
     double max_cost;
