@@ -108,8 +108,9 @@ expect_exit 0 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o lenient.h5 $small
 expect_exit 2 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o x.h5 --replay-until 5 $small
 contains err.txt "--replay-until needs --replay"
 
-# A fork: the recording up to step 14, then the live LLM (here down: the rules stand in) — identical before the fork.
-expect_exit 0 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o fork.h5 $small --no-progress \
+# A fork: the recording up to step 14, then the live LLM (here down: the rules stand in, and the run is degraded)
+# — identical before the fork.
+expect_exit 3 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o fork.h5 $small --no-progress \
   --llm ollama:test-model --llm-url http://127.0.0.1:9 --set llm.max_retries=0 --replay llm_ollama.h5 --replay-until 14
 contains err.txt "step 14: health (llm)"
 contains err.txt "step 17: economy (fallback)"
@@ -124,14 +125,15 @@ for name in a["metrics"]:
 PYEOF
 pass "replay errors, lenient replay and --replay-until"
 
-# A dead server: every call fails after its retries, the rules stand in, the run completes and says so.
-expect_exit 0 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o dead.h5 $small --no-progress \
+# A dead server: found by the endpoint check, no call is made, the rules stand in, the run is degraded and says so
+# (tests/cli_llmguard.sh has the rest).
+expect_exit 3 $AGORA run "$SRC/scenarios/sir_lockdown.yaml" -o dead.h5 $small --no-progress \
   --llm ollama:m --llm-url http://127.0.0.1:9 --set llm.max_retries=0
 contains err.txt "health (fallback)"
 $PY - dead.h5 <<'PYEOF'
 import sys, h5py
 rows = [r for r in h5py.File(sys.argv[1], "r")["llm/calls"][:] if r["part"] == 0]
-assert rows and all(r["status"].decode() == "connect" for r in rows), [r["status"] for r in rows]
+assert rows and all(r["status"].decode() == "unreachable" for r in rows), [r["status"] for r in rows]
 PYEOF
 pass "fallback when the server is down"
 

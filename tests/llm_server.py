@@ -7,7 +7,8 @@ Usage: llm_server.py --script SCRIPT.json --log LOG.jsonl [--port 0] [--port-fil
 
 Script:
   {"rules": [{"tag": "minister/step-14", "responses": [R1, R2, ...]}, {"tag": "media/*", "responses": [...]}],
-   "default": R, "reject_json_schema": false, "strict_schema_check": true, "keep_alive": "auto"}
+   "default": R, "reject_json_schema": false, "strict_schema_check": true, "keep_alive": "auto",
+   "models_status": 200, "models_hang": false}
 A request's X-Agora-Tag header picks the rule: an exact tag first, else the first rule (in script order) whose tag
 ends with `*` and prefixes it. Each distinct request tag walks its rule's responses in order, the last one repeating.
 No rule: `default`; no default: a 200 with content {"reasoning": "default reply", "actions": []}. Requests rejected
@@ -35,6 +36,9 @@ A response R has any of:
   prompt_tokens, completion_tokens   usage numbers (default: whitespace-separated words in the messages / content)
   headers            extra response headers {name: value}
 
+GET /api/version, /api/tags and /v1/models answer a small listing (200), or the status the script's
+"models_status" gives (401, 404, ...), or never with "models_hang": true; they consume nothing of the rules.
+
 Log: one JSON line per request, {"t", "path", "tag", "headers", "body", "response": {"kind", "status"}}; the
 authorization header (and api-key headers) is recorded only as its scheme ("Bearer") or "present", never the key.
 
@@ -58,6 +62,12 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DEFAULT_REPLY = {"content": json.dumps({"reasoning": "default reply", "actions": []})}
+# GET answers that say a server is up (agora's endpoint check asks one before the first call)
+LISTINGS = {
+    "/api/version": {"version": "0.0.0-agora-test"},
+    "/api/tags": {"models": [{"name": "test-model", "model": "test-model"}]},
+    "/v1/models": {"object": "list", "data": [{"id": "test-model", "object": "model", "owned_by": "agora-test"}]},
+}
 SECRET_HEADERS = ("authorization", "proxy-authorization", "api-key", "x-api-key")
 OPENAI_ROLES = ("system", "developer", "user", "assistant", "tool")
 OLLAMA_ROLES = ("system", "user", "assistant", "tool")
@@ -662,6 +672,8 @@ class Handler(BaseHTTPRequestHandler):
             except ValueError:
                 body = None
                 entry["body"] = text
+            if self.command == "GET" and path in LISTINGS:
+                return self.listing(entry, path)
             if proto is None:
                 return self.reply_error(entry, "openai" if path.startswith("/v1/") else "ollama", 404,
                                         f"404 page not found: {self.command} {path}")
@@ -746,6 +758,22 @@ class Handler(BaseHTTPRequestHandler):
                 "eval_duration": total - load - prompt_eval,
             }
         self.send(200, json.dumps(reply), extra)
+
+    def listing(self, entry, path):
+        """GET /api/version, /api/tags (Ollama) and /v1/models (OpenAI): what clients ask to see a server is up.
+        The script's models_status answers them with that status instead; models_hang never answers."""
+        state = self.server.state
+        status = int(state.script.get("models_status", 200))
+        hang = bool(state.script.get("models_hang"))
+        entry["response"] = {"kind": "hang" if hang else "listing", "status": None if hang else status}
+        state.log(entry)
+        if hang:
+            state.stop.wait(3600)
+            return self.abandon()
+        if status != 200:
+            proto = "openai" if path.startswith("/v1/") else "ollama"
+            return self.send(status, error_body(proto, status, {}))
+        return self.send(200, json.dumps(LISTINGS[path]))
 
     def reply_error(self, entry, proto, status, message, param=None):
         entry["response"] = {"kind": "status", "status": status, "error": message}

@@ -53,15 +53,19 @@ typedef struct ixrun {
     int said;       /* operator messages sent by the between_rounds hook */
 } ixrun;
 
+/* The header's llm block after its base_url: no retries, unless a test says otherwise. */
+#define LLM_DEFAULT "max_retries: 0"
+static const char *llm_extra = LLM_DEFAULT;
+
 static agora_scenario *scenario(const char *url, const char *file, const char *body)
 {
     size_t n = strlen(body) + 8192;
     char *yaml = malloc(n);
     snprintf(yaml, n,
              "name: t\nmode: interactions\nseed: 7\n"
-             "llm: {provider: openai, model: test-model, base_url: \"%s\", max_retries: 0}\n"
+             "llm: {provider: openai, model: test-model, base_url: \"%s\", %s}\n"
              "output: {path: \"%s\"}\n%s",
-             url, test_tmp_path(file), body);
+             url, llm_extra, test_tmp_path(file), body);
     agora_scenario *sc = test_scenario(yaml);
     free(yaml);
     return sc;
@@ -86,19 +90,34 @@ static void run_with(ixrun *r, const llm_server *s, const char *url, const char 
     opt.on_event = on_event;
     opt.ud = r;
     r->rc = agora_interact_run(sc, &opt, &r->res, &r->err);
-    r->reqs = s && s->pid > 0 ? llm_server_requests(s) : json_array();
+    /* the chat requests (the endpoint check's GET before the first call left out) */
+    json_t *all = s && s->pid > 0 ? llm_server_requests(s) : json_array();
+    r->reqs = json_array();
+    size_t i;
+    json_t *q;
+    json_array_foreach(all, i, q) {
+        if (strcmp(json_string_value(json_object_get(q, "path")), "/v1/chat/completions") == 0)
+            json_array_append(r->reqs, q);
+    }
+    json_decref(all);
     agora_scenario_destroy(sc);
 }
 
-/* Runs and fails the test unless the run completed. */
-static void run_ok(ixrun *r, const llm_server *s, const char *file, const char *body)
+/* Runs and fails the test unless the run ended with `status`. */
+static void run_expect(ixrun *r, const llm_server *s, const char *file, const char *body, const char *status)
 {
     run_with(r, s, s->base_url, file, body, (agora_interact_options){0});
     if (r->rc != 0) {
         char buf[1024];
         fail_msg("the run failed: %s", agora_error_format(&r->err, buf, sizeof buf));
     }
-    assert_string_equal(r->res.status, "complete");
+    assert_string_equal(r->res.status, status);
+}
+
+/* Runs and fails the test unless the run completed. */
+static void run_ok(ixrun *r, const llm_server *s, const char *file, const char *body)
+{
+    run_expect(r, s, file, body, "complete");
 }
 
 static void run_free(ixrun *r)
@@ -928,7 +947,8 @@ static void enrichment_deepens_profiles_and_survives_bad_replies(void **state)
              test_tmp_path("ix-notes.txt"));
     run_with(&r, &s, s.base_url, "ix/enrich.h5", body, (agora_interact_options){.enrich = 1});
     assert_int_equal(r.rc, 0);
-    assert_string_equal(r.res.status, "complete");
+    assert_string_equal(r.res.status, "degraded"); /* c's profile stayed as configured: no valid answer */
+    EXPECT_IN(json_string_value(json_object_get(json_object_get(r.res.summary, "llm"), "degraded_reason")), "enrich:c");
     EXPECT_IN(user_of(&r, "enrich:a/round-0"), "The mill closed in 1998.");
     EXPECT_IN(user_of(&r, "enrich:a/round-0"), "You are Ana, mayor.");
     assert_int_equal(count_tag(r.reqs, "enrich:c/round-0/repair"), 1);
@@ -1095,16 +1115,22 @@ static void llm_faults_are_recorded_and_the_run_goes_on(void **state)
               " {'tag': 'd/round-1', 'responses': [{'drop': true}]},"
               " {'tag': 'e/round-1*', 'responses': [{'content': 'I will not answer in JSON'}]}]");
     ixrun r;
-    run_ok(&r, &s, "ix/faults.h5",
-           "rounds: 2\n"
-           "actors:\n"
-           "  - {id: a, name: Ana, role: mayor, llm: {max_retries: 1}}\n"
-           "  - {id: b, name: Ben, role: boat pilot, llm: {timeout_s: 0.5}}\n"
-           "  - {id: c, name: Cy, role: medic}\n"
-           "  - {id: d, name: Dee, role: teacher}\n"
-           "  - {id: e, name: Eve, role: clerk}\n"
-           "evaluation: {criteria: []}\n");
+    /* calls that failed (b, c, d) or stayed invalid (e): the run goes on, and is recorded as degraded */
+    run_expect(&r, &s, "ix/faults.h5",
+               "rounds: 2\n"
+               "actors:\n"
+               "  - {id: a, name: Ana, role: mayor, llm: {max_retries: 1}}\n"
+               "  - {id: b, name: Ben, role: boat pilot, llm: {timeout_s: 0.5}}\n"
+               "  - {id: c, name: Cy, role: medic}\n"
+               "  - {id: d, name: Dee, role: teacher}\n"
+               "  - {id: e, name: Eve, role: clerk}\n"
+               "evaluation: {criteria: []}\n",
+               "degraded");
     assert_int_equal(r.res.rounds_done, 2);
+    const json_t *llm = json_object_get(r.res.summary, "llm");
+    assert_true(json_is_true(json_object_get(llm, "degraded")));
+    assert_int_equal(json_integer_value(json_object_get(llm, "fallbacks")), 4); /* b, c, d failed; e invalid twice */
+    EXPECT_IN(json_string_value(json_object_get(llm, "degraded_reason")), "4 ");
     json_t *calls = table(r.res.path, "/llm/calls");
     const json_t *c = one(calls, "{'step': 1, 'persona': 'a'}");
     assert_string_equal(S(c, "status"), "ok");
@@ -1188,7 +1214,7 @@ static void replay_is_bit_exact_without_a_server(void **state)
     char body[2048], url[64];
     snprintf(body, sizeof body, REPLAY_BODY, "A river town floods.", "");
     ixrun r;
-    run_ok(&r, &s, "ix/recorded.h5", body);
+    run_expect(&r, &s, "ix/recorded.h5", body, "degraded"); /* c's call fails in round 2 */
     snprintf(url, sizeof url, "%s", s.base_url);
     size_t n_requests = json_array_size(r.reqs);
     llm_server_stop(&s); /* from here on, nothing answers at url */
@@ -1205,7 +1231,7 @@ static void replay_is_bit_exact_without_a_server(void **state)
         char buf[1024];
         fail_msg("replay: %s", agora_error_format(&re.err, buf, sizeof buf));
     }
-    assert_string_equal(re.res.status, "complete");
+    assert_string_equal(re.res.status, "degraded"); /* the recorded failure, replayed */
     for (size_t i = 0; i < sizeof IX_TABLES / sizeof IX_TABLES[0]; i++) {
         json_t *x = table(r.res.path, IX_TABLES[i]), *y = table(re.res.path, IX_TABLES[i]);
         assert_true(json_array_size(x) > 0);
@@ -1235,7 +1261,7 @@ static void replay_is_bit_exact_without_a_server(void **state)
     /* lenient: the recorded replies anyway */
     run_with(&re, NULL, url, "ix/lenient.h5", body, (agora_interact_options){.replay = calls, .replay_lenient = 1});
     assert_int_equal(re.rc, 0);
-    assert_string_equal(re.res.status, "complete");
+    assert_string_equal(re.res.status, "degraded");
     json_t *x = table(r.res.path, "/interactions/messages"), *y = table(re.res.path, "/interactions/messages");
     assert_true(json_equal(x, y)); /* the same replies, so the same messages */
     json_decref(x);
@@ -1306,6 +1332,86 @@ static void other_modes_and_bad_scenarios_are_refused(void **state)
     }
 }
 
+/* ---- a dead LLM and the governor --------------------------------------------------------------------------------- */
+
+/* No server at the URL: checked once, nothing sent or waited for (five retries configured), every actor passes,
+ * the world engine and the evaluator are skipped, and the run is degraded, saying why. */
+static void a_dead_llm_degrades_the_run_at_once(void **state)
+{
+    (void)state;
+    ixrun r;
+    llm_extra = "max_retries: 5";
+    run_with(&r, NULL, "http://127.0.0.1:9", "ix/dead.h5",
+             "rounds: 4\nactors:\n  - {id: a, name: Ana, role: mayor}\n  - {id: b, name: Ben, role: pilot}\n",
+             (agora_interact_options){0});
+    llm_extra = LLM_DEFAULT;
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.res.status, "degraded");
+    assert_true(r.res.wall_time_s < 2.0);
+    assert_int_equal(r.res.rounds_done, 4);
+    const json_t *llm = json_object_get(r.res.summary, "llm");
+    EXPECT_IN(json_string_value(json_object_get(llm, "degraded_reason")),
+              "no LLM server at http://127.0.0.1:9: connection refused");
+    assert_int_equal(json_integer_value(json_object_get(llm, "calls")), 0);
+    json_t *calls = table(r.res.path, "/llm/calls");
+    assert_int_equal(count(calls, "{'status': 'unreachable'}"), json_array_size(calls));
+    assert_int_equal(count(calls, "{'persona': 'world'}"), 4);
+    json_decref(calls);
+    /* said once, as a note the CLI shows */
+    int said = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(r.events, i, e)
+        said += strstr(S(e, "text"), "no LLM server at") != NULL;
+    assert_int_equal(said, 1);
+    json_t *info = NULL;
+    agora_error err;
+    assert_int_equal(agora_h5_inspect(r.res.path, &info, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(info, "status")), "degraded");
+    json_decref(info);
+    run_free(&r);
+}
+
+/* llm.max_calls over a run of actors, world engine and evaluator: a round's actors are capped in actor order, then
+ * they pass ("budget"), the world engine and the evaluator are skipped; recorded, and the run stays complete. Limits
+ * belong to the whole run: an actor's llm block may not set them. */
+static void the_budget_makes_actors_pass(void **state)
+{
+    (void)state;
+    llm_server s;
+    start(&s, NULL);
+    ixrun r;
+    llm_extra = "max_retries: 0, max_calls: 3";
+    run_ok(&r, &s, "ix/budget.h5",
+           "rounds: 3\nactors:\n  - {id: a, name: Ana, role: mayor}\n  - {id: b, name: Ben, role: pilot}\n");
+    llm_extra = LLM_DEFAULT;
+    assert_int_equal(json_array_size(r.reqs), 3); /* round 1: a, b, the world */
+    json_t *turns = table(r.res.path, "/interactions/turns");
+    assert_int_equal(count(turns, "{'source': 'llm'}"), 2);
+    assert_int_equal(count(turns, "{'source': 'budget'}"), 4);
+    json_decref(turns);
+    json_t *world = table(r.res.path, "/interactions/world");
+    assert_int_equal(count(world, "{'status': 'budget'}"), 2);
+    json_decref(world);
+    json_t *ev = table(r.res.path, "/interactions/evaluation");
+    EXPECT_IN(S(json_array_get(ev, 0), "text"), "budget");
+    json_decref(ev);
+    const json_t *b = json_object_get(json_object_get(r.res.summary, "llm"), "budget");
+    assert_string_equal(json_string_value(json_object_get(b, "limit")), "max_calls");
+    assert_int_equal(json_integer_value(json_object_get(b, "reached_at_step")), 2);
+    EXPECT_IN(user_of(&r, "a/round-1"), "Round 1"); /* asked in round 1 */
+    run_free(&r);
+    /* an actor's own limit is refused, naming the key */
+    agora_scenario *sc = NULL;
+    agora_error err;
+    const char *yaml = "mode: interactions\nllm: {provider: openai, model: m}\n"
+                       "actors: [{id: a, role: r, llm: {max_calls: 2}}]\n";
+    assert_int_not_equal(agora_scenario_parse(yaml, strlen(yaml), "x.yaml", NULL, &sc, &err), 0);
+    EXPECT_IN(err.msg, "actors[0].llm.max_calls");
+    EXPECT_IN(err.msg, "top-level llm");
+    llm_server_stop(&s);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1326,6 +1432,8 @@ int main(void)
         cmocka_unit_test(llm_faults_are_recorded_and_the_run_goes_on),
         cmocka_unit_test(replay_is_bit_exact_without_a_server),
         cmocka_unit_test(other_modes_and_bad_scenarios_are_refused),
+        cmocka_unit_test(a_dead_llm_degrades_the_run_at_once),
+        cmocka_unit_test(the_budget_makes_actors_pass),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

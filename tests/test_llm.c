@@ -10,6 +10,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 #include <curl/curl.h>
 
@@ -380,6 +383,106 @@ static void api_keys_stay_in_the_header(void **state)
     llm_server_stop(&s);
 }
 
+/* The endpoint check: any HTTP answer means a server is there (401 and 404 included: chat may still work); only
+ * failing to reach one fails it, with a message naming the URL and the reason, at once. */
+static void the_endpoint_check_tells_a_dead_server_from_a_live_one(void **state)
+{
+    (void)state;
+    llm_server s;
+    assert_int_equal(llm_server_start(&s, "{\"models_status\": 401}"), 0);
+    agora_llm_config c;
+    char msg[512];
+    for (int p = 0; p < 2; p++) {
+        config(&c, p ? AGORA_LLM_OPENAI : AGORA_LLM_OLLAMA, &s);
+        assert_int_equal(agora_llm_check_endpoint(&c, msg, sizeof msg), 0);
+    }
+    json_t *reqs = llm_server_requests(&s);
+    assert_int_equal(json_array_size(reqs), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(reqs, 0), "path")), "/api/version");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(reqs, 1), "path")), "/v1/models");
+    json_decref(reqs);
+    /* TLS to a plain-HTTP server: no LLM server there for this URL */
+    char tls[128];
+    snprintf(tls, sizeof tls, "https://127.0.0.1:%d", s.port);
+    c.base_url = tls;
+    assert_int_equal(agora_llm_check_endpoint(&c, msg, sizeof msg), AGORA_EHTTP);
+    assert_non_null(strstr(msg, "no LLM server at https://127.0.0.1:"));
+    llm_server_stop(&s);
+    /* a closed port: refused at once */
+    c.base_url = "http://127.0.0.1:9";
+    c.timeout_s = 30;
+    double t0 = now_s();
+    assert_int_equal(agora_llm_check_endpoint(&c, msg, sizeof msg), AGORA_EHTTP);
+    assert_true(now_s() - t0 < 1.0);
+    assert_string_equal(msg, "no LLM server at http://127.0.0.1:9: connection refused; start it, or run with --llm "
+                             "offline");
+    c.base_url = "127.0.0.1:9"; /* OLLAMA_HOST style, no scheme: shown as asked */
+    c.provider = AGORA_LLM_OLLAMA;
+    assert_int_equal(agora_llm_check_endpoint(&c, msg, sizeof msg), AGORA_EHTTP);
+    assert_non_null(strstr(msg, "no LLM server at http://127.0.0.1:9: connection refused"));
+}
+
+/* A server that accepts the connection but never answers the check is there (a busy server): the check passes
+ * within its bound rather than calling it dead. */
+static void a_slow_server_passes_the_check_within_its_bound(void **state)
+{
+    (void)state;
+    llm_server s;
+    assert_int_equal(llm_server_start(&s, "{\"models_hang\": true}"), 0);
+    agora_llm_config c;
+    config(&c, AGORA_LLM_OLLAMA, &s);
+    c.timeout_s = 1;
+    char msg[512];
+    double t0 = now_s();
+    assert_int_equal(agora_llm_check_endpoint(&c, msg, sizeof msg), 0);
+    const double took = now_s() - t0;
+    assert_true(took >= 0.9 && took < 3);
+    llm_server_stop(&s);
+}
+
+/* The shared budget of a sweep: reservations never exceed max_calls, even from forked processes. */
+static void a_shared_budget_is_shared_across_processes(void **state)
+{
+    (void)state;
+    agora_llm_budget *b = NULL;
+    agora_error err;
+    assert_int_equal(agora_llm_budget_create(10, 0, 0, &b, &err), 0);
+    fflush(NULL);
+    pid_t kids[4];
+    for (int k = 0; k < 4; k++) {
+        kids[k] = fork();
+        assert_true(kids[k] >= 0);
+        if (kids[k] == 0) {
+            int got = 0;
+            for (int i = 0; i < 20; i++)
+                got += agora_llm_budget_reserve(b, 1);
+            _exit(got);
+        }
+    }
+    int total = 0;
+    for (int k = 0; k < 4; k++) {
+        int st = 0;
+        waitpid(kids[k], &st, 0);
+        assert_true(WIFEXITED(st));
+        total += WEXITSTATUS(st);
+    }
+    assert_int_equal(total, 10);
+    int64_t calls = -1, tokens = -1;
+    double cost = -1;
+    agora_llm_budget_used(b, &calls, &tokens, &cost);
+    assert_int_equal(calls, 10);
+    assert_int_equal(agora_llm_budget_reserve(b, 3), 0);
+    agora_llm_budget_destroy(b);
+    /* tokens and cost: a call is let through while the total is below the limit */
+    assert_int_equal(agora_llm_budget_create(0, 100, 1.5, &b, &err), 0);
+    assert_int_equal(agora_llm_budget_reserve(b, 4), 4);
+    agora_llm_budget_add(b, 150, 0.5);
+    assert_int_equal(agora_llm_budget_reserve(b, 1), 0);
+    assert_string_equal(agora_llm_budget_reached(b), "max_tokens");
+    agora_llm_budget_destroy(b);
+    assert_int_not_equal(agora_llm_budget_create(-1, 0, 0, &b, &err), 0);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -391,6 +494,9 @@ int main(void)
         cmocka_unit_test(malformed_refused_and_fallback_replies),
         cmocka_unit_test(requests_run_concurrently_up_to_the_cap),
         cmocka_unit_test(api_keys_stay_in_the_header),
+        cmocka_unit_test(the_endpoint_check_tells_a_dead_server_from_a_live_one),
+        cmocka_unit_test(a_slow_server_passes_the_check_within_its_bound),
+        cmocka_unit_test(a_shared_budget_is_shared_across_processes),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -1601,7 +1601,8 @@ static void simulate_interactions_runs_actors_against_an_llm(void **state)
     llm_server llm;
     /* every reply generated from the request's JSON Schema: valid for actors, world engine and evaluator alike */
     assert_int_equal(llm_server_start(&llm, "{\"default\": {\"auto\": true}}"), 0);
-    mcp *m = mcp_open("siminter", NULL);
+    const char *extra[] = {"--allow-read", test_src_path("scenarios"), NULL}; /* the mixed run below reads one */
+    mcp *m = mcp_open("siminter", extra);
     json_t *args = J("{'actors': [{'role': 'mayor', 'traits': 'calm, decisive', 'name': 'Ana', "
                      "'goals': 'evacuate the town'}, {'role': 'boat pilot', 'traits': 'bold'}], "
                      "'rounds': 2, 'world': 'A river town floods.', "
@@ -1632,6 +1633,27 @@ static void simulate_interactions_runs_actors_against_an_llm(void **state)
     assert_true(json_array_size(calls) >= 5);
     json_decref(calls);
     json_decref(reqs);
+    /* no server at the URL: the run is degraded, and the result says so and why (issue 13, defect 5) */
+    r = mcp_call(m, "simulate_interactions",
+                 J("{'actors': [{'role': 'mayor'}], 'rounds': 2, 'world': 'A town.', 'output': 'dead.h5', "
+                   "'llm': {'provider': 'openai', 'model': 'm', 'base_url': 'http://127.0.0.1:9'}}"));
+    assert_string_equal(str(r, "status"), "degraded");
+    json_t *l = obj(r, "llm");
+    assert_true(json_is_true(json_object_get(l, "degraded")));
+    assert_non_null(strstr(str(l, "degraded_reason"), "no LLM server at http://127.0.0.1:9"));
+    json_decref(r);
+    /* the same for simulate_mixed */
+    char spath[4096];
+    snprintf(spath, sizeof spath, "%s", test_src_path("scenarios/sir_lockdown.yaml"));
+    r = mcp_call(m, "simulate_mixed",
+                 json_pack("{s:s, s:[s, s, s], s:i, s:s}", "path", spath, "set", "space.width=40", "space.height=40",
+                           "llm={provider: ollama, model: m, base_url: \"http://127.0.0.1:9\"}", "steps", 10, "output",
+                           "deadmixed.h5"));
+    assert_string_equal(str(r, "status"), "degraded");
+    l = obj(r, "llm");
+    assert_true(json_integer_value(json_object_get(l, "fallbacks")) > 0);
+    assert_non_null(strstr(str(l, "degraded_reason"), "connection refused"));
+    json_decref(r);
     mcp_stop(m);
     llm_server_stop(&llm);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -17,7 +18,7 @@
 #include "llm_server.h"
 #include "support.h"
 
-/* ---- conditions ---------------------------------------------------------------------------------------------------- */
+/* ---- conditions -------------------------------------------------------------------------------------------------- */
 
 static void conditions_evaluate_and_report_syntax_errors(void **state)
 {
@@ -40,7 +41,7 @@ static void conditions_evaluate_and_report_syntax_errors(void **state)
     json_decref(obs);
 }
 
-/* ---- configuration ------------------------------------------------------------------------------------------------- */
+/* ---- configuration ----------------------------------------------------------------------------------------------- */
 
 static const agora_model *sir(void)
 {
@@ -90,7 +91,7 @@ static void bad_configurations_name_the_key(void **state)
     }
 }
 
-/* ---- hooks that record ---------------------------------------------------------------------------------------------- */
+/* ---- hooks that record ------------------------------------------------------------------------------------------- */
 
 typedef struct record {
     json_t *calls, *actions, *decisions;
@@ -155,7 +156,7 @@ static double metric(agora_world *w, const char *name)
     return m[agora_model_metric_index(sir(), name)];
 }
 
-/* ---- offline -------------------------------------------------------------------------------------------------------- */
+/* ---- offline ----------------------------------------------------------------------------------------------------- */
 
 static void offline_rules_fire_when_due_and_are_labelled_rules(void **state)
 {
@@ -195,7 +196,7 @@ static void offline_rules_fire_when_due_and_are_labelled_rules(void **state)
     agora_personas_destroy(ps);
 }
 
-/* ---- over HTTP ------------------------------------------------------------------------------------------------------ */
+/* ---- over HTTP --------------------------------------------------------------------------------------------------- */
 
 static char *llm_config(const llm_server *s, const char *provider, int retries)
 {
@@ -205,6 +206,32 @@ static char *llm_config(const llm_server *s, const char *provider, int retries)
              "\"max_retries\": %d, \"seed\": 1}",
              provider, s->base_url, retries);
     return buf;
+}
+
+/* The chat requests the server received (the endpoint check's GET left out). */
+static json_t *chat_requests(const llm_server *s)
+{
+    json_t *all = llm_server_requests(s), *out = json_array();
+    size_t i;
+    json_t *q;
+    json_array_foreach(all, i, q) {
+        const char *path = json_string_value(json_object_get(q, "path"));
+        if (path && (strcmp(path, "/api/chat") == 0 || strcmp(path, "/v1/chat/completions") == 0))
+            json_array_append(out, q);
+    }
+    json_decref(all);
+    return out;
+}
+
+static size_t count_path(const llm_server *s, const char *path)
+{
+    json_t *all = llm_server_requests(s);
+    size_t i, n = 0;
+    json_t *q;
+    json_array_foreach(all, i, q)
+        n += strcmp(json_string_value(json_object_get(q, "path")), path) == 0;
+    json_decref(all);
+    return n;
 }
 
 static void valid_replies_are_applied_and_remembered(void **state)
@@ -249,8 +276,8 @@ static void valid_replies_are_applied_and_remembered(void **state)
     prompt = str_at(r.calls, 1, "prompt");
     assert_non_null(strstr(prompt, "step 0: you did [{\"action\":\"lockdown\""));
     assert_non_null(strstr(prompt, "contain it"));
-    /* the wire: the tag per persona and step, the reply schema as Ollama's format */
-    json_t *reqs = llm_server_requests(&s);
+    /* the wire: the tag per persona and step, the reply schema as Ollama's format (after one endpoint check) */
+    json_t *reqs = chat_requests(&s);
     assert_int_equal(json_array_size(reqs), 2);
     assert_string_equal(str_at(reqs, 1, "tag"), "minister/step-2");
     json_t *format = json_object_get(json_object_get(json_array_get(reqs, 0), "body"), "format");
@@ -422,6 +449,488 @@ static void messages_arrive_at_the_next_decision(void **state)
     llm_server_stop(&s);
 }
 
+/* ---- a dead LLM, the circuit breaker, the governor (issue 13, defects 5 and 6) ----------------------------------- */
+
+/* A logger that keeps what the runtime says at warning level. */
+static void keep_warnings(void *ud, agora_log_level level, const char *msg)
+{
+    if (level <= AGORA_LOG_WARN)
+        json_array_append_new((json_t *)ud, json_string(msg));
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Runs steps 0 .. steps-1 (acting, then stepping the world). */
+static void act_steps(agora_personas *ps, agora_world *w, const agora_persona_hooks *h, int steps)
+{
+    agora_error err;
+    for (int t = 0; t < steps; t++) {
+        if (agora_personas_act(ps, w, h, &err) != 0) {
+            char buf[700];
+            fail_msg("act at step %d: %s", t, agora_error_format(&err, buf, sizeof buf));
+        }
+        agora_world_step(w);
+    }
+}
+
+static json_t *llm_summary(const agora_personas *ps)
+{
+    json_t *s = agora_personas_llm_summary(ps);
+    assert_non_null(s);
+    return s;
+}
+
+static const char *RULES_A = "[{\"id\": \"a\", \"offline_policy\": [{\"do\": {\"action\": \"seed_infection\", "
+                             "\"count\": 1}}]}]";
+
+/* No server at the URL: one check says so (once, at warning level), no call is attempted and nothing waits out the
+ * five configured retries; every decision falls back to the rules and the runtime says it is degraded. */
+static void a_closed_port_is_checked_once_and_nothing_waits(void **state)
+{
+    (void)state;
+    agora_personas *ps = NULL;
+    agora_error err;
+    assert_int_equal(create_from("{\"provider\": \"ollama\", \"model\": \"m\", \"base_url\": \"http://127.0.0.1:9\", "
+                                 "\"max_retries\": 5}",
+                                 RULES_A, &ps, &err),
+                     0);
+    agora_world *w = sir_world();
+    const double i0 = metric(w, "I");
+    record r;
+    agora_persona_hooks h = hooks(&r);
+    json_t *warnings = json_array();
+    agora_logger lg = {.fn = keep_warnings, .ud = warnings, .level = AGORA_LOG_DEBUG};
+    h.logger = &lg;
+    const double t0 = now_s();
+    act_steps(ps, w, &h, 6);
+    assert_true(now_s() - t0 < 1.0);
+    assert_int_equal(json_array_size(r.calls), 6);
+    for (size_t i = 0; i < 6; i++) {
+        assert_string_equal(str_at(r.calls, i, "status"), "unreachable");
+        assert_string_equal(str_at(r.decisions, i, "source"), "fallback");
+        assert_non_null(strstr(str_at(r.calls, i, "error"), "no LLM server at http://127.0.0.1:9: connection refused"));
+    }
+    assert_true(metric(w, "I") >= i0); /* the rules acted (infections seeded, some may have recovered) */
+    size_t said = 0;
+    for (size_t i = 0; i < json_array_size(warnings); i++)
+        said +=
+            strstr(json_string_value(json_array_get(warnings, i)),
+                   "no LLM server at http://127.0.0.1:9: connection refused; start it, or run with --llm offline") !=
+            NULL;
+    assert_int_equal(said, 1);
+    assert_true(agora_personas_degraded(ps));
+    json_t *sum = llm_summary(ps);
+    assert_true(json_is_true(json_object_get(sum, "degraded")));
+    assert_int_equal(json_integer_value(json_object_get(sum, "calls")), 0);
+    assert_int_equal(json_integer_value(json_object_get(sum, "skipped")), 6);
+    assert_int_equal(json_integer_value(json_object_get(sum, "fallbacks")), 6);
+    assert_non_null(strstr(json_string_value(json_object_get(sum, "endpoint_check")), "no LLM server at"));
+    assert_non_null(strstr(json_string_value(json_object_get(sum, "degraded_reason")), "connection refused"));
+    assert_true(json_is_null(json_object_get(sum, "budget")));
+    json_decref(sum);
+    json_decref(warnings);
+    record_free(&r);
+    agora_world_destroy(w);
+    agora_personas_destroy(ps);
+}
+
+/* Connection failures and 5xx after the retries count; K = 3 in a row opens the breaker and no request is sent after
+ * it; an answer in between resets the count; 429 (rate limits) and other 4xx never open it. */
+static void the_breaker_opens_after_three_failed_calls_in_a_row(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *fault;
+        int opens;
+    } cases[] = {{"{\"drop\": true}", 1}, {"{\"status\": 500}", 1}, {"{\"status\": 429}", 0}, {"{\"status\": 400}", 0}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char script[512];
+        snprintf(script, sizeof script,
+                 "{\"rules\": [{\"tag\": \"a/step-1\", \"responses\": [{\"content\": \"{\\\"reasoning\\\": \\\"\\\", "
+                 "\\\"actions\\\": []}\"}]}], \"default\": %s}",
+                 cases[c].fault);
+        llm_server s;
+        assert_int_equal(llm_server_start(&s, script), 0);
+        char *llm = llm_config(&s, "ollama", 0);
+        agora_personas *ps = NULL;
+        agora_error err;
+        assert_int_equal(create_from(llm, RULES_A, &ps, &err), 0);
+        agora_world *w = sir_world();
+        record r;
+        agora_persona_hooks h = hooks(&r);
+        act_steps(ps, w, &h, 8);
+        /* step 0 fails, step 1 answers (the count restarts), steps 2, 3, 4 fail: open from step 5 */
+        assert_int_equal(json_array_size(r.calls), 8);
+        assert_string_equal(str_at(r.calls, 1, "status"), "ok");
+        for (size_t i = 5; i < 8; i++)
+            assert_string_equal(str_at(r.calls, i, "status"),
+                                cases[c].opens ? "circuit_open" : str_at(r.calls, 4, "status"));
+        assert_int_equal(count_path(&s, "/api/chat"), cases[c].opens ? 5 : 8);
+        json_t *sum = llm_summary(ps);
+        if (cases[c].opens) {
+            assert_int_equal(json_integer_value(json_object_get(sum, "circuit_open_at_step")), 4);
+            assert_non_null(strstr(json_string_value(json_object_get(sum, "degraded_reason")), "3 calls in a row"));
+        } else {
+            assert_true(json_is_null(json_object_get(sum, "circuit_open_at_step")));
+        }
+        assert_true(json_is_true(json_object_get(sum, "degraded"))); /* failed calls fell back either way */
+        assert_int_equal(json_integer_value(json_object_get(sum, "fallbacks")), 7);
+        json_decref(sum);
+        record_free(&r);
+        agora_world_destroy(w);
+        agora_personas_destroy(ps);
+        free(llm);
+        llm_server_stop(&s);
+    }
+}
+
+static const char *OK_REPLY = "{\"default\": {\"content\": \"{\\\"reasoning\\\": \\\"fine\\\", \\\"actions\\\": []}\", "
+                              "\"prompt_tokens\": 900, \"completion_tokens\": 100}}";
+
+/* llm.max_calls caps a batch in persona order; later decisions follow the rules, labelled "budget", recorded with
+ * no request sent; a budget stop is not degraded. */
+static void max_calls_caps_a_batch_in_persona_order(void **state)
+{
+    (void)state;
+    llm_server s;
+    assert_int_equal(llm_server_start(&s, OK_REPLY), 0);
+    char *llm = llm_config(&s, "openai", 0);
+    char lim[600];
+    snprintf(lim, sizeof lim, "%.*s, \"max_calls\": 4}", (int)strlen(llm) - 1, llm);
+    agora_personas *ps = NULL;
+    agora_error err;
+    assert_int_equal(create_from(lim,
+                                 "[{\"id\": \"a\", \"offline_policy\": [{\"do\": {\"action\": \"seed_infection\", "
+                                 "\"count\": 1}}]}, {\"id\": \"b\"}, {\"id\": \"c\"}]",
+                                 &ps, &err),
+                     0);
+    agora_world *w = sir_world();
+    record r;
+    agora_persona_hooks h = hooks(&r);
+    act_steps(ps, w, &h, 3);
+    assert_int_equal(count_path(&s, "/v1/chat/completions"), 4);
+    /* step 0: a, b, c asked; step 1: a asked (the 4th), b and c follow the rules; step 2: nobody asked */
+    static const char *const want[] = {"llm", "llm", "llm", "llm", "budget", "budget", "budget", "budget", "budget"};
+    assert_int_equal(json_array_size(r.decisions), 9);
+    for (size_t i = 0; i < 9; i++)
+        assert_string_equal(str_at(r.decisions, i, "source"), want[i]);
+    assert_string_equal(str_at(r.calls, 4, "status"), "budget");
+    assert_non_null(strstr(str_at(r.calls, 4, "error"), "llm.max_calls = 4"));
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(r.calls, 4), "http")), 0);
+    assert_int_equal(json_array_size(r.actions), 1); /* a's rule at step 2 */
+    assert_false(agora_personas_degraded(ps));
+    json_t *sum = llm_summary(ps);
+    json_t *b = json_object_get(sum, "budget");
+    assert_string_equal(json_string_value(json_object_get(b, "limit")), "max_calls");
+    assert_int_equal(json_integer_value(json_object_get(b, "value")), 4);
+    assert_int_equal(json_integer_value(json_object_get(b, "reached_at_step")), 1);
+    assert_int_equal(json_integer_value(json_object_get(b, "skipped")), 5);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(sum, "used"), "calls")), 4);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(sum, "used"), "tokens")), 4000);
+    assert_false(json_is_true(json_object_get(sum, "degraded")));
+    json_decref(sum);
+    record_free(&r);
+    agora_world_destroy(w);
+    agora_personas_destroy(ps);
+    free(llm);
+    llm_server_stop(&s);
+}
+
+/* max_tokens (the run's total, prompt + completion) and max_cost (from cost_per_1k_*) are checked before each batch:
+ * the run overshoots by at most one batch. Tokens a server does not report are estimated from the text (4
+ * characters a token). A repair counts like any call. */
+static void tokens_and_cost_stop_after_the_batch_that_reaches_them(void **state)
+{
+    (void)state;
+    llm_server s;
+    assert_int_equal(llm_server_start(&s, OK_REPLY), 0);
+    char *llm = llm_config(&s, "ollama", 0);
+    static const char *const limits[] = {"\"max_tokens\": 1500",
+                                         "\"max_cost\": 2.5, \"cost_per_1k_prompt\": 1, \"cost_per_1k_completion\": 3"};
+    for (int k = 0; k < 2; k++) {
+        char lim[700];
+        snprintf(lim, sizeof lim, "%.*s, %s}", (int)strlen(llm) - 1, llm, limits[k]);
+        agora_personas *ps = NULL;
+        agora_error err;
+        assert_int_equal(create_from(lim, "[{\"id\": \"a\"}, {\"id\": \"b\"}]", &ps, &err), 0);
+        agora_world *w = sir_world();
+        record r;
+        agora_persona_hooks h = hooks(&r);
+        act_steps(ps, w, &h, 3);
+        /* step 0: both asked (2000 tokens, cost 2 x 1.2 = 2.4 < 2.5: step 1 too for cost) */
+        const size_t asked = k == 0 ? 2 : 4;
+        assert_int_equal(count_path(&s, "/api/chat"), (k == 0 ? 0 : 2) + asked);
+        json_t *sum = llm_summary(ps);
+        json_t *b = json_object_get(sum, "budget");
+        assert_string_equal(json_string_value(json_object_get(b, "limit")), k == 0 ? "max_tokens" : "max_cost");
+        assert_int_equal(json_integer_value(json_object_get(b, "reached_at_step")), k == 0 ? 1 : 2);
+        const json_t *used = json_object_get(sum, "used");
+        if (k == 1)
+            assert_true(fabs(json_number_value(json_object_get(used, "cost")) - 4.8) < 1e-9);
+        json_decref(sum);
+        record_free(&r);
+        agora_world_destroy(w);
+        agora_personas_destroy(ps);
+    }
+    /* unknown usage: estimated from the text */
+    llm_server_stop(&s);
+    assert_int_equal(llm_server_start(&s,
+                                      "{\"default\": {\"content\": \"{\\\"reasoning\\\": \\\"fine\\\", "
+                                      "\\\"actions\\\": []}\", \"prompt_tokens\": null, \"completion_tokens\": null}}"),
+                     0);
+    free(llm);
+    llm = llm_config(&s, "ollama", 0);
+    agora_personas *ps = NULL;
+    agora_error err;
+    char lim[700];
+    snprintf(lim, sizeof lim, "%.*s, \"max_tokens\": 100}", (int)strlen(llm) - 1, llm);
+    assert_int_equal(create_from(lim, "[{\"id\": \"a\"}]", &ps, &err), 0);
+    agora_world *w = sir_world();
+    record r;
+    agora_persona_hooks h = hooks(&r);
+    act_steps(ps, w, &h, 2);
+    assert_int_equal(count_path(&s, "/api/chat"), 1); /* a prompt of well over 400 characters is over 100 tokens */
+    json_t *sum = llm_summary(ps);
+    const size_t chars = strlen(str_at(r.calls, 0, "prompt"));
+    assert_true(json_integer_value(json_object_get(json_object_get(sum, "used"), "tokens")) >=
+                (json_int_t)(chars / 4) - 8);
+    json_decref(sum);
+    record_free(&r);
+    agora_world_destroy(w);
+    agora_personas_destroy(ps);
+    free(llm);
+    llm_server_stop(&s);
+}
+
+/* A sweep's budget, shared by two runtimes (two runs): their calls together stop at its max_calls, and each says the
+ * sweep's limit stopped it. */
+static void a_sweep_budget_is_shared_by_runs(void **state)
+{
+    (void)state;
+    llm_server s;
+    assert_int_equal(llm_server_start(&s, OK_REPLY), 0);
+    char *llm = llm_config(&s, "ollama", 0);
+    agora_llm_budget *b = NULL;
+    agora_error err;
+    assert_int_equal(agora_llm_budget_create(3, 0, 0, &b, &err), 0);
+    agora_personas *p1 = NULL, *p2 = NULL;
+    assert_int_equal(create_from(llm, "[{\"id\": \"a\"}]", &p1, &err), 0);
+    assert_int_equal(create_from(llm, "[{\"id\": \"a\"}]", &p2, &err), 0);
+    agora_personas_set_budget(p1, b);
+    agora_personas_set_budget(p2, b);
+    agora_world *w1 = sir_world(), *w2 = sir_world();
+    record r1, r2;
+    agora_persona_hooks h1 = hooks(&r1), h2 = hooks(&r2);
+    for (int t = 0; t < 3; t++) {
+        assert_int_equal(agora_personas_act(p1, w1, &h1, &err), 0);
+        assert_int_equal(agora_personas_act(p2, w2, &h2, &err), 0);
+        agora_world_step(w1);
+        agora_world_step(w2);
+    }
+    assert_int_equal(count_path(&s, "/api/chat"), 3);
+    json_t *sum = llm_summary(p2);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(sum, "budget"), "limit")), "sweep.max_calls");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(sum, "budget"), "reached_at_step")), 1);
+    json_decref(sum);
+    record_free(&r1);
+    record_free(&r2);
+    agora_world_destroy(w1);
+    agora_world_destroy(w2);
+    agora_personas_destroy(p1);
+    agora_personas_destroy(p2);
+    agora_llm_budget_destroy(b);
+    free(llm);
+    llm_server_stop(&s);
+}
+
+/* ---- saving and restoring the runtime's state (checkpoints) ------------------------------------------------------ */
+
+/* Runs steps [from, to) with ps on w, appending calls and decisions to r. */
+static void run_range(agora_personas *ps, agora_world *w, record *r, int from, int to)
+{
+    agora_persona_hooks h = {.ud = r, .on_call = on_call, .on_action = on_action, .on_decision = on_decision};
+    agora_error err;
+    for (int t = from; t < to; t++) {
+        assert_int_equal(agora_world_time(w), t);
+        if (agora_personas_act(ps, w, &h, &err) != 0) {
+            char buf[700];
+            fail_msg("act at step %d: %s", t, agora_error_format(&err, buf, sizeof buf));
+        }
+        agora_world_step(w);
+    }
+}
+
+/* The rows of `all` from step `from` on. */
+static json_t *from_step(const json_t *all, int64_t from)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach((json_t *)all, i, v)
+        if (json_integer_value(json_object_get(v, "step")) >= from)
+            json_array_append(out, v);
+    return out;
+}
+
+/* A run saved after step k and continued by a fresh runtime that loaded the state (through its JSON text, as a
+ * checkpoint file holds it) makes exactly the calls, prompts and decisions of the uninterrupted run from k + 1 on:
+ * memory with its observations, messages in flight, the breaker's count and the governor's counters included. */
+static void a_saved_state_continues_like_the_uninterrupted_run(void **state)
+{
+    (void)state;
+    const int N = 14, K = 6;
+    /* replies per persona and step: reasoning naming the step, a message to everyone, a seeded infection. The
+     * faulty run drops b's call at step 5 and a's at 6 (two failures in a row before the save) and a's at 7 (the
+     * third, after it, opens the breaker); in the other the governor (15 calls) stops the run at step 10. */
+    for (int faulty = 0; faulty < 2; faulty++) {
+        json_t *rules = json_array();
+        for (int t = 0; t < N; t++) {
+            for (int p = 0; p < 2; p++) {
+                char tag[64], content[400];
+                snprintf(tag, sizeof tag, "%s/step-%d", p ? "b" : "a", t);
+                snprintf(content, sizeof content,
+                         "{\"reasoning\": \"step %d thoughts of %s\", \"actions\": [{\"action\": \"seed_infection\", "
+                         "\"count\": %d}], \"messages\": [{\"to\": \"all\", \"text\": \"note %d from %s\"}]}",
+                         t, p ? "b" : "a", 1 + t % 3, t, p ? "b" : "a");
+                int drop = faulty && ((p == 0 && (t == 6 || t == 7)) || (p == 1 && t == 5));
+                json_array_append_new(rules,
+                                      json_pack("{s:s, s:[o]}", "tag", tag, "responses",
+                                                drop ? json_pack("{s:b}", "drop", 1)
+                                                     : json_pack("{s:s, s:i, s:i}", "content", content, "prompt_tokens",
+                                                                 500, "completion_tokens", 50)));
+            }
+        }
+        json_t *script = json_pack("{s:o}", "rules", rules);
+        char *text = json_dumps(script, JSON_COMPACT);
+        json_decref(script);
+        llm_server s;
+        assert_int_equal(llm_server_start(&s, text), 0);
+        free(text);
+        char llm[700];
+        snprintf(llm, sizeof llm,
+                 "{\"provider\": \"openai\", \"model\": \"test\", \"base_url\": \"%s\", \"max_retries\": 0, "
+                 "\"max_calls\": %d, \"cost_per_1k_prompt\": 0.1, \"cost_per_1k_completion\": 0.3}",
+                 s.base_url, faulty ? 100 : 15);
+        const char *personas = "[{\"id\": \"a\", \"memory\": 3, \"offline_policy\": [{\"do\": {\"action\": "
+                               "\"vaccinate\", \"fraction\": 0.01}}]}, {\"id\": \"b\", \"every\": 2, \"start\": 1}]";
+        /* the uninterrupted run, saved after step K */
+        agora_personas *p1 = NULL;
+        agora_error err;
+        assert_int_equal(create_from(llm, personas, &p1, &err), 0);
+        agora_world *w1 = sir_world();
+        record r1 = {json_array(), json_array(), json_array()};
+        run_range(p1, w1, &r1, 0, K + 1);
+        json_t *saved = NULL;
+        assert_int_equal(agora_personas_save(p1, &saved, &err), 0);
+        char *saved_text = json_dumps(saved, JSON_COMPACT);
+        assert_non_null(saved_text);
+        run_range(p1, w1, &r1, K + 1, N);
+        /* the same world up to K with another runtime, then a fresh one that loads the state */
+        agora_personas *p2 = NULL, *p3 = NULL;
+        assert_int_equal(create_from(llm, personas, &p2, &err), 0);
+        agora_world *w2 = sir_world();
+        record r2 = {json_array(), json_array(), json_array()};
+        run_range(p2, w2, &r2, 0, K + 1);
+        agora_personas_destroy(p2);
+        record_free(&r2);
+        r2 = (record){json_array(), json_array(), json_array()};
+        assert_int_equal(create_from(llm, personas, &p3, &err), 0);
+        json_t *loaded = json_loads(saved_text, 0, NULL);
+        assert_non_null(loaded);
+        if (agora_personas_load(p3, loaded, &err) != 0) {
+            char buf[700];
+            fail_msg("load: %s", agora_error_format(&err, buf, sizeof buf));
+        }
+        /* the state of the loaded runtime is the saved state, bit for bit */
+        json_t *again = NULL;
+        assert_int_equal(agora_personas_save(p3, &again, &err), 0);
+        assert_true(json_equal(again, saved));
+        const size_t before = count_path(&s, "/v1/models");
+        run_range(p3, w2, &r2, K + 1, N);
+        assert_int_equal(count_path(&s, "/v1/models"), before); /* the endpoint was checked already */
+        json_t *c1 = from_step(r1.calls, K + 1), *d1 = from_step(r1.decisions, K + 1);
+        assert_true(json_array_size(c1) > 4);
+        if (!json_equal(c1, r2.calls)) {
+            char *a = json_dumps(c1, JSON_INDENT(1)), *b = json_dumps(r2.calls, JSON_INDENT(1));
+            fail_msg("the calls after the restore differ:\n%s\n---\n%s", a, b);
+        }
+        assert_true(json_equal(d1, r2.decisions));
+        assert_true(metric(w1, "I") == metric(w2, "I") && metric(w1, "vaccinated") == metric(w2, "vaccinated"));
+        /* what the restore had to carry: memory and messages (in the prompts), and per run the breaker or the
+         * governor */
+        assert_non_null(strstr(str_at(r2.calls, 0, "prompt"), "Your recent decisions"));
+        int messages = 0;
+        for (size_t i = 0; i < json_array_size(r2.calls); i++)
+            messages += strstr(str_at(r2.calls, i, "prompt"), "Messages to you") != NULL;
+        assert_true(faulty || messages > 0);
+        json_t *sum1 = llm_summary(p1), *sum3 = llm_summary(p3);
+        assert_true(json_equal(sum1, sum3));
+        if (faulty)
+            assert_int_equal(json_integer_value(json_object_get(sum3, "circuit_open_at_step")), 7);
+        else
+            assert_int_equal(json_integer_value(json_object_get(json_object_get(sum3, "budget"), "reached_at_step")),
+                             10);
+        json_decref(sum1);
+        json_decref(sum3);
+        json_decref(c1);
+        json_decref(d1);
+        json_decref(again);
+        json_decref(loaded);
+        json_decref(saved);
+        free(saved_text);
+        record_free(&r1);
+        record_free(&r2);
+        agora_world_destroy(w1);
+        agora_world_destroy(w2);
+        agora_personas_destroy(p1);
+        agora_personas_destroy(p3);
+        llm_server_stop(&s);
+    }
+}
+
+/* A state that is not this runtime's is refused, naming what differs; doubles survive the JSON text exactly. */
+static void a_foreign_state_is_refused(void **state)
+{
+    (void)state;
+    agora_personas *ps = NULL, *other = NULL;
+    agora_error err;
+    assert_int_equal(create_from(NULL, "[{\"id\": \"a\"}]", &ps, &err), 0);
+    assert_int_equal(create_from(NULL, "[{\"id\": \"z\"}]", &other, &err), 0);
+    agora_world *w = sir_world();
+    record r;
+    agora_persona_hooks h = hooks(&r);
+    act_steps(ps, w, &h, 3);
+    json_t *st = NULL;
+    assert_int_equal(agora_personas_save(ps, &st, &err), 0);
+    assert_int_not_equal(agora_personas_load(other, st, &err), 0);
+    assert_non_null(strstr(err.msg, "\"a\""));
+    json_t *junk = json_pack("{s:i}", "version", 99);
+    assert_int_not_equal(agora_personas_load(ps, junk, &err), 0);
+    json_decref(junk);
+    /* %.17g: every double comes back as itself */
+    const double x[] = {0.1 + 0.2, 1.0 / 3.0, 5e-324, 1.7976931348623157e308, -0.0, 123456789.123456789};
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) {
+        json_t *v = json_pack("[f]", x[i]);
+        char *t = json_dumps(v, JSON_COMPACT);
+        json_t *back = json_loads(t, 0, NULL);
+        double y = json_real_value(json_array_get(back, 0));
+        assert_memory_equal(&x[i], &y, sizeof y);
+        free(t);
+        json_decref(v);
+        json_decref(back);
+    }
+    json_decref(st);
+    record_free(&r);
+    agora_world_destroy(w);
+    agora_personas_destroy(ps);
+    agora_personas_destroy(other);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -434,6 +943,13 @@ int main(void)
         cmocka_unit_test(failed_calls_fall_back_to_the_rules),
         cmocka_unit_test(actions_apply_in_persona_order),
         cmocka_unit_test(messages_arrive_at_the_next_decision),
+        cmocka_unit_test(a_closed_port_is_checked_once_and_nothing_waits),
+        cmocka_unit_test(the_breaker_opens_after_three_failed_calls_in_a_row),
+        cmocka_unit_test(max_calls_caps_a_batch_in_persona_order),
+        cmocka_unit_test(tokens_and_cost_stop_after_the_batch_that_reaches_them),
+        cmocka_unit_test(a_sweep_budget_is_shared_by_runs),
+        cmocka_unit_test(a_saved_state_continues_like_the_uninterrupted_run),
+        cmocka_unit_test(a_foreign_state_is_refused),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -13,7 +13,12 @@
  *
  * Every call goes through the persona LLM client (agora_llm_call_batch_each): retries, timeouts, validation of the
  * reply against its JSON Schema, one repair request, and the run goes on after any failure (an actor that cannot
- * answer passes its turn; a silent world engine leaves outcomes "unknown"), all recorded. The run file holds
+ * answer passes its turn; a silent world engine leaves outcomes "unknown"), all recorded. A server that is not
+ * there is found by one check before the first call and not asked again; one that fails 3 calls in a row is not
+ * asked again (the circuit breaker); a run in which a turn, the world engine, the evaluator or an enrichment got no
+ * valid answer from the LLM is "degraded". The top-level llm block's max_calls, max_tokens (prompt + completion of
+ * all calls) and max_cost limit the run: once reached the actors pass ("budget"), the world engine and the evaluator
+ * are not asked; the run stays "complete". See llm/guard.h. The run file holds
  * /interactions/{actors, turns, messages, actions, world, evaluation, analytics}, the numeric world state as
  * /metrics/<key> over rounds, and every prompt and reply in /llm/calls, from which `agora interact --replay`
  * re-runs the scenario bit-exact with no network.
@@ -21,7 +26,7 @@
  * Scenario keys (mode: interactions; defaults in brackets):
  *   name, description, seed [0], question (the question a generated scenario answers),
  *   rounds [5], round_unit [round] (hour, day, month, ...), turn_order [simultaneous],
- *   llm: {provider, model, ...} (as for personas),
+ *   llm: {provider, model, ..., max_calls, max_tokens, max_cost} (as for personas; the limits only here),
  *   roles: {actors, world, enrich, evaluation: {llm overrides}},
  *   world: {description, rules: [text], state: {key: number|text|bool}, dynamics: [{key, add|mul|set, min, max}]},
  *   actors: [{id, name, role, traits, goals, history, relationships: {id: text}, rooms: [room], llm, profile}],
@@ -85,12 +90,14 @@ typedef struct agora_interact_options {
 } agora_interact_options;
 
 typedef struct agora_interact_result {
-    char status[16]; /* "complete", "interrupted", "failed" */
+    char status[16]; /* "complete", "degraded" (the end was reached, but something that was to come from the LLM
+                      * did not: summary.llm says why), "interrupted", "failed" */
     int64_t rounds_done;
     double wall_time_s;
     char path[4096];    /* the run file */
     json_t *evaluation; /* {"scores": {criterion: score}, "narrative", "synthesis"} or NULL */
-    json_t *summary;    /* {"state": final world state, "analytics": {who: {...}}, "calls": n} */
+    json_t *summary;    /* {"state": final world state, "analytics": {who: {...}}, "rounds_done", "llm": the calls,
+                         * the budget, why degraded (the keys of agora_personas_llm_summary; steps are rounds)} */
 } agora_interact_result;
 
 /* Runs a `mode: interactions` scenario to the end (or until cancelled / stopped). Returns 0 when the run completed

@@ -20,6 +20,7 @@
  * libcurl must be initialised once by the program (curl_global_init) before threads start; the CLI does it. */
 #ifndef AGORA_LLM_H
 #define AGORA_LLM_H
+#include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
 #include "agora/error.h"
@@ -71,7 +72,12 @@ typedef enum agora_llm_status {
     AGORA_LLM_CONNECT = 3,      /* could not connect / connection dropped */
     AGORA_LLM_BAD_RESPONSE = 4, /* 200 but the body is not the protocol's JSON (or has no content) */
     AGORA_LLM_REFUSED = 5,      /* openai: the model refused (message.refusal) */
-    AGORA_LLM_GAVE_UP = 6       /* the total time bound ran out before a final answer */
+    AGORA_LLM_GAVE_UP = 6,      /* the total time bound ran out before a final answer */
+    /* Calls not sent at all (attempts 0, latency 0), decided by the callers that keep a run's state (the persona
+     * runtime, the interactions engine), never by agora_llm_call_batch: */
+    AGORA_LLM_UNREACHABLE = 7,  /* the endpoint check found no server at the URL (agora_llm_check_endpoint) */
+    AGORA_LLM_CIRCUIT_OPEN = 8, /* the circuit breaker is open: the server failed several calls in a row */
+    AGORA_LLM_BUDGET = 9        /* a limit of the run or the sweep (llm.max_calls, max_tokens, max_cost) is reached */
 } agora_llm_status;
 
 typedef struct agora_llm_result {
@@ -85,7 +91,13 @@ typedef struct agora_llm_result {
     char *response_body;        /* the last response body (truncated to 1 MiB), or NULL; free() it */
     char error[256];            /* what went wrong, for the record */
     int used_json_object;       /* openai: the json_object fallback was used */
+    int replayed;               /* answered from a recording: recorded_latency_ms is the figure recorded then */
+    double recorded_latency_ms; /* (latency_s is recorded_latency_ms / 1000, which need not convert back exactly) */
 } agora_llm_result;
+
+/* A call's latency in milliseconds as recorded: the recording's own figure for a replayed call, so that a replay
+ * writes the same bits. */
+#define AGORA_LLM_LATENCY_MS(r) ((r)->replayed ? (r)->recorded_latency_ms : (r)->latency_s * 1e3)
 
 /* Asks n requests concurrently and fills results[0 .. n). Returns 0, or an error code only for misuse (bad config,
  * out of memory); call failures are in the results. The results are independent of completion order. */
@@ -100,8 +112,49 @@ AGORA_API int agora_llm_call_batch_each(const agora_llm_config *const *cfgs, con
 /* Frees the strings of a result (not the struct). */
 AGORA_API void agora_llm_result_free(agora_llm_result *r);
 
-/* "ok", "http_error", "timeout", "connect", "bad_response", "refused", "gave_up". */
+/* "ok", "http_error", "timeout", "connect", "bad_response", "refused", "gave_up", "unreachable", "circuit_open",
+ * "budget". */
 AGORA_API const char *agora_llm_status_name(agora_llm_status s);
+
+/* The status of a name agora_llm_status_name gives ("invalid", a reply the server gave that failed validation,
+ * reads as AGORA_LLM_OK); an unknown name reads as AGORA_LLM_CONNECT. */
+AGORA_API agora_llm_status agora_llm_status_from_name(const char *name);
+
+/* Whether a server answers at cfg->base_url, asked once with one cheap request: ollama GET {base}/api/version,
+ * openai GET {base}/v1/models (with the key, as chat sends it). Any HTTP answer — 401 and 404 included, since chat
+ * may still work where a listing is refused — and a server that takes the connection but does not answer within
+ * the bound (a busy server) count as "a server is there": returns 0 and describes it in msg. Only failing to reach
+ * a server fails: connection refused, no such host, a TLS failure, no connection within min(timeout_s, 10) s. Then
+ * it returns AGORA_EHTTP with msg "no LLM server at URL: REASON; start it, or run with --llm offline" (URL as
+ * configured, with http:// added when it has no scheme). msg may be NULL. */
+AGORA_API int agora_llm_check_endpoint(const agora_llm_config *cfg, char *msg, size_t size);
+
+/* ---- a budget shared by several runs (a sweep) -------------------------------------------------------------------
+ *
+ * Limits on the total LLM use of several runs, kept in an anonymous shared memory mapping with atomic counters, so
+ * that the worker processes a sweep forks after creating it (and threads) draw from the same totals. A run checks
+ * it before each batch of calls (besides its own llm.max_* limits): calls are reserved one by one and never exceed
+ * max_calls; tokens and cost are added after the calls, so they may overshoot by the calls already in flight. */
+typedef struct agora_llm_budget agora_llm_budget;
+
+/* Limits of 0 mean none; negative ones are AGORA_EINVAL. *out is owned by the caller (agora_llm_budget_destroy). */
+AGORA_API int agora_llm_budget_create(int64_t max_calls, int64_t max_tokens, double max_cost, agora_llm_budget **out,
+                                      agora_error *err);
+AGORA_API void agora_llm_budget_destroy(agora_llm_budget *b);
+
+/* Reserves up to `want` calls: how many may be made now (0 .. want), counted as used; 0 once a limit is reached. */
+AGORA_API int agora_llm_budget_reserve(agora_llm_budget *b, int want);
+
+/* Adds what the reserved calls used (tokens: prompt + completion). */
+AGORA_API void agora_llm_budget_add(agora_llm_budget *b, int64_t tokens, double cost);
+
+/* The limit reached ("max_calls", "max_tokens", "max_cost"), or NULL. */
+AGORA_API const char *agora_llm_budget_reached(const agora_llm_budget *b);
+
+/* The totals so far (any pointer may be NULL), and the limits (0: none). */
+AGORA_API void agora_llm_budget_used(const agora_llm_budget *b, int64_t *calls, int64_t *tokens, double *cost);
+AGORA_API void agora_llm_budget_limits(const agora_llm_budget *b, int64_t *max_calls, int64_t *max_tokens,
+                                       double *max_cost);
 
 /* "openai" / "ollama" to a provider; 0 if unknown. */
 AGORA_API agora_llm_provider agora_llm_provider_from_name(const char *name);

@@ -4,7 +4,8 @@
  *   /                     attributes: agora_version, mode, model, seed, threads, n_agents, space, scenario (the file
  *                         as written), scenario_path, config (effective configuration, JSON), config_hash
  *                         (agora_scenario_hash), created (UTC ISO-8601),
- *                         status ("running" while written; "complete", "interrupted" or "failed" once closed),
+ *                         status ("running" while written; "complete", "degraded", "interrupted" or "failed" once
+ *                         closed),
  *                         and after closing: finished, steps_done, wall_time_s, summary (JSON)
  *   /time                 int64[T], unlimited, the `time` dimension scale
  *   /metrics/<name>       float64[T], attached to /time (xarray/h5netcdf read it without help)
@@ -144,7 +145,8 @@ AGORA_API int agora_writer_resume(const agora_writer_config *cfg, const json_t *
  * which `agora inspect` shows. NULL clears it. */
 AGORA_API void agora_writer_set_error(agora_writer *wr, const char *message);
 
-/* Flushes, ends SWMR writing and records the final status ("complete", "interrupted", "failed"), the steps done,
+/* Flushes, ends SWMR writing and records the final status ("complete", "degraded", "interrupted", "failed"), the
+ * steps done,
  * the wall time and a summary (JSON text, may be NULL) as root attributes. Frees wr in every case; NULL is allowed.
  * After this the file opens in any HDF5 tool without flags.
  *
@@ -161,9 +163,11 @@ AGORA_API int agora_writer_close(agora_writer *wr, const char *status, int64_t s
  *    metrics: {name: last value}, snapshots: {count, times: [...], fields: {name: [dims]}}, events: {count, rows: [...]}}
  * and, when the file has personas (a mixed run):
  *   personas: [{id, name, role, provider, model}] in persona order,
- *   llm: {calls: N, per_persona: {<id>: {calls, ok, invalid, failed (any other status), prompt_tokens,
- *         completion_tokens (sums over the calls that report them), latency_ms_mean (null without calls),
- *         latency_ms_max}}}
+ *   llm: {calls: N (rows of /llm/calls), per_persona: {<id>: {calls (made), ok, invalid, failed (any other
+ *         status), skipped (not made: unreachable, circuit_open, budget), prompt_tokens, completion_tokens (sums over
+ *         the calls that report them), latency_ms_mean (null without calls), latency_ms_max}},
+ *         and the other members of the summary's llm object (degraded, degraded_reason, budget, endpoint_check,
+ *         circuit_open_at_step, fallbacks, skipped, used, limits, ...) when the run recorded one}
  * (every persona of /personas is listed in per_persona, with zeros when it made no call).
  * A file left open by a killed writer is read through SWMR; its status stays "running" and `complete` is false.
  * Errors: AGORA_EIO (missing or not HDF5), AGORA_EHDF5. */

@@ -13,9 +13,17 @@
  * {when: "I_frac > 0.05 and step >= 10", do: {action...}} evaluated on the observation, every true rule firing in
  * order. Decisions made that way are labelled "rules", never "llm".
  *
+ * A dead LLM does not make a run wait or look fine: before the first live call the server is checked once
+ * (agora_llm_check_endpoint) and, when none answers, no call is made to it; a server that fails 3 calls in a row
+ * (after the client's retries) is not asked again (the circuit breaker). Such decisions fall back to the rules and
+ * make the run degraded (agora_personas_degraded). The governor stops the calls at the scenario's llm.max_calls,
+ * max_tokens (prompt + completion of all calls) or max_cost (from cost_per_1k_prompt / cost_per_1k_completion), or a
+ * sweep's shared budget: the personas then follow their rules ("budget"). See llm/guard.h for the exact rules.
+ *
  * Configuration (the scenario's `llm:` and `personas:`; checked by agora_personas_create with key paths):
  *   llm: {provider: ollama|openai|replay|offline, model, base_url, api_key_env, timeout_s, max_retries, max_concurrency,
- *         temperature, seed, max_prompt_tokens, keep_threads_warm}
+ *         temperature, seed, max_prompt_tokens, keep_threads_warm, cost_per_1k_prompt, cost_per_1k_completion,
+ *         max_calls, max_tokens, max_cost}
  *   personas: [{id, name, role, persona, every, start, memory, offline_policy: [{when, do}]}] */
 #ifndef AGORA_PERSONA_H
 #define AGORA_PERSONA_H
@@ -23,6 +31,8 @@
 #include <jansson.h>
 #include "agora/error.h"
 #include "agora/export.h"
+#include "agora/llm.h"
+#include "agora/log.h"
 #include "agora/world.h"
 #ifdef __cplusplus
 extern "C" {
@@ -39,7 +49,9 @@ typedef struct agora_persona_call {
     double latency_ms;
     int64_t prompt_tokens, completion_tokens; /* -1: unknown */
     int http_status, http_attempts;
-    const char *status;          /* "ok", "invalid" (a reply that fails validation), or the client's status name */
+    const char *status;          /* "ok", "invalid" (a reply that fails validation), or the client's status name
+                                  * (agora_llm_status_name; "unreachable", "circuit_open" and "budget" for calls
+                                  * not sent, with http_attempts 0) */
     const char *error;           /* why, when not ok ("" otherwise) */
     const char *prompt;          /* system and user text as sent */
     const char *reply;           /* the reply text ("" when none) */
@@ -49,7 +61,9 @@ typedef struct agora_persona_call {
 typedef struct agora_persona_decision {
     int64_t step;
     const char *persona;
-    const char *source;          /* "llm", "rules" (offline policy) or "fallback" (rules after a failed call) */
+    const char *source;          /* "llm", "rules" (offline policy), "fallback" (rules after a failed call, an
+                                  * unreachable server or an open circuit breaker) or "budget" (rules once a limit
+                                  * of the run or the sweep stopped the calls) */
     const char *reasoning;       /* may be "" */
     const char *actions;         /* the proposed actions as a JSON array */
     int n_actions, n_applied;    /* actions proposed; applied without error */
@@ -62,6 +76,9 @@ typedef struct agora_persona_hooks {
     void (*on_action)(void *ud, int64_t step, const char *persona, const char *action_json, const char *status,
                       const char *message);
     void (*on_decision)(void *ud, const agora_persona_decision *d);
+    /* may be NULL: where the runtime says, once each, at warning level, that no server answers at the URL, that the
+     * circuit breaker opened, or that a limit was reached */
+    const agora_logger *logger;
 } agora_persona_hooks;
 
 /* Checks `llm` (may be NULL: offline) and `personas` (an array) against the model and builds the runtime. Errors
@@ -97,6 +114,40 @@ AGORA_API int agora_personas_act(agora_personas *ps, agora_world *w, const agora
  * same scenario and seed then give bit-identical datasets. */
 AGORA_API int agora_personas_replay(agora_personas *ps, const json_t *calls, int64_t until, int lenient,
                                     agora_error *err);
+
+/* A sweep's budget shared with other runs (borrowed: it must outlive the runtime), checked besides the scenario's
+ * llm.max_calls / max_tokens / max_cost. NULL: none. */
+AGORA_API void agora_personas_set_budget(agora_personas *ps, agora_llm_budget *budget);
+
+/* The runtime's LLM use so far, the summary's "llm" object (a new reference; README "The llm summary"):
+ *   {"provider", "model", "calls" (requests made), "ok", "invalid", "failed" (their final status), "skipped"
+ *    (calls not made: unreachable, circuit_open, budget), "fallbacks" (decisions that were to come from the LLM and
+ *    got no valid answer), "endpoint_check" ("ok", "not made", or the message of a failed check),
+ *    "circuit_open_at_step" (or null), "used": {"calls", "tokens", "cost"}, "limits": {"max_calls", "max_tokens",
+ *    "max_cost", "sweep"}, "budget": null or {"limit", "value", "reached_at_step", "skipped"}, "degraded",
+ *    "degraded_reason" (or null), "endpoints": [{"url", "provider", "check", "circuit_open_at_step", "reason"}]} */
+AGORA_API json_t *agora_personas_llm_summary(const agora_personas *ps);
+
+/* Nonzero when a decision that was to come from the LLM got no valid answer (a failed, unreachable or circuit-open
+ * call, or a reply still invalid after its repair): the run is "degraded". A budget stop alone is not. */
+AGORA_API int agora_personas_degraded(const agora_personas *ps);
+
+/* Every bit of state that shapes later prompts, decisions and records, for a checkpoint: each persona's memory
+ * (decisions, observations), the messages waiting in inboxes, the json_object fallback of the client, the endpoint
+ * check, the circuit breaker, the governor's counters and the tallies of the summary. *state is a new reference;
+ * numbers round-trip exactly through json_dumps / json_loads (reals are written with 17 digits; the cost as the
+ * bits of its double). Not saved: the configuration (the same scenario makes it again), a replay recording (given
+ * again with agora_personas_replay), the sweep's budget. */
+/* Answers the calls `calls` holds (rows as agora_personas_replay takes them; their prompts must be the ones asked,
+ * else an error) from them, and asks the live LLM for every call they lack: a resumed run's calls made after its
+ * checkpoint and before it was killed are not asked again. An empty list changes nothing. */
+AGORA_API int agora_personas_replay_partial(agora_personas *ps, const json_t *calls, agora_error *err);
+
+AGORA_API int agora_personas_save(const agora_personas *ps, json_t **state, agora_error *err);
+
+/* Restores what agora_personas_save saved into a runtime made from the same scenario; AGORA_EINVAL (nothing
+ * changed) when the state is not one, or of other personas. */
+AGORA_API int agora_personas_load(agora_personas *ps, const json_t *state, agora_error *err);
 
 AGORA_API void agora_personas_destroy(agora_personas *ps);
 

@@ -65,21 +65,27 @@ typedef struct agora_run_options {
      * after a checkpoint), instead of starting afresh. The scenario must be the one the run started with (the same
      * agora_scenario_hash); the datasets end exactly as an uninterrupted run's. */
     int resume;
+    /* Mixed runs: a budget of LLM use shared with other runs (a sweep's; agora_sweep_run sets it), checked besides
+     * the scenario's llm.max_calls / max_tokens / max_cost. May be NULL. */
+    struct agora_llm_budget *llm_budget;
 } agora_run_options;
 
 typedef struct agora_run_result {
     char output[4096];      /* path of the run file */
-    char status[16];        /* "complete", "interrupted" or "failed" */
+    char status[16];        /* "complete", "degraded" (mixed runs: it reached its end, but a persona decision that
+                             * was to come from the LLM got none: summary.llm says why), "interrupted" or "failed" */
     int64_t steps_done, n_agents;
     int threads;
     double wall_s;          /* whole run: build, steps, measurements, output */
     double step_s;          /* time inside model steps only */
     double updates_per_s;   /* steps_done * n_agents / wall time of the step loop (with measuring and output) */
-    json_t *summary;        /* {"metrics": {name: {final, peak, peak_step}}}; free with agora_run_result_free */
+    json_t *summary;        /* {"metrics": {name: {final, peak, peak_step}}, "steps_done", and for mixed runs "llm"
+                             * (agora_personas_llm_summary)}; free with agora_run_result_free */
 } agora_run_result;
 
-/* Runs the scenario. Returns 0 when the run completed or was interrupted (see res->status); a negative code when it
- * could not start or failed midway (the file, if created, is closed with status "failed"). `res` may be NULL. */
+/* Runs the scenario. Returns 0 when the run completed, was degraded or was interrupted (see res->status); a negative
+ * code when it could not start or failed midway (the file, if created, is closed with status "failed"). `res` may be
+ * NULL. */
 AGORA_API int agora_run(const agora_scenario *sc, const agora_run_options *opt, agora_run_result *res,
                         agora_error *err);
 

@@ -32,6 +32,7 @@ AGORA_API int agora_sweep_expand(const json_t *axes, int64_t seeds, uint64_t bas
 typedef struct agora_sweep_progress {
     int64_t done, total, skipped, failed; /* runs finished (skipped ones included), in all, found complete, failed */
     double elapsed_s;
+    int64_t degraded;                     /* runs that ended "degraded" (mixed runs whose LLM did not answer) */
 } agora_sweep_progress;
 
 typedef struct agora_sweep_options {
@@ -48,14 +49,25 @@ typedef struct agora_sweep_options {
      * master file from all the run files. The result equals a single-process sweep. */
     int rank, size;
     void (*barrier)(void *ud);
+    /* The sweep's LLM budget over all its runs (mixed scenarios; 0: none), besides each run's llm.max_* limits:
+     * max_calls, max_tokens (prompt + completion tokens of every call of every run), max_cost (from the runs'
+     * cost_per_1k_* prices). Shared by the worker processes through shared memory; split evenly between MPI ranks.
+     * Once reached, every later persona decision of every run follows its rules ("budget"); which runs get the
+     * calls depends on the order the runs happen to ask in, so a budget-stopped sweep is not reproducible run by run.
+     * The runs stay "complete"; /sweep/table's llm_budget column says which runs a budget stopped, and where. */
+    int64_t max_calls, max_tokens;
+    double max_cost;
 } agora_sweep_options;
 
 /* Runs every run of `runs` (agora_sweep_expand) of the scenario file, each into its own run file, skipping runs
  * whose file is already complete (a restarted sweep finishes the rest and equals an uninterrupted one). Many runs:
  * runs in parallel, one thread each; fewer runs than cores: one after another with all threads (results do not
  * depend on it). Then writes the master file: /runs/<id> external links to the run files and /sweep/table, one
- * row per run: id, seed, status, each varied key, each model metric's final value. Returns 0 when every run
- * completed; AGORA_ECANCELLED-like errors or the first run failure otherwise (the master file is written anyway). */
+ * row per run: id, seed, status ("complete", "degraded", "failed", "not run"), llm_budget (mixed scenarios: the
+ * limit that stopped the run's calls and the step, e.g. "sweep.max_calls reached at step 7", or ""), each varied key,
+ * each model metric's final value. A degraded run is not skipped on a restart (it runs again, with the server up).
+ * Returns 0 when every run completed or was degraded (result->degraded counts those); AGORA_ECANCELLED-like errors
+ * or the first run failure otherwise (the master file is written anyway). */
 AGORA_API int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_sweep_options *opt,
                               agora_sweep_progress *result, agora_error *err);
 

@@ -1,6 +1,7 @@
 /* agora CLI — shared declarations: the command table, option parsing and the stderr logger. The CLI is a thin
  * front over the library: it parses arguments, calls one library function and decides what to print and which exit
- * code to return (0 success, 1 the run failed, 2 bad usage or a bad scenario, 128 + signal interrupted). */
+ * code to return (0 success, 1 the run failed, 2 bad usage or a bad scenario, 3 the run was degraded, 128 + the
+ * signal interrupted). */
 #ifndef AGORA_CLI_H
 #define AGORA_CLI_H
 
@@ -8,7 +9,9 @@
 
 #include "agora/agora.h"
 
-enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
+/* Exit statuses (README "Exit status"): a degraded run reached its end, but some of what was to come from the LLM
+ * did not (the rules stood in; the summary says why). */
+enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2, CLI_DEGRADED = 3, CLI_INTERRUPTED = 130 };
 
 /* One command-line option: --long or -s, with or without a value. */
 typedef struct cli_opt {
@@ -47,6 +50,12 @@ long long cli_uint(const char *cmd, const char *opt, const char *value);
 
 /* The logger used by every command: "agora: warn: ..." on stderr. */
 extern agora_logger cli_logger;
+
+/* The lines of a summary's "llm" object (agora_personas_llm_summary; the interactions engine's): its calls, the
+ * budget that stopped them, why the run is degraded — each "  LABEL VALUE" with the label padded to `width`.
+ * `what` names the decisions ("persona decisions", "turns"), `after` what they did once the budget was reached
+ * ("followed the rules"). Nothing for NULL. */
+void cli_print_llm(FILE *out, const json_t *llm, int width, const char *what, const char *after);
 
 /* Prints an agora_error as "agora CMD: file:line:col: message". */
 void cli_error(const char *cmd, const agora_error *err);

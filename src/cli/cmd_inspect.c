@@ -12,13 +12,53 @@ static const char inspect_help[] =
     "usage: agora inspect FILE [--json] [--events]\n"
     "\n"
     "Shows what a run file holds: how it was made (version, scenario, seed, threads, space), whether the run\n"
-    "completed, how many steps and snapshots it has, its events and its final metrics.\n"
+    "completed (its status: complete, degraded and why, interrupted, failed; the LLM budget that stopped its calls),\n"
+    "how many steps and snapshots it has, its events and its final metrics.\n"
     "\n"
     "options:\n"
     "      --json       everything as JSON\n"
     "  -e, --events     list every event (applied and rejected actions)\n"
     "  -h, --help       this help\n"
     "  -V, --version    print the version\n";
+
+void cli_print_llm(FILE *out, const json_t *llm, int width, const char *what, const char *after)
+{
+    if (!json_is_object(llm))
+        return;
+    const json_int_t calls = json_integer_value(json_object_get(llm, "calls")),
+                     skipped = json_integer_value(json_object_get(llm, "skipped")),
+                     fallbacks = json_integer_value(json_object_get(llm, "fallbacks"));
+    const json_t *used = json_object_get(llm, "used");
+    if (calls == 0 && skipped == 0 && fallbacks == 0) /* rules only (offline): nothing to say */
+        return;
+    fprintf(out, "  %-*s %lld calls (%lld ok, %lld invalid, %lld failed)", width, "llm", (long long)calls,
+            (long long)json_integer_value(json_object_get(llm, "ok")),
+            (long long)json_integer_value(json_object_get(llm, "invalid")),
+            (long long)json_integer_value(json_object_get(llm, "failed")));
+    if (skipped > 0)
+        fprintf(out, ", %lld not made", (long long)skipped);
+    fprintf(out, ", %lld tokens", (long long)json_integer_value(json_object_get(used, "tokens")));
+    if (json_number_value(json_object_get(used, "cost")) > 0)
+        fprintf(out, ", cost %.4g", json_number_value(json_object_get(used, "cost")));
+    if (fallbacks > 0)
+        fprintf(out, "; %lld %s got no valid answer", (long long)fallbacks, what);
+    fprintf(out, "\n");
+    const json_t *b = json_object_get(llm, "budget");
+    if (json_is_object(b)) {
+        const json_t *v = json_object_get(b, "value");
+        fprintf(out, "  %-*s %s = ", width, "llm budget", json_string_value(json_object_get(b, "limit")));
+        if (json_is_integer(v))
+            fprintf(out, "%lld", (long long)json_integer_value(v));
+        else
+            fprintf(out, "%g", json_number_value(v));
+        fprintf(out, " reached at step %lld: %lld %s %s after it\n",
+                (long long)json_integer_value(json_object_get(b, "reached_at_step")),
+                (long long)json_integer_value(json_object_get(b, "skipped")), what, after);
+    }
+    const char *reason = json_string_value(json_object_get(llm, "degraded_reason"));
+    if (json_is_true(json_object_get(llm, "degraded")) && reason)
+        fprintf(out, "  %-*s %s\n", width, "degraded", reason);
+}
 
 static const char *attr_s(const json_t *attrs, const char *key)
 {
@@ -44,6 +84,10 @@ static void print_text(const json_t *info, int list_events)
     const char *why = json_string_value(json_object_get(attrs, "error"));
     if (why && *why)
         printf("  error       %s\n", why);
+    const int interactions = strcmp(attr_s(attrs, "mode"), "interactions") == 0;
+    cli_print_llm(stdout, json_object_get(json_object_get(attrs, "summary"), "llm"), 11,
+                  interactions ? "LLM turns" : "persona decisions",
+                  interactions ? "passed or were skipped" : "followed the rules");
     printf("  made by     agora %s, created %s\n", attr_s(attrs, "agora_version"), attr_s(attrs, "created"));
     printf("  scenario    %s (mode %s, model %s)\n", attr_s(attrs, "scenario_path"), attr_s(attrs, "mode"),
            attr_s(attrs, "model"));

@@ -50,7 +50,14 @@ static const char interact_help[] =
     "      --llm-url URL      the LLM server's base URL; API keys come from the environment\n"
     "      --seed N, --rounds N, -o FILE, --set KEY=VALUE   override the scenario\n"
     "  -q, --quiet            print only the result\n"
-    "  -h, --help             this help\n";
+    "  -h, --help             this help\n"
+    "\n"
+    "The scenario's llm.max_calls, llm.max_tokens (prompt + completion tokens of all calls) and llm.max_cost limit\n"
+    "the run: once one is reached the actors pass and the world engine and the evaluator are not asked.\n"
+    "\n"
+    "exit status: 0 complete, 1 the run failed, 2 bad usage or scenario, 3 degraded (the run reached its end, but\n"
+    "some turns got no answer from the LLM: no server, the circuit breaker, invalid replies; the summary says why),\n"
+    "128+N interrupted by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP, 141 stdout closed)\n";
 
 /* ---- the live transcript ------------------------------------------------------------------------------------------
  */
@@ -249,6 +256,9 @@ static int compare_runs(const char *cmd, agora_scenario *base, const cli_args *a
     fprintf(v->out, "\n");
     free(sum);
     free(cnt);
+    for (int i = 0; rc == CLI_OK && i < n; i++) /* no run failed: degraded when one was */
+        if (strcmp(jobs[i].res.status, "degraded") == 0)
+            rc = CLI_DEGRADED;
     for (int i = 0; i < n; i++) {
         agora_interact_result_free(&jobs[i].res);
         agora_scenario_destroy(jobs[i].sc);
@@ -382,7 +392,12 @@ int cmd_interact(int argc, char **argv)
     } else {
         fprintf(v.quiet ? stdout : stderr, "agora interact: %s, %lld rounds in %.1f s -> %s\n", res.status,
                 (long long)res.rounds_done, res.wall_time_s, res.path);
-        rc = strcmp(res.status, "complete") == 0 ? CLI_OK : cli_signal_exit_code();
+        const json_t *llm = json_object_get(res.summary, "llm");
+        if (!v.quiet || strcmp(res.status, "degraded") == 0 || json_is_object(json_object_get(llm, "budget")))
+            cli_print_llm(v.quiet ? stdout : stderr, llm, 10, "LLM turns", "passed or were skipped");
+        rc = strcmp(res.status, "complete") == 0   ? CLI_OK
+             : strcmp(res.status, "degraded") == 0 ? CLI_DEGRADED
+                                                   : cli_signal_exit_code();
     }
     agora_interact_result_free(&res);
     json_decref(replay);

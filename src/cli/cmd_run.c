@@ -54,8 +54,15 @@ static const char run_help[] =
     "  -h, --help            this help\n"
     "  -V, --version         print the version\n"
     "\n"
-    "exit status: 0 complete, 1 the run failed, 2 bad usage or scenario, 128+N interrupted by signal N\n"
-    "(130 Ctrl-C, 143 SIGTERM, 129 SIGHUP, 141 stdout closed); the file is then closed as \"interrupted\"\n";
+    "\n"
+    "LLM limits of the run (scenario keys, also with --set): llm.max_calls, llm.max_tokens (prompt + completion\n"
+    "tokens of all calls together), llm.max_cost (from llm.cost_per_1k_prompt / cost_per_1k_completion); once one is\n"
+    "reached the personas follow their rules, and the summary says so.\n"
+    "\n"
+    "exit status: 0 complete, 1 the run failed, 2 bad usage or scenario, 3 degraded (the run reached its end, but\n"
+    "some persona decisions got no answer from the LLM: no server, the circuit breaker, invalid replies; the rules\n"
+    "stood in and the summary says why), 128+N interrupted by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP,\n"
+    "141 stdout closed); the file is then closed as \"interrupted\"\n";
 
 static const char validate_help[] =
     "usage: agora validate SCENARIO [--set KEY=VALUE]... [--print]\n"
@@ -309,6 +316,7 @@ static void print_summary(const agora_scenario *sc, const agora_run_result *r)
     printf("  wall time              %.3f s (model steps %.3f s)\n", r->wall_s, r->step_s);
     printf("  speed                  %.3g agent-updates/s (%.3g in model steps)\n", r->updates_per_s,
            r->step_s > 0 ? (double)r->steps_done * (double)r->n_agents / r->step_s : 0.0);
+    cli_print_llm(stdout, json_object_get(r->summary, "llm"), 22, "persona decisions", "followed the rules");
     printf("  output                 %s (%s)\n", r->output, r->status);
 }
 
@@ -485,7 +493,12 @@ int cmd_run(int argc, char **argv)
             print_json(&res);
         else if (!quiet)
             print_summary(sc, &res);
-        rc = cli_signalled() || strcmp(res.status, "interrupted") == 0 ? cli_signal_exit_code() : CLI_OK;
+        rc = cli_signalled() || strcmp(res.status, "interrupted") == 0 ? cli_signal_exit_code()
+             : strcmp(res.status, "degraded") == 0                      ? CLI_DEGRADED
+                                                                        : CLI_OK;
+        if (rc == CLI_DEGRADED)
+            fprintf(stderr, "agora run: warn: the run is degraded (exit status 3): %s\n",
+                    json_string_value(json_object_get(json_object_get(res.summary, "llm"), "degraded_reason")));
     }
     agora_run_result_free(&res);
     agora_scenario_destroy(sc);

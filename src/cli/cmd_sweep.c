@@ -13,9 +13,10 @@
 #include "cli/cli.h"
 #include "core/internal.h"
 
-static const cli_opt sweep_opts[] = {{"vary", 0, 1},    {"seeds", 0, 1},    {"output", 'o', 1}, {"threads", 't', 1},
-                                     {"set", 's', 1},   {"quiet", 'q', 0},  {"verbose", 'v', 0}, {"no-progress", 0, 0},
-                                     {"dry-run", 0, 0}, {"steps", 0, 1},    {"log-level", 0, 1}, {NULL, 0, 0}};
+static const cli_opt sweep_opts[] = {
+    {"vary", 0, 1},      {"seeds", 0, 1},     {"output", 'o', 1},    {"threads", 't', 1}, {"set", 's', 1},
+    {"quiet", 'q', 0},   {"verbose", 'v', 0}, {"no-progress", 0, 0}, {"dry-run", 0, 0},   {"steps", 0, 1},
+    {"log-level", 0, 1}, {"max-calls", 0, 1}, {"max-tokens", 0, 1},  {"max-cost", 0, 1},  {NULL, 0, 0}};
 
 static const char sweep_help[] =
     "usage: agora sweep SCENARIO [--vary KEY=VALUES]... [--seeds N] [-o FILE] [options]\n"
@@ -36,13 +37,21 @@ static const char sweep_help[] =
     "  -t, --threads N        cores to use (default: all)\n"
     "  -s, --set KEY=VALUE    override a key in every run\n"
     "      --steps N          steps of every run (same as --set steps=N)\n"
+    "      --max-calls N      mixed scenarios: at most N LLM calls over all the runs together (the workers share\n"
+    "                         the count; MPI ranks split it evenly); then the personas follow their rules\n"
+    "      --max-tokens N     at most N tokens (prompt + completion) over all the runs' calls\n"
+    "      --max-cost X       at most X spent over all the runs (from llm.cost_per_1k_prompt / _completion)\n"
+    "                         (also sweep: {max_calls, max_tokens, max_cost} in the scenario; each run's own\n"
+    "                         llm.max_* limits apply as well; the table's llm_budget column says which runs a\n"
+    "                         budget stopped and where)\n"
     "      --dry-run          list the runs and stop\n"
     "  -q, --quiet            no progress bar\n"
     "  -v, --verbose          log what happens\n"
     "      --log-level L      error, warn (default), info or debug\n"
     "  -h, --help             this help\n"
     "\n"
-    "exit status: 0 every run complete, 1 a run failed, 2 bad usage or scenario, 130 interrupted\n";
+    "exit status: 0 every run complete, 1 a run failed, 2 bad usage or scenario, 3 a run degraded (its LLM did\n"
+    "not answer; none failed; degraded runs run again on a restart), 130 interrupted\n";
 
 
 #ifdef AGORA_HAVE_MPI
@@ -186,6 +195,28 @@ int cmd_sweep(int argc, char **argv)
     long long threads = 0;
     if (cli_get(&a, "threads") && (threads = cli_uint("sweep", "--threads", cli_get(&a, "threads"))) < 0)
         goto done;
+    /* the sweep's LLM budget: the scenario's sweep: block, then the options */
+    long long max_calls = json_integer_value(json_object_get(block, "max_calls")),
+              max_tokens = json_integer_value(json_object_get(block, "max_tokens"));
+    double max_cost = json_number_value(json_object_get(block, "max_cost"));
+    if (cli_get(&a, "max-calls") && (max_calls = cli_uint("sweep", "--max-calls", cli_get(&a, "max-calls"))) < 1) {
+        if (max_calls == 0)
+            fprintf(stderr, "agora sweep: --max-calls must be at least 1 (--set llm.provider=offline makes none)\n");
+        goto done;
+    }
+    if (cli_get(&a, "max-tokens") && (max_tokens = cli_uint("sweep", "--max-tokens", cli_get(&a, "max-tokens"))) < 1) {
+        if (max_tokens == 0)
+            fprintf(stderr, "agora sweep: --max-tokens must be at least 1 (the tokens of all the runs' calls)\n");
+        goto done;
+    }
+    if (cli_get(&a, "max-cost")) {
+        char *end = NULL;
+        max_cost = strtod(cli_get(&a, "max-cost"), &end);
+        if (!end || *end || !(max_cost > 0) || max_cost > 1e12) {
+            fprintf(stderr, "agora sweep: --max-cost expects an amount > 0, got \"%s\"\n", cli_get(&a, "max-cost"));
+            goto done;
+        }
+    }
     int rank = 0, size = 1;
 #ifdef AGORA_HAVE_MPI
     int mpi_ready = 0;
@@ -197,9 +228,19 @@ int cmd_sweep(int argc, char **argv)
 #endif
     view vw = {.bar = rank == 0 && !cli_has(&a, "quiet") && !cli_has(&a, "no-progress") && isatty(STDERR_FILENO)};
     cli_signals_install();
-    agora_sweep_options opt = {.output = out, .sets = sets, .n_sets = n_sets, .threads = (int)threads,
-                               .logger = &cli_logger, .progress = on_progress, .ud = &vw, .cancel = &cli_cancel,
-                               .rank = rank, .size = size};
+    agora_sweep_options opt = {.output = out,
+                               .sets = sets,
+                               .n_sets = n_sets,
+                               .threads = (int)threads,
+                               .logger = &cli_logger,
+                               .progress = on_progress,
+                               .ud = &vw,
+                               .cancel = &cli_cancel,
+                               .rank = rank,
+                               .size = size,
+                               .max_calls = max_calls,
+                               .max_tokens = max_tokens,
+                               .max_cost = max_cost};
 #ifdef AGORA_HAVE_MPI
     opt.barrier = mpi_barrier;
 #endif
@@ -211,12 +252,18 @@ int cmd_sweep(int argc, char **argv)
     if (vw.bar)
         fputs("\r\033[K", stderr);
     if (!cli_has(&a, "quiet") && rank == 0)
-        printf("%s: %lld runs (%lld already complete, %lld failed) in %.1f s -> %s\n",
+        printf("%s: %lld runs (%lld already complete, %lld failed, %lld degraded) in %.1f s -> %s\n",
                json_string_value(json_object_get(cfg, "name")), (long long)res.total, (long long)res.skipped,
-               (long long)res.failed, res.elapsed_s, out);
+               (long long)res.failed, (long long)res.degraded, res.elapsed_s, out);
     if (src) {
         cli_error("sweep", &err);
         rc = cli_cancel || src == AGORA_ECANCELED ? cli_signal_exit_code() : CLI_FAILED;
+    } else if (res.degraded > 0) {
+        fprintf(stderr,
+                "agora sweep: warn: %lld run%s degraded: %s LLM did not answer every call (exit status 3; "
+                "agora inspect a run file says why)\n",
+                (long long)res.degraded, res.degraded == 1 ? " is" : "s are", res.degraded == 1 ? "its" : "their");
+        rc = CLI_DEGRADED;
     } else {
         rc = CLI_OK;
     }

@@ -102,6 +102,14 @@ static int check_llm(const json_t *base, const json_t *over, const char *where, 
 {
     if (over && !json_is_null(over) && !json_is_object(over))
         return agora__cfg_bad(err, where, "expected an object %s", "{provider, model, base_url, ...}");
+    /* the limits are the whole run's: an actor's or a role's block refines how it asks, not how much the run may */
+    static const char *const limits[] = {"max_calls", "max_tokens", "max_cost"};
+    for (int i = 0; strcmp(where, "llm") != 0 && json_is_object(over) && i < 3; i++)
+        if (json_object_get(over, limits[i])) {
+            char w[300];
+            snprintf(w, sizeof w, "%s.%s", where, limits[i]);
+            return agora__cfg_bad(err, w, "a limit of the whole run: set it in the top-level llm block");
+        }
     json_t *m = agora__llm_conf_merge(base, over);
     agora__llm_conf c;
     int rc = agora__llm_conf_parse(json_object_size(m) ? m : NULL, where, &c, err);

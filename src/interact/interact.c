@@ -12,6 +12,7 @@
 #include "agora/version.h"
 #include "core/internal.h"
 #include "interact/ixinternal.h"
+#include "llm/guard.h"
 #include "llm/llmconf.h"
 
 #define MAX_MESSAGES 4       /* messages one reply may send */
@@ -142,6 +143,7 @@ struct agora_interact {
     size_t max_items, max_inbox; /* memory.max_items, memory.max_inbox */
     agora_error *err;            /* the first error that stops the run (a replay that does not match, the file) */
     int failed;
+    agora__guard guard; /* the endpoint check, the breaker, the governor (the top-level llm block's limits) */
 };
 
 static void emit(agora_interact *ix, agora_ix_event ev)
@@ -276,7 +278,8 @@ typedef struct ask {
     const char *schema_name;
     stats *st;
     json_t *reply;   /* the valid reply, or NULL */
-    char source[16]; /* "llm", "invalid", "failed" */
+    char source[16]; /* "llm", "invalid", "failed", "budget" (a limit of the run stopped the call) */
+    char why[300];   /* what went wrong, when not "llm" */
     double latency_ms;
     int64_t prompt_tokens, completion_tokens;
 } ask;
@@ -313,7 +316,8 @@ static void record(agora_interact *ix, ask *q, int attempt, const agora_llm_requ
     st->calls++;
     st->invalid += strcmp(status, "invalid") == 0;
     st->failed += strcmp(status, "ok") != 0 && strcmp(status, "invalid") != 0;
-    const double lat = res->latency_s * 1e3;
+    agora__guard_record(&ix->guard, status);
+    const double lat = AGORA_LLM_LATENCY_MS(res);
     st->latency_sum += lat;
     st->latency_n++;
     st->latency_max = lat > st->latency_max ? lat : st->latency_max;
@@ -346,16 +350,24 @@ static void record(agora_interact *ix, ask *q, int attempt, const agora_llm_requ
     free(prompt);
 }
 
+/* The guard's warnings (no server at the URL, the breaker opening, a limit reached), once each, as notes. */
+static void guard_note(void *ud, const char *msg)
+{
+    note((agora_interact *)ud, "llm", "%s", msg);
+}
+
 /* Sends one attempt of the asks in `idx` (all concurrently), from the recording when replaying. */
 static int send(agora_interact *ix, ask *qs, const int *idx, int n, int attempt, agora_llm_request *rq,
                 agora_llm_result *res)
 {
     const agora_llm_config **cfgs = calloc((size_t)n + 1, sizeof *cfgs);
+    const agora__llm_conf **confs = calloc((size_t)n + 1, sizeof *confs);
     int *live = calloc((size_t)n + 1, sizeof *live), n_live = 0;
-    agora_llm_request *lrq = calloc((size_t)n + 1, sizeof *lrq);
-    agora_llm_result *lres = calloc((size_t)n + 1, sizeof *lres);
+    int *sent = calloc((size_t)n + 1, sizeof *sent), *admitted = calloc((size_t)n + 1, sizeof *admitted);
+    agora_llm_request *lrq = calloc((size_t)n + 1, sizeof *lrq), *arq = calloc((size_t)n + 1, sizeof *arq);
+    agora_llm_result *lres = calloc((size_t)n + 1, sizeof *lres), *ares = calloc((size_t)n + 1, sizeof *ares);
     int rc = 0;
-    if (!cfgs || !live || !lrq || !lres) {
+    if (!cfgs || !confs || !live || !sent || !admitted || !lrq || !arq || !lres || !ares) {
         rc = agora_error_set(ix->err, AGORA_ENOMEM, "interact", "out of memory");
         goto done;
     }
@@ -370,27 +382,47 @@ static int send(agora_interact *ix, ask *qs, const int *idx, int n, int attempt,
                     agora_llm_result_free(&res[j]);
                 goto done;
             }
+            agora__guard_replayed(&ix->guard, q->conf, &rq[k], &res[k]);
         } else if (q->conf->offline) {
             res[k].status = AGORA_LLM_CONNECT;
             snprintf(res[k].error, sizeof res[k].error, "no LLM configured (provider %s)",
                      q->conf->provider_name ? q->conf->provider_name : "offline");
         } else {
-            cfgs[n_live] = &q->conf->llm;
+            confs[n_live] = q->conf;
             lrq[n_live] = rq[k];
             live[n_live++] = k;
         }
     }
     if (n_live > 0) {
-        if ((rc = agora_llm_call_batch_each(cfgs, lrq, n_live, lres, ix->err)))
+        /* the guard decides which go out: the others get their status (unreachable, circuit_open, budget) */
+        ix->guard.warn = guard_note;
+        ix->guard.warn_ud = ix;
+        agora__guard_admit(&ix->guard, confs, n_live, ix->round, lres, sent);
+        int m = 0;
+        for (int j = 0; j < n_live; j++)
+            if (sent[j]) {
+                cfgs[m] = &confs[j]->llm;
+                arq[m] = lrq[j];
+                admitted[m++] = j;
+            }
+        if (m > 0 && (rc = agora_llm_call_batch_each(cfgs, arq, m, ares, ix->err)))
             goto done;
+        for (int a = 0; a < m; a++)
+            lres[admitted[a]] = ares[a];
+        agora__guard_settle(&ix->guard, confs, lrq, n_live, ix->round, lres, sent);
         for (int j = 0; j < n_live; j++)
             res[live[j]] = lres[j];
     }
 done:
     free(cfgs);
+    free(confs);
     free(live);
+    free(sent);
+    free(admitted);
     free(lrq);
+    free(arq);
     free(lres);
+    free(ares);
     return rc;
 }
 
@@ -433,16 +465,21 @@ static int ask_all(agora_interact *ix, ask *qs, int n)
             ask *q = &qs[idx[k]];
             char why[700] = "";
             if (res[k].status != AGORA_LLM_OK) {
-                record(ix, q, attempt, &rq[k], &res[k], agora_llm_status_name(res[k].status), res[k].error);
-                note(ix, q->who, "%s: the call failed (%s: %s)", q->who, agora_llm_status_name(res[k].status),
-                     res[k].error);
-                snprintf(q->source, sizeof q->source, "failed");
+                const agora_llm_status st = res[k].status;
+                record(ix, q, attempt, &rq[k], &res[k], agora_llm_status_name(st), res[k].error);
+                /* a call not made was said once for all (the guard's note); a failed one is said each time */
+                if (st != AGORA_LLM_BUDGET && st != AGORA_LLM_UNREACHABLE && st != AGORA_LLM_CIRCUIT_OPEN)
+                    note(ix, q->who, "%s: the call failed (%s: %s)", q->who, agora_llm_status_name(st), res[k].error);
+                snprintf(q->source, sizeof q->source, "%s", st == AGORA_LLM_BUDGET ? "budget" : "failed");
+                snprintf(q->why, sizeof q->why, "%s: %.250s", agora_llm_status_name(st), res[k].error);
             } else if ((q->reply = agora__interact_parse_reply(res[k].content, q->schema, why, sizeof why))) {
                 record(ix, q, attempt, &rq[k], &res[k], "ok", NULL);
                 snprintf(q->source, sizeof q->source, "llm");
             } else {
                 record(ix, q, attempt, &rq[k], &res[k], "invalid", why);
                 snprintf(q->source, sizeof q->source, "invalid");
+                snprintf(q->why, sizeof q->why, "the reply of %s in round %lld stayed invalid after a repair: %.200s",
+                         q->who, (long long)ix->round, why);
                 if (attempt == 1) {
                     agora__buf b = {0};
                     char prev[2100];
@@ -461,6 +498,17 @@ static int ask_all(agora_interact *ix, ask *qs, int n)
             agora_llm_result_free(&res[k]);
         }
         m = next;
+    }
+    /* the outcome of each ask that was to come from the LLM (a live server, or a recording of one) */
+    for (int i = 0; rc == 0 && i < n; i++) {
+        const ask *q = &qs[i];
+        if (!ix->replay && q->conf->offline)
+            continue;
+        agora__guard_outcome(&ix->guard,
+                             strcmp(q->source, "llm") == 0      ? AGORA__OUT_LLM
+                             : strcmp(q->source, "budget") == 0 ? AGORA__OUT_BUDGET
+                                                                : AGORA__OUT_FALLBACK,
+                             q->why);
     }
 done:
     for (int i = 0; repair && i < n; i++)
@@ -1048,6 +1096,8 @@ static int world_turn(agora_interact *ix, const json_t *said)
         x->result = strdup(o ? json_string_value(json_object_get(o, "result")) : "unknown");
         x->outcome = strdup(o   ? json_string_value(json_object_get(o, "outcome"))
                             : r ? "the world engine reported no outcome"
+                            : strcmp(q.source, "budget") == 0
+                                ? "the world engine was not asked (the LLM budget was reached); the outcome is unknown"
                                 : "the world engine did not answer; the outcome is unknown");
         x->status = strcmp(x->result, "failure") == 0 ? FAILED : COMPLETED;
         action_event(ix, x);
@@ -1248,7 +1298,11 @@ static int evaluate(agora_interact *ix, json_t **evaluation)
         emit(ix, (agora_ix_event){.kind = AGORA_IX_EVALUATION, .text = narr, .detail = detail, .status = "llm"});
         free(detail);
     } else if (rc == 0) {
-        agora_writer_cell cells[] = {{.s = "evaluation"}, {.f = NAN}, {.s = "the evaluator gave no valid answer"}};
+        agora_writer_cell cells[] = {{.s = "evaluation"},
+                                     {.f = NAN},
+                                     {.s = strcmp(q.source, "budget") == 0
+                                               ? "not scored: the LLM budget was reached before the evaluation"
+                                               : "the evaluator gave no valid answer"}};
         row(ix, T_EVALUATION, cells);
     }
     ask_free(&q);
@@ -1358,6 +1412,7 @@ static void ix_free(agora_interact *ix)
     json_decref(ix->world_schema);
     json_decref(ix->eval_schema);
     json_decref(ix->enrich_schema);
+    agora__guard_free(&ix->guard);
 }
 
 static int conf_for(const json_t *cfg, const char *role, agora__llm_conf *c, agora_error *err)
@@ -1386,6 +1441,17 @@ static int setup(agora_interact *ix, const agora_scenario *sc, agora_error *err)
     ix->max_inbox = (size_t)json_integer_value(json_object_get(mem, "max_inbox"));
     ix->state = json_deep_copy(json_object_get(json_object_get(cfg, "world"), "state"));
     ix->transcript = json_array();
+    /* the run's limits: the top-level llm block's (actors and roles may not set their own) */
+    agora__llm_conf top;
+    const json_t *top_llm = json_object_get(cfg, "llm");
+    if ((rc = agora__llm_conf_parse(json_is_object(top_llm) ? top_llm : NULL, "llm", &top, err))) {
+        agora__llm_conf_free(&top);
+        agora__guard_init(&ix->guard, NULL, "round", "turn", "");
+        return rc;
+    }
+    agora__guard_init(&ix->guard, &top, "round", "turn",
+                      "the actors pass their turns; the world engine and the evaluator are not asked");
+    agora__llm_conf_free(&top);
     const json_t *actors = json_object_get(cfg, "actors");
     ix->n = (int)json_array_size(actors);
     if (!(ix->a = calloc((size_t)ix->n, sizeof *ix->a)))
@@ -1603,10 +1669,12 @@ close:;
     analytics_row(&ix, "evaluator", "evaluator", &ix.eval_st, an);
     if (opt && opt->enrich)
         analytics_row(&ix, "enrich", "enrich", &ix.enrich_st, an);
+    if (strcmp(status, "complete") == 0 && agora__guard_degraded(&ix.guard))
+        status = "degraded"; /* the end was reached, but some turns got no answer from the LLM */
     if (rc || ix.failed)
         status = "failed";
-    res->summary =
-        json_pack("{s:O, s:o, s:I}", "state", ix.state, "analytics", an, "rounds_done", (json_int_t)res->rounds_done);
+    res->summary = json_pack("{s:O, s:o, s:I, s:o}", "state", ix.state, "analytics", an, "rounds_done",
+                             (json_int_t)res->rounds_done, "llm", agora__guard_summary(&ix.guard));
     if (res->evaluation)
         json_object_set(res->summary, "evaluation", res->evaluation);
     char *summary = json_text(res->summary);

@@ -82,7 +82,7 @@ int agora_checkpoint_write(const char *path, const agora_world *w, const json_t 
         return agora_error_set(err, AGORA_EINVAL, path, "agora_checkpoint_write needs a path, a world and a run");
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    char *text = agora__json_dumps(run, JSON_COMPACT | JSON_SORT_KEYS);
+    char *text = agora__json_dumps(run, JSON_COMPACT | JSON_PRESERVE_ORDER); /* key order is state too (prompts list memories in it) */
     if (!text)
         return agora_error_set(err, AGORA_ENOMEM, path, "out of memory");
     agora__h5_quiet q;

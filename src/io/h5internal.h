@@ -21,11 +21,20 @@
 #define AGORA_IO_H5INTERNAL_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include <hdf5.h>
 #include <jansson.h>
 
 #include "agora/error.h"
+
+/* A status of /llm/calls for a call that was not made (no request sent: the server was unreachable, the circuit
+ * breaker was open, a budget was reached): counted apart from the calls made. */
+static inline int agora__h5_call_skipped(const char *status)
+{
+    return status &&
+           (strcmp(status, "unreachable") == 0 || strcmp(status, "circuit_open") == 0 || strcmp(status, "budget") == 0);
+}
 
 /* ---- errors ---------------------------------------------------------------------------------------------------- */
 

@@ -643,9 +643,9 @@ static int inspect_events(hid_t file, json_t *info, agora_error *err)
 /* Per-persona totals of /llm/calls, one object per persona id. */
 static json_t *persona_totals(void)
 {
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:n, s:n}", "calls", (json_int_t)0, "ok", (json_int_t)0,
-                     "invalid", (json_int_t)0, "failed", (json_int_t)0, "prompt_tokens", (json_int_t)0,
-                     "completion_tokens", (json_int_t)0, "latency_ms_mean", "latency_ms_max");
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:n, s:n}", "calls", (json_int_t)0, "ok", (json_int_t)0,
+                     "invalid", (json_int_t)0, "failed", (json_int_t)0, "skipped", (json_int_t)0, "prompt_tokens",
+                     (json_int_t)0, "completion_tokens", (json_int_t)0, "latency_ms_mean", "latency_ms_max");
 }
 
 static void add_count(json_t *o, const char *key, json_int_t n)
@@ -713,6 +713,10 @@ static int inspect_personas(hid_t file, json_t *info, agora_error *err)
                 /* A call by a persona missing from /personas (a foreign file) still counts. */
                 if (json_object_set_new(per, id, persona_totals()) < 0 || !(t = json_object_get(per, id)))
                     goto nomem;
+            }
+            if (agora__h5_call_skipped(status)) { /* not made: counted apart */
+                add_count(t, "skipped", 1);
+                continue;
             }
             add_count(t, "calls", 1);
             add_count(t, status && !strcmp(status, "ok")        ? "ok"
@@ -1172,6 +1176,22 @@ int agora_h5_inspect(const char *path, json_t **info, agora_error *err)
         (rc = inspect_snapshots(file, out, err)) || (rc = inspect_events(file, out, err)) ||
         (rc = inspect_personas(file, out, err)))
         goto done;
+    /* what the run's summary says of its LLM use (why it is degraded, the budget that stopped it), beside what the
+     * calls table adds up; "calls" and "per_persona" stay the table's */
+    const json_t *run_llm = json_object_get(json_object_get(attrs, "summary"), "llm");
+    if (json_is_object(run_llm)) {
+        json_t *llm = json_object_get(out, "llm");
+        if (!llm) {
+            json_object_set_new(out, "llm", json_object());
+            llm = json_object_get(out, "llm");
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)run_llm, k, v) {
+            if (llm && !json_object_get(llm, k))
+                json_object_set(llm, k, v);
+        }
+    }
 done:
     json_decref(attrs);
     agora__h5_close(&file);

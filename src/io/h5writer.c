@@ -574,7 +574,7 @@ struct agora_writer {
     int n_personas;
     struct persona_totals {
         char id[128];
-        int64_t calls, ok, invalid, failed, prompt_tokens, completion_tokens, latency_n;
+        int64_t calls, ok, invalid, failed, skipped, prompt_tokens, completion_tokens, latency_n;
         double latency_sum, latency_max;
     } *totals;
     /* A write failed in the operating system (a full disk, a file-size limit, a failing device): HDF5's view of
@@ -1343,9 +1343,10 @@ int agora_writer_marks(const agora_writer *wr, json_t **marks, agora_error *err)
         char sb[32], mb[32];
         snprintf(sb, sizeof sb, "%016llx", (unsigned long long)sum_bits);
         snprintf(mb, sizeof mb, "%016llx", (unsigned long long)max_bits);
-        json_array_append_new(totals, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "id", t->id,
-                                                "calls", (json_int_t)t->calls, "ok", (json_int_t)t->ok, "invalid",
-                                                (json_int_t)t->invalid, "failed", (json_int_t)t->failed,
+        json_array_append_new(totals, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "id",
+                                                t->id, "calls", (json_int_t)t->calls, "ok", (json_int_t)t->ok,
+                                                "invalid", (json_int_t)t->invalid, "failed", (json_int_t)t->failed,
+                                                "skipped", (json_int_t)t->skipped,
                                                 "prompt_tokens", (json_int_t)t->prompt_tokens, "completion_tokens",
                                                 (json_int_t)t->completion_tokens, "latency_n",
                                                 (json_int_t)t->latency_n, "latency_sum", sb, "latency_max", mb));
@@ -1413,6 +1414,12 @@ int agora_writer_resume(const agora_writer_config *cfg, const json_t *marks, con
     }
     if ((wr->file = H5Fopen(cfg->path, H5F_ACC_RDWR, fapl)) < 0) {
         rc = agora__h5_fail(err, AGORA_EIO, cfg->path, "cannot reopen the run file");
+        goto done;
+    }
+    /* A killed SWMR writer leaves data past the end of allocation its superblock records (as `h5clear --increment`
+     * repairs): new space must start after everything on disk, or it would overwrite chunks still in use. */
+    if (H5Fincrement_filesize(wr->file, 0) < 0) {
+        rc = agora__h5_fail(err, AGORA_EHDF5, cfg->path, "cannot move the file's end of allocation past its data");
         goto done;
     }
     if ((rc = agora__h5_attr_text(wr->file, "status", "running", err)) ||
@@ -1495,6 +1502,7 @@ int agora_writer_resume(const agora_writer_config *cfg, const json_t *marks, con
             t->ok = json_integer_value(json_object_get(m, "ok"));
             t->invalid = json_integer_value(json_object_get(m, "invalid"));
             t->failed = json_integer_value(json_object_get(m, "failed"));
+            t->skipped = json_integer_value(json_object_get(m, "skipped"));
             t->prompt_tokens = json_integer_value(json_object_get(m, "prompt_tokens"));
             t->completion_tokens = json_integer_value(json_object_get(m, "completion_tokens"));
             t->latency_n = json_integer_value(json_object_get(m, "latency_n"));
@@ -1714,8 +1722,12 @@ int agora_writer_llm_call(agora_writer *wr, const agora_persona_call *call, agor
         struct persona_totals *t = &wr->totals[i];
         if (strcmp(t->id, call->persona) != 0)
             continue;
-        t->calls++;
         const char *st = call->status ? call->status : "";
+        if (agora__h5_call_skipped(st)) { /* not made: no request, nothing to add up but the count */
+            t->skipped++;
+            continue;
+        }
+        t->calls++;
         t->ok += strcmp(st, "ok") == 0;
         t->invalid += strcmp(st, "invalid") == 0;
         t->failed += strcmp(st, "ok") != 0 && strcmp(st, "invalid") != 0;
@@ -1836,8 +1848,9 @@ void agora_writer_set_error(agora_writer *wr, const char *message)
         snprintf(wr->error, sizeof wr->error, "%s", message ? message : "");
 }
 
-/* The per-persona totals as attributes of /personas/<id>: calls, ok, invalid, failed, prompt_tokens,
- * completion_tokens, latency_ms_mean, latency_ms_max (what `agora inspect` also computes from /llm/calls). */
+/* The per-persona totals as attributes of /personas/<id>: calls (requests made), ok, invalid, failed, skipped
+ * (calls not made: unreachable, circuit_open, budget), prompt_tokens, completion_tokens, latency_ms_mean,
+ * latency_ms_max (what `agora inspect` also computes from /llm/calls). */
 static int write_persona_totals(hid_t file, const agora_writer *wr, agora_error *err)
 {
     int rc = 0;
@@ -1857,6 +1870,7 @@ static int write_persona_totals(hid_t file, const agora_writer *wr, agora_error 
                     {"ok", &t->ok},
                     {"invalid", &t->invalid},
                     {"failed", &t->failed},
+                    {"skipped", &t->skipped},
                     {"prompt_tokens", &t->prompt_tokens},
                     {"completion_tokens", &t->completion_tokens}};
         for (size_t k = 0; rc == 0 && k < sizeof ints / sizeof ints[0]; k++)

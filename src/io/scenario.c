@@ -475,8 +475,8 @@ done:
 
 /* Checks a raw scenario tree and builds its effective configuration. Errors carry the key path in err->where (""
  * for the whole document); the caller locates them. */
-/* `sweep:` {vary: {KEY: "START:STOP:COUNT" | "a,b" | [values]}, seeds: N}: kept as axes {KEY: {key, values}} for
- * `agora sweep`; `agora run` ignores it. */
+/* `sweep:` {vary: {KEY: "START:STOP:COUNT" | "a,b" | [values]}, seeds: N, max_calls, max_tokens, max_cost}: kept as
+ * axes {KEY: {key, values}} and the sweep's LLM budget for `agora sweep`; `agora run` ignores it. */
 static int check_sweep(const json_t *raw, json_t *cfg, agora_error *err)
 {
     const json_t *sw = get(raw, "sweep");
@@ -488,15 +488,24 @@ static int check_sweep(const json_t *raw, json_t *cfg, agora_error *err)
                                brief(sw, got, sizeof got));
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)sw, k, v) if (strcmp(k, "vary") != 0 && strcmp(k, "seeds") != 0) {
-        char w[160];
-        snprintf(w, sizeof w, "sweep.%s", k);
-        return agora_error_set(err, AGORA_ESCHEMA, w, "unknown key (allowed here: vary seeds)");
-    }
-    json_int_t seeds = 1;
+    json_object_foreach((json_t *)sw, k, v)
+        if (strcmp(k, "vary") != 0 && strcmp(k, "seeds") != 0 && strcmp(k, "max_calls") != 0 &&
+            strcmp(k, "max_tokens") != 0 && strcmp(k, "max_cost") != 0) {
+            char w[160];
+            snprintf(w, sizeof w, "sweep.%s", k);
+            return agora_error_set(err, AGORA_ESCHEMA, w,
+                                   "unknown key (allowed here: vary seeds max_calls max_tokens max_cost)");
+        }
+    json_int_t seeds = 1, max_calls = 0, max_tokens = 0;
     int rc = get_int(sw, "seeds", "sweep.", 1, 100000, 1, &seeds, err);
-    if (rc)
+    if (rc || (rc = get_int(sw, "max_calls", "sweep.", 1, INT64_MAX, 0, &max_calls, err)) ||
+        (rc = get_int(sw, "max_tokens", "sweep.", 1, INT64_MAX, 0, &max_tokens, err)))
         return rc;
+    const json_t *cost = get(sw, "max_cost");
+    if (cost && (!json_is_number(cost) || !(json_number_value(cost) > 0) || json_number_value(cost) > 1e12))
+        return agora_error_set(err, AGORA_ESCHEMA, "sweep.max_cost",
+                               "expected an amount > 0: the most all the sweep's runs may spend on LLM calls, got %s",
+                               brief(cost, got, sizeof got));
     const json_t *vary = json_object_get(sw, "vary");
     if (vary && !json_is_object(vary))
         return agora_error_set(err, AGORA_ESCHEMA, "sweep.vary",
@@ -531,7 +540,14 @@ static int check_sweep(const json_t *raw, json_t *cfg, agora_error *err)
         }
         json_object_set_new(axes, k, axis);
     }
-    json_object_set_new(cfg, "sweep", json_pack("{s:o, s:I}", "vary", axes, "seeds", seeds));
+    json_t *block = json_pack("{s:o, s:I}", "vary", axes, "seeds", seeds);
+    if (max_calls > 0)
+        json_object_set_new(block, "max_calls", json_integer(max_calls));
+    if (max_tokens > 0)
+        json_object_set_new(block, "max_tokens", json_integer(max_tokens));
+    if (cost)
+        json_object_set_new(block, "max_cost", json_real(json_number_value(cost)));
+    json_object_set_new(cfg, "sweep", block);
     return 0;
 }
 

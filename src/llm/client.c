@@ -2,6 +2,7 @@
  * concurrently, with per-attempt timeouts, retries with exponential backoff and jitter, Retry-After, and a bound on
  * each request's total time. See include/agora/llm.h. */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +48,24 @@ const char *agora_llm_status_name(agora_llm_status s)
         return "refused";
     case AGORA_LLM_GAVE_UP:
         return "gave_up";
+    case AGORA_LLM_UNREACHABLE:
+        return "unreachable";
+    case AGORA_LLM_CIRCUIT_OPEN:
+        return "circuit_open";
+    case AGORA_LLM_BUDGET:
+        return "budget";
     }
     return "unknown";
+}
+
+agora_llm_status agora_llm_status_from_name(const char *name)
+{
+    if (name && strcmp(name, "invalid") == 0)
+        return AGORA_LLM_OK; /* the server answered; the reply failed validation */
+    for (int s = AGORA_LLM_OK; s <= AGORA_LLM_BUDGET; s++)
+        if (name && strcmp(name, agora_llm_status_name((agora_llm_status)s)) == 0)
+            return (agora_llm_status)s;
+    return AGORA_LLM_CONNECT;
 }
 
 agora_llm_provider agora_llm_provider_from_name(const char *name)
@@ -70,7 +87,7 @@ void agora_llm_result_free(agora_llm_result *r)
     r->content = r->request_body = r->response_body = NULL;
 }
 
-/* ---- request bodies ----------------------------------------------------------------------------------------------- */
+/* ---- request bodies ---------------------------------------------------------------------------------------------- */
 
 /* OpenAI's strict structured output needs every object closed (additionalProperties false) and every property
  * required; a schema that is not strict-ready is sent with strict: false rather than refused by the server. */
@@ -148,7 +165,7 @@ static char *build_body(const agora_llm_config *cfg, const agora_llm_request *rq
     return text;
 }
 
-/* ---- one request's state ------------------------------------------------------------------------------------------ */
+/* ---- one request's state ----------------------------------------------------------------------------------------- */
 
 typedef struct call {
     const agora_llm_config *cfg;
@@ -220,6 +237,21 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* {base_url}{path} for the provider: trailing slashes dropped, an OpenAI-style base ending in /v1 (as
+ * OPENAI_BASE_URL=https://api.openai.com/v1 does) not doubled, http:// added to a base without a scheme (Ollama's
+ * OLLAMA_HOST may be given so). path "" gives the base as shown in messages. */
+static void endpoint_url(const agora_llm_config *cfg, const char *path, char *url, size_t size)
+{
+    const char *base = cfg->base_url;
+    size_t bl = strlen(base);
+    while (bl > 0 && base[bl - 1] == '/')
+        bl--;
+    if (path[0] && cfg->provider == AGORA_LLM_OPENAI && bl >= 3 && strncmp(base + bl - 3, "/v1", 3) == 0)
+        bl -= 3;
+    const char *scheme = strstr(base, "://") ? "" : "http://";
+    snprintf(url, size, "%s%.*s%s", scheme, (int)bl, base, path);
+}
+
 static int start_attempt(const agora_llm_config *cfg, CURLM *multi, call *c, double now, const char *auth)
 {
     free(c->body);
@@ -231,17 +263,7 @@ static int start_attempt(const agora_llm_config *cfg, CURLM *multi, call *c, dou
     if (!c->body || !(c->easy = curl_easy_init()))
         return -1;
     char url[1024];
-    const char *base = cfg->base_url;
-    size_t bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/')
-        bl--;
-    /* OpenAI-style base URLs often end in /v1 already (OPENAI_BASE_URL=https://api.openai.com/v1) */
-    if (cfg->provider == AGORA_LLM_OPENAI && bl >= 3 && strncmp(base + bl - 3, "/v1", 3) == 0)
-        bl -= 3;
-    /* Ollama's OLLAMA_HOST may be given without a scheme */
-    const char *scheme = strstr(base, "://") ? "" : "http://";
-    snprintf(url, sizeof url, "%s%.*s%s", scheme, (int)bl, base,
-             cfg->provider == AGORA_LLM_OPENAI ? "/v1/chat/completions" : "/api/chat");
+    endpoint_url(cfg, cfg->provider == AGORA_LLM_OPENAI ? "/v1/chat/completions" : "/api/chat", url, sizeof url);
     curl_slist_free_all(c->headers);
     c->headers = curl_slist_append(NULL, "Content-Type: application/json");
     c->headers = curl_slist_append(c->headers, "Accept: application/json");
@@ -527,5 +549,110 @@ int agora_llm_call_batch_each(const agora_llm_config *const *cfgs, const agora_l
     free(auth);
     free(calls);
     curl_multi_cleanup(multi);
+    return 0;
+}
+
+/* ---- the endpoint check ------------------------------------------------------------------------------------------ */
+
+static size_t discard_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    (void)data;
+    (void)ud;
+    return size * nmemb;
+}
+
+int agora_llm_check_endpoint(const agora_llm_config *cfg, char *msg, size_t size)
+{
+    char scratch[8];
+    if (!msg || size == 0) {
+        msg = scratch;
+        size = sizeof scratch;
+    }
+    msg[0] = '\0';
+    if (check_config(cfg, NULL) != 0) {
+        snprintf(msg, size, "no LLM configured: a provider, a model and a base_url are needed");
+        return AGORA_EINVAL;
+    }
+    const char *path = cfg->provider == AGORA_LLM_OPENAI ? "/v1/models" : "/api/version";
+    char url[1100], shown[1024], auth[1024], errbuf[CURL_ERROR_SIZE] = "";
+    endpoint_url(cfg, path, url, sizeof url);
+    endpoint_url(cfg, "", shown, sizeof shown);
+    CURL *e = curl_easy_init();
+    if (!e) {
+        snprintf(msg, size, "cannot check %s: out of memory", shown);
+        return AGORA_ENOMEM;
+    }
+    auth_header(cfg, auth, sizeof auth);
+    struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
+    if (auth[0])
+        headers = curl_slist_append(headers, auth);
+    const double t = cfg->timeout_s > 0 && cfg->timeout_s < 10 ? cfg->timeout_s : 10;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(t * 1000));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(t * 1000));
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "agora");
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+    const CURLcode cc = curl_easy_perform(e);
+    long http = 0, os_errno = 0;
+    curl_off_t connected_us = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &http);
+    curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
+    curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connected_us);
+    curl_easy_cleanup(e);
+    curl_slist_free_all(headers);
+    memset(auth, 0, sizeof auth);
+    char reason[400] = "";
+    switch (cc) {
+    case CURLE_OK:
+        break;
+    case CURLE_COULDNT_CONNECT:
+        snprintf(reason, sizeof reason, "%s",
+                 os_errno == ECONNREFUSED   ? "connection refused"
+                 : os_errno == ENETUNREACH  ? "network unreachable"
+                 : os_errno == EHOSTUNREACH ? "host unreachable"
+                 : os_errno == ECONNRESET   ? "connection reset"
+                 : errbuf[0]                ? errbuf
+                                            : "cannot connect");
+        break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        snprintf(reason, sizeof reason, "cannot resolve the host name");
+        break;
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        snprintf(reason, sizeof reason, "cannot resolve the proxy's host name");
+        break;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+        snprintf(reason, sizeof reason, "not a URL agora can reach (%s)", errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        break;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_USE_SSL_FAILED:
+        snprintf(reason, sizeof reason, "the TLS handshake failed (%s)", errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        if (connected_us <= 0 && http == 0)
+            snprintf(reason, sizeof reason, "no connection within %g s", t);
+        break;
+    default:
+        break; /* connected, then dropped or slow: something is listening there */
+    }
+    if (reason[0] && http == 0) {
+        snprintf(msg, size, "no LLM server at %s: %s; start it, or run with --llm offline", shown, reason);
+        return AGORA_EHTTP;
+    }
+    if (http > 0)
+        snprintf(msg, size, "a server answered GET %s with HTTP %ld", url, http);
+    else
+        snprintf(msg, size, "a server at %s took the connection but did not answer GET %s within %g s (%s)", shown,
+                 path, t, errbuf[0] ? errbuf : curl_easy_strerror(cc));
     return 0;
 }

@@ -2,6 +2,7 @@
  * and the interactions engine. See llmconf.h. */
 #include "llm/llmconf.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,35 @@ char *agora__cfg_dup(const json_t *v, const char *dflt)
 
 /* ---- the llm block ----------------------------------------------------------------------------------------------- */
 
+/* The run's limits: max_calls and max_tokens whole numbers >= 1, max_cost > 0; absent: no limit (0 here). */
+static int parse_limits(agora__llm_conf *c, const json_t *llm, const char *where, agora_error *err)
+{
+    char w[256];
+    static const char *const counts[] = {"max_calls", "max_tokens"};
+    for (int i = 0; i < 2; i++) {
+        const json_t *v = json_object_get(llm, counts[i]);
+        snprintf(w, sizeof w, "%s.%s", where, counts[i]);
+        if (!v)
+            continue;
+        const double x = json_number_value(v);
+        if (!json_is_number(v) || x < 1 || x > 9e15 || x != (double)(int64_t)x)
+            return agora__cfg_bad(err, w,
+                                  i == 0 ? "expected a whole number of calls >= 1: the most LLM calls of the whole run "
+                                           "(leave it out for no limit; --llm offline makes none)"
+                                         : "expected a whole number >= 1: the most tokens (prompt + completion) of "
+                                           "the whole run's LLM calls together, not the length of one reply");
+        *(i == 0 ? &c->max_calls : &c->max_tokens) = (int64_t)x;
+    }
+    const json_t *v = json_object_get(llm, "max_cost");
+    snprintf(w, sizeof w, "%s.max_cost", where);
+    if (v && (!json_is_number(v) || !(json_number_value(v) > 0) || json_number_value(v) > 1e12))
+        return agora__cfg_bad(err, w,
+                              "expected an amount > 0: the most the whole run's LLM calls may cost, in the currency "
+                              "of cost_per_1k_prompt and cost_per_1k_completion");
+    c->max_cost = v ? json_number_value(v) : 0;
+    return 0;
+}
+
 static int parse_object(agora__llm_conf *c, const json_t *llm, const char *where, agora_error *err)
 {
     static const char *const keys[] = {"provider",
@@ -75,6 +105,9 @@ static int parse_object(agora__llm_conf *c, const json_t *llm, const char *where
                                        "path",
                                        "cost_per_1k_prompt",
                                        "cost_per_1k_completion",
+                                       "max_calls",
+                                       "max_tokens",
+                                       "max_cost",
                                        NULL};
     int rc = agora__cfg_keys(llm, keys, where, err);
     if (rc)
@@ -90,7 +123,8 @@ static int parse_object(agora__llm_conf *c, const json_t *llm, const char *where
                                          : "expected the name of an environment variable such as OPENAI_API_KEY");
     }
     if ((rc = agora__cfg_number(llm, "cost_per_1k_prompt", 0, 1e6, 0, &c->price_prompt, where, err)) ||
-        (rc = agora__cfg_number(llm, "cost_per_1k_completion", 0, 1e6, 0, &c->price_completion, where, err)))
+        (rc = agora__cfg_number(llm, "cost_per_1k_completion", 0, 1e6, 0, &c->price_completion, where, err)) ||
+        (rc = parse_limits(c, llm, where, err)))
         return rc;
     const char *prov = json_string_value(json_object_get(llm, "provider"));
     snprintf(w, sizeof w, "%s.provider", where);
@@ -230,19 +264,6 @@ json_t *agora__llm_replay_index(const json_t *calls)
     return index;
 }
 
-static agora_llm_status status_from_name(const char *s)
-{
-    static const agora_llm_status all[] = {AGORA_LLM_OK,           AGORA_LLM_HTTP_ERROR, AGORA_LLM_TIMEOUT,
-                                           AGORA_LLM_CONNECT,      AGORA_LLM_BAD_RESPONSE, AGORA_LLM_REFUSED,
-                                           AGORA_LLM_GAVE_UP};
-    if (s && strcmp(s, "invalid") == 0)
-        return AGORA_LLM_OK; /* the server answered; the reply failed validation, which replay redoes */
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (s && strcmp(s, agora_llm_status_name(all[i])) == 0)
-            return all[i];
-    return AGORA_LLM_CONNECT;
-}
-
 int agora__llm_replay_answer(const json_t *index, const char *kind, int64_t step, const char *who, int attempt,
                              const agora_llm_request *rq, int lenient, agora_llm_result *r, agora_error *err)
 {
@@ -271,10 +292,13 @@ int agora__llm_replay_answer(const json_t *index, const char *kind, int64_t step
                                "the history changed); --replay-lenient answers anyway",
                                (long long)step, kind, who);
     const char *status = json_string_value(json_object_get(row, "status"));
-    r->status = status_from_name(status);
+    r->status = agora_llm_status_from_name(status);
     r->http_status = (int)json_integer_value(json_object_get(row, "http_status"));
     r->attempts = (int)json_integer_value(json_object_get(row, "http_attempts"));
     r->latency_s = json_number_value(json_object_get(row, "latency_ms")) / 1e3;
+    r->replayed = 1;
+    const json_t *lat = json_object_get(row, "latency_ms");
+    r->recorded_latency_ms = json_is_number(lat) ? json_number_value(lat) : NAN; /* null: it was not finite */
     r->prompt_tokens = json_integer_value(json_object_get(row, "prompt_tokens"));
     r->completion_tokens = json_integer_value(json_object_get(row, "completion_tokens"));
     const char *reply = json_string_value(json_object_get(row, "reply"));

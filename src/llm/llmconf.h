@@ -40,7 +40,9 @@ typedef struct agora__llm_conf {
     int offline;                           /* no live LLM: offline, none configured, or replay */
     int keep_warm;                         /* keep_threads_warm */
     int64_t max_prompt_tokens;             /* prompt budget (default 3000) */
-    double price_prompt, price_completion; /* cost per 1000 tokens, for analytics (default 0) */
+    double price_prompt, price_completion; /* cost per 1000 tokens, for analytics and max_cost (default 0) */
+    int64_t max_calls, max_tokens;         /* the run's limits (max_tokens: prompt + completion, all calls); 0: none */
+    double max_cost;                       /* in the currency of the prices; 0: none */
 } agora__llm_conf;
 
 /* Checks an `llm:` object (NULL or null: offline) and fills *c (which it first clears). Null members mean "the

@@ -15,6 +15,7 @@
 #include "agora/persona.h"
 #include "agora/schema.h"
 #include "core/internal.h"
+#include "llm/guard.h"
 #include "llm/llmconf.h"
 
 #define MAX_ACTIONS 5       /* actions one reply may carry */
@@ -49,14 +50,15 @@ struct agora_personas {
     int n;
     int forced_offline;
     /* replay: the recorded calls, answered by (step, persona, attempt) up to replay_until */
-    int unreachable; /* consecutive rounds in which no call could connect */
-    json_t *replay;  /* object "step/persona/attempt" -> row */
+    json_t *replay; /* object "step/persona/attempt" -> row */
     int64_t replay_until;
     int replay_lenient;
+    int replay_partial; /* agora_personas_replay_partial: calls the recording lacks are asked live */
     agora__llm_conf conf;  /* the llm block */
     json_t *action_schema; /* the model's */
     json_t *reply_schema;  /* {reasoning, actions: [action_schema]} */
     char *schema_text;     /* the action schema, compact, for prompts */
+    agora__guard guard;    /* the endpoint check, the breaker, the governor, the degraded tally */
 };
 
 /* ---- conditions ----------------------------------------------------------------------------------------------------
@@ -316,6 +318,7 @@ int agora_personas_create(const json_t *llm, const json_t *personas, const agora
         0);
     if ((rc = agora__llm_conf_parse(llm, "llm", &ps->conf, err)))
         goto fail;
+    agora__guard_init(&ps->guard, &ps->conf, "step", "persona decision", "the personas follow their rules from now on");
     if (!json_is_array(personas) || json_array_size(personas) == 0) {
         rc =
             agora__cfg_bad(err, "personas", "expected a list of personas [{id, role, persona, every, offline_policy}]");
@@ -404,6 +407,7 @@ void agora_personas_destroy(agora_personas *ps)
         json_decref(p->inbox);
     }
     free(ps->p);
+    agora__guard_free(&ps->guard);
     agora__llm_conf_free(&ps->conf);
     free(ps->schema_text);
     json_decref(ps->replay);
@@ -522,10 +526,10 @@ static int check_reply(const agora_personas *ps, pending *pd, const char *text)
     return 1;
 }
 
-static void record_call(const agora_personas *ps, const agora_persona_hooks *h, const pending *pd, int64_t step,
-                        int attempt, const agora_llm_result *res, const char *user, const char *status,
-                        const char *error)
+static void record_call(agora_personas *ps, const agora_persona_hooks *h, const pending *pd, int64_t step, int attempt,
+                        const agora_llm_result *res, const char *user, const char *status, const char *error)
 {
+    agora__guard_record(&ps->guard, status);
     if (!h || !h->on_call)
         return;
     agora_llm_request rq = {.system = pd->system, .user = user};
@@ -535,7 +539,7 @@ static void record_call(const agora_personas *ps, const agora_persona_hooks *h, 
                             .attempt = attempt,
                             .provider = ps->conf.provider_name ? ps->conf.provider_name : "",
                             .model = ps->conf.model ? ps->conf.model : "",
-                            .latency_ms = res->latency_s * 1e3,
+                            .latency_ms = AGORA_LLM_LATENCY_MS(res),
                             .prompt_tokens = res->prompt_tokens,
                             .completion_tokens = res->completion_tokens,
                             .http_status = res->http_status,
@@ -633,6 +637,12 @@ static void decide(agora_world *w, const agora_persona_hooks *h, persona *p, con
     free(acts);
 }
 
+/* The guard's warnings (no server at the URL, the breaker opening, a limit reached) at warning level. */
+static void warn_to_log(void *ud, const char *msg)
+{
+    agora_log((const agora_logger *)ud, AGORA_LOG_WARN, "%s", msg);
+}
+
 /* Asks n requests of a step: from the recording while replaying, else over HTTP. In a replay the prompt must be the
  * one recorded (else an error naming the step and persona, unless lenient). */
 /* The HTTP batch. With keep_threads_warm, the world's other OpenMP threads spin until it is done instead of going
@@ -642,23 +652,38 @@ static void decide(agora_world *w, const agora_persona_hooks *h, persona *p, con
 static int call_batch_raw(agora_personas *ps, int threads, const agora_llm_request *rq, int n, agora_llm_result *res,
                           agora_error *err);
 
-/* While the server cannot be reached at all (every call of UNREACHABLE_ROUNDS rounds in a row failed to connect),
- * calls are made without retries, so that a run against a server that is down does not wait out the backoff of
- * every round; the first answer restores the configured retries. */
-#define UNREACHABLE_ROUNDS 2
-
-static int call_batch(agora_personas *ps, int threads, const agora_llm_request *rq, int n, agora_llm_result *res,
-                      agora_error *err)
+/* A live batch through the guard: the calls it admits go to the server (all at once), the others get the status
+ * it gave them (unreachable, circuit_open, budget) with no network. */
+static int call_batch(agora_personas *ps, int threads, int64_t t, const agora_llm_request *rq, int n,
+                      agora_llm_result *res, agora_error *err)
 {
-    const int retries = ps->conf.llm.max_retries;
-    if (ps->unreachable >= UNREACHABLE_ROUNDS)
-        ps->conf.llm.max_retries = 0;
-    int rc = call_batch_raw(ps, threads, rq, n, res, err);
-    ps->conf.llm.max_retries = retries;
-    int all_connect = n > 0;
-    for (int i = 0; i < n && all_connect; i++)
-        all_connect = res[i].status == AGORA_LLM_CONNECT;
-    ps->unreachable = rc == 0 && all_connect ? ps->unreachable + 1 : 0;
+    const agora__llm_conf **confs = calloc((size_t)n + 1, sizeof *confs);
+    int *send = calloc((size_t)n + 1, sizeof *send), *map = calloc((size_t)n + 1, sizeof *map), m = 0, rc = 0;
+    agora_llm_request *lrq = calloc((size_t)n + 1, sizeof *lrq);
+    agora_llm_result *lres = calloc((size_t)n + 1, sizeof *lres);
+    if (!confs || !send || !map || !lrq || !lres) {
+        rc = agora_error_set(err, AGORA_ENOMEM, "personas", "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n; i++)
+        confs[i] = &ps->conf;
+    agora__guard_admit(&ps->guard, confs, n, t, res, send);
+    for (int i = 0; i < n; i++)
+        if (send[i]) {
+            lrq[m] = rq[i];
+            map[m++] = i;
+        }
+    if (m > 0 && (rc = call_batch_raw(ps, threads, lrq, m, lres, err)) != 0)
+        goto done;
+    for (int k = 0; k < m; k++)
+        res[map[k]] = lres[k];
+    agora__guard_settle(&ps->guard, confs, rq, n, t, res, send);
+done:
+    free(confs);
+    free(send);
+    free(map);
+    free(lrq);
+    free(lres);
     return rc;
 }
 
@@ -685,16 +710,60 @@ static int call_batch_raw(agora_personas *ps, int threads, const agora_llm_reque
     return rc;
 }
 
+/* The calls of a partial recording (agora_personas_replay_partial): those it holds are answered from it, the
+ * others asked live, all in one batch. */
+static int ask_partial(agora_personas *ps, int threads, int64_t t, int attempt, const agora_llm_request *rq,
+                       pending *const *who, int n, agora_llm_result *res, agora_error *err)
+{
+    agora_llm_request *live = calloc((size_t)n + 1, sizeof *live);
+    agora_llm_result *lres = calloc((size_t)n + 1, sizeof *lres);
+    int *map = calloc((size_t)n + 1, sizeof *map), m = 0, rc = 0;
+    if (!live || !lres || !map) {
+        rc = agora_error_set(err, AGORA_ENOMEM, "personas", "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        char key[300];
+        snprintf(key, sizeof key, "%lld/%s/%d", (long long)t, who[i]->p->id, attempt);
+        if (!json_object_get(ps->replay, key)) {
+            live[m] = rq[i];
+            map[m++] = i;
+            continue;
+        }
+        if ((rc = agora__llm_replay_answer(ps->replay, "persona", t, who[i]->p->id, attempt, &rq[i], 0, &res[i],
+                                           err)))
+            goto done;
+        agora__guard_replayed(&ps->guard, &ps->conf, &rq[i], &res[i]);
+    }
+    if (m > 0 && (rc = call_batch(ps, threads, t, live, m, lres, err)) == 0)
+        for (int k = 0; k < m; k++)
+            res[map[k]] = lres[k];
+done:
+    if (rc)
+        for (int i = 0; i < n; i++)
+            agora_llm_result_free(&res[i]);
+    free(live);
+    free(lres);
+    free(map);
+    return rc;
+}
+
 static int ask(agora_personas *ps, int threads, int64_t t, int attempt, const agora_llm_request *rq,
                pending *const *who, int n, agora_llm_result *res, agora_error *err)
 {
+    if (ps->replay && ps->replay_partial)
+        return ask_partial(ps, threads, t, attempt, rq, who, n, res, err);
     if (!ps->replay || t > ps->replay_until)
-        return call_batch(ps, threads, rq, n, res, err);
+        return call_batch(ps, threads, t, rq, n, res, err);
     for (int i = 0; i < n; i++) {
         int rc = agora__llm_replay_answer(ps->replay, "persona", t, who[i]->p->id, attempt, &rq[i], ps->replay_lenient,
                                           &res[i], err);
-        if (rc)
+        if (rc) {
+            for (int j = 0; j < i; j++)
+                agora_llm_result_free(&res[j]);
             return rc;
+        }
+        agora__guard_replayed(&ps->guard, &ps->conf, &rq[i], &res[i]);
     }
     return 0;
 }
@@ -710,6 +779,22 @@ int agora_personas_replay(agora_personas *ps, const json_t *calls, int64_t until
     }
     ps->replay_until = until < 0 ? INT64_MAX : until;
     ps->replay_lenient = lenient;
+    return 0;
+}
+
+int agora_personas_replay_partial(agora_personas *ps, const json_t *calls, agora_error *err)
+{
+    if (!ps)
+        return agora_error_set(err, AGORA_EINVAL, "personas", "agora_personas_replay_partial needs personas");
+    if (json_array_size(calls) == 0)
+        return 0;
+    json_decref(ps->replay);
+    ps->replay = agora__llm_replay_index(calls);
+    if (!ps->replay)
+        return agora_error_set(err, AGORA_ENOMEM, "personas", "out of memory");
+    ps->replay_until = INT64_MAX;
+    ps->replay_lenient = 0;
+    ps->replay_partial = 1;
     return 0;
 }
 
@@ -740,6 +825,8 @@ int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_h
     }
     if (due == 0)
         goto done;
+    ps->guard.warn = warn_to_log;
+    ps->guard.warn_ud = (void *)(h ? h->logger : NULL);
     if (agora_personas_offline(ps) && !(ps->replay && t <= ps->replay_until)) {
         for (int i = 0; i < due; i++) {
             json_t *acts = rule_actions(pd[i].p, pd[i].obs);
@@ -857,15 +944,24 @@ int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_h
     /* Apply in persona order. */
     for (int i = 0; i < due; i++) {
         pending *q = &pd[i];
+        const int budget =
+            q->res.status == AGORA_LLM_BUDGET || (q->repair_user && q->repair.status == AGORA_LLM_BUDGET);
         if (q->reply) {
+            agora__guard_outcome(&ps->guard, AGORA__OUT_LLM, NULL);
             decide(w, h, q->p, "llm", json_string_value(json_object_get(q->reply, "reasoning")),
                    json_object_get(q->reply, "actions"), q->obs);
         } else if (q->res.status != AGORA_LLM_OK || (q->repair.status != AGORA_LLM_OK && q->repair_user)) {
-            /* the call failed: the rules stand in, labelled as such */
+            /* the call failed, or was not made: the rules stand in, labelled as such ("budget": the run's limit) */
+            agora__guard_outcome(&ps->guard, budget ? AGORA__OUT_BUDGET : AGORA__OUT_FALLBACK,
+                                 q->res.status != AGORA_LLM_OK ? q->res.error : q->repair.error);
             json_t *acts = rule_actions(q->p, q->obs);
-            decide(w, h, q->p, "fallback", "", acts, q->obs);
+            decide(w, h, q->p, budget ? "budget" : "fallback", "", acts, q->obs);
             json_decref(acts);
         } else {
+            char why[480];
+            snprintf(why, sizeof why, "the reply of %s at step %lld stayed invalid after a repair: %s", q->p->id,
+                     (long long)t, q->why);
+            agora__guard_outcome(&ps->guard, AGORA__OUT_FALLBACK, why);
             json_t *none = json_array();
             decide(w, h, q->p, "llm", "(invalid reply: no action)", none, q->obs);
             json_decref(none);
@@ -907,4 +1003,144 @@ done:
     }
     free(pd);
     return rc;
+}
+
+/* ---- the LLM summary, the sweep's budget, saving and loading the state --------------------------------------------
+ */
+
+void agora_personas_set_budget(agora_personas *ps, agora_llm_budget *budget)
+{
+    if (ps)
+        ps->guard.sweep = budget;
+}
+
+json_t *agora_personas_llm_summary(const agora_personas *ps)
+{
+    if (!ps)
+        return NULL;
+    json_t *s = agora__guard_summary(&ps->guard);
+    if (s) {
+        json_object_set_new(s, "provider", json_string(agora_personas_provider(ps)));
+        json_object_set_new(s, "model", json_string(agora_personas_model(ps)));
+    }
+    return s;
+}
+
+int agora_personas_degraded(const agora_personas *ps)
+{
+    return ps && agora__guard_degraded(&ps->guard);
+}
+
+#define STATE_FORMAT "agora-personas-state"
+#define STATE_VERSION 1
+
+int agora_personas_save(const agora_personas *ps, json_t **state, agora_error *err)
+{
+    if (!state)
+        return agora_error_set(err, AGORA_EINVAL, "personas", "agora_personas_save needs somewhere to put the state");
+    *state = NULL;
+    if (!ps)
+        return agora_error_set(err, AGORA_EINVAL, "personas", "no personas to save");
+    json_t *list = json_array(), *st = NULL;
+    for (int i = 0; list && i < ps->n; i++) {
+        const persona *p = &ps->p[i];
+        json_t *mem = json_array();
+        for (int m = 0; mem && m < p->n_mem; m++)
+            json_array_append_new(mem, json_pack("{s:I, s:s, s:O}", "step", (json_int_t)p->mem[m].step, "text",
+                                                 p->mem[m].text, "obs", p->mem[m].obs));
+        json_array_append_new(list, json_pack("{s:s, s:o, s:o}", "id", p->id, "memory", mem ? mem : json_array(),
+                                              "inbox", p->inbox ? json_deep_copy(p->inbox) : json_array()));
+    }
+    json_t *guard = agora__guard_save(&ps->guard);
+    if (list && guard)
+        st = json_pack("{s:s, s:i, s:o, s:b, s:o}", "format", STATE_FORMAT, "version", STATE_VERSION, "personas", list,
+                       "json_object_only", ps->conf.llm.json_object_only, "llm", guard);
+    else {
+        json_decref(list);
+        json_decref(guard);
+    }
+    if (!st)
+        return agora_error_set(err, AGORA_ENOMEM, "personas", "out of memory");
+    *state = st;
+    return 0;
+}
+
+static int state_bad(agora_error *err, const char *fmt, const char *a, const char *b)
+{
+    return agora_error_set(err, AGORA_EINVAL, "state.personas", fmt, a ? a : "", b ? b : "");
+}
+
+int agora_personas_load(agora_personas *ps, const json_t *state, agora_error *err)
+{
+    if (!ps || !json_is_object(state))
+        return agora_error_set(err, AGORA_EINVAL, "state", "expected the object agora_personas_save made");
+    const char *format = json_string_value(json_object_get(state, "format"));
+    if (!format || strcmp(format, STATE_FORMAT) != 0 ||
+        json_integer_value(json_object_get(state, "version")) != STATE_VERSION)
+        return agora_error_set(err, AGORA_EINVAL, "state",
+                               "not a persona state of this agora (format %s version %d expected)", STATE_FORMAT,
+                               STATE_VERSION);
+    const json_t *list = json_object_get(state, "personas");
+    if (!json_is_array(list) || json_array_size(list) != (size_t)ps->n)
+        return agora_error_set(err, AGORA_EINVAL, "state.personas",
+                               "the state holds %zu personas, the scenario has %d: not this scenario's state",
+                               json_array_size(list), ps->n);
+    if (!json_is_boolean(json_object_get(state, "json_object_only")))
+        return agora_error_set(err, AGORA_EINVAL, "state.json_object_only", "expected true or false");
+    /* check everything before changing anything */
+    for (int i = 0; i < ps->n; i++) {
+        const json_t *o = json_array_get(list, (size_t)i), *mem = json_object_get(o, "memory"),
+                     *inbox = json_object_get(o, "inbox");
+        const char *id = json_string_value(json_object_get(o, "id"));
+        if (!id || strcmp(id, ps->p[i].id) != 0)
+            return state_bad(err, "the state is of persona \"%s\" where the scenario has \"%s\"", id ? id : "?",
+                             ps->p[i].id);
+        if (!json_is_array(mem) || json_array_size(mem) > (size_t)ps->p[i].memory_max || !json_is_array(inbox))
+            return state_bad(err, "persona \"%s\": %s", id, "memory (at most the persona's memory) or inbox missing");
+        size_t k;
+        json_t *m;
+        json_array_foreach(mem, k, m) {
+            if (!json_is_integer(json_object_get(m, "step")) || !json_is_string(json_object_get(m, "text")) ||
+                !json_object_get(m, "obs"))
+                return state_bad(err, "persona \"%s\": %s", id, "a memory entry without step, text and obs");
+        }
+        json_array_foreach(inbox, k, m) {
+            if (!json_is_string(m))
+                return state_bad(err, "persona \"%s\": %s", id, "a message in the inbox is not text");
+        }
+    }
+    agora__guard g = ps->guard;
+    g.ep = NULL;
+    g.n_ep = 0;
+    g.first_problem = NULL;
+    int rc = agora__guard_load(&g, json_object_get(state, "llm"), err);
+    if (rc)
+        return rc;
+    agora__guard_free(&ps->guard);
+    ps->guard = g;
+    for (int i = 0; i < ps->n; i++) {
+        persona *p = &ps->p[i];
+        const json_t *o = json_array_get(list, (size_t)i), *mem = json_object_get(o, "memory");
+        for (int m = 0; m < p->n_mem; m++) {
+            free(p->mem[m].text);
+            json_decref(p->mem[m].obs);
+        }
+        p->n_mem = 0;
+        if (!p->mem && p->memory_max > 0)
+            p->mem = calloc((size_t)p->memory_max, sizeof *p->mem);
+        size_t k;
+        json_t *m;
+        json_array_foreach(mem, k, m) {
+            if (!p->mem)
+                break;
+            p->mem[p->n_mem].step = (int64_t)json_integer_value(json_object_get(m, "step"));
+            p->mem[p->n_mem].text = strdup(json_string_value(json_object_get(m, "text")));
+            p->mem[p->n_mem].obs = json_deep_copy(json_object_get(m, "obs"));
+            p->n_mem++;
+        }
+        json_decref(p->inbox);
+        p->inbox = json_deep_copy(json_object_get(o, "inbox"));
+    }
+    ps->conf.llm.json_object_only = json_is_true(json_object_get(state, "json_object_only"));
+    return 0;
 }

@@ -360,6 +360,8 @@ static int simulate(mcp_call *call, const json_t *args, int mixed, json_t **out,
                      "series", series_json(model, ctx.rows, ctx.n_rows, ctx.nm), "events", ctx.events);
     if (mixed)
         json_object_set(*out, "decisions", ctx.decisions);
+    if (json_object_get(res.summary, "llm")) /* the LLM's calls, the budget, why a "degraded" run is so */
+        json_object_set(*out, "llm", json_object_get(res.summary, "llm"));
     if (ctx.stopped)
         json_object_set_new(*out, "stopped", agora__mcp_stopped(srv));
 done:
@@ -541,6 +543,8 @@ int agora__mcp_simulate_interactions(mcp_call *call, const json_t *args, json_t 
                         json_string(json_string_value(narrative) ? json_string_value(narrative) : ""));
     if (res.summary)
         json_object_set(*out, "state", json_object_get(res.summary, "state"));
+    if (json_object_get(res.summary, "llm")) /* the LLM's calls, the budget, why a "degraded" run is so */
+        json_object_set(*out, "llm", json_object_get(res.summary, "llm"));
     if (ctx.stopped)
         json_object_set_new(*out, "stopped", agora__mcp_stopped(srv));
 done:

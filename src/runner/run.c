@@ -7,6 +7,9 @@
  * unless t is the last step the world advances to t + 1. So row t of /metrics describes the state the step
  * t -> t + 1 starts from, interventions of t included.
  *
+ * A mixed run that reached its end with a persona decision that was to come from the LLM and got no valid answer
+ * is "degraded" (agora_personas_degraded), with the reason in the summary's "llm" object.
+ *
  * Nothing here depends on the model: it only sees agora_world and the specs the model declares. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <math.h>
@@ -109,13 +112,16 @@ static int tracker_load(tracker *tr, const json_t *j)
 /* Writes the checkpoint of step t: the world and where the run stands (the file was flushed just before). A
  * checkpoint that cannot be written is a warning, not the end of the run: the previous one stays in place. */
 static void write_checkpoint(const char *ckpt, const agora_world *w, agora_writer *wr, const tracker *tr,
-                             const char *hash, double elapsed_s, const agora_run_options *opt)
+                             const agora_personas *ps, const char *hash, double elapsed_s,
+                             const agora_run_options *opt)
 {
     agora_error e;
-    json_t *marks = NULL;
-    if (agora_writer_marks(wr, &marks, &e) == 0) {
-        json_t *run = json_pack("{s:I, s:s, s:o, s:o, s:f}", "step", (json_int_t)agora_world_time(w), "config_hash",
-                                hash, "marks", marks, "tracker", tracker_json(tr), "elapsed_s", elapsed_s);
+    json_t *marks = NULL, *personas = NULL;
+    if (agora_writer_marks(wr, &marks, &e) == 0 && (!ps || agora_personas_save(ps, &personas, &e) == 0)) {
+        json_t *run = json_pack("{s:I, s:s, s:o, s:o, s:f, s:o}", "step", (json_int_t)agora_world_time(w),
+                                "config_hash", hash, "marks", marks, "tracker", tracker_json(tr), "elapsed_s",
+                                elapsed_s, "personas", personas ? personas : json_null());
+        marks = personas = NULL;
         int rc = run ? agora_checkpoint_write(ckpt, w, run, &e) : agora_error_set(&e, AGORA_ENOMEM, ckpt, "out of memory");
         json_decref(run);
         if (rc == 0) {
@@ -123,6 +129,8 @@ static void write_checkpoint(const char *ckpt, const agora_world *w, agora_write
             return;
         }
     }
+    json_decref(marks);
+    json_decref(personas);
     char msg[1024];
     agora_log(opt->logger, AGORA_LOG_WARN, "no checkpoint at step %lld: %s", (long long)agora_world_time(w),
               agora_error_format(&e, msg, sizeof msg));
@@ -295,11 +303,6 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
     char config_hash[65];
     if ((rc = agora_scenario_hash(sc, config_hash, err)))
         goto done;
-    if (json_object_get(cfg, "personas") && (ckpt_every || opt->resume)) {
-        rc = agora_error_set(err, AGORA_EUNSUPPORTED, "--checkpoint-every",
-                             "checkpoints of runs with personas are not supported yet");
-        goto done;
-    }
     if (opt->resume) {
         /* The checkpoint must be of this very configuration; then the world goes back to its step. */
         if ((rc = agora_checkpoint_read(ckpt, &resume, err))) {
@@ -393,6 +396,29 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
             agora_log(opt->logger, AGORA_LOG_INFO, "answering persona calls from %s%s", replay,
                       opt->replay_until >= 0 ? " up to the given step, then from the live LLM" : "");
         }
+        if (resume) {
+            /* The personas' memory and counters as they were at the checkpoint; the calls they made after it (and
+             * before the run was stopped) are answered from the run file's transcript, not asked again. */
+            if ((rc = agora_personas_load(ps, json_object_get(resume, "personas"), err)))
+                goto done;
+            json_t *calls = NULL, *later = json_array();
+            const json_int_t from = json_integer_value(json_array_get(json_object_get(json_object_get(resume, "marks"), "calls"), 1));
+            if (!replay && (rc = agora_h5_llm_calls(path, &calls, err)) == 0) {
+                size_t i;
+                json_t *row;
+                json_array_foreach(calls, i, row)
+                    if (json_integer_value(json_object_get(row, "id")) >= from)
+                        json_array_append(later, row);
+                rc = agora_personas_replay_partial(ps, later, err);
+                if (json_array_size(later) > 0)
+                    agora_log(opt->logger, AGORA_LOG_INFO, "%zu call(s) made after the checkpoint are answered from %s",
+                              json_array_size(later), path);
+            }
+            json_decref(calls);
+            json_decref(later);
+            if (rc)
+                goto done;
+        }
         n_personas = agora_personas_count(ps);
         const char *prov = agora_personas_offline(ps) ? "offline" : NULL;
         wps = calloc((size_t)n_personas, sizeof *wps);
@@ -453,8 +479,13 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
     }
     agora_log(opt->logger, AGORA_LOG_INFO, "writing %s", path);
     pctx = (persona_ctx){.wr = wr, .opt = opt};
-    const agora_persona_hooks hooks = {
-        .ud = &pctx, .on_call = persona_call, .on_action = persona_action, .on_decision = persona_decision};
+    const agora_persona_hooks hooks = {.ud = &pctx,
+                                       .on_call = persona_call,
+                                       .on_action = persona_action,
+                                       .on_decision = persona_decision,
+                                       .logger = opt->logger};
+    if (ps && opt->llm_budget)
+        agora_personas_set_budget(ps, opt->llm_budget);
 
     /* A fresh run starts with no checkpoint: one left by an earlier run of this file would not match it. */
     if (!resume)
@@ -499,7 +530,7 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
             if ((t % flush_every == 0 || last || checkpoint) && (rc = agora_writer_flush(wr, err)))
                 goto done;
             if (checkpoint)
-                write_checkpoint(ckpt, w, wr, &tr, config_hash, elapsed_before + agora__now() - t_start, opt);
+                write_checkpoint(ckpt, w, wr, &tr, ps, config_hash, elapsed_before + agora__now() - t_start, opt);
         }
         steps_done = t;
         int cancel = opt->cancel && *opt->cancel;
@@ -530,7 +561,7 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
         goto done;
     /* An interrupted run can go on from where it stopped; a complete one needs its checkpoint no more. */
     if (interrupted && ckpt_every > 0)
-        write_checkpoint(ckpt, w, wr, &tr, config_hash, elapsed_before + agora__now() - t_start, opt);
+        write_checkpoint(ckpt, w, wr, &tr, ps, config_hash, elapsed_before + agora__now() - t_start, opt);
     if (!interrupted) {
         char tmp[4300];
         snprintf(tmp, sizeof tmp, "%s.tmp", ckpt);
@@ -542,7 +573,12 @@ done:;
     json_t *summary = NULL;
     if (w && tr.peak)
         summary = summary_json(model, &tr, steps_done);
-    const char *status = rc ? "failed" : interrupted ? "interrupted" : "complete";
+    if (summary && ps) /* mixed runs: what the LLM did, and why the run is degraded when it is */
+        json_object_set_new(summary, "llm", agora_personas_llm_summary(ps));
+    const char *status = rc                            ? "failed"
+                         : interrupted                 ? "interrupted"
+                         : agora_personas_degraded(ps) ? "degraded"
+                                                       : "complete";
     if (wr && rc && err) {
         char why[1024];
         agora_writer_set_error(wr, agora_error_format(err, why, sizeof why));

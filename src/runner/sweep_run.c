@@ -61,7 +61,41 @@ typedef struct run_state {
     int rc, skipped;
     int reported, failed; /* a worker process reported this run (and whether it failed) */
     int other;            /* another MPI rank runs it */
+    int degraded;         /* it ended "degraded" */
+    char budget[64];      /* the limit that stopped its LLM calls and where ("max_calls reached at step 7"), or "" */
 } run_state;
+
+/* "LIMIT reached at step N" from a run summary's llm.budget, or "" (no budget stopped the run). */
+static void budget_note(const json_t *llm, char *buf, size_t size)
+{
+    const json_t *b = json_object_get(llm, "budget");
+    buf[0] = '\0';
+    if (json_is_object(b))
+        snprintf(buf, size, "%s reached at step %lld", json_string_value(json_object_get(b, "limit")),
+                 (long long)json_integer_value(json_object_get(b, "reached_at_step")));
+}
+
+/* A run file that reached its end, complete or degraded (what another rank or a worker left): its final metrics
+ * (a new object), its status and budget note; NULL when it did not end. */
+static json_t *finished_run(const char *path, char *status, size_t ssize, char *budget, size_t bsize)
+{
+    json_t *info = NULL, *m = NULL;
+    agora_error e;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fclose(f);
+    if (agora_h5_inspect(path, &info, &e) != 0)
+        return NULL;
+    const char *st = json_string_value(json_object_get(info, "status"));
+    if (st && (strcmp(st, "complete") == 0 || strcmp(st, "degraded") == 0)) {
+        m = json_incref(json_object_get(info, "metrics"));
+        snprintf(status, ssize, "%s", st);
+        budget_note(json_object_get(info, "llm"), budget, bsize);
+    }
+    json_decref(info);
+    return m;
+}
 
 /* Reads exactly n bytes; 0, or -1 at the end of the stream. */
 static int read_all(int fd, unsigned char *buf, size_t n)
@@ -77,7 +111,8 @@ static int read_all(int fd, unsigned char *buf, size_t n)
 }
 
 /* One run: the scenario with the sweep's --set, the run's overrides, its seed, its output file and thread count. */
-static int do_run(const char *scenario_path, const agora_sweep_options *opt, run_state *rs, int threads)
+static int do_run(const char *scenario_path, const agora_sweep_options *opt, agora_llm_budget *budget, run_state *rs,
+                  int threads)
 {
     agora_scenario *sc = NULL;
     int rc = agora_scenario_load(scenario_path, &sc, &rs->err);
@@ -121,10 +156,12 @@ static int do_run(const char *scenario_path, const agora_sweep_options *opt, run
         free(list[i]);
     free(list);
     if (rc == 0) {
-        agora_run_options ro = {.logger = opt->logger, .cancel = opt->cancel};
+        agora_run_options ro = {.logger = opt->logger, .cancel = opt->cancel, .llm_budget = budget};
         agora_run_result res;
         rc = agora_run(sc, &ro, &res, &rs->err);
         snprintf(rs->status, sizeof rs->status, "%s", res.status);
+        rs->degraded = strcmp(res.status, "degraded") == 0;
+        budget_note(json_object_get(res.summary, "llm"), rs->budget, sizeof rs->budget);
         json_t *metrics = json_object();
         const char *mk;
         json_t *mv;
@@ -132,7 +169,7 @@ static int do_run(const char *scenario_path, const agora_sweep_options *opt, run
             json_object_set(metrics, mk, json_object_get(mv, "final"));
         rs->metrics = metrics;
         agora_run_result_free(&res);
-        if (rc == 0 && strcmp(rs->status, "complete") != 0)
+        if (rc == 0 && strcmp(rs->status, "complete") != 0 && !rs->degraded)
             rc = agora_error_set(&rs->err, AGORA_ECANCELED, "sweep", "interrupted");
     }
     agora_scenario_destroy(sc);
@@ -142,7 +179,7 @@ static int do_run(const char *scenario_path, const agora_sweep_options *opt, run
 /* The master file: /runs/<id> -> <output>.runs/<id>.h5 (external links, relative to the master's directory) and
  * /sweep/table. Written whole at the end (not SWMR): it is small, and a restarted sweep rewrites it. */
 static int write_master(const char *output, const json_t *runs, const run_state *rs, const agora_model *model,
-                        agora_error *err)
+                        int mixed, agora_error *err)
 {
     agora__h5_quiet q;
     agora__h5_quiet_begin(&q);
@@ -156,8 +193,8 @@ static int write_master(const char *output, const json_t *runs, const run_state 
     const json_t *ov0 = json_object_get(json_array_get(runs, 0), "overrides");
     const size_t n_keys = json_object_size(ov0);
     const int n_metrics = agora_model_n_metrics(model);
-    agora__h5_column *cols = calloc(3 + n_keys + (size_t)n_metrics, sizeof *cols);
-    agora__h5_cell *cells = calloc(3 + n_keys + (size_t)n_metrics, sizeof *cells);
+    agora__h5_column *cols = calloc(4 + n_keys + (size_t)n_metrics, sizeof *cols);
+    agora__h5_cell *cells = calloc(4 + n_keys + (size_t)n_metrics, sizeof *cells);
     const char **keys = calloc(n_keys + 1, sizeof *keys);
     if (!cols || !cells || !keys) {
         rc = agora_error_set(err, AGORA_ENOMEM, output, "out of memory");
@@ -167,6 +204,9 @@ static int write_master(const char *output, const json_t *runs, const run_state 
     cols[c++] = (agora__h5_column){"run", AGORA__H5_TEXT, 16};
     cols[c++] = (agora__h5_column){"seed", AGORA__H5_INT64, 0};
     cols[c++] = (agora__h5_column){"status", AGORA__H5_TEXT, 16};
+    if (mixed) /* the limit that stopped a run's LLM calls, and where */
+        cols[c++] = (agora__h5_column){"llm_budget", AGORA__H5_TEXT, 64};
+    const int first_key = c;
     size_t kk = 0;
     const char *key;
     json_t *v;
@@ -208,10 +248,12 @@ static int write_master(const char *output, const json_t *runs, const run_state 
         cells[k++] = (agora__h5_cell){.s = json_string_value(json_object_get(run, "id"))};
         cells[k++] = (agora__h5_cell){.i = json_integer_value(json_object_get(run, "seed"))};
         cells[k++] = (agora__h5_cell){.s = rs[r].status};
+        if (mixed)
+            cells[k++] = (agora__h5_cell){.s = rs[r].budget};
         char *texts[64] = {0};
         for (size_t j = 0; j < kk; j++) {
             const json_t *val = json_object_get(ov, keys[j]);
-            if (cols[3 + j].kind == AGORA__H5_FLOAT64) {
+            if (cols[first_key + (int)j].kind == AGORA__H5_FLOAT64) {
                 cells[k++] = (agora__h5_cell){.f = json_number_value(val)};
             } else {
                 char *t = json_is_string(val) ? strdup(json_string_value(val)) : agora__json_dumps(val, JSON_COMPACT);
@@ -252,8 +294,8 @@ done:
  * finished run on a pipe in one write (atomic below PIPE_BUF): the run's index (4 bytes), 0/1 (complete/failed),
  * the length (2 bytes) and its final metrics as JSON (empty when too long: then they are read from the run file).
  * The parent shows progress as the reports come. */
-static int run_in_workers(const char *scenario_path, const agora_sweep_options *opt, run_state *rs, size_t n,
-                          int workers, agora_sweep_progress *pg, double t0)
+static int run_in_workers(const char *scenario_path, const agora_sweep_options *opt, agora_llm_budget *budget,
+                          run_state *rs, size_t n, int workers, agora_sweep_progress *pg, double t0)
 {
     int fds[2];
     if (pipe(fds) != 0)
@@ -289,21 +331,25 @@ static int run_in_workers(const char *scenario_path, const agora_sweep_options *
                 if (k >= (long)n_todo || (opt->cancel && *opt->cancel))
                     break;
                 const size_t r = todo[k];
-                int rc = do_run(scenario_path, opt, &rs[r], 1);
+                int rc = do_run(scenario_path, opt, budget, &rs[r], 1);
                 if (rc && rc != AGORA_ECANCELED) {
                     char msg[600];
                     agora_log(opt->logger, AGORA_LOG_ERROR, "run %s failed: %s",
                               json_string_value(json_object_get(rs[r].run, "id")),
                               agora_error_format(&rs[r].err, msg, sizeof msg));
                 }
-                char *mj = rs[r].metrics ? json_dumps(rs[r].metrics, JSON_COMPACT) : NULL;
+                /* the report: {"metrics": {...}, "budget": "..."} */
+                json_t *report =
+                    rs[r].metrics ? json_pack("{s:O, s:s}", "metrics", rs[r].metrics, "budget", rs[r].budget) : NULL;
+                char *mj = report ? json_dumps(report, JSON_COMPACT) : NULL;
+                json_decref(report);
                 size_t ml = mj && strlen(mj) + 7 <= PIPE_BUF ? strlen(mj) : 0;
                 unsigned char rec[PIPE_BUF];
                 rec[0] = (unsigned char)(r >> 24);
                 rec[1] = (unsigned char)(r >> 16);
                 rec[2] = (unsigned char)(r >> 8);
                 rec[3] = (unsigned char)r;
-                rec[4] = (unsigned char)(rc != 0);
+                rec[4] = (unsigned char)((rc != 0) | (rs[r].degraded && rc == 0) << 1); /* failed, degraded */
                 rec[5] = (unsigned char)(ml >> 8);
                 rec[6] = (unsigned char)ml;
                 if (ml)
@@ -341,13 +387,21 @@ static int run_in_workers(const char *scenario_path, const agora_sweep_options *
             break;
         if (r < n && ml) {
             rec[7 + ml] = '\0';
+            json_t *report = json_loads((const char *)rec + 7, 0, NULL);
             json_decref(rs[r].metrics);
-            rs[r].metrics = json_loads((const char *)rec + 7, 0, NULL);
+            rs[r].metrics = json_incref(json_object_get(report, "metrics"));
+            snprintf(rs[r].budget, sizeof rs[r].budget, "%s",
+                     json_string_value(json_object_get(report, "budget"))
+                         ? json_string_value(json_object_get(report, "budget"))
+                         : "");
+            json_decref(report);
             rs[r].reported = 1;
-            rs[r].failed = rec[4] != 0;
+            rs[r].failed = (rec[4] & 1) != 0;
+            rs[r].degraded = (rec[4] & 2) != 0;
         }
         pg->done++;
-        pg->failed += rec[4] != 0;
+        pg->failed += (rec[4] & 1) != 0;
+        pg->degraded += (rec[4] & 2) != 0;
         if (opt->progress && !stopped) {
             agora_sweep_progress p = *pg;
             p.elapsed_s = agora__now() - t0;
@@ -369,13 +423,15 @@ static int run_in_workers(const char *scenario_path, const agora_sweep_options *
         if (rs[r].skipped)
             continue;
         if (rs[r].reported && !rs[r].failed && rs[r].metrics) {
-            snprintf(rs[r].status, sizeof rs[r].status, "complete");
+            snprintf(rs[r].status, sizeof rs[r].status, "%s", rs[r].degraded ? "degraded" : "complete");
             continue;
         }
         json_decref(rs[r].metrics);
         rs[r].metrics = NULL;
-        if ((rs[r].metrics = completed_metrics(rs[r].path))) {
-            snprintf(rs[r].status, sizeof rs[r].status, "complete");
+        if ((rs[r].metrics =
+                 finished_run(rs[r].path, rs[r].status, sizeof rs[r].status, rs[r].budget, sizeof rs[r].budget))) {
+            rs[r].degraded = strcmp(rs[r].status, "degraded") == 0;
+            pg->degraded += rs[r].degraded && !rs[r].reported;
         } else {
             FILE *f = fopen(rs[r].path, "rb");
             const int canceled = opt->cancel && *opt->cancel;
@@ -421,6 +477,25 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
     }
     const int cores = opt->threads > 0 ? opt->threads : omp_get_max_threads();
     agora_sweep_progress pg = {.total = (int64_t)n};
+    const int mixed = json_object_get(agora_scenario_config(sc), "personas") != NULL;
+    /* The sweep's LLM budget, shared by this process and the workers it forks; MPI ranks split it evenly (the
+     * first ranks take the remainder of the calls and tokens). A rank whose share is no call at all gets a budget
+     * already spent, since 0 would mean "no limit". */
+    agora_llm_budget *budget = NULL;
+    if (opt->max_calls > 0 || opt->max_tokens > 0 || opt->max_cost > 0) {
+        const int64_t nr = opt->size > 1 ? opt->size : 1, me = opt->size > 1 ? opt->rank : 0;
+        int64_t calls = opt->max_calls / nr + (me < opt->max_calls % nr);
+        int64_t tokens = opt->max_tokens / nr + (me < opt->max_tokens % nr);
+        const int spent = (opt->max_calls > 0 && calls == 0) || (opt->max_tokens > 0 && tokens == 0);
+        if ((rc = agora_llm_budget_create(spent ? 1 : calls, spent ? 0 : tokens, opt->max_cost / (double)nr, &budget,
+                                          err))) {
+            free(rs);
+            agora_scenario_destroy(sc);
+            return rc;
+        }
+        if (spent)
+            agora_llm_budget_reserve(budget, 1);
+    }
     /* runs already complete from an earlier attempt */
     size_t todo = 0;
     for (size_t r = 0; r < n; r++) {
@@ -438,6 +513,11 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
     if (pg.skipped > 0)
         agora_log(opt->logger, AGORA_LOG_INFO, "%lld of %lld runs already complete: skipped", (long long)pg.skipped,
                   (long long)n);
+    for (size_t r = 0; r < n && mixed; r++) { /* the budget notes of the runs skipped, for the table */
+        char st[16];
+        if (rs[r].skipped)
+            json_decref(finished_run(rs[r].path, st, sizeof st, rs[r].budget, sizeof rs[r].budget));
+    }
     /* Many runs: `cores` worker processes, one run at a time each on one thread (processes, not threads: the
      * HDF5 library serialises every call behind one lock, so threads writing run files would mostly wait for
      * each other). Few runs: one after another in this process with every thread. */
@@ -447,12 +527,13 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
     atomic_int stop = 0;
     atomic_llong done = pg.done, failed = 0;
     if (parallel) {
-        rc = run_in_workers(scenario_path, opt, rs, n, cores, &pg, t0);
+        rc = run_in_workers(scenario_path, opt, budget, rs, n, cores, &pg, t0);
         atomic_store(&done, pg.done);
         atomic_store(&failed, pg.failed);
         if (rc) {
             free(rs);
             agora_scenario_destroy(sc);
+            agora_llm_budget_destroy(budget);
             return agora_error_set(err, rc, "sweep", "cannot start worker processes");
         }
     }
@@ -463,11 +544,12 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
             rs[r].other = 1;
             continue;
         }
-        rs[r].rc = do_run(scenario_path, opt, &rs[r], ranks > 1 && opt->threads <= 0 ? 1 : cores);
+        rs[r].rc = do_run(scenario_path, opt, budget, &rs[r], ranks > 1 && opt->threads <= 0 ? 1 : cores);
         if (rs[r].rc && !rs[r].status[0])
             snprintf(rs[r].status, sizeof rs[r].status, "failed");
         if (rs[r].rc)
             atomic_fetch_add(&failed, 1);
+        pg.degraded += rs[r].rc == 0 && rs[r].degraded;
         long long d = atomic_fetch_add(&done, 1) + 1;
         if (opt->progress) {
             agora_sweep_progress p = {.done = d,
@@ -488,9 +570,10 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
         for (size_t r = 0; r < n && rank == 0; r++) { /* rank 0 reads the other ranks' runs from their files */
             if (!rs[r].other)
                 continue;
-            if ((rs[r].metrics = completed_metrics(rs[r].path))) {
-                snprintf(rs[r].status, sizeof rs[r].status, "complete");
+            if ((rs[r].metrics =
+                     finished_run(rs[r].path, rs[r].status, sizeof rs[r].status, rs[r].budget, sizeof rs[r].budget))) {
                 pg.done++;
+                pg.degraded += strcmp(rs[r].status, "degraded") == 0;
             } else {
                 snprintf(rs[r].status, sizeof rs[r].status, "failed");
                 rs[r].rc = AGORA_EINTERNAL;
@@ -505,7 +588,7 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
             if (!rs[r].status[0])
                 snprintf(rs[r].status, sizeof rs[r].status, "not run");
         double tm = agora__now();
-        rc = write_master(opt->output, runs, rs, model, err);
+        rc = write_master(opt->output, runs, rs, model, mixed, err);
         agora_log(opt->logger, AGORA_LOG_DEBUG, "runs %.3f s, sweep file %.3f s", tm - t0, agora__now() - tm);
     }
     if (rc == 0) {
@@ -528,6 +611,7 @@ int agora_sweep_run(const char *scenario_path, const json_t *runs, const agora_s
     for (size_t r = 0; r < n; r++)
         json_decref(rs[r].metrics);
     free(rs);
+    agora_llm_budget_destroy(budget);
     agora_scenario_destroy(sc);
     return rc;
 }
