@@ -2114,6 +2114,105 @@ static void snapshots_are_found_by_label_as_by_id(void **state)
     mcp_stop(m);
 }
 
+/* LLM calls go only where the server allows: a client may not point llm.base_url at a host of its choosing, nor
+ * name which environment variable is sent as the API key (a prompt-injected client would send the server's keys,
+ * or any secret of its environment, to itself). Loopback hosts, the providers' defaults and --allow-llm origins
+ * pass; so does --llm-key-env. The refusal comes before any call. */
+static void llm_endpoints_and_keys_are_the_servers_choice(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--allow-read", test_src_path("scenarios"), "--allow-llm", "https://llm.example.org:8443",
+                           "--llm-key-env", "MY_KEY", NULL};
+    mcp *m = mcp_open("llmplaces", extra);
+    const char *actors = "'actors': [{'role': 'mayor'}], 'rounds': 1, 'world': 'A town.'";
+    /* another host: refused, naming the key and the way to allow it */
+    mcp_call_error(m, "simulate_interactions",
+                   J("{%s, 'llm': {'provider': 'openai', 'model': 'm', 'base_url': 'https://evil.example.com/v1'}}",
+                     actors),
+                   "--allow-llm");
+    /* a user:password@ prefix does not smuggle another host past the check */
+    mcp_call_error(m, "simulate_interactions",
+                   J("{%s, 'llm': {'provider': 'openai', 'model': 'm', 'base_url': 'https://llm.example.org:8443@evil.example.com'}}",
+                     actors),
+                   "base_url");
+    /* the same origin on another port, or over http, is another origin */
+    mcp_call_error(m, "simulate_interactions",
+                   J("{%s, 'llm': {'provider': 'openai', 'model': 'm', 'base_url': 'https://llm.example.org'}}", actors),
+                   "--allow-llm");
+    /* in a persona scenario's llm block through set, and in an actor's own llm block */
+    char spath[4096];
+    snprintf(spath, sizeof spath, "%s", test_src_path("scenarios/sir_lockdown.yaml"));
+    mcp_call_error(m, "simulate_mixed",
+                   json_pack("{s:s, s:[s, s, s], s:i}", "path", spath, "set", "space.width=30", "space.height=30",
+                             "llm={provider: ollama, model: m, base_url: \"http://10.1.2.3:8000\"}", "steps", 3),
+                   "llm.base_url");
+    mcp_call_error(m, "simulate_interactions",
+                   json_pack("{s:s}", "scenario",
+                             "mode: interactions\nrounds: 1\n"
+                             "llm: {provider: openai, model: m, base_url: \"http://127.0.0.1:9\"}\n"
+                             "world: {description: A town.}\n"
+                             "actors: [{id: mayor, role: mayor, llm: {base_url: \"http://203.0.113.9\"}}]\n"),
+                   "actors[0].llm.base_url");
+    /* the key variable: only the server's */
+    mcp_call_error(m, "simulate_mixed",
+                   json_pack("{s:s, s:[s, s, s], s:i}", "path", spath, "set", "space.width=30", "space.height=30",
+                             "llm={provider: openai, model: m, api_key_env: AWS_SECRET_ACCESS_KEY}", "steps", 3),
+                   "api_key_env");
+    /* allowed: an --allow-llm origin with a path, loopback, and --llm-key-env; the run goes on (no server there:
+     * degraded, but not refused) */
+    json_t *r = mcp_call(m, "simulate_mixed",
+                         json_pack("{s:s, s:[s, s, s, s], s:i, s:s}", "path", spath, "set", "space.width=30",
+                                   "space.height=30", "llm={provider: ollama, model: m, base_url: \"http://127.0.0.1:9\"}",
+                                   "llm.api_key_env=MY_KEY", "steps", 3, "output", "loop.h5"));
+    assert_string_equal(str(r, "status"), "degraded");
+    json_decref(r);
+    json_t *lim = obj(mcp_call(m, "list_worlds", J("{}")), "limits");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(lim, "allow_llm"), 0)),
+                        "https://llm.example.org:8443");
+    mcp_stop(m);
+}
+
+/* SIGTERM while a simulation runs: the run stops at its next step, its file is closed "interrupted" (not left
+ * open), the client gets the result, and the server ends with 128 + SIGTERM. */
+static void sigterm_closes_a_running_simulation(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--allow-read", test_src_path("scenarios"), NULL};
+    mcp *m = mcp_open("sigterm", extra);
+    char spath[4096];
+    snprintf(spath, sizeof spath, "%s", test_src_path("scenarios/sir_grid.yaml"));
+    mcp_send(m, json_pack("{s:s, s:I, s:s, s:{s:s, s:{s:s, s:[s], s:i, s:s}}}", "jsonrpc", "2.0", "id",
+                          (json_int_t)900, "method", "tools/call", "params", "name", "simulate_mechanics", "arguments",
+                          "path", spath, "set", "output.flush_every=1", "steps", 100000, "output", "long.h5"));
+    char file[4200];
+    snprintf(file, sizeof file, "%s/long.h5", m->out_dir);
+    for (int i = 0; i < 300 && access(file, F_OK) != 0; i++) {
+        struct timespec ts = {0, 20000000L};
+        nanosleep(&ts, NULL);
+    }
+    struct timespec ts = {0, 300000000L};
+    nanosleep(&ts, NULL);
+    assert_int_equal(kill(m->pid, SIGTERM), 0);
+    char *line = mcp_read_line(m, 30000);
+    if (!line)
+        MCP_FAIL(m, "no result after SIGTERM");
+    json_t *msg = mcp_check_line(m, line);
+    json_t *res = json_object_get(json_object_get(msg, "result"), "structuredContent");
+    assert_string_equal(str(res, "status"), "interrupted");
+    json_decref(msg);
+    int status = 0;
+    assert_int_equal(waitpid(m->pid, &status, 0), m->pid);
+    m->pid = -1;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 128 + SIGTERM);
+    json_t *info = NULL;
+    agora_error err;
+    assert_int_equal(agora_h5_inspect(file, &info, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(info, "status")), "interrupted");
+    json_decref(info);
+    mcp_free(m);
+}
+
 int main(void)
 {
     /* A server that dies must fail the test through a write error, not kill it with SIGPIPE. */
@@ -2139,6 +2238,8 @@ int main(void)
         T(outputs_stay_inside_the_output_dir),
         T(reads_stay_inside_the_allowed_roots),
         T(errors_about_files_never_show_their_content),
+        T(llm_endpoints_and_keys_are_the_servers_choice),
+        T(sigterm_closes_a_running_simulation),
         T(snapshots_are_found_by_label_as_by_id),
     };
 #undef T

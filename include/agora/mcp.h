@@ -51,7 +51,18 @@ typedef struct agora_mcp_options {
     const char *output_dir; /* where simulate_* write their run files, by a relative name or a new one [runs/mcp] */
     const char *const *allow_read; /* n_allow_read directories the tools may read files from [the working dir] */
     int n_allow_read;
+    /* LLM endpoints (base URLs; their scheme, host and port count) a client may direct calls to with llm.base_url,
+     * besides loopback hosts and the providers' defaults (or OLLAMA_HOST / OPENAI_BASE_URL of the server's
+     * environment), which are always allowed. */
+    const char *const *allow_llm;
+    int n_allow_llm;
+    /* Environment variables a client may name as llm.api_key_env, besides AGORA_API_KEY and OPENAI_API_KEY. */
+    const char *const *llm_key_env;
+    int n_llm_key_env;
     int threads;                /* OpenMP threads per world and run (<= 0: all cores) */
+    /* May be NULL; once nonzero (a signal handler sets it), a running simulation or advance_world stops at its next
+     * step (the run file is closed "interrupted" and the result says so) and agora_mcp_serve returns. */
+    const volatile int *cancel;
     const agora_logger *logger; /* may be NULL; never stdout */
 } agora_mcp_options;
 
@@ -72,7 +83,7 @@ AGORA_API agora_mcp_limits agora_mcp_get_limits(const agora_mcp *srv);
 /* Frees the server and every world it holds; NULL is allowed. */
 AGORA_API void agora_mcp_destroy(agora_mcp *srv);
 
-/* Serves `in` until end of input, writing to `out` (flushed after every message). Returns 0 at end of input,
+/* Serves `in` until end of input (or opt->cancel), writing to `out` (flushed after every message). Returns 0 at end of input or when cancelled,
  * AGORA_EIO when reading fails. */
 AGORA_API int agora_mcp_serve(FILE *in, FILE *out, const agora_mcp_options *opt, agora_error *err);
 

@@ -71,6 +71,9 @@ agora_scenario *cli_load_scenario(const char *cmd, const cli_args *a, int *rc);
  * SIGTERM, 129 for SIGHUP, 141 for a closed pipe), or 130 when it stopped for another reason. */
 extern volatile int cli_cancel;
 void cli_signals_install(void);
+/* The same for a command that waits on reads (agora mcp): system calls are interrupted, not restarted, and
+ * SIGPIPE is left alone. */
+void cli_signals_install_interrupting(void);
 void cli_signals_restore(void);
 int cli_signal_exit_code(void);
 int cli_signalled(void);

@@ -8,7 +8,7 @@
 
 static const cli_opt mcp_opts[] = {
     {"max-agents", 0, 1}, {"max-steps", 0, 1},  {"max-worlds", 0, 1}, {"max-snapshots", 0, 1}, {"max-wall", 0, 1},
-    {"output-dir", 0, 1}, {"allow-read", 0, 1}, {"threads", 't', 1},  {"log-level", 0, 1},     {NULL, 0, 0}};
+    {"output-dir", 0, 1}, {"allow-read", 0, 1}, {"allow-llm", 0, 1}, {"llm-key-env", 0, 1}, {"threads", 't', 1},  {"log-level", 0, 1},     {NULL, 0, 0}};
 
 static const char mcp_help[] =
     "usage: agora mcp [OPTIONS]\n"
@@ -28,6 +28,10 @@ static const char mcp_help[] =
     "                          (default runs/mcp)\n"
     "      --allow-read DIR    a directory the tools may read files from (scenarios, edge lists, recordings);\n"
     "                          repeatable (default: the directory the server starts in)\n"
+    "      --allow-llm URL     an LLM endpoint clients may name as llm.base_url, besides loopback hosts and the\n"
+    "                          providers' defaults; repeatable\n"
+    "      --llm-key-env NAME  an environment variable clients may name as llm.api_key_env, besides\n"
+    "                          AGORA_API_KEY and OPENAI_API_KEY; repeatable\n"
     "  -t, --threads N         OpenMP threads per world (default: all cores)\n"
     "      --log-level LEVEL   error, warn (default), info or debug\n"
     "\n"
@@ -95,7 +99,20 @@ int cmd_mcp(int argc, char **argv)
         if (strcmp(a.opts[i].opt->name, "allow-read") == 0 && opt.n_allow_read < 256)
             roots[opt.n_allow_read++] = a.opts[i].value;
     opt.allow_read = roots;
+    const char *urls[256], *keys[256];
+    for (int i = 0; i < a.n_opts; i++) {
+        if (strcmp(a.opts[i].opt->name, "allow-llm") == 0 && opt.n_allow_llm < 256)
+            urls[opt.n_allow_llm++] = a.opts[i].value;
+        if (strcmp(a.opts[i].opt->name, "llm-key-env") == 0 && opt.n_llm_key_env < 256)
+            keys[opt.n_llm_key_env++] = a.opts[i].value;
+    }
+    opt.allow_llm = urls;
+    opt.llm_key_env = keys;
     opt.logger = &logger;
+    /* SIGTERM, SIGINT, SIGHUP: a running simulation closes its file "interrupted", then the server ends; the read
+     * of the next message is interrupted rather than restarted. */
+    cli_signals_install_interrupting();
+    opt.cancel = &cli_cancel;
     signal(SIGPIPE, SIG_IGN); /* a client that goes away ends the input; writes to it must not kill us first */
     agora_log(&logger, AGORA_LOG_INFO, "MCP server on stdio (agora %s)", agora_version());
     agora_error err;
@@ -103,5 +120,5 @@ int cmd_mcp(int argc, char **argv)
         cli_error("mcp", &err);
         return err.code == AGORA_EINVAL ? CLI_USAGE : CLI_FAILED; /* a bad --allow-read: before any message */
     }
-    return CLI_OK;
+    return cli_signalled() ? cli_signal_exit_code() : CLI_OK;
 }

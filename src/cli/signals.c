@@ -24,15 +24,26 @@ static void on_signal(int sig)
 
 static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
 
-void cli_signals_install(void)
+static void install(int flags)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
+    sa.sa_flags = flags;
     for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
-        sigaction(stop_signals[i], &sa, NULL);
+        if (stop_signals[i] != SIGPIPE || flags)
+            sigaction(stop_signals[i], &sa, NULL);
+}
+
+void cli_signals_install(void)
+{
+    install(SA_RESTART);
+}
+
+void cli_signals_install_interrupting(void)
+{
+    install(0); /* SIGPIPE left as the caller sets it */
 }
 
 void cli_signals_restore(void)

@@ -12,9 +12,14 @@ typedef struct mcp_world mcp_world;
 
 struct agora_mcp {
     agora_mcp_limits lim;
+    const volatile int *cancel; /* agora_mcp_options.cancel */
     char *output_dir;            /* absolute (not resolved: it may not exist yet) */
     char **roots, **roots_given; /* the read roots: real paths, and as given (absolute) */
     int n_roots;
+    char **llm_urls;             /* --allow-llm: origins clients may send LLM calls to, besides loopback */
+    int n_llm_urls;
+    char **key_envs;             /* --llm-key-env: variables a client may name as llm.api_key_env */
+    int n_key_envs;
     int threads;
     agora_logger logger;
     agora_mcp_write_fn write;
@@ -114,6 +119,14 @@ int agora__mcp_read_path(const agora_mcp *srv, const char *path, const char *bas
 /* Checks every file a loaded scenario makes the library read: an edge list (space.path), replay recordings
  * ({provider: replay, path} anywhere in the configuration), enrich sources. */
 int agora__mcp_check_reads(const agora_mcp *srv, const agora_scenario *sc, agora_error *err);
+
+/* Refuses an LLM endpoint a client chose that the server has not allowed (llm.base_url, in any llm block: the top
+ * one, roles, actors, personas), and an llm.api_key_env other than the server's: a prompt-injected client must not
+ * send the server's keys, or any other variable of its environment, to a host of its choosing. */
+/* Whether the server was told to stop (agora_mcp_options.cancel). */
+int agora__mcp_cancelled(const agora_mcp *srv);
+
+int agora__mcp_check_llm(const agora_mcp *srv, const agora_scenario *sc, agora_error *err);
 
 /* The run file: `name` (a relative name under the output directory; NULL: a new file <stem>.h5, <stem>-2.h5, ...)
  * reserved as a new empty file, without following links, its real path in out. Refusals name `key`; a malformed

@@ -21,6 +21,7 @@
  *    the file's text: its values, a non-scenario file's keys, a syntax error's context; an edge-list error drops the
  *    line it quotes. Errors about the client's own text (inline scenarios, overrides) are left as they are. */
 #define _XOPEN_SOURCE 700 /* realpath, openat, mkdirat, fstatat */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -116,6 +117,18 @@ static int add_root(agora_mcp *srv, const char *dir, agora_error *err)
     return 0;
 }
 
+static int add_string(char ***list, int *n, const char *s, agora_error *err)
+{
+    char **l = realloc(*list, (size_t)(*n + 1) * sizeof *l);
+    if (!l)
+        return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    *list = l;
+    if (!(l[*n] = strdup(s)))
+        return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    (*n)++;
+    return 0;
+}
+
 int agora__mcp_places_init(agora_mcp *srv, const agora_mcp_options *opt, agora_error *err)
 {
     const char *dir = opt->output_dir && *opt->output_dir ? opt->output_dir : "runs/mcp";
@@ -127,6 +140,12 @@ int agora__mcp_places_init(agora_mcp *srv, const agora_mcp_options *opt, agora_e
     for (int i = 0; rc == 0 && opt->allow_read && i < opt->n_allow_read; i++)
         if (opt->allow_read[i] && opt->allow_read[i][0])
             rc = add_root(srv, opt->allow_read[i], err);
+    for (int i = 0; rc == 0 && opt->allow_llm && i < opt->n_allow_llm; i++)
+        if (opt->allow_llm[i] && opt->allow_llm[i][0])
+            rc = add_string(&srv->llm_urls, &srv->n_llm_urls, opt->allow_llm[i], err);
+    for (int i = 0; rc == 0 && opt->llm_key_env && i < opt->n_llm_key_env; i++)
+        if (opt->llm_key_env[i] && opt->llm_key_env[i][0])
+            rc = add_string(&srv->key_envs, &srv->n_key_envs, opt->llm_key_env[i], err);
     if (rc == 0 && srv->n_roots == 0) {
         char cwd[PATH_MAX];
         if (!getcwd(cwd, sizeof cwd))
@@ -145,6 +164,14 @@ void agora__mcp_places_free(agora_mcp *srv)
     }
     free(srv->roots);
     free(srv->roots_given);
+    for (int i = 0; i < srv->n_llm_urls; i++)
+        free(srv->llm_urls[i]);
+    for (int i = 0; i < srv->n_key_envs; i++)
+        free(srv->key_envs[i]);
+    free(srv->llm_urls);
+    free(srv->key_envs);
+    srv->llm_urls = srv->key_envs = NULL;
+    srv->n_llm_urls = srv->n_key_envs = 0;
     free(srv->output_dir);
     srv->roots = srv->roots_given = NULL;
     srv->output_dir = NULL;
@@ -158,6 +185,10 @@ void agora__mcp_places_add(const agora_mcp *srv, json_t *limits)
         json_array_append_new(roots, json_string(srv->roots[i]));
     json_object_set_new(limits, "output_dir", json_string(srv->output_dir));
     json_object_set_new(limits, "allow_read", roots);
+    json_t *urls = json_array();
+    for (int i = 0; i < srv->n_llm_urls; i++)
+        json_array_append_new(urls, json_string(srv->llm_urls[i]));
+    json_object_set_new(limits, "allow_llm", urls);
 }
 
 /* "/a, /b" into buf. */
@@ -320,6 +351,157 @@ int agora__mcp_check_reads(const agora_mcp *srv, const agora_scenario *sc, agora
     int rc = check_reads(srv, sc, err);
     if (rc != 0)
         agora_scenario_locate(sc, err); /* the file and line, or the override, that named the file */
+    return rc;
+}
+
+/* ---- LLM endpoints --------------------------------------------------------------------------------------------- */
+
+/* The origin of a URL: scheme (http when none), lower-case host, port (the scheme's when none). 0, or -1 when it is
+ * not a URL of an origin one can compare. */
+typedef struct origin {
+    char scheme[8];
+    char host[256];
+    int port;
+} origin;
+
+static int parse_origin(const char *url, origin *o)
+{
+    memset(o, 0, sizeof *o);
+    const char *p = strstr(url, "://");
+    if (p) {
+        size_t n = (size_t)(p - url);
+        if (n == 0 || n >= sizeof o->scheme)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            o->scheme[i] = (char)tolower((unsigned char)url[i]);
+        p += 3;
+    } else {
+        snprintf(o->scheme, sizeof o->scheme, "http");
+        p = url;
+    }
+    if (strcmp(o->scheme, "http") != 0 && strcmp(o->scheme, "https") != 0)
+        return -1;
+    /* user:password@ would hide the real host behind a plausible one: refused */
+    const char *end = p + strcspn(p, "/?#");
+    if (memchr(p, '@', (size_t)(end - p)))
+        return -1;
+    const char *host_end = end, *colon = NULL;
+    if (*p == '[') { /* [v6 address] */
+        const char *rb = memchr(p, ']', (size_t)(end - p));
+        if (!rb)
+            return -1;
+        host_end = rb + 1;
+        colon = host_end < end && *host_end == ':' ? host_end : NULL;
+    } else {
+        colon = memchr(p, ':', (size_t)(end - p));
+        if (colon)
+            host_end = colon;
+    }
+    size_t hn = (size_t)(host_end - p);
+    if (hn == 0 || hn >= sizeof o->host)
+        return -1;
+    for (size_t i = 0; i < hn; i++)
+        o->host[i] = (char)tolower((unsigned char)p[i]);
+    o->port = strcmp(o->scheme, "https") == 0 ? 443 : 80;
+    if (colon) {
+        char *stop = NULL;
+        long port = strtol(colon + 1, &stop, 10);
+        if (stop != end || port < 1 || port > 65535)
+            return -1;
+        o->port = (int)port;
+    }
+    return 0;
+}
+
+static int same_origin(const origin *a, const origin *b)
+{
+    return strcmp(a->scheme, b->scheme) == 0 && strcmp(a->host, b->host) == 0 && a->port == b->port;
+}
+
+static int loopback_host(const char *h)
+{
+    return strcmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0 || strncmp(h, "127.", 4) == 0;
+}
+
+/* Whether calls may go to `url`: a loopback host, a provider's default (or the server environment's), or an
+ * origin given with --allow-llm. */
+static int llm_url_allowed(const agora_mcp *srv, const char *url)
+{
+    origin o, a;
+    if (parse_origin(url, &o) != 0)
+        return 0;
+    if (loopback_host(o.host))
+        return 1;
+    const char *defaults[] = {"https://api.openai.com", "http://127.0.0.1:11434", getenv("OLLAMA_HOST"),
+                              getenv("OPENAI_BASE_URL")};
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+        if (defaults[i] && defaults[i][0] && parse_origin(defaults[i], &a) == 0 && same_origin(&o, &a))
+            return 1;
+    for (int i = 0; i < srv->n_llm_urls; i++)
+        if (parse_origin(srv->llm_urls[i], &a) == 0 && same_origin(&o, &a))
+            return 1;
+    return 0;
+}
+
+static int key_env_allowed(const agora_mcp *srv, const char *name)
+{
+    if (strcmp(name, "AGORA_API_KEY") == 0 || strcmp(name, "OPENAI_API_KEY") == 0)
+        return 1;
+    for (int i = 0; i < srv->n_key_envs; i++)
+        if (strcmp(srv->key_envs[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Every base_url and api_key_env in the configuration, outside the world's own state and the model's params. */
+static int check_llm_blocks(const agora_mcp *srv, const json_t *v, const char *at, int depth, agora_error *err)
+{
+    char sub[256];
+    int rc;
+    if (depth > 16)
+        return 0;
+    if (json_is_object(v)) {
+        const char *key;
+        json_t *x;
+        json_object_foreach((json_t *)v, key, x) {
+            snprintf(sub, sizeof sub, "%s%s%s", at, at[0] ? "." : "", key);
+            if (depth == 0 && (strcmp(key, "world") == 0 || strcmp(key, "params") == 0))
+                continue;
+            const char *s = json_string_value(x);
+            if (strcmp(key, "base_url") == 0 && s && s[0] && !llm_url_allowed(srv, s)) {
+                char allowed[1024] = "";
+                size_t n = 0;
+                for (int i = 0; i < srv->n_llm_urls && n < sizeof allowed; i++)
+                    n += (size_t)snprintf(allowed + n, sizeof allowed - n, ", %s", srv->llm_urls[i]);
+                return agora_error_set(err, AGORA_EINVAL, sub,
+                                       "this server sends LLM calls only to loopback hosts, the providers' default "
+                                       "endpoints%s (start agora mcp with --allow-llm URL to allow another)",
+                                       allowed);
+            }
+            if (strcmp(key, "api_key_env") == 0 && s && s[0] && !key_env_allowed(srv, s))
+                return agora_error_set(err, AGORA_EINVAL, sub,
+                                       "the API key variable is the server's choice, not a client's: leave it out "
+                                       "(AGORA_API_KEY or OPENAI_API_KEY), or start agora mcp with --llm-key-env");
+            if ((rc = check_llm_blocks(srv, x, sub, depth + 1, err)) != 0)
+                return rc;
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) {
+            snprintf(sub, sizeof sub, "%s[%zu]", at, i);
+            if ((rc = check_llm_blocks(srv, x, sub, depth + 1, err)) != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int agora__mcp_check_llm(const agora_mcp *srv, const agora_scenario *sc, agora_error *err)
+{
+    int rc = check_llm_blocks(srv, agora_scenario_config(sc), "", 0, err);
+    if (rc != 0)
+        agora_scenario_locate(sc, err);
     return rc;
 }
 

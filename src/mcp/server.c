@@ -519,6 +519,7 @@ int agora_mcp_create(const agora_mcp_options *opt, agora_mcp_write_fn write, voi
     if (!opt)
         opt = &none;
     srv->lim = opt->limits;
+    srv->cancel = opt->cancel;
     if (srv->lim.max_agents <= 0)
         srv->lim.max_agents = 10000000;
     if (srv->lim.max_steps <= 0)
@@ -569,6 +570,11 @@ static void write_line(void *ud, const char *line, size_t len)
     fflush(out);
 }
 
+int agora__mcp_cancelled(const agora_mcp *srv)
+{
+    return srv && srv->cancel && *srv->cancel;
+}
+
 int agora_mcp_serve(FILE *in, FILE *out, const agora_mcp_options *opt, agora_error *err)
 {
     agora_mcp *srv = NULL;
@@ -579,9 +585,9 @@ int agora_mcp_serve(FILE *in, FILE *out, const agora_mcp_options *opt, agora_err
     size_t cap = 0;
     ssize_t n;
     errno = 0;
-    while ((n = getline(&line, &cap, in)) >= 0)
+    while (!agora__mcp_cancelled(srv) && (n = getline(&line, &cap, in)) >= 0)
         agora_mcp_handle(srv, line, (size_t)n);
-    if (ferror(in))
+    if (ferror(in) && !agora__mcp_cancelled(srv)) /* a signal interrupting the read is no read error */
         rc = agora_error_set(err, AGORA_EIO, "stdin", "reading the input failed: %s", strerror(errno));
     free(line);
     agora_mcp_destroy(srv);

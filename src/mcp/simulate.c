@@ -91,6 +91,8 @@ int agora__mcp_scenario(mcp_call *call, const json_t *args, const char *const *e
         agora__mcp_hide_content(err, real, path);
     if (rc == 0)
         rc = agora__mcp_check_reads(call->srv, sc, err);
+    if (rc == 0)
+        rc = agora__mcp_check_llm(call->srv, sc, err);
     const char *after = output_path_of(sc);
     if (rc == 0 && own_output && after && (!before || strcmp(before, after) != 0) && !(*own_output = strdup(after)))
         rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
@@ -235,7 +237,7 @@ static int run_progress(void *ud, const agora_progress *p)
         rc->stopped = 1;
         return 1;
     }
-    return 0;
+    return agora__mcp_cancelled(rc->call->srv); /* the server is stopping: the run closes "interrupted" */
 }
 
 static void run_event(void *ud, int64_t step, const char *source, const char *action_json, const char *status,
@@ -412,6 +414,8 @@ static void ix_event(void *ud, const agora_ix_event *ev)
         c->stopped = 1;
         c->cancel = 1;
     }
+    if (agora__mcp_cancelled(c->call->srv))
+        c->cancel = 1;
 }
 
 /* Whether an llm block of the scenario (its own, a role's or an actor's) names a provider other than offline. */

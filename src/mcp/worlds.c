@@ -486,7 +486,7 @@ int agora__mcp_advance_world(mcp_call *call, const json_t *args, json_t **out, a
     int stopped = 0;
     agora__mcp_progress(call, 0, (double)steps, "advancing");
     while (done < steps) {
-        if (agora__now() - call->t0 > wall) {
+        if (agora__now() - call->t0 > wall || agora__mcp_cancelled(call->srv)) {
             stopped = 1;
             break;
         }
