@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agora/agora.h"
+#include "core/ompenv.h"
 
 static inline double bench_now(void)
 {
