@@ -1306,6 +1306,28 @@ static void other_modes_and_bad_scenarios_are_refused(void **state)
     }
 }
 
+/* A dynamics entry with a value that is not a number is refused naming it, and the entry built so far is freed (found
+ * by tests/fuzz/fuzz_scenario: a leak, which the sanitizer build's leak check at exit reports). */
+static void a_dynamics_value_that_is_not_a_number_is_refused(void **state)
+{
+    (void)state;
+    static const char *const ops[] = {"add", "mul", "set", "min", "max"};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        char yaml[512], where[64];
+        snprintf(yaml, sizeof yaml,
+                 "mode: interactions\nactors: [{id: a, role: r}]\n"
+                 "world: {state: {x: 1}, dynamics: [{key: x, add: 1}, {key: x, %s: high}]}\n",
+                 ops[i]);
+        snprintf(where, sizeof where, "world.dynamics[1].%s: expected a number", ops[i]);
+        agora_scenario *sc = NULL;
+        agora_error err;
+        assert_int_equal(agora_scenario_parse(yaml, strlen(yaml), "bad.yaml", NULL, &sc, &err), AGORA_ESCHEMA);
+        assert_null(sc);
+        if (strncmp(err.msg, where, strlen(where)) != 0)
+            fail_msg("%s: %s, expected %s", ops[i], err.msg, where);
+    }
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1326,6 +1348,7 @@ int main(void)
         cmocka_unit_test(llm_faults_are_recorded_and_the_run_goes_on),
         cmocka_unit_test(replay_is_bit_exact_without_a_server),
         cmocka_unit_test(other_modes_and_bad_scenarios_are_refused),
+        cmocka_unit_test(a_dynamics_value_that_is_not_a_number_is_refused),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
