@@ -40,6 +40,45 @@ static void conditions_evaluate_and_report_syntax_errors(void **state)
     json_decref(obs);
 }
 
+/* Parentheses and `not` nested past 100 levels are a syntax error, not a stack overflow (found by
+ * tests/fuzz/fuzz_condition: a condition of a million "(" crashed the recursive parser, and with it `agora validate`
+ * or an MCP server given the scenario). The message quotes the start of a long condition only, so that the reason
+ * is not cut off. 100 levels still evaluate. */
+static void deeply_nested_conditions_are_an_error_not_a_crash(void **state)
+{
+    (void)state;
+    json_t *obs = json_loads("{\"x\": 1}", 0, NULL);
+    agora_error err;
+    const size_t deep = 1000000;
+    char *text = malloc(2 * deep + 8);
+    assert_non_null(text);
+    static const char *const opens[] = {"(", "not "};
+    for (size_t k = 0; k < 2; k++) {
+        size_t n = 0;
+        for (size_t i = 0; i < deep / strlen(opens[k]); i++, n += strlen(opens[k]))
+            memcpy(text + n, opens[k], strlen(opens[k]));
+        strcpy(text + n, "x");
+        assert_int_equal(agora_condition_eval(text, obs, &err), -1);
+        assert_non_null(strstr(err.msg, "too deeply nested"));
+    }
+    /* 100 parentheses around x, then 100 `not`s: still fine */
+    size_t n = 0;
+    for (int i = 0; i < 100; i++)
+        text[n++] = '(';
+    text[n++] = 'x';
+    for (int i = 0; i < 100; i++)
+        text[n++] = ')';
+    text[n] = '\0';
+    assert_int_equal(agora_condition_eval(text, obs, &err), 1);
+    n = 0;
+    for (int i = 0; i < 100; i++, n += 4)
+        memcpy(text + n, "not ", 4);
+    strcpy(text + n, "x");
+    assert_int_equal(agora_condition_eval(text, obs, &err), 1); /* an even number of nots */
+    free(text);
+    json_decref(obs);
+}
+
 /* ---- configuration ------------------------------------------------------------------------------------------------- */
 
 static const agora_model *sir(void)
@@ -427,6 +466,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conditions_evaluate_and_report_syntax_errors),
+        cmocka_unit_test(deeply_nested_conditions_are_an_error_not_a_crash),
         cmocka_unit_test(bad_configurations_name_the_key),
         cmocka_unit_test(offline_rules_fire_when_due_and_are_labelled_rules),
         cmocka_unit_test(valid_replies_are_applied_and_remembered),

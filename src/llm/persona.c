@@ -62,11 +62,16 @@ struct agora_personas {
 /* ---- conditions ----------------------------------------------------------------------------------------------------
  */
 
+/* Parentheses and `not` nest at most this deep: the parser recurses on them, and a condition is short, so a deeper
+ * one (a pasted or generated text) is an error rather than a stack overflow. */
+#define MAX_CONDITION_DEPTH 100
+
 typedef struct cparser {
     const char *s, *p, *expr;
     const json_t *obs;
     agora_error *err;
     int failed;
+    int depth; /* parentheses and `not` open around the current position */
 } cparser;
 
 static void skip_ws(cparser *c)
@@ -75,11 +80,12 @@ static void skip_ws(cparser *c)
         c->p++;
 }
 
+/* The message quotes the condition, cut to its first 80 characters so that what is wrong always fits. */
 static int cfail(cparser *c, const char *what)
 {
     if (!c->failed)
-        agora_error_set(c->err, AGORA_ESCHEMA, NULL, "in \"%s\" at column %d: %s", c->expr, (int)(c->p - c->s) + 1,
-                        what);
+        agora_error_set(c->err, AGORA_ESCHEMA, NULL, "in \"%.80s%s\" at column %d: %s", c->expr,
+                        strlen(c->expr) > 80 ? "..." : "", (int)(c->p - c->s) + 1, what);
     c->failed = 1;
     return 0;
 }
@@ -123,13 +129,21 @@ static int or_expr(cparser *c);
 static int comparison(cparser *c)
 {
     skip_ws(c);
+    const int nests = word_is(c, "not") || *c->p == '(';
+    if (nests && c->depth >= MAX_CONDITION_DEPTH)
+        return cfail(c, "too deeply nested (at most 100 levels of parentheses and not)");
     if (word_is(c, "not")) {
         c->p += 3;
-        return !comparison(c);
+        c->depth++;
+        int v = !comparison(c);
+        c->depth--;
+        return v;
     }
     if (*c->p == '(') {
         c->p++;
+        c->depth++;
         int v = or_expr(c);
+        c->depth--;
         skip_ws(c);
         if (*c->p != ')')
             return cfail(c, "expected )");
