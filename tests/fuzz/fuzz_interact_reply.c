@@ -50,7 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
     "  - {name: coordinate, description: assign tasks}\n"                                                              \
     "max_duration: 2\n"                                                                                                \
     "memory: {max_items: 3, max_inbox: 4}\n"                                                                           \
-    "evaluation: {criteria: [cooperation, ethics], scale: 10}\n"
+    "evaluation: {criteria: [cooperation, ethics], scale: 10}\n"                                                       \
+    "output: {compression: 0}\n"
 
 static const char *const actors[] = {"chief", "pilot", "medic"};
 #define N_ACTORS (sizeof actors / sizeof actors[0])
