@@ -9,7 +9,8 @@
  * (each a decision, then a repair), then the world engine (decision, repair); then the evaluator (decision, repair).
  * A missing reply is a failed call; "!timeout" a call that timed out. Leading lines "# sequential" (actors take turns,
  * each seeing the earlier ones) and "# enrich" (first one profile call per actor, before round 1) change the run.
- * Invariants: every failure has a message; the run ends "complete"; events carry the strings their kind promises. */
+ * Invariants: every failure has a message; the run ends "complete"; events carry the strings their kind promises;
+ * every prompt recorded in the run file is valid UTF-8 (a live run sends it in a JSON request body). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,26 @@ static json_t *recording(const fuzz_part *replies, int n, int enrich)
     return calls;
 }
 
+/* Every prompt the run recorded is valid UTF-8: a live run sends it in a JSON request body, which jansson cannot
+ * build from anything else. */
+static void check_prompts(void)
+{
+    json_t *rows = NULL;
+    agora_error err;
+    if (agora_h5_llm_calls(output, &rows, &err) != 0)
+        fuzz_fail("the run file's /llm/calls: %s", err.msg);
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r) {
+        const char *prompt = json_string_value(json_object_get(r, "prompt"));
+        if (!prompt || !fuzz_utf8(prompt))
+            fuzz_fail("round %lld %s: the prompt is not valid UTF-8",
+                      (long long)json_integer_value(json_object_get(r, "step")),
+                      json_string_value(json_object_get(r, "persona")));
+    }
+    json_decref(rows);
+}
+
 /* Consumes a leading line "# <word>" when it is there. */
 static int header(const uint8_t **data, size_t *size, const char *line)
 {
@@ -161,6 +182,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_fail("the run ended \"%s\"", res.status);
     if (rc == 0 && res.rounds_done != ROUNDS)
         fuzz_fail("%lld rounds done of %d", (long long)res.rounds_done, ROUNDS);
+    if (rc == 0)
+        check_prompts();
     agora_interact_result_free(&res);
     json_decref(calls);
     fuzz_parts_free(parts, n);

@@ -8,8 +8,9 @@
  * (decision, repair), then step 1 likewise; a missing reply is a failed call (the persona's rules stand in), and a
  * reply "!timeout" a call that timed out. A first line "# market" or "# opinion" picks that model's scenario
  * (default: SIR with the personas of scenarios/sir_lockdown.yaml). Worlds are tiny (100 agents), one thread.
- * Invariants: every failure has a message; decisions come from "llm", "rules" or "fallback", never apply more
- * actions than they propose, and report them as a JSON array; each action is "applied" or "rejected". */
+ * Invariants: every failure has a message; every prompt is valid UTF-8 (it goes into a JSON request body); decisions
+ * come from "llm", "rules" or "fallback", never apply more actions than they propose, and report them as a JSON array;
+ * each action is "applied" or "rejected". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +98,10 @@ static void on_call(void *ud, const agora_persona_call *c)
     (void)ud;
     if (!c->persona || !c->status || !c->error || !c->prompt || !c->reply)
         fuzz_fail("a call record with a NULL string");
-    (void)strlen(c->prompt), (void)strlen(c->reply), (void)strlen(c->error);
+    if (!fuzz_utf8(c->prompt))
+        fuzz_fail("step %lld %s: the prompt is not valid UTF-8 (it goes into a JSON request body)", (long long)c->step,
+                  c->persona);
+    (void)strlen(c->reply), (void)strlen(c->error);
     if (fuzz_verbose())
         fprintf(stderr, "step %lld %s attempt %d: %s %s\n", (long long)c->step, c->persona, c->attempt, c->status,
                 c->error);

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 static char tmpdir[4096];
 
 void fuzz_fail(const char *fmt, ...)
@@ -22,6 +24,13 @@ void fuzz_fail(const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     abort();
+}
+
+int fuzz_utf8(const char *s)
+{
+    json_t *v = json_string(s); /* jansson refuses what is not UTF-8 */
+    json_decref(v);
+    return v != NULL;
 }
 
 int fuzz_verbose(void)

@@ -38,6 +38,9 @@ int fuzz_lines(const char *text, size_t len, char **lines, int max, char **store
  * err->msg must be a terminated string; aborts (a finding) otherwise. */
 void fuzz_check_error(int rc, const agora_error *err, const char *what);
 
+/* Whether s is valid UTF-8 as JSON needs it (prompts and replies go into JSON request bodies and HDF5 text). */
+int fuzz_utf8(const char *s);
+
 /* Nonzero when AGORA_FUZZ_VERBOSE is set: harnesses then tell on stderr what each input did (to check seeds). */
 int fuzz_verbose(void);
 
