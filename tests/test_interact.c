@@ -599,6 +599,37 @@ static void sequential_turns_see_earlier_actors(void **state)
     llm_server_stop(&s);
 }
 
+/* Lines that are cut to fit a buffer end on a whole UTF-8 character, so that they are not lost: with a target of 96
+ * four-byte characters, "Ana (a) started ..." no longer fits its 400 bytes and the outcome of the action its 900,
+ * and both were dropped (jansson refuses a string cut inside a character), so the later actor never saw the action
+ * and its actor never heard the outcome. Found while fuzzing interaction replies (tests/fuzz/fuzz_interact_reply). */
+static void long_non_ascii_targets_and_outcomes_still_reach_the_actors(void **state)
+{
+    (void)state;
+    char target[400] = "", outcome[700] = "", rules[2048];
+    for (int i = 0; i < 96; i++)
+        strcat(target, "\xf0\x9f\x8c\x8a"); /* a water wave, 4 bytes */
+    for (int i = 0; i < 300; i++)
+        strcat(outcome, "\xc3\xa9");
+    snprintf(rules, sizeof rules,
+             "[{'tag': 'a/round-1', 'responses': [{'content': {'reasoning': '', 'messages': [],"
+             "  'actions': [{'name': 'patrol', 'target': '%s', 'duration': 1, 'intent': 'watch'}]}}]},"
+             " {'tag': 'world/round-1', 'responses': [{'content': {'narrative': 'wet', 'state_changes': [],"
+             "  'outcomes': [{'action_id': 0, 'result': 'success', 'outcome': '%s'}]}}]}]",
+             target, outcome);
+    llm_server s;
+    start(&s, rules);
+    ixrun r;
+    char body[1024];
+    snprintf(body, sizeof body, "turn_order: sequential\n%s", ORDER_BODY);
+    run_ok(&r, &s, "ix/utf8.h5", body);
+    EXPECT_IN(user_of(&r, "b/round-1"), "- Ana (a) started \"patrol\" on \xf0\x9f\x8c\x8a");
+    EXPECT_IN(user_of(&r, "a/round-2"), "Outcome of your action \"patrol\" on \xf0\x9f\x8c\x8a");
+    EXPECT_IN(user_of(&r, "a/round-2"), ": success. \xc3\xa9\xc3\xa9");
+    run_free(&r);
+    llm_server_stop(&s);
+}
+
 /* Simultaneous: the same replies, but nobody sees this round's moves before deciding; they arrive next round. */
 static void simultaneous_turns_see_nothing_of_the_round(void **state)
 {
@@ -1337,6 +1368,7 @@ int main(void)
         cmocka_unit_test(inbox_and_memory_are_bounded),
         cmocka_unit_test(world_changes_state_and_delivers_outcomes),
         cmocka_unit_test(sequential_turns_see_earlier_actors),
+        cmocka_unit_test(long_non_ascii_targets_and_outcomes_still_reach_the_actors),
         cmocka_unit_test(simultaneous_turns_see_nothing_of_the_round),
         cmocka_unit_test(operator_messages_arrive_next_round_and_a_stop_interrupts),
         cmocka_unit_test(a_question_becomes_a_scenario_with_safe_unique_ids),
