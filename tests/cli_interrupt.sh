@@ -91,9 +91,10 @@ model: sir
 space: {kind: grid, width: 200, height: 200}
 params: {beta: 0.05, gamma: 0.01, initial_infected: 100}
 steps: 100000000
-interventions: [{at: 1, action: {action: vaccinate, fraction: 0.01}}, {at: 2, action: {action: vaccinate, fraction: 0.01}}]
 output: {flush_every: 5}
 Y
+# an event line at every step for a while, so that the run writes again after head has gone
+{ echo "interventions:"; for i in $(seq 1 3000); do echo "  - {at: $i, action: {action: vaccinate, fraction: 0.0001}}"; done; } >> chatty.yaml
 set +e; $AGORA run chatty.yaml -o pipe.h5 --no-progress 2>&1 >/dev/null | head -1 > head.txt; rc=${PIPESTATUS[0]}; set -e
 [ "$rc" = 141 ] || fail "a closed pipe should stop the run with 141, got $rc"
 [ -s head.txt ] || fail "head saw no line"

@@ -618,6 +618,37 @@ static void sequential_turns_see_earlier_actors(void **state)
     llm_server_stop(&s);
 }
 
+/* Lines that are cut to fit a buffer end on a whole UTF-8 character, so that they are not lost: with a target of 96
+ * four-byte characters, "Ana (a) started ..." no longer fits its 400 bytes and the outcome of the action its 900,
+ * and both were dropped (jansson refuses a string cut inside a character), so the later actor never saw the action
+ * and its actor never heard the outcome. Found while fuzzing interaction replies (tests/fuzz/fuzz_interact_reply). */
+static void long_non_ascii_targets_and_outcomes_still_reach_the_actors(void **state)
+{
+    (void)state;
+    char target[400] = "", outcome[700] = "", rules[2048];
+    for (int i = 0; i < 96; i++)
+        strcat(target, "\xf0\x9f\x8c\x8a"); /* a water wave, 4 bytes */
+    for (int i = 0; i < 300; i++)
+        strcat(outcome, "\xc3\xa9");
+    snprintf(rules, sizeof rules,
+             "[{'tag': 'a/round-1', 'responses': [{'content': {'reasoning': '', 'messages': [],"
+             "  'actions': [{'name': 'patrol', 'target': '%s', 'duration': 1, 'intent': 'watch'}]}}]},"
+             " {'tag': 'world/round-1', 'responses': [{'content': {'narrative': 'wet', 'state_changes': [],"
+             "  'outcomes': [{'action_id': 0, 'result': 'success', 'outcome': '%s'}]}}]}]",
+             target, outcome);
+    llm_server s;
+    start(&s, rules);
+    ixrun r;
+    char body[1024];
+    snprintf(body, sizeof body, "turn_order: sequential\n%s", ORDER_BODY);
+    run_ok(&r, &s, "ix/utf8.h5", body);
+    EXPECT_IN(user_of(&r, "b/round-1"), "- Ana (a) started \"patrol\" on \xf0\x9f\x8c\x8a");
+    EXPECT_IN(user_of(&r, "a/round-2"), "Outcome of your action \"patrol\" on \xf0\x9f\x8c\x8a");
+    EXPECT_IN(user_of(&r, "a/round-2"), ": success. \xc3\xa9\xc3\xa9");
+    run_free(&r);
+    llm_server_stop(&s);
+}
+
 /* Simultaneous: the same replies, but nobody sees this round's moves before deciding; they arrive next round. */
 static void simultaneous_turns_see_nothing_of_the_round(void **state)
 {
@@ -1412,6 +1443,28 @@ static void the_budget_makes_actors_pass(void **state)
     llm_server_stop(&s);
 }
 
+/* A dynamics entry with a value that is not a number is refused naming it, and the entry built so far is freed (found
+ * by tests/fuzz/fuzz_scenario: a leak, which the sanitizer build's leak check at exit reports). */
+static void a_dynamics_value_that_is_not_a_number_is_refused(void **state)
+{
+    (void)state;
+    static const char *const ops[] = {"add", "mul", "set", "min", "max"};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        char yaml[512], where[64];
+        snprintf(yaml, sizeof yaml,
+                 "mode: interactions\nactors: [{id: a, role: r}]\n"
+                 "world: {state: {x: 1}, dynamics: [{key: x, add: 1}, {key: x, %s: high}]}\n",
+                 ops[i]);
+        snprintf(where, sizeof where, "world.dynamics[1].%s: expected a number", ops[i]);
+        agora_scenario *sc = NULL;
+        agora_error err;
+        assert_int_equal(agora_scenario_parse(yaml, strlen(yaml), "bad.yaml", NULL, &sc, &err), AGORA_ESCHEMA);
+        assert_null(sc);
+        if (strncmp(err.msg, where, strlen(where)) != 0)
+            fail_msg("%s: %s, expected %s", ops[i], err.msg, where);
+    }
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1421,6 +1474,7 @@ int main(void)
         cmocka_unit_test(inbox_and_memory_are_bounded),
         cmocka_unit_test(world_changes_state_and_delivers_outcomes),
         cmocka_unit_test(sequential_turns_see_earlier_actors),
+        cmocka_unit_test(long_non_ascii_targets_and_outcomes_still_reach_the_actors),
         cmocka_unit_test(simultaneous_turns_see_nothing_of_the_round),
         cmocka_unit_test(operator_messages_arrive_next_round_and_a_stop_interrupts),
         cmocka_unit_test(a_question_becomes_a_scenario_with_safe_unique_ids),
@@ -1434,6 +1488,7 @@ int main(void)
         cmocka_unit_test(other_modes_and_bad_scenarios_are_refused),
         cmocka_unit_test(a_dead_llm_degrades_the_run_at_once),
         cmocka_unit_test(the_budget_makes_actors_pass),
+        cmocka_unit_test(a_dynamics_value_that_is_not_a_number_is_refused),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

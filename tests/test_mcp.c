@@ -826,6 +826,56 @@ static void protocol_errors_have_their_codes_and_the_server_goes_on(void **state
     mcp_stop(m);
 }
 
+/* Every request is answered, also when the text of its reply is not valid UTF-8 as the library wrote it: a message cut
+ * short in the middle of a character (a long non-ASCII tool name), an error quoting a line of a binary file. Found by
+ * tests/fuzz/fuzz_mcp: jansson refused to encode such a reply, so none was sent and the client waited forever. The
+ * request after each one checks that its reply came first. */
+static void every_request_is_answered_even_when_its_text_is_not_utf8(void **state)
+{
+    (void)state;
+    mcp *m = mcp_open("utf8", NULL);
+    char name[1201];
+    for (int i = 0; i < 600; i++)
+        memcpy(name + 2 * i, "\xc3\xa9", 2); /* e acute, 1200 bytes: the error message is cut inside one */
+    name[1200] = '\0';
+    char path[600];
+    snprintf(path, sizeof path, "%s/binary.edgelist", m->cwd);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("0 1\n\xff\xfe\x80 2\n", f);
+    fclose(f);
+    json_t *reqs[] = {
+        json_pack("{s:s, s:i, s:s, s:{s:s, s:{}}}", "jsonrpc", "2.0", "id", 1001, "method", "tools/call", "params",
+                  "name", name, "arguments"),
+        json_pack("{s:s, s:i, s:s, s:{s:s, s:{s:s}}}", "jsonrpc", "2.0", "id", 1003, "method", "tools/call", "params",
+                  "name", "create_world", "arguments", "scenario",
+                  "model: sir\nspace: {kind: graph, generator: file, path: binary.edgelist}\n"),
+    };
+    for (int k = 0; k < 2; k++) {
+        assert_non_null(reqs[k]);
+        const int id = 1001 + 2 * k;
+        mcp_send(m, reqs[k]);
+        mcp_send_line(m, k == 0 ? "{\"jsonrpc\": \"2.0\", \"id\": 1002, \"method\": \"ping\"}"
+                                : "{\"jsonrpc\": \"2.0\", \"id\": 1004, \"method\": \"ping\"}");
+        json_t *msg = mcp_recv(m);
+        if (json_integer_value(json_object_get(msg, "id")) != id)
+            MCP_FAIL(m, "request %d got no reply; the next message is %s", id, dump(msg));
+        if (k == 0) {
+            check_error(m, msg, -32602, "unknown tool", "a 600-character tool name");
+        } else {
+            const json_t *res = json_object_get(msg, "result");
+            if (!json_is_true(json_object_get(res, "isError")) ||
+                !strstr(content_text(m, res, "create_world"), "expected two vertex ids"))
+                MCP_FAIL(m, "a binary edge list should be a tool error naming the bad line: %s", dump(msg));
+        }
+        json_decref(msg);
+        msg = mcp_recv(m);
+        assert_int_equal(json_integer_value(json_object_get(msg, "id")), id + 1);
+        json_decref(msg);
+    }
+    mcp_stop(m);
+}
+
 /* ---- tool arguments: schema failures against failures inside a tool --------------------------------------------- */
 
 static void arguments_failing_the_schema_are_invalid_params(void **state)
@@ -2223,6 +2273,7 @@ int main(void)
         T(notifications_are_never_answered),
         T(tools_list_names_every_tool_with_an_object_schema),
         T(protocol_errors_have_their_codes_and_the_server_goes_on),
+        T(every_request_is_answered_even_when_its_text_is_not_utf8),
         T(arguments_failing_the_schema_are_invalid_params),
         T(failures_inside_tools_are_results_with_is_error),
         T(list_models_describes_params_metrics_fields_and_actions),

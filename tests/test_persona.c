@@ -42,6 +42,46 @@ static void conditions_evaluate_and_report_syntax_errors(void **state)
 }
 
 /* ---- configuration ----------------------------------------------------------------------------------------------- */
+/* Parentheses and `not` nested past 100 levels are a syntax error, not a stack overflow (found by
+ * tests/fuzz/fuzz_condition: a condition of a million "(" crashed the recursive parser, and with it `agora validate`
+ * or an MCP server given the scenario). The message quotes the start of a long condition only, so that the reason
+ * is not cut off. 100 levels still evaluate. */
+static void deeply_nested_conditions_are_an_error_not_a_crash(void **state)
+{
+    (void)state;
+    json_t *obs = json_loads("{\"x\": 1}", 0, NULL);
+    agora_error err;
+    const size_t deep = 1000000;
+    char *text = malloc(2 * deep + 8);
+    assert_non_null(text);
+    static const char *const opens[] = {"(", "not "};
+    for (size_t k = 0; k < 2; k++) {
+        size_t n = 0;
+        for (size_t i = 0; i < deep / strlen(opens[k]); i++, n += strlen(opens[k]))
+            memcpy(text + n, opens[k], strlen(opens[k]));
+        strcpy(text + n, "x");
+        assert_int_equal(agora_condition_eval(text, obs, &err), -1);
+        assert_non_null(strstr(err.msg, "too deeply nested"));
+    }
+    /* 100 parentheses around x, then 100 `not`s: still fine */
+    size_t n = 0;
+    for (int i = 0; i < 100; i++)
+        text[n++] = '(';
+    text[n++] = 'x';
+    for (int i = 0; i < 100; i++)
+        text[n++] = ')';
+    text[n] = '\0';
+    assert_int_equal(agora_condition_eval(text, obs, &err), 1);
+    n = 0;
+    for (int i = 0; i < 100; i++, n += 4)
+        memcpy(text + n, "not ", 4);
+    strcpy(text + n, "x");
+    assert_int_equal(agora_condition_eval(text, obs, &err), 1); /* an even number of nots */
+    free(text);
+    json_decref(obs);
+}
+
+/* ---- configuration ------------------------------------------------------------------------------------------------- */
 
 static const agora_model *sir(void)
 {
@@ -288,6 +328,65 @@ static void valid_replies_are_applied_and_remembered(void **state)
     agora_personas_destroy(ps);
     free(llm);
     llm_server_stop(&s);
+}
+
+/* What a persona keeps is cut to fit (its reasoning to 300 bytes in memory, a message to an inbox line), and a cut
+ * ends on a whole UTF-8 character: the next prompts stay valid UTF-8 and their requests carry them. Found by
+ * tests/fuzz/fuzz_persona_reply: a cut inside "é" made jansson refuse the prompt, so the request went out without
+ * its user message (and the call record without the prompt). */
+static void cut_memory_and_messages_keep_the_next_prompts_valid(void **state)
+{
+    (void)state;
+    char reasoning[400], text[800];
+    memset(reasoning, 'x', 299);
+    strcpy(reasoning + 299, "\xc3\xa9 and more"); /* byte 300 is the first of "é" */
+    for (int i = 0; i < 350; i++)
+        memcpy(text + 2 * i, "\xc3\xa9", 2); /* 350 characters, 700 bytes: longer than an inbox line */
+    text[700] = '\0';
+    json_t *first = json_pack("{s:s, s:[], s:[{s:s, s:s}]}", "reasoning", reasoning, "actions", "messages", "to", "b",
+                              "text", text);
+    char *content = json_dumps(first, JSON_COMPACT);
+    json_t *rules = json_pack("{s:[{s:s, s:[{s:s}]}, {s:s, s:[{s:s}]}]}", "rules", "tag", "a/step-0", "responses",
+                              "content", content, "tag", "*", "responses", "content",
+                              "{\"reasoning\": \"wait\", \"actions\": []}");
+    char *rules_text = json_dumps(rules, JSON_COMPACT);
+    llm_server s;
+    assert_int_equal(llm_server_start(&s, rules_text), 0);
+    char *llm = llm_config(&s, "ollama", 0);
+    agora_personas *ps = NULL;
+    agora_error err;
+    assert_int_equal(create_from(llm, "[{\"id\": \"a\"}, {\"id\": \"b\"}]", &ps, &err), 0);
+    agora_world *w = sir_world();
+    record r;
+    agora_persona_hooks h = hooks(&r);
+    assert_int_equal(agora_personas_act(ps, w, &h, &err), 0);
+    assert_string_equal(str_at(r.decisions, 0, "source"), "llm");
+    agora_world_step(w);
+    assert_int_equal(agora_personas_act(ps, w, &h, &err), 0);
+    assert_int_equal(json_array_size(r.calls), 4); /* every call recorded, prompt included */
+    assert_non_null(strstr(str_at(r.calls, 2, "prompt"), "step 0: you did [] because \"xxx"));
+    assert_non_null(strstr(str_at(r.calls, 3, "prompt"), "from a (step 0): \xc3\xa9\xc3\xa9"));
+    /* the wire: each request of step 1 has its user message, with the memory or the inbox in it */
+    json_t *reqs = chat_requests(&s); /* the endpoint check's GET aside */
+    assert_int_equal(json_array_size(reqs), 4);
+    for (size_t i = 2; i < 4; i++) {
+        const json_t *msgs = json_object_get(json_object_get(json_array_get(reqs, i), "body"), "messages");
+        const json_t *last = json_array_get(msgs, json_array_size(msgs) - 1);
+        const char *role = json_string_value(json_object_get(last, "role"));
+        const char *user = json_string_value(json_object_get(last, "content"));
+        if (!role || strcmp(role, "user") != 0 || !user || !strstr(user, i == 2 ? "you did" : "from a (step 0)"))
+            fail_msg("request %zu of step 1 lacks its user message: %s", i, json_dumps(msgs, JSON_COMPACT));
+    }
+    json_decref(reqs);
+    record_free(&r);
+    agora_world_destroy(w);
+    agora_personas_destroy(ps);
+    free(llm);
+    llm_server_stop(&s);
+    free(rules_text);
+    json_decref(rules);
+    free(content);
+    json_decref(first);
 }
 
 static void invalid_replies_get_one_repair_then_nothing(void **state)
@@ -936,9 +1035,11 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conditions_evaluate_and_report_syntax_errors),
+        cmocka_unit_test(deeply_nested_conditions_are_an_error_not_a_crash),
         cmocka_unit_test(bad_configurations_name_the_key),
         cmocka_unit_test(offline_rules_fire_when_due_and_are_labelled_rules),
         cmocka_unit_test(valid_replies_are_applied_and_remembered),
+        cmocka_unit_test(cut_memory_and_messages_keep_the_next_prompts_valid),
         cmocka_unit_test(invalid_replies_get_one_repair_then_nothing),
         cmocka_unit_test(failed_calls_fall_back_to_the_rules),
         cmocka_unit_test(actions_apply_in_persona_order),

@@ -553,6 +553,22 @@ static void file_bad_line_reports_its_number(void **state)
     }
 }
 
+/* Ids of 19 digits and more: "too large", not a product wrapped round to a negative id "below index_base" (found by
+ * tests/fuzz/fuzz_edgelist: signed overflow in the digit loop, undefined behaviour). */
+static void file_ids_beyond_64_bits_are_too_large(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {"0 10000000000000000000\n", "22222222222222222222222222222222 1\n",
+                                        "0 9223372036854775807\n", "0 4611686018427387904\n"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        write_file("huge_id.edgelist", texts[i]);
+        agora_error err = build_fails("{\"kind\": \"graph\", \"generator\": \"file\", \"path\": \"huge_id.edgelist\"}",
+                                      AGORA_TEST_TMP, AGORA_EPARSE);
+        if (err.line != 1 || !strstr(err.msg, "is too large") || strstr(err.msg, "id -"))
+            fail_msg("%s: expected \"too large\" on line 1, got line %d: %s", texts[i], err.line, err.msg);
+    }
+}
+
 static void file_missing_is_eio_naming_both_paths(void **state)
 {
     (void)state;
@@ -658,6 +674,7 @@ int main(void)
         cmocka_unit_test(file_drops_loops_repeats_and_weights),
         cmocka_unit_test(file_index_base_1),
         cmocka_unit_test(file_bad_line_reports_its_number),
+        cmocka_unit_test(file_ids_beyond_64_bits_are_too_large),
         cmocka_unit_test(file_missing_is_eio_naming_both_paths),
         cmocka_unit_test(concurrent_builds_match_sequential),
         cmocka_unit_test(watts_strogatz_million_vertices),

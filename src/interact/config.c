@@ -189,8 +189,10 @@ static int check_world(const json_t *raw, json_t *cfg, agora_error *err)
                 if (!x)
                     continue;
                 snprintf(wk, sizeof wk, "%s.%s", where, nums[k]);
-                if (!json_is_number(x))
+                if (!json_is_number(x)) {
+                    json_decref(nd);
                     return agora__cfg_bad(err, wk, "expected %s", "a number");
+                }
                 ops += k < 3;
                 json_object_set_new(nd, nums[k], json_real(json_number_value(x)));
             }

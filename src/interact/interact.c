@@ -172,9 +172,21 @@ static int find_actor(const agora_interact *ix, const char *id)
     return -1;
 }
 
+/* A line for the lists prompts show (inboxes, news, memory, the transcript). Lines are cut to fit fixed buffers, and
+ * jansson refuses a string cut inside a UTF-8 character, which lost the whole line; the partial character is dropped
+ * instead (sources are UTF-8 otherwise: the scenario and validated replies). */
+static json_t *line_json(const char *text)
+{
+    json_t *v = json_string(text);
+    const size_t n = text ? strlen(text) : 0;
+    for (size_t drop = 1; !v && drop <= 3 && drop <= n; drop++)
+        v = json_stringn(text, n - drop);
+    return v;
+}
+
 static void push_bounded(json_t *list, const char *text, size_t max)
 {
-    json_array_append_new(list, json_string(text));
+    json_array_append_new(list, line_json(text));
     while (json_array_size(list) > max)
         json_array_remove(list, 0);
 }
@@ -831,11 +843,11 @@ static void route(agora_interact *ix, int i, const char *to, const char *text, i
             deliver(ix, j, line, sequential);
     }
     if (strcmp(kind, "broadcast") == 0) /* later actors of a sequential round already have it in their inbox */
-        json_array_append_new(said, json_string(line));
+        json_array_append_new(said, line_json(line));
     (void)seen;
     char tl[MAX_TEXT + 200];
     snprintf(tl, sizeof tl, "  %s -> %s: %s", a->id, to, shown);
-    json_array_append_new(ix->transcript, json_string(tl));
+    json_array_append_new(ix->transcript, line_json(tl));
 }
 
 /* Applies actor i's decision (q->reply may be NULL: a failed or invalid turn). */
@@ -896,10 +908,10 @@ static void take_turn(agora_interact *ix, int i, ask *q, int sequential, json_t 
         snprintf(buf, sizeof buf, "%s (%s) started \"%s\"%s%s", a->name, a->id, x->name, x->target[0] ? " on " : "",
                  x->target);
         if (seen)
-            json_array_append_new(seen, json_string(buf));
+            json_array_append_new(seen, line_json(buf));
         char tl[500];
         snprintf(tl, sizeof tl, "  %s for %d round%s", buf, x->duration, x->duration == 1 ? "" : "s");
-        json_array_append_new(ix->transcript, json_string(tl));
+        json_array_append_new(ix->transcript, line_json(tl));
     }
     push_bounded(a->memory, mem.s ? mem.s : t, ix->max_items);
     free(mem.s);
@@ -1115,7 +1127,7 @@ static int world_turn(agora_interact *ix, const json_t *said)
         }
         char line[1200];
         snprintf(line, sizeof line, "  %s by %s: %s (%s)", x->name, ix->a[x->actor].id, x->result, oc);
-        json_array_append_new(ix->transcript, json_string(line));
+        json_array_append_new(ix->transcript, line_json(line));
     }
     if (narrative && narrative[0]) {
         char msg[NARRATIVE_SHOWN + 64], nv[NARRATIVE_SHOWN + 8];
@@ -1130,7 +1142,7 @@ static int world_turn(agora_interact *ix, const json_t *said)
     char t[64], line[1400], nv[1200];
     agora__interact_time(ix->cfg, ix->round, t, sizeof t);
     snprintf(line, sizeof line, "%s: %s State: %s", t, cut(narrative, 1000, nv, sizeof nv), st);
-    json_array_append_new(ix->transcript, json_string(line));
+    json_array_append_new(ix->transcript, line_json(line));
     free(st);
     ask_free(&q);
     return 0;

@@ -64,11 +64,16 @@ struct agora_personas {
 /* ---- conditions ----------------------------------------------------------------------------------------------------
  */
 
+/* Parentheses and `not` nest at most this deep: the parser recurses on them, and a condition is short, so a deeper
+ * one (a pasted or generated text) is an error rather than a stack overflow. */
+#define MAX_CONDITION_DEPTH 100
+
 typedef struct cparser {
     const char *s, *p, *expr;
     const json_t *obs;
     agora_error *err;
     int failed;
+    int depth; /* parentheses and `not` open around the current position */
 } cparser;
 
 static void skip_ws(cparser *c)
@@ -77,11 +82,12 @@ static void skip_ws(cparser *c)
         c->p++;
 }
 
+/* The message quotes the condition, cut to its first 80 characters so that what is wrong always fits. */
 static int cfail(cparser *c, const char *what)
 {
     if (!c->failed)
-        agora_error_set(c->err, AGORA_ESCHEMA, NULL, "in \"%s\" at column %d: %s", c->expr, (int)(c->p - c->s) + 1,
-                        what);
+        agora_error_set(c->err, AGORA_ESCHEMA, NULL, "in \"%.80s%s\" at column %d: %s", c->expr,
+                        strlen(c->expr) > 80 ? "..." : "", (int)(c->p - c->s) + 1, what);
     c->failed = 1;
     return 0;
 }
@@ -125,13 +131,21 @@ static int or_expr(cparser *c);
 static int comparison(cparser *c)
 {
     skip_ws(c);
+    const int nests = word_is(c, "not") || *c->p == '(';
+    if (nests && c->depth >= MAX_CONDITION_DEPTH)
+        return cfail(c, "too deeply nested (at most 100 levels of parentheses and not)");
     if (word_is(c, "not")) {
         c->p += 3;
-        return !comparison(c);
+        c->depth++;
+        int v = !comparison(c);
+        c->depth--;
+        return v;
     }
     if (*c->p == '(') {
         c->p++;
+        c->depth++;
         int v = or_expr(c);
+        c->depth--;
         skip_ws(c);
         if (*c->p != ')')
             return cfail(c, "expected )");
@@ -590,6 +604,30 @@ static json_t *rule_actions(const persona *p, const json_t *obs)
     return out;
 }
 
+/* Memory entries and inbox lines are cut to fixed sizes; a cut must not end inside a UTF-8 character, or the prompts
+ * that quote them are not UTF-8 and cannot go into a JSON request body. utf8_prefix is the length of the longest
+ * prefix of s of at most max bytes that ends on a whole character; utf8_trim drops a character cut off at the end. */
+static int utf8_prefix(const char *s, int max)
+{
+    int n = (int)strnlen(s, (size_t)max);
+    while (n > 0 && s[n] && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--; /* s[n] continues the character before it: leave that character out */
+    return n;
+}
+
+static void utf8_trim(char *s)
+{
+    size_t n = strlen(s), lead = n;
+    while (lead > 0 && ((unsigned char)s[lead - 1] & 0xC0) == 0x80)
+        lead--;
+    if (lead == 0)
+        return;
+    const unsigned char c = (unsigned char)s[lead - 1];
+    const size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (n - (lead - 1) < need)
+        s[lead - 1] = '\0';
+}
+
 static void remember(persona *p, int64_t step, const char *what, const json_t *obs)
 {
     if (p->memory_max <= 0)
@@ -607,6 +645,7 @@ static void remember(persona *p, int64_t step, const char *what, const json_t *o
     }
     char buf[760];
     snprintf(buf, sizeof buf, "step %lld: %s", (long long)step, what);
+    utf8_trim(buf);
     p->mem[p->n_mem].step = step;
     p->mem[p->n_mem].text = strdup(buf);
     p->mem[p->n_mem].obs = json_incref((json_t *)obs);
@@ -620,9 +659,10 @@ static void decide(agora_world *w, const agora_persona_hooks *h, persona *p, con
     int applied = apply_actions(w, actions, p, h);
     char *acts = agora__json_dumps(actions, JSON_COMPACT);
     char what[700];
-    snprintf(what, sizeof what, "you did %s%s%.300s%s", acts ? acts : "[]",
-             reasoning && reasoning[0] ? " because \"" : "", reasoning ? reasoning : "",
-             reasoning && reasoning[0] ? "\"" : "");
+    const char *why = reasoning ? reasoning : "";
+    snprintf(what, sizeof what, "you did %s%s%.*s%s", acts ? acts : "[]", why[0] ? " because \"" : "",
+             utf8_prefix(why, 300), why, why[0] ? "\"" : "");
+    utf8_trim(what);
     remember(p, t, what, obs);
     if (h && h->on_decision) {
         agora_persona_decision d = {.step = t,
@@ -979,6 +1019,7 @@ int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_h
             char line[MAX_MESSAGE_LEN + 200];
             snprintf(line, sizeof line, "from %s (step %lld): %s", pd[i].p->id, (long long)t,
                      json_string_value(json_object_get(m, "text")));
+            utf8_trim(line);
             for (int r = 0; r < ps->n; r++) {
                 persona *rp = &ps->p[r];
                 if (rp == pd[i].p || (strcmp(to, "all") != 0 && strcmp(to, rp->id) != 0))

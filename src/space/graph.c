@@ -399,14 +399,14 @@ static int is_space(char c)
  * clamped there so the caller's range check reports them as too large rather than overflowing. */
 static int parse_id(const char *tok, size_t len, int64_t *id)
 {
+    const int64_t clamp = INT64_C(1) << 62;
     int64_t v = 0;
     if (len == 0)
         return -1;
     for (size_t i = 0; i < len; i++) {
         if (tok[i] < '0' || tok[i] > '9')
             return -1;
-        if (v < (INT64_C(1) << 62))
-            v = v * 10 + (tok[i] - '0');
+        v = v <= (clamp - 9) / 10 ? v * 10 + (tok[i] - '0') : clamp; /* v * 10 + 9 cannot pass the clamp */
     }
     *id = v;
     return 0;
