@@ -15,7 +15,8 @@
 
 static const cli_opt sweep_opts[] = {{"vary", 0, 1},    {"seeds", 0, 1},    {"output", 'o', 1}, {"threads", 't', 1},
                                      {"set", 's', 1},   {"quiet", 'q', 0},  {"verbose", 'v', 0}, {"no-progress", 0, 0},
-                                     {"dry-run", 0, 0}, {"steps", 0, 1},    {"log-level", 0, 1}, {NULL, 0, 0}};
+                                     {"dry-run", 0, 0}, {"steps", 0, 1},    {"log-level", 0, 1}, {"overwrite", 0, 0},
+                                     {"force", 0, 0},   {NULL, 0, 0}};
 
 static const char sweep_help[] =
     "usage: agora sweep SCENARIO [--vary KEY=VALUES]... [--seeds N] [-o FILE] [options]\n"
@@ -24,7 +25,10 @@ static const char sweep_help[] =
     "(FILE.runs/<id>.h5, the layout of agora run), linked from FILE as /runs/<id>, with /sweep/table holding one row\n"
     "per run: its id, seed, status, varied values and final metrics. Runs go in parallel on all cores (many runs:\n"
     "one core each; fewer runs than cores: one after another with every core); results do not depend on it.\n"
-    "Run the same command again after an interruption: runs already complete are skipped.\n"
+    "Run the same command again after an interruption: runs already complete are skipped. A run file is reused\n"
+    "only when it completed with exactly the configuration the run has now (values, steps, scenario, model and\n"
+    "agora version, checked by its config_hash); another sweep into the same FILE (other --vary, --seeds, --set or\n"
+    "--steps) is refused unless --overwrite.\n"
     "\n"
     "options:\n"
     "      --vary KEY=VALUES  a range START:STOP:COUNT (both ends included) or a list a,b,c of any scenario key,\n"
@@ -33,6 +37,8 @@ static const char sweep_help[] =
     "      --seeds N          seeds per combination: the scenario's seed, seed+1, ... (default: the sweep: block's,\n"
     "                         else 1)\n"
     "  -o, --output FILE      the sweep file (default runs/<name>_sweep.h5)\n"
+    "      --overwrite        replace FILE when it holds another sweep (or is not a sweep file), rerunning the runs\n"
+    "                         that changed (--force is the same)\n"
     "  -t, --threads N        cores to use (default: all)\n"
     "  -s, --set KEY=VALUE    override a key in every run\n"
     "      --steps N          steps of every run (same as --set steps=N)\n"
@@ -42,7 +48,8 @@ static const char sweep_help[] =
     "      --log-level L      error, warn (default), info or debug\n"
     "  -h, --help             this help\n"
     "\n"
-    "exit status: 0 every run complete, 1 a run failed, 2 bad usage or scenario, 130 interrupted\n";
+    "exit status: 0 every run complete, 1 a run failed, 2 bad usage or scenario (FILE holds another sweep),\n"
+    "130 interrupted\n";
 
 static volatile int sweep_cancel;
 
@@ -194,6 +201,16 @@ int cmd_sweep(int argc, char **argv)
     long long threads = 0;
     if (cli_get(&a, "threads") && (threads = cli_uint("sweep", "--threads", cli_get(&a, "threads"))) < 0)
         goto done;
+    const int overwrite = cli_has(&a, "overwrite") || cli_has(&a, "force");
+    {
+        /* FILE holds another sweep (or is no sweep file): say so and stop before anything is written */
+        agora_sweep_options check = {.output = out, .sets = sets, .n_sets = n_sets, .overwrite = overwrite};
+        if (agora_sweep_check(a.pos[0], runs, &check, &err) != 0) {
+            cli_error("sweep", &err);
+            rc = err.code == AGORA_ENOMEM || err.code == AGORA_EHDF5 ? CLI_FAILED : CLI_USAGE;
+            goto done;
+        }
+    }
     int rank = 0, size = 1;
 #ifdef AGORA_HAVE_MPI
     int mpi_ready = 0;
@@ -207,7 +224,7 @@ int cmd_sweep(int argc, char **argv)
     signal(SIGINT, on_sigint);
     agora_sweep_options opt = {.output = out, .sets = sets, .n_sets = n_sets, .threads = (int)threads,
                                .logger = &cli_logger, .progress = on_progress, .ud = &vw, .cancel = &sweep_cancel,
-                               .rank = rank, .size = size};
+                               .rank = rank, .size = size, .overwrite = overwrite};
 #ifdef AGORA_HAVE_MPI
     opt.barrier = mpi_barrier;
 #endif
@@ -218,10 +235,14 @@ int cmd_sweep(int argc, char **argv)
 #endif
     if (vw.bar)
         fputs("\r\033[K", stderr);
-    if (!cli_has(&a, "quiet") && rank == 0)
-        printf("%s: %lld runs (%lld already complete, %lld failed) in %.1f s -> %s\n",
+    if (!cli_has(&a, "quiet") && rank == 0) {
+        char replaced[96] = "";
+        if (res.replaced)
+            snprintf(replaced, sizeof replaced, ", %lld rerun: their configuration changed", (long long)res.replaced);
+        printf("%s: %lld runs (%lld already complete%s, %lld failed) in %.1f s -> %s\n",
                json_string_value(json_object_get(cfg, "name")), (long long)res.total, (long long)res.skipped,
-               (long long)res.failed, res.elapsed_s, out);
+               replaced, (long long)res.failed, res.elapsed_s, out);
+    }
     if (src) {
         cli_error("sweep", &err);
         rc = sweep_cancel || src == AGORA_ECANCELED ? CLI_INTERRUPTED : CLI_FAILED;

@@ -394,8 +394,10 @@ static int check_output(const json_t *raw, const agora_model *model, const char 
     return 0;
 }
 
-static int check_interventions(const json_t *raw, const agora_model *model, json_int_t steps, json_t *cfg,
-                               agora_error *err)
+/* `at` must fall inside the run, except when `steps` comes from an override (--steps 20 on a file written for 100):
+ * then a later intervention is kept, and the run skips it with a warning (agora__run_late_interventions). */
+static int check_interventions(const json_t *raw, const agora_model *model, json_int_t steps, int steps_overridden,
+                               json_t *cfg, agora_error *err)
 {
     const json_t *list = get(raw, "interventions");
     char got[96], where[256];
@@ -429,7 +431,7 @@ static int check_interventions(const json_t *raw, const agora_model *model, json
                                  (long long)steps);
             goto done;
         }
-        if (!as_int(v, 0, steps, &at)) {
+        if (!as_int(v, 0, steps_overridden ? MAX_STEPS : steps, &at)) {
             rc = agora_error_set(err, AGORA_ESCHEMA, sub, "expected a step in [0, %lld] (0 to steps), got %s",
                                  (long long)steps, brief(v, got, sizeof got));
             goto done;
@@ -561,8 +563,8 @@ static int check_personas(const json_t *raw, const agora_model *model, const cha
     return 0;
 }
 
-static int check_scenario(const json_t *raw, const char *stem, json_t **out, const agora_model **model_out,
-                          agora_error *err)
+static int check_scenario(const json_t *raw, const char *stem, int steps_overridden, json_t **out,
+                          const agora_model **model_out, agora_error *err)
 {
     json_t *cfg = NULL, *params = NULL;
     const json_t *v;
@@ -663,7 +665,7 @@ static int check_scenario(const json_t *raw, const char *stem, json_t **out, con
     json_object_set_new(cfg, "threads", json_integer(x));
 
     if ((rc = check_output(raw, model, name, cfg, err)) != 0 ||
-        (rc = check_interventions(raw, model, steps, cfg, err)) != 0 ||
+        (rc = check_interventions(raw, model, steps, steps_overridden, cfg, err)) != 0 ||
         (rc = check_personas(raw, model, mode, cfg, err)) != 0 || (rc = check_sweep(raw, cfg, err)) != 0)
         goto done;
 
@@ -745,7 +747,7 @@ static int scenario_from_text(char *text, size_t len, const char *name, const ch
     }
     if ((rc = agora__yaml_parse(text, len, name, &sc->raw, &sc->locs, err)) != 0)
         goto done;
-    if ((rc = check_scenario(sc->raw, sc->stem, &sc->config, &sc->model, err)) != 0) {
+    if ((rc = check_scenario(sc->raw, sc->stem, 0, &sc->config, &sc->model, err)) != 0) {
         locate(sc->path, sc->locs, NULL, 0, err);
         goto done;
     }
@@ -1002,7 +1004,10 @@ int agora_scenario_set_all(agora_scenario *sc, const char *const *assignments, i
     }
     /* Checked once with every override in place, so that overrides that only make sense together (--steps 20 with
      * interventions moved before step 20) are accepted; an error names the override that set the bad key. */
-    if ((rc = check_scenario(cand, sc->stem, &cfg, &model, err)) != 0) {
+    int steps_overridden = 0;
+    for (size_t i = 0; i < sc->n_ov + staged; i++)
+        steps_overridden |= strcmp(sc->ov[i].path, "steps") == 0;
+    if ((rc = check_scenario(cand, sc->stem, steps_overridden, &cfg, &model, err)) != 0) {
         locate(sc->path, sc->locs, sc->ov, sc->n_ov + staged, err);
         goto drop;
     }
