@@ -77,6 +77,31 @@ AGORA_API const agora_model *agora_scenario_model(const agora_scenario *sc);
  * graph file named in the scenario is malformed). */
 AGORA_API void agora_scenario_locate(const agora_scenario *sc, agora_error *err);
 
+/* ---- every error at once ------------------------------------------------------------------------------------- */
+
+#define AGORA_SCENARIO_MAX_ERRORS 20
+
+/* The errors of a scenario that does not load (agora_scenario_load_report). e[0] is always exactly the error the
+ * single-error calls (agora_scenario_load, agora_scenario_set_all) report; the others follow in the order the
+ * checks meet them, each as it would read if it were the only one (file:line:col, key path, what was expected). */
+typedef struct agora_scenario_errors {
+    int n;    /* errors in e[0 .. n) */
+    int more; /* nonzero: there were more than AGORA_SCENARIO_MAX_ERRORS */
+    agora_error e[AGORA_SCENARIO_MAX_ERRORS];
+} agora_scenario_errors;
+
+/* agora_scenario_load, agora_scenario_parse and agora_scenario_set_all, reporting every error they can find when
+ * they fail, up to AGORA_SCENARIO_MAX_ERRORS: each bad key is set aside (its default then applies, an unknown key
+ * is dropped) and the rest checked again, so one pass shows unknown keys, bad values, bad personas and bad
+ * interventions together. A file that cannot be read or parsed, or a malformed override, has one error. Return
+ * values, *out and the scenario after a failed override are as for the single-error calls. errs may be NULL; it is
+ * cleared on success (n = 0). */
+AGORA_API int agora_scenario_load_report(const char *path, agora_scenario **out, agora_scenario_errors *errs);
+AGORA_API int agora_scenario_parse_report(const char *text, size_t len, const char *name, const char *base_dir,
+                                          agora_scenario **out, agora_scenario_errors *errs);
+AGORA_API int agora_scenario_set_all_report(agora_scenario *sc, const char *const *assignments, int n,
+                                            agora_scenario_errors *errs);
+
 /* Frees a scenario; NULL is allowed. */
 AGORA_API void agora_scenario_destroy(agora_scenario *sc);
 
