@@ -245,7 +245,28 @@ static int sweep_definition(const char *scenario_path, const json_t *runs, const
     json_t *run;
     for (int i = 0; sets && i < opt->n_sets; i++)
         json_array_append_new(sets, json_string(opt->sets[i]));
+    /* The axes in the order they were given: the first varies slowest, so it changes least often from run to run. */
+    const size_t n_keys = json_object_size(ov0);
+    const char **keys = calloc(n_keys + 1, sizeof *keys);
+    size_t *changes = calloc(n_keys + 1, sizeof *changes), nk = 0;
     json_object_foreach((json_t *)ov0, key, v) {
+        if (!keys || !changes)
+            break;
+        size_t c = 0;
+        for (size_t i = 1; i < json_array_size(runs); i++)
+            c += !json_equal(json_object_get(json_object_get(json_array_get(runs, i - 1), "overrides"), key),
+                             json_object_get(json_object_get(json_array_get(runs, i), "overrides"), key));
+        size_t at = nk++;
+        while (at > 0 && changes[at - 1] > c) { /* insertion sort, stable */
+            keys[at] = keys[at - 1];
+            changes[at] = changes[at - 1];
+            at--;
+        }
+        keys[at] = key;
+        changes[at] = c;
+    }
+    for (size_t ki = 0; ki < nk; ki++) {
+        key = keys[ki];
         json_t *values = json_array();
         json_array_foreach(runs, r, run) {
             const json_t *x = json_object_get(json_object_get(run, "overrides"), key);
@@ -260,6 +281,9 @@ static int sweep_definition(const char *scenario_path, const json_t *runs, const
         axis_text(&text, key, values);
         json_array_append_new(axes, json_pack("{s:s, s:o}", "key", key, "values", values));
     }
+    const int listed = keys && changes;
+    free(keys);
+    free(changes);
     json_array_foreach(runs, r, run) {
         const json_t *sd = json_object_get(run, "seed");
         int seen = 0;
@@ -282,7 +306,7 @@ static int sweep_definition(const char *scenario_path, const json_t *runs, const
         agora__sha256_add(&h, ct, strlen(ct));
         agora__sha256_hex(&h, runs_hash);
     }
-    json_t *def = sets && axes && seeds && ct && text.s
+    json_t *def = listed && sets && axes && seeds && ct && text.s
                       ? json_pack("{s:s, s:s, s:O, s:O, s:O, s:I, s:s, s:s}", "scenario", scenario_path, "base_hash",
                                   base_hash, "sets", sets, "axes", axes, "seeds", seeds, "runs",
                                   (json_int_t)json_array_size(runs), "runs_hash", runs_hash, "text", text.s)
