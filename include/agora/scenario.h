@@ -94,8 +94,8 @@ typedef struct agora_scenario_errors {
  * they fail, up to AGORA_SCENARIO_MAX_ERRORS: each bad key is set aside (its default then applies, an unknown key
  * is dropped) and the rest checked again, so one pass shows unknown keys, bad values, bad personas and bad
  * interventions together. A file that cannot be read or parsed, or a malformed override, has one error. Return
- * values, *out and the scenario after a failed override are as for the single-error calls. errs may be NULL; it is
- * cleared on success (n = 0). */
+ * values, *out and the scenario after a failed override are as for the single-error calls; `out` may be NULL
+ * (check only: the scenario is freed). errs may be NULL; it is cleared on success (n = 0). */
 AGORA_API int agora_scenario_load_report(const char *path, agora_scenario **out, agora_scenario_errors *errs);
 AGORA_API int agora_scenario_parse_report(const char *text, size_t len, const char *name, const char *base_dir,
                                           agora_scenario **out, agora_scenario_errors *errs);

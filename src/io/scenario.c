@@ -1348,21 +1348,36 @@ static int report_one(int rc, const agora_error *err, agora_scenario_errors *err
     return rc;
 }
 
+/* *out = sc, or sc freed when the caller only checks (out == NULL). */
+static void hand_over(agora_scenario *sc, agora_scenario **out)
+{
+    if (out)
+        *out = sc;
+    else
+        agora_scenario_destroy(sc);
+}
+
 int agora_scenario_load_report(const char *path, agora_scenario **out, agora_scenario_errors *errs)
 {
     agora_error err;
+    agora_scenario *sc = NULL;
     if (errs)
         memset(errs, 0, sizeof *errs);
-    return report_one(load_file(path, out, &err, errs), &err, errs);
+    int rc = report_one(load_file(path, &sc, &err, errs), &err, errs);
+    hand_over(sc, out);
+    return rc;
 }
 
 int agora_scenario_parse_report(const char *text, size_t len, const char *name, const char *base_dir,
                                 agora_scenario **out, agora_scenario_errors *errs)
 {
     agora_error err;
+    agora_scenario *sc = NULL;
     if (errs)
         memset(errs, 0, sizeof *errs);
-    return report_one(parse_text(text, len, name, base_dir, out, &err, errs), &err, errs);
+    int rc = report_one(parse_text(text, len, name, base_dir, &sc, &err, errs), &err, errs);
+    hand_over(sc, out);
+    return rc;
 }
 
 int agora_scenario_set_all_report(agora_scenario *sc, const char *const *assignments, int n,
