@@ -291,6 +291,36 @@ static void threads_above_the_cores_are_capped_with_a_warning(void **state)
     agora_scenario_destroy(sc);
 }
 
+static void keep_reply(void *ud, const char *line, size_t len)
+{
+    kept *k = ud;
+    snprintf(k->text, sizeof k->text, "%.*s", (int)len, line);
+}
+
+/* The MCP server's worlds get the same cap (its create_world takes threads up to 1024). */
+static void mcp_worlds_cap_their_threads_too(void **state)
+{
+    (void)state;
+    kept reply = {""}, log = {""};
+    agora_logger lg = {keep, &log, AGORA_LOG_WARN};
+    agora_mcp_options o = {.logger = &lg};
+    agora_mcp *srv = NULL;
+    assert_int_equal(agora_mcp_create(&o, keep_reply, &reply, &srv, NULL), 0);
+    const char *call = "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"tools/call\", \"params\": {\"name\": "
+                       "\"create_world\", \"arguments\": {\"scenario\": \"model: sir\\nspace: {kind: grid, width: 5, "
+                       "height: 5}\\n\", \"threads\": 1000}}}";
+    agora_mcp_handle(srv, call, strlen(call));
+    json_t *msg = json_loads(reply.text, 0, NULL);
+    assert_non_null(msg);
+    const json_t *sc = json_object_get(json_object_get(msg, "result"), "structuredContent");
+    if (!sc)
+        fail_msg("no result: %s", reply.text);
+    assert_int_equal(json_integer_value(json_object_get(sc, "threads")), omp_get_num_procs());
+    assert_non_null(strstr(log.text, "threads: 1000 requested"));
+    json_decref(msg);
+    agora_mcp_destroy(srv);
+}
+
 static void interventions_after_a_shortened_run_are_skipped_and_recorded(void **state)
 {
     (void)state;
@@ -346,6 +376,7 @@ int main(void)
         cmocka_unit_test(the_check_finds_what_the_run_would_and_writes_nothing),
         cmocka_unit_test(the_output_must_be_absent_or_an_agora_file_unless_forced),
         cmocka_unit_test(threads_above_the_cores_are_capped_with_a_warning),
+        cmocka_unit_test(mcp_worlds_cap_their_threads_too),
         cmocka_unit_test(interventions_after_a_shortened_run_are_skipped_and_recorded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
