@@ -178,7 +178,8 @@ static void the_check_finds_what_the_run_would_and_writes_nothing(void **state)
     unlink(out);
     /* a missing edge-list file: located at the key, as the loader's errors are */
     snprintf(yaml, sizeof yaml,
-             "model: sir\nspace: {kind: graph, generator: file, path: no_such.edgelist}\noutput: {path: \"%s\"}\n", out);
+             "model: sir\nspace: {kind: graph, generator: file, path: no_such.edgelist}\noutput: {path: \"%s\"}\n",
+             out);
     agora_scenario *sc = scenario_in_tmp(yaml);
     check_fails(sc, NULL, AGORA_EIO, "run_test.yaml:2:45: space.path: edge-list file not found");
     agora_error err;
@@ -235,7 +236,8 @@ static void the_output_must_be_absent_or_an_agora_file_unless_forced(void **stat
                           "foreign.h5 exists and is an HDF5 file agora did not write: not overwritten"};
     for (int i = 0; i < 2; i++) {
         snprintf(yaml, sizeof yaml,
-                 "model: sir\nspace: {kind: grid, width: 6, height: 6}\nsteps: 2\noutput: {path: \"%s\"}\n", targets[i]);
+                 "model: sir\nspace: {kind: grid, width: 6, height: 6}\nsteps: 2\noutput: {path: \"%s\"}\n",
+                 targets[i]);
         agora_scenario *sc = scenario_in_tmp(yaml);
         check_fails(sc, NULL, AGORA_EINVAL, said[i]);
         check_fails(sc, NULL, AGORA_EINVAL, "run_test.yaml:4:16: output.path: "); /* located at the key */

@@ -106,7 +106,8 @@ static void assert_reports(const char *text, const char *const *sets, int n_sets
     }
     assert_int_not_equal(rc, 0);
     char first[1024];
-    assert_string_equal(agora_error_format(&errs.e[0], got, sizeof got), agora_error_format(&single, first, sizeof first));
+    assert_string_equal(agora_error_format(&errs.e[0], got, sizeof got),
+                        agora_error_format(&single, first, sizeof first));
     assert_int_equal(errs.n, n);
     for (int i = 0; i < n; i++)
         assert_string_equal(agora_error_format(&errs.e[i], got, sizeof got), want[i]);
@@ -584,8 +585,8 @@ static void shortened_steps_keep_later_interventions(void **state)
     assert_int_equal(agora_scenario_set(sc, "steps=5", &err), 0);
     const json_t *cfg = agora_scenario_config(sc);
     assert_int_equal(json_integer_value(json_object_get(cfg, "steps")), 5);
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(json_object_get(cfg, "interventions"), 0), "at")),
-                     10);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_array_get(json_object_get(cfg, "interventions"), 0), "at")), 10);
     agora_scenario_destroy(sc);
     assert_parse_fails("model: sir\n" GRID "steps: 20\ninterventions:\n  - {at: 21, action: {action: vaccinate, "
                        "fraction: 0.1}}\n",
@@ -605,16 +606,16 @@ static void every_error_of_a_file_is_reported_with_its_line(void **state)
 {
     (void)state;
     /* an unknown key, bad values in two blocks, a bad persona and two bad interventions */
-    const char *text = "model: sir\n"                                                     /* 1 */
-                       "space: {kind: grid, width: 0, height: 10}\n"                      /* 2 */
-                       "params: {beta: high, gamma: 0.1}\n"                               /* 3 */
-                       "stpes: 10\n"                                                      /* 4 */
-                       "steps: 20\n"                                                      /* 5 */
-                       "interventions:\n"                                                 /* 6 */
-                       "  - {at: 30, action: {action: vaccinate, fraction: 0.1}}\n"       /* 7 */
-                       "  - {at: 5, action: {action: vaccinate, fraction: 0.1}}\n"        /* 8 */
-                       "  - {at: 6, action: {action: nuke}}\n"                            /* 9 */
-                       "personas:\n"                                                      /* 10 */
+    const char *text = "model: sir\n"                                                             /* 1 */
+                       "space: {kind: grid, width: 0, height: 10}\n"                              /* 2 */
+                       "params: {beta: high, gamma: 0.1}\n"                                       /* 3 */
+                       "stpes: 10\n"                                                              /* 4 */
+                       "steps: 20\n"                                                              /* 5 */
+                       "interventions:\n"                                                         /* 6 */
+                       "  - {at: 30, action: {action: vaccinate, fraction: 0.1}}\n"               /* 7 */
+                       "  - {at: 5, action: {action: vaccinate, fraction: 0.1}}\n"                /* 8 */
+                       "  - {at: 6, action: {action: nuke}}\n"                                    /* 9 */
+                       "personas:\n"                                                              /* 10 */
                        "  - {id: minister, role: r, persona: p, every: 0, offline_policy: []}\n"; /* 11 */
     const char *want[] = {
         "test.yaml:4:1: stpes: unknown key (did you mean \"steps\"?)",

@@ -191,7 +191,8 @@ static void a_changed_sweep_is_refused_or_rerun_never_reused(void **state)
     assert_int_equal(pg.replaced, 0);
     /* other axes into the same file: refused, saying what it holds */
     assert_int_equal(sweep(scenario, gamma, NULL, 0, &pg, &err), AGORA_EINVAL);
-    assert_non_null(strstr(err.msg, "holds a sweep of params.beta=0.1,0.9 x 1 seed; this one is params.gamma=0.05,0.5"));
+    assert_non_null(
+        strstr(err.msg, "holds a sweep of params.beta=0.1,0.9 x 1 seed; this one is params.gamma=0.05,0.5"));
     assert_int_equal(pg.done, 0);
     assert_true(table_value(1, "attack_rate") == attack_beta); /* untouched */
     /* with overwrite: both runs rerun, and the table holds the new ones */

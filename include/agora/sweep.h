@@ -61,8 +61,8 @@ typedef struct agora_sweep_options {
  * definition (root attribute `sweep`, JSON: the scenario, the hash of its configuration with the sweep's --set,
  * the --set list, the axes, the seeds and a hash of the runs), so that running the same command again resumes the
  * sweep while a different one is told apart. Accepted: no file there, or a sweep file of this same sweep, or
- * opt->overwrite. Refused (AGORA_EINVAL; the message starts with the output path): a sweep file of another sweep, saying what it
- * holds and what this one is ("runs/x.h5 holds a sweep of params.beta=0.1,0.5 x 2 seeds; this one is
+ * opt->overwrite. Refused (AGORA_EINVAL; the message starts with the output path): a sweep file of another sweep,
+ * saying what it holds and what this one is ("runs/x.h5 holds a sweep of params.beta=0.1,0.5 x 2 seeds; this one is
  * params.gamma=0.01,0.9 x 2 seeds: rerun with --overwrite to replace it, or choose another -o"), an agora run file,
  * any other file, and the scenario file itself. agora_sweep_run checks this first too. */
 AGORA_API int agora_sweep_check(const char *scenario_path, const json_t *runs, const agora_sweep_options *opt,

@@ -13,9 +13,9 @@
 #include "cli/cli.h"
 #include "core/internal.h"
 
-static const cli_opt sweep_opts[] = {{"vary", 0, 1},    {"seeds", 0, 1},    {"output", 'o', 1}, {"threads", 't', 1},
-                                     {"set", 's', 1},   {"quiet", 'q', 0},  {"verbose", 'v', 0}, {"no-progress", 0, 0},
-                                     {"dry-run", 0, 0}, {"steps", 0, 1},    {"log-level", 0, 1}, {"overwrite", 0, 0},
+static const cli_opt sweep_opts[] = {{"vary", 0, 1},    {"seeds", 0, 1},   {"output", 'o', 1},  {"threads", 't', 1},
+                                     {"set", 's', 1},   {"quiet", 'q', 0}, {"verbose", 'v', 0}, {"no-progress", 0, 0},
+                                     {"dry-run", 0, 0}, {"steps", 0, 1},   {"log-level", 0, 1}, {"overwrite", 0, 0},
                                      {"force", 0, 0},   {NULL, 0, 0}};
 
 static const char sweep_help[] =
@@ -222,9 +222,17 @@ int cmd_sweep(int argc, char **argv)
 #endif
     view vw = {.bar = rank == 0 && !cli_has(&a, "quiet") && !cli_has(&a, "no-progress") && isatty(STDERR_FILENO)};
     signal(SIGINT, on_sigint);
-    agora_sweep_options opt = {.output = out, .sets = sets, .n_sets = n_sets, .threads = (int)threads,
-                               .logger = &cli_logger, .progress = on_progress, .ud = &vw, .cancel = &sweep_cancel,
-                               .rank = rank, .size = size, .overwrite = overwrite};
+    agora_sweep_options opt = {.output = out,
+                               .sets = sets,
+                               .n_sets = n_sets,
+                               .threads = (int)threads,
+                               .logger = &cli_logger,
+                               .progress = on_progress,
+                               .ud = &vw,
+                               .cancel = &sweep_cancel,
+                               .rank = rank,
+                               .size = size,
+                               .overwrite = overwrite};
 #ifdef AGORA_HAVE_MPI
     opt.barrier = mpi_barrier;
 #endif
@@ -240,8 +248,8 @@ int cmd_sweep(int argc, char **argv)
         if (res.replaced)
             snprintf(replaced, sizeof replaced, ", %lld rerun: their configuration changed", (long long)res.replaced);
         printf("%s: %lld runs (%lld already complete%s, %lld failed) in %.1f s -> %s\n",
-               json_string_value(json_object_get(cfg, "name")), (long long)res.total, (long long)res.skipped,
-               replaced, (long long)res.failed, res.elapsed_s, out);
+               json_string_value(json_object_get(cfg, "name")), (long long)res.total, (long long)res.skipped, replaced,
+               (long long)res.failed, res.elapsed_s, out);
     }
     if (src) {
         cli_error("sweep", &err);

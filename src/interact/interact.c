@@ -1532,8 +1532,9 @@ int agora_interact_run(const agora_scenario *sc, const agora_interact_options *o
     const char *path =
         opt && opt->output ? opt->output : json_string_value(json_object_get(json_object_get(cfg, "output"), "path"));
     snprintf(res->path, sizeof res->path, "%s", path);
-    if (rc == 0 && (rc = agora__output_check(path, agora_scenario_path(sc), opt && opt->force,
-                                             opt && opt->output ? "-o" : "output.path", "--force", err)) &&
+    if (rc == 0 &&
+        (rc = agora__output_check(path, agora_scenario_path(sc), opt && opt->force,
+                                  opt && opt->output ? "-o" : "output.path", "--force", err)) &&
         !(opt && opt->output))
         agora_scenario_locate(sc, err);
     if (rc == 0)

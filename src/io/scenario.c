@@ -1079,10 +1079,10 @@ int agora_scenario_set(agora_scenario *sc, const char *assignment, agora_error *
  * located. */
 
 typedef struct removed {
-    char path[256];  /* in the file's coordinates */
-    int list_item;   /* 1: path is "<list>[i]" and the item was taken out of the list */
-    char list[256];  /* that list's path */
-    size_t index;    /* and the item's index in the file */
+    char path[256]; /* in the file's coordinates */
+    int list_item;  /* 1: path is "<list>[i]" and the item was taken out of the list */
+    char list[256]; /* that list's path */
+    size_t index;   /* and the item's index in the file */
 } removed;
 
 typedef struct scratch {

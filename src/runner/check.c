@@ -175,7 +175,8 @@ int agora__run_world(const agora_scenario *sc, const agora_logger *lg, agora_wor
                              .space = space, /* the world owns it, even on failure */
                              .params = json_object_get(cfg, "params"),
                              .seed = seed,
-                             .threads = agora__threads_cap((int)json_integer_value(json_object_get(cfg, "threads")), lg),
+                             .threads =
+                                 agora__threads_cap((int)json_integer_value(json_object_get(cfg, "threads")), lg),
                              .logger = lg};
     if ((rc = agora_world_create(&wc, out, err)))
         locate_key(sc, err, "params");
@@ -252,8 +253,7 @@ done:
 
 /* ---- interventions ----------------------------------------------------------------------------------------------- */
 
-int agora__run_late_interventions(const agora_scenario *sc, const agora_logger *lg, agora_writer *wr,
-                                  agora_error *err)
+int agora__run_late_interventions(const agora_scenario *sc, const agora_logger *lg, agora_writer *wr, agora_error *err)
 {
     const json_t *cfg = agora_scenario_config(sc);
     const json_int_t steps = json_integer_value(json_object_get(cfg, "steps"));
@@ -269,8 +269,8 @@ int agora__run_late_interventions(const agora_scenario *sc, const agora_logger *
         snprintf(msg, sizeof msg, "scheduled at step %lld, after the last step (%lld)", (long long)at,
                  (long long)steps);
         agora_log(lg, AGORA_LOG_WARN, "interventions[%zu]: skipped: %s %s", i, text ? text : "{}", msg);
-        int rc = wr ? agora_writer_event(wr, at, source ? source : "scenario", text ? text : "{}", "skipped", msg, err)
-                    : 0;
+        int rc =
+            wr ? agora_writer_event(wr, at, source ? source : "scenario", text ? text : "{}", "skipped", msg, err) : 0;
         free(text);
         if (rc)
             return rc;
@@ -304,8 +304,7 @@ int agora_run_check(const agora_scenario *sc, const agora_run_options *options, 
         agora_personas_destroy(ps);
         agora_world_destroy(w);
     }
-    if (rc == 0 && (rc = agora__output_check(path, agora_scenario_path(sc), opt->force, "output.path", "--force",
-                                             err)))
+    if (rc == 0 && (rc = agora__output_check(path, agora_scenario_path(sc), opt->force, "output.path", "--force", err)))
         agora_scenario_locate(sc, err);
     return rc;
 }

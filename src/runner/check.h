@@ -56,8 +56,7 @@ int agora__run_personas(const agora_scenario *sc, const agora_run_options *opt, 
 /* Interventions scheduled after the last step (possible when steps was shortened by an override; the file's own
  * steps must cover them): each is logged as a warning and, when wr is not NULL, recorded in /events with status
  * "skipped" at its scheduled step. Returns 0 or the writer's error. */
-int agora__run_late_interventions(const agora_scenario *sc, const agora_logger *lg, agora_writer *wr,
-                                  agora_error *err);
+int agora__run_late_interventions(const agora_scenario *sc, const agora_logger *lg, agora_writer *wr, agora_error *err);
 
 /* The interactions half of agora_run_check: builds what agora_interact_run builds before its first round (the
  * actors' and roles' LLM configurations, the recording given by `replay` or the scenario) and frees it again.

@@ -222,8 +222,8 @@ static void axis_text(agora__buf *b, const char *key, const json_t *values)
  *    seeds: [...], runs (count), runs_hash (SHA-256 of every run's id, seed and overrides), text}
  * Two sweeps are the same when base_hash and runs_hash are; `text` says it in words for messages
  * ("params.beta=0.1,0.5 x 2 seeds with --set steps=30"). */
-static int sweep_definition(const char *scenario_path, const json_t *runs, const agora_sweep_options *opt,
-                            json_t **out, agora_error *err)
+static int sweep_definition(const char *scenario_path, const json_t *runs, const agora_sweep_options *opt, json_t **out,
+                            agora_error *err)
 {
     *out = NULL;
     agora_scenario *sc = NULL;
@@ -291,8 +291,8 @@ static int sweep_definition(const char *scenario_path, const json_t *runs, const
             seen = json_equal(json_array_get(seeds, j), sd);
         if (!seen)
             json_array_append(seeds, (json_t *)sd);
-        json_array_append_new(canon, json_pack("[O, O, O]", json_object_get(run, "id"), sd,
-                                               json_object_get(run, "overrides")));
+        json_array_append_new(
+            canon, json_pack("[O, O, O]", json_object_get(run, "id"), sd, json_object_get(run, "overrides")));
     }
     const size_t n_seeds = json_array_size(seeds);
     agora__buf_add(&text, "%s%zu seed%s", text.n ? " x " : "", n_seeds, n_seeds == 1 ? "" : "s");
@@ -327,7 +327,8 @@ static int same_sweep(const json_t *a, const json_t *b)
 {
     const char *keys[] = {"base_hash", "runs_hash"};
     for (int i = 0; i < 2; i++) {
-        const char *x = json_string_value(json_object_get(a, keys[i])), *y = json_string_value(json_object_get(b, keys[i]));
+        const char *x = json_string_value(json_object_get(a, keys[i])),
+                   *y = json_string_value(json_object_get(b, keys[i]));
         if (!x || !y || strcmp(x, y) != 0)
             return 0;
     }
@@ -335,8 +336,7 @@ static int same_sweep(const json_t *a, const json_t *b)
 }
 
 /* The rule for the master file: absent, or this same sweep, or opt->overwrite; else refused, saying why. */
-static int check_master(const char *scenario_path, const json_t *def, const agora_sweep_options *opt,
-                        agora_error *err)
+static int check_master(const char *scenario_path, const json_t *def, const agora_sweep_options *opt, agora_error *err)
 {
     const char *out = opt->output;
     json_t *attrs = NULL;
@@ -358,7 +358,8 @@ static int check_master(const char *scenario_path, const json_t *def, const agor
                              "choose another -o",
                              out);
     } else {
-        const char *was = json_string_value(json_object_get(old, "text")), *is = json_string_value(json_object_get(def, "text"));
+        const char *was = json_string_value(json_object_get(old, "text")),
+                   *is = json_string_value(json_object_get(def, "text"));
         const char *was_sc = json_string_value(json_object_get(old, "scenario"));
         if (was && is && strcmp(was, is) != 0)
             rc = agora_error_set(err, AGORA_EINVAL, NULL,
@@ -376,8 +377,7 @@ static int check_master(const char *scenario_path, const json_t *def, const agor
     return rc;
 }
 
-int agora_sweep_check(const char *scenario_path, const json_t *runs, const agora_sweep_options *opt,
-                      agora_error *err)
+int agora_sweep_check(const char *scenario_path, const json_t *runs, const agora_sweep_options *opt, agora_error *err)
 {
     if (!scenario_path || !opt || !opt->output || json_array_size(runs) == 0)
         return agora_error_set(err, AGORA_EINVAL, "sweep", "a scenario, runs and an output file are needed");
