@@ -14,7 +14,10 @@
  *   steps [100], seed [0], threads [0: all cores],
  *   output: {path [runs/<name>.h5], snapshot_every [0: first and last step only], snapshot_fields [all],
  *            flush_every [10], compression [4]},
- *   interventions: [{at: STEP, action: {action: NAME, ...}, source [scenario]}] */
+ *   interventions: [{at: STEP, action: {action: NAME, ...}, source [scenario]}] (STEP in [0, steps]; when `steps`
+ *   comes from an override, a later STEP is kept and the run skips it with a warning)
+ *
+ * The loader stops at the first error; agora_scenario_load_report and friends report every error at once. */
 #ifndef AGORA_SCENARIO_H
 #define AGORA_SCENARIO_H
 
