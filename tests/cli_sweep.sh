@@ -52,6 +52,62 @@ contains err.txt "already complete: skipped"
 h5diff full.h5 part.h5 /sweep/table /sweep/table > diff.txt || { cat diff.txt; fail "resumed sweep differs"; }
 pass "resume after kill ($done_before run files existed)"
 
+# A changed sweep into the same file is not mistaken for a restart (issue 13, defect 1): other axes, or other --steps,
+# are refused before anything is written (exit 2, saying what the file holds and what this sweep is), and
+# --overwrite reruns the runs whose configuration changed, so that the table holds the new runs' results.
+k="$SRC/scenarios/sir_karate.yaml"
+expect_exit 0 $AGORA sweep "$k" --vary params.beta=0.1,0.5 --seeds 2 -o k.h5 -q
+cp k.h5.runs/r00000.h5 beta_r0.h5
+expect_exit 2 $AGORA sweep "$k" --vary params.gamma=0.01,0.9 --seeds 2 -o k.h5
+contains err.txt "k.h5 holds a sweep of params.beta=0.1,0.5 x 2 seeds; this one is params.gamma=0.01,0.9 x 2 seeds"
+contains err.txt "--overwrite"
+cmp -s k.h5.runs/r00000.h5 beta_r0.h5 || fail "a refused sweep touched a run file"
+expect_exit 0 $AGORA sweep "$k" --vary params.gamma=0.01,0.9 --seeds 2 -o k.h5 --overwrite
+contains out.txt "4 runs (0 already complete, 4 rerun: their configuration changed, 0 failed)"
+expect_exit 0 $AGORA sweep "$k" --vary params.gamma=0.01,0.9 --seeds 2 -o fresh.h5 -q
+h5diff k.h5 fresh.h5 /sweep/table /sweep/table > diff.txt || { cat diff.txt; fail "an overwritten sweep differs from a fresh one"; }
+$PY - k.h5 <<'PYEOF'
+import sys, json, h5py, pandas as pd
+f = h5py.File(sys.argv[1], "r")
+t = pd.DataFrame(f["sweep/table"][()])
+assert "params.gamma" in t.columns and "params.beta" not in t.columns, list(t.columns)
+for _, row in t.iterrows():
+    run = f["runs/%s" % row["run"].decode()]
+    cfg = json.loads(run.attrs["config"])
+    assert cfg["params"]["gamma"] == row["params.gamma"] and cfg["params"]["beta"] == 0.2, cfg["params"]
+    assert run["metrics/I"][-1] == row["I"]
+d = json.loads(f.attrs["sweep"])
+assert d["text"] == "params.gamma=0.01,0.9 x 2 seeds" and d["runs"] == 4, d
+print("overwritten table ok")
+PYEOF
+# --steps: the same axes with other steps are another sweep too
+expect_exit 2 $AGORA sweep "$k" --vary params.gamma=0.01,0.9 --seeds 2 -o k.h5 --steps 30
+contains err.txt "this one is params.gamma=0.01,0.9 x 2 seeds with --set steps=30"
+expect_exit 0 $AGORA sweep "$k" --vary params.gamma=0.01,0.9 --seeds 2 -o k.h5 --steps 30 --overwrite
+contains out.txt "4 rerun"
+$PY -c 'import h5py, sys; f = h5py.File(sys.argv[1]); assert all(f["runs/r%05d/time" % i].shape == (31,) for i in range(4))' k.h5
+# the same command again: a restart, every run reused
+expect_exit 0 $AGORA sweep "$k" --vary params.gamma=0.01,0.9 --seeds 2 -o k.h5 --steps 30
+contains out.txt "4 runs (4 already complete, 0 failed)"
+# Without the master file (deleted, or from an older agora) each run file is still checked by its config_hash: the
+# 30-step runs are not reused for a 60-step sweep.
+rm k.h5
+expect_exit 0 $AGORA sweep "$k" --vary params.gamma=0.01,0.9 --seeds 2 -o k.h5
+contains out.txt "4 rerun"
+contains err.txt "were made by another configuration"
+h5diff k.h5 fresh.h5 /sweep/table /sweep/table > diff.txt || { cat diff.txt; fail "stale run files were reused"; }
+# Fewer runs after --overwrite: the old sweep's extra run files go.
+expect_exit 0 $AGORA sweep "$k" --vary params.gamma=0.01 -o k.h5 --overwrite -q
+[ "$(ls k.h5.runs)" = "r00000.h5" ] || { ls k.h5.runs; fail "run files of the old sweep were left"; }
+# Not a sweep file: refused (a run file too)
+echo "precious" > notes.txt
+expect_exit 2 $AGORA sweep "$k" -o notes.txt
+contains err.txt "notes.txt exists and is not an agora file"
+[ "$(cat notes.txt)" = precious ] || fail "notes.txt was overwritten"
+expect_exit 2 $AGORA sweep "$k" -o beta_r0.h5
+contains err.txt "beta_r0.h5 is an agora run file, not a sweep file"
+pass "a changed sweep is refused or rerun, never tabled under the new values"
+
 # The scenario's sweep: block, and --dry-run.
 cat > sw.yaml <<'YAML'
 model: sir

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 #include <hdf5.h>
+#include <omp.h>
 
 #include "agora/agora.h"
 #include "support.h"
@@ -123,7 +124,8 @@ static void run_file(const char *space, int threads, const char *path)
     if (agora_run(sc, NULL, &res, &err) != 0)
         fail_msg("run: %s", err.msg);
     assert_string_equal(res.status, "complete");
-    assert_int_equal(res.threads, threads);
+    /* a run caps its threads at the machine's cores (issue 13); the kernel at 4 threads is covered above */
+    assert_int_equal(res.threads, threads < omp_get_num_procs() ? threads : omp_get_num_procs());
     agora_run_result_free(&res);
     agora_scenario_destroy(sc);
 }

@@ -1930,7 +1930,7 @@ static void reads_stay_inside_the_allowed_roots(void **state)
     mcp *m = mcp_open("reads", NULL);
     /* inside the working directory (the default root): a scenario, an edge list, and links leading out */
     snprintf(p, sizeof p, "%s/ok.yaml", m->cwd);
-    write_text(p, "name: inside\nmodel: sir\nspace: {kind: graph, generator: file, path: edges.txt}\nsteps: 2\n");
+    write_text(p, "name: inside\nmodel: sir\nspace: {kind: graph, generator: file, path: edges.txt}\nparams: {initial_infected: 1}\nsteps: 2\n");
     snprintf(p, sizeof p, "%s/edges.txt", m->cwd);
     write_text(p, EDGES);
     char target[8192];

@@ -148,11 +148,20 @@ static void sir_initial_infected_count_and_fraction(void **state)
     agora_world_measure(w, m);
     assert_int_equal((int64_t)m[metric("I")], 2500);
     agora_world_destroy(w);
-    /* A count above N infects everyone, not more. */
-    w = make_world(grid(10, 10, 1, AGORA_MOORE), 0.1, 0.1, 1000, 1, 1);
+    /* A count of N infects everyone; a count above N is an error (it used to be capped silently: issue 13). */
+    w = make_world(grid(10, 10, 1, AGORA_MOORE), 0.1, 0.1, 100, 1, 1);
     agora_world_measure(w, m);
     assert_int_equal((int64_t)m[metric("I")], 100);
     agora_world_destroy(w);
+    json_t *params = json_pack("{s:i}", "initial_infected", 1000);
+    agora_world_config cfg = {.model = sir(), .space = grid(10, 10, 1, AGORA_MOORE), .params = params, .seed = 1};
+    agora_error err;
+    assert_int_equal(agora_world_create(&cfg, &w, &err), AGORA_ESCHEMA);
+    assert_null(w);
+    assert_string_equal(err.where, "params.initial_infected");
+    assert_string_equal(err.msg, "expected a fraction in [0, 1) or a count of at most the population (100 agents), "
+                                 "got 1000");
+    json_decref(params);
 }
 
 static void sir_beta_zero_never_infects(void **state)

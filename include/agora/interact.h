@@ -87,6 +87,8 @@ typedef struct agora_interact_options {
     int enrich;                 /* deepen every actor's profile with one LLM call each before round 1 */
     const json_t *prior_calls;  /* call rows to record first (the question's generation call), may be NULL */
     const volatile int *cancel; /* set (e.g. by SIGINT): stop after the current call, file closed "interrupted" */
+    int force;                  /* write the run file even over a file that is not an agora file, or over the
+                                 * scenario itself (both refused otherwise, as agora_run refuses them) */
 } agora_interact_options;
 
 typedef struct agora_interact_result {

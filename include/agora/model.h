@@ -152,7 +152,8 @@ AGORA_API double agora_param_real(const json_t *params, const char *name);
 AGORA_API int64_t agora_param_int(const json_t *params, const char *name);
 AGORA_API int agora_param_bool(const json_t *params, const char *name);
 AGORA_API const char *agora_param_choice(const json_t *params, const char *name);
-/* An AGORA_PARAM_AMOUNT as a count out of n: a fraction f gives round(f * n), a count is capped at n. */
+/* An AGORA_PARAM_AMOUNT as a count out of n: a fraction f gives round(f * n), a count itself (capped at n, which
+ * agora_world_create already refuses to exceed: a count above the population is an error there). */
 AGORA_API int64_t agora_param_amount(const json_t *params, const char *name, int64_t n);
 
 /* Human names for types ("real", "int", ...). */

@@ -68,6 +68,9 @@ typedef struct agora_run_options {
     /* Mixed runs: a budget of LLM use shared with other runs (a sweep's; agora_sweep_run sets it), checked besides
      * the scenario's llm.max_calls / max_tokens / max_cost. May be NULL. */
     struct agora_llm_budget *llm_budget;
+    /* Nonzero: write the run file even over a file that is not an agora file, or over the scenario itself (which
+     * are refused otherwise: agora_run_check). */
+    int force;
 } agora_run_options;
 
 typedef struct agora_run_result {
@@ -84,10 +87,21 @@ typedef struct agora_run_result {
 } agora_run_result;
 
 /* Runs the scenario. Returns 0 when the run completed, was degraded or was interrupted (see res->status); a negative
- * code when it could not start or failed midway (the file, if created, is closed with status "failed"). `res` may be
- * NULL. */
+ * code when it could not start or failed midway (the file, if created, is closed with status "failed"). `opt` and
+ * `res` may be NULL. Before the first step it checks what agora_run_check checks (the output target included). */
 AGORA_API int agora_run(const agora_scenario *sc, const agora_run_options *opt, agora_run_result *res,
                         agora_error *err);
+
+/* Everything agora_run checks before its first step, without writing anything (what `agora validate` runs):
+ * builds the space (an edge-list file must exist and be well formed) and the world (parameters against the
+ * population: a count such as initial_infected may not exceed it; `threads` above the machine's cores is capped
+ * with a warning through opt->logger), the personas and LLM block, reads the replay recording (opt->replay or the
+ * scenario's llm: {provider: replay, path}), warns about interventions a shortened `steps` skips, and checks the
+ * output target: an existing file there must be an agora file (HDF5 with the root attribute agora_version), and
+ * never the scenario itself, unless opt->force. Interactions scenarios get their own set-up checked (actors' and
+ * roles' LLM blocks, the recording). `opt` may be NULL. Errors about a scenario key carry file:line:col (or the
+ * override that set it) as the loader's do; AGORA_EINVAL with where "output.path" (located) for a refused output. */
+AGORA_API int agora_run_check(const agora_scenario *sc, const agora_run_options *opt, agora_error *err);
 
 /* Frees what a result owns (the summary); the struct itself is the caller's. */
 AGORA_API void agora_run_result_free(agora_run_result *res);

@@ -14,7 +14,10 @@
  *   steps [100], seed [0], threads [0: all cores],
  *   output: {path [runs/<name>.h5], snapshot_every [0: first and last step only], snapshot_fields [all],
  *            flush_every [10], compression [4]},
- *   interventions: [{at: STEP, action: {action: NAME, ...}, source [scenario]}] */
+ *   interventions: [{at: STEP, action: {action: NAME, ...}, source [scenario]}] (STEP in [0, steps]; when `steps`
+ *   comes from an override, a later STEP is kept and the run skips it with a warning)
+ *
+ * The loader stops at the first error; agora_scenario_load_report and friends report every error at once. */
 #ifndef AGORA_SCENARIO_H
 #define AGORA_SCENARIO_H
 
@@ -76,6 +79,31 @@ AGORA_API const agora_model *agora_scenario_model(const agora_scenario *sc);
  * (as validators report it), prefixing err->msg with the key path. Used for errors found after loading (e.g. a
  * graph file named in the scenario is malformed). */
 AGORA_API void agora_scenario_locate(const agora_scenario *sc, agora_error *err);
+
+/* ---- every error at once ------------------------------------------------------------------------------------- */
+
+#define AGORA_SCENARIO_MAX_ERRORS 20
+
+/* The errors of a scenario that does not load (agora_scenario_load_report). e[0] is always exactly the error the
+ * single-error calls (agora_scenario_load, agora_scenario_set_all) report; the others follow in the order the
+ * checks meet them, each as it would read if it were the only one (file:line:col, key path, what was expected). */
+typedef struct agora_scenario_errors {
+    int n;    /* errors in e[0 .. n) */
+    int more; /* nonzero: there were more than AGORA_SCENARIO_MAX_ERRORS */
+    agora_error e[AGORA_SCENARIO_MAX_ERRORS];
+} agora_scenario_errors;
+
+/* agora_scenario_load, agora_scenario_parse and agora_scenario_set_all, reporting every error they can find when
+ * they fail, up to AGORA_SCENARIO_MAX_ERRORS: each bad key is set aside (its default then applies, an unknown key
+ * is dropped) and the rest checked again, so one pass shows unknown keys, bad values, bad personas and bad
+ * interventions together. A file that cannot be read or parsed, or a malformed override, has one error. Return
+ * values, *out and the scenario after a failed override are as for the single-error calls; `out` may be NULL
+ * (check only: the scenario is freed). errs may be NULL; it is cleared on success (n = 0). */
+AGORA_API int agora_scenario_load_report(const char *path, agora_scenario **out, agora_scenario_errors *errs);
+AGORA_API int agora_scenario_parse_report(const char *text, size_t len, const char *name, const char *base_dir,
+                                          agora_scenario **out, agora_scenario_errors *errs);
+AGORA_API int agora_scenario_set_all_report(agora_scenario *sc, const char *const *assignments, int n,
+                                            agora_scenario_errors *errs);
 
 /* Frees a scenario; NULL is allowed. */
 AGORA_API void agora_scenario_destroy(agora_scenario *sc);

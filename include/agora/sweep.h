@@ -33,13 +33,16 @@ typedef struct agora_sweep_progress {
     int64_t done, total, skipped, failed; /* runs finished (skipped ones included), in all, found complete, failed */
     double elapsed_s;
     int64_t degraded;                     /* runs that ended "degraded" (mixed runs whose LLM did not answer) */
+    /* run files found complete but made by another configuration (their config_hash differs: other values, steps,
+     * scenario text, model or agora version), rerun rather than reused */
+    int64_t replaced;
 } agora_sweep_progress;
 
 typedef struct agora_sweep_options {
     const char *output;             /* the master file, e.g. sweep.h5; runs go to <output>.runs/<id>.h5 */
     const char *const *sets;        /* --set overrides applied to every run (before the run's own) */
     int n_sets;
-    int threads;                    /* cores to use (<= 0: all) */
+    int threads;                    /* cores to use (<= 0: all; more than the machine has: capped, with a warning) */
     const agora_logger *logger;     /* may be NULL */
     int (*progress)(void *ud, const agora_sweep_progress *p); /* nonzero stops the sweep */
     void *ud;
@@ -57,10 +60,28 @@ typedef struct agora_sweep_options {
      * The runs stay "complete"; /sweep/table's llm_budget column says which runs a budget stopped, and where. */
     int64_t max_calls, max_tokens;
     double max_cost;
+    /* Nonzero: replace `output` even when it holds another sweep, is not a sweep file, or is the scenario itself
+     * (agora_sweep_check refuses those otherwise), and remove run files of the old sweep the new one has no use
+     * for. Run files this sweep can reuse are kept either way. */
+    int overwrite;
 } agora_sweep_options;
 
-/* Runs every run of `runs` (agora_sweep_expand) of the scenario file, each into its own run file, skipping runs
- * whose file is already complete (a restarted sweep finishes the rest and equals an uninterrupted one). Many runs:
+/* Whether opt->output may receive this sweep, without writing anything. The master file records its sweep's
+ * definition (root attribute `sweep`, JSON: the scenario, the hash of its configuration with the sweep's --set,
+ * the --set list, the axes, the seeds and a hash of the runs), so that running the same command again resumes the
+ * sweep while a different one is told apart. Accepted: no file there, or a sweep file of this same sweep, or
+ * opt->overwrite. Refused (AGORA_EINVAL; the message starts with the output path): a sweep file of another sweep,
+ * saying what it holds and what this one is ("runs/x.h5 holds a sweep of params.beta=0.1,0.5 x 2 seeds; this one is
+ * params.gamma=0.01,0.9 x 2 seeds: rerun with --overwrite to replace it, or choose another -o"), an agora run file,
+ * any other file, and the scenario file itself. agora_sweep_run checks this first too. */
+AGORA_API int agora_sweep_check(const char *scenario_path, const json_t *runs, const agora_sweep_options *opt,
+                                agora_error *err);
+
+/* Runs every run of `runs` (agora_sweep_expand) of the scenario file, each into its own run file, reusing a run file
+ * only when it is complete and its config_hash equals the hash of the configuration the run would have now (a
+ * restarted sweep finishes the rest and equals an uninterrupted one; a run file made by another configuration is
+ * rerun and counted in `replaced`). The master file is written first (with the sweep's definition, the runs already
+ * complete and the others "not run"), then again at the end. Many runs:
  * runs in parallel, one thread each; fewer runs than cores: one after another with all threads (results do not
  * depend on it). Then writes the master file: /runs/<id> external links to the run files and /sweep/table, one
  * row per run: id, seed, status ("complete", "degraded", "failed", "not run"), llm_budget (mixed scenarios: the

@@ -26,13 +26,15 @@ typedef struct agora_world_config {
     agora_space *space;           /* required; ownership passes to the world, even when creation fails */
     const json_t *params;         /* the model's parameters (may be NULL: defaults); validated here */
     uint64_t seed;
-    int threads;                  /* <= 0: OpenMP's default (omp_get_max_threads) */
+    int threads;                  /* <= 0: OpenMP's default (omp_get_max_threads); taken as given (a run from a
+                                   * scenario caps it at the machine's cores first: agora_run_check) */
     const agora_logger *logger;   /* may be NULL; copied */
 } agora_world_config;
 
 /* Creates a world at t = 0 with the model's initial conditions. Owned by the caller (agora_world_destroy).
- * Errors: AGORA_EINVAL (model does not run on this space kind), AGORA_ESCHEMA (bad params; err->where names
- * "params.<name>"), AGORA_ENOMEM, or whatever the model's init reports. */
+ * Errors: AGORA_EINVAL (model does not run on this space kind), AGORA_ESCHEMA (bad params, or an amount given as a
+ * count larger than the space's population; err->where names "params.<name>"), AGORA_ENOMEM, or whatever the
+ * model's init reports. */
 AGORA_API int agora_world_create(const agora_world_config *cfg, agora_world **out, agora_error *err);
 
 /* Frees a world, its space and its model state; NULL is allowed. */

@@ -60,6 +60,10 @@ void cli_print_llm(FILE *out, const json_t *llm, int width, const char *what, co
 /* Prints an agora_error as "agora CMD: file:line:col: message". */
 void cli_error(const char *cmd, const agora_error *err);
 
+/* Prints every error of a scenario that does not load (agora_scenario_load_report), one line each, then how many
+ * when there are several. */
+void cli_errors(const char *cmd, const agora_scenario_errors *errs);
+
 /* Loads the scenario (the one positional argument) and applies --seed/--steps/--rounds/--threads/-o/--set and
  * --llm PROVIDER:MODEL / --llm-url URL together through agora_scenario_set_all, so they are checked exactly like the
  * file. Returns NULL after printing the error (*rc: the exit code). */

@@ -25,6 +25,7 @@ static const cli_opt interact_opts[] = {{"set", 0, 1},
                                         {"replay", 0, 1},
                                         {"replay-lenient", 0, 0},
                                         {"quiet", 'q', 0},
+                                        {"force", 0, 0},
                                         {NULL, 0, 0}};
 
 static const char interact_help[] =
@@ -49,6 +50,8 @@ static const char interact_help[] =
     "      --llm SPEC         ollama:MODEL or openai:MODEL (replaces the scenario's llm provider and model)\n"
     "      --llm-url URL      the LLM server's base URL; API keys come from the environment\n"
     "      --seed N, --rounds N, -o FILE, --set KEY=VALUE   override the scenario\n"
+    "      --force            write the run file even over a file that is not an agora file (refused otherwise,\n"
+    "                         as is the scenario file itself)\n"
     "  -q, --quiet            print only the result\n"
     "  -h, --help             this help\n"
     "\n"
@@ -198,7 +201,8 @@ static int compare_runs(const char *cmd, agora_scenario *base, const cli_args *a
         size_t len = strlen(out);
         int ext = len > 3 && strcmp(out + len - 3, ".h5") == 0;
         snprintf(j->out, sizeof j->out, "%.*s-%lld.h5", (int)(ext ? len - 3 : len), out, j->seed);
-        j->opt = (agora_interact_options){.output = j->out, .enrich = cli_has(a, "enrich"), .cancel = &cli_cancel};
+        j->opt = (agora_interact_options){
+            .output = j->out, .enrich = cli_has(a, "enrich"), .cancel = &cli_cancel, .force = cli_has(a, "force")};
     }
     if (rc != CLI_OK) {
         for (int i = 0; i < n; i++)
@@ -379,14 +383,18 @@ int cmd_interact(int argc, char **argv)
                                   .replay_lenient = cli_has(&a, "replay-lenient"),
                                   .enrich = cli_has(&a, "enrich"),
                                   .prior_calls = prior,
-                                  .cancel = &cli_cancel};
+                                  .cancel = &cli_cancel,
+                                  .force = cli_has(&a, "force")};
     agora_interact_result res;
     rc = agora_interact_run(sc, &opt, &res, &err);
     cli_signals_restore();
     if (rc) {
         cli_error("interact", &err);
         /* a recording that does not fit, a scenario of another mode (as agora run refuses this one): usage */
-        rc = strcmp(err.where, "--replay") == 0 || strcmp(err.where, "mode") == 0 || err.code == AGORA_ESCHEMA
+        /* ... or an output file agora may not overwrite (located at output.path or the -o override) */
+        rc = strcmp(err.where, "--replay") == 0 || strcmp(err.where, "mode") == 0 || err.code == AGORA_ESCHEMA ||
+                     strncmp(err.where, "--set ", 6) == 0 || strcmp(err.where, agora_scenario_path(sc)) == 0 ||
+                     strcmp(err.where, "-o") == 0
                  ? CLI_USAGE
                  : CLI_FAILED;
     } else {

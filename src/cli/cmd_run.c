@@ -17,7 +17,7 @@ static const cli_opt run_opts[] = {
     {"output", 'o', 1},       {"seed", 0, 1},      {"steps", 0, 1},     {"threads", 't', 1},   {"set", 's', 1},
     {"quiet", 'q', 0},        {"verbose", 'v', 0}, {"log-level", 0, 1}, {"no-progress", 0, 0}, {"json", 0, 0},
     {"print", 0, 0},          {"llm", 0, 1},       {"llm-url", 0, 1},   {"replay", 0, 1},      {"replay-until", 0, 1},
-    {"replay-lenient", 0, 0}, {"checkpoint-every", 0, 1}, {"resume", 0, 1}, {NULL, 0, 0}};
+    {"replay-lenient", 0, 0}, {"checkpoint-every", 0, 1}, {"resume", 0, 1}, {"force", 0, 0}, {NULL, 0, 0}};
 
 static const char run_help[] =
     "usage: agora run SCENARIO [options]\n"
@@ -26,10 +26,13 @@ static const char run_help[] =
     "Runs a scenario (YAML or JSON) and writes one HDF5 file: metrics every step, snapshots, events, provenance.\n"
     "\n"
     "options:\n"
-    "  -o, --output FILE     run file to write (default: the scenario's output.path, else runs/<name>.h5)\n"
+    "  -o, --output FILE     run file to write (default: the scenario's output.path, else runs/<name>.h5); an\n"
+    "                        existing file there must be an agora file (never the scenario itself)\n"
+    "      --force           write the run file even over a file that is not an agora file\n"
     "      --seed N          random seed (same scenario + seed = bit-identical results at any thread count)\n"
     "      --steps N         number of steps\n"
-    "  -t, --threads N       OpenMP threads (default: all cores); results do not depend on it\n"
+    "  -t, --threads N       OpenMP threads (default: all cores; more than the machine has are capped, with a\n"
+    "                        warning); results do not depend on it\n"
     "  -s, --set KEY=VALUE   override any scenario key, e.g. --set params.beta=0.1 --set space.width=500\n"
     "                        (checked like the file: unknown keys and out-of-range values are errors)\n"
     "  -q, --quiet           no progress bar, no event lines, no summary\n"
@@ -55,6 +58,10 @@ static const char run_help[] =
     "  -V, --version         print the version\n"
     "\n"
     "\n"
+    "Every scenario error is reported at once (up to 20), each with file:line:col and the key; so are problems found\n"
+    "while building the run (a missing edge-list file, a count larger than the population, an output file that is\n"
+    "not an agora file). An intervention after a shortened --steps is skipped with a warning.\n"
+    "\n"
     "LLM limits of the run (scenario keys, also with --set): llm.max_calls, llm.max_tokens (prompt + completion\n"
     "tokens of all calls together), llm.max_cost (from llm.cost_per_1k_prompt / cost_per_1k_completion); once one is\n"
     "reached the personas follow their rules, and the summary says so.\n"
@@ -65,27 +72,57 @@ static const char run_help[] =
     "141 stdout closed); the file is then closed as \"interrupted\"\n";
 
 static const char validate_help[] =
-    "usage: agora validate SCENARIO [--set KEY=VALUE]... [--print]\n"
+    "usage: agora validate SCENARIO [--set KEY=VALUE]... [run options] [--print]\n"
     "\n"
-    "Checks a scenario and its overrides without running it. Errors name file:line:col and the key.\n"
+    "Checks a scenario and its overrides without running it or writing anything: everything agora run checks\n"
+    "before its first step. Every error in the file is reported (up to 20), each with file:line:col and the key;\n"
+    "then the run's set-up is checked: the space is built (an edge-list file must be there and well formed), the\n"
+    "parameters are checked against the population (a count may not exceed it), the personas and a --replay\n"
+    "recording are read, and the output file (-o or output.path) must be absent or an agora file. Warnings (threads\n"
+    "capped at the machine's cores, interventions a shortened --steps skips) are printed too.\n"
     "\n"
     "options:\n"
-    "  -s, --set KEY=VALUE   override a key, checked like the file\n"
+    "  -s, --set KEY=VALUE   override a key, checked like the file; agora run's other options (-o, --steps,\n"
+    "                        --seed, --threads, --llm, --replay, --force, ...) are taken too and checked alike\n"
     "      --print           print the effective configuration (defaults filled in) as JSON\n"
     "  -h, --help            this help\n"
-    "  -V, --version         print the version\n";
+    "  -V, --version         print the version\n"
+    "\n"
+    "exit status: 0 valid, 2 not\n";
+
+void cli_errors(const char *cmd, const agora_scenario_errors *errs)
+{
+    for (int i = 0; i < errs->n; i++)
+        cli_error(cmd, &errs->e[i]);
+    if (errs->n > 1 || errs->more)
+        fprintf(stderr, "agora %s: %d errors%s\n", cmd, errs->n,
+                errs->more ? " shown, and more (fix these and check again)" : "");
+}
+
+/* The exit status of a run that failed: 2 when the scenario or the command line is at fault (a value that does not
+ * fit its schema, a syntax error, or an error located in the scenario file or an override: a missing edge-list
+ * file, a count larger than the population, an output file agora may not overwrite), else 1. */
+static int failure_status(const agora_scenario *sc, const agora_error *err)
+{
+    if (err->code == AGORA_ESCHEMA || err->code == AGORA_EPARSE)
+        return CLI_USAGE;
+    if (err->code == AGORA_ENOMEM || err->code == AGORA_EINTERNAL || err->code == AGORA_EHDF5)
+        return CLI_FAILED;
+    const char *path = agora_scenario_path(sc);
+    return strncmp(err->where, "--set ", 6) == 0 || (path && strcmp(err->where, path) == 0) ? CLI_USAGE : CLI_FAILED;
+}
 
 agora_scenario *cli_load_scenario(const char *cmd, const cli_args *a, int *rc)
 {
     agora_scenario *sc = NULL;
-    agora_error err;
     *rc = CLI_USAGE;
     if (a->n_pos != 1) {
         fprintf(stderr, "agora %s: expected one scenario file (see agora %s --help)\n", cmd, cmd);
         return NULL;
     }
-    if (agora_scenario_load(a->pos[0], &sc, &err) != 0) {
-        cli_error(cmd, &err);
+    agora_scenario_errors errs;
+    if (agora_scenario_load_report(a->pos[0], &sc, &errs) != 0) {
+        cli_errors(cmd, &errs);
         return NULL;
     }
     return cli_apply_overrides(cmd, a, sc, rc);
@@ -93,7 +130,7 @@ agora_scenario *cli_load_scenario(const char *cmd, const cli_args *a, int *rc)
 
 agora_scenario *cli_apply_overrides(const char *cmd, const cli_args *a, agora_scenario *sc, int *rc)
 {
-    agora_error err;
+    agora_scenario_errors errs;
     *rc = CLI_USAGE;
     static const struct {
         const char *opt, *key;
@@ -191,8 +228,8 @@ agora_scenario *cli_apply_overrides(const char *cmd, const cli_args *a, agora_sc
         }
     }
     /* All at once: overrides that only make sense together (--steps 20 with interventions moved earlier) pass. */
-    if (agora_scenario_set_all(sc, (const char *const *)list, n_list, &err) != 0) {
-        cli_error(cmd, &err);
+    if (agora_scenario_set_all_report(sc, (const char *const *)list, n_list, &errs) != 0) {
+        cli_errors(cmd, &errs);
         goto fail;
     }
     for (int i = 0; i < n_list; i++)
@@ -475,7 +512,8 @@ int cmd_run(int argc, char **argv)
                              .progress_interval_s = 0.1,
                              .cancel = &cli_cancel,
                              .checkpoint_every = ckpt_every,
-                             .resume = resume != NULL};
+                             .resume = resume != NULL,
+                             .force = cli_has(&a, "force")};
     agora_run_result res;
     agora_error err;
     agora_error_clear(&err);
@@ -484,10 +522,8 @@ int cmd_run(int argc, char **argv)
     cli_signals_restore();
     if (run_rc != 0) {
         cli_error("run", &err);
-        rc = err.code == AGORA_ESCHEMA || err.code == AGORA_EPARSE ||
-                     (resume && (err.code == AGORA_ENOTFOUND || strcmp(err.where, "--resume") == 0))
-                 ? CLI_USAGE
-                 : CLI_FAILED;
+        rc = resume && (err.code == AGORA_ENOTFOUND || strcmp(err.where, "--resume") == 0) ? CLI_USAGE
+                                                                                            : failure_status(sc, &err);
     } else {
         if (json)
             print_json(&res);
@@ -513,9 +549,24 @@ int cmd_validate(int argc, char **argv)
         return rc;
     if (cli_builtin(&a, validate_help))
         return CLI_OK;
+    if ((rc = set_log_level("validate", &a)) != CLI_OK)
+        return rc;
     agora_scenario *sc = cli_load_scenario("validate", &a, &rc);
     if (!sc)
         return rc;
+    /* what agora run checks before its first step, writing nothing */
+    agora_run_options opt = {.logger = &cli_logger,
+                             .llm_offline = cli_get(&a, "llm") && strcmp(cli_get(&a, "llm"), "offline") == 0,
+                             .replay = cli_get(&a, "replay"),
+                             .replay_until = -1,
+                             .replay_lenient = cli_has(&a, "replay-lenient"),
+                             .force = cli_has(&a, "force")};
+    agora_error err;
+    if (agora_run_check(sc, &opt, &err) != 0) {
+        cli_error("validate", &err);
+        agora_scenario_destroy(sc);
+        return CLI_USAGE;
+    }
     if (cli_has(&a, "print")) {
         char *s = agora__json_dumps(agora_scenario_config(sc), JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         if (s)

@@ -16,7 +16,8 @@
 static const cli_opt sweep_opts[] = {
     {"vary", 0, 1},      {"seeds", 0, 1},     {"output", 'o', 1},    {"threads", 't', 1}, {"set", 's', 1},
     {"quiet", 'q', 0},   {"verbose", 'v', 0}, {"no-progress", 0, 0}, {"dry-run", 0, 0},   {"steps", 0, 1},
-    {"log-level", 0, 1}, {"max-calls", 0, 1}, {"max-tokens", 0, 1},  {"max-cost", 0, 1},  {NULL, 0, 0}};
+    {"log-level", 0, 1}, {"max-calls", 0, 1}, {"max-tokens", 0, 1},  {"max-cost", 0, 1},  {"overwrite", 0, 0},
+    {"force", 0, 0},     {NULL, 0, 0}};
 
 static const char sweep_help[] =
     "usage: agora sweep SCENARIO [--vary KEY=VALUES]... [--seeds N] [-o FILE] [options]\n"
@@ -25,7 +26,10 @@ static const char sweep_help[] =
     "(FILE.runs/<id>.h5, the layout of agora run), linked from FILE as /runs/<id>, with /sweep/table holding one row\n"
     "per run: its id, seed, status, varied values and final metrics. Runs go in parallel on all cores (many runs:\n"
     "one core each; fewer runs than cores: one after another with every core); results do not depend on it.\n"
-    "Run the same command again after an interruption: runs already complete are skipped.\n"
+    "Run the same command again after an interruption: runs already complete are skipped. A run file is reused\n"
+    "only when it completed with exactly the configuration the run has now (values, steps, scenario, model and\n"
+    "agora version, checked by its config_hash); another sweep into the same FILE (other --vary, --seeds, --set or\n"
+    "--steps) is refused unless --overwrite.\n"
     "\n"
     "options:\n"
     "      --vary KEY=VALUES  a range START:STOP:COUNT (both ends included) or a list a,b,c of any scenario key,\n"
@@ -34,6 +38,8 @@ static const char sweep_help[] =
     "      --seeds N          seeds per combination: the scenario's seed, seed+1, ... (default: the sweep: block's,\n"
     "                         else 1)\n"
     "  -o, --output FILE      the sweep file (default runs/<name>_sweep.h5)\n"
+    "      --overwrite        replace FILE when it holds another sweep (or is not a sweep file), rerunning the runs\n"
+    "                         that changed (--force is the same)\n"
     "  -t, --threads N        cores to use (default: all)\n"
     "  -s, --set KEY=VALUE    override a key in every run\n"
     "      --steps N          steps of every run (same as --set steps=N)\n"
@@ -50,8 +56,9 @@ static const char sweep_help[] =
     "      --log-level L      error, warn (default), info or debug\n"
     "  -h, --help             this help\n"
     "\n"
-    "exit status: 0 every run complete, 1 a run failed, 2 bad usage or scenario, 3 a run degraded (its LLM did\n"
-    "not answer; none failed; degraded runs run again on a restart), 130 interrupted\n";
+    "exit status: 0 every run complete, 1 a run failed, 2 bad usage or scenario (FILE holds another sweep),\n"
+    "3 a run degraded (its LLM did not answer; none failed; degraded runs run again on a restart),\n"
+    "128+N interrupted by signal N (130 Ctrl-C, 143 SIGTERM)\n";
 
 
 #ifdef AGORA_HAVE_MPI
@@ -217,6 +224,16 @@ int cmd_sweep(int argc, char **argv)
             goto done;
         }
     }
+    const int overwrite = cli_has(&a, "overwrite") || cli_has(&a, "force");
+    {
+        /* FILE holds another sweep (or is no sweep file): say so and stop before anything is written */
+        agora_sweep_options check = {.output = out, .sets = sets, .n_sets = n_sets, .overwrite = overwrite};
+        if (agora_sweep_check(a.pos[0], runs, &check, &err) != 0) {
+            cli_error("sweep", &err);
+            rc = err.code == AGORA_ENOMEM || err.code == AGORA_EHDF5 ? CLI_FAILED : CLI_USAGE;
+            goto done;
+        }
+    }
     int rank = 0, size = 1;
 #ifdef AGORA_HAVE_MPI
     int mpi_ready = 0;
@@ -240,7 +257,8 @@ int cmd_sweep(int argc, char **argv)
                                .size = size,
                                .max_calls = max_calls,
                                .max_tokens = max_tokens,
-                               .max_cost = max_cost};
+                               .max_cost = max_cost,
+                               .overwrite = overwrite};
 #ifdef AGORA_HAVE_MPI
     opt.barrier = mpi_barrier;
 #endif
@@ -251,10 +269,17 @@ int cmd_sweep(int argc, char **argv)
 #endif
     if (vw.bar)
         fputs("\r\033[K", stderr);
-    if (!cli_has(&a, "quiet") && rank == 0)
-        printf("%s: %lld runs (%lld already complete, %lld failed, %lld degraded) in %.1f s -> %s\n",
-               json_string_value(json_object_get(cfg, "name")), (long long)res.total, (long long)res.skipped,
-               (long long)res.failed, (long long)res.degraded, res.elapsed_s, out);
+    if (!cli_has(&a, "quiet") && rank == 0) {
+        char replaced[96] = "";
+        if (res.replaced)
+            snprintf(replaced, sizeof replaced, ", %lld rerun: their configuration changed", (long long)res.replaced);
+        char degraded[48] = "";
+        if (res.degraded)
+            snprintf(degraded, sizeof degraded, ", %lld degraded", (long long)res.degraded);
+        printf("%s: %lld runs (%lld already complete%s, %lld failed%s) in %.1f s -> %s\n",
+               json_string_value(json_object_get(cfg, "name")), (long long)res.total, (long long)res.skipped, replaced,
+               (long long)res.failed, degraded, res.elapsed_s, out);
+    }
     if (src) {
         cli_error("sweep", &err);
         rc = cli_cancel || src == AGORA_ECANCELED ? cli_signal_exit_code() : CLI_FAILED;

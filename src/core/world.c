@@ -4,6 +4,7 @@
  * destroy) the model state. It holds no global state, so any number of worlds coexist. A deep copy is a new world
  * built from the same configuration on a copy of the space, whose model state the model's copy hook then overwrites;
  * field writes are checked here (field index, ids) and then left to the model, which keeps its derived state. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +62,19 @@ int agora_world_create(const agora_world_config *cfg, agora_world **out, agora_e
         w->logger = *cfg->logger;
     if ((rc = agora_params_resolve(cfg->model->params, cfg->params, &w->params, err)) != 0)
         goto done;
+    /* An amount given as a count (initial_infected: 500) must fit the population the space turned out to have. */
+    for (const agora_param_spec *p = cfg->model->params; p && p->name; p++) {
+        const json_t *v = json_object_get(w->params, p->name);
+        if (p->type != AGORA_PARAM_AMOUNT || !json_is_integer(v) || json_integer_value(v) <= w->space->n)
+            continue;
+        char where[256];
+        snprintf(where, sizeof where, "params.%s", p->name);
+        rc = agora_error_set(err, AGORA_ESCHEMA, where,
+                             "expected a fraction in [0, 1) or a count of at most the population (%lld agents), "
+                             "got %lld",
+                             (long long)w->space->n, (long long)json_integer_value(v));
+        goto done;
+    }
     if (cfg->model->action_schema) {
         w->action_schema = agora_model_action_schema(cfg->model, err);
         if (!w->action_schema) {

@@ -14,6 +14,7 @@
 #include "interact/ixinternal.h"
 #include "llm/guard.h"
 #include "llm/llmconf.h"
+#include "runner/check.h"
 
 #define MAX_MESSAGES 4       /* messages one reply may send */
 #define MAX_ACTIONS 3        /* actions one reply may start */
@@ -1522,6 +1523,15 @@ static int setup(agora_interact *ix, const agora_scenario *sc, agora_error *err)
     return 0;
 }
 
+int agora__interact_preflight(const agora_scenario *sc, const json_t *replay, agora_error *err)
+{
+    const agora_interact_options o = {.replay = replay};
+    agora_interact ix = {.cfg = agora_scenario_config(sc), .opt = &o, .err = err};
+    int rc = setup(&ix, sc, err);
+    ix_free(&ix);
+    return rc;
+}
+
 static int open_file(agora_interact *ix, const agora_scenario *sc, const char *path, agora_error *err)
 {
     agora_metric_spec *ms = calloc((size_t)ix->n_metrics + 1, sizeof *ms);
@@ -1600,6 +1610,11 @@ int agora_interact_run(const agora_scenario *sc, const agora_interact_options *o
     const char *path =
         opt && opt->output ? opt->output : json_string_value(json_object_get(json_object_get(cfg, "output"), "path"));
     snprintf(res->path, sizeof res->path, "%s", path);
+    if (rc == 0 &&
+        (rc = agora__output_check(path, agora_scenario_path(sc), opt && opt->force,
+                                  opt && opt->output ? "-o" : "output.path", "--force", err)) &&
+        !(opt && opt->output))
+        agora_scenario_locate(sc, err);
     if (rc == 0)
         rc = open_file(&ix, sc, path, err);
     if (rc) {

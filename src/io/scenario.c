@@ -394,8 +394,10 @@ static int check_output(const json_t *raw, const agora_model *model, const char 
     return 0;
 }
 
-static int check_interventions(const json_t *raw, const agora_model *model, json_int_t steps, json_t *cfg,
-                               agora_error *err)
+/* `at` must fall inside the run, except when `steps` comes from an override (--steps 20 on a file written for 100):
+ * then a later intervention is kept, and the run skips it with a warning (agora__run_late_interventions). */
+static int check_interventions(const json_t *raw, const agora_model *model, json_int_t steps, int steps_overridden,
+                               json_t *cfg, agora_error *err)
 {
     const json_t *list = get(raw, "interventions");
     char got[96], where[256];
@@ -429,7 +431,7 @@ static int check_interventions(const json_t *raw, const agora_model *model, json
                                  (long long)steps);
             goto done;
         }
-        if (!as_int(v, 0, steps, &at)) {
+        if (!as_int(v, 0, steps_overridden ? MAX_STEPS : steps, &at)) {
             rc = agora_error_set(err, AGORA_ESCHEMA, sub, "expected a step in [0, %lld] (0 to steps), got %s",
                                  (long long)steps, brief(v, got, sizeof got));
             goto done;
@@ -577,8 +579,8 @@ static int check_personas(const json_t *raw, const agora_model *model, const cha
     return 0;
 }
 
-static int check_scenario(const json_t *raw, const char *stem, json_t **out, const agora_model **model_out,
-                          agora_error *err)
+static int check_scenario(const json_t *raw, const char *stem, int steps_overridden, json_t **out,
+                          const agora_model **model_out, agora_error *err)
 {
     json_t *cfg = NULL, *params = NULL;
     const json_t *v;
@@ -679,7 +681,7 @@ static int check_scenario(const json_t *raw, const char *stem, json_t **out, con
     json_object_set_new(cfg, "threads", json_integer(x));
 
     if ((rc = check_output(raw, model, name, cfg, err)) != 0 ||
-        (rc = check_interventions(raw, model, steps, cfg, err)) != 0 ||
+        (rc = check_interventions(raw, model, steps, steps_overridden, cfg, err)) != 0 ||
         (rc = check_personas(raw, model, mode, cfg, err)) != 0 || (rc = check_sweep(raw, cfg, err)) != 0)
         goto done;
 
@@ -741,9 +743,13 @@ void agora_scenario_destroy(agora_scenario *sc)
     free(sc);
 }
 
-/* Builds a scenario from text it takes ownership of (text[len] is '\0'). */
+static void collect_errors(const agora_scenario *sc, const json_t *tree, size_t n_ov, int steps_overridden,
+                           const char *first_path, const agora_error *first, agora_scenario_errors *errs);
+
+/* Builds a scenario from text it takes ownership of (text[len] is '\0'). With errs, a failed check reports every
+ * error it can find there. */
 static int scenario_from_text(char *text, size_t len, const char *name, const char *base_dir, agora_scenario **out,
-                              agora_error *err)
+                              agora_error *err, agora_scenario_errors *errs)
 {
     agora_scenario *sc = calloc(1, sizeof *sc);
     int rc = 0;
@@ -761,8 +767,15 @@ static int scenario_from_text(char *text, size_t len, const char *name, const ch
     }
     if ((rc = agora__yaml_parse(text, len, name, &sc->raw, &sc->locs, err)) != 0)
         goto done;
-    if ((rc = check_scenario(sc->raw, sc->stem, &sc->config, &sc->model, err)) != 0) {
-        locate(sc->path, sc->locs, NULL, 0, err);
+    agora_error e;
+    if ((rc = check_scenario(sc->raw, sc->stem, 0, &sc->config, &sc->model, &e)) != 0) {
+        char first_path[sizeof e.where];
+        memcpy(first_path, e.where, sizeof first_path);
+        locate(sc->path, sc->locs, NULL, 0, &e);
+        if (errs)
+            collect_errors(sc, sc->raw, 0, 0, first_path, &e, errs);
+        if (err)
+            *err = e;
         goto done;
     }
 done:
@@ -774,8 +787,8 @@ done:
     return rc;
 }
 
-int agora_scenario_parse(const char *text, size_t len, const char *name, const char *base_dir, agora_scenario **out,
-                         agora_error *err)
+static int parse_text(const char *text, size_t len, const char *name, const char *base_dir, agora_scenario **out,
+                      agora_error *err, agora_scenario_errors *errs)
 {
     *out = NULL;
     if (!name)
@@ -788,10 +801,16 @@ int agora_scenario_parse(const char *text, size_t len, const char *name, const c
     if (len)
         memcpy(copy, text, len);
     copy[len] = '\0';
-    return scenario_from_text(copy, len, name, base_dir, out, err);
+    return scenario_from_text(copy, len, name, base_dir, out, err, errs);
 }
 
-int agora_scenario_load(const char *path, agora_scenario **out, agora_error *err)
+int agora_scenario_parse(const char *text, size_t len, const char *name, const char *base_dir, agora_scenario **out,
+                         agora_error *err)
+{
+    return parse_text(text, len, name, base_dir, out, err, NULL);
+}
+
+static int load_file(const char *path, agora_scenario **out, agora_error *err, agora_scenario_errors *errs)
 {
     char *text = NULL, *dir = NULL;
     size_t len = 0, cap = 0;
@@ -828,13 +847,18 @@ int agora_scenario_load(const char *path, agora_scenario **out, agora_error *err
         rc = agora_error_set(err, AGORA_ENOMEM, path, "out of memory");
         goto done;
     }
-    rc = scenario_from_text(text, len, path, dir, out, err);
+    rc = scenario_from_text(text, len, path, dir, out, err, errs);
     text = NULL;
 done:
     fclose(f);
     free(text);
     free(dir);
     return rc;
+}
+
+int agora_scenario_load(const char *path, agora_scenario **out, agora_error *err)
+{
+    return load_file(path, out, err, NULL);
 }
 
 /* ---- overrides --------------------------------------------------------------------------------------------------- */
@@ -1001,7 +1025,8 @@ done:
     return rc;
 }
 
-int agora_scenario_set_all(agora_scenario *sc, const char *const *assignments, int n, agora_error *err)
+static int set_all(agora_scenario *sc, const char *const *assignments, int n, agora_error *err,
+                   agora_scenario_errors *errs)
 {
     json_t *cand = NULL, *cfg = NULL;
     const agora_model *model = NULL;
@@ -1018,8 +1043,18 @@ int agora_scenario_set_all(agora_scenario *sc, const char *const *assignments, i
     }
     /* Checked once with every override in place, so that overrides that only make sense together (--steps 20 with
      * interventions moved before step 20) are accepted; an error names the override that set the bad key. */
-    if ((rc = check_scenario(cand, sc->stem, &cfg, &model, err)) != 0) {
-        locate(sc->path, sc->locs, sc->ov, sc->n_ov + staged, err);
+    int steps_overridden = 0;
+    for (size_t i = 0; i < sc->n_ov + staged; i++)
+        steps_overridden |= strcmp(sc->ov[i].path, "steps") == 0;
+    agora_error e;
+    if ((rc = check_scenario(cand, sc->stem, steps_overridden, &cfg, &model, &e)) != 0) {
+        char first_path[sizeof e.where];
+        memcpy(first_path, e.where, sizeof first_path);
+        locate(sc->path, sc->locs, sc->ov, sc->n_ov + staged, &e);
+        if (errs)
+            collect_errors(sc, cand, sc->n_ov + staged, steps_overridden, first_path, &e, errs);
+        if (err)
+            *err = e;
         goto drop;
     }
     sc->n_ov += staged;
@@ -1038,9 +1073,336 @@ drop:
     return rc;
 }
 
+int agora_scenario_set_all(agora_scenario *sc, const char *const *assignments, int n, agora_error *err)
+{
+    return set_all(sc, assignments, n, err, NULL);
+}
+
 int agora_scenario_set(agora_scenario *sc, const char *assignment, agora_error *err)
 {
     return agora_scenario_set_all(sc, &assignment, 1, err);
+}
+
+/* ---- every error of a file -------------------------------------------------------------------------------------
+ *
+ * The checks stop at the first error, and each error stays exactly what it is one by one. To report more at once,
+ * the tree is checked again on a scratch copy with each bad key set aside: after an error at key path P, P is
+ * removed (a bad value then takes its default, an unknown key is gone), and the check runs again, until it passes,
+ * an error repeats or AGORA_SCENARIO_MAX_ERRORS are found. An error the removal itself causes ("required key is
+ * missing" where the value was, a complaint about the key's parent) is not reported: the parent is set aside
+ * instead, and a missing `space` is stood in for by a small valid one so the keys after it are still checked.
+ * Items removed from a list shift the later ones, so paths are mapped back to the file's indices before they are
+ * located. */
+
+typedef struct removed {
+    char path[256]; /* in the file's coordinates */
+    int list_item;  /* 1: path is "<list>[i]" and the item was taken out of the list */
+    char list[256]; /* that list's path */
+    size_t index;   /* and the item's index in the file */
+} removed;
+
+typedef struct scratch {
+    json_t *tree;
+    removed *rm;
+    size_t n_rm, cap_rm;
+} scratch;
+
+/* The file's index of item `i` of the scratch list at `list` (file coordinates): later items moved down by one for
+ * every earlier item removed. */
+static size_t file_index(const scratch *sx, const char *list, size_t i)
+{
+    size_t o = i;
+    for (int moved = 1; moved;) {
+        moved = 0;
+        size_t below = 0;
+        for (size_t k = 0; k < sx->n_rm; k++)
+            below += sx->rm[k].list_item && strcmp(sx->rm[k].list, list) == 0 && sx->rm[k].index <= o;
+        if (i + below != o) {
+            o = i + below;
+            moved = 1;
+        }
+    }
+    return o;
+}
+
+/* Walks a key path (as validators report it: "a.b[2].c"; keys may hold dots themselves, as sweep.vary's do: the
+ * longest key present wins) down the scratch tree. On success *parent is the object or list holding the value, the
+ * last component is a key (key) or an index (*index, *is_index), the file's path is written to orig and the length
+ * of the path's parent part to *parent_len. Returns 0 when every component exists. */
+static int walk(const scratch *sx, const char *path, json_t **parent, char *key, size_t key_size, size_t *index,
+                int *is_index, char *orig, size_t orig_size, size_t *parent_len)
+{
+    json_t *node = sx->tree;
+    const char *p = path;
+    orig[0] = '\0';
+    *parent = NULL;
+    *parent_len = 0;
+    while (*p) {
+        size_t olen = strlen(orig);
+        *parent = node;
+        *parent_len = (size_t)(p - path);
+        if (*parent_len && path[*parent_len - 1] == '.')
+            (*parent_len)--;
+        if (*p == '[') {
+            char *end;
+            unsigned long long i = strtoull(p + 1, &end, 10);
+            if (end == p + 1 || *end != ']' || !json_is_array(node) || i >= json_array_size(node))
+                return -1;
+            *is_index = 1;
+            *index = (size_t)i;
+            char list[256];
+            snprintf(list, sizeof list, "%s", orig);
+            snprintf(orig + olen, orig_size - olen, "[%zu]", file_index(sx, list, (size_t)i));
+            node = json_array_get(node, (size_t)i);
+            p = end + 1;
+        } else {
+            if (!json_is_object(node))
+                return -1;
+            /* the longest key present, ending at '.', '[' or the end */
+            size_t best = 0, n = strcspn(p, "[");
+            for (size_t len = n; len > 0 && !best; len--)
+                if ((p[len] == '\0' || p[len] == '.' || p[len] == '[') && len < key_size) {
+                    char k[256];
+                    snprintf(k, sizeof k, "%.*s", (int)len, p);
+                    if (json_object_get(node, k))
+                        best = len;
+                }
+            if (!best)
+                return -1;
+            *is_index = 0;
+            snprintf(key, key_size, "%.*s", (int)best, p);
+            snprintf(orig + olen, orig_size - olen, "%s%s", olen ? "." : "", key);
+            node = json_object_get(node, key);
+            p += best;
+        }
+        if (*p == '.')
+            p++;
+    }
+    return *parent ? 0 : -1;
+}
+
+/* The file's path of a scratch path: mapped component by component as far as the scratch tree has it (a missing
+ * key, say, keeps its name after its mapped parent). */
+static void file_path(const scratch *sx, const char *path, char *orig, size_t size)
+{
+    json_t *parent;
+    char key[256];
+    size_t index, plen;
+    int is_index;
+    if (walk(sx, path, &parent, key, sizeof key, &index, &is_index, orig, size, &plen) == 0)
+        return;
+    const char *dot = strrchr(path, '.'), *br = strrchr(path, '[');
+    const char *cut = dot > br ? dot : br;
+    if (!cut || cut == path) {
+        snprintf(orig, size, "%s", path);
+        return;
+    }
+    char head[256], mapped[256];
+    snprintf(head, sizeof head, "%.*s", (int)(cut - path), path);
+    file_path(sx, head, mapped, sizeof mapped);
+    snprintf(orig, size, "%s%s", mapped, cut);
+}
+
+/* Whether the file path `p` is, is below or is above something already set aside: then an error there is the
+ * removal's doing. */
+static int touches_removed(const scratch *sx, const char *p)
+{
+    for (size_t k = 0; k < sx->n_rm; k++)
+        if (path_within(p, sx->rm[k].path) || path_within(sx->rm[k].path, p))
+            return 1;
+    return 0;
+}
+
+/* Whether the file path `p` was set aside itself, or lies below something that was. */
+static int is_removed(const scratch *sx, const char *p)
+{
+    for (size_t k = 0; k < sx->n_rm; k++)
+        if (path_within(p, sx->rm[k].path))
+            return 1;
+    return 0;
+}
+
+/* Sets aside the value at scratch path `path` (file path `orig`): removes it from its object or list. Recorded
+ * either way, so that a repeat is recognised. */
+static void set_aside(scratch *sx, const char *path, const char *orig)
+{
+    json_t *parent;
+    char key[256], o[256];
+    size_t index, plen;
+    int is_index = 0;
+    int found = walk(sx, path, &parent, key, sizeof key, &index, &is_index, o, sizeof o, &plen) == 0;
+    if (sx->n_rm == sx->cap_rm) {
+        size_t cap = sx->cap_rm ? 2 * sx->cap_rm : 16;
+        removed *r = realloc(sx->rm, cap * sizeof *r);
+        if (!r)
+            return;
+        sx->rm = r;
+        sx->cap_rm = cap;
+    }
+    removed *r = &sx->rm[sx->n_rm];
+    memset(r, 0, sizeof *r);
+    snprintf(r->path, sizeof r->path, "%s", orig);
+    if (found && is_index) {
+        const char *br = strrchr(orig, '[');
+        snprintf(r->list, sizeof r->list, "%.*s", br ? (int)(br - orig) : 0, orig);
+        r->index = br ? (size_t)strtoull(br + 1, NULL, 10) : 0;
+        r->list_item = 1;
+        json_array_remove(parent, index);
+    } else if (found) {
+        json_object_del(parent, key);
+    }
+    sx->n_rm++;
+}
+
+/* The parent part of a scratch path (its length from walk), or -1 at the top level / when the path is not there. */
+static int parent_of(const scratch *sx, const char *path, char *out, size_t size)
+{
+    json_t *parent;
+    char key[256], o[256];
+    size_t index, plen;
+    int is_index;
+    if (walk(sx, path, &parent, key, sizeof key, &index, &is_index, o, sizeof o, &plen) != 0) {
+        /* a missing key: its parent is what the path names before the last '.' or '[' */
+        const char *dot = strrchr(path, '.'), *br = strrchr(path, '[');
+        const char *cut = dot > br ? dot : br;
+        if (!cut)
+            return -1;
+        plen = (size_t)(cut - path);
+    }
+    if (plen == 0)
+        return -1;
+    snprintf(out, size, "%.*s", (int)plen, path);
+    return 0;
+}
+
+/* A space a model runs on, small and valid: stands in for a `space` that had to be set aside. */
+static json_t *stand_in_space(const json_t *tree)
+{
+    const agora_model *m = agora_model_find(json_string_value(json_object_get(tree, "model")));
+    if (!m || (m->spaces & AGORA_SPACES_GRID))
+        return json_pack("{s:s, s:i, s:i}", "kind", "grid", "width", 10, "height", 10);
+    if (m->spaces & AGORA_SPACES_MIXED)
+        return json_pack("{s:s, s:i}", "kind", "mixed", "n", 100);
+    return json_pack("{s:s, s:s, s:i, s:i}", "kind", "graph", "generator", "lattice", "width", 10, "height", 10);
+}
+
+static int add_error(agora_scenario_errors *errs, const agora_error *e)
+{
+    char a[1024], b[1024];
+    agora_error_format(e, a, sizeof a);
+    for (int i = 0; i < errs->n; i++)
+        if (strcmp(agora_error_format(&errs->e[i], b, sizeof b), a) == 0)
+            return 0;
+    if (errs->n == AGORA_SCENARIO_MAX_ERRORS) {
+        errs->more = 1;
+        return 0;
+    }
+    errs->e[errs->n++] = *e;
+    return 1;
+}
+
+static void collect_errors(const agora_scenario *sc, const json_t *tree, size_t n_ov, int steps_overridden,
+                           const char *first_path, const agora_error *first, agora_scenario_errors *errs)
+{
+    memset(errs, 0, sizeof *errs);
+    errs->e[errs->n++] = *first;
+    scratch sx = {.tree = json_deep_copy(tree)};
+    if (!sx.tree || first->code == AGORA_ENOMEM || !first_path[0])
+        goto done;
+    char orig[256], up[256];
+    int stood_in = 0;
+    file_path(&sx, first_path, orig, sizeof orig);
+    set_aside(&sx, first_path, orig);
+    /* every round sets one key aside, so the rounds are bounded by the keys of the tree; this bound is looser */
+    for (int round = 0; round < 8 * AGORA_SCENARIO_MAX_ERRORS && !errs->more; round++) {
+        json_t *cfg = NULL;
+        const agora_model *model = NULL;
+        agora_error e;
+        int rc = check_scenario(sx.tree, sc->stem, steps_overridden, &cfg, &model, &e);
+        json_decref(cfg);
+        if (rc == 0 || rc == AGORA_ENOMEM || !e.where[0])
+            break;
+        char at[sizeof e.where];
+        memcpy(at, e.where, sizeof at);
+        file_path(&sx, at, orig, sizeof orig);
+        if (touches_removed(&sx, orig)) {
+            /* the removal's doing: set the parent aside instead (or stand in for the space, or stop) */
+            if (parent_of(&sx, at, up, sizeof up) == 0) {
+                char up_orig[256];
+                file_path(&sx, up, up_orig, sizeof up_orig);
+                if (!is_removed(&sx, up_orig)) {
+                    set_aside(&sx, up, up_orig);
+                    continue;
+                }
+            }
+            if (!stood_in && (strcmp(orig, "space") == 0 || strncmp(orig, "space.", 6) == 0)) {
+                stood_in = 1;
+                json_t *space = stand_in_space(sx.tree);
+                if (space && json_object_set_new(sx.tree, "space", space) == 0)
+                    continue;
+            }
+            break;
+        }
+        snprintf(e.where, sizeof e.where, "%s", orig);
+        locate(sc->path, sc->locs, sc->ov, n_ov, &e);
+        add_error(errs, &e);
+        set_aside(&sx, at, orig);
+    }
+done:
+    json_decref(sx.tree);
+    free(sx.rm);
+}
+
+/* errs after a failed call that found no check error to collect (the file, its syntax, an override's form): the
+ * one error. */
+static int report_one(int rc, const agora_error *err, agora_scenario_errors *errs)
+{
+    if (rc && errs && errs->n == 0) {
+        errs->e[0] = *err;
+        errs->n = 1;
+    }
+    return rc;
+}
+
+/* *out = sc, or sc freed when the caller only checks (out == NULL). */
+static void hand_over(agora_scenario *sc, agora_scenario **out)
+{
+    if (out)
+        *out = sc;
+    else
+        agora_scenario_destroy(sc);
+}
+
+int agora_scenario_load_report(const char *path, agora_scenario **out, agora_scenario_errors *errs)
+{
+    agora_error err;
+    agora_scenario *sc = NULL;
+    if (errs)
+        memset(errs, 0, sizeof *errs);
+    int rc = report_one(load_file(path, &sc, &err, errs), &err, errs);
+    hand_over(sc, out);
+    return rc;
+}
+
+int agora_scenario_parse_report(const char *text, size_t len, const char *name, const char *base_dir,
+                                agora_scenario **out, agora_scenario_errors *errs)
+{
+    agora_error err;
+    agora_scenario *sc = NULL;
+    if (errs)
+        memset(errs, 0, sizeof *errs);
+    int rc = report_one(parse_text(text, len, name, base_dir, &sc, &err, errs), &err, errs);
+    hand_over(sc, out);
+    return rc;
+}
+
+int agora_scenario_set_all_report(agora_scenario *sc, const char *const *assignments, int n,
+                                  agora_scenario_errors *errs)
+{
+    agora_error err;
+    if (errs)
+        memset(errs, 0, sizeof *errs);
+    return report_one(set_all(sc, assignments, n, &err, errs), &err, errs);
 }
 
 /* ---- accessors --------------------------------------------------------------------------------------------------- */

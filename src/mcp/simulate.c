@@ -343,7 +343,9 @@ static int simulate(mcp_call *call, const json_t *args, int mixed, json_t **out,
                              .ud = &ctx,
                              .progress_interval_s = 0,
                              .llm_offline = !mixed || json_is_true(json_object_get(args, "offline")),
-                             .replay_until = -1};
+                             .replay_until = -1,
+                             /* the file is the empty one place_run_file reserved under --output-dir (O_EXCL) */
+                             .force = 1};
     if ((rc = place_run_file(call, args, sc, own, path, sizeof path, err)) != 0)
         goto done;
     if ((rc = agora_run(sc, &opt, &res, err)) != 0) {
@@ -531,7 +533,7 @@ int agora__mcp_simulate_interactions(mcp_call *call, const json_t *args, json_t 
                              (long long)srv->lim.max_steps);
         goto done;
     }
-    agora_interact_options opt = {.ud = &ctx, .on_event = ix_event, .cancel = &ctx.cancel};
+    agora_interact_options opt = {.ud = &ctx, .on_event = ix_event, .cancel = &ctx.cancel, .force = 1};
     if ((rc = place_run_file(call, run_args, sc, own, path, sizeof path, err)) != 0)
         goto done;
     if ((rc = agora_interact_run(sc, &opt, &res, err)) != 0) {

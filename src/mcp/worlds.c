@@ -14,6 +14,7 @@
 
 #include "core/internal.h"
 #include "mcp/mcpint.h"
+#include "runner/check.h"
 
 #define MAX_GET_AGENTS 100000
 #define DEFAULT_GET_AGENTS 100
@@ -359,6 +360,7 @@ int agora__mcp_create_world(mcp_call *call, const json_t *args, json_t **out, ag
         threads = (int)json_integer_value(json_object_get(args, "threads"));
     else if (threads <= 0)
         threads = srv->threads;
+    threads = agora__threads_cap(threads, &srv->logger); /* at the machine's cores, with a warning (as runs do) */
     mw = calloc(1, sizeof *mw);
     if (!mw) {
         rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");

@@ -21,6 +21,7 @@
 #include "agora/agora.h"
 #include "agora/persona.h"
 #include "core/internal.h"
+#include "runner/check.h"
 
 typedef struct intervention {
     int64_t at;
@@ -279,27 +280,9 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
         snprintf(res->status, sizeof res->status, "failed");
     }
 
-    /* Build the world. */
-    agora_rng_key key = agora_rng_key_from_seed(seed);
-    if ((rc = agora_space_create(json_object_get(cfg, "space"), key, agora_scenario_base_dir(sc), &space, err))) {
-        if (err && strncmp(err->where, "space", 5) == 0)
-            agora_scenario_locate(sc, err);
+    /* Build the world (src/runner/check.c: the same pre-flight agora_run_check does). */
+    if ((rc = agora__run_world(sc, opt->logger, &w, err)))
         goto done;
-    }
-    char desc[256];
-    agora_log(opt->logger, AGORA_LOG_INFO, "space: %s", agora_space_describe(space, desc, sizeof desc));
-    agora_world_config wc = {.model = model,
-                             .space = space,
-                             .params = json_object_get(cfg, "params"),
-                             .seed = seed,
-                             .threads = (int)json_integer_value(json_object_get(cfg, "threads")),
-                             .logger = opt->logger};
-    space = NULL; /* the world owns it, even on failure */
-    if ((rc = agora_world_create(&wc, &w, err))) {
-        if (err && strncmp(err->where, "params", 6) == 0)
-            agora_scenario_locate(sc, err);
-        goto done;
-    }
     char config_hash[65];
     if ((rc = agora_scenario_hash(sc, config_hash, err)))
         goto done;
@@ -363,39 +346,13 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
     const json_t *pcfg = json_object_get(cfg, "personas");
     int n_personas = 0;
     if (pcfg) {
-        if ((rc = agora_personas_create(json_object_get(cfg, "llm"), pcfg, model, &ps, err))) {
-            agora_scenario_locate(sc, err);
+        char replay_used[4096];
+        if ((rc = agora__run_personas(sc, opt, path, &ps, replay_used, err)))
             goto done;
-        }
-        if (opt->llm_offline)
-            agora_personas_force_offline(ps);
-        /* --replay, or llm: {provider: replay, path} (relative to the scenario's directory) */
-        char scenario_replay[4096] = "";
-        const char *rp = agora_personas_replay_path(ps);
-        if (rp && !(opt->replay && opt->replay[0])) {
-            const char *dir = agora_scenario_base_dir(sc);
-            snprintf(scenario_replay, sizeof scenario_replay, "%s%s%s", rp[0] == '/' || !dir ? "" : dir,
-                     rp[0] == '/' || !dir ? "" : "/", rp);
-        }
-        const char *replay = opt->replay && opt->replay[0] ? opt->replay : scenario_replay[0] ? scenario_replay : NULL;
-        if (replay) {
-            char a[4096], b[4096];
-            if (realpath(replay, a) && realpath(path, b) && strcmp(a, b) == 0) {
-                rc = agora_error_set(err, AGORA_EINVAL, "--replay",
-                                     "%s is the recording being replayed: give the new run another file with -o",
-                                     replay);
-                goto done;
-            }
-            json_t *calls = NULL;
-            if ((rc = agora_h5_llm_calls(replay, &calls, err)) ||
-                (rc = agora_personas_replay(ps, calls, opt->replay_until, opt->replay_lenient, err))) {
-                json_decref(calls);
-                goto done;
-            }
-            json_decref(calls);
+        const char *replay = replay_used[0] ? replay_used : NULL;
+        if (replay)
             agora_log(opt->logger, AGORA_LOG_INFO, "answering persona calls from %s%s", replay,
                       opt->replay_until >= 0 ? " up to the given step, then from the live LLM" : "");
-        }
         if (resume) {
             /* The personas' memory and counters as they were at the checkpoint; the calls they made after it (and
              * before the run was stopped) are answered from the run file's transcript, not asked again. */
@@ -465,6 +422,10 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
                                 .compression = (int)json_integer_value(json_object_get(out_cfg, "compression")),
                                 .n_personas = n_personas,
                                 .personas = wps};
+    if ((rc = agora__output_check(path, agora_scenario_path(sc), opt->force, "output.path", "--force", err))) {
+        agora_scenario_locate(sc, err);
+        goto done;
+    }
     if (resume) {
         char note[160];
         snprintf(note, sizeof note, "from the checkpoint at step %lld", (long long)t0);
@@ -474,7 +435,8 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
         }
         if ((rc = agora_writer_resume(&wcfg, json_object_get(resume, "marks"), note, &wr, err)))
             goto done;
-    } else if ((rc = agora_writer_create(&wcfg, &wr, err))) {
+    } else if ((rc = agora_writer_create(&wcfg, &wr, err)) ||
+               (rc = agora__run_late_interventions(sc, opt->logger, wr, err))) {
         goto done;
     }
     agora_log(opt->logger, AGORA_LOG_INFO, "writing %s", path);
