@@ -2216,9 +2216,11 @@ static void llm_endpoints_and_keys_are_the_servers_choice(void **state)
                                    "llm.api_key_env=MY_KEY", "steps", 3, "output", "loop.h5"));
     assert_string_equal(str(r, "status"), "degraded");
     json_decref(r);
-    json_t *lim = obj(mcp_call(m, "list_worlds", J("{}")), "limits");
+    json_t *worlds = mcp_call(m, "list_worlds", J("{}"));
+    json_t *lim = obj(worlds, "limits");
     assert_string_equal(json_string_value(json_array_get(json_object_get(lim, "allow_llm"), 0)),
                         "https://llm.example.org:8443");
+    json_decref(worlds);
     mcp_stop(m);
 }
 
@@ -2247,6 +2249,7 @@ static void sigterm_closes_a_running_simulation(void **state)
     if (!line)
         MCP_FAIL(m, "no result after SIGTERM");
     json_t *msg = mcp_check_line(m, line);
+    free(line);
     json_t *res = json_object_get(json_object_get(msg, "result"), "structuredContent");
     assert_string_equal(str(res, "status"), "interrupted");
     json_decref(msg);
