@@ -178,7 +178,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     agora_error_clear(&err);
     int rc = agora_interact_run(seq ? sequential : simultaneous, &opt, &res, &err);
     fuzz_check_error(rc, &err, "agora_interact_run");
-    if (rc == 0 && strcmp(res.status, "complete") != 0)
+    /* degraded: some reply stayed invalid after its repair (an actor passed), which is what fuzzed replies do */
+    if (rc == 0 && strcmp(res.status, "complete") != 0 && strcmp(res.status, "degraded") != 0)
         fuzz_fail("the run ended \"%s\"", res.status);
     if (rc == 0 && res.rounds_done != ROUNDS)
         fuzz_fail("%lld rounds done of %d", (long long)res.rounds_done, ROUNDS);
