@@ -17,7 +17,7 @@
 
 int main(int argc, char **argv)
 {
-    agora__omp_passive_by_default(argv); /* the CLI's default wait policy (core/ompenv.h) */
+    agora__omp_wait_policy(argv); /* the CLI's default wait policy (core/ompenv.h) */
     int actors = 10, rounds = 5, delay_ms = 200;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--actors") == 0 && i + 1 < argc)

@@ -115,7 +115,7 @@ static int mixed_run(const char *base, const char *provider, int personas, int d
 
 int main(int argc, char **argv)
 {
-    agora__omp_passive_by_default(argv); /* the CLI's default wait policy (core/ompenv.h) */
+    agora__omp_wait_policy(argv); /* the CLI's default wait policy (core/ompenv.h) */
     int personas = 8, delay_ms = 200, rounds = 15;
     const char *provider = "ollama";
     for (int i = 1; i < argc; i++) {

@@ -61,7 +61,7 @@ static double bench(long n, int threads, int rounds, int steps, int reps)
 
 int main(int argc, char **argv)
 {
-    agora__omp_passive_by_default(argv); /* the CLI's default wait policy (core/ompenv.h) */
+    agora__omp_wait_policy(argv); /* the CLI's default wait policy (core/ompenv.h) */
     long n = 1000000;
     int steps = 50, reps = 5, rounds = 10;
     char threads_list[64] = "1,2";

@@ -53,7 +53,7 @@ static double median_call(agora_mcp *srv, sink *s, const char *line, int reps)
 
 int main(int argc, char **argv)
 {
-    agora__omp_passive_by_default(argv); /* the CLI's default wait policy (core/ompenv.h) */
+    agora__omp_wait_policy(argv); /* the CLI's default wait policy (core/ompenv.h) */
     long side = 1000, steps = 20, reps = 9, threads = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--side") == 0)

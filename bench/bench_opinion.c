@@ -65,7 +65,7 @@ static void print_memory(const agora_space *space)
 
 int main(int argc, char **argv)
 {
-    agora__omp_passive_by_default(argv); /* the CLI's default wait policy (core/ompenv.h) */
+    agora__omp_wait_policy(argv); /* the CLI's default wait policy (core/ompenv.h) */
     bench_shared o = {.steps = 20, .reps = 5, .threads = "1,2", .ws_n = 1000000, .ws_k = 10, .ws_p = 0.1};
     char rules[128] = "voter,deffuant,degroot,hk";
     long mixn = 1000000;

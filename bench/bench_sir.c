@@ -84,7 +84,7 @@ static void print_memory(const char *label, const agora_space *space)
 
 int main(int argc, char **argv)
 {
-    agora__omp_passive_by_default(argv); /* the CLI's default wait policy (core/ompenv.h) */
+    agora__omp_wait_policy(argv); /* the CLI's default wait policy (core/ompenv.h) */
     bench_shared o = {.steps = 200, .reps = 7, .threads = "1,2", .ws_n = 1000000, .ws_k = 10, .ws_p = 0.1};
     int big = 0;
     char only[16] = "";

@@ -37,7 +37,7 @@ static double sweep_seconds(const char *scenario, const json_t *runs, const char
 
 int main(int argc, char **argv)
 {
-    agora__omp_passive_by_default(argv); /* the CLI's default wait policy (core/ompenv.h) */
+    agora__omp_wait_policy(argv); /* the CLI's default wait policy (core/ompenv.h) */
     int n_runs = 200, steps = 100, reps = 3;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)

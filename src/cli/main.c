@@ -158,7 +158,7 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
-    agora__omp_passive_by_default(argv); /* see core/ompenv.h */
+    agora__omp_wait_policy(argv); /* see core/ompenv.h */
     /* HDF5 closes itself at exit by default, and crashes doing so when a write to a full disk left a file it could
      * not close (agora_writer_close handles the file; the library's leftovers are dropped with the process). */
     H5dont_atexit();
