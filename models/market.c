@@ -819,6 +819,23 @@ static const void *market_field(const agora_world *w, int i)
 
 /* A checkpoint: the scalars (pointers blanked), valuations and costs, quotes, today's prices and trades, and the
  * sorted valuations and costs the equilibrium is computed from. The scratch arrays need nothing, as in a copy. */
+/* d gets every scalar of `from` (policy, equilibrium, the last day's measurements) and keeps its own arrays. */
+static void take_scalars(market_state *d, const market_state *from)
+{
+    market_state keep = *d;
+    *d = *from;
+    d->value = keep.value;
+    d->quote = keep.quote;
+    d->price = keep.price;
+    d->traded = keep.traded;
+    d->v_sorted = keep.v_sorted;
+    d->c_sorted = keep.c_sorted;
+    d->act = keep.act;
+    d->act_price = keep.act_price;
+    d->block_count = keep.block_count;
+    d->block_sum = keep.block_sum;
+}
+
 static int market_save(const agora_world *w, const agora_state *st, agora_error *err)
 {
     const market_state *s = agora_world_model_state(w);
@@ -849,18 +866,7 @@ static int market_load(agora_world *w, const agora_state *st, agora_error *err)
         return rc;
     if (scalars.n != d->n || scalars.nb != d->nb || scalars.nblk_b != d->nblk_b || scalars.nblk_s != d->nblk_s)
         return agora_error_set(err, AGORA_EINVAL, "state", "the saved market state is for another market");
-    market_state keep = *d;
-    *d = scalars;
-    d->value = keep.value;
-    d->quote = keep.quote;
-    d->price = keep.price;
-    d->traded = keep.traded;
-    d->v_sorted = keep.v_sorted;
-    d->c_sorted = keep.c_sorted;
-    d->act = keep.act;
-    d->act_price = keep.act_price;
-    d->block_count = keep.block_count;
-    d->block_sum = keep.block_sum;
+    take_scalars(d, &scalars);
     const size_t n = (size_t)d->n;
     if ((rc = st->get(st->ud, "value", d->value, n * sizeof *d->value, err)) ||
         (rc = st->get(st->ud, "quote", d->quote, n * sizeof *d->quote, err)) ||
@@ -879,18 +885,7 @@ static int market_copy(const agora_world *src, agora_world *dst, agora_error *er
     /* Every scalar (policy, CE, maximum surplus, the last day's measurements) comes over in one assignment; then the
      * arrays go back to dst's own and get src's contents. The actives, act_price and the block counts and sums are
      * written before they are read in every step, so they need nothing. */
-    market_state keep = *d;
-    *d = *s;
-    d->value = keep.value;
-    d->quote = keep.quote;
-    d->price = keep.price;
-    d->traded = keep.traded;
-    d->v_sorted = keep.v_sorted;
-    d->c_sorted = keep.c_sorted;
-    d->act = keep.act;
-    d->act_price = keep.act_price;
-    d->block_count = keep.block_count;
-    d->block_sum = keep.block_sum;
+    take_scalars(d, s);
     const size_t n = (size_t)s->n;
     memcpy(d->value, s->value, n * sizeof *d->value);
     memcpy(d->quote, s->quote, n * sizeof *d->quote);

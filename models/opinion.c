@@ -876,6 +876,25 @@ static const void *op_field(const agora_world *w, int i)
 
 /* ---- copies and writes -------------------------------------------------------------------------------------------- */
 
+/* d gets every scalar of `from` and keeps its own arrays (the CSR pointers are the caller's to set); returns what
+ * d was, for its CSR. */
+static op_state take_scalars(op_state *d, const op_state *from)
+{
+    op_state keep = *d;
+    *d = *from;
+    d->x = keep.x;
+    d->xn = keep.xn;
+    d->anchor = keep.anchor;
+    d->s = keep.s;
+    d->choice = keep.choice;
+    d->sorted = keep.sorted;
+    d->prefix = keep.prefix;
+    d->bsum = keep.bsum;
+    d->bbin = keep.bbin;
+    d->bcnt = keep.bcnt;
+    return keep;
+}
+
 /* A checkpoint: the scalars (pointers blanked), opinions, anchors, stubbornness and, after a rewire, the model's own
  * CSR arrays (their sizes first, so that a load can allocate them). The scratch arrays need nothing, as in a copy. */
 static int op_save(const agora_world *w, const agora_state *st, agora_error *err)
@@ -928,18 +947,7 @@ static int op_load(agora_world *w, const agora_state *st, agora_error *err)
             return agora_error_set(err, AGORA_ENOMEM, "opinion", "out of memory loading a rewired graph");
         }
     }
-    op_state keep = *d;
-    *d = scalars;
-    d->x = keep.x;
-    d->xn = keep.xn;
-    d->anchor = keep.anchor;
-    d->s = keep.s;
-    d->choice = keep.choice;
-    d->sorted = keep.sorted;
-    d->prefix = keep.prefix;
-    d->bsum = keep.bsum;
-    d->bbin = keep.bbin;
-    d->bcnt = keep.bcnt;
+    const op_state keep = take_scalars(d, &scalars);
     free(keep.own_off);
     free(keep.own_nbr);
     d->own_off = off;
@@ -982,18 +990,7 @@ static int op_copy(const agora_world *src, agora_world *dst, agora_error *err)
     /* Every scalar comes over in one assignment; then the arrays go back to dst's own and get src's contents. The
      * scratch arrays (xn, choice, sorted, prefix and the block sums) are written before they are read in every step
      * and measure, so they need nothing. */
-    op_state keep = *d;
-    *d = *s;
-    d->x = keep.x;
-    d->xn = keep.xn;
-    d->anchor = keep.anchor;
-    d->s = keep.s;
-    d->choice = keep.choice;
-    d->sorted = keep.sorted;
-    d->prefix = keep.prefix;
-    d->bsum = keep.bsum;
-    d->bbin = keep.bbin;
-    d->bcnt = keep.bcnt;
+    const op_state keep = take_scalars(d, s);
     d->own_off = off;
     d->own_nbr = nbr;
     d->view.graph.offsets = off ? off : keep.view.graph.offsets;

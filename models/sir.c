@@ -493,6 +493,19 @@ static const void *sir_field(const agora_world *w, int i)
 
 /* ---- copies and writes ----------------------------------------------------------------------------------------- */
 
+/* d gets every scalar of `from` (parameters, lockdown, counts, counters, the beta of the thresholds) and keeps its
+ * own arrays; a copy and a load then fill the arrays. */
+static void take_scalars(sir_state *d, const sir_state *from)
+{
+    sir_state keep = *d;
+    *d = *from;
+    d->cur = keep.cur;
+    d->next = keep.next;
+    d->zero_row = keep.zero_row;
+    d->k = keep.k;
+    d->thr_inf = keep.thr_inf;
+}
+
 static int sir_copy(const agora_world *src, agora_world *dst, agora_error *err)
 {
     (void)err;
@@ -502,13 +515,7 @@ static int sir_copy(const agora_world *src, agora_world *dst, agora_error *err)
     /* Every scalar (parameters, lockdown, counts, counters, the beta of the thresholds) comes over in one assignment;
      * then the arrays go back to dst's own and get src's contents. `next` and `zero_row` need nothing: a step writes
      * `next` whole before reading it, and `zero_row` stays all susceptible. */
-    sir_state keep = *d;
-    *d = *s;
-    d->cur = keep.cur;
-    d->next = keep.next;
-    d->zero_row = keep.zero_row;
-    d->k = keep.k;
-    d->thr_inf = keep.thr_inf;
+    take_scalars(d, s);
     memcpy(d->cur, s->cur, (size_t)n);
     memcpy(d->thr_inf, s->thr_inf, ((size_t)s->kmax + 1) * sizeof *d->thr_inf);
     if (s->k)
@@ -543,13 +550,7 @@ static int sir_load(agora_world *w, const agora_state *st, agora_error *err)
         return rc;
     if (scalars.kmax != d->kmax)
         return agora_error_set(err, AGORA_EINVAL, "state", "the saved SIR state is for another neighbourhood");
-    sir_state keep = *d;
-    *d = scalars;
-    d->cur = keep.cur;
-    d->next = keep.next;
-    d->zero_row = keep.zero_row;
-    d->k = keep.k;
-    d->thr_inf = keep.thr_inf;
+    take_scalars(d, &scalars);
     if ((rc = st->get(st->ud, "state", d->cur, n, err)) ||
         (rc = st->get(st->ud, "thr_inf", d->thr_inf, ((size_t)d->kmax + 1) * sizeof *d->thr_inf, err)))
         return rc;
