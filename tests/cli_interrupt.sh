@@ -133,3 +133,28 @@ for f in sw.h5.runs/*.h5; do
   $AGORA inspect "$f" | grep -qE "status +(interrupted|complete)" || fail "$f is neither interrupted nor complete"
 done
 pass "sweep SIGTERM"
+
+# `agora interact` under SIGTERM: the round in flight ends, the file is closed "interrupted", exit 143. The loopback
+# LLM answers every call after 300 ms, so the run is still going when the signal comes.
+cat > slow.json <<'JSON'
+{"default": {"auto": true, "delay_ms": 300}}
+JSON
+start_server slow.json slow
+cat > town.yaml <<'Y'
+name: town
+mode: interactions
+rounds: 50
+llm: {provider: openai, model: m, max_retries: 0}
+world: {description: "A town."}
+actors: [{id: mayor, role: mayor}, {id: pilot, role: pilot}]
+Y
+$AGORA interact town.yaml --llm-url "$url" -o town.h5 -q & pid=$!
+for _ in $(seq 100); do [ -e town.h5 ] && break; sleep 0.1; done
+sleep 1
+kill -TERM $pid
+set +e; wait $pid; rc=$?; set -e
+[ "$rc" = 143 ] || fail "agora interact stopped by SIGTERM should exit 143, got $rc"
+expect_exit 0 $AGORA inspect town.h5
+contains out.txt "interrupted"
+h5dump -H town.h5 > /dev/null || fail "an interaction stopped by SIGTERM must open without repair"
+pass "interact SIGTERM"
