@@ -28,23 +28,24 @@ print(f"{len(a)} datasets identical")
 PY
 }
 
-# kill_at FILE ROWS CMD... : starts CMD, SIGKILLs it once FILE holds ROWS flushed rows (or when it ends first).
+# kill_at FILE K CMD... : runs CMD and SIGKILLs it after its K-th file flush (every flush_every steps and at each
+# checkpoint), KILL_DELAY_US microseconds later if that is set (then the kill lands in the middle of a step). The
+# kill comes from the fault injector inside the process, at a point set by what the run has done, so the test is
+# the same on a fast machine and a slow one.
 kill_at() {
-  local file=$1 rows=$2; shift 2
-  "$@" & local pid=$!
-  for _ in $(seq 600); do
-    n=$($PY - "$file" 2>/dev/null <<'PY' || echo 0
+  local file=$1 k=$2; shift 2
+  set +e
+  LD_PRELOAD=$AGORA_FAULT_KILLER AGORA_FAULT_KILL_AFTER_FLUSHES=$k AGORA_FAULT_KILL_DELAY_US=${KILL_DELAY_US:-0} \
+    AGORA_FAULT_KILL_SIGNAL=${KILL_SIGNAL:-9} "$@"
+  local rc=$?
+  set -e
+  [ "$rc" = $((128 + ${KILL_SIGNAL:-9})) ] || fail "$* should have been stopped by signal ${KILL_SIGNAL:-9} after $k flushes, exit $rc"
+  rows=$($PY - "$file" <<'PY'
 import sys, h5py
 print(h5py.File(sys.argv[1], "r", swmr=True, libver="latest")["time"].shape[0])
 PY
 )
-    [ "${n:-0}" -ge "$rows" ] && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.05
-  done
-  kill -0 $pid 2>/dev/null || fail "the run ended before it could be killed at $rows rows (too fast for the test)"
-  kill -KILL $pid 2>/dev/null || true
-  wait $pid 2>/dev/null || true
+  echo "killed after $k flushes: $file holds $rows rows"
 }
 
 cat > sir.yaml <<'Y'
@@ -64,12 +65,12 @@ Y
 # 1. The reference: never stopped.
 expect_exit 0 $AGORA run sir.yaml -o ref.h5 -q
 # 2. Killed three times, at different points, each time resumed from the last checkpoint (every 30 steps).
-kill_at k.h5 45 $AGORA run sir.yaml -o k.h5 -q --checkpoint-every 30
+KILL_DELAY_US=3000 kill_at k.h5 8 $AGORA run sir.yaml -o k.h5 -q --checkpoint-every 30
 [ -e k.h5.ckpt ] || fail "no checkpoint after 45 steps with --checkpoint-every 30"
 expect_exit 0 $AGORA inspect k.h5
 contains out.txt "incomplete"
-kill_at k.h5 170 $AGORA run --resume k.h5 -q --checkpoint-every 30
-kill_at k.h5 330 $AGORA run --resume k.h5 -q --checkpoint-every 30 --threads 1
+kill_at k.h5 18 $AGORA run --resume k.h5 -q --checkpoint-every 30
+KILL_DELAY_US=2000 kill_at k.h5 22 $AGORA run --resume k.h5 -q --checkpoint-every 30 --threads 1
 expect_exit 0 $AGORA run --resume k.h5 -q --checkpoint-every 30
 [ ! -e k.h5.ckpt ] || fail "the checkpoint should go once the run completes"
 expect_exit 0 $AGORA inspect k.h5
@@ -80,19 +81,14 @@ h5diff ref.h5 k.h5 /metrics /metrics && h5diff ref.h5 k.h5 /snapshots /snapshots
 pass "SIGKILL three times, resumed each time: identical datasets"
 
 # 3. Ctrl-C writes a checkpoint at the step it stopped; --resume (the scenario given again) finishes the run.
-$AGORA run sir.yaml -o c.h5 -q --checkpoint-every 1000 & pid=$!
-for _ in $(seq 200); do [ -e c.h5 ] && break; sleep 0.05; done
-sleep 0.5
-kill -INT $pid
-set +e; wait $pid; rc=$?; set -e
-[ "$rc" = 130 ] || fail "Ctrl-C should exit 130, got $rc"
+KILL_SIGNAL=2 kill_at c.h5 20 $AGORA run sir.yaml -o c.h5 -q --checkpoint-every 1000
 [ -e c.h5.ckpt ] || fail "an interrupted run should leave a checkpoint at its last step"
 expect_exit 0 $AGORA run --resume c.h5 sir.yaml -q
 same_datasets ref.h5 c.h5 || fail "a run resumed after Ctrl-C differs"
 pass "Ctrl-C then --resume"
 
 # 4. Refused: another configuration, another scenario's overrides, -o, a completed file.
-kill_at r.h5 40 $AGORA run sir.yaml -o r.h5 -q --checkpoint-every 10
+kill_at r.h5 9 $AGORA run sir.yaml -o r.h5 -q --checkpoint-every 10
 expect_exit 2 $AGORA run --resume r.h5 sir.yaml --set params.beta=0.07 -q
 contains err.txt "another configuration"
 expect_exit 2 $AGORA run --resume r.h5 --steps 500 -q
@@ -106,7 +102,7 @@ same_datasets ref.h5 r.h5
 pass "resume refuses what does not match"
 
 # 5. A fresh run of the same file forgets an old checkpoint.
-kill_at f.h5 40 $AGORA run sir.yaml -o f.h5 -q --checkpoint-every 10
+kill_at f.h5 9 $AGORA run sir.yaml -o f.h5 -q --checkpoint-every 10
 expect_exit 0 $AGORA run sir.yaml -o f.h5 -q
 [ ! -e f.h5.ckpt ] || fail "a fresh run must remove the checkpoint of an earlier run of its file"
 expect_exit 2 $AGORA run --resume f.h5 -q
@@ -127,12 +123,12 @@ interventions:
   - {at: 200, action: {action: set_stubbornness, agents: all, value: 0.2}}
 Y
 expect_exit 0 $AGORA run op.yaml -o opref.h5 -q
-kill_at op.h5 120 $AGORA run op.yaml -o op.h5 -q --checkpoint-every 25
+kill_at op.h5 24 $AGORA run op.yaml -o op.h5 -q --checkpoint-every 25
 expect_exit 0 $AGORA run --resume op.h5 -q
 same_datasets opref.h5 op.h5 || fail "opinion: a resumed run differs"
 market=("$SRC/scenarios/market_double_auction.yaml" --set space.n=20000 --set params.buyers=13000 --steps 350 -q)
 expect_exit 0 $AGORA run "${market[@]}" -o mref.h5
-kill_at m.h5 230 $AGORA run "${market[@]}" -o m.h5 --checkpoint-every 20
+kill_at m.h5 23 $AGORA run "${market[@]}" -o m.h5 --checkpoint-every 20
 expect_exit 0 $AGORA run --resume m.h5 "${market[@]}"
 same_datasets mref.h5 m.h5 || fail "market: a resumed run differs"
 pass "opinion (rewired graph) and market resume exactly"
@@ -153,7 +149,7 @@ mixed=("$SRC/scenarios/sir_lockdown.yaml" --set space.width=1000 --set space.hei
 expect_exit 0 $AGORA run "${mixed[@]}" -o mxref.h5
 cp requests.jsonl ref_requests.jsonl
 : > requests.jsonl
-kill_at mx.h5 90 $AGORA run "${mixed[@]}" -o mx.h5 --checkpoint-every 30
+kill_at mx.h5 9 $AGORA run "${mixed[@]}" -o mx.h5 --checkpoint-every 30
 # what the killed run's file holds, before the resume cuts it back
 $PY - mx.h5 > recorded_tags.txt <<'PY'
 import sys, h5py
@@ -197,7 +193,7 @@ PY
 pass "mixed run: resumed from its transcript, nothing asked twice"
 
 # 8. The same replayed from the recording (no network): bit-identical in every dataset, latencies included.
-kill_at rp.h5 120 $AGORA run "${mixed[@]}" --replay mxref.h5 -o rp.h5 --checkpoint-every 25
+kill_at rp.h5 14 $AGORA run "${mixed[@]}" --replay mxref.h5 -o rp.h5 --checkpoint-every 25
 expect_exit 0 $AGORA run --resume rp.h5 "${mixed[@]}" --replay mxref.h5 --checkpoint-every 25
 same_datasets mxref.h5 rp.h5 || fail "a resumed replay differs from the recording"
 pass "mixed replay resumed: identical datasets"

@@ -76,6 +76,16 @@ for sig in TERM:143 HUP:129; do
   h5dump -H "$name.h5" > /dev/null || fail "a file stopped by SIG$name must open without repair"
   pass "SIG$name"
 done
+# The same signal twice at once (`timeout` and batch systems signal the process and then its group): one request to
+# stop, not a kill that leaves the file unclosed.
+$AGORA run long.yaml -o twice.h5 -q & pid=$!
+wait_rows twice.h5 20
+kill -TERM $pid; kill -TERM $pid
+set +e; wait $pid; rc=$?; set -e
+[ "$rc" = 143 ] || fail "SIGTERM twice should exit 143, got $rc"
+expect_exit 0 $AGORA inspect twice.h5
+contains out.txt "interrupted"
+pass "SIGTERM twice"
 # `timeout` sends SIGTERM: the same, and timeout passes the exit status on.
 set +e; timeout -s TERM 2 $AGORA run long.yaml -o timeout.h5 -q; rc=$?; set -e
 [ "$rc" = 143 ] || [ "$rc" = 124 ] || fail "timeout should end the run with 143 (or timeout's 124), got $rc"

@@ -671,15 +671,15 @@ static int run_in_workers(const char *scenario_path, const agora_sweep_options *
     int stopped = 0;
     for (;;) {
         /* Waiting for the next report, the parent watches the cancel flag: a signal that reached only this
-         * process (SIGTERM from a batch system, `kill PID`) is passed on to the workers, which stop their runs
-         * cleanly. */
+         * process (SIGTERM from a batch system, `kill PID`) is passed on to the workers as SIGTERM, which stop
+         * their runs cleanly (a worker that had the signal already takes the repeat as the same request). */
         struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
         int ready = poll(&pfd, 1, 100);
         if (ready == 0 || (ready < 0 && errno == EINTR)) {
             if (!stopped && opt->cancel && *opt->cancel) {
                 stopped = 1;
                 for (int w = 0; w < workers; w++)
-                    kill(pids[w], SIGINT);
+                    kill(pids[w], SIGTERM);
             }
             continue;
         }
@@ -712,7 +712,7 @@ static int run_in_workers(const char *scenario_path, const agora_sweep_options *
             if (opt->progress(opt->ud, &p)) { /* the caller wants to stop: so do the workers */
                 stopped = 1;
                 for (int w = 0; w < workers; w++)
-                    kill(pids[w], SIGINT);
+                    kill(pids[w], SIGTERM);
             }
         }
     }
