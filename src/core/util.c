@@ -37,6 +37,27 @@ const char *agora__json_kind(const json_t *v)
     }
 }
 
+size_t agora__utf8_prefix(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+    while (n > 0 && s[n] && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--; /* s[n] continues the character before it: leave that character out */
+    return n;
+}
+
+void agora__utf8_trim(char *s)
+{
+    size_t n = strlen(s), lead = n;
+    while (lead > 0 && n - lead < 4 && ((unsigned char)s[lead - 1] & 0xC0) == 0x80)
+        lead--;
+    if (lead == 0)
+        return;
+    const unsigned char c = (unsigned char)s[lead - 1];
+    const size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (n - (lead - 1) < need)
+        s[lead - 1] = '\0';
+}
+
 const char *agora__json_brief(const json_t *v, char *buf, size_t size)
 {
     if (!v) {
@@ -50,7 +71,7 @@ const char *agora__json_brief(const json_t *v, char *buf, size_t size)
     }
     size_t n = strlen(text);
     if (n + 1 > size && size > 4)
-        snprintf(buf, size, "%.*s...", (int)(size - 4), text);
+        snprintf(buf, size, "%.*s...", (int)agora__utf8_prefix(text, size - 4), text);
     else
         snprintf(buf, size, "%s", text);
     free(text);

@@ -306,12 +306,14 @@ json_t *agora__interact_parse_reply(const char *text, const json_t *schema, char
     }
     if (!r) {
         snprintf(why, size, "the reply is not one JSON object: %s", text ? je.text : "no text");
+        agora__utf8_trim(why); /* jansson's text may end inside a character: it goes into the repair prompt */
         return NULL;
     }
     agora_error e;
     if (agora_schema_validate(schema, r, "reply", &e) != 0) {
         char buf[600];
         snprintf(why, size, "%s", agora_error_format(&e, buf, sizeof buf));
+        agora__utf8_trim(why);
         json_decref(r);
         return NULL;
     }
