@@ -41,6 +41,11 @@ int agora__name_ok(const char *s); /* non-empty, every character as above */
 size_t agora__utf8_prefix(const char *s, size_t max);
 void agora__utf8_trim(char *s);
 
+/* Replaces every byte of s that is not part of a UTF-8 character (as JSON allows them: no overlong forms, surrogates
+ * or code points past U+10FFFF) with '?': for texts that quote bytes from elsewhere (jansson's error text quotes the
+ * token it stopped in, which may end inside a character; a line of a binary file). */
+void agora__utf8_clean(char *s);
+
 /* Monotonic wall clock in seconds. */
 double agora__now(void);
 

@@ -306,7 +306,8 @@ json_t *agora__interact_parse_reply(const char *text, const json_t *schema, char
     }
     if (!r) {
         snprintf(why, size, "the reply is not one JSON object: %s", text ? je.text : "no text");
-        agora__utf8_trim(why); /* jansson's text may end inside a character: it goes into the repair prompt */
+        /* jansson's text quotes the token it stopped in, perhaps half a character; the repair prompt is JSON */
+        agora__utf8_clean(why);
         return NULL;
     }
     agora_error e;

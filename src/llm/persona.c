@@ -524,7 +524,8 @@ static int check_reply(const agora_personas *ps, pending *pd, const char *text)
     json_t *r = text ? json_loads(text, 0, &je) : NULL;
     if (!r) {
         snprintf(pd->why, sizeof pd->why, "the reply is not one JSON object: %s", text ? je.text : "no text");
-        agora__utf8_trim(pd->why); /* jansson's text may end inside a character: it goes into the repair prompt */
+        /* jansson's text quotes the token it stopped in, perhaps half a character; the repair prompt is JSON */
+        agora__utf8_clean(pd->why);
         return 0;
     }
     agora_error e;
