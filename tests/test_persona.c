@@ -366,16 +366,21 @@ static void cut_memory_and_messages_keep_the_next_prompts_valid(void **state)
     assert_int_equal(json_array_size(r.calls), 4); /* every call recorded, prompt included */
     assert_non_null(strstr(str_at(r.calls, 2, "prompt"), "step 0: you did [] because \"xxx"));
     assert_non_null(strstr(str_at(r.calls, 3, "prompt"), "from a (step 0): \xc3\xa9\xc3\xa9"));
-    /* the wire: each request of step 1 has its user message, with the memory or the inbox in it */
+    /* the wire: each request of step 1 (they arrive in either order) has its user message, with the memory or the
+     * inbox in it */
     json_t *reqs = chat_requests(&s); /* the endpoint check's GET aside */
     assert_int_equal(json_array_size(reqs), 4);
-    for (size_t i = 2; i < 4; i++) {
-        const json_t *msgs = json_object_get(json_object_get(json_array_get(reqs, i), "body"), "messages");
+    static const char *const tags[] = {"a/step-1", "b/step-1"}, *const needles[] = {"you did", "from a (step 0)"};
+    for (size_t k = 0; k < 2; k++) {
+        const json_t *msgs = NULL;
+        for (size_t i = 0; i < 4; i++)
+            if (strcmp(str_at(reqs, i, "tag"), tags[k]) == 0)
+                msgs = json_object_get(json_object_get(json_array_get(reqs, i), "body"), "messages");
         const json_t *last = json_array_get(msgs, json_array_size(msgs) - 1);
         const char *role = json_string_value(json_object_get(last, "role"));
         const char *user = json_string_value(json_object_get(last, "content"));
-        if (!role || strcmp(role, "user") != 0 || !user || !strstr(user, i == 2 ? "you did" : "from a (step 0)"))
-            fail_msg("request %zu of step 1 lacks its user message: %s", i, json_dumps(msgs, JSON_COMPACT));
+        if (!role || strcmp(role, "user") != 0 || !user || !strstr(user, needles[k]))
+            fail_msg("the request %s lacks its user message: %s", tags[k], json_dumps(msgs, JSON_COMPACT));
     }
     json_decref(reqs);
     record_free(&r);
@@ -387,6 +392,61 @@ static void cut_memory_and_messages_keep_the_next_prompts_valid(void **state)
     json_decref(rules);
     free(content);
     json_decref(first);
+}
+
+/* The repair request quotes why the reply was invalid, and that text stays UTF-8, so the request carries its user
+ * message. Found by tests/fuzz/fuzz_persona_reply: the brief quote of a long non-ASCII action name ended inside "é",
+ * and jansson's error for a broken escape after "é" quotes the token it stopped in, half a character; either way the
+ * repair went out without its user message. */
+static void a_repair_quoting_a_long_non_ascii_value_is_sent_whole(void **state)
+{
+    (void)state;
+    char name[700];
+    for (int i = 0; i < 300; i++)
+        memcpy(name + 2 * i, "\xc3\xa9", 2);
+    name[600] = '\0';
+    json_t *bad = json_pack("{s:s, s:[{s:s}]}", "reasoning", "r", "actions", "action", name);
+    char *long_name = json_dumps(bad, JSON_COMPACT);
+    const char *const replies[] = {long_name, "{\"reasoning\": \"\xc3\xa9=\\\xc3\xa9\", \"actions\": []}"};
+    const char *const why[] = {"\xc3\xa9\xc3\xa9...", "not one JSON object"};
+    for (int k = 0; k < 2; k++) {
+        json_t *rules = json_pack("{s:[{s:s, s:[{s:s}]}, {s:s, s:[{s:s}]}]}", "rules", "tag", "a/step-0",
+                                  "responses", "content", replies[k], "tag", "*", "responses", "content",
+                                  "{\"reasoning\": \"ok\", \"actions\": []}");
+        char *rules_text = json_dumps(rules, JSON_COMPACT);
+        llm_server s;
+        assert_int_equal(llm_server_start(&s, rules_text), 0);
+        char *llm = llm_config(&s, "ollama", 0);
+        agora_personas *ps = NULL;
+        agora_error err;
+        assert_int_equal(create_from(llm, "[{\"id\": \"a\"}]", &ps, &err), 0);
+        agora_world *w = sir_world();
+        record r;
+        agora_persona_hooks h = hooks(&r);
+        assert_int_equal(agora_personas_act(ps, w, &h, &err), 0);
+        assert_int_equal(json_array_size(r.calls), 2); /* both recorded, the invalid one with why */
+        assert_string_equal(str_at(r.calls, 0, "status"), "invalid");
+        if (!strstr(str_at(r.calls, 0, "error"), why[k]))
+            fail_msg("reply %d: %s", k, str_at(r.calls, 0, "error"));
+        json_t *reqs = chat_requests(&s); /* the endpoint check's GET aside */
+        assert_int_equal(json_array_size(reqs), 2);
+        const json_t *msgs = json_object_get(json_object_get(json_array_get(reqs, 1), "body"), "messages");
+        const json_t *last = json_array_get(msgs, json_array_size(msgs) - 1);
+        const char *user = json_string_value(json_object_get(last, "content"));
+        if (!user || strcmp(json_string_value(json_object_get(last, "role")), "user") != 0 ||
+            !strstr(user, "It is not valid: "))
+            fail_msg("reply %d: the repair request lacks its user message: %s", k, json_dumps(msgs, JSON_COMPACT));
+        json_decref(reqs);
+        record_free(&r);
+        agora_world_destroy(w);
+        agora_personas_destroy(ps);
+        free(llm);
+        llm_server_stop(&s);
+        free(rules_text);
+        json_decref(rules);
+    }
+    free(long_name);
+    json_decref(bad);
 }
 
 static void invalid_replies_get_one_repair_then_nothing(void **state)
@@ -1040,6 +1100,7 @@ int main(void)
         cmocka_unit_test(offline_rules_fire_when_due_and_are_labelled_rules),
         cmocka_unit_test(valid_replies_are_applied_and_remembered),
         cmocka_unit_test(cut_memory_and_messages_keep_the_next_prompts_valid),
+        cmocka_unit_test(a_repair_quoting_a_long_non_ascii_value_is_sent_whole),
         cmocka_unit_test(invalid_replies_get_one_repair_then_nothing),
         cmocka_unit_test(failed_calls_fall_back_to_the_rules),
         cmocka_unit_test(actions_apply_in_persona_order),

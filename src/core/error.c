@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agora/error.h"
+#include "core/internal.h"
 
 const char *agora_strerror(int code)
 {
@@ -46,6 +47,8 @@ int agora_error_set(agora_error *err, int code, const char *where, const char *f
     } else {
         snprintf(err->msg, sizeof err->msg, "%s", agora_strerror(code));
     }
+    agora__utf8_trim(err->where);
+    agora__utf8_trim(err->msg);
     return code;
 }
 
@@ -67,9 +70,10 @@ void agora_error_prefix(agora_error *err, const char *key)
     memcpy(tmp, key, k);
     memcpy(tmp + k, ": ", 2);
     size_t rest = sizeof tmp - k - 3; /* room left for the old message and the terminator */
-    size_t m = strnlen(err->msg, rest);
+    size_t m = agora__utf8_prefix(err->msg, rest);
     memcpy(tmp + k + 2, err->msg, m);
     tmp[k + 2 + m] = '\0';
+    agora__utf8_trim(tmp); /* a key longer than the room cut inside a character */
     memcpy(err->msg, tmp, sizeof tmp);
 }
 
@@ -90,5 +94,6 @@ char *agora_error_format(const agora_error *err, char *buf, size_t size)
         snprintf(buf, size, "%s: %s", err->where, msg);
     else
         snprintf(buf, size, "%s", msg);
+    agora__utf8_trim(buf);
     return buf;
 }

@@ -34,6 +34,18 @@ void agora__buf_put(agora__buf *b, const char *s, size_t n);
 int agora__name_char_ok(char c);
 int agora__name_ok(const char *s); /* non-empty, every character as above */
 
+/* Texts cut to fit a buffer must not end inside a UTF-8 character: JSON (MCP replies, LLM request bodies) cannot hold
+ * the broken sequence, and jansson then refuses the whole text. agora__utf8_prefix is the length of the longest
+ * prefix of s, at most max bytes, that ends on a whole character; agora__utf8_trim drops a character cut off at the
+ * end of s (what snprintf leaves when it truncates). */
+size_t agora__utf8_prefix(const char *s, size_t max);
+void agora__utf8_trim(char *s);
+
+/* Replaces every byte of s that is not part of a UTF-8 character (as JSON allows them: no overlong forms, surrogates
+ * or code points past U+10FFFF) with '?': for texts that quote bytes from elsewhere (jansson's error text quotes the
+ * token it stopped in, which may end inside a character; a line of a binary file). */
+void agora__utf8_clean(char *s);
+
 /* Monotonic wall clock in seconds. */
 double agora__now(void);
 

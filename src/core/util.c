@@ -37,6 +37,65 @@ const char *agora__json_kind(const json_t *v)
     }
 }
 
+size_t agora__utf8_prefix(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+    while (n > 0 && s[n] && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--; /* s[n] continues the character before it: leave that character out */
+    return n;
+}
+
+void agora__utf8_trim(char *s)
+{
+    size_t n = strlen(s), lead = n;
+    while (lead > 0 && n - lead < 4 && ((unsigned char)s[lead - 1] & 0xC0) == 0x80)
+        lead--;
+    if (lead == 0)
+        return;
+    const unsigned char c = (unsigned char)s[lead - 1];
+    const size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (n - (lead - 1) < need)
+        s[lead - 1] = '\0';
+}
+
+/* The length of the UTF-8 character at p as JSON allows it (no overlong forms, surrogates or code points past
+ * U+10FFFF), or 0 when p does not start one. Stops at the first byte that does not continue it, so never reads past a
+ * terminating NUL. */
+static size_t utf8_char(const unsigned char *p)
+{
+    size_t n;
+    unsigned cp;
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF)
+        n = 2, cp = p[0] & 0x1Fu;
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+        n = 3, cp = p[0] & 0x0Fu;
+    else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+        n = 4, cp = p[0] & 0x07u;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3Fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+void agora__utf8_clean(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p;) {
+        size_t n = utf8_char(p);
+        if (n == 0)
+            *p++ = '?';
+        else
+            p += n;
+    }
+}
+
 const char *agora__json_brief(const json_t *v, char *buf, size_t size)
 {
     if (!v) {
@@ -50,7 +109,7 @@ const char *agora__json_brief(const json_t *v, char *buf, size_t size)
     }
     size_t n = strlen(text);
     if (n + 1 > size && size > 4)
-        snprintf(buf, size, "%.*s...", (int)(size - 4), text);
+        snprintf(buf, size, "%.*s...", (int)agora__utf8_prefix(text, size - 4), text);
     else
         snprintf(buf, size, "%s", text);
     free(text);

@@ -310,12 +310,15 @@ json_t *agora__interact_parse_reply(const char *text, const json_t *schema, char
     }
     if (!r) {
         snprintf(why, size, "the reply is not one JSON object: %s", text ? je.text : "no text");
+        /* jansson's text quotes the token it stopped in, perhaps half a character; the repair prompt is JSON */
+        agora__utf8_clean(why);
         return NULL;
     }
     agora_error e;
     if (agora_schema_validate(schema, r, "reply", &e) != 0) {
         char buf[600];
         snprintf(why, size, "%s", agora_error_format(&e, buf, sizeof buf));
+        agora__utf8_trim(why);
         json_decref(r);
         return NULL;
     }

@@ -86,8 +86,9 @@ static void skip_ws(cparser *c)
 static int cfail(cparser *c, const char *what)
 {
     if (!c->failed)
-        agora_error_set(c->err, AGORA_ESCHEMA, NULL, "in \"%.80s%s\" at column %d: %s", c->expr,
-                        strlen(c->expr) > 80 ? "..." : "", (int)(c->p - c->s) + 1, what);
+        agora_error_set(c->err, AGORA_ESCHEMA, NULL, "in \"%.*s%s\" at column %d: %s",
+                        (int)agora__utf8_prefix(c->expr, 80), c->expr, strlen(c->expr) > 80 ? "..." : "",
+                        (int)(c->p - c->s) + 1, what);
     c->failed = 1;
     return 0;
 }
@@ -527,6 +528,8 @@ static int check_reply(const agora_personas *ps, pending *pd, const char *text)
     json_t *r = text ? json_loads(text, 0, &je) : NULL;
     if (!r) {
         snprintf(pd->why, sizeof pd->why, "the reply is not one JSON object: %s", text ? je.text : "no text");
+        /* jansson's text quotes the token it stopped in, perhaps half a character; the repair prompt is JSON */
+        agora__utf8_clean(pd->why);
         return 0;
     }
     agora_error e;
@@ -604,30 +607,6 @@ static json_t *rule_actions(const persona *p, const json_t *obs)
     return out;
 }
 
-/* Memory entries and inbox lines are cut to fixed sizes; a cut must not end inside a UTF-8 character, or the prompts
- * that quote them are not UTF-8 and cannot go into a JSON request body. utf8_prefix is the length of the longest
- * prefix of s of at most max bytes that ends on a whole character; utf8_trim drops a character cut off at the end. */
-static int utf8_prefix(const char *s, int max)
-{
-    int n = (int)strnlen(s, (size_t)max);
-    while (n > 0 && s[n] && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--; /* s[n] continues the character before it: leave that character out */
-    return n;
-}
-
-static void utf8_trim(char *s)
-{
-    size_t n = strlen(s), lead = n;
-    while (lead > 0 && ((unsigned char)s[lead - 1] & 0xC0) == 0x80)
-        lead--;
-    if (lead == 0)
-        return;
-    const unsigned char c = (unsigned char)s[lead - 1];
-    const size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-    if (n - (lead - 1) < need)
-        s[lead - 1] = '\0';
-}
-
 static void remember(persona *p, int64_t step, const char *what, const json_t *obs)
 {
     if (p->memory_max <= 0)
@@ -645,7 +624,7 @@ static void remember(persona *p, int64_t step, const char *what, const json_t *o
     }
     char buf[760];
     snprintf(buf, sizeof buf, "step %lld: %s", (long long)step, what);
-    utf8_trim(buf);
+    agora__utf8_trim(buf);
     p->mem[p->n_mem].step = step;
     p->mem[p->n_mem].text = strdup(buf);
     p->mem[p->n_mem].obs = json_incref((json_t *)obs);
@@ -661,8 +640,8 @@ static void decide(agora_world *w, const agora_persona_hooks *h, persona *p, con
     char what[700];
     const char *why = reasoning ? reasoning : "";
     snprintf(what, sizeof what, "you did %s%s%.*s%s", acts ? acts : "[]", why[0] ? " because \"" : "",
-             utf8_prefix(why, 300), why, why[0] ? "\"" : "");
-    utf8_trim(what);
+             (int)agora__utf8_prefix(why, 300), why, why[0] ? "\"" : ""); /* cut on a character: prompts are JSON */
+    agora__utf8_trim(what);
     remember(p, t, what, obs);
     if (h && h->on_decision) {
         agora_persona_decision d = {.step = t,
@@ -861,7 +840,7 @@ int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_h
         pending *q = &pd[due++];
         q->p = p;
         q->obs = obs;
-        snprintf(q->tag, sizeof q->tag, "%.150s/step-%lld", p->id, (long long)t);
+        snprintf(q->tag, sizeof q->tag, "%.*s/step-%lld", (int)agora__utf8_prefix(p->id, 150), p->id, (long long)t);
     }
     if (due == 0)
         goto done;
@@ -1019,7 +998,7 @@ int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_h
             char line[MAX_MESSAGE_LEN + 200];
             snprintf(line, sizeof line, "from %s (step %lld): %s", pd[i].p->id, (long long)t,
                      json_string_value(json_object_get(m, "text")));
-            utf8_trim(line);
+            agora__utf8_trim(line);
             for (int r = 0; r < ps->n; r++) {
                 persona *rp = &ps->p[r];
                 if (rp == pd[i].p || (strcmp(to, "all") != 0 && strcmp(to, rp->id) != 0))

@@ -289,47 +289,9 @@ static void send_json(agora_mcp *srv, json_t *msg)
     json_decref(msg);
 }
 
-/* The length of the UTF-8 character at p as JSON allows it (no overlong forms, surrogates or code points past
- * U+10FFFF), or 0 when p does not start one. Stops at the first byte that does not continue it, so never reads past a
- * terminating NUL. */
-static size_t utf8_char(const unsigned char *p)
-{
-    size_t n;
-    unsigned cp;
-    if (p[0] < 0x80)
-        return 1;
-    if (p[0] >= 0xC2 && p[0] <= 0xDF)
-        n = 2, cp = p[0] & 0x1Fu;
-    else if (p[0] >= 0xE0 && p[0] <= 0xEF)
-        n = 3, cp = p[0] & 0x0Fu;
-    else if (p[0] >= 0xF0 && p[0] <= 0xF4)
-        n = 4, cp = p[0] & 0x07u;
-    else
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[i] & 0x3Fu);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
-/* Replaces every byte that is not part of a UTF-8 character with '?'. Messages can hold such bytes (a line of a
- * binary file quoted in an error, a message cut short in the middle of a character) and jansson refuses to put them
- * in a JSON string: the reply would be lost and the client left waiting. */
-static void utf8_clean(char *s)
-{
-    for (unsigned char *p = (unsigned char *)s; *p;) {
-        size_t n = utf8_char(p);
-        if (n == 0)
-            *p++ = '?';
-        else
-            p += n;
-    }
-}
-
+/* Messages can hold bytes that are not UTF-8 (a line of a binary file quoted in an error, jansson's text quoting the
+ * token it stopped in) and jansson refuses to put them in a JSON string: the reply would be lost and the client left
+ * waiting. Every message is therefore cleaned (agora__utf8_clean) before it goes out. */
 static void send_error(agora_mcp *srv, const json_t *id, int code, const char *fmt, ...);
 
 /* Takes result; a result that cannot be encoded (or NULL: out of memory) still gets an answer, an internal error. */
@@ -350,7 +312,7 @@ static void send_error(agora_mcp *srv, const json_t *id, int code, const char *f
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    utf8_clean(msg);
+    agora__utf8_clean(msg);
     json_t *null_id = json_null();
     send_json(srv, json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id ? id : null_id, "error", "code",
                              code, "message", msg));
@@ -476,7 +438,7 @@ static void tools_call(agora_mcp *srv, const json_t *id, const json_t *params)
             agora_error_format(&err, msg, sizeof msg);
         else
             snprintf(msg, sizeof msg, "%s", err.msg);
-        utf8_clean(msg);
+        agora__utf8_clean(msg);
         if (call.invalid_params) {
             send_error(srv, id, RPC_INVALID_PARAMS, "invalid arguments for %s: %s", name, msg);
             return;

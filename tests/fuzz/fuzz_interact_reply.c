@@ -170,6 +170,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const int enrich = header(&data, &size, "# enrich");
     fuzz_part parts[MAX_REPLIES];
     int n = fuzz_split(data, size, parts, MAX_REPLIES);
+    for (int i = 0; i < n; i++)
+        if (!fuzz_utf8(parts[i].s)) { /* a reply comes out of a JSON response: it is UTF-8 */
+            fuzz_parts_free(parts, n);
+            return 0;
+        }
     json_t *calls = recording(parts, n, enrich);
     agora_interact_options opt = {
         .on_event = on_event, .output = output, .replay = calls, .replay_lenient = 1, .enrich = enrich};

@@ -175,6 +175,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const json_t *cfg = agora_scenario_config(sc);
     fuzz_part parts[MAX_REPLIES];
     int n = fuzz_split(data, size, parts, MAX_REPLIES);
+    for (int i = 0; i < n; i++)
+        if (!fuzz_utf8(parts[i].s)) { /* a reply comes out of a JSON response: it is UTF-8 */
+            fuzz_parts_free(parts, n);
+            return 0;
+        }
     agora_space *space = NULL;
     agora_world *w = NULL;
     agora_personas *ps = NULL;
