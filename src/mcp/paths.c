@@ -282,40 +282,62 @@ static int check_edge_list(const agora_mcp *srv, const char *path, const char *b
     return 0; /* found nowhere: the space says so, having looked only where this did */
 }
 
-/* Every {provider: replay, path} object in the configuration (the top llm block, roles, actors, personas); `at` is
- * the key path of v. */
-static int check_replays(const agora_mcp *srv, const json_t *v, const char *at, const char *base_dir, int depth,
-                         agora_error *err)
+/* Calls visit(obj, at) on every object inside v (v itself included), depth first, `at` being its key path; the
+ * keys `skip` of the top object are not entered. Configurations nest a few levels; beyond 16 nothing is read. */
+typedef int (*object_visit)(const agora_mcp *srv, const json_t *obj, const char *at, const void *ctx,
+                            agora_error *err);
+
+/* sub = at.key, or at[i] (key NULL); a path too long for sub is cut (it only names a place in a message). */
+static void key_path(char sub[256], const char *at, const char *key, size_t i)
+{
+    const int n = key ? snprintf(sub, 256, "%s%s%s", at, at[0] ? "." : "", key) : snprintf(sub, 256, "%s[%zu]", at, i);
+    if (n >= 256)
+        memcpy(sub + 252, "...", 4);
+}
+
+static int each_object(const agora_mcp *srv, const json_t *v, const char *at, int depth, const char *const *skip,
+                       object_visit visit, const void *ctx, agora_error *err)
 {
     char sub[256];
     int rc;
     if (depth > 16)
         return 0;
     if (json_is_object(v)) {
-        const char *provider = json_string_value(json_object_get(v, "provider"));
-        const char *path = json_string_value(json_object_get(v, "path"));
-        char real[PATH_MAX];
-        snprintf(sub, sizeof sub, "%s%spath", at, at[0] ? "." : "");
-        if (provider && strcmp(provider, "replay") == 0 && path && path[0] &&
-            (rc = agora__mcp_read_path(srv, path, base_dir, sub, real, err)) != 0)
+        if ((rc = visit(srv, v, at, ctx, err)) != 0)
             return rc;
         const char *key;
         json_t *x;
         json_object_foreach((json_t *)v, key, x) {
-            snprintf(sub, sizeof sub, "%s%s%s", at, at[0] ? "." : "", key);
-            if ((rc = check_replays(srv, x, sub, base_dir, depth + 1, err)) != 0)
+            int skipped = 0;
+            for (const char *const *k = skip; depth == 0 && k && *k; k++)
+                skipped |= strcmp(*k, key) == 0;
+            key_path(sub, at, key, 0);
+            if (!skipped && (rc = each_object(srv, x, sub, depth + 1, skip, visit, ctx, err)) != 0)
                 return rc;
         }
     } else if (json_is_array(v)) {
         size_t i;
         json_t *x;
         json_array_foreach(v, i, x) {
-            snprintf(sub, sizeof sub, "%s[%zu]", at, i);
-            if ((rc = check_replays(srv, x, sub, base_dir, depth + 1, err)) != 0)
+            key_path(sub, at, NULL, i);
+            if ((rc = each_object(srv, x, sub, depth + 1, skip, visit, ctx, err)) != 0)
                 return rc;
         }
     }
     return 0;
+}
+
+/* A {provider: replay, path} object (the top llm block, roles, actors, personas): its file is read from an allowed
+ * root. ctx: the scenario's directory. */
+static int check_replay(const agora_mcp *srv, const json_t *obj, const char *at, const void *ctx, agora_error *err)
+{
+    const char *provider = json_string_value(json_object_get(obj, "provider"));
+    const char *path = json_string_value(json_object_get(obj, "path"));
+    if (!provider || strcmp(provider, "replay") != 0 || !path || !path[0])
+        return 0;
+    char sub[256], real[PATH_MAX];
+    key_path(sub, at, "path", 0);
+    return agora__mcp_read_path(srv, path, (const char *)ctx, sub, real, err);
 }
 
 static int check_reads(const agora_mcp *srv, const agora_scenario *sc, agora_error *err)
@@ -328,7 +350,7 @@ static int check_reads(const agora_mcp *srv, const agora_scenario *sc, agora_err
     int rc;
     if (gen && strcmp(gen, "file") == 0 && gpath && gpath[0] && (rc = check_edge_list(srv, gpath, base, err)) != 0)
         return rc;
-    if ((rc = check_replays(srv, cfg, "", base, 0, err)) != 0)
+    if ((rc = each_object(srv, cfg, "", 0, NULL, check_replay, base, err)) != 0)
         return rc;
     /* enrich sources are read as the interactions engine reads them: relative to the scenario's directory */
     size_t i;
@@ -453,53 +475,38 @@ static int key_env_allowed(const agora_mcp *srv, const char *name)
     return 0;
 }
 
-/* Every base_url and api_key_env in the configuration, outside the world's own state and the model's params. */
-static int check_llm_blocks(const agora_mcp *srv, const json_t *v, const char *at, int depth, agora_error *err)
+/* The base_url and api_key_env of an object of the configuration (outside the world's own state and the model's
+ * params, which the walk does not enter). */
+static int check_llm_keys(const agora_mcp *srv, const json_t *obj, const char *at, const void *ctx, agora_error *err)
 {
+    (void)ctx;
     char sub[256];
-    int rc;
-    if (depth > 16)
-        return 0;
-    if (json_is_object(v)) {
-        const char *key;
-        json_t *x;
-        json_object_foreach((json_t *)v, key, x) {
-            snprintf(sub, sizeof sub, "%s%s%s", at, at[0] ? "." : "", key);
-            if (depth == 0 && (strcmp(key, "world") == 0 || strcmp(key, "params") == 0))
-                continue;
-            const char *s = json_string_value(x);
-            if (strcmp(key, "base_url") == 0 && s && s[0] && !llm_url_allowed(srv, s)) {
-                char allowed[1024] = "";
-                size_t n = 0;
-                for (int i = 0; i < srv->n_llm_urls && n < sizeof allowed; i++)
-                    n += (size_t)snprintf(allowed + n, sizeof allowed - n, ", %s", srv->llm_urls[i]);
-                return agora_error_set(err, AGORA_EINVAL, sub,
-                                       "this server sends LLM calls only to loopback hosts, the providers' default "
-                                       "endpoints%s (start agora mcp with --allow-llm URL to allow another)",
-                                       allowed);
-            }
-            if (strcmp(key, "api_key_env") == 0 && s && s[0] && !key_env_allowed(srv, s))
-                return agora_error_set(err, AGORA_EINVAL, sub,
-                                       "the API key variable is the server's choice, not a client's: leave it out "
-                                       "(AGORA_API_KEY or OPENAI_API_KEY), or start agora mcp with --llm-key-env");
-            if ((rc = check_llm_blocks(srv, x, sub, depth + 1, err)) != 0)
-                return rc;
-        }
-    } else if (json_is_array(v)) {
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x) {
-            snprintf(sub, sizeof sub, "%s[%zu]", at, i);
-            if ((rc = check_llm_blocks(srv, x, sub, depth + 1, err)) != 0)
-                return rc;
-        }
+    const char *url = json_string_value(json_object_get(obj, "base_url"));
+    const char *key_env = json_string_value(json_object_get(obj, "api_key_env"));
+    if (url && url[0] && !llm_url_allowed(srv, url)) {
+        char allowed[1024] = "";
+        size_t n = 0;
+        for (int i = 0; i < srv->n_llm_urls && n < sizeof allowed; i++)
+            n += (size_t)snprintf(allowed + n, sizeof allowed - n, ", %s", srv->llm_urls[i]);
+        key_path(sub, at, "base_url", 0);
+        return agora_error_set(err, AGORA_EINVAL, sub,
+                               "this server sends LLM calls only to loopback hosts, the providers' default "
+                               "endpoints%s (start agora mcp with --allow-llm URL to allow another)",
+                               allowed);
+    }
+    if (key_env && key_env[0] && !key_env_allowed(srv, key_env)) {
+        key_path(sub, at, "api_key_env", 0);
+        return agora_error_set(err, AGORA_EINVAL, sub,
+                               "the API key variable is the server's choice, not a client's: leave it out "
+                               "(AGORA_API_KEY or OPENAI_API_KEY), or start agora mcp with --llm-key-env");
     }
     return 0;
 }
 
 int agora__mcp_check_llm(const agora_mcp *srv, const agora_scenario *sc, agora_error *err)
 {
-    int rc = check_llm_blocks(srv, agora_scenario_config(sc), "", 0, err);
+    static const char *const not_llm[] = {"world", "params", NULL};
+    int rc = each_object(srv, agora_scenario_config(sc), "", 0, not_llm, check_llm_keys, NULL, err);
     if (rc != 0)
         agora_scenario_locate(sc, err);
     return rc;
