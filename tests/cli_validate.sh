@@ -67,6 +67,18 @@ expect_exit 2 $AGORA validate many.yaml
 [ "$(grep -c many.yaml err.txt)" = 5 ] || fail "fixed errors are still reported"
 pass "every error of a file is reported, with its line"
 
+# A missing edge-list file is one of them, not found only once the others are fixed.
+write both.yaml <<'Y'
+model: sir
+space: {kind: graph, generator: file, path: missing.edgelist}
+params: {beta: 2}
+Y
+expect_exit 2 $AGORA validate both.yaml
+contains err.txt 'both.yaml:3:16: params.beta: expected a number in [0, 1], got 2'
+contains err.txt 'both.yaml:2:45: space.path: edge-list file not found'
+contains err.txt 'agora validate: 2 errors'
+pass "a missing edge-list file is reported with the other errors"
+
 # -o: an existing file must be an agora file, and never the scenario itself, unless --force.
 write ok.yaml <<'Y'
 model: sir

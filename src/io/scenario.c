@@ -30,6 +30,7 @@
 #include "agora/space.h"
 #include "core/internal.h"
 #include "io/yaml.h"
+#include "space/internal.h"
 
 #define MAX_STEPS INT64_C(1000000000000)
 #define MAX_THREADS 4096
@@ -1301,6 +1302,28 @@ static int add_error(agora_scenario_errors *errs, const agora_error *e)
     return 1;
 }
 
+/* An edge-list file that is not there is reported with the file's other errors, not only once they are fixed (the
+ * pre-flight, agora_run_check, finds it then), unless space.path is wrong already. */
+static void missing_edge_list(const agora_scenario *sc, const json_t *tree, size_t n_ov, agora_scenario_errors *errs)
+{
+    const json_t *space = json_object_get(tree, "space");
+    const char *gen = json_string_value(json_object_get(space, "generator"));
+    const char *path = json_string_value(json_object_get(space, "path"));
+    if (!gen || strcmp(gen, "file") != 0 || !path || !path[0])
+        return;
+    for (int i = 0; i < errs->n; i++)
+        if (strcmp(errs->e[i].where, "space") == 0 || strcmp(errs->e[i].where, "space.path") == 0 ||
+            strcmp(errs->e[i].where, "space.generator") == 0)
+            return;
+    char *resolved = NULL;
+    agora_error e;
+    if (agora__graph_find_file(path, sc->base_dir, &resolved, &e) != 0) {
+        locate(sc->path, sc->locs, sc->ov, n_ov, &e);
+        add_error(errs, &e);
+    }
+    free(resolved);
+}
+
 static void collect_errors(const agora_scenario *sc, const json_t *tree, size_t n_ov, int steps_overridden,
                            const char *first_path, const agora_error *first, agora_scenario_errors *errs)
 {
@@ -1348,6 +1371,7 @@ static void collect_errors(const agora_scenario *sc, const json_t *tree, size_t 
         add_error(errs, &e);
         set_aside(&sx, at, orig);
     }
+    missing_edge_list(sc, tree, n_ov, errs);
 done:
     json_decref(sx.tree);
     free(sx.rm);

@@ -347,9 +347,7 @@ static char *join_path(const char *dir, const char *rel)
     return p;
 }
 
-/* Finds the file a `space.path` names: absolute paths as they are; relative ones against base_dir, then the
- * working directory. *resolved is a new string owned by the caller. */
-static int resolve_path(const char *path, const char *base_dir, char **resolved, agora_error *err)
+int agora__graph_find_file(const char *path, const char *base_dir, char **resolved, agora_error *err)
 {
     int rc = 0;
     char *cand = NULL, cwd[1024];
@@ -556,7 +554,7 @@ int agora__graph_create(const json_t *spec, uint64_t graph_seed, const char *bas
     if (!given || !given[0])
         return agora_error_set(err, AGORA_ESCHEMA, "space.path", "required key is missing (an edge-list file)");
     char *path = NULL;
-    int rc = resolve_path(given, base_dir, &path, err);
+    int rc = agora__graph_find_file(given, base_dir, &path, err);
     if (rc == 0)
         rc = load_edge_list(path, spec_int(spec, "index_base", 0), out, err);
     free(path);

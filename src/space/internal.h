@@ -12,4 +12,8 @@
 int agora__graph_create(const json_t *spec, uint64_t graph_seed, const char *base_dir, agora_space **out,
                         agora_error *err);
 
+/* Finds the file a `space.path` names: absolute paths as they are; relative ones against base_dir, then the working
+ * directory. *resolved is a new string owned by the caller; an error names "space.path" and where it looked. */
+int agora__graph_find_file(const char *path, const char *base_dir, char **resolved, agora_error *err);
+
 #endif
