@@ -817,8 +817,6 @@ static const void *market_field(const agora_world *w, int i)
 
 /* ---- copies and writes --------------------------------------------------------------------------------------------- */
 
-/* A checkpoint: the scalars (pointers blanked), valuations and costs, quotes, today's prices and trades, and the
- * sorted valuations and costs the equilibrium is computed from. The scratch arrays need nothing, as in a copy. */
 /* d gets every scalar of `from` (policy, equilibrium, the last day's measurements) and keeps its own arrays. */
 static void take_scalars(market_state *d, const market_state *from)
 {
@@ -836,6 +834,8 @@ static void take_scalars(market_state *d, const market_state *from)
     d->block_sum = keep.block_sum;
 }
 
+/* A checkpoint: the scalars (pointers blanked), valuations and costs, quotes, today's prices and trades, and the
+ * sorted valuations and costs the equilibrium is computed from. The scratch arrays need nothing, as in a copy. */
 static int market_save(const agora_world *w, const agora_state *st, agora_error *err)
 {
     const market_state *s = agora_world_model_state(w);
