@@ -29,15 +29,21 @@ PY
   fail "$file never reached $want rows"
 }
 
+# stopped_cleanly PID CODE FILE WHAT: the process exits CODE, and FILE says "interrupted" and opens without repair.
+stopped_cleanly() {
+  local pid=$1 code=$2 file=$3 what=$4 rc
+  set +e; wait "$pid"; rc=$?; set -e
+  [ "$rc" = "$code" ] || fail "$what should exit $code, got $rc"
+  expect_exit 0 $AGORA inspect "$file"
+  contains out.txt "interrupted"
+  h5dump -H "$file" > /dev/null || fail "a file stopped by $what must open without repair"
+}
+
 # SIGINT: clean stop.
 $AGORA run long.yaml -o int.h5 -q & pid=$!
 wait_rows int.h5 50
 kill -INT $pid
-set +e; wait $pid; rc=$?; set -e
-[ "$rc" = 130 ] || fail "Ctrl-C should exit 130, got $rc"
-expect_exit 0 $AGORA inspect int.h5
-contains out.txt "interrupted"
-h5dump -H int.h5 > /dev/null || fail "an interrupted file must open without repair"
+stopped_cleanly $pid 130 int.h5 "Ctrl-C"
 pass "SIGINT"
 
 # SIGKILL: the flushed steps survive and are readable; the file says it is incomplete.
@@ -69,11 +75,7 @@ for sig in TERM:143 HUP:129; do
   $AGORA run long.yaml -o "$name.h5" -q & pid=$!
   wait_rows "$name.h5" 20
   kill -"$name" $pid
-  set +e; wait $pid; rc=$?; set -e
-  [ "$rc" = "$code" ] || fail "SIG$name should exit $code, got $rc"
-  expect_exit 0 $AGORA inspect "$name.h5"
-  contains out.txt "interrupted"
-  h5dump -H "$name.h5" > /dev/null || fail "a file stopped by SIG$name must open without repair"
+  stopped_cleanly $pid "$code" "$name.h5" "SIG$name"
   pass "SIG$name"
 done
 # The same signal twice at once (`timeout` and batch systems signal the process and then its group): one request to
@@ -81,10 +83,7 @@ done
 $AGORA run long.yaml -o twice.h5 -q & pid=$!
 wait_rows twice.h5 20
 kill -TERM $pid; kill -TERM $pid
-set +e; wait $pid; rc=$?; set -e
-[ "$rc" = 143 ] || fail "SIGTERM twice should exit 143, got $rc"
-expect_exit 0 $AGORA inspect twice.h5
-contains out.txt "interrupted"
+stopped_cleanly $pid 143 twice.h5 "SIGTERM twice"
 pass "SIGTERM twice"
 # `timeout` sends SIGTERM: the same, and timeout passes the exit status on.
 set +e; timeout -s TERM 2 $AGORA run long.yaml -o timeout.h5 -q; rc=$?; set -e
@@ -162,9 +161,5 @@ $AGORA interact town.yaml --llm-url "$url" -o town.h5 -q & pid=$!
 for _ in $(seq 100); do [ -e town.h5 ] && break; sleep 0.1; done
 sleep 1
 kill -TERM $pid
-set +e; wait $pid; rc=$?; set -e
-[ "$rc" = 143 ] || fail "agora interact stopped by SIGTERM should exit 143, got $rc"
-expect_exit 0 $AGORA inspect town.h5
-contains out.txt "interrupted"
-h5dump -H town.h5 > /dev/null || fail "an interaction stopped by SIGTERM must open without repair"
+stopped_cleanly $pid 143 town.h5 "agora interact stopped by SIGTERM"
 pass "interact SIGTERM"
