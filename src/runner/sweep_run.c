@@ -202,8 +202,10 @@ static int do_run(const char *scenario_path, const agora_sweep_options *opt, ago
     agora_scenario *sc = NULL;
     int rc = run_scenario(scenario_path, opt, rs, threads, &sc, &rs->err);
     if (rc == 0) {
-        agora_run_options ro = {
-            .logger = opt->logger, .cancel = opt->cancel, .llm_budget = budget, .force = opt->overwrite};
+        /* The run files in <output>.runs/ are this sweep's own (the master's rule has accepted it): one that is not
+         * reused — incomplete, another configuration, or cut short by a kill before agora had written its
+         * attributes — is replaced. */
+        agora_run_options ro = {.logger = opt->logger, .cancel = opt->cancel, .llm_budget = budget, .force = 1};
         agora_run_result res;
         rc = agora_run(sc, &ro, &res, &rs->err);
         snprintf(rs->status, sizeof rs->status, "%s", res.status);
