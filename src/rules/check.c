@@ -353,14 +353,15 @@ static int unknown_name(checker *c, int node, const char *name, int nb_only)
         agora__suggest_offer(&s, env->vars[i].name);
     const char *best_var = s.best;
     if (!nb_only) {
+        /* category values before parameters: a capitalised one-letter name is most likely a state */
+        for (int i = 0; i < env->nvars; i++)
+            for (int j = 0; env->vars[i].type == AGORA_RX_CAT && j < env->vars[i].nvalues; j++)
+                agora__suggest_offer(&s, env->vars[i].values[j]);
         for (int i = 0; i < env->nparams; i++)
             agora__suggest_offer(&s, env->params[i].name);
         for (int i = 0; reserved[i]; i++)
             if (strcmp(reserved[i], "nb") != 0 && strcmp(reserved[i], "if") != 0)
                 agora__suggest_offer(&s, reserved[i]);
-        for (int i = 0; i < env->nvars; i++)
-            for (int j = 0; env->vars[i].type == AGORA_RX_CAT && j < env->vars[i].nvalues; j++)
-                agora__suggest_offer(&s, env->vars[i].values[j]);
     }
     if (s.best) {
         const char *kind = s.best == best_var ? "variable" : "name";

@@ -395,10 +395,9 @@ int agora__rx_parse(rx_ast *ast, const char *text, int len, int base_line, int b
     ast->base_line = base_line;
     ast->base_col = base_col;
     ast->where = where;
-    parser *p = malloc(sizeof *p);
+    parser *p = calloc(1, sizeof *p);
     if (!p)
         return agora_error_set(err, AGORA_ENOMEM, where, "out of memory");
-    memset(p, 0, offsetof(parser, args));
     p->ast = ast;
     p->err = err;
     agora__rx_lex_init(&p->lx, text, len);
