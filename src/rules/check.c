@@ -111,6 +111,9 @@ int agora__rx_env_check(const agora_rx_env *env, agora_error *err)
     if (!env || env->nvars < 0 || env->nparams < 0 || (env->nvars && !env->vars) || (env->nparams && !env->params))
         return agora_error_set(err, AGORA_EINVAL, NULL, "invalid expression environment");
     const char *where = env->where;
+    if (env->nvars > AGORA_RX_MAX_VARS || env->nparams > AGORA_RX_MAX_VARS)
+        return agora_error_set(err, AGORA_ESCHEMA, where, "too many names: %d variables and %d parameters, at most %d "
+                               "of each", env->nvars, env->nparams, AGORA_RX_MAX_VARS);
     int rc;
     for (int i = 0; i < env->nvars; i++) {
         const agora_rx_var *v = &env->vars[i];

@@ -83,10 +83,64 @@ static int eff(const rx_node *n)
 
 static void gen_node(gen *g, int node, int d);
 
+/* Whether a node is a constant int, bool or category value (used as it is, not as a real); its value in *v. */
+static int constant(const gen *g, int node, int64_t *v)
+{
+    const rx_node *n = N(g, node);
+    if (n->conv)
+        return 0;
+    if (n->kind == RX_N_INT || n->kind == RX_N_BOOL) {
+        *v = n->v.i;
+        return 1;
+    }
+    if (n->kind == RX_N_NAME && n->ref == RX_R_VALUE) {
+        *v = n->index;
+        return 1;
+    }
+    return 0;
+}
+
+/* Whether a node is a byte variable (bool or category; the agent's own, or with nb the neighbour's); its column. */
+static int byte_var(const gen *g, int node, int nb, int *col)
+{
+    const rx_node *n = N(g, node);
+    if (n->conv || n->kind != (nb ? RX_N_NBNAME : RX_N_NAME) || n->ref != RX_R_VAR)
+        return 0;
+    const int t = g->env->vars[n->index].type;
+    if (t != AGORA_RX_BOOL && t != AGORA_RX_CAT)
+        return 0;
+    *col = n->index;
+    return 1;
+}
+
+/* `v == k` or `v != k` (either way round) with v a byte variable and k a constant: the column, k and whether it is
+ * !=. Constants beyond a byte never equal a byte: they are left to the general code. */
+static int byte_test(const gen *g, int node, int nb, int *col, int64_t *k, int *ne)
+{
+    const rx_node *n = N(g, node);
+    if (n->kind != RX_N_BINARY || (n->op != RX_T_EQ && n->op != RX_T_NE))
+        return 0;
+    const int a = kid(g, node, 0), b = kid(g, node, 1);
+    if (!((byte_var(g, a, nb, col) && constant(g, b, k)) || (byte_var(g, b, nb, col) && constant(g, a, k))))
+        return 0;
+    *ne = n->op == RX_T_NE;
+    return *k >= 0 && *k <= 255;
+}
+
 static void gen_binary(gen *g, int node, int d)
 {
     const rx_node *n = N(g, node);
     const int a = kid(g, node, 0), b = kid(g, node, 1);
+    int col, ne;
+    int64_t k;
+    if (!g->in_nb && byte_test(g, node, 0, &col, &k, &ne)) {
+        const int at = emit(g, node, RX_OP_EQV8K, d, col);
+        if (!g->oom) {
+            g->code[at].imm.i = k;
+            g->code[at].aux = (uint8_t)ne;
+        }
+        return;
+    }
     gen_node(g, a, d);
     gen_node(g, b, d + 1);
     const int real = eff(N(g, a)) == AGORA_RX_REAL; /* operands were promoted to one type */
@@ -141,6 +195,25 @@ static void gen_binary(gen *g, int node, int d)
 static void gen_aggregate(gen *g, int node, int d, int fn)
 {
     const int a = kid(g, node, 0);
+    int col, ne;
+    int64_t k;
+    /* nb_count(nb.v == k), nb_count(nb.v != k), nb_count(nb.b): one instruction */
+    if (fn == RX_F_NB_COUNT && (byte_test(g, a, 1, &col, &k, &ne) || (byte_var(g, a, 1, &col) && (k = 0, ne = 1)))) {
+        const int at = emit(g, node, RX_OP_NB_CNT8K, d, col);
+        if (!g->oom) {
+            g->code[at].imm.i = k;
+            g->code[at].aux = (uint8_t)ne;
+        }
+        return;
+    }
+    /* nb_sum(nb.v) */
+    const rx_node *an = N(g, a);
+    if (fn == RX_F_NB_SUM && an->kind == RX_N_NBNAME && !an->conv) {
+        const int t = g->env->vars[an->index].type;
+        emit(g, node, t == AGORA_RX_REAL ? RX_OP_NB_SUMVR : t == AGORA_RX_INT ? RX_OP_NB_SUMVI : RX_OP_NB_SUMV8, d,
+             an->index);
+        return;
+    }
     const int real = eff(N(g, a)) == AGORA_RX_REAL;
     agora_rx_value init = {.i = 0};
     rx_op fold;
@@ -204,8 +277,20 @@ static void gen_call(gen *g, int node, int d)
     const int fn = n->op;
     switch (fn) {
     case RX_F_IF: {
-        gen_node(g, kid(g, node, 0), d);
-        const int jf = emit(g, node, RX_OP_JMPF, d, 0);
+        int col, ne, jf;
+        int64_t k;
+        if (!g->in_nb && byte_test(g, kid(g, node, 0), 0, &col, &k, &ne)) {
+            /* if(v == k, a, b): jump to b when the test fails, reading the column directly */
+            jf = emit(g, node, RX_OP_JV8K, d, 0);
+            if (!g->oom) {
+                g->code[jf].d = (uint16_t)col; /* the column, not a slot */
+                g->code[jf].imm.i = k;
+                g->code[jf].aux = (uint8_t)ne;
+            }
+        } else {
+            gen_node(g, kid(g, node, 0), d);
+            jf = emit(g, node, RX_OP_JMPF, d, 0);
+        }
         gen_node(g, kid(g, node, 1), d);
         const int j = emit(g, node, RX_OP_JMP, d, 0);
         if (!g->oom)

@@ -237,323 +237,503 @@ static const char *op_name(int op)
     }
 }
 
-/* Runs code from pc for agent i. Returns 0 with the result in s[0], or AGORA_ERANGE with *fault (pc, value; the
- * caller fills in the rest). */
+/* Dispatch: direct threading where the compiler has labels as values (GCC, clang: each handler jumps to the next
+ * one through the table, so the branch predictor sees one indirect jump per handler), a switch elsewhere. */
+#if defined(__GNUC__)
+#define RX_THREADED 1
+#define CASE(name) L_##name:
+#define DISPATCH() goto *dispatch[ip->op]
+#else
+#define CASE(name) case RX_OP_##name:
+#define DISPATCH() continue
+#endif
+#define NEXT                                                                                                         \
+    do {                                                                                                             \
+        ip++;                                                                                                        \
+        DISPATCH();                                                                                                  \
+    } while (0)
+#define JUMP(target)                                                                                                 \
+    do {                                                                                                             \
+        ip = code + (target);                                                                                        \
+        DISPATCH();                                                                                                  \
+    } while (0)
+#define D (ip->d)
+#define FAULT(v)                                                                                                     \
+    do {                                                                                                             \
+        bad = (v);                                                                                                   \
+        goto fault;                                                                                                  \
+    } while (0)
+#define REAL_OP(name, EXPR)                                                                                          \
+    CASE(name)                                                                                                       \
+    {                                                                                                                \
+        const double v = (EXPR);                                                                                     \
+        if (!isfinite(v))                                                                                            \
+            FAULT(v);                                                                                                \
+        s[D].r = v;                                                                                                  \
+        NEXT;                                                                                                        \
+    }
+#define NB_FOLD(name, STMT)                                                                                          \
+    CASE(name)                                                                                                       \
+    {                                                                                                                \
+        STMT;                                                                                                        \
+        if (++nbk < nbn) {                                                                                           \
+            nbj = row ? row[nbk] : ids[nbk];                                                                         \
+            JUMP(ip->x);                                                                                             \
+        }                                                                                                            \
+        row = NULL;                                                                                                  \
+        nbj = i;                                                                                                     \
+        NEXT;                                                                                                        \
+    }
+
+/* The neighbours of agent i as a CSR row (graphs: *row set) or in ids[] (grids); returns how many. */
+static inline int64_t neighbours(const agora_rx_nbhd *nb, int64_t i, int64_t *ids, const int32_t **row)
+{
+    *row = NULL;
+    if (!nb || nb->kind == 0)
+        return 0;
+    if (nb->kind == AGORA_SPACE_GRAPH) {
+        *row = nb->neighbors + nb->offsets[i];
+        return nb->offsets[i + 1] - nb->offsets[i];
+    }
+    return grid_neighbours(nb, i, ids);
+}
+
+/* Runs code from pc for agent i. Returns 0 with the result in s[0], or AGORA_ERANGE with *fault_pc and the bad
+ * value (the caller fills in the rest). */
 static int run(const agora__rx_prog *prog, const agora_rx_ctx *c, const uint64_t *bases, int pc, int64_t i,
                agora_rx_value *restrict s, int *fault_pc, double *fault_value)
 {
+#ifdef RX_THREADED
+#define RX__OP_LABEL(name) [RX_OP_##name] = &&L_##name,
+    static const void *const dispatch[RX_OP_COUNT] = {RX_OPS(RX__OP_LABEL)};
+#undef RX__OP_LABEL
+#endif
     const rx_ins *code = prog->code, *ip = code + pc;
+    const void *const *cols = c->cols;
     const agora_rx_nbhd *nb = c->nbhd;
     int64_t ids[8];
     const int32_t *row = NULL;
     int64_t nbn = 0, nbk = 0, nbj = i;
-    double bad;
-    for (;;) {
-        const int d = ip->d;
+    double bad = 0;
+#ifdef RX_THREADED
+    DISPATCH();
+#else
+    for (;;)
         switch ((rx_op)ip->op) {
-        case RX_OP_LDI:
-        case RX_OP_LDR:
-            s[d] = ip->imm;
-            break;
-        case RX_OP_LDV8:
-            s[d].i = ((const uint8_t *)c->cols[ip->x])[i];
-            break;
-        case RX_OP_LDVI:
-            s[d].i = ((const int64_t *)c->cols[ip->x])[i];
-            break;
-        case RX_OP_LDVR:
-            s[d].r = ((const double *)c->cols[ip->x])[i];
-            break;
-        case RX_OP_LDN8:
-            s[d].i = ((const uint8_t *)c->cols[ip->x])[nbj];
-            break;
-        case RX_OP_LDNI:
-            s[d].i = ((const int64_t *)c->cols[ip->x])[nbj];
-            break;
-        case RX_OP_LDNR:
-            s[d].r = ((const double *)c->cols[ip->x])[nbj];
-            break;
-        case RX_OP_LDPI:
-        case RX_OP_LDPR:
-            s[d] = c->params[ip->x];
-            break;
-        case RX_OP_LDT:
-            s[d].i = c->t;
-            break;
-        case RX_OP_LDDEG:
-            s[d].i = degree_of(nb, i);
-            break;
-        case RX_OP_LDPOP:
-            s[d] = c->pop[ip->x];
-            break;
-        case RX_OP_I2R:
-            s[d].r = (double)s[d].i;
-            break;
-        case RX_OP_NEGI:
-            s[d].i = (int64_t)(0 - (uint64_t)s[d].i);
-            break;
-        case RX_OP_NEGR:
-            s[d].r = -s[d].r;
-            break;
-        case RX_OP_NOT:
-            s[d].i = !s[d].i;
-            break;
-        case RX_OP_ADDI:
-            s[d].i = (int64_t)((uint64_t)s[d].i + (uint64_t)s[d + 1].i);
-            break;
-        case RX_OP_SUBI:
-            s[d].i = (int64_t)((uint64_t)s[d].i - (uint64_t)s[d + 1].i);
-            break;
-        case RX_OP_MULI:
-            s[d].i = (int64_t)((uint64_t)s[d].i * (uint64_t)s[d + 1].i);
-            break;
-        case RX_OP_MODI: {
-            const int64_t a = s[d].i, b = s[d + 1].i;
-            if (b == 0) {
-                bad = (double)a;
-                goto fault;
-            }
-            int64_t r = b == -1 ? 0 : a % b;
-            if (r != 0 && ((r < 0) != (b < 0)))
-                r += b;
-            s[d].i = r;
-            break;
-        }
-#define REAL_OP(OP, EXPR)                                                                                        \
-    case OP: {                                                                                                 \
-        const double v = (EXPR);                                                                               \
-        if (!isfinite(v)) {                                                                                    \
-            bad = v;                                                                                           \
-            goto fault;                                                                                        \
-        }                                                                                                      \
-        s[d].r = v;                                                                                            \
-        break;                                                                                                 \
+        default:
+            FAULT(NAN);
+#endif
+    CASE(LDI)
+    CASE(LDR)
+    {
+        s[D] = ip->imm;
+        NEXT;
     }
-            REAL_OP(RX_OP_ADDR, s[d].r + s[d + 1].r)
-            REAL_OP(RX_OP_SUBR, s[d].r - s[d + 1].r)
-            REAL_OP(RX_OP_MULR, s[d].r * s[d + 1].r)
-            REAL_OP(RX_OP_DIVR, s[d].r / s[d + 1].r)
-            REAL_OP(RX_OP_POWR, pow(s[d].r, s[d + 1].r))
-            REAL_OP(RX_OP_EXP, exp(s[d].r))
-            REAL_OP(RX_OP_LOG, log(s[d].r))
-            REAL_OP(RX_OP_SQRT, sqrt(s[d].r))
-        case RX_OP_EQI:
-            s[d].i = s[d].i == s[d + 1].i;
-            break;
-        case RX_OP_NEI:
-            s[d].i = s[d].i != s[d + 1].i;
-            break;
-        case RX_OP_LTI:
-            s[d].i = s[d].i < s[d + 1].i;
-            break;
-        case RX_OP_LEI:
-            s[d].i = s[d].i <= s[d + 1].i;
-            break;
-        case RX_OP_GTI:
-            s[d].i = s[d].i > s[d + 1].i;
-            break;
-        case RX_OP_GEI:
-            s[d].i = s[d].i >= s[d + 1].i;
-            break;
-        case RX_OP_EQR:
-            s[d].i = s[d].r == s[d + 1].r;
-            break;
-        case RX_OP_NER:
-            s[d].i = s[d].r != s[d + 1].r;
-            break;
-        case RX_OP_LTR:
-            s[d].i = s[d].r < s[d + 1].r;
-            break;
-        case RX_OP_LER:
-            s[d].i = s[d].r <= s[d + 1].r;
-            break;
-        case RX_OP_GTR:
-            s[d].i = s[d].r > s[d + 1].r;
-            break;
-        case RX_OP_GER:
-            s[d].i = s[d].r >= s[d + 1].r;
-            break;
-        case RX_OP_AND:
-            s[d].i = s[d].i & s[d + 1].i;
-            break;
-        case RX_OP_OR:
-            s[d].i = s[d].i | s[d + 1].i;
-            break;
-        case RX_OP_ABSI:
-            s[d].i = s[d].i < 0 ? (int64_t)(0 - (uint64_t)s[d].i) : s[d].i;
-            break;
-        case RX_OP_ABSR:
-            s[d].r = fabs(s[d].r);
-            break;
-        case RX_OP_MINI:
-            s[d].i = s[d + 1].i < s[d].i ? s[d + 1].i : s[d].i;
-            break;
-        case RX_OP_MINR:
-            s[d].r = s[d + 1].r < s[d].r ? s[d + 1].r : s[d].r;
-            break;
-        case RX_OP_MAXI:
-            s[d].i = s[d + 1].i > s[d].i ? s[d + 1].i : s[d].i;
-            break;
-        case RX_OP_MAXR:
-            s[d].r = s[d + 1].r > s[d].r ? s[d + 1].r : s[d].r;
-            break;
-        case RX_OP_CLAMPI: {
-            int64_t v = s[d].i;
-            v = v < s[d + 1].i ? s[d + 1].i : v;
-            s[d].i = v > s[d + 2].i ? s[d + 2].i : v;
-            break;
+    CASE(LDV8)
+    {
+        s[D].i = ((const uint8_t *)cols[ip->x])[i];
+        NEXT;
+    }
+    CASE(LDVI)
+    {
+        s[D].i = ((const int64_t *)cols[ip->x])[i];
+        NEXT;
+    }
+    CASE(LDVR)
+    {
+        s[D].r = ((const double *)cols[ip->x])[i];
+        NEXT;
+    }
+    CASE(LDN8)
+    {
+        s[D].i = ((const uint8_t *)cols[ip->x])[nbj];
+        NEXT;
+    }
+    CASE(LDNI)
+    {
+        s[D].i = ((const int64_t *)cols[ip->x])[nbj];
+        NEXT;
+    }
+    CASE(LDNR)
+    {
+        s[D].r = ((const double *)cols[ip->x])[nbj];
+        NEXT;
+    }
+    CASE(LDPI)
+    CASE(LDPR)
+    {
+        s[D] = c->params[ip->x];
+        NEXT;
+    }
+    CASE(LDT)
+    {
+        s[D].i = c->t;
+        NEXT;
+    }
+    CASE(LDDEG)
+    {
+        s[D].i = degree_of(nb, i);
+        NEXT;
+    }
+    CASE(LDPOP)
+    {
+        s[D] = c->pop[ip->x];
+        NEXT;
+    }
+    CASE(I2R)
+    {
+        s[D].r = (double)s[D].i;
+        NEXT;
+    }
+    CASE(NEGI)
+    {
+        s[D].i = (int64_t)(0 - (uint64_t)s[D].i);
+        NEXT;
+    }
+    CASE(NEGR)
+    {
+        s[D].r = -s[D].r;
+        NEXT;
+    }
+    CASE(NOT)
+    {
+        s[D].i = !s[D].i;
+        NEXT;
+    }
+    CASE(ADDI)
+    {
+        s[D].i = (int64_t)((uint64_t)s[D].i + (uint64_t)s[D + 1].i);
+        NEXT;
+    }
+    CASE(SUBI)
+    {
+        s[D].i = (int64_t)((uint64_t)s[D].i - (uint64_t)s[D + 1].i);
+        NEXT;
+    }
+    CASE(MULI)
+    {
+        s[D].i = (int64_t)((uint64_t)s[D].i * (uint64_t)s[D + 1].i);
+        NEXT;
+    }
+    CASE(MODI)
+    {
+        const int64_t a = s[D].i, b = s[D + 1].i;
+        if (b == 0)
+            FAULT((double)a);
+        int64_t r = b == -1 ? 0 : a % b;
+        if (r != 0 && ((r < 0) != (b < 0)))
+            r += b;
+        s[D].i = r;
+        NEXT;
+    }
+    REAL_OP(ADDR, s[D].r + s[D + 1].r)
+    REAL_OP(SUBR, s[D].r - s[D + 1].r)
+    REAL_OP(MULR, s[D].r * s[D + 1].r)
+    REAL_OP(DIVR, s[D].r / s[D + 1].r)
+    REAL_OP(POWR, pow(s[D].r, s[D + 1].r))
+    REAL_OP(EXP, exp(s[D].r))
+    REAL_OP(LOG, log(s[D].r))
+    REAL_OP(SQRT, sqrt(s[D].r))
+    CASE(EQI)
+    {
+        s[D].i = s[D].i == s[D + 1].i;
+        NEXT;
+    }
+    CASE(NEI)
+    {
+        s[D].i = s[D].i != s[D + 1].i;
+        NEXT;
+    }
+    CASE(LTI)
+    {
+        s[D].i = s[D].i < s[D + 1].i;
+        NEXT;
+    }
+    CASE(LEI)
+    {
+        s[D].i = s[D].i <= s[D + 1].i;
+        NEXT;
+    }
+    CASE(GTI)
+    {
+        s[D].i = s[D].i > s[D + 1].i;
+        NEXT;
+    }
+    CASE(GEI)
+    {
+        s[D].i = s[D].i >= s[D + 1].i;
+        NEXT;
+    }
+    CASE(EQR)
+    {
+        s[D].i = s[D].r == s[D + 1].r;
+        NEXT;
+    }
+    CASE(NER)
+    {
+        s[D].i = s[D].r != s[D + 1].r;
+        NEXT;
+    }
+    CASE(LTR)
+    {
+        s[D].i = s[D].r < s[D + 1].r;
+        NEXT;
+    }
+    CASE(LER)
+    {
+        s[D].i = s[D].r <= s[D + 1].r;
+        NEXT;
+    }
+    CASE(GTR)
+    {
+        s[D].i = s[D].r > s[D + 1].r;
+        NEXT;
+    }
+    CASE(GER)
+    {
+        s[D].i = s[D].r >= s[D + 1].r;
+        NEXT;
+    }
+    CASE(AND)
+    {
+        s[D].i = s[D].i & s[D + 1].i;
+        NEXT;
+    }
+    CASE(OR)
+    {
+        s[D].i = s[D].i | s[D + 1].i;
+        NEXT;
+    }
+    CASE(ABSI)
+    {
+        s[D].i = s[D].i < 0 ? (int64_t)(0 - (uint64_t)s[D].i) : s[D].i;
+        NEXT;
+    }
+    CASE(ABSR)
+    {
+        s[D].r = fabs(s[D].r);
+        NEXT;
+    }
+    CASE(MINI)
+    {
+        s[D].i = s[D + 1].i < s[D].i ? s[D + 1].i : s[D].i;
+        NEXT;
+    }
+    CASE(MINR)
+    {
+        s[D].r = s[D + 1].r < s[D].r ? s[D + 1].r : s[D].r;
+        NEXT;
+    }
+    CASE(MAXI)
+    {
+        s[D].i = s[D + 1].i > s[D].i ? s[D + 1].i : s[D].i;
+        NEXT;
+    }
+    CASE(MAXR)
+    {
+        s[D].r = s[D + 1].r > s[D].r ? s[D + 1].r : s[D].r;
+        NEXT;
+    }
+    CASE(CLAMPI)
+    {
+        int64_t v = s[D].i;
+        v = v < s[D + 1].i ? s[D + 1].i : v;
+        s[D].i = v > s[D + 2].i ? s[D + 2].i : v;
+        NEXT;
+    }
+    CASE(CLAMPR)
+    {
+        double v = s[D].r;
+        v = v < s[D + 1].r ? s[D + 1].r : v;
+        s[D].r = v > s[D + 2].r ? s[D + 2].r : v;
+        NEXT;
+    }
+    CASE(FLOOR)
+    CASE(CEIL)
+    CASE(ROUND)
+    {
+        const double x = s[D].r;
+        const double v = ip->op == RX_OP_FLOOR ? floor(x) : ip->op == RX_OP_CEIL ? ceil(x) : round_even(x);
+        /* [-2^63, 2^63): the int64 range (NaN fails both tests) */
+        if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0))
+            FAULT(x);
+        s[D].i = (int64_t)v;
+        NEXT;
+    }
+    CASE(JMPF)
+    {
+        if (!s[D].i)
+            JUMP(ip->x);
+        NEXT;
+    }
+    CASE(JMP)
+    {
+        JUMP(ip->x);
+    }
+    CASE(NB_BEGIN)
+    {
+        nbn = neighbours(nb, i, ids, &row);
+        if (nbn == 0) {
+            s[D].i = ip->aux; /* 0, 0.0 or (all) true */
+            JUMP(ip->x);
         }
-        case RX_OP_CLAMPR: {
-            double v = s[d].r;
-            v = v < s[d + 1].r ? s[d + 1].r : v;
-            s[d].r = v > s[d + 2].r ? s[d + 2].r : v;
-            break;
+        s[D] = ip->imm;
+        nbk = 0;
+        nbj = row ? row[0] : ids[0];
+        NEXT;
+    }
+    NB_FOLD(NB_COUNT, s[D].i += s[D + 1].i != 0)
+    NB_FOLD(NB_SUMI, s[D].i = (int64_t)((uint64_t)s[D].i + (uint64_t)s[D + 1].i))
+    NB_FOLD(
+        NB_SUMR, s[D].r += s[D + 1].r; if (!isfinite(s[D].r)) FAULT(s[D].r))
+    NB_FOLD(NB_MINI, s[D].i = s[D + 1].i < s[D].i ? s[D + 1].i : s[D].i)
+    NB_FOLD(NB_MINR, s[D].r = s[D + 1].r < s[D].r ? s[D + 1].r : s[D].r)
+    NB_FOLD(NB_MAXI, s[D].i = s[D + 1].i > s[D].i ? s[D + 1].i : s[D].i)
+    NB_FOLD(NB_MAXR, s[D].r = s[D + 1].r > s[D].r ? s[D + 1].r : s[D].r)
+    NB_FOLD(NB_ANY, s[D].i |= s[D + 1].i != 0)
+    NB_FOLD(NB_ALL, s[D].i &= s[D + 1].i != 0)
+    CASE(NB_MEAN)
+    {
+        s[D].r /= (double)nbn;
+        NEXT;
+    }
+    CASE(RNB)
+    {
+        const int32_t *r;
+        const int64_t n = neighbours(nb, i, ids, &r);
+        if (n == 0) {
+            nbj = i;
+        } else {
+            const int64_t k = (int64_t)agora_rng_below(agora_rng_at(bases[ip->x], (uint64_t)i), (uint64_t)n);
+            nbj = r ? r[k] : ids[k];
         }
-        case RX_OP_FLOOR:
-        case RX_OP_CEIL:
-        case RX_OP_ROUND: {
-            const double x = s[d].r;
-            const double v = ip->op == RX_OP_FLOOR ? floor(x) : ip->op == RX_OP_CEIL ? ceil(x) : round_even(x);
-            /* [-2^63, 2^63): the int64 range (NaN fails both tests) */
-            if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0)) {
-                bad = x;
-                goto fault;
-            }
-            s[d].i = (int64_t)v;
-            break;
-        }
-        case RX_OP_JMPF:
-            if (!s[d].i) {
-                ip = code + ip->x;
-                continue;
-            }
-            break;
-        case RX_OP_JMP:
-            ip = code + ip->x;
-            continue;
-        case RX_OP_NB_BEGIN:
-            if (!nb || nb->kind == 0) {
-                nbn = 0;
-            } else if (nb->kind == AGORA_SPACE_GRAPH) {
-                row = nb->neighbors + nb->offsets[i];
-                nbn = nb->offsets[i + 1] - nb->offsets[i];
-            } else {
-                nbn = grid_neighbours(nb, i, ids);
-            }
-            if (nbn == 0) {
-                s[d].i = ip->aux; /* 0, 0.0 or (all) true */
-                ip = code + ip->x;
-                continue;
-            }
-            s[d] = ip->imm;
-            nbk = 0;
-            nbj = row ? row[0] : ids[0];
-            break;
-#define NB_FOLD(OP, STMT)                                                                                        \
-    case OP:                                                                                                   \
-        STMT;                                                                                                  \
-        if (++nbk < nbn) {                                                                                     \
-            nbj = row ? row[nbk] : ids[nbk];                                                                   \
-            ip = code + ip->x;                                                                                 \
-            continue;                                                                                          \
-        }                                                                                                      \
-        row = NULL;                                                                                            \
-        nbj = i;                                                                                               \
-        break;
-            NB_FOLD(RX_OP_NB_COUNT, s[d].i += s[d + 1].i != 0)
-            NB_FOLD(RX_OP_NB_SUMI, s[d].i = (int64_t)((uint64_t)s[d].i + (uint64_t)s[d + 1].i))
-            NB_FOLD(RX_OP_NB_SUMR, s[d].r += s[d + 1].r; if (!isfinite(s[d].r)) {
-                bad = s[d].r;
-                goto fault;
-            })
-            NB_FOLD(RX_OP_NB_MINI, s[d].i = s[d + 1].i < s[d].i ? s[d + 1].i : s[d].i)
-            NB_FOLD(RX_OP_NB_MINR, s[d].r = s[d + 1].r < s[d].r ? s[d + 1].r : s[d].r)
-            NB_FOLD(RX_OP_NB_MAXI, s[d].i = s[d + 1].i > s[d].i ? s[d + 1].i : s[d].i)
-            NB_FOLD(RX_OP_NB_MAXR, s[d].r = s[d + 1].r > s[d].r ? s[d + 1].r : s[d].r)
-            NB_FOLD(RX_OP_NB_ANY, s[d].i |= s[d + 1].i != 0)
-            NB_FOLD(RX_OP_NB_ALL, s[d].i &= s[d + 1].i != 0)
-        case RX_OP_NB_MEAN:
-            s[d].r /= (double)nbn; /* only reached with neighbours */
-            break;
-        case RX_OP_RNB: {
-            if (!nb || nb->kind == 0) {
-                nbj = i;
-            } else if (nb->kind == AGORA_SPACE_GRAPH) {
-                const int64_t o = nb->offsets[i], n = nb->offsets[i + 1] - o;
-                nbj = n ? nb->neighbors[o + (int64_t)agora_rng_below(agora_rng_at(bases[ip->x], (uint64_t)i),
-                                                                     (uint64_t)n)]
-                        : i;
-            } else {
-                const int n = grid_neighbours(nb, i, ids);
-                nbj = n ? ids[agora_rng_below(agora_rng_at(bases[ip->x], (uint64_t)i), (uint64_t)n)] : i;
-            }
-            break;
-        }
+        NEXT;
+    }
+    CASE(UNIF)
+    CASE(UNIF2)
+    CASE(BERN)
+    CASE(NORM)
+    CASE(BINOM)
+    {
+        uint64_t b = agora_rng_at(bases[ip->x], (uint64_t)i);
+        if (ip->aux)
+            b = agora_rng_at(b, (uint64_t)nbj);
+        switch ((rx_op)ip->op) {
         case RX_OP_UNIF:
-        case RX_OP_UNIF2:
-        case RX_OP_BERN:
-        case RX_OP_NORM:
-        case RX_OP_BINOM: {
-            uint64_t b = agora_rng_at(bases[ip->x], (uint64_t)i);
-            if (ip->aux)
-                b = agora_rng_at(b, (uint64_t)nbj);
-            switch ((rx_op)ip->op) {
-            case RX_OP_UNIF:
-                s[d].r = agora_rng_u01(b);
-                break;
-            case RX_OP_UNIF2: {
-                const double v = s[d].r + (s[d + 1].r - s[d].r) * agora_rng_u01(b);
-                if (!isfinite(v)) {
-                    bad = v;
-                    goto fault;
-                }
-                s[d].r = v;
-                break;
-            }
-            case RX_OP_BERN:
-                if (isnan(s[d].r)) {
-                    bad = s[d].r;
-                    goto fault;
-                }
-                s[d].i = agora_rng_r31(b) < threshold31(s[d].r);
-                break;
-            case RX_OP_NORM: {
-                const double u1 = (double)((b >> 11) + 1) * 0x1.0p-53;
-                const double u2 = agora_rng_u01(agora_rng_mix64(b + AGORA_RNG_GAMMA));
-                const double v = s[d].r + s[d + 1].r * (sqrt(-2.0 * log(u1)) * cos(6.283185307179586477 * u2));
-                if (!isfinite(v)) {
-                    bad = v;
-                    goto fault;
-                }
-                s[d].r = v;
-                break;
-            }
-            default: {
-                const int64_t n = s[d].i;
-                if (n < 0 || n > 1000000000 || isnan(s[d + 1].r)) {
-                    bad = n < 0 || n > 1000000000 ? (double)n : s[d + 1].r;
-                    goto fault;
-                }
-                s[d].i = binomial_draw(b, n, s[d + 1].r);
-                break;
-            }
-            }
+            s[D].r = agora_rng_u01(b);
+            break;
+        case RX_OP_UNIF2: {
+            const double v = s[D].r + (s[D + 1].r - s[D].r) * agora_rng_u01(b);
+            if (!isfinite(v))
+                FAULT(v);
+            s[D].r = v;
             break;
         }
-        case RX_OP_RET:
-            if (ip->aux && !isfinite(s[d].r)) {
-                bad = s[d].r;
-                goto fault;
-            }
-            return 0;
+        case RX_OP_BERN:
+            if (isnan(s[D].r))
+                FAULT(s[D].r);
+            s[D].i = agora_rng_r31(b) < threshold31(s[D].r);
+            break;
+        case RX_OP_NORM: {
+            const double u1 = (double)((b >> 11) + 1) * 0x1.0p-53;
+            const double u2 = agora_rng_u01(agora_rng_mix64(b + AGORA_RNG_GAMMA));
+            const double v = s[D].r + s[D + 1].r * (sqrt(-2.0 * log(u1)) * cos(6.283185307179586477 * u2));
+            if (!isfinite(v))
+                FAULT(v);
+            s[D].r = v;
+            break;
         }
-        ip++;
+        default: {
+            const int64_t n = s[D].i;
+            if (n < 0 || n > 1000000000 || isnan(s[D + 1].r))
+                FAULT(n < 0 || n > 1000000000 ? (double)n : s[D + 1].r);
+            s[D].i = binomial_draw(b, n, s[D + 1].r);
+            break;
+        }
+        }
+        NEXT;
     }
+    CASE(EQV8K)
+    {
+        s[D].i = (((const uint8_t *)cols[ip->x])[i] == ip->imm.i) != ip->aux;
+        NEXT;
+    }
+    CASE(JV8K)
+    {
+        if ((((const uint8_t *)cols[D])[i] == ip->imm.i) == ip->aux)
+            JUMP(ip->x);
+        NEXT;
+    }
+    CASE(NB_CNT8K)
+    {
+        const uint8_t *col = cols[ip->x];
+        const int k = (int)ip->imm.i, ne = ip->aux;
+        int64_t cnt = 0;
+        if (nb && nb->kind == AGORA_SPACE_GRID) {
+            const int64_t w = nb->width, x = i % w, y = i / w;
+            if (x > 0 && x < w - 1 && y > 0 && y < nb->height - 1) {
+                for (int q = 0; q < nb->count; q++)
+                    cnt += (col[i + nb->off[q]] == k) != ne;
+                s[D].i = cnt;
+                NEXT;
+            }
+        }
+        const int32_t *r;
+        const int64_t n = neighbours(nb, i, ids, &r);
+        for (int64_t q = 0; q < n; q++)
+            cnt += (col[r ? r[q] : ids[q]] == k) != ne;
+        s[D].i = cnt;
+        NEXT;
+    }
+    CASE(NB_SUMV8)
+    CASE(NB_SUMVI)
+    CASE(NB_SUMVR)
+    {
+        const int32_t *r;
+        const int64_t n = neighbours(nb, i, ids, &r);
+        if (ip->op == RX_OP_NB_SUMVR) {
+            const double *col = cols[ip->x];
+            double sum = 0.0;
+            for (int64_t q = 0; q < n; q++) {
+                sum += col[r ? r[q] : ids[q]];
+                if (!isfinite(sum))
+                    FAULT(sum);
+            }
+            s[D].r = sum;
+        } else {
+            uint64_t sum = 0;
+            if (ip->op == RX_OP_NB_SUMV8)
+                for (int64_t q = 0; q < n; q++)
+                    sum += ((const uint8_t *)cols[ip->x])[r ? r[q] : ids[q]];
+            else
+                for (int64_t q = 0; q < n; q++)
+                    sum += (uint64_t)((const int64_t *)cols[ip->x])[r ? r[q] : ids[q]];
+            s[D].i = (int64_t)sum;
+        }
+        NEXT;
+    }
+    CASE(RET)
+    {
+        if (ip->aux && !isfinite(s[D].r))
+            FAULT(s[D].r);
+        return 0;
+    }
+#ifndef RX_THREADED
+        }
+#endif
 fault:
     *fault_pc = (int)(ip - code);
     *fault_value = bad;
     return AGORA_ERANGE;
 }
+#undef CASE
+#undef DISPATCH
+#undef NEXT
+#undef JUMP
+#undef D
+#undef FAULT
+#undef REAL_OP
+#undef NB_FOLD
 
 static void fill_fault(const agora__rx_prog *p, const agora_rx_ctx *c, int64_t agent, int pc, double value,
                        agora_rx_fault *f)

@@ -48,6 +48,7 @@
 #define AGORA_RX_MAX_DEPTH 64   /* syntactic nesting: parentheses, calls, unary operators, ** */
 #define AGORA_RX_MAX_SLOTS 256  /* evaluation slots (a stack depth); the other limits keep programs far below */
 #define AGORA_RX_MAX_VALUES 255 /* values of one category (stored as uint8) */
+#define AGORA_RX_MAX_VARS 4096  /* variables, and parameters, of one environment */
 
 typedef enum agora_rx_type {
     AGORA_RX_ANY = 0, /* as a wanted type: whatever the expression gives (metrics, conditions) */
@@ -335,36 +336,43 @@ int agora__rx_codegen(const rx_ast *ast, const agora_rx_env *env, const rx_check
 
 /* Bytecode (compile.c writes it, eval.c runs it). Slots are a stack whose depth is known at every instruction, so an
  * instruction names its destination slot d and its operands are d, d + 1, d + 2. */
+/* X(name): the instruction set, also the interpreter's dispatch table (eval.c). */
+#define RX_OPS(X)                                                                                                    \
+    X(LDI)    /* s[d].i = imm.i */                                                                                   \
+    X(LDR)    /* s[d].r = imm.r */                                                                                   \
+    X(LDV8) X(LDVI) X(LDVR) /* own variable x (column x) */                                                          \
+    X(LDN8) X(LDNI) X(LDNR) /* the current neighbour's variable x */                                                 \
+    X(LDPI) X(LDPR)         /* parameter x */                                                                        \
+    X(LDT) X(LDDEG)                                                                                                  \
+    X(LDPOP) /* population aggregate x */                                                                            \
+    X(I2R) X(NEGI) X(NEGR) X(NOT)                                                                                    \
+    X(ADDI) X(SUBI) X(MULI) X(MODI) X(ADDR) X(SUBR) X(MULR) X(DIVR) X(POWR)                                          \
+    X(EQI) X(NEI) X(LTI) X(LEI) X(GTI) X(GEI) X(EQR) X(NER) X(LTR) X(LER) X(GTR) X(GER)                              \
+    X(AND) X(OR)                                                                                                     \
+    X(ABSI) X(ABSR) X(MINI) X(MINR) X(MAXI) X(MAXR)                                                                  \
+    X(EXP) X(LOG) X(SQRT) X(FLOOR) X(CEIL) X(ROUND) X(CLAMPI) X(CLAMPR)                                              \
+    X(JMPF) /* if !s[d].i goto x */                                                                                  \
+    X(JMP)  /* goto x */                                                                                             \
+    /* Neighbour loops: NB_BEGIN sets up the agent's neighbours, s[d] = the aggregate's start value (imm), and     \
+     * jumps to x (past the loop) when there are none, leaving s[d].i = aux; the body computes s[d + 1] with the    \
+     * current neighbour; NB_<agg> folds it into s[d] and jumps back to x (the body's start) while neighbours       \
+     * remain. */                                                                                                    \
+    X(NB_BEGIN) X(NB_COUNT) X(NB_SUMI) X(NB_SUMR) X(NB_MINI) X(NB_MINR) X(NB_MAXI) X(NB_MAXR) X(NB_ANY) X(NB_ALL)    \
+    X(NB_MEAN) /* after the loop: s[d].r /= neighbours (only reached with some) */                                   \
+    X(RNB)     /* chooses the current neighbour with draw site x (the agent itself when it has none) */              \
+    X(UNIF) X(UNIF2) X(BERN) X(NORM) X(BINOM) /* draw site x; aux 1: inside a neighbour loop */                      \
+    /* Fused forms of common patterns (one dispatch instead of three or thirty): */                                  \
+    X(EQV8K)   /* s[d].i = (column x)[agent] == imm.i, negated when aux */                                            \
+    X(JV8K)    /* goto x unless ((column d)[agent] == imm.i) != aux: if(v == k, ...) and if(v != k, ...) */         \
+    X(NB_CNT8K) /* s[d].i = neighbours j with ((column x)[j] == imm.i) != aux: nb_count(nb.v == k), nb_count(nb.b) */ \
+    X(NB_SUMV8) X(NB_SUMVI) X(NB_SUMVR) /* s[d] = the sum of (column x) over the neighbours: nb_sum(nb.v) */        \
+    X(RET)
+
 typedef enum rx_op {
-    RX_OP_LDI, /* s[d].i = imm.i */
-    RX_OP_LDR, /* s[d].r = imm.r */
-    RX_OP_LDV8, RX_OP_LDVI, RX_OP_LDVR,    /* own variable x (column x) */
-    RX_OP_LDN8, RX_OP_LDNI, RX_OP_LDNR,    /* the current neighbour's variable x */
-    RX_OP_LDPI, RX_OP_LDPR,                /* parameter x */
-    RX_OP_LDT, RX_OP_LDDEG,
-    RX_OP_LDPOP,                           /* population aggregate x */
-    RX_OP_I2R,
-    RX_OP_NEGI, RX_OP_NEGR, RX_OP_NOT,
-    RX_OP_ADDI, RX_OP_SUBI, RX_OP_MULI, RX_OP_MODI,
-    RX_OP_ADDR, RX_OP_SUBR, RX_OP_MULR, RX_OP_DIVR, RX_OP_POWR,
-    RX_OP_EQI, RX_OP_NEI, RX_OP_LTI, RX_OP_LEI, RX_OP_GTI, RX_OP_GEI,
-    RX_OP_EQR, RX_OP_NER, RX_OP_LTR, RX_OP_LER, RX_OP_GTR, RX_OP_GER,
-    RX_OP_AND, RX_OP_OR,
-    RX_OP_ABSI, RX_OP_ABSR, RX_OP_MINI, RX_OP_MINR, RX_OP_MAXI, RX_OP_MAXR,
-    RX_OP_EXP, RX_OP_LOG, RX_OP_SQRT, RX_OP_FLOOR, RX_OP_CEIL, RX_OP_ROUND,
-    RX_OP_CLAMPI, RX_OP_CLAMPR,
-    RX_OP_JMPF, /* if !s[d].i goto x */
-    RX_OP_JMP,  /* goto x */
-    /* Neighbour loops: NB_BEGIN sets up the agent's neighbours, s[d] = the aggregate's start value, and jumps to x
-     * (past the loop) when there are none; the body computes s[d + 1] with the current neighbour; NB_<agg> folds it
-     * into s[d] and jumps back to x (the body's start) while neighbours remain. */
-    RX_OP_NB_BEGIN,
-    RX_OP_NB_COUNT, RX_OP_NB_SUMI, RX_OP_NB_SUMR, RX_OP_NB_MINI, RX_OP_NB_MINR, RX_OP_NB_MAXI, RX_OP_NB_MAXR,
-    RX_OP_NB_ANY, RX_OP_NB_ALL,
-    RX_OP_NB_MEAN, /* after the loop: s[d].r /= neighbours (0 with none) */
-    RX_OP_RNB,     /* chooses the current neighbour with draw site x (the agent itself when it has none) */
-    RX_OP_UNIF, RX_OP_UNIF2, RX_OP_BERN, RX_OP_NORM, RX_OP_BINOM, /* draw site x; aux 1: inside a neighbour loop */
-    RX_OP_RET
+#define RX__OP_ENUM(name) RX_OP_##name,
+    RX_OPS(RX__OP_ENUM)
+#undef RX__OP_ENUM
+    RX_OP_COUNT
 } rx_op;
 
 typedef struct rx_ins {
