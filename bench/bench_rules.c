@@ -123,8 +123,8 @@ int main(int argc, char **argv)
     }
     agora_init();
     char spec[256];
-    snprintf(spec, sizeof spec, "{\"kind\":\"grid\",\"width\":%ld,\"height\":%ld,\"torus\":true,\"neighborhood\":\"moore\"}",
-             gw, gh);
+    snprintf(spec, sizeof spec,
+             "{\"kind\":\"grid\",\"width\":%ld,\"height\":%ld,\"torus\":true,\"neighborhood\":\"moore\"}", gw, gh);
     agora_space *sp = bench_space("bench_rules", spec);
     static const char *const values[] = {"S", "I", "R"};
     const agora_rx_var vars[] = {{"state", AGORA_RX_CAT, values, 3}};
@@ -143,8 +143,8 @@ int main(int argc, char **argv)
     uint8_t *a = malloc((size_t)n), *b = malloc((size_t)n);
     run(1, prog, sp, 1, o.steps, a);
     run(0, prog, sp, 1, o.steps, b);
-    printf("interpreter and C loop give %s states after %d steps\n", memcmp(a, b, (size_t)n) ? "DIFFERENT" : "identical",
-           o.steps);
+    printf("interpreter and C loop give %s states after %d steps\n",
+           memcmp(a, b, (size_t)n) ? "DIFFERENT" : "identical", o.steps);
     double *ri = calloc((size_t)o.reps, sizeof *ri), *rc = calloc((size_t)o.reps, sizeof *rc);
     char list[64];
     snprintf(list, sizeof list, "%s", o.threads);

@@ -112,8 +112,10 @@ int agora__rx_env_check(const agora_rx_env *env, agora_error *err)
         return agora_error_set(err, AGORA_EINVAL, NULL, "invalid expression environment");
     const char *where = env->where;
     if (env->nvars > AGORA_RX_MAX_VARS || env->nparams > AGORA_RX_MAX_VARS)
-        return agora_error_set(err, AGORA_ESCHEMA, where, "too many names: %d variables and %d parameters, at most %d "
-                               "of each", env->nvars, env->nparams, AGORA_RX_MAX_VARS);
+        return agora_error_set(err, AGORA_ESCHEMA, where,
+                               "too many names: %d variables and %d parameters, at most %d "
+                               "of each",
+                               env->nvars, env->nparams, AGORA_RX_MAX_VARS);
     int rc;
     for (int i = 0; i < env->nvars; i++) {
         const agora_rx_var *v = &env->vars[i];
@@ -128,8 +130,9 @@ int agora__rx_env_check(const agora_rx_env *env, agora_error *err)
         if (v->type != AGORA_RX_CAT)
             continue;
         if (v->nvalues < 1 || v->nvalues > AGORA_RX_MAX_VALUES || !v->values)
-            return agora_error_set(err, AGORA_ESCHEMA, where, "variable \"%s\": a category needs 1 to %d values, got %d",
-                                   v->name, AGORA_RX_MAX_VALUES, v->nvalues);
+            return agora_error_set(err, AGORA_ESCHEMA, where,
+                                   "variable \"%s\": a category needs 1 to %d values, got %d", v->name,
+                                   AGORA_RX_MAX_VALUES, v->nvalues);
         for (int j = 0; j < v->nvalues; j++) {
             const char *s = v->values[j];
             char what[96];
@@ -477,7 +480,8 @@ static int check_aggregate(checker *c, int node, int fn)
     if (rc)
         return rc;
     if (is_nb && c->nb_reads == reads0)
-        return fail(c, node, "%s(...) reads no neighbour: write nb.x for the neighbour's x (a plain x is the agent's "
+        return fail(c, node,
+                    "%s(...) reads no neighbour: write nb.x for the neighbour's x (a plain x is the agent's "
                     "own)",
                     name);
     if (fn == RX_F_RANDOM_NB && (rc = new_site(c, node)))
@@ -605,7 +609,8 @@ static int check_call(checker *c, int node)
         if ((rc = num_arg(c, node, 0, fi->name, &t)) || (rc = num_arg(c, node, 1, fi->name, &t3)))
             return rc;
         if (t == AGORA_RX_REAL)
-            return fail(c, kid(c, node, 0), "binomial: n must be an int, got real; use round(...), floor(...) or "
+            return fail(c, kid(c, node, 0),
+                        "binomial: n must be an int, got real; use round(...), floor(...) or "
                         "ceil(...)");
         use_as(c, kid(c, node, 1), AGORA_RX_REAL);
         if ((rc = new_site(c, node)))
@@ -628,7 +633,8 @@ static int check_name(checker *c, int node)
         if (c->in_nb < 0) {
             if (!env->has_neighbours)
                 return fail(c, node, "nb.%s: the space has no neighbours (a mixed population)", name);
-            return fail(c, node, "nb.%s outside a neighbour aggregate: nb.x is only defined inside nb_count, nb_sum, "
+            return fail(c, node,
+                        "nb.%s outside a neighbour aggregate: nb.x is only defined inside nb_count, nb_sum, "
                         "nb_mean, nb_min, nb_max, nb_any, nb_all and random_nb",
                         name);
         }
@@ -682,6 +688,17 @@ static int check_name(checker *c, int node)
     return unknown_name(c, node, name, 0);
 }
 
+/* fail() with the type words of nodes a and b, for messages "<op>: ... %s ... %s". Kept out of check_binary so that
+ * its frame stays small: it recurses once per operator of a long chain such as a + b + c + ... */
+static int fail_ab(checker *c, int node, const char *fmt, const char *op, int a, int b)
+{
+    char wa[96], wb[96], msg[512];
+    type_words(c, a, wa, sizeof wa);
+    type_words(c, b, wb, sizeof wb);
+    snprintf(msg, sizeof msg, fmt, op, wa, wb);
+    return fail(c, node, "%s", msg);
+}
+
 static int check_binary(checker *c, int node)
 {
     const int a = kid(c, node, 0), b = kid(c, node, 1);
@@ -691,14 +708,11 @@ static int check_binary(checker *c, int node)
     if ((rc = check_node(c, a)) || (rc = check_node(c, b)))
         return rc;
     const int ta = N(c, a)->type, tb = N(c, b)->type;
-    char wa[96], wb[96];
-    type_words(c, a, wa, sizeof wa);
-    type_words(c, b, wb, sizeof wb);
     switch (op) {
     case RX_T_AND:
     case RX_T_OR:
         if (ta != AGORA_RX_BOOL || tb != AGORA_RX_BOOL)
-            return fail(c, node, "%s: expected bools, got %s and %s (write a comparison, such as x != 0)", os, wa, wb);
+            return fail_ab(c, node, "%s: expected bools, got %s and %s (write a comparison, such as x != 0)", os, a, b);
         return set_type(c, node, AGORA_RX_BOOL);
     case RX_T_EQ:
     case RX_T_NE:
@@ -709,7 +723,7 @@ static int check_binary(checker *c, int node)
             return set_type(c, node, AGORA_RX_BOOL);
         }
         if (is_num(ta) || is_num(tb))
-            return fail(c, node, "%s: cannot compare %s with %s", os, wa, wb);
+            return fail_ab(c, node, "%s: cannot compare %s with %s", os, a, b);
         if (ta == T_PENDING && tb == T_PENDING)
             return fail(c, node, "%s: cannot tell the category of two bare values: compare a variable with a value",
                         os);
@@ -722,9 +736,9 @@ static int check_binary(checker *c, int node)
     case RX_T_GE:
         if (!is_num(ta) || !is_num(tb)) {
             if (ta == AGORA_RX_CAT || tb == AGORA_RX_CAT || ta == T_PENDING || tb == T_PENDING)
-                return fail(c, node, "%s: categories have no order (compare them with == or !=), got %s and %s", os,
-                            wa, wb);
-            return fail(c, node, "%s: expected numbers, got %s and %s", os, wa, wb);
+                return fail_ab(c, node, "%s: categories have no order (compare them with == or !=), got %s and %s", os,
+                               a, b);
+            return fail_ab(c, node, "%s: expected numbers, got %s and %s", os, a, b);
         }
         use_as(c, a, arith(ta, tb));
         use_as(c, b, arith(ta, tb));
@@ -733,12 +747,12 @@ static int check_binary(checker *c, int node)
         break;
     }
     if (!is_num(ta) || !is_num(tb))
-        return fail(c, node, "%s: expected numbers, got %s and %s", os, wa, wb);
+        return fail_ab(c, node, "%s: expected numbers, got %s and %s", os, a, b);
     int t;
     switch (op) {
     case RX_T_PERCENT:
         if (ta == AGORA_RX_REAL || tb == AGORA_RX_REAL)
-            return fail(c, node, "%%: expected ints, got %s and %s (for reals: x - y * floor(x / y))", wa, wb);
+            return fail_ab(c, node, "%s: expected ints, got %s and %s (for reals: x - y * floor(x / y))", os, a, b);
         t = AGORA_RX_INT;
         break;
     case RX_T_SLASH:
@@ -781,7 +795,8 @@ static int check_node(checker *c, int node)
             return set_type(c, node, AGORA_RX_BOOL);
         }
         if (!is_num(t))
-            return fail(c, node, "%s: expected a number, got %s", op_text((rx_tok)n->op), type_words(c, a, w, sizeof w));
+            return fail(c, node, "%s: expected a number, got %s", op_text((rx_tok)n->op),
+                        type_words(c, a, w, sizeof w));
         return set_type(c, node, t == AGORA_RX_REAL ? AGORA_RX_REAL : AGORA_RX_INT);
     }
     case RX_N_BINARY:

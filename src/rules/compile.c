@@ -210,8 +210,11 @@ static void gen_aggregate(gen *g, int node, int d, int fn)
     const rx_node *an = N(g, a);
     if (fn == RX_F_NB_SUM && an->kind == RX_N_NBNAME && !an->conv) {
         const int t = g->env->vars[an->index].type;
-        emit(g, node, t == AGORA_RX_REAL ? RX_OP_NB_SUMVR : t == AGORA_RX_INT ? RX_OP_NB_SUMVI : RX_OP_NB_SUMV8, d,
-             an->index);
+        emit(g, node,
+             t == AGORA_RX_REAL  ? RX_OP_NB_SUMVR
+             : t == AGORA_RX_INT ? RX_OP_NB_SUMVI
+                                 : RX_OP_NB_SUMV8,
+             d, an->index);
         return;
     }
     const int real = eff(N(g, a)) == AGORA_RX_REAL;
@@ -493,8 +496,10 @@ int agora__rx_codegen(const rx_ast *ast, const agora_rx_env *env, const rx_check
         goto done;
     }
     if (g->maxslot > AGORA_RX_MAX_SLOTS) {
-        rc = agora__rx_error_at(ast, err, AGORA_ESCHEMA, 1, 1, "expression too complex: it needs %d evaluation slots, "
-                                "at most %d", g->maxslot, AGORA_RX_MAX_SLOTS);
+        rc = agora__rx_error_at(ast, err, AGORA_ESCHEMA, 1, 1,
+                                "expression too complex: it needs %d evaluation slots, "
+                                "at most %d",
+                                g->maxslot, AGORA_RX_MAX_SLOTS);
         goto done;
     }
     p->code = g->code;

@@ -247,42 +247,42 @@ static const char *op_name(int op)
 #define CASE(name) case RX_OP_##name:
 #define DISPATCH() continue
 #endif
-#define NEXT                                                                                                         \
-    do {                                                                                                             \
-        ip++;                                                                                                        \
-        DISPATCH();                                                                                                  \
+#define NEXT                                                                                                           \
+    do {                                                                                                               \
+        ip++;                                                                                                          \
+        DISPATCH();                                                                                                    \
     } while (0)
-#define JUMP(target)                                                                                                 \
-    do {                                                                                                             \
-        ip = code + (target);                                                                                        \
-        DISPATCH();                                                                                                  \
+#define JUMP(target)                                                                                                   \
+    do {                                                                                                               \
+        ip = code + (target);                                                                                          \
+        DISPATCH();                                                                                                    \
     } while (0)
 #define D (ip->d)
-#define FAULT(v)                                                                                                     \
-    do {                                                                                                             \
-        bad = (v);                                                                                                   \
-        goto fault;                                                                                                  \
+#define FAULT(v)                                                                                                       \
+    do {                                                                                                               \
+        bad = (v);                                                                                                     \
+        goto fault;                                                                                                    \
     } while (0)
-#define REAL_OP(name, EXPR)                                                                                          \
-    CASE(name)                                                                                                       \
-    {                                                                                                                \
-        const double v = (EXPR);                                                                                     \
-        if (!isfinite(v))                                                                                            \
-            FAULT(v);                                                                                                \
-        s[D].r = v;                                                                                                  \
-        NEXT;                                                                                                        \
+#define REAL_OP(name, EXPR)                                                                                            \
+    CASE(name)                                                                                                         \
+    {                                                                                                                  \
+        const double v = (EXPR);                                                                                       \
+        if (!isfinite(v))                                                                                              \
+            FAULT(v);                                                                                                  \
+        s[D].r = v;                                                                                                    \
+        NEXT;                                                                                                          \
     }
-#define NB_FOLD(name, STMT)                                                                                          \
-    CASE(name)                                                                                                       \
-    {                                                                                                                \
-        STMT;                                                                                                        \
-        if (++nbk < nbn) {                                                                                           \
-            nbj = row ? row[nbk] : ids[nbk];                                                                         \
-            JUMP(ip->x);                                                                                             \
-        }                                                                                                            \
-        row = NULL;                                                                                                  \
-        nbj = i;                                                                                                     \
-        NEXT;                                                                                                        \
+#define NB_FOLD(name, STMT)                                                                                            \
+    CASE(name)                                                                                                         \
+    {                                                                                                                  \
+        STMT;                                                                                                          \
+        if (++nbk < nbn) {                                                                                             \
+            nbj = row ? row[nbk] : ids[nbk];                                                                           \
+            JUMP(ip->x);                                                                                               \
+        }                                                                                                              \
+        row = NULL;                                                                                                    \
+        nbj = i;                                                                                                       \
+        NEXT;                                                                                                          \
     }
 
 /* The neighbours of agent i as a CSR row (graphs: *row set) or in ids[] (grids); returns how many. */
@@ -584,8 +584,7 @@ static int run(const agora__rx_prog *prog, const agora_rx_ctx *c, const uint64_t
     }
     NB_FOLD(NB_COUNT, s[D].i += s[D + 1].i != 0)
     NB_FOLD(NB_SUMI, s[D].i = (int64_t)((uint64_t)s[D].i + (uint64_t)s[D + 1].i))
-    NB_FOLD(
-        NB_SUMR, s[D].r += s[D + 1].r; if (!isfinite(s[D].r)) FAULT(s[D].r))
+    NB_FOLD(NB_SUMR, s[D].r += s[D + 1].r; if (!isfinite(s[D].r)) FAULT(s[D].r))
     NB_FOLD(NB_MINI, s[D].i = s[D + 1].i < s[D].i ? s[D + 1].i : s[D].i)
     NB_FOLD(NB_MINR, s[D].r = s[D + 1].r < s[D].r ? s[D + 1].r : s[D].r)
     NB_FOLD(NB_MAXI, s[D].i = s[D + 1].i > s[D].i ? s[D + 1].i : s[D].i)
@@ -719,12 +718,11 @@ static int run(const agora__rx_prog *prog, const agora_rx_ctx *c, const uint64_t
         return 0;
     }
 #ifndef RX_THREADED
-        }
+}
 #endif
-fault:
-    *fault_pc = (int)(ip - code);
-    *fault_value = bad;
-    return AGORA_ERANGE;
+fault : *fault_pc = (int)(ip - code);
+*fault_value = bad;
+return AGORA_ERANGE;
 }
 #undef CASE
 #undef DISPATCH
@@ -949,10 +947,16 @@ int agora__rx_fault_error(const agora__rx_prog *prog, const agora_rx_fault *f, a
     else if (strcmp(op, "bernoulli") == 0 || strcmp(op, "binomial") == 0 || strcmp(op, "floor") == 0 ||
              strcmp(op, "ceil") == 0 || strcmp(op, "round") == 0)
         agora_error_set(err, AGORA_ERANGE, where, "rule %d%s: %s of %s for %s at step %lld", f->rule, who, op,
-                        isnan(f->value) ? "nan" : f->value > 0 ? "inf" : "-inf", agent, (long long)f->step);
+                        isnan(f->value) ? "nan"
+                        : f->value > 0  ? "inf"
+                                        : "-inf",
+                        agent, (long long)f->step);
     else
         agora_error_set(err, AGORA_ERANGE, where, "rule %d%s: %s gave %s for %s at step %lld", f->rule, who, op,
-                        isnan(f->value) ? "nan" : f->value > 0 ? "inf" : "-inf", agent, (long long)f->step);
+                        isnan(f->value) ? "nan"
+                        : f->value > 0  ? "inf"
+                                        : "-inf",
+                        agent, (long long)f->step);
     if (err) {
         err->line = f->line;
         err->column = f->column;

@@ -89,11 +89,11 @@ typedef struct agora_rx_env {
     int nvars;
     const agora_rx_param *params;
     int nparams;
-    int has_neighbours;   /* 0 on a mixed space: nb_*, random_nb, nb.x and degree are errors */
-    uint32_t stream_base; /* RNG stream of the first draw site (e.g. AGORA_RNG_STREAM_MODEL + 64 * rule index) */
-    int rule;             /* the rule's index, reported with run-time faults */
-    const char *rule_name;/* the variable the rule assigns (for fault messages); may be NULL */
-    const char *where;    /* err->where of compile errors (the definition's file); may be NULL */
+    int has_neighbours;    /* 0 on a mixed space: nb_*, random_nb, nb.x and degree are errors */
+    uint32_t stream_base;  /* RNG stream of the first draw site (e.g. AGORA_RNG_STREAM_MODEL + 64 * rule index) */
+    int rule;              /* the rule's index, reported with run-time faults */
+    const char *rule_name; /* the variable the rule assigns (for fault messages); may be NULL */
+    const char *where;     /* err->where of compile errors (the definition's file); may be NULL */
 } agora_rx_env;
 
 /* Checks an environment as a declaration: names are identifiers, not reserved (t, degree, nb, true, false, and, or,
@@ -139,9 +139,9 @@ int agora__rx_prog_size(const agora__rx_prog *prog);
 typedef struct agora_rx_nbhd {
     int kind; /* 0 none, AGORA_SPACE_GRID, AGORA_SPACE_GRAPH */
     int64_t width, height;
-    int torus, count;    /* grid: wrap; neighbours of an interior cell (8 Moore, 4 von Neumann) */
+    int torus, count; /* grid: wrap; neighbours of an interior cell (8 Moore, 4 von Neumann) */
     int dx[8], dy[8];
-    int64_t off[8];      /* dy * width + dx */
+    int64_t off[8]; /* dy * width + dx */
     const int64_t *offsets;
     const int32_t *neighbors;
 } agora_rx_nbhd;
@@ -157,18 +157,18 @@ typedef struct agora_rx_ctx {
     int64_t n;                    /* agents */
     int64_t t;                    /* the step being computed from (state at t) */
     agora_rng_key key;
-    const agora_rx_value *pop;    /* [npop] from agora__rx_pop_aggregates; NULL when npop is 0 */
-    int threads;                  /* OpenMP threads for agora__rx_pop_aggregates (< 1: 1) */
+    const agora_rx_value *pop; /* [npop] from agora__rx_pop_aggregates; NULL when npop is 0 */
+    int threads;               /* OpenMP threads for agora__rx_pop_aggregates (< 1: 1) */
 } agora_rx_ctx;
 
 /* A run-time fault: a real result that is not finite (log(-1), 1/0.0, exp(1000)), an integer % 0, a real out of
  * the int64 range in floor/ceil/round, a negative n in binomial. The first fault of a range in agent order is kept. */
 typedef struct agora_rx_fault {
-    int rule;          /* env->rule */
+    int rule; /* env->rule */
     int64_t agent, step;
-    int line, column;  /* where the faulting operation is, in the file (as compile errors) */
-    const char *op;    /* "log", "/", ... (static text) */
-    double value;      /* the non-finite result, or the bad operand */
+    int line, column; /* where the faulting operation is, in the file (as compile errors) */
+    const char *op;   /* "log", "/", ... (static text) */
+    double value;     /* the non-finite result, or the bad operand */
 } agora_rx_fault;
 
 /* Evaluates the program for one agent into *out. 0, or AGORA_ERANGE with *fault filled (fault may be NULL). */
@@ -225,8 +225,8 @@ typedef enum rx_tok {
 
 typedef struct rx_token {
     rx_tok kind;
-    int pos, len; /* byte offset and length in the text */
-    int line, col;/* 1-based, in the text */
+    int pos, len;  /* byte offset and length in the text */
+    int line, col; /* 1-based, in the text */
     agora_rx_value v;
 } rx_token;
 
@@ -236,7 +236,16 @@ typedef struct rx_lexer {
 } rx_lexer;
 
 /* AST node kinds and operators. */
-typedef enum rx_kind { RX_N_INT, RX_N_REAL, RX_N_BOOL, RX_N_NAME, RX_N_NBNAME, RX_N_UNARY, RX_N_BINARY, RX_N_CALL } rx_kind;
+typedef enum rx_kind {
+    RX_N_INT,
+    RX_N_REAL,
+    RX_N_BOOL,
+    RX_N_NAME,
+    RX_N_NBNAME,
+    RX_N_UNARY,
+    RX_N_BINARY,
+    RX_N_CALL
+} rx_kind;
 
 /* Functions (RX_N_CALL's op). */
 typedef enum rx_fn {
@@ -291,7 +300,7 @@ typedef struct rx_node {
     int line, col; /* in the text */
     int pos, len;  /* a name's bytes in the text */
     int kids, nkids;
-    int index;     /* variable, parameter, category value, draw site or population aggregate */
+    int index; /* variable, parameter, category value, draw site or population aggregate */
     agora_rx_value v;
 } rx_node;
 
@@ -337,42 +346,40 @@ int agora__rx_codegen(const rx_ast *ast, const agora_rx_env *env, const rx_check
 /* Bytecode (compile.c writes it, eval.c runs it). Slots are a stack whose depth is known at every instruction, so an
  * instruction names its destination slot d and its operands are d, d + 1, d + 2. */
 /* X(name): the instruction set, also the interpreter's dispatch table (eval.c). */
-#define RX_OPS(X)                                                                                                    \
-    X(LDI)    /* s[d].i = imm.i */                                                                                   \
-    X(LDR)    /* s[d].r = imm.r */                                                                                   \
-    X(LDV8) X(LDVI) X(LDVR) /* own variable x (column x) */                                                          \
-    X(LDN8) X(LDNI) X(LDNR) /* the current neighbour's variable x */                                                 \
-    X(LDPI) X(LDPR)         /* parameter x */                                                                        \
-    X(LDT) X(LDDEG)                                                                                                  \
-    X(LDPOP) /* population aggregate x */                                                                            \
-    X(I2R) X(NEGI) X(NEGR) X(NOT)                                                                                    \
-    X(ADDI) X(SUBI) X(MULI) X(MODI) X(ADDR) X(SUBR) X(MULR) X(DIVR) X(POWR)                                          \
-    X(EQI) X(NEI) X(LTI) X(LEI) X(GTI) X(GEI) X(EQR) X(NER) X(LTR) X(LER) X(GTR) X(GER)                              \
-    X(AND) X(OR)                                                                                                     \
-    X(ABSI) X(ABSR) X(MINI) X(MINR) X(MAXI) X(MAXR)                                                                  \
-    X(EXP) X(LOG) X(SQRT) X(FLOOR) X(CEIL) X(ROUND) X(CLAMPI) X(CLAMPR)                                              \
-    X(JMPF) /* if !s[d].i goto x */                                                                                  \
-    X(JMP)  /* goto x */                                                                                             \
-    /* Neighbour loops: NB_BEGIN sets up the agent's neighbours, s[d] = the aggregate's start value (imm), and     \
-     * jumps to x (past the loop) when there are none, leaving s[d].i = aux; the body computes s[d + 1] with the    \
-     * current neighbour; NB_<agg> folds it into s[d] and jumps back to x (the body's start) while neighbours       \
-     * remain. */                                                                                                    \
-    X(NB_BEGIN) X(NB_COUNT) X(NB_SUMI) X(NB_SUMR) X(NB_MINI) X(NB_MINR) X(NB_MAXI) X(NB_MAXR) X(NB_ANY) X(NB_ALL)    \
-    X(NB_MEAN) /* after the loop: s[d].r /= neighbours (only reached with some) */                                   \
-    X(RNB)     /* chooses the current neighbour with draw site x (the agent itself when it has none) */              \
-    X(UNIF) X(UNIF2) X(BERN) X(NORM) X(BINOM) /* draw site x; aux 1: inside a neighbour loop */                      \
-    /* Fused forms of common patterns (one dispatch instead of three or thirty): */                                  \
-    X(EQV8K)   /* s[d].i = (column x)[agent] == imm.i, negated when aux */                                            \
-    X(JV8K)    /* goto x unless ((column d)[agent] == imm.i) != aux: if(v == k, ...) and if(v != k, ...) */         \
-    X(NB_CNT8K) /* s[d].i = neighbours j with ((column x)[j] == imm.i) != aux: nb_count(nb.v == k), nb_count(nb.b) */ \
-    X(NB_SUMV8) X(NB_SUMVI) X(NB_SUMVR) /* s[d] = the sum of (column x) over the neighbours: nb_sum(nb.v) */        \
-    X(RET)
+#define RX_OPS(X)                                                                                                      \
+    X(LDI) /* s[d].i = imm.i */                                                                                        \
+    X(LDR) /* s[d].r = imm.r */                                                                                        \
+    X(LDV8)                                                                                                            \
+    X(LDVI) X(LDVR)              /* own variable x (column x) */                                                       \
+        X(LDN8) X(LDNI) X(LDNR)  /* the current neighbour's variable x */                                              \
+        X(LDPI) X(LDPR)          /* parameter x */                                                                     \
+        X(LDT) X(LDDEG) X(LDPOP) /* population aggregate x */                                                          \
+        X(I2R) X(NEGI) X(NEGR) X(NOT) X(ADDI) X(SUBI) X(MULI) X(MODI) X(ADDR) X(SUBR) X(MULR) X(DIVR) X(POWR) X(EQI)   \
+            X(NEI) X(LTI) X(LEI) X(GTI) X(GEI) X(EQR) X(NER) X(LTR) X(LER) X(GTR) X(GER) X(AND) X(OR) X(ABSI) X(ABSR)  \
+                X(MINI) X(MINR) X(MAXI) X(MAXR) X(EXP) X(LOG) X(SQRT) X(FLOOR) X(CEIL) X(ROUND) X(CLAMPI) X(CLAMPR)    \
+                    X(JMPF) /* if !s[d].i goto x */                                                                    \
+        X(JMP) /* goto x */ /* Neighbour loops: NB_BEGIN sets up the agent's neighbours, s[d] = the aggregate's start  \
+                             * value (imm), and jumps to x (past the loop) when there are none, leaving s[d].i = aux;                                                 \
+                             * the body computes s[d + 1] with the current neighbour; NB_<agg> folds it into s[d] and                                                                    \
+                             * jumps back to x (the body's start) while neighbours remain. */                                                                                                            \
+        X(NB_BEGIN) X(NB_COUNT) X(NB_SUMI) X(NB_SUMR) X(NB_MINI) X(NB_MINR) X(NB_MAXI) X(NB_MAXR) X(NB_ANY) X(NB_ALL)  \
+            X(NB_MEAN) /* after the loop: s[d].r /= neighbours (only reached with some) */                             \
+        X(RNB)         /* chooses the current neighbour with draw site x (the agent itself when it has none) */        \
+        X(UNIF) X(UNIF2) X(BERN) X(NORM)                                                                               \
+            X(BINOM) /* draw site x; aux 1: inside a neighbour loop */ /* Fused forms of common patterns (one dispatch \
+                                                                          instead of three or thirty): */              \
+        X(EQV8K)    /* s[d].i = (column x)[agent] == imm.i, negated when aux */                                        \
+        X(JV8K)     /* goto x unless ((column d)[agent] == imm.i) != aux: if(v == k, ...) and if(v != k, ...) */       \
+        X(NB_CNT8K) /* s[d].i = neighbours j with ((column x)[j] == imm.i) != aux: nb_count(nb.v == k), nb_count(nb.b) \
+                     */                                                                                                \
+        X(NB_SUMV8) X(NB_SUMVI) X(NB_SUMVR) /* s[d] = the sum of (column x) over the neighbours: nb_sum(nb.v) */       \
+        X(RET)
 
 typedef enum rx_op {
 #define RX__OP_ENUM(name) RX_OP_##name,
     RX_OPS(RX__OP_ENUM)
 #undef RX__OP_ENUM
-    RX_OP_COUNT
+        RX_OP_COUNT
 } rx_op;
 
 typedef struct rx_ins {
@@ -393,7 +400,7 @@ typedef struct rx_popagg {
 struct agora__rx_prog {
     rx_ins *code;
     int ncode;
-    int *line, *col;  /* [ncode]: file position of each instruction (faults) */
+    int *line, *col; /* [ncode]: file position of each instruction (faults) */
     int nslots;
     agora_rx_type type;
     int cat;

@@ -190,7 +190,8 @@ int agora__rx_lex_next(rx_lexer *lx, const rx_ast *ast, rx_token *tok, agora_err
         tok->kind = RX_T_PERCENT;
         break;
     case '^':
-        return agora__rx_error_at(ast, err, AGORA_EPARSE, tok->line, tok->col, "'^' is not an operator: write ** for a power");
+        return agora__rx_error_at(ast, err, AGORA_EPARSE, tok->line, tok->col,
+                                  "'^' is not an operator: write ** for a power");
     case '=':
         if (c1 != '=')
             return agora__rx_error_at(ast, err, AGORA_EPARSE, tok->line, tok->col,

@@ -28,8 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char *const sir_values[] = {"S", "I", "R"};
 static const char *const mood_values[] = {"calm", "angry"};
 static const agora_rx_var vars[] = {
-    {"state", AGORA_RX_CAT, sir_values, 3}, {"infected", AGORA_RX_BOOL, NULL, 0}, {"age", AGORA_RX_INT, NULL, 0},
-    {"wealth", AGORA_RX_REAL, NULL, 0},     {"opinion", AGORA_RX_REAL, NULL, 0},  {"mood", AGORA_RX_CAT, mood_values, 2},
+    {"state", AGORA_RX_CAT, sir_values, 3}, {"infected", AGORA_RX_BOOL, NULL, 0},
+    {"age", AGORA_RX_INT, NULL, 0},         {"wealth", AGORA_RX_REAL, NULL, 0},
+    {"opinion", AGORA_RX_REAL, NULL, 0},    {"mood", AGORA_RX_CAT, mood_values, 2},
 };
 static const agora_rx_param params[] = {
     {"beta", AGORA_RX_REAL}, {"gamma", AGORA_RX_REAL}, {"k", AGORA_RX_INT}, {"flag", AGORA_RX_BOOL}};
@@ -109,8 +110,7 @@ static void run(const agora__rx_prog *p, size_t size)
     const int64_t fault_agent = range_rc ? f.agent : N;
     if (range_rc) {
         if (range_rc != AGORA_ERANGE || f.agent < 0 || f.agent >= N || f.step != ctx.t)
-            fuzz_fail("eval_range: rc %d, fault agent %lld step %lld", range_rc, (long long)f.agent,
-                      (long long)f.step);
+            fuzz_fail("eval_range: rc %d, fault agent %lld step %lld", range_rc, (long long)f.agent, (long long)f.step);
         agora__rx_fault_error(p, &f, &err);
         if (!fuzz_utf8(err.msg) || err.code != AGORA_ERANGE)
             fuzz_fail("fault text is not UTF-8 or not ERANGE");
