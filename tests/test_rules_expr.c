@@ -748,6 +748,11 @@ static void neighbour_aggregates_match_brute_force_on_a_torus(void **state)
     (void)state;
     check_aggregates_on(grid(7, 5, 1, AGORA_MOORE));
     check_aggregates_on(grid(7, 5, 1, AGORA_VON_NEUMANN));
+    /* narrower than 3 cells: a neighbour reached twice (or the cell itself) counts each time, as in the built-in
+     * SIR's column sums */
+    check_aggregates_on(grid(2, 3, 1, AGORA_MOORE));
+    check_aggregates_on(grid(1, 1, 1, AGORA_MOORE));
+    check_aggregates_on(grid(1, 4, 1, AGORA_VON_NEUMANN));
 }
 
 static void neighbour_aggregates_match_brute_force_on_a_bounded_grid(void **state)
