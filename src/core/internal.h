@@ -46,6 +46,20 @@ void agora__utf8_trim(char *s);
  * token it stopped in, which may end inside a character; a line of a binary file). */
 void agora__utf8_clean(char *s);
 
+/* "Did you mean": the optimal string alignment distance (Levenshtein with adjacent transpositions) between two
+ * strings; 99 when either is longer than 63 bytes. */
+int agora__edit_distance(const char *a, const char *b);
+
+/* The closest of a set of candidate names to a misspelt word, offered one at a time: start, offer each candidate,
+ * then read best (NULL when none is within max edits; the first of equally close candidates wins). */
+typedef struct agora__suggest {
+    const char *word;
+    const char *best;
+    int dist, max;
+} agora__suggest;
+void agora__suggest_start(agora__suggest *s, const char *word, int max);
+void agora__suggest_offer(agora__suggest *s, const char *candidate);
+
 /* Monotonic wall clock in seconds. */
 double agora__now(void);
 

@@ -1,4 +1,5 @@
-/* agora — small shared utilities: clock, JSON descriptions for error messages, directories. */
+/* agora — small shared utilities: clock, JSON descriptions for error messages, "did you mean" suggestions,
+ * directories. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +15,50 @@ double agora__now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int agora__edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 63 || m > 63)
+        return 99;
+    int d[64][64];
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            int cost = a[i - 1] != b[j - 1];
+            int best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < best)
+                best = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[n][m];
+}
+
+void agora__suggest_start(agora__suggest *s, const char *word, int max)
+{
+    s->word = word;
+    s->best = NULL;
+    s->dist = max + 1;
+    s->max = max;
+}
+
+void agora__suggest_offer(agora__suggest *s, const char *candidate)
+{
+    if (!candidate || strcmp(candidate, s->word) == 0)
+        return;
+    int d = agora__edit_distance(s->word, candidate);
+    if (d < s->dist) {
+        s->dist = d;
+        s->best = candidate;
+    }
 }
 
 const char *agora__json_kind(const json_t *v)

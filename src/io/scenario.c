@@ -117,32 +117,6 @@ static const char *brief(const json_t *v, char *buf, size_t size)
     return agora__json_brief(v, buf, size);
 }
 
-/* Optimal string alignment distance (Levenshtein with transpositions), for "did you mean". */
-static int edit_distance(const char *a, const char *b)
-{
-    size_t n = strlen(a), m = strlen(b);
-    if (n > 63 || m > 63)
-        return 99;
-    int d[64][64];
-    for (size_t i = 0; i <= n; i++)
-        d[i][0] = (int)i;
-    for (size_t j = 0; j <= m; j++)
-        d[0][j] = (int)j;
-    for (size_t i = 1; i <= n; i++)
-        for (size_t j = 1; j <= m; j++) {
-            int cost = a[i - 1] != b[j - 1];
-            int best = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < best)
-                best = d[i][j - 1] + 1;
-            if (d[i - 1][j - 1] + cost < best)
-                best = d[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
-                best = d[i - 2][j - 2] + 1;
-            d[i][j] = best;
-        }
-    return d[n][m];
-}
-
 static void path_join(char *buf, size_t size, const char *parent, const char *key)
 {
     snprintf(buf, size, "%s%s%s", parent, parent[0] ? "." : "", key);
@@ -158,7 +132,7 @@ static int check_keys(const json_t *obj, const char *const *known, const char *p
         const char *guess = NULL;
         for (int i = 0; known[i] && !ok; i++) {
             ok = strcmp(known[i], key) == 0;
-            int d = edit_distance(known[i], key);
+            int d = agora__edit_distance(known[i], key);
             if (d < best)
                 best = d, guess = known[i];
         }
