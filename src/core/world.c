@@ -24,6 +24,8 @@ struct agora_world {
     int threads;
     agora_logger logger;
     void *state;
+    int failed; /* a model reported a fault (agora_world_fail): steps stop */
+    agora_error error;
 };
 
 static int default_threads(int threads)
@@ -108,8 +110,27 @@ void agora_world_destroy(agora_world *w)
 
 void agora_world_step(agora_world *w)
 {
+    if (w->failed)
+        return;
     w->model->step(w);
-    w->t++;
+    if (!w->failed)
+        w->t++;
+}
+
+void agora_world_fail(agora_world *w, const agora_error *err)
+{
+    if (!w || w->failed)
+        return;
+    w->failed = 1;
+    if (err)
+        w->error = *err;
+    else
+        agora_error_set(&w->error, AGORA_EINVAL, "model", "the model %s failed", w->model->name);
+}
+
+const agora_error *agora_world_error(const agora_world *w)
+{
+    return w && w->failed ? &w->error : NULL;
 }
 
 void agora_world_measure(const agora_world *w, double *out)
