@@ -270,6 +270,11 @@ static int expr(dctx *d, const json_t *v, const char *path, const agora_rx_env *
         add(d, &err);
         return rc;
     }
+    if (env->rule >= 0 && agora__rx_prog_npop(*out) > 8) {
+        agora__rx_free(*out);
+        *out = NULL;
+        return fail(d, path, 0, AGORA_ESCHEMA, "more than 8 population aggregates in one rule");
+    }
     if (agora__rx_prog_streams(*out) > AGORA_RULES_MAX_SITES) {
         agora__rx_free(*out);
         *out = NULL;
@@ -659,7 +664,7 @@ static int define_inits(dctx *d, agora__rules_model *m, const json_t *vars)
             agora_rx_env env = base_env(m);
             env.nparams = m->nrx + RX_INIT_NPSEUDO;
             env.has_neighbours = 0;
-            env.stream_base = 0x40000000u + 64u * (uint32_t)i;
+            env.stream_base = RX_STREAM_INIT + 64u * (uint32_t)i;
             env.rule_name = vd->name;
             env.rule = i;
             if (expr(d, init, path, &env, vd->type, i, &vd->init)) {
@@ -792,7 +797,7 @@ static int define_rules(dctx *d, agora__rules_model *m, const json_t *rules)
         if (is_identity(v, name))
             continue;
         agora_rx_env env = base_env(m);
-        env.stream_base = AGORA_RNG_STREAM_MODEL + 64u * (uint32_t)i;
+        env.stream_base = RX_STREAM_RULE(i);
         env.rule = i;
         env.rule_name = m->vars[i].name;
         if (expr(d, v, path, &env, m->vars[i].type, i, &m->vars[i].rule))
@@ -842,7 +847,8 @@ static int define_pairs(dctx *d, agora__rules_model *m, const json_t *pairs)
         agora_rx_env env = base_env(m);
         env.nvars = 2 * m->nvars + 1;
         env.pair = 1;
-        env.stream_base = AGORA_RNG_STREAM_MODEL + 64u * (uint32_t)(m->nvars + i);
+        env.stream_base = RX_STREAM_PAIR(i);
+        env.has_neighbours = 0; /* pair rules run on the matched agents' gathered values */
         env.rule = m->nvars + i;
         env.rule_name = m->vars[i].name;
         if (expr(d, v, path, &env, m->vars[i].type, i, &m->vars[i].pair)) {
@@ -873,7 +879,7 @@ static int define_moves(dctx *d, agora__rules_model *m, const json_t *moves)
             continue;
         }
         agora_rx_env env = base_env(m);
-        env.stream_base = AGORA_RNG_STREAM_MODEL + 64u * (uint32_t)(2 * m->nvars + k);
+        env.stream_base = RX_STREAM_MOVE(k);
         env.rule = 2 * m->nvars + k;
         env.rule_name = key;
         agora__rx_prog **p = k == 0 ? &m->move_empty : &m->move_want;
@@ -941,7 +947,7 @@ static int define_metrics(dctx *d, agora__rules_model *m, const json_t *metrics)
         agora_rx_env env = base_env(m);
         env.vars_in_pop_only = 1;
         env.has_neighbours = 0;
-        env.stream_base = 0x60000000u + 64u * (uint32_t)m->nmetrics;
+        env.stream_base = RX_STREAM_INIT; /* metrics draw nothing (checked below) */
         env.rule = -1 - m->nmetrics;
         env.rule_name = name;
         agora__rx_prog *p = NULL;
@@ -1086,7 +1092,8 @@ static int define_action(dctx *d, agora__rules_model *m, rx_action *a, int k, co
     agora_error e;
     if ((rc = agora__rx_env_check(&env, &e)) != 0)
         return fail(d, path, 0, rc, "%s", e.msg);
-    uint32_t stream = 0x70000000u + 4096u * (uint32_t)k;
+    uint32_t stream = RX_STREAM_ACTIONS + 64u * RX_ACTION_EXPRS * (uint32_t)k;
+    const uint32_t stream_end = stream + 64u * RX_ACTION_EXPRS;
     char p[320];
     const json_t *fx = json_object_get(v, "params");
     if (fx) {
@@ -1197,6 +1204,8 @@ static int define_action(dctx *d, agora__rules_model *m, rx_action *a, int k, co
             a->set_var[a->nset++] = vi;
         }
     }
+    if (stream > stream_end)
+        rc = fail(d, path, 0, AGORA_ESCHEMA, "an action has at most %d expressions", RX_ACTION_EXPRS);
     return rc;
 }
 

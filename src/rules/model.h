@@ -25,6 +25,17 @@
 #define AGORA_RULES_MAX_ARGS 16
 #define AGORA_RULES_MAX_SITES 64 /* random draws of one expression: each gets its own RNG stream */
 
+/* RNG streams (16 bits): each expression's draw sites take 64 consecutive streams from a base fixed by its place in
+ * the definition, so no two expressions share one. */
+#define RX_STREAM_RULE(i) (AGORA_RNG_STREAM_MODEL + 64u * (uint32_t)(i))         /* i < 64 */
+#define RX_STREAM_PAIR(i) (AGORA_RNG_STREAM_MODEL + 64u * (uint32_t)(64 + (i)))  /* i < 64 */
+#define RX_STREAM_MOVE(k) (AGORA_RNG_STREAM_MODEL + 64u * (uint32_t)(128 + (k))) /* empty 0, want 1 */
+#define RX_STREAM_MATCH (AGORA_RNG_STREAM_MODEL + 64u * 130u)                    /* +1, +2: the moves' shuffles */
+#define RX_STREAM_INIT (AGORA_RNG_STREAM_MODEL + 64u * 131u)                     /* + 64 i: init of variable i */
+#define RX_STREAM_PLACE (AGORA_RNG_STREAM_MODEL + 64u * 195u)                    /* + 64 i + j */
+#define RX_STREAM_ACTIONS (AGORA_RNG_STREAM_MODEL + 64u * 260u)                  /* + 64 RX_ACTION_EXPRS k */
+#define RX_ACTION_EXPRS 16 /* expressions of one action */
+
 /* Pseudo-parameters of initial values (after the model's parameters): the agent's id and grid coordinates. */
 enum { RX_INIT_ID, RX_INIT_X, RX_INIT_Y, RX_INIT_NPSEUDO };
 

@@ -295,8 +295,7 @@ int agora__rules_init(agora_world *w, const json_t *params, agora_error *err)
                     want = pl->amount < 1 ? (int64_t)llround(pl->amount * (double)n) : (int64_t)pl->amount;
                 if (want > have)
                     want = have;
-                const uint64_t base = agora_rng_base(agora_world_key(w), 0, 0x48000000u + 64u * (uint32_t)i +
-                                                                                (uint32_t)j);
+                const uint64_t base = agora_rng_base(agora_world_key(w), 0, RX_STREAM_PLACE + 64u * (uint32_t)i + (uint32_t)j);
                 const int64_t k = choose(free_, n, have, want, base, chosen);
                 agora_rx_value v = {.i = pl->value};
                 for (int64_t q = 0; q < k; q++) {
@@ -424,7 +423,7 @@ static int step_pairs(agora_world *w, rx_world *s, int64_t n)
     const agora_space *sp = agora_world_space(w);
     const int64_t t = agora_world_time(w);
     const int threads = agora_world_threads(w);
-    const uint32_t stream = AGORA_RNG_STREAM_MODEL + 64u * (uint32_t)(2 * m->nvars + 2);
+    const uint32_t stream = RX_STREAM_MATCH;
     if (sp->kind == AGORA_SPACE_MIXED)
         agora_match_mixed(n, agora_world_key(w), (uint64_t)t, stream, threads, s->partner);
     else
@@ -519,7 +518,7 @@ static int step_moves(agora_world *w, rx_world *s, int64_t n)
     for (int64_t i = 0; i < n; i++)
         if (s->flag[i])
             s->empty[ne++] = i; /* writes over tmp only at or below index i, which has been read */
-    const uint32_t stream = AGORA_RNG_STREAM_MODEL + 64u * (uint32_t)(2 * m->nvars + 2) + 1;
+    const uint32_t stream = RX_STREAM_MATCH + 1;
     shuffle(s->movers, nm, agora_rng_base(agora_world_key(w), (uint64_t)t, stream));
     shuffle(s->empty, ne, agora_rng_base(agora_world_key(w), (uint64_t)t, stream + 1));
     const int64_t k = nm < ne ? nm : ne;
