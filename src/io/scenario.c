@@ -565,7 +565,7 @@ static int check_scenario(const json_t *raw, const agora_scenario *sc, int steps
     json_t *cfg = NULL, *params = NULL;
     const json_t *v;
     const agora_model *model = NULL;
-    char got[96], names[256];
+    char got[96], names[1024];
     json_int_t steps, x;
     int rc = 0;
     *out = NULL;
@@ -628,6 +628,7 @@ static int check_scenario(const json_t *raw, const agora_scenario *sc, int steps
     }
 
     model_names(names, sizeof names);
+    agora__rules_dir_names(sc->base_dir, names, sizeof names);
     if (!(v = get(raw, "model"))) {
         rc = agora_error_set(err, AGORA_ESCHEMA, "model", "required key is missing (one of: %s)", names);
         goto done;
@@ -644,10 +645,8 @@ static int check_scenario(const json_t *raw, const agora_scenario *sc, int steps
         memset(&merrs, 0, sizeof merrs);
         rc = agora__rules_resolve(v, sc->base_dir, sc->locs, "model", sc->path, sc->text, &model, err, &merrs);
         if (rc == AGORA_ENOTFOUND && json_is_string(v)) {
-            rc = agora_error_set(err, AGORA_ESCHEMA, "model",
-                                 "unknown model %s (known: %s; or a model file NAME.yaml in the scenario's directory, "
-                                 "../models, ./models or $AGORA_MODEL_PATH)",
-                                 brief(v, got, sizeof got), names);
+            rc = agora_error_set(err, AGORA_ESCHEMA, "model", "unknown model %s (known: %s)", brief(v, got, sizeof got),
+                                 names);
             goto done;
         }
         if (rc) {

@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include "agora/version.h"
@@ -1585,27 +1586,15 @@ static int file_exists(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+static int model_dirs(const char *base_dir, const char **dirs, char buf[][4096]);
+
 /* The model directories, in search order, for a name: writes the first NAME.yaml (or .yml, .json) found. */
 static int find_model_file(const char *name, const char *base_dir, char *found, size_t size, char *tried,
                            size_t tried_size)
 {
     const char *dirs[8];
-    char buf[4][4096];
-    int nd = 0;
-    if (base_dir) {
-        dirs[nd++] = base_dir;
-        snprintf(buf[0], sizeof buf[0], "%s/../models", base_dir);
-        dirs[nd++] = buf[0];
-    }
-    dirs[nd++] = "models";
-    const char *env = getenv("AGORA_MODEL_PATH");
-    if (env && *env) {
-        snprintf(buf[1], sizeof buf[1], "%s", env);
-        dirs[nd++] = buf[1];
-    }
-#ifdef AGORA_DATADIR
-    dirs[nd++] = AGORA_DATADIR "/agora/models";
-#endif
+    char buf[3][4096];
+    const int nd = model_dirs(base_dir, dirs, buf);
     size_t o = 0;
     tried[0] = '\0';
     static const char *const ext[] = {".yaml", ".yml", ".json"};
@@ -1626,6 +1615,64 @@ static int find_model_file(const char *name, const char *base_dir, char *found, 
         }
     }
     return -1;
+}
+
+/* The model directories for base_dir, in search order (a ':'-list may sit in one entry). */
+static int model_dirs(const char *base_dir, const char **dirs, char buf[][4096])
+{
+    int nd = 0;
+    if (base_dir) { /* not base_dir itself: that is where scenarios live */
+        snprintf(buf[0], 4096, "%s/models", base_dir);
+        dirs[nd++] = buf[0];
+        snprintf(buf[1], 4096, "%s/../models", base_dir);
+        dirs[nd++] = buf[1];
+    }
+    dirs[nd++] = "models";
+    const char *env = getenv("AGORA_MODEL_PATH");
+    if (env && *env) {
+        snprintf(buf[2], 4096, "%s", env);
+        dirs[nd++] = buf[2];
+    }
+#ifdef AGORA_DATADIR
+    dirs[nd++] = AGORA_DATADIR "/agora/models";
+#endif
+    return nd;
+}
+
+void agora__rules_dir_names(const char *base_dir, char *buf, size_t size)
+{
+    const char *dirs[8];
+    char dbuf[3][4096];
+    const int nd = model_dirs(base_dir, dirs, dbuf);
+    size_t o = strlen(buf);
+    for (int i = 0; i < nd; i++) {
+        const char *p = dirs[i];
+        while (p && *p) {
+            const char *colon = strchr(p, ':');
+            char dir[4096];
+            snprintf(dir, sizeof dir, "%.*s", (int)(colon ? (size_t)(colon - p) : strlen(p)), p);
+            p = colon ? colon + 1 : NULL;
+            DIR *dh = opendir(dir);
+            struct dirent *de;
+            while (dh && (de = readdir(dh)) != NULL) {
+                const char *dot = strrchr(de->d_name, '.');
+                if (!dot || (strcmp(dot, ".yaml") != 0 && strcmp(dot, ".yml") != 0))
+                    continue;
+                char name[256];
+                snprintf(name, sizeof name, "%.*s", (int)(dot - de->d_name), de->d_name);
+                /* once each, and not a registered name */
+                char pat[260];
+                snprintf(pat, sizeof pat, ", %s,", name);
+                char hay[4100];
+                snprintf(hay, sizeof hay, ", %s,", buf);
+                if (!is_ident(name) || strstr(hay, pat) || o + strlen(name) + 3 >= size)
+                    continue;
+                o += (size_t)snprintf(buf + o, size - o, "%s%s", o ? ", " : "", name);
+            }
+            if (dh)
+                closedir(dh);
+        }
+    }
 }
 
 int agora__rules_resolve(const json_t *v, const char *base_dir, const void *locs, const char *path, const char *file,

@@ -136,11 +136,15 @@ const agora_model *agora__rules_find(const char *name);
 const agora_model **agora__rules_list(int *count);
 
 /* Resolves a scenario's `model:` value: a registered name, a model file's path (relative to base_dir), a name found
- * as NAME.yaml in the model directories (base_dir, base_dir/../models, ./models, $AGORA_MODEL_PATH, the installed
- * share/agora/models), or {define: {...}} inline (located under `path` in the scenario's locs and text). Errors are
+ * as NAME.yaml (.yml, .json) in the model directories (base_dir/models, base_dir/../models, ./models, each directory
+ * of $AGORA_MODEL_PATH, the installed share/agora/models), or {define: {...}} inline (located under `path` in the scenario's locs and text). Errors are
  * located (file:line:col). */
 int agora__rules_resolve(const json_t *v, const char *base_dir, const void *locs, const char *path, const char *file,
                          const char *text, const agora_model **out, agora_error *err, agora_scenario_errors *errs);
+
+/* Appends to buf (a ", "-separated list of names) the models found as files in the model directories of base_dir
+ * (see agora__rules_resolve), each once. */
+void agora__rules_dir_names(const char *base_dir, char *buf, size_t size);
 
 /* The runtime's functions (runtime.c), put into each agora__rules_model's agora_model. */
 int agora__rules_init(agora_world *w, const json_t *params, agora_error *err);
