@@ -5,6 +5,7 @@
  * A loaded plug-in is never closed: the registry holds pointers into it. The list of loaded files is, with the
  * registry (models/registry.c), the library's process-wide state; one mutex serialises loads, so the same file
  * loaded from two threads at once is loaded once. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>

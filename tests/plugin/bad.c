@@ -74,6 +74,7 @@ AGORA_PLUGIN_EXPORT int agora_plugin_init(const agora_plugin_host *host, agora_e
 {
 #ifdef BAD_INIT
     (void)host;
+    (void)&tiny;
     return agora_error_set(err, AGORA_EIO, NULL, "the licence file /nonexistent/licence is missing");
 #else
     return host->register_model(host, &tiny, err);
