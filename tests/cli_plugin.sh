@@ -68,6 +68,7 @@ pass "agora models --plugin: the plug-in's model after the built-ins, with its f
 
 expect_exit 2 $BIN validate voter.yaml
 contains err.txt 'unknown model "voter"'
+contains err.txt "agora validate: a model from a C plug-in needs --plugin FILE.so (or AGORA_PLUGINS)"
 expect_exit 0 $BIN validate --plugin pc/voter.so voter.yaml
 contains out.txt "voter.yaml: valid (model voter)"
 AGORA_PLUGINS=/nonexistent/a.so:fp/voter.so expect_exit 2 $BIN validate voter.yaml

@@ -136,7 +136,7 @@ int cmd_models(int argc, char **argv)
         fprintf(stderr, "agora models: unknown model \"%s\" (known:", a.pos[0]);
         for (int i = 0; i < n; i++)
             fprintf(stderr, " %s", all[i]->name);
-        fprintf(stderr, ")\n");
+        fprintf(stderr, "; a model from a C plug-in needs --plugin FILE.so)\n");
         return CLI_USAGE;
     }
     if (cli_has(&a, "json")) {

@@ -95,8 +95,13 @@ static const char validate_help[] =
 
 void cli_errors(const char *cmd, const agora_scenario_errors *errs)
 {
-    for (int i = 0; i < errs->n; i++)
+    int unknown_model = 0;
+    for (int i = 0; i < errs->n; i++) {
         cli_error(cmd, &errs->e[i]);
+        unknown_model |= strstr(errs->e[i].msg, "unknown model \"") != NULL;
+    }
+    if (unknown_model)
+        fprintf(stderr, "agora %s: a model from a C plug-in needs --plugin FILE.so (or AGORA_PLUGINS)\n", cmd);
     if (errs->n > 1 || errs->more)
         fprintf(stderr, "agora %s: %d errors%s\n", cmd, errs->n,
                 errs->more ? " shown, and more (fix these and check again)" : "");
