@@ -184,7 +184,7 @@ static const char usage[] =
     "  -V, --version       print the version\n"
     "\n"
     "run, validate, models, sweep and mcp take --plugin FILE.so: models compiled apart from agora (README \"C\n"
-    "plug-ins\"); AGORA_PLUGINS=A.so:B.so loads plug-ins for every command.\n";
+    "plug-ins\"); AGORA_PLUGINS=A.so:B.so loads plug-ins for them too.\n";
 
 int main(int argc, char **argv)
 {
