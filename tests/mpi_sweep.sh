@@ -33,3 +33,16 @@ expect_exit 0 $AGORA sweep "$SRC/scenarios/sir_grid.yaml" $args2 -o one_g.h5
 h5diff one_g.h5 two.h5 /sweep/table /sweep/table > diff.txt || { cat diff.txt; fail "an overwritten MPI sweep differs"; }
 [ "$(ls two.h5.runs | wc -l)" = 8 ] || fail "the old sweep's run files were left"
 pass "a changed sweep under MPI: refused, then replaced with --overwrite"
+
+# A plug-in model (tests/plugin/voter.c, built in tree): every rank loads --plugin before the sweep, so the split
+# sweep equals one process's.
+vargs="--plugin $AGORA_PLUGIN_VOTER --vary params.noise=0,0.05,0.1 --seeds 2 --steps 30 -q"
+expect_exit 0 $AGORA sweep "$SRC/tests/plugin/voter.yaml" $vargs -o v1.h5
+expect_exit 0 $MPIRUN $AGORA sweep "$SRC/tests/plugin/voter.yaml" $vargs -o v2.h5
+h5diff v1.h5 v2.h5 /sweep/table /sweep/table > diff.txt || { cat diff.txt; fail "a plug-in sweep under MPI differs"; }
+$PY - v2.h5 <<'PYEOF'
+import sys, h5py
+t = h5py.File(sys.argv[1], "r")["sweep/table"][()]
+assert len(t) == 6 and all(s == b"complete" for s in t["status"]), t["status"]
+PYEOF
+pass "mpirun -n 2 with --plugin: every rank runs the plug-in model"

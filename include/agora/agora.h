@@ -15,6 +15,7 @@
 #include "agora/model.h"
 #include "agora/output.h"
 #include "agora/persona.h"
+#include "agora/plugin.h"
 #include "agora/rng.h"
 #include "agora/run.h"
 #include "agora/scenario.h"

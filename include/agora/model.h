@@ -79,7 +79,7 @@ typedef struct agora_field_spec {
 #define AGORA_SPACES_GRAPH (1u << 1)
 #define AGORA_SPACES_MIXED (1u << 2)
 /* The AGORA_SPACES_* flag of a space kind. */
-#define AGORA_SPACES_FLAG(kind) (1u << ((unsigned)(kind) - 1u))
+#define AGORA_SPACES_FLAG(kind) (1u << ((unsigned)(kind)-1u))
 
 typedef struct agora_model {
     const char *name, *summary;
@@ -125,10 +125,12 @@ typedef struct agora_model {
     int (*load)(agora_world *w, const agora_state *st, agora_error *err);
 } agora_model;
 
-/* The registry: all built-in models, in a stable order. */
+/* The registry: all built-in models in a stable order, then the registered ones (agora_model_register, plug-ins)
+ * in the order they were registered. The array and *count are a snapshot: later registrations do not change them
+ * (call again to see them); the pointers stay valid for the life of the process. */
 AGORA_API const agora_model *const *agora_models(int *count);
 
-/* A model by name, or NULL. */
+/* A model by name (built-in or registered), or NULL. */
 AGORA_API const agora_model *agora_model_find(const char *name);
 
 /* Counts of a model's NULL-terminated spec arrays. */
@@ -166,6 +168,39 @@ AGORA_API int64_t agora_param_amount(const json_t *params, const char *name, int
 AGORA_API const char *agora_param_type_name(agora_param_type t);
 AGORA_API const char *agora_dtype_name(agora_dtype t);
 AGORA_API int agora_dtype_size(agora_dtype t);
+
+/* ---- Registered models and the model ABI (plug-ins: include/agora/plugin.h) --------------------------------------
+ *
+ * AGORA_MODEL_ABI numbers the binary interface between agora and a model compiled apart from it (a plug-in): the
+ * layout and meaning of agora_model and of the structs it uses (agora_param_spec, agora_metric_spec,
+ * agora_field_spec, agora_state, agora_space, the enums above), of agora_plugin_host, and the signatures and
+ * semantics of the functions a model calls (world.h's accessors, the agora_param_* readers, rng.h). Bump it with
+ * any change to one of these that a model compiled before would get wrong: a member added, removed, moved or
+ * retyped (appending a member to agora_model is such a change too: an old plug-in's struct is shorter), a function
+ * pointer that must now be set, a callback asked to do something new. A plug-in records the number it was built
+ * with (AGORA_PLUGIN_ABI_DEFINE) and agora refuses to load one built with another. */
+#define AGORA_MODEL_ABI 1
+
+/* Most models agora_model_register accepts in one process (besides the built-ins). */
+#define AGORA_MODEL_MAX_REGISTERED 256
+
+/* Adds `m` to the process-wide registry, after the built-ins: agora_models lists it (in registration order) and
+ * agora_model_find finds it. The registry keeps the pointer and never lets it go, so `m` and everything it points
+ * to must outlive every world made from it (in practice: static data). Thread-safe. The checks, each an
+ * AGORA_EINVAL whose message names the model and the culprit: the name is an identifier ([A-Za-z_][A-Za-z0-9_]*,
+ * at most 63 characters) not taken by a built-in or a registered model (AGORA_EINVAL naming the clash and where
+ * the other model came from); summary is set; init, step, measure and destroy are set, field when there are fields
+ * and apply when there is an action schema; at least one metric; the parameters, metrics and fields have
+ * identifier names, unique within their array, a doc text and valid types, each parameter's default is a value
+ * agora_params_resolve accepts and its range is well formed; the action schema is JSON that agora_schema_check
+ * accepts; spaces is a non-empty set of AGORA_SPACES_* flags. AGORA_ERANGE when AGORA_MODEL_MAX_REGISTERED models
+ * are registered already. Registering the same pointer twice is an error like any other clash. */
+AGORA_API int agora_model_register(const agora_model *m, agora_error *err);
+
+/* Where a model in the registry came from: NULL for a built-in (or a model not in the registry), the absolute path
+ * of the plug-in that registered it (agora_plugin_load), or "" for a model the program registered itself. The
+ * string lives as long as the process. */
+AGORA_API const char *agora_model_origin(const agora_model *m);
 
 #ifdef __cplusplus
 }

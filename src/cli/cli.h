@@ -15,8 +15,8 @@ enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2, CLI_DEGRADED = 3, CLI_INTERRUP
 
 /* One command-line option: --long or -s, with or without a value. */
 typedef struct cli_opt {
-    const char *name;  /* "seed" for --seed */
-    char short_name;   /* 'o' for -o, or 0 */
+    const char *name; /* "seed" for --seed */
+    char short_name;  /* 'o' for -o, or 0 */
     int takes_value;
 } cli_opt;
 
@@ -47,6 +47,12 @@ int cli_has(const cli_args *a, const char *name);
 
 /* Parses a non-negative integer option value; prints an error and returns -1 when it is not one. */
 long long cli_uint(const char *cmd, const char *opt, const char *value);
+
+/* Loads the plug-ins of AGORA_PLUGINS (colon-separated paths), then those of each --plugin option, in order
+ * (agora_plugin_load: a file loaded twice is loaded once). Prints the first error and returns CLI_USAGE; CLI_OK when
+ * all loaded. Every command that resolves a model name calls it before anything else; a sweep's workers and MPI
+ * ranks get the models that way too (forked after it, or running the same command line). */
+int cli_load_plugins(const char *cmd, const cli_args *a);
 
 /* The logger used by every command: "agora: warn: ..." on stderr. */
 extern agora_logger cli_logger;

@@ -8,7 +8,7 @@
 
 static const cli_opt mcp_opts[] = {
     {"max-agents", 0, 1}, {"max-steps", 0, 1},  {"max-worlds", 0, 1}, {"max-snapshots", 0, 1}, {"max-wall", 0, 1},
-    {"output-dir", 0, 1}, {"allow-read", 0, 1}, {"allow-llm", 0, 1}, {"llm-key-env", 0, 1}, {"threads", 't', 1},  {"log-level", 0, 1},     {NULL, 0, 0}};
+    {"output-dir", 0, 1}, {"allow-read", 0, 1}, {"allow-llm", 0, 1}, {"llm-key-env", 0, 1}, {"threads", 't', 1},  {"log-level", 0, 1},     {"plugin", 0, 1}, {NULL, 0, 0}};
 
 static const char mcp_help[] =
     "usage: agora mcp [OPTIONS]\n"
@@ -34,6 +34,8 @@ static const char mcp_help[] =
     "                          AGORA_API_KEY and OPENAI_API_KEY; repeatable\n"
     "  -t, --threads N         OpenMP threads per world (default: all cores)\n"
     "      --log-level LEVEL   error, warn (default), info or debug\n"
+    "      --plugin FILE.so    serve the models of a C plug-in too (repeatable; also AGORA_PLUGINS); only the\n"
+    "                          command line loads plug-ins, a client never can\n"
     "\n"
     "Claude Desktop / Claude Code: {\"mcpServers\": {\"agora\": {\"command\": \"/path/to/agora\", \"args\": "
     "[\"mcp\"]}}}\n";
@@ -46,6 +48,8 @@ int cmd_mcp(int argc, char **argv)
         return rc;
     if (cli_builtin(&a, mcp_help))
         return CLI_OK;
+    if ((rc = cli_load_plugins("mcp", &a)) != CLI_OK)
+        return rc;
     if (a.n_pos > 0) {
         fprintf(stderr, "agora mcp: takes no arguments (see agora mcp --help)\n");
         return CLI_USAGE;

@@ -6,16 +6,20 @@
 #include "cli/cli.h"
 #include "core/internal.h"
 
-static const cli_opt models_opts[] = {{"json", 0, 0}, {NULL, 0, 0}};
+static const cli_opt models_opts[] = {{"json", 0, 0}, {"plugin", 0, 1}, {NULL, 0, 0}};
 
 static const char models_help[] =
-    "usage: agora models [NAME] [--json]\n"
+    "usage: agora models [NAME] [--json] [--plugin FILE.so]...\n"
     "\n"
     "Lists the models agora can run, or one model: parameters (type, default, range, meaning), metrics written\n"
-    "every step, per-agent fields that snapshots hold, and the actions a persona or a scenario intervention may apply.\n"
+    "every step, per-agent fields that snapshots hold, and the actions a persona or a scenario intervention may "
+    "apply.\n"
+    "A plug-in's models follow the built-ins, with the file they came from.\n"
     "\n"
     "options:\n"
-    "      --json       everything as JSON, action schemas included\n"
+    "      --json       everything as JSON, action schemas included (and each model's origin: null for a\n"
+    "                   built-in, else the plug-in's path)\n"
+    "      --plugin FILE.so  load the models of a C plug-in first (repeatable; also AGORA_PLUGINS=A.so:B.so)\n"
     "  -h, --help       this help\n"
     "  -V, --version    print the version\n";
 
@@ -38,7 +42,6 @@ static void range_text(const agora_param_spec *p, char *buf, size_t n)
         snprintf(buf, n, "true|false");
     }
 }
-
 
 /* "fraction: number in [0, 1]" for each property of an action branch except its name. */
 static void action_args(const json_t *branch, char *buf, size_t n)
@@ -63,6 +66,9 @@ static void action_args(const json_t *branch, char *buf, size_t n)
 static void print_model_text(const agora_model *m)
 {
     printf("%s: %s\n", m->name, m->summary);
+    const char *from = agora_model_origin(m);
+    if (from)
+        printf("  plug-in: %s\n", from[0] ? from : "(registered by the program)");
     printf("  runs on:");
     for (int k = AGORA_SPACE_GRID, first = 1; k <= AGORA_SPACE_MIXED; k++)
         if (m->spaces & AGORA_SPACES_FLAG(k)) {
@@ -98,9 +104,8 @@ static void print_model_text(const agora_model *m)
         size_t i;
         json_t *b;
         json_array_foreach(branches, i, b) {
-            const char *name = json_string_value(json_object_get(json_object_get(json_object_get(b, "properties"),
-                                                                                 "action"),
-                                                                 "const"));
+            const char *name = json_string_value(
+                json_object_get(json_object_get(json_object_get(b, "properties"), "action"), "const"));
             char args[512];
             action_args(b, args, sizeof args);
             const char *doc = json_string_value(json_object_get(b, "description"));
@@ -110,7 +115,6 @@ static void print_model_text(const agora_model *m)
     json_decref(schema);
 }
 
-
 int cmd_models(int argc, char **argv)
 {
     cli_args a;
@@ -119,6 +123,8 @@ int cmd_models(int argc, char **argv)
         return rc;
     if (cli_builtin(&a, models_help))
         return CLI_OK;
+    if ((rc = cli_load_plugins("models", &a)) != CLI_OK)
+        return rc;
     if (a.n_pos > 1) {
         fprintf(stderr, "agora models: expected at most one model name\n");
         return CLI_USAGE;
@@ -130,14 +136,18 @@ int cmd_models(int argc, char **argv)
         fprintf(stderr, "agora models: unknown model \"%s\" (known:", a.pos[0]);
         for (int i = 0; i < n; i++)
             fprintf(stderr, " %s", all[i]->name);
-        fprintf(stderr, ")\n");
+        fprintf(stderr, "; a model from a C plug-in needs --plugin FILE.so)\n");
         return CLI_USAGE;
     }
     if (cli_has(&a, "json")) {
         json_t *list = json_array();
         for (int i = 0; i < n; i++)
-            if (!one || all[i] == one)
-                json_array_append_new(list, agora_model_describe(all[i]));
+            if (!one || all[i] == one) {
+                json_t *d = agora_model_describe(all[i]);
+                const char *from = agora_model_origin(all[i]);
+                json_object_set_new(d, "origin", from ? json_string(from) : json_null());
+                json_array_append_new(list, d);
+            }
         json_t *doc = json_pack("{s:o}", "models", list);
         char *s = agora__json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         puts(s ? s : "{}");

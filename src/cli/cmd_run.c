@@ -17,7 +17,8 @@ static const cli_opt run_opts[] = {
     {"output", 'o', 1},       {"seed", 0, 1},      {"steps", 0, 1},     {"threads", 't', 1},   {"set", 's', 1},
     {"quiet", 'q', 0},        {"verbose", 'v', 0}, {"log-level", 0, 1}, {"no-progress", 0, 0}, {"json", 0, 0},
     {"print", 0, 0},          {"llm", 0, 1},       {"llm-url", 0, 1},   {"replay", 0, 1},      {"replay-until", 0, 1},
-    {"replay-lenient", 0, 0}, {"checkpoint-every", 0, 1}, {"resume", 0, 1}, {"force", 0, 0}, {NULL, 0, 0}};
+    {"replay-lenient", 0, 0}, {"checkpoint-every", 0, 1}, {"resume", 0, 1}, {"force", 0, 0},
+    {"plugin", 0, 1},         {NULL, 0, 0}};
 
 static const char run_help[] =
     "usage: agora run SCENARIO [options]\n"
@@ -54,6 +55,7 @@ static const char run_help[] =
     "      --resume FILE     go on with FILE (a run killed or interrupted after a checkpoint) from its last\n"
     "                        checkpoint; the result is exactly the uninterrupted run's. The scenario is the one\n"
     "                        recorded in FILE, or SCENARIO with the same overrides (anything else is refused)\n"
+    "      --plugin FILE.so  load the models of a C plug-in first (repeatable; also AGORA_PLUGINS=A.so:B.so)\n"
     "  -h, --help            this help\n"
     "  -V, --version         print the version\n"
     "\n"
@@ -85,6 +87,7 @@ static const char validate_help[] =
     "  -s, --set KEY=VALUE   override a key, checked like the file; agora run's other options (-o, --steps,\n"
     "                        --seed, --threads, --llm, --replay, --force, ...) are taken too and checked alike\n"
     "      --print           print the effective configuration (defaults filled in) as JSON\n"
+    "      --plugin FILE.so  load the models of a C plug-in first (repeatable; also AGORA_PLUGINS=A.so:B.so)\n"
     "  -h, --help            this help\n"
     "  -V, --version         print the version\n"
     "\n"
@@ -92,8 +95,13 @@ static const char validate_help[] =
 
 void cli_errors(const char *cmd, const agora_scenario_errors *errs)
 {
-    for (int i = 0; i < errs->n; i++)
+    int unknown_model = 0;
+    for (int i = 0; i < errs->n; i++) {
         cli_error(cmd, &errs->e[i]);
+        unknown_model |= strstr(errs->e[i].msg, "unknown model \"") != NULL;
+    }
+    if (unknown_model)
+        fprintf(stderr, "agora %s: a model from a C plug-in needs --plugin FILE.so (or AGORA_PLUGINS)\n", cmd);
     if (errs->n > 1 || errs->more)
         fprintf(stderr, "agora %s: %d errors%s\n", cmd, errs->n,
                 errs->more ? " shown, and more (fix these and check again)" : "");
@@ -451,7 +459,7 @@ int cmd_run(int argc, char **argv)
         return rc;
     if (cli_builtin(&a, run_help))
         return CLI_OK;
-    if ((rc = set_log_level("run", &a)) != CLI_OK)
+    if ((rc = set_log_level("run", &a)) != CLI_OK || (rc = cli_load_plugins("run", &a)) != CLI_OK)
         return rc;
     const char *resume = cli_get(&a, "resume");
     agora_scenario *sc = resume ? scenario_to_resume(&a, resume, &rc) : cli_load_scenario("run", &a, &rc);
@@ -549,7 +557,7 @@ int cmd_validate(int argc, char **argv)
         return rc;
     if (cli_builtin(&a, validate_help))
         return CLI_OK;
-    if ((rc = set_log_level("validate", &a)) != CLI_OK)
+    if ((rc = set_log_level("validate", &a)) != CLI_OK || (rc = cli_load_plugins("validate", &a)) != CLI_OK)
         return rc;
     agora_scenario *sc = cli_load_scenario("validate", &a, &rc);
     if (!sc)

@@ -17,7 +17,7 @@ static const cli_opt sweep_opts[] = {
     {"vary", 0, 1},      {"seeds", 0, 1},     {"output", 'o', 1},    {"threads", 't', 1}, {"set", 's', 1},
     {"quiet", 'q', 0},   {"verbose", 'v', 0}, {"no-progress", 0, 0}, {"dry-run", 0, 0},   {"steps", 0, 1},
     {"log-level", 0, 1}, {"max-calls", 0, 1}, {"max-tokens", 0, 1},  {"max-cost", 0, 1},  {"overwrite", 0, 0},
-    {"force", 0, 0},     {NULL, 0, 0}};
+    {"force", 0, 0},     {"plugin", 0, 1},    {NULL, 0, 0}};
 
 static const char sweep_help[] =
     "usage: agora sweep SCENARIO [--vary KEY=VALUES]... [--seeds N] [-o FILE] [options]\n"
@@ -51,6 +51,8 @@ static const char sweep_help[] =
     "                         llm.max_* limits apply as well; the table's llm_budget column says which runs a\n"
     "                         budget stopped and where)\n"
     "      --dry-run          list the runs and stop\n"
+    "      --plugin FILE.so   load the models of a C plug-in first (repeatable; also AGORA_PLUGINS=A.so:B.so);\n"
+    "                         the workers and every MPI rank have them too\n"
     "  -q, --quiet            no progress bar\n"
     "  -v, --verbose          log what happens\n"
     "      --log-level L      error, warn (default), info or debug\n"
@@ -100,6 +102,8 @@ int cmd_sweep(int argc, char **argv)
         return rc;
     if (cli_builtin(&a, sweep_help))
         return CLI_OK;
+    if ((rc = cli_load_plugins("sweep", &a)) != CLI_OK)
+        return rc;
     if (a.n_pos != 1) {
         fprintf(stderr, "agora sweep: expected one scenario file (see agora sweep --help)\n");
         return CLI_USAGE;

@@ -134,6 +134,33 @@ long long cli_uint(const char *cmd, const char *opt, const char *value)
     return v;
 }
 
+int cli_load_plugins(const char *cmd, const cli_args *a)
+{
+    agora_error err;
+    const char *env = getenv("AGORA_PLUGINS");
+    if (env && *env) {
+        char *list = strdup(env);
+        if (!list) {
+            fprintf(stderr, "agora %s: out of memory\n", cmd);
+            return CLI_USAGE;
+        }
+        for (char *save = NULL, *p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save))
+            if (agora_plugin_load(p, &err) != 0) {
+                char buf[1024];
+                fprintf(stderr, "agora %s: AGORA_PLUGINS: %s\n", cmd, agora_error_format(&err, buf, sizeof buf));
+                free(list);
+                return CLI_USAGE;
+            }
+        free(list);
+    }
+    for (int i = 0; i < a->n_opts; i++)
+        if (strcmp(a->opts[i].opt->name, "plugin") == 0 && agora_plugin_load(a->opts[i].value, &err) != 0) {
+            cli_error(cmd, &err);
+            return CLI_USAGE;
+        }
+    return CLI_OK;
+}
+
 static const char usage[] =
     "usage: agora COMMAND [OPTIONS]\n"
     "\n"
@@ -154,7 +181,10 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  -h, --help          this help (also after a command: agora run --help)\n"
-    "  -V, --version       print the version\n";
+    "  -V, --version       print the version\n"
+    "\n"
+    "run, validate, models, sweep and mcp take --plugin FILE.so: models compiled apart from agora (README \"C\n"
+    "plug-ins\"); AGORA_PLUGINS=A.so:B.so loads plug-ins for them too.\n";
 
 int main(int argc, char **argv)
 {
@@ -178,9 +208,9 @@ int main(int argc, char **argv)
     struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"run", cmd_run}, {"validate", cmd_validate}, {"models", cmd_models}, {"inspect", cmd_inspect},
-                {"sweep", cmd_sweep}, {"export", cmd_export},
-                {"interact", cmd_interact}, {"replay", cmd_replay}, {"mcp", cmd_mcp}};
+    } cmds[] = {{"run", cmd_run},           {"validate", cmd_validate}, {"models", cmd_models},
+                {"inspect", cmd_inspect},   {"sweep", cmd_sweep},       {"export", cmd_export},
+                {"interact", cmd_interact}, {"replay", cmd_replay},     {"mcp", cmd_mcp}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name) == 0) {
             curl_global_init(CURL_GLOBAL_DEFAULT);

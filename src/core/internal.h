@@ -90,4 +90,13 @@ int agora__mkdirs(const char *dir, agora_error *err);
 /* Creates the parent directories of a file path; 0 or AGORA_EIO. */
 int agora__mkdirs_for(const char *path, agora_error *err);
 
+/* The model registry's internals (models/registry.c), shared with the plug-in loader (core/plugin.c). */
+struct agora_model;
+/* Every check agora_model_register makes except the name clash; AGORA_EINVAL with the reason. */
+int agora__model_check(const struct agora_model *m, agora_error *err);
+/* Adds ms[0 .. n) to the registry together, or none of them: AGORA_EINVAL when a name is taken (or given twice),
+ * AGORA_ERANGE when the table is full. `from` is the origin agora_model_origin reports (NULL: ""), kept as given.
+ * dry_run only checks. */
+int agora__models_add(const struct agora_model *const *ms, int n, const char *from, int dry_run, agora_error *err);
+
 #endif

@@ -1406,7 +1406,7 @@ int agora__rules_define(const json_t *def, const void *locs, const char *prefix,
     else if (!name || check_name(&d, "name", "model name", name) == 0) {
         name = name ? name : stem;
         if (agora_model_find(name) && !agora__rules_find(name))
-            fail(&d, "name", 0, AGORA_ESCHEMA, "%s is a built-in model: give yours another name", name);
+            fail(&d, "name", 0, AGORA_ESCHEMA, "%s is a built-in or plug-in model: give yours another name", name);
     }
     const char *summary = str_of(def, "summary");
     if (json_object_get(def, "summary") && !summary)
