@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "core/internal.h"
+#include "rules/model.h"
 
 static const cli_opt models_opts[] = {{"json", 0, 0}, {"plugin", 0, 1}, {NULL, 0, 0}};
 
@@ -69,6 +70,12 @@ static void print_model_text(const agora_model *m)
     const char *from = agora_model_origin(m);
     if (from)
         printf("  plug-in: %s\n", from[0] ? from : "(registered by the program)");
+    if (agora__rules_of(m)) {
+        const agora__rules_model *r = agora__rules_of(m);
+        printf("  rule language: %s (definition %.12s)%s%s\n", r->origin, r->hash,
+               r->npairs ? "; pairs: each agent's partner and the pair's values are kept too" : "",
+               r->move_want ? "; moves: lists of movers and empty sites are kept too" : "");
+    }
     printf("  runs on:");
     for (int k = AGORA_SPACE_GRID, first = 1; k <= AGORA_SPACE_MIXED; k++)
         if (m->spaces & AGORA_SPACES_FLAG(k)) {
@@ -129,22 +136,69 @@ int cmd_models(int argc, char **argv)
         fprintf(stderr, "agora models: expected at most one model name\n");
         return CLI_USAGE;
     }
-    int n;
-    const agora_model *const *all = agora_models(&n);
+    int nreg;
+    const agora_model *const *reg = agora_models(&nreg);
     const agora_model *one = NULL;
-    if (a.n_pos == 1 && !(one = agora_model_find(a.pos[0]))) {
-        fprintf(stderr, "agora models: unknown model \"%s\" (known:", a.pos[0]);
-        for (int i = 0; i < n; i++)
-            fprintf(stderr, " %s", all[i]->name);
-        fprintf(stderr, "; a model from a C plug-in needs --plugin FILE.so)\n");
-        return CLI_USAGE;
+    /* registered models, then the rule-language model files of the model directories (./models,
+     * $AGORA_MODEL_PATH, the installed ones) */
+    const agora_model *all[AGORA_MODEL_MAX_REGISTERED + AGORA_RULES_MAX_MODELS];
+    int n = 0;
+    for (int i = 0; i < nreg; i++)
+        all[n++] = reg[i];
+    if (a.n_pos == 1) {
+        json_t *v = json_string(a.pos[0]);
+        agora_scenario_errors errs;
+        memset(&errs, 0, sizeof errs);
+        agora_error err;
+        int r = agora__rules_resolve(v, ".", NULL, "model", a.pos[0], NULL, &one, &err, &errs);
+        json_decref(v);
+        if (r == AGORA_ENOTFOUND) {
+            fprintf(stderr, "agora models: unknown model \"%s\" (known:", a.pos[0]);
+            for (int i = 0; i < n; i++)
+                fprintf(stderr, " %s", all[i]->name);
+            fprintf(stderr, "; a model file's path, a name in ./models or $AGORA_MODEL_PATH; a model from a C plug-in "
+                            "needs --plugin FILE.so)\n");
+            return CLI_USAGE;
+        }
+        if (r) {
+            for (int i = 0; i < errs.n; i++)
+                cli_error("models", &errs.e[i]);
+            if (!errs.n)
+                cli_error("models", &err);
+            if (errs.more)
+                fprintf(stderr, "agora models: ... and more errors\n");
+            return CLI_USAGE; /* as `agora validate` does for a file with errors */
+        }
+        all[n++] = one;
+    } else {
+        char names[4096] = "";
+        agora__rules_dir_names(NULL, names, sizeof names);
+        for (char *tok = strtok(names, ", "); tok; tok = strtok(NULL, ", ")) {
+            json_t *v = json_string(tok);
+            const agora_model *m = NULL;
+            agora_error err;
+            if (agora__rules_resolve(v, NULL, NULL, "model", tok, NULL, &m, &err, NULL) == 0 && m &&
+                n < (int)(sizeof all / sizeof all[0])) {
+                int dup = 0;
+                for (int i = 0; i < n; i++)
+                    dup |= all[i] == m;
+                if (!dup)
+                    all[n++] = m;
+            } else if (m == NULL) {
+                char why[1024];
+                fprintf(stderr, "agora models: skipping the model file of %s: %s\n", tok,
+                        agora_error_format(&err, why, sizeof why));
+            }
+            json_decref(v);
+        }
     }
     if (cli_has(&a, "json")) {
         json_t *list = json_array();
         for (int i = 0; i < n; i++)
             if (!one || all[i] == one) {
                 json_t *d = agora_model_describe(all[i]);
-                const char *from = agora_model_origin(all[i]);
+                const char *from = agora__rules_of(all[i]) ? agora__rules_of(all[i])->origin
+                                                            : agora_model_origin(all[i]);
                 json_object_set_new(d, "origin", from ? json_string(from) : json_null());
                 json_array_append_new(list, d);
             }
