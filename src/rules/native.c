@@ -56,7 +56,11 @@ extern char **environ;
 #define RXN_TIMEOUT_MS 120000 /* the compiler's time limit */
 #define RXN_POW_MAX 8         /* pow(x, k) tables cover k = 0 .. 8 (a Moore neighbourhood's counts) */
 
-static const char *const rxn_flags[] = {"-std=gnu11", "-O2", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math"};
+/* -ftree-vectorize with the dynamic cost model: GCC 12's -O2 only vectorises loops it needs no run-time alias
+ * check or epilogue for, which a grid row never is. Vectorising keeps every bit (no reassociation without
+ * fast-math); no -march, so the object runs on the CPU agora runs on and the libm calls are the interpreter's. */
+static const char *const rxn_flags[] = {"-std=gnu11", "-O2",     "-ftree-vectorize",  "-fvect-cost-model=dynamic",
+                                        "-fPIC",      "-shared", "-ffp-contract=off", "-fno-fast-math"};
 #define RXN_NFLAGS ((int)(sizeof rxn_flags / sizeof rxn_flags[0]))
 
 /* ---- a growing text buffer ------------------------------------------------------------------------------------ */
@@ -345,7 +349,14 @@ typedef struct rx_plan {
     uint8_t *target;  /* [ret + 1]: a jump lands here */
     int *fold_of;     /* [ret + 1]: for an NB_BEGIN, its fold instruction */
     uint8_t *pow_tab; /* [ret + 1]: a POWR whose exponent is an I2R of an int: table it */
+    /* bernoulli(p) whose p is computed straight from invariants and at most one neighbour count k (NB_CNT8K):
+     * chain_at[s] = b + 1 where p's code starts at s and BERN is at b; chain_k[b] = the count's pc + 2 (1: no count,
+     * k is 0; 0: no chain). The threshold for each k in 0..8 is kept per call once computed, and p's code is skipped
+     * then. */
+    int *chain_at, *chain_k;
     int uses_nb;      /* reads neighbours or the degree: one body per kind of cell */
+    int small;        /* every int the program makes fits an int32 (0/1, counts, bytes, small literals): int32 slots */
+    int bern;         /* draws bernoulli(): a per-call cache of threshold31 */
     char reason[160]; /* why the program is refused (empty: translated) */
 } rx_plan;
 
@@ -354,6 +365,8 @@ static void plan_free(rx_plan *pl)
     free(pl->target);
     free(pl->fold_of);
     free(pl->pow_tab);
+    free(pl->chain_at);
+    free(pl->chain_k);
 }
 
 static int refuse(rx_plan *pl, const char *fmt, int pc)
@@ -369,6 +382,111 @@ static int jump_target(const rx_ins *in, int *t)
         return 1;
     }
     return 0;
+}
+
+/* Whether an instruction computes a pure function of its operand slots and the call's invariants. */
+static int pure_op(int op)
+{
+    switch (op) {
+    case RX_OP_LDI:
+    case RX_OP_LDR:
+    case RX_OP_LDPI:
+    case RX_OP_LDPR:
+    case RX_OP_LDT:
+    case RX_OP_LDPOP:
+    case RX_OP_I2R:
+    case RX_OP_NEGI:
+    case RX_OP_NEGR:
+    case RX_OP_NOT:
+    case RX_OP_ADDI:
+    case RX_OP_SUBI:
+    case RX_OP_MULI:
+    case RX_OP_MODI:
+    case RX_OP_ADDR:
+    case RX_OP_SUBR:
+    case RX_OP_MULR:
+    case RX_OP_DIVR:
+    case RX_OP_POWR:
+    case RX_OP_EQI:
+    case RX_OP_NEI:
+    case RX_OP_LTI:
+    case RX_OP_LEI:
+    case RX_OP_GTI:
+    case RX_OP_GEI:
+    case RX_OP_EQR:
+    case RX_OP_NER:
+    case RX_OP_LTR:
+    case RX_OP_LER:
+    case RX_OP_GTR:
+    case RX_OP_GER:
+    case RX_OP_AND:
+    case RX_OP_OR:
+    case RX_OP_ABSI:
+    case RX_OP_ABSR:
+    case RX_OP_MINI:
+    case RX_OP_MINR:
+    case RX_OP_MAXI:
+    case RX_OP_MAXR:
+    case RX_OP_EXP:
+    case RX_OP_LOG:
+    case RX_OP_SQRT:
+    case RX_OP_FLOOR:
+    case RX_OP_CEIL:
+    case RX_OP_ROUND:
+    case RX_OP_CLAMPI:
+    case RX_OP_CLAMPR:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The code of bernoulli's argument at bp: the straight run of instructions before it that write slots >= its slot
+ * (stack discipline: a sibling or ancestor before it writes a lower slot; a jump or a label ends the run). It is a
+ * chain when every instruction in it is pure or one NB_CNT8K, and each reads only slots written inside it. */
+static void plan_chain(const agora__rx_prog *p, rx_plan *pl, int bp)
+{
+    const int D = p->code[bp].d;
+    int sp = bp;
+    while (sp > 0) {
+        const rx_ins *in = &p->code[sp - 1];
+        int t;
+        if (in->d < D || jump_target(in, &t) || in->op == RX_OP_NB_BEGIN || is_fold(in->op) ||
+            in->op == RX_OP_NB_MEAN || in->op == RX_OP_RNB)
+            break;
+        sp--;
+        if (pl->target[sp])
+            break; /* control may enter here: the run starts here at the latest */
+    }
+    if (sp == bp)
+        return;
+    uint8_t written[AGORA_RX_MAX_SLOTS + 8];
+    memset(written, 0, sizeof written);
+    int kpc = -1;
+    for (int pc = sp; pc < bp; pc++) {
+        const rx_ins *in = &p->code[pc];
+        if (pc > sp && pl->target[pc])
+            return;
+        if (in->op == RX_OP_NB_CNT8K) {
+            if (kpc >= 0)
+                return;
+            kpc = pc;
+        } else if (!pure_op(in->op)) {
+            return;
+        }
+        ins_io io;
+        io_of(p, pc, TY_I, &io);
+        for (int k = 0; k < io.nr; k++)
+            if (io.r[k] < D || io.r[k] >= (int)sizeof written || !written[io.r[k]])
+                return;
+        if (io.w < D || io.w >= (int)sizeof written)
+            return;
+        written[io.w] = 1;
+    }
+    if (p->code[sp].d != D)
+        return;
+    pl->chain_at[sp] = bp + 1;
+    pl->chain_k[bp] = kpc + 2;
 }
 
 /* Checks that the program has the shape compile.c gives it (a main program ending in RET, structured neighbour
@@ -390,12 +508,15 @@ static int plan_program(const agora__rx_prog *p, rx_plan *pl)
     pl->target = calloc((size_t)n, 1);
     pl->fold_of = calloc((size_t)n, sizeof *pl->fold_of);
     pl->pow_tab = calloc((size_t)n, 1);
+    pl->chain_at = calloc((size_t)n, sizeof *pl->chain_at);
+    pl->chain_k = calloc((size_t)n, sizeof *pl->chain_k);
     uint8_t *ty = calloc((size_t)n * (size_t)ns, 1), *inv = calloc((size_t)n * (size_t)ns, 1);
     uint8_t *seen = calloc((size_t)n, 1);
     int *work = malloc(sizeof *work * (size_t)n * 4 + 16);
     uint8_t *cur_t = malloc((size_t)ns), *cur_i = malloc((size_t)ns);
     int rc = -1;
-    if (!pl->target || !pl->fold_of || !pl->pow_tab || !ty || !inv || !seen || !work || !cur_t || !cur_i) {
+    if (!pl->target || !pl->fold_of || !pl->pow_tab || !pl->chain_at || !pl->chain_k || !ty || !inv || !seen || !work ||
+        !cur_t || !cur_i) {
         refuse(pl, "out of memory (%d)", 0);
         goto done;
     }
@@ -431,6 +552,59 @@ static int plan_program(const agora__rx_prog *p, rx_plan *pl)
             !pl->target[pc])
             pl->pow_tab[pc] = 1;
     }
+    /* int32 slots when every int written is a truth value, a byte, a neighbour count (a degree is below 2^31: CSR
+     * rows are int32-indexed) or a literal that fits: the operations that read them (comparisons, and, or, not, if,
+     * int to real, the result) give the same values at either width, and the compiler can vectorise them */
+    pl->small = 1;
+    for (int pc = 0; pc < n; pc++) {
+        const rx_ins *in = &p->code[pc];
+        ins_io io;
+        io_of(p, pc, TY_I, &io);
+        if (in->op == RX_OP_BERN)
+            pl->bern = 1;
+        if (io.w < 0 || io.wt != TY_I)
+            continue;
+        switch (in->op) {
+        case RX_OP_LDI:
+            if (in->imm.i < INT32_MIN || in->imm.i > INT32_MAX)
+                pl->small = 0;
+            break;
+        case RX_OP_NB_BEGIN:
+            if (pl->fold_of[pc] == 0) /* set below; checked again once known */
+                break;
+            /* fall through */
+        case RX_OP_LDV8:
+        case RX_OP_LDN8:
+        case RX_OP_EQV8K:
+        case RX_OP_NB_CNT8K:
+        case RX_OP_EQI:
+        case RX_OP_NEI:
+        case RX_OP_LTI:
+        case RX_OP_LEI:
+        case RX_OP_GTI:
+        case RX_OP_GEI:
+        case RX_OP_EQR:
+        case RX_OP_NER:
+        case RX_OP_LTR:
+        case RX_OP_LER:
+        case RX_OP_GTR:
+        case RX_OP_GER:
+        case RX_OP_AND:
+        case RX_OP_OR:
+        case RX_OP_NOT:
+        case RX_OP_NB_COUNT:
+        case RX_OP_NB_ANY:
+        case RX_OP_NB_ALL:
+        case RX_OP_BERN:
+        case RX_OP_MINI:
+        case RX_OP_MAXI:
+        case RX_OP_CLAMPI:
+            break;
+        default:
+            pl->small = 0;
+            break;
+        }
+    }
     /* neighbour loops: NB_BEGIN b, body b+1 .. f-1, fold f (jumping back to b+1), NB_MEAN at f+1 for a mean, and
      * b jumps past it all; nothing jumps into the loop from outside, nothing in it jumps out */
     for (int b = 0; b < n; b++) {
@@ -460,6 +634,9 @@ static int plan_program(const agora__rx_prog *p, rx_plan *pl)
             }
         }
         pl->fold_of[b] = f;
+        const int fop = p->code[f].op;
+        if (fop != RX_OP_NB_COUNT && fop != RX_OP_NB_ANY && fop != RX_OP_NB_ALL && fold_type(fop) == TY_I)
+            pl->small = 0; /* int sums and min/max (their start values are INT64_MIN/MAX) need 64 bits */
     }
     for (int pc = 0; pc < n; pc++)
         if (p->code[pc].op == RX_OP_NB_MEAN && (pc == 0 || !is_fold(p->code[pc - 1].op))) {
@@ -542,6 +719,9 @@ static int plan_program(const agora__rx_prog *p, rx_plan *pl)
             }
         }
     }
+    for (int bp = 1; bp < n; bp++)
+        if (p->code[bp].op == RX_OP_BERN)
+            plan_chain(p, pl, bp);
     rc = 0;
 done:
     free(ty);
@@ -616,6 +796,27 @@ static void emit_real(sbuf *b, int pc, int d, const char *expr)
     sb_printf(b, "{ const double v = %s; if (!isfinite(v)) ", expr);
     FAULT_AT(pc, "v");
     sb_printf(b, " sr%d = v; }", d);
+}
+
+/* NB_CNT8K at pc into the lvalue `dst`. */
+static void emit_count(sbuf *b, const agora__rx_prog *p, int m, int pc, const char *dst)
+{
+    const rx_ins *in = &p->code[pc];
+    const char *cmp = in->aux ? "!=" : "==";
+    const int kk = (int)in->imm.i, x = in->x;
+    if (m == M_IN8 || m == M_IN4) {
+        sb_printf(b, "%s = (int64_t)(unsigned)(", dst);
+        for (int q = 0; q < (m == M_IN8 ? 8 : 4); q++)
+            sb_printf(b, "%s(cb%d[a + o%d] %s %d)", q ? " + " : "", x, q, cmp, kk);
+        sb_puts(b, ");");
+    } else if (m == M_NONE) {
+        sb_printf(b, "%s = 0;", dst);
+    } else {
+        nb_list(b, m);
+        sb_printf(b, " { int64_t cnt = 0; for (nbk = 0; nbk < nbn; nbk++) cnt += cb%d[", x);
+        nb_id(b, m, "nbk");
+        sb_printf(b, "] %s %d; %s = cnt; }", cmp, kk, dst);
+    }
 }
 
 /* One instruction of program k in mode m. */
@@ -888,6 +1089,19 @@ static void emit_ins(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k,
     case RX_OP_BERN:
     case RX_OP_NORM:
     case RX_OP_BINOM:
+        if (in->op == RX_OP_BERN && pl->chain_k[pc]) {
+            /* p was computed by its chain (not skipped): its threshold, kept for this k */
+            sb_printf(b, "if (isnan(sr%d)) ", d);
+            snprintf(e, sizeof e, "sr%d", d);
+            FAULT_AT(pc, e);
+            sb_printf(b,
+                      " th%d = rx_thr31(sr%d); if ((uint64_t)kq%d <= %d) { tt%d[kq%d] = th%d; tv%d[kq%d] = 1; }\n"
+                      "Lk%d_%d:; { uint64_t bb = rx_at(bs%d, (uint64_t)a);%s si%d = th%d == 0 ? 0 : rx_r31(bb) < "
+                      "th%d; }",
+                      pc, d, pc, RXN_POW_MAX, pc, pc, pc, pc, pc, b->body, pc, x,
+                      in->aux ? " bb = rx_at(bb, (uint64_t)nbj);" : "", d, pc, pc);
+            break;
+        }
         sb_printf(b, "{ uint64_t bb = rx_at(bs%d, (uint64_t)a);%s ", x,
                   in->aux ? " bb = rx_at(bb, (uint64_t)nbj);" : "");
         switch (in->op) {
@@ -902,7 +1116,13 @@ static void emit_ins(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k,
             sb_printf(b, "if (isnan(sr%d)) ", d);
             snprintf(e, sizeof e, "sr%d", d);
             FAULT_AT(pc, e);
-            sb_printf(b, " si%d = rx_r31(bb) < rx_thr31(sr%d);", d, d);
+            /* threshold31 is a pure function of p's bits: a small per-call cache keyed by them saves its floor() */
+            sb_printf(
+                b,
+                " const uint64_t pb = rx_bits(sr%d); const unsigned h = (unsigned)((pb ^ (pb >> 17) ^ (pb >> 35)) "
+                "& 15u); uint32_t th; if (tck[h] == pb) th = tcv[h]; else { th = rx_thr31(sr%d); tck[h] = pb; "
+                "tcv[h] = th; } si%d = th == 0 ? 0 : rx_r31(bb) < th;",
+                d, d, d);
             break;
         case RX_OP_NORM:
             sb_puts(b, "const double u1 = (double)((bb >> 11) + 1) * 0x1.0p-53; const double u2 = "
@@ -926,20 +1146,15 @@ static void emit_ins(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k,
         sb_printf(b, "if ((cb%d[a] == %d) == %d) goto L%d_%d;", d, (int)in->imm.i, in->aux, b->body, x);
         break;
     case RX_OP_NB_CNT8K: {
-        const char *cmp = in->aux ? "!=" : "==";
-        const int kk = (int)in->imm.i;
-        if (m == M_IN8 || m == M_IN4) {
-            sb_printf(b, "si%d = (int64_t)(unsigned)(", d);
-            for (int q = 0; q < (m == M_IN8 ? 8 : 4); q++)
-                sb_printf(b, "%s(cb%d[a + o%d] %s %d)", q ? " + " : "", x, q, cmp, kk);
-            sb_puts(b, ");");
-        } else if (m == M_NONE) {
-            sb_printf(b, "si%d = 0;", d);
+        int owner = -1; /* the bernoulli chain whose prefix computed this count already */
+        for (int q = pc + 1; q <= pl->ret && owner < 0; q++)
+            if (pl->chain_k[q] == pc + 2)
+                owner = q;
+        if (owner >= 0) {
+            sb_printf(b, "si%d = kq%d;", d, owner);
         } else {
-            nb_list(b, m);
-            sb_printf(b, " { int64_t cnt = 0; for (nbk = 0; nbk < nbn; nbk++) cnt += cb%d[", x);
-            nb_id(b, m, "nbk");
-            sb_printf(b, "] %s %d; si%d = cnt; }", cmp, kk, d);
+            snprintf(e, sizeof e, "si%d", d);
+            emit_count(b, p, m, pc, e);
         }
         break;
     }
@@ -985,7 +1200,7 @@ static void emit_body(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k
     const int ns = p->nslots + 3;
     sb_puts(b, "{\n");
     for (int s = 0; s < ns; s++)
-        sb_printf(b, "int64_t si%d = 0; double sr%d = 0.0; ", s, s);
+        sb_printf(b, "%s si%d = 0; double sr%d = 0.0; ", pl->small ? "int32_t" : "int64_t", s, s);
     sb_puts(b, "\nint64_t nbn = 0, nbk = 0, nbj = a; (void)nbn; (void)nbk; (void)nbj;\n");
     if (m == M_BORDER)
         sb_puts(b, "int64_t ids[8]; (void)ids;\n");
@@ -994,6 +1209,20 @@ static void emit_body(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k
     for (int pc = 0; pc <= pl->ret; pc++) {
         if (pl->target[pc])
             sb_printf(b, "L%d_%d:;\n", b->body, pc);
+        if (pl->chain_at[pc]) {
+            /* a bernoulli chain starts: its k first, and its kept threshold when there is one */
+            const int bp = pl->chain_at[pc] - 1, kp = pl->chain_k[bp] - 2;
+            sb_printf(b, "int64_t kq%d; uint32_t th%d; ", bp, bp);
+            if (kp >= 0) {
+                char dst[32];
+                snprintf(dst, sizeof dst, "kq%d", bp);
+                emit_count(b, p, m, kp, dst);
+            } else {
+                sb_printf(b, "kq%d = 0;", bp);
+            }
+            sb_printf(b, " if ((uint64_t)kq%d <= %d && tv%d[kq%d]) { th%d = tt%d[kq%d]; goto Lk%d_%d; }\n", bp,
+                      RXN_POW_MAX, bp, bp, bp, bp, bp, b->body, bp);
+        }
         int skip = 0;
         sb_printf(b, "/* %d */ ", pc);
         emit_ins(b, p, pl, k, m, pc, &skip);
@@ -1121,6 +1350,11 @@ static void emit_program(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, in
     for (int pc = 0; pc <= pl->ret; pc++)
         if (pl->pow_tab[pc])
             sb_printf(b, "double pwt%d[%d]; uint64_t pwb%d = 0; int pwok%d = 0;\n", pc, RXN_POW_MAX + 1, pc, pc);
+    for (int pc = 0; pc <= pl->ret; pc++)
+        if (pl->chain_k[pc])
+            sb_printf(b, "uint32_t tt%d[%d]; uint8_t tv%d[%d] = {0};\n", pc, RXN_POW_MAX + 1, pc, RXN_POW_MAX + 1);
+    if (pl->bern) /* all zero is a valid state: threshold31(+0.0) is 0 */
+        sb_puts(b, "uint64_t tck[16] = {0}; uint32_t tcv[16] = {0};\n");
     sb_puts(b, "int fpc = 0; double fval = 0.0; int64_t fi = 0;\n");
     if (!pl->uses_nb) {
         emit_loop(b, p, pl, k, M_NONE, "lo", "hi");
@@ -1544,7 +1778,11 @@ int agora__rx_native_build(const agora__rx_prog *const *progs, int n, agora__rx_
             unlink(tmp_so);
             goto done;
         }
-        unlink(tmp_c);
+        /* the source stays beside the object (<hash>.c), for whoever wants to read what runs */
+        char kept[1100];
+        snprintf(kept, sizeof kept, "%s/%s.c", dir, hash);
+        if (rename(tmp_c, kept) != 0)
+            unlink(tmp_c);
         if (rename(tmp_so, m->path) != 0) {
             snprintf(m->status, sizeof m->status, "interpreter (cannot write to the cache %s: %s)", dir,
                      strerror(errno));
