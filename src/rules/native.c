@@ -354,9 +354,11 @@ typedef struct rx_plan {
      * k is 0; 0: no chain). The threshold for each k in 0..8 is kept per call once computed, and p's code is skipped
      * then. */
     int *chain_at, *chain_k;
-    int uses_nb;      /* reads neighbours or the degree: one body per kind of cell */
-    int small;        /* every int the program makes fits an int32 (0/1, counts, bytes, small literals): int32 slots */
-    int bern;         /* draws bernoulli(): a per-call cache of threshold31 */
+    int uses_nb;  /* reads neighbours or the degree: one body per kind of cell */
+    int small;    /* every int the program makes fits an int32 (0/1, counts, bytes, small literals): int32 slots */
+    int bern;     /* draws bernoulli(): a per-call cache of threshold31 */
+    int precount; /* branches or faults keep the body scalar: interior neighbour counts are computed first, a chunk of a
+                     row at a time, in a loop the compiler vectorises */
     char reason[160]; /* why the program is refused (empty: translated) */
 } rx_plan;
 
@@ -382,6 +384,13 @@ static int jump_target(const rx_ins *in, int *t)
         return 1;
     }
     return 0;
+}
+
+static int io_writes_real(const agora__rx_prog *p, int pc)
+{
+    ins_io io;
+    io_of(p, pc, TY_I, &io);
+    return io.w >= 0 && io.wt == TY_R;
 }
 
 /* Whether an instruction computes a pure function of its operand slots and the call's invariants. */
@@ -722,6 +731,17 @@ static int plan_program(const agora__rx_prog *p, rx_plan *pl)
     for (int bp = 1; bp < n; bp++)
         if (p->code[bp].op == RX_OP_BERN)
             plan_chain(p, pl, bp);
+    int straight = pl->small, counts = 0;
+    for (int pc = 0; pc < n; pc++) {
+        const int op = p->code[pc].op;
+        int tt;
+        counts += op == RX_OP_NB_CNT8K;
+        if (jump_target(&p->code[pc], &tt) || op == RX_OP_NB_BEGIN || op == RX_OP_RNB || op == RX_OP_MODI ||
+            op == RX_OP_BERN || op == RX_OP_BINOM || op == RX_OP_UNIF2 || op == RX_OP_NORM ||
+            (pure_op(op) && io_writes_real(p, pc)))
+            straight = 0;
+    }
+    pl->precount = counts > 0 && !straight;
     rc = 0;
 done:
     free(ty);
@@ -799,12 +819,14 @@ static void emit_real(sbuf *b, int pc, int d, const char *expr)
 }
 
 /* NB_CNT8K at pc into the lvalue `dst`. */
-static void emit_count(sbuf *b, const agora__rx_prog *p, int m, int pc, const char *dst)
+static void emit_count(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int m, int pc, const char *dst)
 {
     const rx_ins *in = &p->code[pc];
     const char *cmp = in->aux ? "!=" : "==";
     const int kk = (int)in->imm.i, x = in->x;
-    if (m == M_IN8 || m == M_IN4) {
+    if ((m == M_IN8 || m == M_IN4) && pl->precount) {
+        sb_printf(b, "%s = kc%d[a - a0];", dst, pc);
+    } else if (m == M_IN8 || m == M_IN4) {
         sb_printf(b, "%s = (int64_t)(unsigned)(", dst);
         for (int q = 0; q < (m == M_IN8 ? 8 : 4); q++)
             sb_printf(b, "%s(cb%d[a + o%d] %s %d)", q ? " + " : "", x, q, cmp, kk);
@@ -1154,7 +1176,7 @@ static void emit_ins(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k,
             sb_printf(b, "si%d = kq%d;", d, owner);
         } else {
             snprintf(e, sizeof e, "si%d", d);
-            emit_count(b, p, m, pc, e);
+            emit_count(b, p, pl, m, pc, e);
         }
         break;
     }
@@ -1216,7 +1238,7 @@ static void emit_body(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k
             if (kp >= 0) {
                 char dst[32];
                 snprintf(dst, sizeof dst, "kq%d", bp);
-                emit_count(b, p, m, kp, dst);
+                emit_count(b, p, pl, m, kp, dst);
             } else {
                 sb_printf(b, "kq%d = 0;", bp);
             }
@@ -1234,11 +1256,31 @@ static void emit_body(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k
     b->body++;
 }
 
+#define RXN_CHUNK 256 /* agents whose neighbour counts are computed ahead (precount) */
+
 static void emit_loop(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k, int m, const char *from,
                       const char *to)
 {
-    sb_printf(b, "for (int64_t a = %s; a < %s; a++)\n", from, to);
+    if (!pl->precount || (m != M_IN8 && m != M_IN4)) {
+        sb_printf(b, "for (int64_t a = %s; a < %s; a++)\n", from, to);
+        emit_body(b, p, pl, k, m);
+        return;
+    }
+    sb_printf(b, "for (int64_t a0 = %s; a0 < %s; a0 += %d) {\nconst int64_t a1 = a0 + %d < %s ? a0 + %d : %s;\n", from,
+              to, RXN_CHUNK, RXN_CHUNK, to, RXN_CHUNK, to);
+    for (int pc = 0; pc <= pl->ret; pc++) {
+        const rx_ins *in = &p->code[pc];
+        if (in->op != RX_OP_NB_CNT8K)
+            continue;
+        sb_printf(b, "uint8_t kc%d[%d];\nfor (int64_t a = a0; a < a1; a++) kc%d[a - a0] = (uint8_t)(", pc, RXN_CHUNK,
+                  pc);
+        for (int q = 0; q < (m == M_IN8 ? 8 : 4); q++)
+            sb_printf(b, "%s(cb%d[a + o%d] %s %d)", q ? " + " : "", in->x, q, in->aux ? "!=" : "==", (int)in->imm.i);
+        sb_puts(b, ");\n");
+    }
+    sb_puts(b, "for (int64_t a = a0; a < a1; a++)\n");
     emit_body(b, p, pl, k, m);
+    sb_puts(b, "}\n");
 }
 
 static const char *out_ctype(const agora__rx_prog *p)
