@@ -192,7 +192,7 @@ static inline double round_even(double x)
     return f;
 }
 
-static const char *op_name(int op)
+const char *agora__rx_op_name(int op)
 {
     switch (op) {
     case RX_OP_ADDR:
@@ -745,7 +745,7 @@ static void fill_fault(const agora__rx_prog *p, const agora_rx_ctx *c, int64_t a
     f->step = c->t;
     f->line = p->line[pc];
     f->column = p->col[pc];
-    f->op = op_name(p->code[pc].op);
+    f->op = agora__rx_op_name(p->code[pc].op);
     f->value = value;
 }
 

@@ -420,4 +420,53 @@ struct agora__rx_prog {
     int nvars, nparams;
 };
 
+/* ---- the native backend (native.c): programs translated to C, compiled at run time, cached by hash ------------- */
+
+/* The operation a fault at an instruction of this opcode names ("log", "/", "the result", ...; static text). */
+const char *agora__rx_op_name(int op);
+
+/* What evaluates agents [lo, hi) of a program: agora__rx_eval_range itself or a native function with the same
+ * semantics (the same bits, the same faults), so a caller holds either behind one pointer. */
+typedef int (*agora__rx_range_fn)(const agora__rx_prog *prog, const agora_rx_ctx *ctx, int64_t lo, int64_t hi,
+                                  void *out_column, agora_rx_fault *fault);
+
+/* A set of programs compiled together into one shared object (one compiler run for a model's rules and metrics). */
+typedef struct agora__rx_native agora__rx_native;
+
+/* Translates progs[0 .. n-1] to C, compiles them with AGORA_CC (else the compiler agora was built with, else cc)
+ * into <cache>/<sha256>.so (cache: AGORA_CACHE_DIR, else $XDG_CACHE_HOME/agora, else $HOME/.cache/agora; created
+ * 0700; written under a temporary name and renamed, so concurrent processes never see half a file), or loads that
+ * file when it is there (no compiler run), and resolves one function per program. Any failure — AGORA_RULES_NATIVE=0,
+ * no compiler, a compile error, dlopen, the cache, a program the translator refuses — leaves programs on the
+ * interpreter with the reason in agora__rx_native_status; it is not an error. The native function of program i is
+ * bound to progs[i] (its constants are compiled in): call it only with that program; the module keeps no pointer to
+ * the programs. *out is owned by the caller (agora__rx_native_free); fault->op texts from native code live as long
+ * as the module. Population aggregates stay interpreted (agora__rx_pop_aggregates). Errors: AGORA_ENOMEM only. */
+int agora__rx_native_build(const agora__rx_prog *const *progs, int n, agora__rx_native **out, agora_error *err);
+
+/* Program i's range function: native, or agora__rx_eval_range when it fell back (also for a NULL module). */
+agora__rx_range_fn agora__rx_native_fn(const agora__rx_native *m, int i);
+
+/* Whether program i runs natively. */
+int agora__rx_native_is_native(const agora__rx_native *m, int i);
+
+/* Which path runs and why: "native (cached /home/u/.cache/agora/ab12....so)", "native (compiled in 180 ms: ...)",
+ * "interpreter (no C compiler: cc not found)", ... (valid while the module lives). */
+const char *agora__rx_native_status(const agora__rx_native *m);
+
+/* Whether building this module ran the compiler (0 on a cache hit or a fall-back before compiling). */
+int agora__rx_native_compiled(const agora__rx_native *m);
+
+/* The shared object's path, or NULL when nothing native is loaded. */
+const char *agora__rx_native_path(const agora__rx_native *m);
+
+/* Unloads the shared object and frees the module; NULL is allowed. */
+void agora__rx_native_free(agora__rx_native *m);
+
+/* The C source agora__rx_native_build compiles (without its stamp line), for tests and for reading: *src is
+ * malloc'd (the caller frees it); translated[k] (n entries) tells whether program k was translated, why[] the first
+ * refusal. 0 or AGORA_ENOMEM. */
+int agora__rx_native_source(const agora__rx_prog *const *progs, int n, char **src, size_t *len, int *translated,
+                            char *why, size_t why_size);
+
 #endif
