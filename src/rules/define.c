@@ -1586,8 +1586,17 @@ static int file_exists(const char *p)
 }
 
 /* The model directories, in search order, for a name: writes the first NAME.yaml (or .yml, .json) found. */
-static int find_model_file(const char *name, const char *base_dir, char *found, size_t size, char *tried,
-                           size_t tried_size)
+/* The same file (device and inode), so that a scenario named like its model (scenarios/seir.yaml with model: seir)
+ * does not find itself in its own directory. */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* The first NAME.yaml (.yml, .json) in the model directories that is not the scenario file `self` (may be NULL). */
+static int find_model_file(const char *name, const char *base_dir, const char *self, char *found, size_t size,
+                           char *tried, size_t tried_size)
 {
     const char *dirs[8];
     char buf[4][4096];
@@ -1617,7 +1626,7 @@ static int find_model_file(const char *name, const char *base_dir, char *found, 
             size_t n = colon ? (size_t)(colon - p) : strlen(p);
             for (int e = 0; e < 3; e++) {
                 snprintf(found, size, "%.*s/%s%s", (int)n, p, name, ext[e]);
-                if (file_exists(found))
+                if (file_exists(found) && !same_file(found, self))
                     return 0;
             }
             if (o < tried_size)
@@ -1665,7 +1674,7 @@ int agora__rules_resolve(const json_t *v, const char *base_dir, const void *locs
             snprintf(full, sizeof full, "%s/%s", base_dir, s);
         return agora__rules_load(full, out, err, errs);
     }
-    if (!is_ident(s) || find_model_file(s, base_dir, full, sizeof full, tried, sizeof tried) != 0)
+    if (!is_ident(s) || find_model_file(s, base_dir, file, full, sizeof full, tried, sizeof tried) != 0)
         return AGORA_ENOTFOUND;
     return agora__rules_load(full, out, err, errs);
 }
