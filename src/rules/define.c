@@ -1585,7 +1585,6 @@ static int file_exists(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* The model directories, in search order, for a name: writes the first NAME.yaml (or .yml, .json) found. */
 /* The same file (device and inode), so that a scenario named like its model (scenarios/seir.yaml with model: seir)
  * does not find itself in its own directory. */
 static int same_file(const char *a, const char *b)
@@ -1594,7 +1593,8 @@ static int same_file(const char *a, const char *b)
     return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-/* The first NAME.yaml (.yml, .json) in the model directories that is not the scenario file `self` (may be NULL). */
+/* The model directories, in search order, for a name: writes the first NAME.yaml (or .yml, .json) found that is not
+ * the scenario file `self` (may be NULL). */
 static int find_model_file(const char *name, const char *base_dir, const char *self, char *found, size_t size,
                            char *tried, size_t tried_size)
 {
