@@ -304,10 +304,14 @@ static void json_syntax_error_has_jansson_position(void **state)
 static void unknown_and_missing_model(void **state)
 {
     (void)state;
-    assert_load_fails("unknown_model.yaml", AGORA_ESCHEMA, "1:8: model: unknown model \"seir\" (known: sir, opinion, market)");
+    /* (models/seir.yaml exists now: the fixture names a model that is nowhere) */
+    assert_load_fails("unknown_model.yaml", AGORA_ESCHEMA,
+                      "1:8: model: unknown model \"no_such_model\" (known: sir, opinion, market; or a model file "
+                      "NAME.yaml in the scenario's directory, ../models, ./models or $AGORA_MODEL_PATH)");
     assert_load_fails("missing_model.yaml", AGORA_ESCHEMA, "1:1: model: required key is missing (one of: sir, opinion, market)");
     assert_parse_fails("model: [sir]\n" GRID, AGORA_ESCHEMA,
-                       "test.yaml:1:8: model: expected a model name (one of: sir, opinion, market), got [\"sir\"]");
+                       "test.yaml:1:8: model: expected a model name (one of: sir, opinion, market), a model file "
+                       "(models/x.yaml) or {define: {...}}, got [\"sir\"]");
 }
 
 static void missing_file_is_an_io_error(void **state)
@@ -637,7 +641,8 @@ static void every_error_of_a_file_is_reported_with_its_line(void **state)
     /* an unknown model: nothing after it can be checked, but the keys before it are */
     const char *want3[] = {"test.yaml:3:1: bogus: unknown key (known: name, description, mode, model, space, params, "
                            "steps, seed, threads, output, interventions, llm, personas, sweep)",
-                           "test.yaml:1:8: model: unknown model \"sri\" (known: sir, opinion, market)"};
+                           "test.yaml:1:8: model: unknown model \"sri\" (known: sir, opinion, market; or a model "
+                           "file NAME.yaml in the scenario's directory, ../models, ./models or $AGORA_MODEL_PATH)"};
     assert_reports("model: sri\n" GRID "bogus: 1\n", NULL, 0, want3, 2, 0);
     /* overrides: each bad one named (output.path= restores the default: no error) */
     const char *sets[] = {"params.beta=7", "space.width=0", "output.path=", "seed=-1"};
