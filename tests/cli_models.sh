@@ -193,7 +193,7 @@ PYEOF
 pass "frustration"
 
 # ---- the rule SIR against the built-in sir on an Erdős–Rényi graph (N = 20000, <k> = 20) ----
-for seed in 1 2 3 4; do
+for seed in 1 2 3 4 5 6 7 8; do
   run "$S/sir_er_theory.yaml" --seed $seed --steps 250 -o er_b$seed.h5
   run "$S/sir_er_theory.yaml" --seed $seed --steps 250 --set model=sir_rules -o er_r$seed.h5
 done
@@ -207,21 +207,30 @@ for _ in range(200):                        # bond percolation: r = 1 - (1 - r0)
     mid = (lo + hi) / 2
     lo, hi = (mid, hi) if mid - 1 + (1 - r0) * exp(-k * T * mid) < 0 else (lo, mid)
 theory = (lo + hi) / 2
+SEEDS, NS = range(1, 9), 8
 get = lambda p, s: h5py.File(f"er_{p}{s}.h5", "r")["metrics"]
-fin = {p: np.array([get(p, s)["attack_rate"][-1] for s in (1, 2, 3, 4)]) for p in "br"}
+fin = {p: np.array([get(p, s)["attack_rate"][-1] for s in SEEDS]) for p in "br"}
 for p in "br":
-    assert all(get(p, s)["I"][-1] == 0 for s in (1, 2, 3, 4)), "an epidemic did not end"
-print(f"final size: theory {theory:.4f}, built-in {fin['b'].mean():.4f}, rules {fin['r'].mean():.4f} (4 seeds)")
+    assert all(get(p, s)["I"][-1] == 0 for s in SEEDS), "an epidemic did not end"
+print(f"final size: theory {theory:.4f}, built-in {fin['b'].mean():.4f}, rules {fin['r'].mean():.4f} ({NS} seeds)")
 # the bound, as in tests/test_sir.c: within 2 points of the theory (the seed-to-seed sd is ~0.01)
 assert abs(fin["r"].mean() - theory) < 0.02 and abs(fin["b"].mean() - theory) < 0.02
 # the mean epidemic curves agree within sampling error: at every step the difference of the means of I_frac is
 # below 4 standard errors of that difference (4 sd: no false alarm over the ~250 correlated steps), plus 0.002 for
-# the early steps where both curves start from 100 cases and the spread is nearly nil
-cur = {p: np.array([get(p, s)["I_frac"][:] for s in (1, 2, 3, 4)]) for p in "br"}
+# the early steps where both curves start from 100 cases and the spread is nearly nil. The curves vary much from seed
+# to seed (peak times 44..56), so that alone is weak; the peak's height and time are compared too, each by the
+# difference of means over its standard error (|z| < 3). Measured: a rule SIR with beta 5 % too high gives z = 4.6
+# on the peak height (and a final size 5 points off); the true one |z| < 0.5.
+cur = {p: np.array([get(p, s)["I_frac"][:] for s in SEEDS]) for p in "br"}
 d = cur["r"].mean(0) - cur["b"].mean(0)
-se = np.sqrt(cur["r"].var(0, ddof=1) / 4 + cur["b"].var(0, ddof=1) / 4)
+se = np.sqrt(cur["r"].var(0, ddof=1) / NS + cur["b"].var(0, ddof=1) / NS)
 worst = np.max(np.abs(d) - 4 * se)
 print(f"mean curves: largest |difference| {np.abs(d).max():.4f} at peak I_frac {cur['b'].mean(0).max():.4f}")
 assert worst < 0.002, worst
+z = lambda a, b: (a.mean() - b.mean()) / np.sqrt(a.var(ddof=1) / NS + b.var(ddof=1) / NS)
+zh = z(cur["r"].max(1), cur["b"].max(1))
+zt = z(cur["r"].argmax(1).astype(float), cur["b"].argmax(1).astype(float))
+print(f"peak height z = {zh:.2f}, peak time z = {zt:.2f}")
+assert abs(zh) < 3 and abs(zt) < 3, (zh, zt)
 PYEOF
 pass "sir_rules matches the built-in sir"
