@@ -244,7 +244,8 @@ static void syntax_errors_say_what_was_expected(void **state)
                  "integer too large: 99999999999999999999 (at most 9223372036854775807; a real: add .0)");
     assert_error("1e999", AGORA_RX_ANY, -1, AGORA_EPARSE, 10, 5, "number out of range: 1e999");
     assert_error("2 ^ 3", AGORA_RX_ANY, -1, AGORA_EPARSE, 10, 7, "'^' is not an operator: write ** for a power");
-    assert_error("x.y", AGORA_RX_ANY, -1, AGORA_EPARSE, 10, 6, "'.' only follows nb (nb.x is a neighbour's x) and, in pair rules, partner");
+    assert_error("x.y", AGORA_RX_ANY, -1, AGORA_EPARSE, 10, 6,
+                 "'.' only follows nb (nb.x is a neighbour's x) and, in pair rules, partner");
     assert_error("age \xC3\xA9", AGORA_RX_ANY, -1, AGORA_EPARSE, 10, 9, "unexpected byte 0xC3");
     /* a NUL byte inside the text is not the end of it */
     agora_rx_env env = env_with(1);
@@ -876,6 +877,112 @@ static void population_aggregates_are_identical_at_any_thread_count(void **state
     world_free(&w);
 }
 
+/* The brute-force Gini coefficient: mean |xi - xj| over all ordered pairs (i = j included) / (2 mean). */
+static double brute_gini(const double *x, int64_t n)
+{
+    double sum = 0, pairs = 0;
+    for (int64_t i = 0; i < n; i++) {
+        sum += x[i];
+        for (int64_t j = 0; j < n; j++)
+            pairs += fabs(x[i] - x[j]);
+    }
+    return sum != 0 ? (pairs / ((double)n * (double)n)) / (2 * sum / (double)n) : 0.0;
+}
+
+static double gini_of_wealth(world *w, const char *text)
+{
+    agora_rx_env env = env_with(0);
+    agora__rx_prog *p = compile_env(text, AGORA_RX_REAL, -1, &env);
+    assert_int_equal(agora__rx_prog_type(p, NULL), AGORA_RX_REAL);
+    agora_rx_value v[2];
+    agora_error err;
+    assert_int_equal(agora__rx_pop_aggregates(p, &w->ctx, v, NULL, &err), 0);
+    w->ctx.pop = v;
+    agora_rx_value out;
+    assert_int_equal(agora__rx_eval(p, &w->ctx, 0, &out, NULL), 0);
+    w->ctx.pop = NULL;
+    agora__rx_free(p);
+    return out.r;
+}
+
+static void pop_gini_matches_brute_force_on_small_populations(void **state)
+{
+    (void)state;
+    /* hand-computed: equal wealth 0; one agent holding all of n gives (n - 1) / n; {1, 2, 3, 4} gives 0.25 */
+    const double cases[][5] = {{2, 2, 2, 2, 2}, {0, 0, 0, 0, 7}, {1, 2, 3, 4, 0}};
+    const int64_t sizes[] = {5, 5, 4};
+    const double want[] = {0.0, 0.8, 0.25};
+    for (int c = 0; c < 3; c++) {
+        world w;
+        world_init(&w, NULL, sizes[c]);
+        memcpy(w.wealth, cases[c], (size_t)sizes[c] * sizeof *w.wealth);
+        assert_true(fabs(gini_of_wealth(&w, "pop_gini(wealth)") - want[c]) < 1e-15);
+        world_free(&w);
+    }
+    /* random non-negative values, sizes 1 .. 40, against the O(n^2) definition; and an int argument (age) */
+    for (int64_t n = 1; n <= 40; n++) {
+        world w;
+        world_init(&w, NULL, n);
+        double ages[40];
+        for (int64_t i = 0; i < n; i++) {
+            w.wealth[i] = -log(1 - agora_rng_u01(agora_rng(11, (uint64_t)n, (uint64_t)i, 0)));
+            w.age[i] = (int64_t)(agora_rng(11, (uint64_t)n, (uint64_t)i, 1) % 50);
+            ages[i] = (double)w.age[i];
+        }
+        assert_true(fabs(gini_of_wealth(&w, "pop_gini(wealth)") - brute_gini(w.wealth, n)) < 1e-12);
+        assert_true(fabs(gini_of_wealth(&w, "pop_gini(age)") - brute_gini(ages, n)) < 1e-12);
+        /* scale-free, and the expression is evaluated per agent first */
+        assert_true(fabs(gini_of_wealth(&w, "pop_gini(3 * wealth)") - brute_gini(w.wealth, n)) < 1e-12);
+        world_free(&w);
+    }
+    /* a zero sum and an empty population give 0 */
+    world w;
+    world_init(&w, NULL, 6);
+    memset(w.wealth, 0, 6 * sizeof *w.wealth);
+    assert_true(gini_of_wealth(&w, "pop_gini(wealth)") == 0.0);
+    w.ctx.n = 0;
+    assert_true(gini_of_wealth(&w, "pop_gini(wealth)") == 0.0);
+    world_free(&w);
+    /* typing: a number argument, a real result, and no nesting or randomness inside */
+    assert_error("pop_gini(state)", AGORA_RX_ANY, -1, AGORA_ESCHEMA, 10, 14,
+                 "pop_gini: expected a number, got state (a category)");
+    assert_error("pop_gini(uniform())", AGORA_RX_ANY, -1, AGORA_ESCHEMA, 10, 14,
+                 "uniform: no randomness inside pop_gini (population aggregates are computed once per step)");
+    assert_error("pop_gini(nb_sum(nb.age))", AGORA_RX_ANY, -1, AGORA_ESCHEMA, 10, 14,
+                 "aggregates do not nest: nb_sum inside pop_gini");
+    assert_error("pop_gini(wealth)", AGORA_RX_INT, -1, AGORA_ESCHEMA, 10, 5,
+                 "the rule gives real, but x is int: use round(...), floor(...) or ceil(...)");
+}
+
+static void pop_gini_is_identical_at_any_thread_count(void **state)
+{
+    (void)state;
+    const int64_t n = 50001; /* several blocks, not a multiple of the block */
+    world w;
+    world_init(&w, NULL, n);
+    for (int64_t i = 0; i < n; i++)
+        w.wealth[i] = agora_rng_u01(agora_rng(3, 0, (uint64_t)i, 1)) * 10.0;
+    double g[3];
+    for (int k = 0; k < 3; k++) {
+        w.ctx.threads = 1 << k;
+        g[k] = gini_of_wealth(&w, "pop_gini(wealth) + 0 * pop_gini(age)");
+    }
+    assert_memory_equal(&g[0], &g[1], sizeof g[0]);
+    assert_memory_equal(&g[0], &g[2], sizeof g[0]);
+    /* uniform on [0, 10): Gini 1/3, within the sampling sd (about 0.002 for 5 x 10^4 values) */
+    assert_true(fabs(g[0] - 1.0 / 3.0) < 0.01);
+    /* the agents' order does not matter: the values are sorted */
+    for (int64_t i = 0; i < n / 2; i++) {
+        const double t = w.wealth[i];
+        w.wealth[i] = w.wealth[n - 1 - i];
+        w.wealth[n - 1 - i] = t;
+    }
+    w.ctx.threads = 2;
+    const double rev = gini_of_wealth(&w, "pop_gini(wealth) + 0 * pop_gini(age)");
+    assert_memory_equal(&rev, &g[0], sizeof rev);
+    world_free(&w);
+}
+
 /* ---- randomness ------------------------------------------------------------------------------------------------- */
 
 /* Mean and variance of a real/int/bool expression over n agents at step t. */
@@ -1080,6 +1187,8 @@ int main(void)
         cmocka_unit_test(neighbour_aggregates_match_brute_force_on_a_graph),
         cmocka_unit_test(random_neighbour_picks_each_neighbour_alike),
         cmocka_unit_test(population_aggregates_are_identical_at_any_thread_count),
+        cmocka_unit_test(pop_gini_matches_brute_force_on_small_populations),
+        cmocka_unit_test(pop_gini_is_identical_at_any_thread_count),
         cmocka_unit_test(distributions_have_their_moments),
         cmocka_unit_test(draws_are_keyed_by_seed_step_agent_and_site),
         cmocka_unit_test(correlation_between_sites_is_within_sampling_error),

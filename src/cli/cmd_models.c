@@ -169,7 +169,11 @@ int cmd_models(int argc, char **argv)
                 fprintf(stderr, "agora models: ... and more errors\n");
             return CLI_USAGE; /* as `agora validate` does for a file with errors */
         }
-        all[n++] = one;
+        int listed = 0;
+        for (int i = 0; i < n; i++)
+            listed |= all[i] == one;
+        if (!listed)
+            all[n++] = one;
     } else {
         char names[4096] = "";
         agora__rules_dir_names(NULL, names, sizeof names);

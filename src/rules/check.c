@@ -12,7 +12,7 @@
  *     the other branch of if(), or the rule's variable; categories have == and != only;
  *   - if(c, a, b): c is bool; a and b are both categories of one kind or both numbers (promoted to the wider);
  *   - floor/ceil/round give int; abs/min/max/clamp keep the (promoted) type; nb_count/pop_count count bools;
- *     nb_mean/pop_mean give real (0 with no neighbours or agents); nb_any/nb_all give bool;
+ *     nb_mean/pop_mean/pop_gini give real (0 with no neighbours or agents); nb_any/nb_all give bool;
  *   - neighbour aggregates need a space with neighbours, read a neighbour (nb.x) and do not nest; population
  *     aggregates do not nest either, and hold no nb. and no randomness;
  *   - the result must fit the rule's variable: a real into an int is an error whose message gives the fix.
@@ -469,9 +469,9 @@ static int check_aggregate(checker *c, int node, int fn)
         t = rc ? 0 : N(c, a)->type;
         N(c, node)->cat = N(c, a)->cat;
         break;
-    default: /* sum, mean, min, max */
+    default: /* sum, mean, min, max, gini */
         rc = num_arg(c, node, 0, name, &t);
-        if (fn == RX_F_NB_MEAN || fn == RX_F_POP_MEAN)
+        if (fn == RX_F_NB_MEAN || fn == RX_F_POP_MEAN || fn == RX_F_POP_GINI)
             t = AGORA_RX_REAL;
         else
             t = t == AGORA_RX_REAL ? AGORA_RX_REAL : AGORA_RX_INT;
@@ -670,7 +670,7 @@ static int check_name(checker *c, int node)
             if (env->vars_in_pop_only && c->in_pop < 0)
                 return fail(c, node,
                             "%s: a metric is a number about the population: read variables inside pop_count, "
-                            "pop_sum, pop_mean, pop_min or pop_max (pop_mean(%s), ...)",
+                            "pop_sum, pop_mean, pop_min, pop_max or pop_gini (pop_mean(%s), ...)",
                             name, name);
             n->ref = RX_R_VAR;
             n->index = i;

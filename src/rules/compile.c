@@ -370,6 +370,7 @@ static void gen_call(gen *g, int node, int d)
     case RX_F_POP_MEAN:
     case RX_F_POP_MIN:
     case RX_F_POP_MAX:
+    case RX_F_POP_GINI:
         g->popnode[n->index] = node;
         emit(g, node, RX_OP_LDPOP, d, n->index);
         return;

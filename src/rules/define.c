@@ -584,6 +584,12 @@ static int define_vars(dctx *d, agora__rules_model *m, const json_t *vars)
             rc = fail(d, path, 1, AGORA_ESCHEMA, "\"%s\" is also a parameter", name);
             continue;
         }
+        /* a variable is a snapshot field, beside the dimension scales of /snapshots (h5writer.c refuses these) */
+        if (!strcmp(name, "time") || !strcmp(name, "x") || !strcmp(name, "y") || !strcmp(name, "agent")) {
+            rc = fail(d, path, 1, AGORA_ESCHEMA,
+                      "variable \"%s\": the name is taken by the snapshots' scales (time, x, y, agent)", name);
+            continue;
+        }
         const json_t *type = json_is_object(v) ? json_object_get(v, "type") : v;
         const json_t *values = json_is_object(v) ? json_object_get(v, "values") : NULL;
         if (json_is_object(v) && check_keys(d, v, path, keys)) {

@@ -829,6 +829,29 @@ static inline void pop_fold(const rx_popagg *a, pop_part *p, agora_rx_value x)
     p->has = 1;
 }
 
+/* A total order on finite doubles (the values pop_gini sorts; rules never leave a NaN in a column). */
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The Gini coefficient of v[0 .. n) (sorted here, in place): sum_ij |v_i - v_j| / (2 n^2 mean), which on the sorted
+ * values is sum_i (2i - n - 1) v_(i) / (n sum v), i = 1..n; both sums in index order, so the result depends only on
+ * the multiset of values. 0 for an empty population or a zero sum. */
+static double gini_of(double *v, int64_t n)
+{
+    if (n <= 0)
+        return 0.0;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    double sum = 0.0, weighted = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        sum += v[i];
+        weighted += (double)(2 * (i + 1) - n - 1) * v[i];
+    }
+    return sum != 0.0 ? weighted / ((double)n * sum) : 0.0;
+}
+
 int agora__rx_pop_aggregates(const agora__rx_prog *prog, const agora_rx_ctx *ctx, agora_rx_value *out,
                              agora_rx_fault *fault, agora_error *err)
 {
@@ -840,8 +863,13 @@ int agora__rx_pop_aggregates(const agora__rx_prog *prog, const agora_rx_ctx *ctx
     int64_t *fault_agent = malloc(sizeof *fault_agent * (size_t)(nblocks ? nblocks : 1));
     int *fault_pc = malloc(sizeof *fault_pc * (size_t)(nblocks ? nblocks : 1));
     double *fault_value = malloc(sizeof *fault_value * (size_t)(nblocks ? nblocks : 1));
+    /* pop_gini needs every value, not a partial: each gini aggregate gets a column of n values (gslot[k], or -1) */
+    int *gslot = malloc(sizeof *gslot * (size_t)npop), ngini = 0;
+    for (int k = 0; gslot && k < npop; k++)
+        gslot[k] = prog->pop[k].fn == RX_F_POP_GINI ? ngini++ : -1;
+    double *gv = ngini ? malloc(sizeof *gv * (size_t)(n ? n : 1) * (size_t)ngini) : NULL;
     int rc = 0;
-    if (!parts || !fault_agent || !fault_pc || !fault_value) {
+    if (!parts || !fault_agent || !fault_pc || !fault_value || !gslot || (ngini && !gv)) {
         rc = agora_error_set(err, AGORA_ENOMEM, prog->where, "out of memory");
         goto done;
     }
@@ -862,7 +890,11 @@ int agora__rx_pop_aggregates(const agora__rx_prog *prog, const agora_rx_ctx *ctx
                     fault_value[bi] = bad;
                     break;
                 }
-                pop_fold(&prog->pop[k], &p[k], s[0]);
+                if (gslot[k] >= 0)
+                    gv[(size_t)gslot[k] * (size_t)n + (size_t)i] =
+                        prog->pop[k].type == AGORA_RX_REAL ? s[0].r : (double)s[0].i;
+                else
+                    pop_fold(&prog->pop[k], &p[k], s[0]);
             }
     }
     for (int64_t bi = 0; bi < nblocks; bi++)
@@ -898,13 +930,15 @@ int agora__rx_pop_aggregates(const agora__rx_prog *prog, const agora_rx_ctx *ctx
             }
             total.has = 1;
         }
-        if (a->fn == RX_F_POP_MEAN) {
+        if (a->fn == RX_F_POP_GINI) {
+            out[k].r = gini_of(gv + (size_t)gslot[k] * (size_t)n, n);
+        } else if (a->fn == RX_F_POP_MEAN) {
             const double sum = real ? total.v.r : (double)total.v.i;
             out[k].r = n > 0 ? sum / (double)n : 0.0;
         } else {
             out[k] = total.v; /* 0 for an empty population */
         }
-        if (real || a->fn == RX_F_POP_MEAN) {
+        if (real || a->fn == RX_F_POP_MEAN || a->fn == RX_F_POP_GINI) {
             if (!isfinite(out[k].r)) {
                 if (fault) {
                     fault->rule = prog->rule;
@@ -921,6 +955,8 @@ int agora__rx_pop_aggregates(const agora__rx_prog *prog, const agora_rx_ctx *ctx
         }
     }
 done:
+    free(gslot);
+    free(gv);
     free(parts);
     free(fault_agent);
     free(fault_pc);

@@ -21,14 +21,17 @@
  *                inside, nb.x is the neighbour's x and a plain x still the agent's own; the argument must read a
  *                neighbour (nb.x); aggregates do not nest
  *   population   pop_count(e) pop_sum(e) pop_mean(e) pop_min(e) pop_max(e) over every agent's state at t (plain
- *                names are each agent's variables; no nb., no randomness, no nesting)
+ *                names are each agent's variables; no nb., no randomness, no nesting);
+ *                pop_gini(e): the Gini coefficient of e over the population, sum_ij |e_i - e_j| / (2 n^2 mean),
+ *                computed on the sorted values as sum_i (2i - n - 1) e_(i) / (n sum e) (i = 1..n); a real, 0 when the
+ *                population is empty or the sum is 0 (meant for values >= 0: wealth, income)
  *   randomness   uniform()  uniform(a, b)  bernoulli(p)  normal(mu, sd)  binomial(n, p)
  *   pairs        in a pair rule (env->pair), partner.x is the partner's x (the caller declares the "partner.x"
  *                variables and fills their columns)
  *
  * Types: bool, int (int64), real (double), category. bool promotes to int and int to real in arithmetic; `/`,
- * `**`, pow, exp, log, sqrt and nb_mean/pop_mean give real; floor, ceil and round give int. See check.c for every
- * typing rule and eval.c for the run-time semantics (integer wrap, %, rounding, the distributions, faults).
+ * `**`, pow, exp, log, sqrt, nb_mean, pop_mean and pop_gini give real; floor, ceil and round give int. See check.c
+ * for every typing rule and eval.c for the run-time semantics (integer wrap, %, rounding, the distributions, faults).
  *
  * Determinism: every draw site gets its own RNG stream, stream_base + its index in source order, fixed at compile
  * time, so a draw is a pure function of (key, t, agent, site) — and of the neighbour for a site inside an aggregate
@@ -280,6 +283,7 @@ typedef enum rx_fn {
     RX_F_POP_MEAN,
     RX_F_POP_MIN,
     RX_F_POP_MAX,
+    RX_F_POP_GINI,
     RX_F_UNIFORM,
     RX_F_BERNOULLI,
     RX_F_NORMAL,

@@ -50,6 +50,7 @@ const rx_fninfo agora__rx_fns[RX_F_COUNT] = {
     [RX_F_POP_MEAN] = {"pop_mean", 1, 1},
     [RX_F_POP_MIN] = {"pop_min", 1, 1},
     [RX_F_POP_MAX] = {"pop_max", 1, 1},
+    [RX_F_POP_GINI] = {"pop_gini", 1, 1},
     [RX_F_UNIFORM] = {"uniform", 0, 2},
     [RX_F_BERNOULLI] = {"bernoulli", 1, 1},
     [RX_F_NORMAL] = {"normal", 2, 2},

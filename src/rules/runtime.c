@@ -336,7 +336,7 @@ static void keep_fault(fault_slot *best, const agora_rx_fault *f, const agora__r
 /* Evaluates programs progs[0 .. np) for agents [0, n) into outs, in parallel over blocks. 0, or AGORA_ERANGE with
  * the world failed. Each program's population aggregates are computed first into pops[k]. */
 static int eval_all(agora_world *w, rx_world *s, agora__rx_prog *const *progs, void *const *outs, int np,
-                    const void *const *cols, int64_t n, const int64_t *draw_id, int nbhd)
+                    const void *const *cols, int64_t n, const int64_t *draw_id, int nbhd, const int64_t *agent_of)
 {
     agora_rx_value popv[AGORA_RULES_MAX_VARS][8];
     const agora_rx_value *pops[AGORA_RULES_MAX_VARS];
@@ -356,6 +356,8 @@ static int eval_all(agora_world *w, rx_world *s, agora__rx_prog *const *progs, v
         agora_error e;
         int rc = agora__rx_pop_aggregates(progs[k], &c, buf, &f, &e);
         if (rc == AGORA_ERANGE) {
+            if (agent_of && f.agent >= 0)
+                f.agent = agent_of[f.agent];
             fault_out(w, progs[k], &f);
             return rc;
         }
@@ -379,6 +381,8 @@ static int eval_all(agora_world *w, rx_world *s, agora__rx_prog *const *progs, v
         }
     }
     if (best.has) {
+        if (agent_of && best.f.agent >= 0)
+            best.f.agent = agent_of[best.f.agent]; /* pairs: compact index k is agent list[k] */
         fault_out(w, best.p, &best.f);
         return AGORA_ERANGE;
     }
@@ -398,7 +402,7 @@ static int step_rules(agora_world *w, rx_world *s, int64_t n)
         }
     if (np == 0)
         return 0;
-    int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->cur, n, NULL, 1);
+    int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->cur, n, NULL, 1, NULL);
     if (rc)
         return rc;
     for (int i = 0; i < m->nvars; i++)
@@ -458,13 +462,9 @@ static int step_pairs(agora_world *w, rx_world *s, int64_t n)
         }
     /* pair rules read no neighbours of the compact index (define.c compiles them against the space's, but the
      * compact columns are not the space's layout): nb_* in a pair rule is refused there */
-    int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->gather, p, s->draw_id, 0);
-    if (rc) {
-        /* the fault's agent is a compact index: name the agent */
-        agora_error *e = (agora_error *)agora_world_error(w);
-        (void)e;
+    int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->gather, p, s->draw_id, 0, s->list);
+    if (rc)
         return rc;
-    }
     for (int i = 0; i < m->nvars; i++) {
         if (!m->vars[i].pair)
             continue;
@@ -507,7 +507,7 @@ static int step_moves(agora_world *w, rx_world *s, int64_t n)
     uint8_t *tmp = (uint8_t *)s->empty; /* the empty list is filled after the flags are read */
     agora__rx_prog *progs[2] = {m->move_empty, m->move_want};
     void *outs[2] = {s->flag, tmp};
-    int rc = eval_all(w, s, progs, outs, 2, (const void *const *)s->cur, n, NULL, 1);
+    int rc = eval_all(w, s, progs, outs, 2, (const void *const *)s->cur, n, NULL, 1, NULL);
     if (rc)
         return rc;
     int64_t nm = 0;
