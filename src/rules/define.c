@@ -343,6 +343,7 @@ static void model_free(agora__rules_model *m)
 {
     if (!m)
         return;
+    agora__rx_native_free(m->native);
     for (int i = 0; m->params && i < m->nparams; i++) {
         free((char *)m->params[i].name);
         free((char *)m->params[i].doc);
@@ -1319,6 +1320,31 @@ static int define_spaces(dctx *d, agora__rules_model *m, const json_t *spaces)
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static agora__rules_model *registry[AGORA_RULES_MAX_MODELS];
 static int n_registry;
+
+const char *agora__rules_native(const agora__rules_model *cm)
+{
+    agora__rules_model *m = (agora__rules_model *)cm; /* the build is the model's one piece of mutable state */
+    pthread_mutex_lock(&reg_lock);
+    if (!m->native_state) {
+        const agora__rx_prog *progs[AGORA_RULES_MAX_VARS];
+        int idx[AGORA_RULES_MAX_VARS], np = 0;
+        for (int i = 0; i < m->nvars; i++)
+            if (m->vars[i].rule) {
+                idx[np] = i;
+                progs[np++] = m->vars[i].rule;
+            }
+        agora_error e;
+        if (np && agora__rx_native_build(progs, np, &m->native, &e) != 0)
+            m->native = NULL;
+        for (int i = 0; i < m->nvars; i++)
+            m->rule_fn[i] = agora__rx_eval_range;
+        for (int k = 0; m->native && k < np; k++)
+            m->rule_fn[idx[k]] = agora__rx_native_fn(m->native, k);
+        m->native_state = 1;
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return m->native ? agora__rx_native_status(m->native) : "interpreter (no rules to compile, or out of memory)";
+}
 
 const agora__rules_model *agora__rules_of(const agora_model *m)
 {

@@ -111,7 +111,16 @@ typedef struct agora__rules_model {
     int uses_nb;                       /* some expression reads neighbours */
     char nb_where[512];                /* the first such expression, for the mixed-space error */
     char *origin;                      /* the file it came from, or "inline" */
+    /* The rules compiled to C (native.c), built by the first world that runs the model (under a lock), then shared:
+     * rule_fn[i] evaluates variable i's rule, natively or by the interpreter. */
+    int native_state; /* 0 not built yet, 1 built */
+    struct agora__rx_native *native;
+    agora__rx_range_fn rule_fn[AGORA_RULES_MAX_VARS];
 } agora__rules_model;
+
+/* Builds the model's native rules once (AGORA_RULES_NATIVE=0: the interpreter) and returns the status text
+ * ("native (cached ...)", "interpreter (...)"). */
+const char *agora__rules_native(const agora__rules_model *m);
 
 /* Checks a definition and returns its model (interned: the same definition gives the same pointer). `def` is the
  * definition's tree; `locs` (may be NULL) its positions with key paths under `prefix` ("" for a model file,

@@ -25,6 +25,7 @@
 
 #include <omp.h>
 
+#include "agora/log.h"
 #include "agora/matching.h"
 #include "agora/world.h"
 #include "rules/model.h"
@@ -199,6 +200,8 @@ int agora__rules_init(agora_world *w, const json_t *params, agora_error *err)
     agora_world_set_model_state(w, s);
     s->rm = m;
     s->nv = m->nvars;
+    if (!m->native_state) /* the first world of this model in the process says which path its rules take */
+        agora_log(agora_world_logger(w), AGORA_LOG_INFO, "model %s: rules %s", m->name, agora__rules_native(m));
     s->action_step = -1;
     s->npop_max = max_pop(m);
     agora__rx_nbhd_init(&s->nb, sp);
@@ -336,7 +339,8 @@ static void keep_fault(fault_slot *best, const agora_rx_fault *f, const agora__r
 /* Evaluates programs progs[0 .. np) for agents [0, n) into outs, in parallel over blocks. 0, or AGORA_ERANGE with
  * the world failed. Each program's population aggregates are computed first into pops[k]. */
 static int eval_all(agora_world *w, rx_world *s, agora__rx_prog *const *progs, void *const *outs, int np,
-                    const void *const *cols, int64_t n, const int64_t *draw_id, int nbhd, const int64_t *agent_of)
+                    const void *const *cols, int64_t n, const int64_t *draw_id, int nbhd, const int64_t *agent_of,
+                    const agora__rx_range_fn *fns)
 {
     agora_rx_value popv[AGORA_RULES_MAX_VARS][8];
     const agora_rx_value *pops[AGORA_RULES_MAX_VARS];
@@ -376,7 +380,7 @@ static int eval_all(agora_world *w, rx_world *s, agora__rx_prog *const *progs, v
         for (int k = 0; k < np; k++) {
             cc.pop = pops[k];
             agora_rx_fault f;
-            if (agora__rx_eval_range(progs[k], &cc, lo, hi, outs[k], &f) != 0)
+            if ((fns ? fns[k] : agora__rx_eval_range)(progs[k], &cc, lo, hi, outs[k], &f) != 0)
                 keep_fault(&best, &f, progs[k], k);
         }
     }
@@ -394,15 +398,17 @@ static int step_rules(agora_world *w, rx_world *s, int64_t n)
     const agora__rules_model *m = s->rm;
     agora__rx_prog *progs[AGORA_RULES_MAX_VARS];
     void *outs[AGORA_RULES_MAX_VARS];
+    agora__rx_range_fn fns[AGORA_RULES_MAX_VARS];
     int np = 0;
     for (int i = 0; i < m->nvars; i++)
         if (m->vars[i].rule) {
             progs[np] = m->vars[i].rule;
+            fns[np] = m->rule_fn[i] ? m->rule_fn[i] : agora__rx_eval_range;
             outs[np++] = s->next[i];
         }
     if (np == 0)
         return 0;
-    int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->cur, n, NULL, 1, NULL);
+    int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->cur, n, NULL, 1, NULL, fns);
     if (rc)
         return rc;
     for (int i = 0; i < m->nvars; i++)
@@ -462,7 +468,7 @@ static int step_pairs(agora_world *w, rx_world *s, int64_t n)
         }
     /* pair rules read no neighbours of the compact index (define.c compiles them against the space's, but the
      * compact columns are not the space's layout): nb_* in a pair rule is refused there */
-    int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->gather, p, s->draw_id, 0, s->list);
+    int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->gather, p, s->draw_id, 0, s->list, NULL);
     if (rc)
         return rc;
     for (int i = 0; i < m->nvars; i++) {
@@ -507,7 +513,7 @@ static int step_moves(agora_world *w, rx_world *s, int64_t n)
     uint8_t *tmp = (uint8_t *)s->empty; /* the empty list is filled after the flags are read */
     agora__rx_prog *progs[2] = {m->move_empty, m->move_want};
     void *outs[2] = {s->flag, tmp};
-    int rc = eval_all(w, s, progs, outs, 2, (const void *const *)s->cur, n, NULL, 1, NULL);
+    int rc = eval_all(w, s, progs, outs, 2, (const void *const *)s->cur, n, NULL, 1, NULL, NULL);
     if (rc)
         return rc;
     int64_t nm = 0;
