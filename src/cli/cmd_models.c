@@ -201,8 +201,8 @@ int cmd_models(int argc, char **argv)
         for (int i = 0; i < n; i++)
             if (!one || all[i] == one) {
                 json_t *d = agora_model_describe(all[i]);
-                const char *from = agora__rules_of(all[i]) ? agora__rules_of(all[i])->origin
-                                                            : agora_model_origin(all[i]);
+                const char *from =
+                    agora__rules_of(all[i]) ? agora__rules_of(all[i])->origin : agora_model_origin(all[i]);
                 json_object_set_new(d, "origin", from ? json_string(from) : json_null());
                 json_array_append_new(list, d);
             }

@@ -92,7 +92,8 @@ static void add(dctx *d, const agora_error *e)
 #if defined(__GNUC__)
 __attribute__((format(printf, 5, 6)))
 #endif
-static int fail(dctx *d, const char *path, int want_key, int code, const char *fmt, ...)
+static int
+fail(dctx *d, const char *path, int want_key, int code, const char *fmt, ...)
 {
     agora_error e;
     char msg[sizeof e.msg], full[512];
@@ -134,7 +135,7 @@ static int check_keys(dctx *d, const json_t *obj, const char *path, const char *
     const char *k;
     const json_t *v;
     int rc = 0;
-    json_object_foreach ((json_t *)obj, k, v) {
+    json_object_foreach((json_t *)obj, k, v) {
         int ok = 0;
         for (int i = 0; known[i]; i++)
             ok |= strcmp(k, known[i]) == 0;
@@ -170,8 +171,8 @@ static int is_ident(const char *s)
 }
 
 /* Names the runtime gives expressions itself, or that would read ambiguously. */
-static const char *const taken[] = {"id", "xcor", "ycor", "partner", "first", "t", "degree", "nb", "true", "false",
-                                    "and", "or", "not", "if", NULL};
+static const char *const taken[] = {"id",   "xcor",  "ycor", "partner", "first", "t",  "degree", "nb",
+                                    "true", "false", "and",  "or",      "not",   "if", NULL};
 
 static int check_name(dctx *d, const char *path, const char *what, const char *s)
 {
@@ -257,8 +258,8 @@ static int expr(dctx *d, const json_t *v, const char *path, const agora_rx_env *
     agora_rx_env e = *env;
     e.where = d->file;
     agora_error err;
-    int rc = agora__rx_compile(text, strlen(text), line > 0 ? line : 1, col > 0 ? col : 1, &e, want, want_cat, out,
-                               &err);
+    int rc =
+        agora__rx_compile(text, strlen(text), line > 0 ? line : 1, col > 0 ? col : 1, &e, want, want_cat, out, &err);
     if (rc) {
         if (line <= 0)
             err.line = err.column = 0;
@@ -279,8 +280,7 @@ static int expr(dctx *d, const json_t *v, const char *path, const agora_rx_env *
     if (agora__rx_prog_streams(*out) > AGORA_RULES_MAX_SITES) {
         agora__rx_free(*out);
         *out = NULL;
-        return fail(d, path, 0, AGORA_ESCHEMA, "more than %d random draws in one expression",
-                    AGORA_RULES_MAX_SITES);
+        return fail(d, path, 0, AGORA_ESCHEMA, "more than %d random draws in one expression", AGORA_RULES_MAX_SITES);
     }
     return 0;
 }
@@ -443,7 +443,7 @@ static int define_params(dctx *d, agora__rules_model *m, const json_t *params)
         return fail(d, "params", 0, AGORA_ENOMEM, "out of memory");
     const char *name;
     const json_t *v;
-    json_object_foreach ((json_t *)params, name, v) {
+    json_object_foreach((json_t *)params, name, v) {
         char path[256];
         snprintf(path, sizeof path, "params.%s", name);
         if (check_name(d, path, "parameter", name)) {
@@ -573,7 +573,7 @@ static int define_vars(dctx *d, agora__rules_model *m, const json_t *vars)
         return fail(d, "vars", 0, AGORA_ENOMEM, "out of memory");
     const char *name;
     const json_t *v;
-    json_object_foreach ((json_t *)vars, name, v) {
+    json_object_foreach((json_t *)vars, name, v) {
         char path[256];
         snprintf(path, sizeof path, "vars.%s", name);
         rx_vardef *vd = &m->vars[m->nvars];
@@ -628,11 +628,13 @@ static int define_vars(dctx *d, agora__rules_model *m, const json_t *vars)
         } else if (ts && (strcmp(ts, "bool") == 0 || strcmp(ts, "int") == 0 || strcmp(ts, "real") == 0)) {
             vd->type = ts[0] == 'b' ? AGORA_RX_BOOL : ts[0] == 'i' ? AGORA_RX_INT : AGORA_RX_REAL;
         } else {
-            rc = fail(d, path, 0, AGORA_ESCHEMA, "expected a type: bool, int, real, or a category's values [A, B, ...]");
+            rc =
+                fail(d, path, 0, AGORA_ESCHEMA, "expected a type: bool, int, real, or a category's values [A, B, ...]");
             continue;
         }
-        vd->dtype = vd->type == AGORA_RX_INT ? AGORA_DTYPE_I64 : vd->type == AGORA_RX_REAL ? AGORA_DTYPE_F64
-                                                                                             : AGORA_DTYPE_U8;
+        vd->dtype = vd->type == AGORA_RX_INT    ? AGORA_DTYPE_I64
+                    : vd->type == AGORA_RX_REAL ? AGORA_DTYPE_F64
+                                                : AGORA_DTYPE_U8;
         vd->name = strdup(name);
         vd->doc = dup_or_null(json_is_object(v) ? str_of(v, "doc") : NULL);
         m->rxvars[m->nvars].name = vd->name;
@@ -699,7 +701,7 @@ static int define_inits(dctx *d, agora__rules_model *m, const json_t *vars)
             return fail(d, path, 0, AGORA_ENOMEM, "out of memory");
         const char *key;
         const json_t *amount;
-        json_object_foreach ((json_t *)place, key, amount) {
+        json_object_foreach((json_t *)place, key, amount) {
             char pp[320];
             snprintf(pp, sizeof pp, "%s.%s", path, key);
             rx_place *pl = &vd->place[vd->nplace];
@@ -723,8 +725,9 @@ static int define_inits(dctx *d, agora__rules_model *m, const json_t *vars)
                 pl->param = pi;
             } else if (number_of(amount, &pl->amount) != 0 || pl->amount < 0 ||
                        (pl->amount >= 1 && pl->amount != floor(pl->amount))) {
-                rc = fail(d, pp, 0, AGORA_ESCHEMA, "expected a fraction in [0, 1), a whole count, or an amount "
-                                                   "parameter");
+                rc = fail(d, pp, 0, AGORA_ESCHEMA,
+                          "expected a fraction in [0, 1), a whole count, or an amount "
+                          "parameter");
                 continue;
             }
             vd->nplace++;
@@ -794,7 +797,7 @@ static int define_rules(dctx *d, agora__rules_model *m, const json_t *rules)
                     kind_of(rules));
     const char *name;
     const json_t *v;
-    json_object_foreach ((json_t *)rules, name, v) {
+    json_object_foreach((json_t *)rules, name, v) {
         char path[256];
         snprintf(path, sizeof path, "rules.%s", name);
         const int i = var_index(m, name);
@@ -842,7 +845,7 @@ static int define_pairs(dctx *d, agora__rules_model *m, const json_t *pairs)
     m->rxvars[2 * m->nvars].type = AGORA_RX_BOOL;
     const char *name;
     const json_t *v;
-    json_object_foreach ((json_t *)pairs, name, v) {
+    json_object_foreach((json_t *)pairs, name, v) {
         char path[256];
         snprintf(path, sizeof path, "pairs.%s", name);
         const int i = var_index(m, name);
@@ -922,7 +925,7 @@ static int define_metrics(dctx *d, agora__rules_model *m, const json_t *metrics)
         return fail(d, "metrics", 0, AGORA_ENOMEM, "out of memory");
     const char *name;
     const json_t *v;
-    json_object_foreach ((json_t *)metrics, name, v) {
+    json_object_foreach((json_t *)metrics, name, v) {
         char path[256];
         snprintf(path, sizeof path, "metrics.%s", name);
         if (check_name(d, path, "metric", name)) {
@@ -1022,7 +1025,7 @@ static int define_args(dctx *d, rx_action *a, const json_t *args, const char *ap
     int rc = 0;
     const char *name;
     const json_t *v;
-    json_object_foreach ((json_t *)args, name, v) {
+    json_object_foreach((json_t *)args, name, v) {
         char p[320];
         snprintf(p, sizeof p, "%s.%s", path, name);
         if (check_name(d, p, "argument", name) || strcmp(name, "action") == 0) {
@@ -1067,15 +1070,15 @@ static int define_args(dctx *d, rx_action *a, const json_t *args, const char *ap
 
 static int define_action(dctx *d, agora__rules_model *m, rx_action *a, int k, const char *name, const json_t *v)
 {
-    static const char *const keys[] = {"doc", "args", "params", "steps", "where", "share", "count", "ids", "set",
-                                       NULL};
+    static const char *const keys[] = {"doc", "args", "params", "steps", "where", "share", "count", "ids", "set", NULL};
     char path[256];
     snprintf(path, sizeof path, "actions.%s", name);
     if (check_name(d, path, "action", name))
         return AGORA_ESCHEMA;
     if (!json_is_object(v))
-        return fail(d, path, 0, AGORA_ESCHEMA, "expected a mapping (doc, args, params, steps, where, share, count, "
-                                               "ids, set)");
+        return fail(d, path, 0, AGORA_ESCHEMA,
+                    "expected a mapping (doc, args, params, steps, where, share, count, "
+                    "ids, set)");
     if (check_keys(d, v, path, keys))
         return AGORA_ESCHEMA;
     a->name = strdup(name);
@@ -1114,7 +1117,7 @@ static int define_action(dctx *d, agora__rules_model *m, rx_action *a, int k, co
             return fail(d, p, 0, AGORA_ENOMEM, "out of memory");
         const char *pn;
         const json_t *pv;
-        json_object_foreach ((json_t *)fx, pn, pv) {
+        json_object_foreach((json_t *)fx, pn, pv) {
             char pp[400];
             snprintf(pp, sizeof pp, "%s.%s", p, pn);
             const int pi = param_index(m, pn);
@@ -1194,7 +1197,7 @@ static int define_action(dctx *d, agora__rules_model *m, rx_action *a, int k, co
             return fail(d, p, 0, AGORA_ENOMEM, "out of memory");
         const char *vn;
         const json_t *vv;
-        json_object_foreach ((json_t *)set, vn, vv) {
+        json_object_foreach((json_t *)set, vn, vv) {
             char pp[400];
             snprintf(pp, sizeof pp, "%s.%s", p, vn);
             const int vi = var_index(m, vn);
@@ -1230,7 +1233,7 @@ static int define_actions(dctx *d, agora__rules_model *m, const json_t *actions)
     int rc = 0;
     const char *name;
     const json_t *v;
-    json_object_foreach ((json_t *)actions, name, v) {
+    json_object_foreach((json_t *)actions, name, v) {
         if (define_action(d, m, &m->actions[m->nactions], m->nactions, name, v))
             rc = AGORA_ESCHEMA;
         m->nactions++;
@@ -1410,10 +1413,10 @@ static int intern(agora__rules_model *m, const agora_model **out, agora_error *e
 int agora__rules_define(const json_t *def, const void *locs, const char *prefix, const char *file, const char *text,
                         const char *stem, const agora_model **out, agora_error *err, agora_scenario_errors *errs)
 {
-    static const char *const keys[] = {"name",  "summary", "doc",     "spaces",  "params", "vars",
-                                       "rules", "pairs",   "moves",   "metrics", "actions", "observe", NULL};
-    dctx d = {.locs = locs, .prefix = prefix ? prefix : "", .file = file ? file : "<model>", .text = text,
-              .errs = errs};
+    static const char *const keys[] = {"name",  "summary", "doc",     "spaces",  "params",  "vars", "rules",
+                                       "pairs", "moves",   "metrics", "actions", "observe", NULL};
+    dctx d = {
+        .locs = locs, .prefix = prefix ? prefix : "", .file = file ? file : "<model>", .text = text, .errs = errs};
     *out = NULL;
     agora__rules_model *m = NULL;
     if (!json_is_object(def)) {
@@ -1444,8 +1447,8 @@ int agora__rules_define(const json_t *def, const void *locs, const char *prefix,
     if (json_object_get(def, "summary") && !summary)
         fail(&d, "summary", 0, AGORA_ESCHEMA, "expected text");
     /* declarations first: the expressions are checked against them */
-    const int decl = define_params(&d, m, json_object_get(def, "params")) ||
-                     define_vars(&d, m, json_object_get(def, "vars"));
+    const int decl =
+        define_params(&d, m, json_object_get(def, "params")) || define_vars(&d, m, json_object_get(def, "vars"));
     if (!decl) {
         define_inits(&d, m, json_object_get(def, "vars"));
         define_rules(&d, m, json_object_get(def, "rules"));

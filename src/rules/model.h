@@ -34,15 +34,15 @@
 #define RX_STREAM_INIT (AGORA_RNG_STREAM_MODEL + 64u * 131u)                     /* + 64 i: init of variable i */
 #define RX_STREAM_PLACE (AGORA_RNG_STREAM_MODEL + 64u * 195u)                    /* + 64 i + j */
 #define RX_STREAM_ACTIONS (AGORA_RNG_STREAM_MODEL + 64u * 260u)                  /* + 64 RX_ACTION_EXPRS k */
-#define RX_ACTION_EXPRS 16 /* expressions of one action */
+#define RX_ACTION_EXPRS 16                                                       /* expressions of one action */
 
 /* Pseudo-parameters of initial values (after the model's parameters): the agent's id and grid coordinates. */
 enum { RX_INIT_ID, RX_INIT_X, RX_INIT_Y, RX_INIT_NPSEUDO };
 
 typedef struct rx_place {
-    int value;      /* category value index, or 0/1 for a bool */
-    int param;      /* an AGORA_PARAM_AMOUNT parameter, or -1 */
-    double amount;  /* when param is -1: a fraction in [0, 1) or a count */
+    int value;     /* category value index, or 0/1 for a bool */
+    int param;     /* an AGORA_PARAM_AMOUNT parameter, or -1 */
+    double amount; /* when param is -1: a fraction in [0, 1) or a count */
 } rx_place;
 
 typedef struct rx_vardef {
@@ -50,12 +50,12 @@ typedef struct rx_vardef {
     agora_rx_type type;
     char **values; /* a category's values */
     int nvalues;
-    agora_dtype dtype;     /* U8 (bool, category), I64 (int), F64 (real) */
-    agora__rx_prog *init;  /* NULL: false, 0, or the first value */
-    rx_place *place;       /* values placed on exactly chosen random agents after init */
+    agora_dtype dtype;    /* U8 (bool, category), I64 (int), F64 (real) */
+    agora__rx_prog *init; /* NULL: false, 0, or the first value */
+    rx_place *place;      /* values placed on exactly chosen random agents after init */
     int nplace;
-    agora__rx_prog *rule;  /* NULL: the variable keeps its value (a rule that is the variable itself) */
-    agora__rx_prog *pair;  /* NULL: pairs leave it */
+    agora__rx_prog *rule; /* NULL: the variable keeps its value (a rule that is the variable itself) */
+    agora__rx_prog *pair; /* NULL: pairs leave it */
 } rx_vardef;
 
 typedef struct rx_arg {
@@ -92,9 +92,9 @@ typedef struct agora__rules_model {
     char *name, *summary;
     agora_param_spec *params; /* NULL-terminated; amounts are not readable in expressions */
     int nparams;
-    agora_rx_param *rxparams;   /* [nparams + RX_INIT_NPSEUDO + AGORA_RULES_MAX_ARGS]: expressions' view */
-    int *rx_of_param;           /* [nparams]: index in rxparams, or -1 (amounts) */
-    int nrx;                    /* readable parameters */
+    agora_rx_param *rxparams; /* [nparams + RX_INIT_NPSEUDO + AGORA_RULES_MAX_ARGS]: expressions' view */
+    int *rx_of_param;         /* [nparams]: index in rxparams, or -1 (amounts) */
+    int nrx;                  /* readable parameters */
     rx_vardef *vars;
     int nvars;
     agora_rx_var *rxvars;       /* [2 * nvars + 1]: own, then (pairs) partner.x and first */
@@ -106,11 +106,11 @@ typedef struct agora__rules_model {
     rx_action *actions;
     int nactions;
     char *action_schema;
-    int npairs;                        /* variables with pair rules */
+    int npairs; /* variables with pair rules */
     agora__rx_prog *move_empty, *move_want;
-    int uses_nb;                       /* some expression reads neighbours */
-    char nb_where[512];                /* the first such expression, for the mixed-space error */
-    char *origin;                      /* the file it came from, or "inline" */
+    int uses_nb;        /* some expression reads neighbours */
+    char nb_where[512]; /* the first such expression, for the mixed-space error */
+    char *origin;       /* the file it came from, or "inline" */
     /* The rules compiled to C (native.c), built by the first world that runs the model (under a lock), then shared:
      * rule_fn[i] evaluates variable i's rule, natively or by the interpreter. */
     int native_state; /* 0 not built yet, 1 built */
@@ -146,8 +146,8 @@ const agora_model **agora__rules_list(int *count);
 
 /* Resolves a scenario's `model:` value: a registered name, a model file's path (relative to base_dir), a name found
  * as NAME.yaml (.yml, .json) in the model directories (base_dir/models, base_dir/../models, ./models, each directory
- * of $AGORA_MODEL_PATH, the installed share/agora/models), or {define: {...}} inline (located under `path` in the scenario's locs and text). Errors are
- * located (file:line:col). */
+ * of $AGORA_MODEL_PATH, the installed share/agora/models), or {define: {...}} inline (located under `path` in the
+ * scenario's locs and text). Errors are located (file:line:col). */
 int agora__rules_resolve(const json_t *v, const char *base_dir, const void *locs, const char *path, const char *file,
                          const char *text, const agora_model **out, agora_error *err, agora_scenario_errors *errs);
 

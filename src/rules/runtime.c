@@ -298,7 +298,8 @@ int agora__rules_init(agora_world *w, const json_t *params, agora_error *err)
                     want = pl->amount < 1 ? (int64_t)llround(pl->amount * (double)n) : (int64_t)pl->amount;
                 if (want > have)
                     want = have;
-                const uint64_t base = agora_rng_base(agora_world_key(w), 0, RX_STREAM_PLACE + 64u * (uint32_t)i + (uint32_t)j);
+                const uint64_t base =
+                    agora_rng_base(agora_world_key(w), 0, RX_STREAM_PLACE + 64u * (uint32_t)i + (uint32_t)j);
                 const int64_t k = choose(free_, n, have, want, base, chosen);
                 agora_rx_value v = {.i = pl->value};
                 for (int64_t q = 0; q < k; q++) {
@@ -685,8 +686,8 @@ int agora__rules_apply(agora_world *w, const json_t *action, agora_error *err)
         if ((rc = agora__rx_eval(a->duration, &c, 0, &v, &f)) != 0)
             goto fault;
         if (v.i < 0) {
-            rc = agora_error_set(err, AGORA_EINVAL, "action", "%s: steps is %lld, not a count", a->name,
-                                 (long long)v.i);
+            rc =
+                agora_error_set(err, AGORA_EINVAL, "action", "%s: steps is %lld, not a count", a->name, (long long)v.i);
             goto done;
         }
         until = t + v.i;
@@ -698,8 +699,7 @@ int agora__rules_apply(agora_world *w, const json_t *action, agora_error *err)
         c.pop = NULL;
         agora_rx_value popv[64];
         if (a->where) {
-            if (agora__rx_prog_npop(a->where) &&
-                (rc = agora__rx_pop_aggregates(a->where, &c, popv, &f, err)) != 0)
+            if (agora__rx_prog_npop(a->where) && (rc = agora__rx_pop_aggregates(a->where, &c, popv, &f, err)) != 0)
                 goto fault;
             c.pop = popv;
             if ((rc = agora__rx_eval_range(a->where, &c, 0, n, s->flag, &f)) != 0)
@@ -714,7 +714,7 @@ int agora__rules_apply(agora_world *w, const json_t *action, agora_error *err)
         if (ids) {
             size_t j;
             const json_t *id;
-            json_array_foreach (ids, j, id) {
+            json_array_foreach(ids, j, id) {
                 const json_int_t x = json_integer_value(id);
                 if (x < 0 || x >= n) {
                     rc = agora_error_set(err, AGORA_EINVAL, "action", "%s: agent %lld does not exist (0 .. %lld)",
@@ -736,8 +736,7 @@ int agora__rules_apply(agora_world *w, const json_t *action, agora_error *err)
             } else {
                 want = have;
             }
-            const uint64_t base =
-                agora_rng_base(key, (uint64_t)t, AGORA_RNG_STREAM_ACTION + (uint32_t)(k << 8));
+            const uint64_t base = agora_rng_base(key, (uint64_t)t, AGORA_RNG_STREAM_ACTION + (uint32_t)(k << 8));
             k2 = choose(s->flag, n, have, want < 0 ? 0 : want, base, s->movers);
         }
         /* every set reads the state before the action: values first, then written */
@@ -748,8 +747,7 @@ int agora__rules_apply(agora_world *w, const json_t *action, agora_error *err)
         }
         for (int j = 0; j < a->nset && !rc; j++) {
             c.pop = NULL;
-            if (agora__rx_prog_npop(a->set[j]) &&
-                (rc = agora__rx_pop_aggregates(a->set[j], &c, popv, &f, err)) != 0)
+            if (agora__rx_prog_npop(a->set[j]) && (rc = agora__rx_pop_aggregates(a->set[j], &c, popv, &f, err)) != 0)
                 break;
             c.pop = popv;
             for (int64_t q = 0; q < k2 && !rc; q++)
@@ -800,15 +798,13 @@ int agora__rules_set_field(agora_world *w, int i, const int64_t *ids, int64_t co
     for (int64_t k = 0; k < count; k++) {
         const double x = values[k];
         const int whole = x == floor(x);
-        const int ok = vd->type == AGORA_RX_REAL  ? isfinite(x)
-                       : vd->type == AGORA_RX_INT ? whole && fabs(x) <= 9007199254740992.0
-                       : vd->type == AGORA_RX_BOOL
-                           ? (x == 0 || x == 1)
-                           : whole && x >= 0 && x < vd->nvalues;
+        const int ok = vd->type == AGORA_RX_REAL   ? isfinite(x)
+                       : vd->type == AGORA_RX_INT  ? whole && fabs(x) <= 9007199254740992.0
+                       : vd->type == AGORA_RX_BOOL ? (x == 0 || x == 1)
+                                                   : whole && x >= 0 && x < vd->nvalues;
         if (!ok)
             return agora_error_set(err, AGORA_EINVAL, "values", "%s: %g is not a value of a %s%s", vd->name, x,
-                                   agora__rx_type_name(vd->type),
-                                   vd->type == AGORA_RX_CAT ? " (0 .. values - 1)" : "");
+                                   agora__rx_type_name(vd->type), vd->type == AGORA_RX_CAT ? " (0 .. values - 1)" : "");
     }
     for (int64_t k = 0; k < count; k++) {
         agora_rx_value v;
