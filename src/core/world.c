@@ -3,7 +3,9 @@
  * The world owns the space, the resolved parameters, the parsed action schema and (through the model's init and
  * destroy) the model state. It holds no global state, so any number of worlds coexist. A deep copy is a new world
  * built from the same configuration on a copy of the space, whose model state the model's copy hook then overwrites;
- * field writes are checked here (field index, ids) and then left to the model, which keeps its derived state. */
+ * field writes are checked here (field index, ids) and then left to the model, which keeps its derived state. For a
+ * model that declares its fields (agora_model.sdk) the world also holds their store (sdk.c): created before init,
+ * double buffers swapped after each step, freed last. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@ struct agora_world {
     int threads;
     agora_logger logger;
     void *state;
+    agora__sdk *sdk; /* the arrays and scalars of a model that declares them (agora_model.sdk), else NULL */
 };
 
 static int default_threads(int threads)
@@ -82,6 +85,8 @@ int agora_world_create(const agora_world_config *cfg, agora_world **out, agora_e
             goto done;
         }
     }
+    if (cfg->model->sdk && (rc = agora__sdk_create(cfg->model, w->space, &w->sdk, err)) != 0)
+        goto done;
     if ((rc = cfg->model->init(w, w->params, err)) != 0)
         goto done;
 done:
@@ -100,6 +105,7 @@ void agora_world_destroy(agora_world *w)
         return;
     if (w->state && w->model->destroy)
         w->model->destroy(w);
+    agora__sdk_destroy(w->sdk);
     json_decref(w->params);
     json_decref(w->action_schema);
     agora_space_destroy(w->space);
@@ -109,6 +115,8 @@ void agora_world_destroy(agora_world *w)
 void agora_world_step(agora_world *w)
 {
     w->model->step(w);
+    if (w->sdk)
+        agora__sdk_swap(w->sdk);
     w->t++;
 }
 
@@ -232,3 +240,4 @@ const json_t *agora_world_params(const agora_world *w) { return w->params; }
 const agora_logger *agora_world_logger(const agora_world *w) { return &w->logger; }
 void *agora_world_model_state(const agora_world *w) { return w->state; }
 void agora_world_set_model_state(agora_world *w, void *state) { w->state = state; }
+agora__sdk *agora__world_sdk(const agora_world *w) { return w->sdk; }
