@@ -41,38 +41,64 @@ enum { S = 0, I = 1, R = 2 };
 enum { F_STATE, F_K, F_THR, F_ZERO_ROW };
 
 static const agora_field_decl sir_decl[] = {
-    {.name = "state", .type = AGORA_DTYPE_U8, .flags = AGORA_FIELD_DOUBLE | AGORA_FIELD_SNAPSHOT | AGORA_FIELD_WRITABLE,
-     .min = S, .max = R, .domain = "a state is 0 (susceptible), 1 (infected) or 2 (recovered)"},
-    {.name = "k", .elem = sizeof(uint32_t), .spaces = AGORA_SPACES_GRAPH,
+    {.name = "state",
+     .type = AGORA_DTYPE_U8,
+     .flags = AGORA_FIELD_DOUBLE | AGORA_FIELD_SNAPSHOT | AGORA_FIELD_WRITABLE,
+     .min = S,
+     .max = R,
+     .domain = "a state is 0 (susceptible), 1 (infected) or 2 (recovered)"},
+    {.name = "k",
+     .elem = sizeof(uint32_t),
+     .spaces = AGORA_SPACES_GRAPH,
      .doc = "infected neighbours of each agent in the current state, kept up to date"},
-    {.name = "thr_inf", .elem = sizeof(uint32_t), .extent = AGORA_EXTENT_DEGREE,
+    {.name = "thr_inf",
+     .elem = sizeof(uint32_t),
+     .extent = AGORA_EXTENT_DEGREE,
      .doc = "infection thresholds by infected neighbours k = 0 .. max degree, for beta_table"},
-    {.name = "zero_row", .elem = 1, .extent = AGORA_EXTENT_ROW, .flags = AGORA_FIELD_SCRATCH,
-     .spaces = AGORA_SPACES_GRID, .doc = "a row of susceptibles beyond a bounded grid's edge (never written)"},
+    {.name = "zero_row",
+     .elem = 1,
+     .extent = AGORA_EXTENT_ROW,
+     .flags = AGORA_FIELD_SCRATCH,
+     .spaces = AGORA_SPACES_GRID,
+     .doc = "a row of susceptibles beyond a bounded grid's edge (never written)"},
     {0}};
 
 /* The scalars: plain data, copied and saved as bytes by the kernel. */
 typedef struct sir_state {
     double beta, gamma;
-    double beta_table;       /* the beta the infection thresholds were computed for */
+    double beta_table; /* the beta the infection thresholds were computed for */
     uint32_t thr_rec;
     double lockdown_strength;
-    int64_t lockdown_until;  /* lockdown acts on steps t < lockdown_until */
-    int64_t count[3];        /* agents in S, I, R at the current step */
-    int64_t new_inf, new_rec;/* transitions during the last step */
-    int64_t cumulative;      /* agents ever infected, including the initially infected */
-    int64_t vaccinated;      /* agents moved S -> R by `vaccinate` */
+    int64_t lockdown_until;               /* lockdown acts on steps t < lockdown_until */
+    int64_t count[3];                     /* agents in S, I, R at the current step */
+    int64_t new_inf, new_rec;             /* transitions during the last step */
+    int64_t cumulative;                   /* agents ever infected, including the initially infected */
+    int64_t vaccinated;                   /* agents moved S -> R by `vaccinate` */
     int64_t action_step, actions_in_step; /* to give each action of a step its own RNG stream */
 } sir_state;
 
 static const agora_param_spec sir_params[] = {
-    {"beta", AGORA_PARAM_REAL, 0.05, 0.0, 1.0, "probability per step that one infected neighbour infects a susceptible agent", NULL},
+    {"beta", AGORA_PARAM_REAL, 0.05, 0.0, 1.0,
+     "probability per step that one infected neighbour infects a susceptible agent", NULL},
     {"gamma", AGORA_PARAM_REAL, 0.1, 0.0, 1.0, "probability per step that an infected agent recovers", NULL},
-    {"initial_infected", AGORA_PARAM_AMOUNT, 10, 0.0, 0.0, "agents infected at step 0: a fraction in [0, 1) or a count", NULL},
+    {"initial_infected", AGORA_PARAM_AMOUNT, 10, 0.0, 0.0, "agents infected at step 0: a fraction in [0, 1) or a count",
+     NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL}};
 
 enum {
-    M_S, M_I, M_R, M_S_FRAC, M_I_FRAC, M_R_FRAC, M_NEW_INF, M_NEW_REC, M_CUMULATIVE, M_ATTACK, M_VACCINATED, M_BETA_EFF, M_COUNT
+    M_S,
+    M_I,
+    M_R,
+    M_S_FRAC,
+    M_I_FRAC,
+    M_R_FRAC,
+    M_NEW_INF,
+    M_NEW_REC,
+    M_CUMULATIVE,
+    M_ATTACK,
+    M_VACCINATED,
+    M_BETA_EFF,
+    M_COUNT
 };
 
 static const agora_metric_spec sir_metrics[] = {
@@ -392,8 +418,8 @@ static int sir_init(agora_world *w, const json_t *params, agora_error *err)
     st->thr_rec = agora_rng_threshold31(st->gamma);
     st->count[S] = n;
     st->action_step = -1;
-    st->cumulative = move_susceptibles(w, st, agora_param_amount(params, "initial_infected", n), I, 0,
-                                       AGORA_RNG_STREAM_INIT);
+    st->cumulative =
+        move_susceptibles(w, st, agora_param_amount(params, "initial_infected", n), I, 0, AGORA_RNG_STREAM_INIT);
     if (sp->kind == AGORA_SPACE_GRAPH)
         recount_neighbours(w, agora_sdk_cur(w, F_STATE));
     return 0;
@@ -430,8 +456,9 @@ static int sir_observe(const agora_world *w, const char *role, json_t **obs, ago
     for (int i = 0; i < M_COUNT; i++)
         json_object_set_new(o, sir_metrics[i].name, json_real(m[i]));
     if (agora_world_time(w) < st->lockdown_until)
-        json_object_set_new(o, "lockdown", json_pack("{s:f, s:I}", "strength", st->lockdown_strength,
-                                                     "steps_left", (json_int_t)(st->lockdown_until - agora_world_time(w))));
+        json_object_set_new(o, "lockdown",
+                            json_pack("{s:f, s:I}", "strength", st->lockdown_strength, "steps_left",
+                                      (json_int_t)(st->lockdown_until - agora_world_time(w))));
     *obs = o;
     return 0;
 }

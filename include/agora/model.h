@@ -178,8 +178,9 @@ AGORA_API int agora_dtype_size(agora_dtype t);
  * names a few and writes its own for the rest; a NULL hook still means "not supported"):
  *  - field:     the current buffer of the i-th AGORA_FIELD_SNAPSHOT field.
  *  - copy:      every field that is not scratch (current buffer) and the scalar block, by memcpy; then sdk->copied.
- *  - save/load: a part "layout" (the arrays' sizes, which arrays exist), the scalar block (a part named after the
- *               model) and each non-scratch field's current buffer (a part named after the field); then sdk->loaded.
+ *  - save/load: a part "layout" (the arrays' sizes, which arrays exist), the scalar block (part "scalars") and each
+ *               non-scratch field's current buffer (a part named after the field; "world", "layout" and "scalars"
+ *               are taken); then sdk->loaded.
  *  - set_field: the range/whole-number check of the field's declared domain, then sdk->check, then the values written
  *               in order (converted to the field's type, -0 stored as 0), then sdk->written with the values each
  *               write replaced, so the model can bring its derived tallies up to date.

@@ -89,8 +89,9 @@ static int array_alloc(agora__sdk *s, int f, agora_error *err)
         if (!(a->buf[b] = alloc_aligned(bytes, &a->raw[b]))) {
             free(a->raw[0]);
             a->raw[0] = a->buf[0] = NULL;
-            return agora_error_set(err, AGORA_ENOMEM, s->model->name, "out of memory for the field %s (%lld x %zu bytes)",
-                                   d->name, (long long)a->len, a->elem);
+            return agora_error_set(err, AGORA_ENOMEM, s->model->name,
+                                   "out of memory for the field %s (%lld x %zu bytes)", d->name, (long long)a->len,
+                                   a->elem);
         }
     return 0;
 }
@@ -111,11 +112,13 @@ static int check_decl(const agora_model *m, agora_error *err)
     for (const agora_field_decl *f = sdk->fields; f && f->name; f++, nf++) {
         const char *why = NULL;
         const unsigned fl = f->flags;
-        if (f->type ? agora_dtype_size(f->type) <= 0 : f->elem == 0)
+        if (!strcmp(f->name, "world") || !strcmp(f->name, "layout") || !strcmp(f->name, "scalars"))
+            why = "has a name the kernel's own parts of a saved state use";
+        else if (f->type ? agora_dtype_size(f->type) <= 0 : f->elem == 0)
             why = "has neither a type nor an element size";
-        else if ((fl & AGORA_FIELD_SNAPSHOT) && (!f->type || (fl & (AGORA_FIELD_ON_DEMAND | AGORA_FIELD_SCRATCH)) ||
-                                                 f->extent != AGORA_EXTENT_AGENTS || f->group > 1 || f->mult > 1 ||
-                                                 f->add || f->spaces))
+        else if ((fl & AGORA_FIELD_SNAPSHOT) &&
+                 (!f->type || (fl & (AGORA_FIELD_ON_DEMAND | AGORA_FIELD_SCRATCH)) ||
+                  f->extent != AGORA_EXTENT_AGENTS || f->group > 1 || f->mult > 1 || f->add || f->spaces))
             why = "is a snapshot field but not one typed value per agent on every space";
         else if ((fl & AGORA_FIELD_WRITABLE) && !(fl & AGORA_FIELD_SNAPSHOT))
             why = "is writable but not a snapshot field";
@@ -310,7 +313,7 @@ int agora_sdk_save(const agora_world *w, const agora_state *st, agora_error *err
     layout_fill(s, lay);
     int rc = st->put(st->ud, "layout", lay, (size_t)layout_size(s) * sizeof *lay, err);
     free(lay);
-    if (rc || (s->decl->scalars && (rc = st->put(st->ud, s->model->name, s->scalars, s->decl->scalars, err))))
+    if (rc || (s->decl->scalars && (rc = st->put(st->ud, "scalars", s->scalars, s->decl->scalars, err))))
         return rc;
     for (int f = 0; f < s->nf && !rc; f++)
         if (kept(s, f) && s->a[f].buf[0])
@@ -342,9 +345,11 @@ int agora_sdk_load(agora_world *w, const agora_state *st, agora_error *err)
         if (!kept(s, f))
             continue;
         if (lay[3 + 2 * f] && lay[4 + 2 * f] != mine[4 + 2 * f]) {
-            rc = agora_error_set(err, AGORA_EINVAL, "state", "the saved %s holds %llu bytes, this world's %llu: not "
-                                 "the same configuration", s->decl->fields[f].name,
-                                 (unsigned long long)lay[4 + 2 * f], (unsigned long long)mine[4 + 2 * f]);
+            rc = agora_error_set(err, AGORA_EINVAL, "state",
+                                 "the saved %s holds %llu bytes, this world's %llu: not "
+                                 "the same configuration",
+                                 s->decl->fields[f].name, (unsigned long long)lay[4 + 2 * f],
+                                 (unsigned long long)mine[4 + 2 * f]);
             goto done;
         }
         if (!lay[3 + 2 * f])
@@ -352,7 +357,7 @@ int agora_sdk_load(agora_world *w, const agora_state *st, agora_error *err)
         else if ((rc = array_alloc(s, f, err)) != 0)
             goto done;
     }
-    if (s->decl->scalars && (rc = st->get(st->ud, s->model->name, s->scalars, s->decl->scalars, err)) != 0)
+    if (s->decl->scalars && (rc = st->get(st->ud, "scalars", s->scalars, s->decl->scalars, err)) != 0)
         goto done;
     for (int f = 0; f < s->nf && !rc; f++)
         if (kept(s, f) && s->a[f].buf[0])
@@ -410,9 +415,9 @@ int agora_sdk_set_field(agora_world *w, int i, const int64_t *ids, int64_t count
         for (int k = 0; k < s->nsnap; k++)
             if (s->decl->fields[s->snap[k]].flags & AGORA_FIELD_WRITABLE)
                 agora__buf_add(&rw, "%s%s", rw.n ? ", " : "", s->decl->fields[s->snap[k]].name);
-        int rc = agora_error_set(err, AGORA_EUNSUPPORTED, "field", "the field %s of the model %s is read-only%s%s%s",
-                                 d->name, s->model->name, rw.n ? " (writable: " : "", rw.n ? rw.s : "",
-                                 rw.n ? ")" : "");
+        int rc =
+            agora_error_set(err, AGORA_EUNSUPPORTED, "field", "the field %s of the model %s is read-only%s%s%s",
+                            d->name, s->model->name, rw.n ? " (writable: " : "", rw.n ? rw.s : "", rw.n ? ")" : "");
         free(rw.s);
         return rc;
     }
