@@ -124,6 +124,9 @@ static int check_decl(const agora_model *m, agora_error *err)
             why = "is writable but not a snapshot field";
         else if ((fl & AGORA_FIELD_WRITABLE) && !(f->min <= f->max))
             why = "is writable with an empty domain";
+        else if ((fl & AGORA_FIELD_WRITABLE) && f->type != AGORA_DTYPE_U8 && f->type != AGORA_DTYPE_I32 &&
+                 f->type != AGORA_DTYPE_F32 && f->type != AGORA_DTYPE_F64)
+            why = "is writable but of a type set_field cannot convert to"; /* read_value / write_value below */
         else if ((fl & AGORA_FIELD_SNAPSHOT) &&
                  (!m->fields || !m->fields[nsnap].name || strcmp(m->fields[nsnap].name, f->name) != 0 ||
                   m->fields[nsnap].type != f->type))
