@@ -260,9 +260,9 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static inline double anchored(const op_arrays *a, int64_t i, double f)
+static inline double anchored(const double *restrict s, const double *restrict anchor, int64_t i, double f)
 {
-    return a->s[i] * a->anchor[i] + (1.0 - a->s[i]) * f;
+    return s[i] * anchor[i] + (1.0 - s[i]) * f;
 }
 
 /* ---- the step -----------------------------------------------------------------------------------------------------
@@ -364,12 +364,14 @@ static void op_step(agora_world *w)
     const int64_t n = sp->n, nb = st->nblocks;
     const int threads = agora_world_threads(w);
     const int64_t t = agora_world_time(w);
-    const double *restrict x = a->x;
+    const double *restrict x = a->x, *restrict sv = a->s, *restrict anchor = a->anchor;
     double *restrict xn = a->xn;
 
     if (st->rule == RULE_VOTER) {
         const uint64_t base = agora_rng_base(agora_world_key(w), (uint64_t)t, AGORA_RNG_STREAM_MODEL);
         const uint64_t thr = (uint64_t)(st->lazy * 4294967296.0);
+        const double lazy = st->lazy;
+        const int stub = st->any_stubborn;
         if (sp->kind == AGORA_SPACE_GRAPH) {
 #pragma omp parallel for schedule(static) num_threads(threads)
             for (int64_t b = 0; b < nb; b++)
@@ -378,7 +380,7 @@ static void op_step(agora_world *w)
 #pragma omp parallel for schedule(static) num_threads(threads)
             for (int64_t i = 0; i < n; i++) {
                 const uint64_t r = agora_rng_at(base, (uint64_t)i);
-                const uint64_t tt = st->any_stubborn ? (uint64_t)(st->lazy * (1.0 - a->s[i]) * 4294967296.0) : thr;
+                const uint64_t tt = stub ? (uint64_t)(lazy * (1.0 - sv[i]) * 4294967296.0) : thr;
                 const uint64_t low = r & 0xFFFFFFFFu;
                 double v = x[i];
                 if ((r >> 32) < tt) {
@@ -416,7 +418,7 @@ static void op_step(agora_world *w)
                 const double xi = x[i], d = x[j] - xi;
                 const int acts = (choice[j] == i) & (fabs(d) < eps);
                 const double f = xi + (acts ? mu * d : 0.0);
-                xn[i] = stub ? anchored(a, i, f) : f;
+                xn[i] = stub ? anchored(sv, anchor, i, f) : f;
             }
         goto swap; /* anchored above */
     } else if (sp->kind == AGORA_SPACE_MIXED) {
@@ -473,7 +475,7 @@ static void op_step(agora_world *w)
     if (st->any_stubborn) {
 #pragma omp parallel for schedule(static) num_threads(threads)
         for (int64_t i = 0; i < n; i++)
-            xn[i] = anchored(a, i, xn[i]);
+            xn[i] = anchored(sv, anchor, i, xn[i]);
     }
 swap:; /* the kernel swaps x and xn after the step */
 }

@@ -1,7 +1,8 @@
 /* agora — the model interface.
  *
- * A model is data plus a few functions; the kernel never knows which model it runs. State lives in the model's own
- * structure-of-arrays, double-buffered: `step` reads only the old buffer and writes only the new one, so agents
+ * A model is data plus a few functions; the kernel never knows which model it runs. State is structure-of-arrays,
+ * either the model's own or declared to the kernel, which then owns it (the model SDK at the end of this header),
+ * double-buffered: `step` reads only the old buffer and writes only the new one, so agents
  * update in parallel with no locks and the result does not depend on thread count or schedule. All randomness comes
  * from agora_rng keyed by (world key, step, agent, stream).
  *
