@@ -79,7 +79,7 @@ static double run(int interp, const agora__rx_prog *prog, const agora_space *sp,
     const double t0 = bench_now();
     for (int t = 0; t < steps; t++) {
         const void *cols[1] = {cur};
-        agora_rx_ctx ctx = {cols, pv, &nb, n, t, key, NULL, threads};
+        agora_rx_ctx ctx = {cols, pv, &nb, n, t, key, NULL, threads, NULL};
         const uint64_t b0 = agora_rng_base(key, (uint64_t)t, AGORA_RNG_STREAM_MODEL),
                        b1 = agora_rng_base(key, (uint64_t)t, AGORA_RNG_STREAM_MODEL + 1);
 #pragma omp parallel for schedule(static) num_threads(threads)
@@ -129,7 +129,7 @@ int main(int argc, char **argv)
     static const char *const values[] = {"S", "I", "R"};
     const agora_rx_var vars[] = {{"state", AGORA_RX_CAT, values, 3}};
     const agora_rx_param params[] = {{"beta", AGORA_RX_REAL}, {"gamma", AGORA_RX_REAL}};
-    agora_rx_env env = {vars, 1, params, 2, 1, AGORA_RNG_STREAM_MODEL, 0, "state", "bench"};
+    agora_rx_env env = {vars, 1, params, 2, 1, AGORA_RNG_STREAM_MODEL, 0, "state", "bench", 0, 0};
     agora__rx_prog *prog = NULL;
     agora_error err;
     char buf[1024];

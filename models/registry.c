@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "agora/model.h"
+#include "rules/model.h"
 
 extern const agora_model agora_model_sir;
 extern const agora_model agora_model_opinion;
@@ -26,5 +27,5 @@ const agora_model *agora_model_find(const char *name)
     for (size_t i = 0; name && i < sizeof registry / sizeof registry[0]; i++)
         if (strcmp(registry[i]->name, name) == 0)
             return registry[i];
-    return NULL;
+    return agora__rules_find(name); /* a model defined in the rule language in this process */
 }

@@ -34,7 +34,7 @@ static const agora_rx_param params[NPARAMS] = {
 
 static agora_rx_env env_with(int has_neighbours)
 {
-    agora_rx_env e = {vars, NVARS, params, NPARAMS, has_neighbours, AGORA_RNG_STREAM_MODEL, 3, "x", "model.yaml"};
+    agora_rx_env e = {vars, NVARS, params, NPARAMS, has_neighbours, AGORA_RNG_STREAM_MODEL, 3, "x", "model.yaml", 0, 0};
     return e;
 }
 
@@ -244,7 +244,7 @@ static void syntax_errors_say_what_was_expected(void **state)
                  "integer too large: 99999999999999999999 (at most 9223372036854775807; a real: add .0)");
     assert_error("1e999", AGORA_RX_ANY, -1, AGORA_EPARSE, 10, 5, "number out of range: 1e999");
     assert_error("2 ^ 3", AGORA_RX_ANY, -1, AGORA_EPARSE, 10, 7, "'^' is not an operator: write ** for a power");
-    assert_error("x.y", AGORA_RX_ANY, -1, AGORA_EPARSE, 10, 6, "'.' only follows nb (nb.x is a neighbour's x)");
+    assert_error("x.y", AGORA_RX_ANY, -1, AGORA_EPARSE, 10, 6, "'.' only follows nb (nb.x is a neighbour's x) and, in pair rules, partner");
     assert_error("age \xC3\xA9", AGORA_RX_ANY, -1, AGORA_EPARSE, 10, 9, "unexpected byte 0xC3");
     /* a NUL byte inside the text is not the end of it */
     agora_rx_env env = env_with(1);
@@ -483,7 +483,7 @@ static void declarations_are_checked(void **state)
     (void)state;
     static const char *const bad_values[] = {"low", "beta"};
     agora_rx_var v[2] = {{"level", AGORA_RX_CAT, bad_values, 2}, {"age", AGORA_RX_INT, NULL, 0}};
-    agora_rx_env env = {v, 2, params, NPARAMS, 1, 16, 0, NULL, "m.yaml"};
+    agora_rx_env env = {v, 2, params, NPARAMS, 1, 16, 0, NULL, "m.yaml", 0, 0};
     agora_error err;
     assert_int_equal(agora__rx_env_check(&env, &err), AGORA_ESCHEMA);
     assert_string_equal(err.msg,

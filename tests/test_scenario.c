@@ -307,7 +307,7 @@ static void unknown_and_missing_model(void **state)
     assert_load_fails("unknown_model.yaml", AGORA_ESCHEMA, "1:8: model: unknown model \"seir\" (known: sir, opinion, market)");
     assert_load_fails("missing_model.yaml", AGORA_ESCHEMA, "1:1: model: required key is missing (one of: sir, opinion, market)");
     assert_parse_fails("model: [sir]\n" GRID, AGORA_ESCHEMA,
-                       "test.yaml:1:8: model: expected a model name (one of: sir, opinion, market), got [\"sir\"]");
+                       "test.yaml:1:8: model: expected a model name (one of: sir, opinion, market), a model file (models/x.yaml) or {define: {...}}, got [\"sir\"]");
 }
 
 static void missing_file_is_an_io_error(void **state)

@@ -61,7 +61,13 @@ typedef struct agora_metric_spec {
     const char *summary; /* NULL, "peak" (report the maximum and when) or "final" (report the last value) */
 } agora_metric_spec;
 
-typedef enum agora_dtype { AGORA_DTYPE_U8 = 1, AGORA_DTYPE_I32 = 2, AGORA_DTYPE_F32 = 3, AGORA_DTYPE_F64 = 4 } agora_dtype;
+typedef enum agora_dtype {
+    AGORA_DTYPE_U8 = 1,
+    AGORA_DTYPE_I32 = 2,
+    AGORA_DTYPE_F32 = 3,
+    AGORA_DTYPE_F64 = 4,
+    AGORA_DTYPE_I64 = 5
+} agora_dtype;
 
 typedef struct agora_field_spec {
     const char *name;

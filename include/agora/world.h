@@ -40,8 +40,15 @@ AGORA_API int agora_world_create(const agora_world_config *cfg, agora_world **ou
 /* Frees a world, its space and its model state; NULL is allowed. */
 AGORA_API void agora_world_destroy(agora_world *w);
 
-/* Advances one step (t -> t + 1). */
+/* Advances one step (t -> t + 1). After a model fault (agora_world_error), does nothing: t stays. */
 AGORA_API void agora_world_step(agora_world *w);
+
+/* For models whose step or measure meets a fault it cannot recover from (a rule producing NaN): records the error
+ * (the first one is kept); later steps do nothing, and the runner stops with it. */
+AGORA_API void agora_world_fail(agora_world *w, const agora_error *err);
+
+/* The fault a model recorded, or NULL while the world is healthy. */
+AGORA_API const agora_error *agora_world_error(const agora_world *w);
 
 /* Writes the model's metrics at the current step into out[0 .. agora_model_n_metrics). */
 AGORA_API void agora_world_measure(const agora_world *w, double *out);

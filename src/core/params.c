@@ -36,6 +36,8 @@ const char *agora_dtype_name(agora_dtype t)
         return "float32";
     case AGORA_DTYPE_F64:
         return "float64";
+    case AGORA_DTYPE_I64:
+        return "int64";
     }
     return "?";
 }
@@ -49,6 +51,7 @@ int agora_dtype_size(agora_dtype t)
     case AGORA_DTYPE_F32:
         return 4;
     case AGORA_DTYPE_F64:
+    case AGORA_DTYPE_I64:
         return 8;
     }
     return 0;

@@ -125,7 +125,7 @@ static int check_decl(const agora_model *m, agora_error *err)
         else if ((fl & AGORA_FIELD_WRITABLE) && !(f->min <= f->max))
             why = "is writable with an empty domain";
         else if ((fl & AGORA_FIELD_WRITABLE) && f->type != AGORA_DTYPE_U8 && f->type != AGORA_DTYPE_I32 &&
-                 f->type != AGORA_DTYPE_F32 && f->type != AGORA_DTYPE_F64)
+                 f->type != AGORA_DTYPE_F32 && f->type != AGORA_DTYPE_F64 && f->type != AGORA_DTYPE_I64)
             why = "is writable but of a type set_field cannot convert to"; /* read_value / write_value below */
         else if ((fl & AGORA_FIELD_SNAPSHOT) &&
                  (!m->fields || !m->fields[nsnap].name || strcmp(m->fields[nsnap].name, f->name) != 0 ||
@@ -382,6 +382,8 @@ static double read_value(const void *buf, agora_dtype type, int64_t i)
         return ((const int32_t *)buf)[i];
     case AGORA_DTYPE_F32:
         return ((const float *)buf)[i];
+    case AGORA_DTYPE_I64:
+        return (double)((const int64_t *)buf)[i];
     default:
         return ((const double *)buf)[i];
     }
@@ -398,6 +400,9 @@ static void write_value(void *buf, agora_dtype type, int64_t i, double v)
         break;
     case AGORA_DTYPE_F32:
         ((float *)buf)[i] = v == 0.0 ? 0.0f : (float)v; /* -0 is stored as 0 */
+        break;
+    case AGORA_DTYPE_I64:
+        ((int64_t *)buf)[i] = (int64_t)v;
         break;
     default:
         ((double *)buf)[i] = v == 0.0 ? 0.0 : v;
@@ -424,7 +429,7 @@ int agora_sdk_set_field(agora_world *w, int i, const int64_t *ids, int64_t count
         free(rw.s);
         return rc;
     }
-    const int integral = d->type == AGORA_DTYPE_U8 || d->type == AGORA_DTYPE_I32;
+    const int integral = d->type == AGORA_DTYPE_U8 || d->type == AGORA_DTYPE_I32 || d->type == AGORA_DTYPE_I64;
     for (int64_t q = 0; q < count; q++) {
         const double v = values[q];
         if (!isfinite(v) || v < d->min || v > d->max || (integral && v != floor(v)))

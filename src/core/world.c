@@ -27,6 +27,8 @@ struct agora_world {
     agora_logger logger;
     void *state;
     agora__sdk *sdk; /* the arrays and scalars of a model that declares them (agora_model.sdk), else NULL */
+    int failed;      /* a model reported a fault (agora_world_fail): steps stop */
+    agora_error error;
 };
 
 static int default_threads(int threads)
@@ -114,10 +116,30 @@ void agora_world_destroy(agora_world *w)
 
 void agora_world_step(agora_world *w)
 {
+    if (w->failed)
+        return;
     w->model->step(w);
+    if (w->failed)
+        return;
     if (w->sdk)
         agora__sdk_swap(w->sdk);
     w->t++;
+}
+
+void agora_world_fail(agora_world *w, const agora_error *err)
+{
+    if (!w || w->failed)
+        return;
+    w->failed = 1;
+    if (err)
+        w->error = *err;
+    else
+        agora_error_set(&w->error, AGORA_EINVAL, "model", "the model %s failed", w->model->name);
+}
+
+const agora_error *agora_world_error(const agora_world *w)
+{
+    return w && w->failed ? &w->error : NULL;
 }
 
 void agora_world_measure(const agora_world *w, double *out)
@@ -202,8 +224,7 @@ int agora_world_save(const agora_world *w, const agora_state *st, agora_error *e
     if (!w || !st || !st->put)
         return agora_error_set(err, AGORA_EINVAL, "state", "agora_world_save needs a world and a place to save to");
     if (!w->model->save)
-        return agora_error_set(err, AGORA_EUNSUPPORTED, "model", "the model %s cannot save its state",
-                               w->model->name);
+        return agora_error_set(err, AGORA_EUNSUPPORTED, "model", "the model %s cannot save its state", w->model->name);
     /* The agent count guards against loading into a world of another size; the model's parts check the rest. */
     const int64_t header[2] = {w->t, w->space->n};
     int rc = st->put(st->ud, "world", header, sizeof header, err);
@@ -222,22 +243,62 @@ int agora_world_load(agora_world *w, const agora_state *st, agora_error *err)
     if (rc)
         return rc;
     if (header[1] != w->space->n || header[0] < 0)
-        return agora_error_set(err, AGORA_EINVAL, "state", "the saved world has %lld agents at step %lld, this one %lld",
-                               (long long)header[1], (long long)header[0], (long long)w->space->n);
+        return agora_error_set(err, AGORA_EINVAL, "state",
+                               "the saved world has %lld agents at step %lld, this one %lld", (long long)header[1],
+                               (long long)header[0], (long long)w->space->n);
     w->t = header[0];
     return w->model->load(w, st, err);
 }
 
-const agora_model *agora_world_model(const agora_world *w) { return w->model; }
-const agora_space *agora_world_space(const agora_world *w) { return w->space; }
-int64_t agora_world_n(const agora_world *w) { return w->space->n; }
-int64_t agora_world_time(const agora_world *w) { return w->t; }
-uint64_t agora_world_seed(const agora_world *w) { return w->seed; }
-agora_rng_key agora_world_key(const agora_world *w) { return w->key; }
-int agora_world_threads(const agora_world *w) { return w->threads; }
-void agora_world_set_threads(agora_world *w, int threads) { w->threads = default_threads(threads); }
-const json_t *agora_world_params(const agora_world *w) { return w->params; }
-const agora_logger *agora_world_logger(const agora_world *w) { return &w->logger; }
-void *agora_world_model_state(const agora_world *w) { return w->state; }
-void agora_world_set_model_state(agora_world *w, void *state) { w->state = state; }
-agora__sdk *agora__world_sdk(const agora_world *w) { return w->sdk; }
+const agora_model *agora_world_model(const agora_world *w)
+{
+    return w->model;
+}
+const agora_space *agora_world_space(const agora_world *w)
+{
+    return w->space;
+}
+int64_t agora_world_n(const agora_world *w)
+{
+    return w->space->n;
+}
+int64_t agora_world_time(const agora_world *w)
+{
+    return w->t;
+}
+uint64_t agora_world_seed(const agora_world *w)
+{
+    return w->seed;
+}
+agora_rng_key agora_world_key(const agora_world *w)
+{
+    return w->key;
+}
+int agora_world_threads(const agora_world *w)
+{
+    return w->threads;
+}
+void agora_world_set_threads(agora_world *w, int threads)
+{
+    w->threads = default_threads(threads);
+}
+const json_t *agora_world_params(const agora_world *w)
+{
+    return w->params;
+}
+const agora_logger *agora_world_logger(const agora_world *w)
+{
+    return &w->logger;
+}
+void *agora_world_model_state(const agora_world *w)
+{
+    return w->state;
+}
+void agora_world_set_model_state(agora_world *w, void *state)
+{
+    w->state = state;
+}
+agora__sdk *agora__world_sdk(const agora_world *w)
+{
+    return w->sdk;
+}

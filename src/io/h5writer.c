@@ -816,6 +816,8 @@ static hid_t dtype_file(agora_dtype t)
         return H5T_STD_U8LE;
     case AGORA_DTYPE_I32:
         return H5T_STD_I32LE;
+    case AGORA_DTYPE_I64:
+        return H5T_STD_I64LE;
     case AGORA_DTYPE_F32:
         return H5T_IEEE_F32LE;
     default:
@@ -830,6 +832,8 @@ static hid_t dtype_mem(agora_dtype t)
         return H5T_NATIVE_UINT8;
     case AGORA_DTYPE_I32:
         return H5T_NATIVE_INT32;
+    case AGORA_DTYPE_I64:
+        return H5T_NATIVE_INT64;
     case AGORA_DTYPE_F32:
         return H5T_NATIVE_FLOAT;
     default:

@@ -30,6 +30,7 @@
 #include "agora/space.h"
 #include "core/internal.h"
 #include "io/yaml.h"
+#include "rules/model.h"
 #include "space/internal.h"
 
 #define MAX_STEPS INT64_C(1000000000000)
@@ -554,13 +555,17 @@ static int check_personas(const json_t *raw, const agora_model *model, const cha
     return 0;
 }
 
-static int check_scenario(const json_t *raw, const char *stem, int steps_overridden, json_t **out,
-                          const agora_model **model_out, agora_error *err)
+/* `sc` gives the file's text, positions and directory, for a model defined inline or in a model file; when that
+ * model's definition has errors they are located already and go to model_errs (all of them) with the first in err
+ * (err->where then empty: nothing to set aside). */
+static int check_scenario(const json_t *raw, const agora_scenario *sc, int steps_overridden, json_t **out,
+                          const agora_model **model_out, agora_error *err, agora_scenario_errors *model_errs)
 {
+    const char *stem = sc->stem;
     json_t *cfg = NULL, *params = NULL;
     const json_t *v;
     const agora_model *model = NULL;
-    char got[96], names[256];
+    char got[96], names[1024];
     json_int_t steps, x;
     int rc = 0;
     *out = NULL;
@@ -623,21 +628,42 @@ static int check_scenario(const json_t *raw, const char *stem, int steps_overrid
     }
 
     model_names(names, sizeof names);
+    agora__rules_dir_names(sc->base_dir, names, sizeof names);
     if (!(v = get(raw, "model"))) {
         rc = agora_error_set(err, AGORA_ESCHEMA, "model", "required key is missing (one of: %s)", names);
         goto done;
     }
-    if (!json_is_string(v)) {
-        rc = agora_error_set(err, AGORA_ESCHEMA, "model", "expected a model name (one of: %s), got %s", names,
-                             brief(v, got, sizeof got));
+    if (!json_is_string(v) && !json_is_object(v)) {
+        rc = agora_error_set(err, AGORA_ESCHEMA, "model",
+                             "expected a model name (one of: %s), a model file (models/x.yaml) or {define: {...}}, "
+                             "got %s",
+                             names, brief(v, got, sizeof got));
         goto done;
     }
-    if (!(model = agora_model_find(json_string_value(v)))) {
-        rc = agora_error_set(err, AGORA_ESCHEMA, "model", "unknown model %s (known: %s)", brief(v, got, sizeof got),
-                             names);
-        goto done;
+    {
+        agora_scenario_errors merrs;
+        memset(&merrs, 0, sizeof merrs);
+        rc = agora__rules_resolve(v, sc->base_dir, sc->locs, "model", sc->path, sc->text, &model, err, &merrs);
+        if (rc == AGORA_ENOTFOUND && json_is_string(v)) {
+            rc = agora_error_set(err, AGORA_ESCHEMA, "model", "unknown model %s (known: %s)", brief(v, got, sizeof got),
+                                 names);
+            goto done;
+        }
+        if (rc) {
+            if (model_errs)
+                *model_errs = merrs;
+            if (merrs.n)
+                *err = merrs.e[0];
+            if (!model_errs)
+                err->where[0] = '\0'; /* located already: nothing for collect_errors to set aside */
+            goto done;
+        }
     }
-    json_object_set_new(cfg, "model", json_string(model->name));
+    /* a defined model travels with the configuration (a run file can be resumed, and hashed, without its file) */
+    if (agora__rules_of(model))
+        json_object_set_new(cfg, "model", json_pack("{s:O}", "define", agora__rules_of(model)->def));
+    else
+        json_object_set_new(cfg, "model", json_string(model->name));
 
     if ((rc = check_space(raw, model, cfg, err)) != 0)
         goto done;
@@ -743,7 +769,16 @@ static int scenario_from_text(char *text, size_t len, const char *name, const ch
     if ((rc = agora__yaml_parse(text, len, name, &sc->raw, &sc->locs, err)) != 0)
         goto done;
     agora_error e;
-    if ((rc = check_scenario(sc->raw, sc->stem, 0, &sc->config, &sc->model, &e)) != 0) {
+    agora_scenario_errors merrs;
+    memset(&merrs, 0, sizeof merrs);
+    if ((rc = check_scenario(sc->raw, sc, 0, &sc->config, &sc->model, &e, &merrs)) != 0) {
+        if (merrs.n) { /* the model's definition: its errors, located in their file */
+            if (errs)
+                *errs = merrs;
+            if (err)
+                *err = merrs.e[0];
+            goto done;
+        }
         char first_path[sizeof e.where];
         memcpy(first_path, e.where, sizeof first_path);
         locate(sc->path, sc->locs, NULL, 0, &e);
@@ -1022,7 +1057,16 @@ static int set_all(agora_scenario *sc, const char *const *assignments, int n, ag
     for (size_t i = 0; i < sc->n_ov + staged; i++)
         steps_overridden |= strcmp(sc->ov[i].path, "steps") == 0;
     agora_error e;
-    if ((rc = check_scenario(cand, sc->stem, steps_overridden, &cfg, &model, &e)) != 0) {
+    agora_scenario_errors merrs;
+    memset(&merrs, 0, sizeof merrs);
+    if ((rc = check_scenario(cand, sc, steps_overridden, &cfg, &model, &e, &merrs)) != 0) {
+        if (merrs.n) {
+            if (errs)
+                *errs = merrs;
+            if (err)
+                *err = merrs.e[0];
+            goto drop;
+        }
         char first_path[sizeof e.where];
         memcpy(first_path, e.where, sizeof first_path);
         locate(sc->path, sc->locs, sc->ov, sc->n_ov + staged, &e);
@@ -1253,7 +1297,10 @@ static int parent_of(const scratch *sx, const char *path, char *out, size_t size
 /* A space a model runs on, small and valid: stands in for a `space` that had to be set aside. */
 static json_t *stand_in_space(const json_t *tree)
 {
-    const agora_model *m = agora_model_find(json_string_value(json_object_get(tree, "model")));
+    const json_t *mv = json_object_get(tree, "model");
+    const agora_model *m = agora_model_find(json_string_value(mv));
+    if (!m && json_is_object(mv))
+        m = agora__rules_find(json_string_value(json_object_get(json_object_get(mv, "define"), "name")));
     if (!m || (m->spaces & AGORA_SPACES_GRID))
         return json_pack("{s:s, s:i, s:i}", "kind", "grid", "width", 10, "height", 10);
     if (m->spaces & AGORA_SPACES_MIXED)
@@ -1315,7 +1362,7 @@ static void collect_errors(const agora_scenario *sc, const json_t *tree, size_t 
         json_t *cfg = NULL;
         const agora_model *model = NULL;
         agora_error e;
-        int rc = check_scenario(sx.tree, sc->stem, steps_overridden, &cfg, &model, &e);
+        int rc = check_scenario(sx.tree, sc, steps_overridden, &cfg, &model, &e, NULL);
         json_decref(cfg);
         if (rc == 0 || rc == AGORA_ENOMEM || !e.where[0])
             break;

@@ -493,6 +493,10 @@ int agora__mcp_advance_world(mcp_call *call, const json_t *args, json_t **out, a
             break;
         }
         agora_world_step(mw->w);
+        if (agora_world_error(mw->w)) {
+            *err = *agora_world_error(mw->w);
+            return err->code;
+        }
         run_interventions(mw);
         if (record(mw, 0) != 0)
             return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory after %lld steps", (long long)done);
@@ -666,6 +670,8 @@ static double field_value(const void *data, agora_dtype type, int64_t i)
         return ((const uint8_t *)data)[i];
     case AGORA_DTYPE_I32:
         return ((const int32_t *)data)[i];
+    case AGORA_DTYPE_I64:
+        return (double)((const int64_t *)data)[i];
     case AGORA_DTYPE_F32:
         return ((const float *)data)[i];
     default:
@@ -677,7 +683,7 @@ static double field_value(const void *data, agora_dtype type, int64_t i)
 static void field_json(const void *data, agora_dtype type, const int64_t *ids, int64_t count, json_t **values,
                        json_t **stats)
 {
-    const int integral = type == AGORA_DTYPE_U8 || type == AGORA_DTYPE_I32;
+    const int integral = type == AGORA_DTYPE_U8 || type == AGORA_DTYPE_I32 || type == AGORA_DTYPE_I64;
     double lo = INFINITY, hi = -INFINITY, sum = 0;
     int64_t finite = 0;
     *values = json_array();

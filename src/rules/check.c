@@ -93,6 +93,8 @@ static const char *name_kind(const agora_rx_env *env, const char *s, int skip_va
 static int decl_name(const agora_rx_env *env, const char *what, const char *s, agora_error *err)
 {
     const char *where = env->where;
+    if (env->pair && s && strncmp(s, "partner.", 8) == 0 && is_ident(s + 8))
+        return 0; /* a pair rule's view of the partner's variable */
     if (!is_ident(s))
         return agora_error_set(err, AGORA_ESCHEMA, where,
                                "%s \"%.64s\": expected a name of letters, digits and _ (at most 63, not starting with "
@@ -665,11 +667,18 @@ static int check_name(checker *c, int node)
         return fail(c, node, "nb alone is not a value: write nb.x (a neighbour's x) inside a neighbour aggregate");
     for (int i = 0; i < env->nvars; i++)
         if (strcmp(env->vars[i].name, name) == 0) {
+            if (env->vars_in_pop_only && c->in_pop < 0)
+                return fail(c, node,
+                            "%s: a metric is a number about the population: read variables inside pop_count, "
+                            "pop_sum, pop_mean, pop_min or pop_max (pop_mean(%s), ...)",
+                            name, name);
             n->ref = RX_R_VAR;
             n->index = i;
             n->cat = env->vars[i].type == AGORA_RX_CAT ? (int16_t)i : -1;
             return set_type(c, node, env->vars[i].type);
         }
+    if (strncmp(name, "partner.", 8) == 0 && !env->pair)
+        return fail(c, node, "%s: only pair rules (pairs:) have a partner", name);
     for (int i = 0; i < env->nparams; i++)
         if (strcmp(env->params[i].name, name) == 0) {
             n->ref = RX_R_PARAM;

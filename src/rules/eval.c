@@ -15,7 +15,8 @@
  *   - nb_mean, nb_sum, nb_min, nb_max, nb_count and nb_any of no neighbours are 0 (false), nb_all is true; sums add
  *     in neighbour order; random_nb with no neighbours reads the agent itself.
  *
- * Draws. A site's 64 bits for agent i are b = agora_rng(key, t, i, stream_base + site); inside a neighbour
+ * Draws. A site's 64 bits for agent i are b = agora_rng(key, t, i, stream_base + site) (with ctx->draw_id,
+ * draw_id[i] in place of i); inside a neighbour
  * aggregate, for neighbour j, b = agora_rng_at(agora_rng(key, t, i, stream), j), so each (agent, neighbour) pair
  * has its own draw whatever the visiting order. From b:
  *   - uniform() = agora_rng_u01(b), 53 bits in [0, 1); uniform(a, b) = a + (b - a) * uniform();
@@ -314,6 +315,7 @@ static int run(const agora__rx_prog *prog, const agora_rx_ctx *c, const uint64_t
     int64_t ids[8];
     const int32_t *row = NULL;
     int64_t nbn = 0, nbk = 0, nbj = i;
+    const uint64_t di = c->draw_id ? (uint64_t)c->draw_id[i] : (uint64_t)i; /* whose draws these are */
     double bad = 0;
 #ifdef RX_THREADED
     DISPATCH();
@@ -603,7 +605,7 @@ static int run(const agora__rx_prog *prog, const agora_rx_ctx *c, const uint64_t
         if (n == 0) {
             nbj = i;
         } else {
-            const int64_t k = (int64_t)agora_rng_below(agora_rng_at(bases[ip->x], (uint64_t)i), (uint64_t)n);
+            const int64_t k = (int64_t)agora_rng_below(agora_rng_at(bases[ip->x], di), (uint64_t)n);
             nbj = r ? r[k] : ids[k];
         }
         NEXT;
@@ -614,7 +616,7 @@ static int run(const agora__rx_prog *prog, const agora_rx_ctx *c, const uint64_t
     CASE(NORM)
     CASE(BINOM)
     {
-        uint64_t b = agora_rng_at(bases[ip->x], (uint64_t)i);
+        uint64_t b = agora_rng_at(bases[ip->x], di);
         if (ip->aux)
             b = agora_rng_at(b, (uint64_t)nbj);
         switch ((rx_op)ip->op) {

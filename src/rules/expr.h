@@ -23,6 +23,8 @@
  *   population   pop_count(e) pop_sum(e) pop_mean(e) pop_min(e) pop_max(e) over every agent's state at t (plain
  *                names are each agent's variables; no nb., no randomness, no nesting)
  *   randomness   uniform()  uniform(a, b)  bernoulli(p)  normal(mu, sd)  binomial(n, p)
+ *   pairs        in a pair rule (env->pair), partner.x is the partner's x (the caller declares the "partner.x"
+ *                variables and fills their columns)
  *
  * Types: bool, int (int64), real (double), category. bool promotes to int and int to real in arithmetic; `/`,
  * `**`, pow, exp, log, sqrt and nb_mean/pop_mean give real; floor, ceil and round give int. See check.c for every
@@ -94,6 +96,8 @@ typedef struct agora_rx_env {
     int rule;              /* the rule's index, reported with run-time faults */
     const char *rule_name; /* the variable the rule assigns (for fault messages); may be NULL */
     const char *where;     /* err->where of compile errors (the definition's file); may be NULL */
+    int vars_in_pop_only;  /* 1: variables are read only inside pop_* (a metric: a number about the population) */
+    int pair;              /* 1: a pair rule: variables named "partner.x" (declared by the caller) are the partner's */
 } agora_rx_env;
 
 /* Checks an environment as a declaration: names are identifiers, not reserved (t, degree, nb, true, false, and, or,
@@ -159,6 +163,8 @@ typedef struct agora_rx_ctx {
     agora_rng_key key;
     const agora_rx_value *pop; /* [npop] from agora__rx_pop_aggregates; NULL when npop is 0 */
     int threads;               /* OpenMP threads for agora__rx_pop_aggregates (< 1: 1) */
+    const int64_t *draw_id;    /* NULL, or the id whose draws agent i takes: draw_id[i] instead of i (pair rules:
+                                * both agents of a pair draw as the pair, so they see the same numbers) */
 } agora_rx_ctx;
 
 /* A run-time fault: a real result that is not finite (log(-1), 1/0.0, exp(1000)), an integer % 0, a real out of

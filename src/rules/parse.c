@@ -220,9 +220,23 @@ static int parse_primary(parser *p, int *out)
             p->ast->nodes[*out].len = v.len;
             return advance(p);
         }
+        const int is_partner = t.len == 7 && memcmp(p->ast->text + t.pos, "partner", 7) == 0;
+        if (is_partner && p->tok.kind == RX_T_DOT) {
+            /* partner.x is one name, "partner.x": a pair rule's environment declares it */
+            if ((rc = advance(p)))
+                return rc;
+            if (p->tok.kind != RX_T_NAME)
+                return expected(p, "a variable name after 'partner.'");
+            rx_token v = p->tok;
+            if ((rc = new_node(p, RX_N_NAME, t.line, t.col, out)))
+                return rc;
+            p->ast->nodes[*out].pos = t.pos;
+            p->ast->nodes[*out].len = v.pos + v.len - t.pos;
+            return advance(p);
+        }
         if (p->tok.kind == RX_T_DOT)
             return agora__rx_error_at(p->ast, p->err, AGORA_EPARSE, p->tok.line, p->tok.col,
-                                      "'.' only follows nb (nb.x is a neighbour's x)");
+                                      "'.' only follows nb (nb.x is a neighbour's x) and, in pair rules, partner");
         if ((rc = new_node(p, RX_N_NAME, t.line, t.col, out)))
             return rc;
         p->ast->nodes[*out].pos = t.pos;

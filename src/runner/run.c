@@ -515,8 +515,15 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
             break;
         }
         double s0 = agora__now();
-        agora_world_step(w);
+        if (!agora_world_error(w))
+            agora_world_step(w);
         step_s += agora__now() - s0;
+        if (agora_world_error(w)) { /* a rule's fault (NaN, 1/0): the run stops with it, the file keeps the rest */
+            rc = agora_world_error(w)->code;
+            if (err)
+                *err = *agora_world_error(w);
+            break;
+        }
     }
     loop_s = agora__now() - t_loop;
     if (interrupted && (rc = agora_writer_flush(wr, err)))
