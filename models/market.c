@@ -2,9 +2,10 @@
  *
  * Population (well-mixed space {kind: mixed, n}): agents 0 .. B-1 are buyers, B .. n-1 sellers, B = `buyers`. Each
  * buyer has a private valuation v ~ U(valuation_low, valuation_high), each seller a cost c ~ U(cost_low, cost_high),
- * drawn once at step 0 (or, with valuation_dist / cost_dist = normal, a normal (mean, sd) truncated to [low, high]). Every agent keeps a quote: a buyer's bid (the most it will pay, tax included) and a seller's
- * ask (the least it will take). Quotes start shaded away from the limits: bid = v (1 - m u), ask = c (1 + m u) with
- * u ~ U(0, 1) and m = `initial_markup`.
+ * drawn once at step 0 (or, with valuation_dist / cost_dist = normal, a normal (mean, sd) truncated to [low, high]).
+ * Every agent keeps a quote: a buyer's bid (the most it will pay, tax included) and a seller's ask (the least it will
+ * take). Quotes start shaded away from the limits: bid = v (1 - m u), ask = c (1 + m u) with u ~ U(0, 1) and m =
+ * `initial_markup`.
  *
  * One step is one trading day of `rounds_per_day` rounds; goods replenish every day and each agent trades at most
  * one unit a day. In each round the buyers and sellers that have not traded yet today are paired at random, without
@@ -83,18 +84,59 @@ typedef struct actives {
     uint8_t *done; /* [n] 1: traded in this round (its price is in market_state.act_price) */
 } actives;
 
-typedef struct market_state {
-    int64_t n, nb, ns;       /* agents, buyers (0 .. nb-1), sellers (nb .. n-1) */
-    double *value;           /* [n] valuation (buyers) or cost (sellers) */
-    double *quote;           /* [n] bid (buyers) or ask (sellers) */
-    double *price;           /* [n] the price of the agent's trade today, NaN if none */
-    uint8_t *traded;         /* [n] 1 if the agent traded today (written at the end of the day, from price) */
-    double *v_sorted;        /* [nb] valuations, high to low */
-    double *c_sorted;        /* [ns] costs, low to high */
-    actives act;             /* the agents active after the first round: buyers first, then sellers */
-    double *act_price;       /* [n] by position in the current actives: the price of a trade this round */
-    int64_t *block_count;    /* [nblk_b + nblk_s + 1] */
-    double *block_sum;       /* [(nblk_b + nblk_s) * NSUM] */
+/* The kernel-owned arrays (the model SDK), in this order: the public fields first. */
+enum {
+    F_VALUE,
+    F_QUOTE,
+    F_PRICE,
+    F_TRADED,
+    F_SORTED,
+    F_ACT_Q,
+    F_ACT_ID,
+    F_ACT_DONE,
+    F_ACT_PRICE,
+    F_BLOCK_COUNT,
+    F_BLOCK_SUM
+};
+
+static const agora_field_decl market_decl[] = {
+    {.name = "value",
+     .type = AGORA_DTYPE_F64,
+     .flags = AGORA_FIELD_SNAPSHOT | AGORA_FIELD_WRITABLE,
+     .min = 0,
+     .max = INFINITY,
+     .domain = "a valuation (buyers) or cost (sellers) is a finite number >= 0"},
+    {.name = "quote",
+     .type = AGORA_DTYPE_F64,
+     .flags = AGORA_FIELD_SNAPSHOT | AGORA_FIELD_WRITABLE,
+     .min = 0,
+     .max = INFINITY,
+     .domain = "a bid (buyers) or ask (sellers) is a finite number >= 0"},
+    {.name = "price", .type = AGORA_DTYPE_F64, .flags = AGORA_FIELD_SNAPSHOT},
+    {.name = "traded", .type = AGORA_DTYPE_U8, .flags = AGORA_FIELD_SNAPSHOT},
+    {.name = "sorted",
+     .type = AGORA_DTYPE_F64,
+     .doc = "the demand and supply curves: valuations high to low [0, nb), then costs low to high [nb, n)"},
+    {.name = "act_q", .type = AGORA_DTYPE_F64, .flags = AGORA_FIELD_SCRATCH, .doc = "the actives' quotes"},
+    {.name = "act_id", .elem = sizeof(int64_t), .flags = AGORA_FIELD_SCRATCH, .doc = "the actives' agents"},
+    {.name = "act_done", .elem = 1, .flags = AGORA_FIELD_SCRATCH, .doc = "1: the active traded in this round"},
+    {.name = "act_price",
+     .type = AGORA_DTYPE_F64,
+     .flags = AGORA_FIELD_SCRATCH,
+     .doc = "by position in the current actives: the price of a trade this round"},
+    /* Buyers and sellers are blocked apart: at most one block more than the agents' blocks, and a total. */
+    {.name = "block_count", .elem = sizeof(int64_t), .group = BLOCK, .add = 2, .flags = AGORA_FIELD_SCRATCH},
+    {.name = "block_sum",
+     .type = AGORA_DTYPE_F64,
+     .group = BLOCK,
+     .mult = NSUM,
+     .add = NSUM,
+     .flags = AGORA_FIELD_SCRATCH},
+    {0}};
+
+/* The scalars: plain data, copied and saved as bytes by the kernel. */
+typedef struct market_scalars {
+    int64_t n, nb, ns; /* agents, buyers (0 .. nb-1), sellers (nb .. n-1) */
     int64_t nblk_b, nblk_s;
     int rounds;
     double learning_rate;
@@ -107,21 +149,56 @@ typedef struct market_state {
     int64_t volume;
     double price_mean, price_std, surplus, bid_mean, ask_mean;
     double tax_revenue, subsidy_cost; /* under the policy of that day */
+} market_scalars;
+
+/* What one function sees: the scalars and the arrays. */
+typedef struct market_state {
+    market_scalars *sc;
+    double *value;     /* [n] valuation (buyers) or cost (sellers) */
+    double *quote;     /* [n] bid (buyers) or ask (sellers) */
+    double *price;     /* [n] the price of the agent's trade today, NaN if none */
+    uint8_t *traded;   /* [n] 1 if the agent traded today (written at the end of the day, from price) */
+    double *v_sorted;  /* [nb] valuations, high to low */
+    double *c_sorted;  /* [ns] costs, low to high */
+    actives act;       /* the agents active after the first round: buyers first, then sellers */
+    double *act_price; /* [n] by position in the current actives: the price of a trade this round */
+    int64_t *block_count;
+    double *block_sum;
 } market_state;
+
+static market_state market_of(const agora_world *w)
+{
+    market_scalars *sc = agora_sdk_scalars(w);
+    double *sorted = agora_sdk_cur(w, F_SORTED);
+    return (market_state){
+        .sc = sc,
+        .value = agora_sdk_cur(w, F_VALUE),
+        .quote = agora_sdk_cur(w, F_QUOTE),
+        .price = agora_sdk_cur(w, F_PRICE),
+        .traded = agora_sdk_cur(w, F_TRADED),
+        .v_sorted = sorted,
+        .c_sorted = sorted + sc->nb,
+        .act = {.q = agora_sdk_cur(w, F_ACT_Q), .id = agora_sdk_cur(w, F_ACT_ID), .done = agora_sdk_cur(w, F_ACT_DONE)},
+        .act_price = agora_sdk_cur(w, F_ACT_PRICE),
+        .block_count = agora_sdk_cur(w, F_BLOCK_COUNT),
+        .block_sum = agora_sdk_cur(w, F_BLOCK_SUM)};
+}
 
 static const agora_param_spec market_params[] = {
     {"buyers", AGORA_PARAM_AMOUNT, 0.5, 0.0, 0.0,
      "buyers: a fraction of the agents in [0, 1) or a count; agents 0..buyers-1 buy, the rest sell", NULL},
     {"valuation_dist", AGORA_PARAM_CHOICE, 0, 0, 0,
      "distribution of the buyers' valuations on [valuation_low, valuation_high]: uniform, or a normal "
-     "(valuation_mean, valuation_sd) truncated to that interval", "uniform|normal"},
+     "(valuation_mean, valuation_sd) truncated to that interval",
+     "uniform|normal"},
     {"valuation_low", AGORA_PARAM_REAL, 50, 0, 1e12, "lowest valuation", NULL},
     {"valuation_high", AGORA_PARAM_REAL, 150, 0, 1e12, "highest valuation", NULL},
     {"valuation_mean", AGORA_PARAM_REAL, 100, 0, 1e12, "mean of the normal valuations (before truncation)", NULL},
     {"valuation_sd", AGORA_PARAM_REAL, 25, 1e-9, 1e12, "standard deviation of the normal valuations", NULL},
     {"cost_dist", AGORA_PARAM_CHOICE, 0, 0, 0,
      "distribution of the sellers' costs on [cost_low, cost_high]: uniform, or a normal (cost_mean, cost_sd) "
-     "truncated to that interval", "uniform|normal"},
+     "truncated to that interval",
+     "uniform|normal"},
     {"cost_low", AGORA_PARAM_REAL, 20, 0, 1e12, "lowest cost", NULL},
     {"cost_high", AGORA_PARAM_REAL, 80, 0, 1e12, "highest cost", NULL},
     {"cost_mean", AGORA_PARAM_REAL, 50, 0, 1e12, "mean of the normal costs (before truncation)", NULL},
@@ -129,14 +206,32 @@ static const agora_param_spec market_params[] = {
     {"rounds_per_day", AGORA_PARAM_INT, 10, 1, 64,
      "matching rounds per day (one step): agents that have not traded meet a new random partner each round", NULL},
     {"learning_rate", AGORA_PARAM_REAL, 0.05, 0.0, 1.0,
-     "fraction of the way a quote moves each day toward the price got (after a trade) or the own limit (after none)", NULL},
+     "fraction of the way a quote moves each day toward the price got (after a trade) or the own limit (after none)",
+     NULL},
     {"initial_markup", AGORA_PARAM_REAL, 0.3, 0.0, 1.0,
      "initial shading: bid = v (1 - m u), ask = c (1 + m u), u uniform on [0, 1)", NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL}};
 
 enum {
-    M_PRICE_MEAN, M_PRICE_STD, M_VOLUME, M_EFFICIENCY, M_SURPLUS, M_MAX_SURPLUS, M_CE_PRICE, M_CE_QUANTITY, M_GAP,
-    M_GAP_REL, M_BID_MEAN, M_ASK_MEAN, M_TAX_REVENUE, M_SUBSIDY_COST, M_TAX_RATE, M_CEILING, M_SUB_B, M_SUB_S, M_COUNT
+    M_PRICE_MEAN,
+    M_PRICE_STD,
+    M_VOLUME,
+    M_EFFICIENCY,
+    M_SURPLUS,
+    M_MAX_SURPLUS,
+    M_CE_PRICE,
+    M_CE_QUANTITY,
+    M_GAP,
+    M_GAP_REL,
+    M_BID_MEAN,
+    M_ASK_MEAN,
+    M_TAX_REVENUE,
+    M_SUBSIDY_COST,
+    M_TAX_RATE,
+    M_CEILING,
+    M_SUB_B,
+    M_SUB_S,
+    M_COUNT
 };
 
 static const agora_metric_spec market_metrics[] = {
@@ -146,7 +241,8 @@ static const agora_metric_spec market_metrics[] = {
     {"efficiency", "realised surplus / maximum surplus (taxes and subsidies are transfers, not surplus)", "final"},
     {"surplus", "realised surplus: valuations minus costs over the day's trades", NULL},
     {"max_surplus", "maximum surplus of the undistorted supply and demand curves", NULL},
-    {"ce_price", "competitive equilibrium price (seller's price, midpoint of the CE interval) under tax and subsidies", NULL},
+    {"ce_price", "competitive equilibrium price (seller's price, midpoint of the CE interval) under tax and subsidies",
+     NULL},
     {"ce_quantity", "competitive equilibrium quantity under tax and subsidies", NULL},
     {"price_gap", "price_mean - ce_price", "final"},
     {"price_gap_rel", "(price_mean - ce_price) / ce_price", NULL},
@@ -173,7 +269,8 @@ static const char market_action_schema[] =
     " \"description\": \"Set an ad-valorem tax on every trade, paid by the buyer on top of the price: a trade needs"
     " bid >= ask * (1 + rate). 0 removes it.\","
     " \"properties\": {\"action\": {\"const\": \"set_tax\"},"
-    " \"rate\": {\"type\": \"number\", \"minimum\": 0, \"maximum\": 1, \"description\": \"tax as a fraction of the price\"}},"
+    " \"rate\": {\"type\": \"number\", \"minimum\": 0, \"maximum\": 1, \"description\": \"tax as a fraction of the "
+    "price\"}},"
     " \"required\": [\"action\", \"rate\"], \"additionalProperties\": false},"
     "{\"type\": \"object\", \"title\": \"price_ceiling\","
     " \"description\": \"Cap the price sellers may receive (before tax); sellers whose cost is above it stop selling."
@@ -207,7 +304,7 @@ static inline double supply_at(const market_state *st, int64_t k, double sub_s)
  * CE price interval. */
 static int64_t ce_solve(const market_state *st, double sub_b, double sub_s, double tax, double *lo, double *hi)
 {
-    int64_t a = 0, b = st->nb < st->ns ? st->nb : st->ns; /* invariant: q* in [a, b] */
+    int64_t a = 0, b = st->sc->nb < st->sc->ns ? st->sc->nb : st->sc->ns; /* invariant: q* in [a, b] */
     while (a < b) {
         int64_t mid = a + (b - a + 1) / 2;
         if (demand_at(st, mid, sub_b, tax) >= supply_at(st, mid, sub_s))
@@ -224,11 +321,11 @@ static int64_t ce_solve(const market_state *st, double sub_b, double sub_s, doub
         l = supply_at(st, q, sub_s);
         h = demand_at(st, q, sub_b, tax);
     }
-    if (q < st->nb) {
+    if (q < st->sc->nb) {
         double d = demand_at(st, q + 1, sub_b, tax);
         l = d > l ? d : l;
     }
-    if (q < st->ns) {
+    if (q < st->sc->ns) {
         double s = supply_at(st, q + 1, sub_s);
         h = s < h ? s : h;
     }
@@ -244,8 +341,8 @@ static int64_t ce_solve(const market_state *st, double sub_b, double sub_s, doub
 
 static void ce_update(market_state *st)
 {
-    st->ce_q = ce_solve(st, st->sub_b, st->sub_s, st->tax, &st->ce_lo, &st->ce_hi);
-    st->ce_price = 0.5 * (st->ce_lo + st->ce_hi);
+    st->sc->ce_q = ce_solve(st, st->sc->sub_b, st->sc->sub_s, st->sc->tax, &st->sc->ce_lo, &st->sc->ce_hi);
+    st->sc->ce_price = 0.5 * (st->sc->ce_lo + st->sc->ce_hi);
 }
 
 static int cmp_desc(const void *a, const void *b)
@@ -264,19 +361,20 @@ static int cmp_asc(const void *a, const void *b)
  * surplus and the CE under the policy in force. */
 static void curves_update(market_state *st)
 {
-    memcpy(st->v_sorted, st->value, (size_t)st->nb * sizeof *st->v_sorted);
-    memcpy(st->c_sorted, st->value + st->nb, (size_t)st->ns * sizeof *st->c_sorted);
-    qsort(st->v_sorted, (size_t)st->nb, sizeof *st->v_sorted, cmp_desc);
-    qsort(st->c_sorted, (size_t)st->ns, sizeof *st->c_sorted, cmp_asc);
+    memcpy(st->v_sorted, st->value, (size_t)st->sc->nb * sizeof *st->v_sorted);
+    memcpy(st->c_sorted, st->value + st->sc->nb, (size_t)st->sc->ns * sizeof *st->c_sorted);
+    qsort(st->v_sorted, (size_t)st->sc->nb, sizeof *st->v_sorted, cmp_desc);
+    qsort(st->c_sorted, (size_t)st->sc->ns, sizeof *st->c_sorted, cmp_asc);
     double lo, hi;
-    st->max_q = ce_solve(st, 0, 0, 0, &lo, &hi);
-    st->max_surplus = 0;
-    for (int64_t k = 0; k < st->max_q; k++)
-        st->max_surplus += st->v_sorted[k] - st->c_sorted[k];
+    st->sc->max_q = ce_solve(st, 0, 0, 0, &lo, &hi);
+    st->sc->max_surplus = 0;
+    for (int64_t k = 0; k < st->sc->max_q; k++)
+        st->sc->max_surplus += st->v_sorted[k] - st->c_sorted[k];
     ce_update(st);
 }
 
-/* ---- one day ------------------------------------------------------------------------------------------------------- */
+/* ---- one day -------------------------------------------------------------------------------------------------------
+ */
 
 /* Writes to dst, from position `at`, the agents off .. off+len-1 that have not traded yet today (price NaN), with
  * their quotes, in order, and returns how many. Parallel over blocks: count, prefix-sum, then a branch-free
@@ -366,7 +464,7 @@ static inline int trades(double bid, double ask, double tax, double inv, double 
 AGORA_HOT static void trade_compact(const market_state *st, int threads, const agora_perm *perm, int64_t na_b,
                                     int64_t s0, int64_t na_s)
 {
-    const double tax = st->tax, inv = 1.0 / (1.0 + st->tax), ceiling = st->ceiling;
+    const double tax = st->sc->tax, inv = 1.0 / (1.0 + st->sc->tax), ceiling = st->sc->ceiling;
     const double *restrict q = st->act.q;
     uint8_t *restrict done = st->act.done;
     double *restrict ap = st->act_price;
@@ -404,8 +502,8 @@ AGORA_HOT static void trade_first(market_state *st, int threads, const agora_per
 {
     const double *restrict quote = st->quote;
     double *restrict price = st->price;
-    const double tax = st->tax, inv = 1.0 / (1.0 + st->tax), ceiling = st->ceiling;
-    const int64_t na_b = st->nb, na_s = st->ns, off_s = st->nb;
+    const double tax = st->sc->tax, inv = 1.0 / (1.0 + st->sc->tax), ceiling = st->sc->ceiling;
+    const int64_t na_b = st->sc->nb, na_s = st->sc->ns, off_s = st->sc->nb;
     const int buyers_small = na_b <= na_s;
     const int64_t m = buyers_small ? na_b : na_s, nbatch = (m + BATCH - 1) / BATCH;
 #pragma omp parallel for schedule(static) num_threads(threads)
@@ -436,16 +534,16 @@ AGORA_HOT static void trade_first(market_state *st, int threads, const agora_per
  * price (K) so that the variance does not lose digits to cancellation. */
 AGORA_HOT static void learn_block(market_state *st, int64_t k, double K)
 {
-    const int buyer = k < st->nblk_b;
-    const int64_t i0 = buyer ? k * BLOCK : st->nb + (k - st->nblk_b) * BLOCK;
-    const int64_t end = buyer ? st->nb : st->n, i1 = i0 + BLOCK < end ? i0 + BLOCK : end;
-    const double lr = st->learning_rate, gross = 1.0 + st->tax, ceiling = st->ceiling;
+    const int buyer = k < st->sc->nblk_b;
+    const int64_t i0 = buyer ? k * BLOCK : st->sc->nb + (k - st->sc->nblk_b) * BLOCK;
+    const int64_t end = buyer ? st->sc->nb : st->sc->n, i1 = i0 + BLOCK < end ? i0 + BLOCK : end;
+    const double lr = st->sc->learning_rate, gross = 1.0 + st->sc->tax, ceiling = st->sc->ceiling;
     const double *restrict value = st->value, *restrict price = st->price;
     uint8_t *restrict traded = st->traded;
     double *restrict quote = st->quote;
     double trades = 0, sp = 0, sp2 = 0, sv = 0, sq = 0;
     if (buyer) {
-        const double sub = st->sub_b;
+        const double sub = st->sc->sub_b;
         for (int64_t i = i0; i < i1; i++) {
             const double cap = value[i] + sub, q = quote[i];
             const int t = !isnan(price[i]);
@@ -458,7 +556,7 @@ AGORA_HOT static void learn_block(market_state *st, int64_t k, double K)
             sq += nq;
         }
     } else {
-        const double sub = st->sub_s;
+        const double sub = st->sc->sub_s;
         for (int64_t i = i0; i < i1; i++) {
             const double floor_ = value[i] - sub, q = quote[i];
             const double p = price[i];
@@ -489,23 +587,23 @@ AGORA_HOT static void learn_block(market_state *st, int64_t k, double K)
 
 static void market_step(agora_world *w)
 {
-    market_state *st = agora_world_model_state(w);
+    market_state M = market_of(w), *st = &M;
     const int threads = agora_world_threads(w);
-    const int64_t t = agora_world_time(w), n = st->n;
+    const int64_t t = agora_world_time(w), n = st->sc->n;
     {
         double *restrict price = st->price;
 #pragma omp parallel for schedule(static) num_threads(threads)
         for (int64_t i = 0; i < n; i++)
             price[i] = NAN;
     }
-    int64_t na_b = st->nb, na_s = st->ns; /* active buyers and sellers */
-    int64_t s0 = 0;                       /* after the first round: where the active sellers start in st->act */
-    int compact = 0;                      /* st->act holds the active agents */
-    for (int r = 0; r < st->rounds; r++) {
+    int64_t na_b = st->sc->nb, na_s = st->sc->ns; /* active buyers and sellers */
+    int64_t s0 = 0;                               /* after the first round: where the active sellers start in st->act */
+    int compact = 0;                              /* st->act holds the active agents */
+    for (int r = 0; r < st->sc->rounds; r++) {
         if (r == 1) {
             na_b = filter_active(st->price, st->quote, 0, na_b, &st->act, 0, st->block_count, threads);
             s0 = na_b;
-            na_s = filter_active(st->price, st->quote, st->nb, na_s, &st->act, s0, st->block_count, threads);
+            na_s = filter_active(st->price, st->quote, st->sc->nb, na_s, &st->act, s0, st->block_count, threads);
             compact = 1;
         } else if (r > 1) {
             na_b = remove_done(st, 0, na_b);
@@ -525,8 +623,8 @@ static void market_step(agora_world *w)
         remove_done(st, 0, na_b);
         remove_done(st, s0, na_s);
     }
-    const int64_t nblk = st->nblk_b + st->nblk_s;
-    const double K = isfinite(st->ce_price) ? st->ce_price : 0.0;
+    const int64_t nblk = st->sc->nblk_b + st->sc->nblk_s;
+    const double K = isfinite(st->sc->ce_price) ? st->sc->ce_price : 0.0;
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t k = 0; k < nblk; k++)
         learn_block(st, k, K);
@@ -534,56 +632,36 @@ static void market_step(agora_world *w)
     for (int64_t k = 0; k < nblk; k++)
         for (int j = 0; j < NSUM; j++)
             s[j] += st->block_sum[k * NSUM + j];
-    st->volume = (int64_t)s[0];
-    if (st->volume > 0) {
-        const double v = (double)st->volume, d = s[1] / v;
-        st->price_mean = K + d;
+    st->sc->volume = (int64_t)s[0];
+    if (st->sc->volume > 0) {
+        const double v = (double)st->sc->volume, d = s[1] / v;
+        st->sc->price_mean = K + d;
         double var = s[2] / v - d * d;
-        st->price_std = sqrt(var > 0 ? var : 0);
+        st->sc->price_std = sqrt(var > 0 ? var : 0);
     } else {
-        st->price_mean = st->price_std = NAN;
+        st->sc->price_mean = st->sc->price_std = NAN;
     }
-    st->surplus = s[3] - s[4];
-    st->tax_revenue = st->volume > 0 ? st->tax * st->price_mean * (double)st->volume : 0.0;
-    st->subsidy_cost = (st->sub_b + st->sub_s) * (double)st->volume;
-    st->bid_mean = s[5] / (double)st->nb;
-    st->ask_mean = s[6] / (double)st->ns;
+    st->sc->surplus = s[3] - s[4];
+    st->sc->tax_revenue = st->sc->volume > 0 ? st->sc->tax * st->sc->price_mean * (double)st->sc->volume : 0.0;
+    st->sc->subsidy_cost = (st->sc->sub_b + st->sc->sub_s) * (double)st->sc->volume;
+    st->sc->bid_mean = s[5] / (double)st->sc->nb;
+    st->sc->ask_mean = s[6] / (double)st->sc->ns;
 }
 
-/* ---- lifecycle ----------------------------------------------------------------------------------------------------- */
-
-static void market_destroy(agora_world *w)
-{
-    market_state *st = agora_world_model_state(w);
-    if (!st)
-        return;
-    free(st->value);
-    free(st->quote);
-    free(st->price);
-    free(st->traded);
-    free(st->v_sorted);
-    free(st->c_sorted);
-    free(st->act.q);
-    free(st->act.id);
-    free(st->act.done);
-    free(st->act_price);
-    free(st->block_count);
-    free(st->block_sum);
-    free(st);
-    agora_world_set_model_state(w, NULL);
-}
+/* ---- lifecycle -----------------------------------------------------------------------------------------------------
+ */
 
 /* bid_mean and ask_mean from the quotes as they are, outside a trading day: at step 0 (the metrics of day 0) and
  * after a write to `value` or `quote`. */
 static void quote_means(market_state *st)
 {
     double sb = 0, ss = 0;
-    for (int64_t i = 0; i < st->nb; i++)
+    for (int64_t i = 0; i < st->sc->nb; i++)
         sb += st->quote[i];
-    for (int64_t i = st->nb; i < st->n; i++)
+    for (int64_t i = st->sc->nb; i < st->sc->n; i++)
         ss += st->quote[i];
-    st->bid_mean = sb / (double)st->nb;
-    st->ask_mean = ss / (double)st->ns;
+    st->sc->bid_mean = sb / (double)st->sc->nb;
+    st->sc->ask_mean = ss / (double)st->sc->ns;
 }
 
 /* A limit (valuation or cost) from u uniform in [0, 1): uniform on [lo, hi], or a normal (mean, sd) truncated to
@@ -621,16 +699,12 @@ static double limit_draw(const limit_dist *d, double u)
 static int market_init(agora_world *w, const json_t *params, agora_error *err)
 {
     const int64_t n = agora_world_n(w);
-    market_state *st = calloc(1, sizeof *st);
-    if (!st)
-        return agora_error_set(err, AGORA_ENOMEM, "market", "out of memory");
-    agora_world_set_model_state(w, st);
     const double vl = agora_param_real(params, "valuation_low"), vh = agora_param_real(params, "valuation_high");
     const double cl = agora_param_real(params, "cost_low"), ch = agora_param_real(params, "cost_high");
     const limit_dist vdist = limit_dist_of(params, "valuation"), cdist = limit_dist_of(params, "cost");
     if ((vdist.normal && !(vdist.phi > vdist.plo)) || (cdist.normal && !(cdist.phi > cdist.plo)))
-        return agora_error_set(err, AGORA_ESCHEMA, vdist.normal && !(vdist.phi > vdist.plo) ? "params.valuation_mean"
-                                                                                          : "params.cost_mean",
+        return agora_error_set(err, AGORA_ESCHEMA,
+                               vdist.normal && !(vdist.phi > vdist.plo) ? "params.valuation_mean" : "params.cost_mean",
                                "the normal distribution puts no probability on [low, high]: move its mean closer or "
                                "widen its sd");
     const double markup = agora_param_real(params, "initial_markup");
@@ -640,36 +714,22 @@ static int market_init(agora_world *w, const json_t *params, agora_error *err)
     if (cl > ch)
         return agora_error_set(err, AGORA_ESCHEMA, "params.cost_high", "cost_high (%g) must be at least cost_low (%g)",
                                ch, cl);
-    st->n = n;
-    st->nb = agora_param_amount(params, "buyers", n);
-    st->ns = n - st->nb;
-    if (st->nb < 1 || st->ns < 1)
+    market_scalars *sc = agora_sdk_scalars(w);
+    sc->n = n;
+    sc->nb = agora_param_amount(params, "buyers", n);
+    sc->ns = n - sc->nb;
+    if (sc->nb < 1 || sc->ns < 1)
         return agora_error_set(err, AGORA_ESCHEMA, "params.buyers",
                                "a market needs at least one buyer and one seller: %lld buyers of %lld agents",
-                               (long long)st->nb, (long long)n);
-    st->rounds = (int)agora_param_int(params, "rounds_per_day");
-    st->learning_rate = agora_param_real(params, "learning_rate");
-    st->nblk_b = (st->nb + BLOCK - 1) / BLOCK;
-    st->nblk_s = (st->ns + BLOCK - 1) / BLOCK;
-    st->value = malloc((size_t)n * sizeof *st->value);
-    st->quote = malloc((size_t)n * sizeof *st->quote);
-    st->price = malloc((size_t)n * sizeof *st->price);
-    st->traded = calloc((size_t)n, 1);
-    st->v_sorted = malloc((size_t)st->nb * sizeof *st->v_sorted);
-    st->c_sorted = malloc((size_t)st->ns * sizeof *st->c_sorted);
-    int acts_ok = (st->act_price = malloc((size_t)n * sizeof *st->act_price)) != NULL;
-    st->act.q = malloc((size_t)n * sizeof *st->act.q);
-    st->act.id = malloc((size_t)n * sizeof *st->act.id);
-    st->act.done = malloc((size_t)n * sizeof *st->act.done);
-    acts_ok = acts_ok && st->act.q && st->act.id && st->act.done;
-    st->block_count = malloc((size_t)(st->nblk_b + st->nblk_s + 1) * sizeof *st->block_count);
-    st->block_sum = calloc((size_t)(st->nblk_b + st->nblk_s) * NSUM, sizeof *st->block_sum);
-    if (!st->value || !st->quote || !st->price || !st->traded || !st->v_sorted || !st->c_sorted || !acts_ok ||
-        !st->block_count || !st->block_sum)
-        return agora_error_set(err, AGORA_ENOMEM, "market", "out of memory for %lld traders", (long long)n);
+                               (long long)sc->nb, (long long)n);
+    sc->rounds = (int)agora_param_int(params, "rounds_per_day");
+    sc->learning_rate = agora_param_real(params, "learning_rate");
+    sc->nblk_b = (sc->nb + BLOCK - 1) / BLOCK;
+    sc->nblk_s = (sc->ns + BLOCK - 1) / BLOCK;
+    market_state M = market_of(w), *st = &M;
     /* Two draws per agent: 2i for the limit, 2i + 1 for the initial shading. */
     const uint64_t base = agora_rng_base(agora_world_key(w), 0, AGORA_RNG_STREAM_INIT);
-    const int64_t nb = st->nb;
+    const int64_t nb = st->sc->nb;
 #pragma omp parallel for schedule(static) num_threads(agora_world_threads(w))
     for (int64_t i = 0; i < n; i++) {
         const double u = agora_rng_u01(agora_rng_at(base, 2 * (uint64_t)i));
@@ -683,48 +743,49 @@ static int market_init(agora_world *w, const json_t *params, agora_error *err)
         }
         st->price[i] = NAN;
     }
-    st->ceiling = INFINITY;
+    st->sc->ceiling = INFINITY;
     curves_update(st);
-    st->price_mean = st->price_std = NAN;
+    st->sc->price_mean = st->sc->price_std = NAN;
     quote_means(st);
     return 0;
 }
 
 static void market_measure(const agora_world *w, double *out)
 {
-    const market_state *st = agora_world_model_state(w);
-    const double vol = (double)st->volume;
-    out[M_PRICE_MEAN] = st->price_mean;
-    out[M_PRICE_STD] = st->price_std;
+    const market_state M = market_of(w), *st = &M;
+    const double vol = (double)st->sc->volume;
+    out[M_PRICE_MEAN] = st->sc->price_mean;
+    out[M_PRICE_STD] = st->sc->price_std;
     out[M_VOLUME] = vol;
-    out[M_EFFICIENCY] = st->max_surplus > 0 ? st->surplus / st->max_surplus : (st->surplus == 0 ? 1.0 : 0.0);
-    out[M_SURPLUS] = st->surplus;
-    out[M_MAX_SURPLUS] = st->max_surplus;
-    out[M_CE_PRICE] = st->ce_price;
-    out[M_CE_QUANTITY] = (double)st->ce_q;
-    out[M_GAP] = st->price_mean - st->ce_price;
-    out[M_GAP_REL] = (st->price_mean - st->ce_price) / st->ce_price;
-    out[M_BID_MEAN] = st->bid_mean;
-    out[M_ASK_MEAN] = st->ask_mean;
-    out[M_TAX_REVENUE] = st->tax_revenue;
-    out[M_SUBSIDY_COST] = st->subsidy_cost;
-    out[M_TAX_RATE] = st->tax;
-    out[M_CEILING] = isfinite(st->ceiling) ? st->ceiling : NAN;
-    out[M_SUB_B] = st->sub_b;
-    out[M_SUB_S] = st->sub_s;
+    out[M_EFFICIENCY] =
+        st->sc->max_surplus > 0 ? st->sc->surplus / st->sc->max_surplus : (st->sc->surplus == 0 ? 1.0 : 0.0);
+    out[M_SURPLUS] = st->sc->surplus;
+    out[M_MAX_SURPLUS] = st->sc->max_surplus;
+    out[M_CE_PRICE] = st->sc->ce_price;
+    out[M_CE_QUANTITY] = (double)st->sc->ce_q;
+    out[M_GAP] = st->sc->price_mean - st->sc->ce_price;
+    out[M_GAP_REL] = (st->sc->price_mean - st->sc->ce_price) / st->sc->ce_price;
+    out[M_BID_MEAN] = st->sc->bid_mean;
+    out[M_ASK_MEAN] = st->sc->ask_mean;
+    out[M_TAX_REVENUE] = st->sc->tax_revenue;
+    out[M_SUBSIDY_COST] = st->sc->subsidy_cost;
+    out[M_TAX_RATE] = st->sc->tax;
+    out[M_CEILING] = isfinite(st->sc->ceiling) ? st->sc->ceiling : NAN;
+    out[M_SUB_B] = st->sc->sub_b;
+    out[M_SUB_S] = st->sc->sub_s;
 }
 
 static int market_observe(const agora_world *w, const char *role, json_t **obs, agora_error *err)
 {
     (void)role;
     (void)err;
-    const market_state *st = agora_world_model_state(w);
+    const market_state M = market_of(w), *st = &M;
     double m[M_COUNT];
     market_measure(w, m);
     json_t *o = json_object();
     json_object_set_new(o, "step", json_integer(agora_world_time(w)));
-    json_object_set_new(o, "buyers", json_integer(st->nb));
-    json_object_set_new(o, "sellers", json_integer(st->ns));
+    json_object_set_new(o, "buyers", json_integer(st->sc->nb));
+    json_object_set_new(o, "sellers", json_integer(st->sc->ns));
     /* NaN is not JSON: absent values are null. */
     for (int i = 0; i < M_COUNT; i++)
         json_object_set_new(o, market_metrics[i].name, isfinite(m[i]) ? json_real(m[i]) : json_null());
@@ -736,19 +797,19 @@ static int market_observe(const agora_world *w, const char *role, json_t **obs, 
  * at least c - subsidy (the limit wins when it is above the ceiling). */
 static inline double clamped_quote(const market_state *st, int64_t i, double q)
 {
-    if (i < st->nb) {
-        const double cap = st->value[i] + st->sub_b;
+    if (i < st->sc->nb) {
+        const double cap = st->value[i] + st->sc->sub_b;
         return q < cap ? q : cap;
     }
-    const double floor_ = st->value[i] - st->sub_s;
-    q = q < st->ceiling ? q : st->ceiling;
+    const double floor_ = st->value[i] - st->sc->sub_s;
+    q = q < st->sc->ceiling ? q : st->sc->ceiling;
     return q > floor_ ? q : floor_;
 }
 
 /* Pulls quotes back inside the limits after a policy change (subsidy or ceiling). */
 static void clamp_quotes(agora_world *w, market_state *st)
 {
-    const int64_t n = st->n;
+    const int64_t n = st->sc->n;
 #pragma omp parallel for schedule(static) num_threads(agora_world_threads(w))
     for (int64_t i = 0; i < n; i++)
         st->quote[i] = clamped_quote(st, i, st->quote[i]);
@@ -756,7 +817,7 @@ static void clamp_quotes(agora_world *w, market_state *st)
 
 static int market_apply(agora_world *w, const json_t *action, agora_error *err)
 {
-    market_state *st = agora_world_model_state(w);
+    market_state M = market_of(w), *st = &M;
     const char *name = json_string_value(json_object_get(action, "action"));
     if (!name)
         return agora_error_set(err, AGORA_EINVAL, "action.action", "missing action name");
@@ -764,18 +825,18 @@ static int market_apply(agora_world *w, const json_t *action, agora_error *err)
         const double rate = json_number_value(json_object_get(action, "rate"));
         if (!(rate >= 0 && rate <= 1))
             return agora_error_set(err, AGORA_EINVAL, "action.rate", "expected a rate in [0, 1], got %g", rate);
-        st->tax = rate;
+        st->sc->tax = rate;
     } else if (strcmp(name, "price_ceiling") == 0) {
         const json_t *p = json_object_get(action, "price");
         if (!p)
             return agora_error_set(err, AGORA_EINVAL, "action.price", "expected a price or null");
         if (json_is_null(p)) {
-            st->ceiling = INFINITY;
+            st->sc->ceiling = INFINITY;
         } else {
             const double c = json_number_value(p);
             if (!json_is_number(p) || !(c >= 0) || !isfinite(c))
                 return agora_error_set(err, AGORA_EINVAL, "action.price", "expected a price >= 0 or null");
-            st->ceiling = c;
+            st->sc->ceiling = c;
             clamp_quotes(w, st);
         }
     } else if (strcmp(name, "subsidy") == 0) {
@@ -784,9 +845,9 @@ static int market_apply(agora_world *w, const json_t *action, agora_error *err)
         if (!(amount >= 0) || !isfinite(amount))
             return agora_error_set(err, AGORA_EINVAL, "action.amount", "expected an amount >= 0, got %g", amount);
         if (side && strcmp(side, "buyers") == 0)
-            st->sub_b = amount;
+            st->sc->sub_b = amount;
         else if (side && strcmp(side, "sellers") == 0)
-            st->sub_s = amount;
+            st->sc->sub_s = amount;
         else
             return agora_error_set(err, AGORA_EINVAL, "action.side", "expected \"buyers\" or \"sellers\", got \"%s\"",
                                    side ? side : "");
@@ -798,153 +859,57 @@ static int market_apply(agora_world *w, const json_t *action, agora_error *err)
     return 0;
 }
 
-static const void *market_field(const agora_world *w, int i)
+/* ---- field writes -------------------------------------------------------------------------------------------------
+ */
+
+/* The declared domain makes values finite and >= 0; a quote must also lie inside its agent's limits — the quotes the
+ * model itself can reach; others are refused, not clamped. */
+static int market_check(const agora_world *w, int f, const int64_t *ids, int64_t count, const double *values,
+                        agora_error *err)
 {
-    const market_state *st = agora_world_model_state(w);
-    switch (i) {
-    case 0:
-        return st->value;
-    case 1:
-        return st->quote;
-    case 2:
-        return st->price;
-    case 3:
-        return st->traded;
-    default:
-        return NULL;
+    const market_state M = market_of(w), *st = &M;
+    for (int64_t q = 0; f == F_QUOTE && q < count; q++) {
+        const int64_t a = ids[q];
+        const double v = values[q];
+        if (clamped_quote(st, a, v) == v)
+            continue;
+        const double limit = a < st->sc->nb ? st->value[a] + st->sc->sub_b : st->value[a] - st->sc->sub_s;
+        if (a < st->sc->nb)
+            return agora_error_set(err, AGORA_EINVAL, "values",
+                                   "values[%lld] = %g (agent %lld): a bid is at most the buyer's limit, valuation "
+                                   "+ subsidy = %g",
+                                   (long long)q, v, (long long)a, limit);
+        if (v < limit)
+            return agora_error_set(err, AGORA_EINVAL, "values",
+                                   "values[%lld] = %g (agent %lld): an ask is at least the seller's limit, cost - "
+                                   "subsidy = %g",
+                                   (long long)q, v, (long long)a, limit);
+        return agora_error_set(err, AGORA_EINVAL, "values",
+                               "values[%lld] = %g (agent %lld): an ask is at most the price ceiling %g (a seller "
+                               "whose limit %g is above it asks exactly that limit)",
+                               (long long)q, v, (long long)a, st->sc->ceiling, limit);
     }
-}
-
-/* ---- copies and writes --------------------------------------------------------------------------------------------- */
-
-/* d gets every scalar of `from` (policy, equilibrium, the last day's measurements) and keeps its own arrays. */
-static void take_scalars(market_state *d, const market_state *from)
-{
-    market_state keep = *d;
-    *d = *from;
-    d->value = keep.value;
-    d->quote = keep.quote;
-    d->price = keep.price;
-    d->traded = keep.traded;
-    d->v_sorted = keep.v_sorted;
-    d->c_sorted = keep.c_sorted;
-    d->act = keep.act;
-    d->act_price = keep.act_price;
-    d->block_count = keep.block_count;
-    d->block_sum = keep.block_sum;
-}
-
-/* A checkpoint: the scalars (pointers blanked), valuations and costs, quotes, today's prices and trades, and the
- * sorted valuations and costs the equilibrium is computed from. The scratch arrays need nothing, as in a copy. */
-static int market_save(const agora_world *w, const agora_state *st, agora_error *err)
-{
-    const market_state *s = agora_world_model_state(w);
-    const size_t n = (size_t)s->n;
-    market_state scalars = *s;
-    scalars.value = scalars.quote = scalars.price = scalars.v_sorted = scalars.c_sorted = NULL;
-    scalars.act_price = scalars.block_sum = NULL;
-    scalars.traded = NULL;
-    scalars.block_count = NULL;
-    scalars.act = (actives){0};
-    int rc;
-    if ((rc = st->put(st->ud, "market", &scalars, sizeof scalars, err)) ||
-        (rc = st->put(st->ud, "value", s->value, n * sizeof *s->value, err)) ||
-        (rc = st->put(st->ud, "quote", s->quote, n * sizeof *s->quote, err)) ||
-        (rc = st->put(st->ud, "price", s->price, n * sizeof *s->price, err)) ||
-        (rc = st->put(st->ud, "traded", s->traded, n * sizeof *s->traded, err)) ||
-        (rc = st->put(st->ud, "v_sorted", s->v_sorted, (size_t)s->nb * sizeof *s->v_sorted, err)))
-        return rc;
-    return st->put(st->ud, "c_sorted", s->c_sorted, (size_t)s->ns * sizeof *s->c_sorted, err);
-}
-
-static int market_load(agora_world *w, const agora_state *st, agora_error *err)
-{
-    market_state *d = agora_world_model_state(w);
-    market_state scalars;
-    int rc = st->get(st->ud, "market", &scalars, sizeof scalars, err);
-    if (rc)
-        return rc;
-    if (scalars.n != d->n || scalars.nb != d->nb || scalars.nblk_b != d->nblk_b || scalars.nblk_s != d->nblk_s)
-        return agora_error_set(err, AGORA_EINVAL, "state", "the saved market state is for another market");
-    take_scalars(d, &scalars);
-    const size_t n = (size_t)d->n;
-    if ((rc = st->get(st->ud, "value", d->value, n * sizeof *d->value, err)) ||
-        (rc = st->get(st->ud, "quote", d->quote, n * sizeof *d->quote, err)) ||
-        (rc = st->get(st->ud, "price", d->price, n * sizeof *d->price, err)) ||
-        (rc = st->get(st->ud, "traded", d->traded, n * sizeof *d->traded, err)) ||
-        (rc = st->get(st->ud, "v_sorted", d->v_sorted, (size_t)d->nb * sizeof *d->v_sorted, err)))
-        return rc;
-    return st->get(st->ud, "c_sorted", d->c_sorted, (size_t)d->ns * sizeof *d->c_sorted, err);
-}
-
-static int market_copy(const agora_world *src, agora_world *dst, agora_error *err)
-{
-    (void)err;
-    const market_state *s = agora_world_model_state(src);
-    market_state *d = agora_world_model_state(dst);
-    /* Every scalar (policy, CE, maximum surplus, the last day's measurements) comes over in one assignment; then the
-     * arrays go back to dst's own and get src's contents. The actives, act_price and the block counts and sums are
-     * written before they are read in every step, so they need nothing. */
-    take_scalars(d, s);
-    const size_t n = (size_t)s->n;
-    memcpy(d->value, s->value, n * sizeof *d->value);
-    memcpy(d->quote, s->quote, n * sizeof *d->quote);
-    memcpy(d->price, s->price, n * sizeof *d->price);
-    memcpy(d->traded, s->traded, n * sizeof *d->traded);
-    memcpy(d->v_sorted, s->v_sorted, (size_t)s->nb * sizeof *d->v_sorted);
-    memcpy(d->c_sorted, s->c_sorted, (size_t)s->ns * sizeof *d->c_sorted);
     return 0;
 }
 
-enum { F_VALUE, F_QUOTE }; /* the writable fields, in market_fields' order */
-
-static int market_set_field(agora_world *w, int i, const int64_t *ids, int64_t count, const double *values,
-                            agora_error *err)
+/* After the kernel wrote the values: moved limits pull the quotes beyond them back, as a policy change does, and the
+ * curves and the equilibrium follow; either way bid_mean and ask_mean are the means of the quotes now. */
+static void market_written(agora_world *w, int f, const int64_t *ids, int64_t count, const double *old,
+                           const double *values)
 {
-    market_state *st = agora_world_model_state(w);
-    if (i != F_VALUE && i != F_QUOTE)
-        return agora_error_set(err, AGORA_EUNSUPPORTED, "field",
-                               "the field %s records today's trades and is read-only; value and quote are writable",
-                               market_fields[i].name);
-    for (int64_t q = 0; q < count; q++) {
-        const int64_t a = ids[q];
-        const double v = values[q];
-        const char *what = a < st->nb ? (i == F_VALUE ? "valuation" : "bid") : (i == F_VALUE ? "cost" : "ask");
-        if (!(v >= 0) || !isfinite(v))
-            return agora_error_set(err, AGORA_EINVAL, "values", "values[%lld] = %g (agent %lld): a %s is a number >= 0",
-                                   (long long)q, v, (long long)a, what);
-        if (i == F_QUOTE && clamped_quote(st, a, v) != v) {
-            const double limit = a < st->nb ? st->value[a] + st->sub_b : st->value[a] - st->sub_s;
-            if (a < st->nb)
-                return agora_error_set(err, AGORA_EINVAL, "values",
-                                       "values[%lld] = %g (agent %lld): a bid is at most the buyer's limit, valuation "
-                                       "+ subsidy = %g",
-                                       (long long)q, v, (long long)a, limit);
-            if (v < limit)
-                return agora_error_set(err, AGORA_EINVAL, "values",
-                                       "values[%lld] = %g (agent %lld): an ask is at least the seller's limit, cost - "
-                                       "subsidy = %g",
-                                       (long long)q, v, (long long)a, limit);
-            return agora_error_set(err, AGORA_EINVAL, "values",
-                                   "values[%lld] = %g (agent %lld): an ask is at most the price ceiling %g (a seller "
-                                   "whose limit %g is above it asks exactly that limit)",
-                                   (long long)q, v, (long long)a, st->ceiling, limit);
-        }
-    }
-    if (i == F_QUOTE) {
-        for (int64_t q = 0; q < count; q++)
-            st->quote[ids[q]] = values[q] == 0.0 ? 0.0 : values[q]; /* -0 is stored as 0 */
-    } else {
-        for (int64_t q = 0; q < count; q++)
-            st->value[ids[q]] = values[q] == 0.0 ? 0.0 : values[q];
-        /* Moved limits pull the quotes beyond them back, as a policy change does. */
+    (void)old;
+    (void)values;
+    market_state M = market_of(w), *st = &M;
+    if (f == F_VALUE) {
         for (int64_t q = 0; q < count; q++)
             st->quote[ids[q]] = clamped_quote(st, ids[q], st->quote[ids[q]]);
         curves_update(st);
     }
     quote_means(st);
-    return 0;
 }
+
+static const agora_model_sdk market_sdk = {
+    .fields = market_decl, .scalars = sizeof(market_scalars), .check = market_check, .written = market_written};
 
 const agora_model agora_model_market = {
     .name = "market",
@@ -960,10 +925,6 @@ const agora_model agora_model_market = {
     .measure = market_measure,
     .observe = market_observe,
     .apply = market_apply,
-    .field = market_field,
-    .destroy = market_destroy,
-    .copy = market_copy,
-    .save = market_save,
-    .load = market_load,
-    .set_field = market_set_field,
+    AGORA_SDK_HOOKS,
+    .sdk = &market_sdk,
 };

@@ -51,8 +51,8 @@
 #include "agora/matching.h"
 #include "core/simd.h"
 
-#define BLOCK 4096  /* agents per parallel work item; also the unit of deterministic floating-point sums */
-#define NBINS 100   /* histogram bins for clusters */
+#define BLOCK 4096 /* agents per parallel work item; also the unit of deterministic floating-point sums */
+#define NBINS 100  /* histogram bins for clusters */
 #define MAJOR_SHARE 0.05
 #define TWO_PI 6.283185307179586476925286766559
 #define REWIRE_TRIES 64
@@ -60,44 +60,127 @@
 enum { RULE_DEGROOT = 0, RULE_DEFFUANT = 1, RULE_HK = 2, RULE_VOTER = 3 };
 enum { INIT_UNIFORM = 0, INIT_NORMAL = 1, INIT_BIMODAL = 2 };
 
+/* The kernel-owned arrays (the model SDK), in this order. */
+enum { F_X, F_ANCHOR, F_S, F_OFF, F_NBR, F_CHOICE, F_SORTED, F_PREFIX, F_BSUM, F_BBIN, F_BCNT };
+
+static const agora_field_decl op_decl[] = {
+    {.name = "opinion",
+     .type = AGORA_DTYPE_F64,
+     .flags = AGORA_FIELD_DOUBLE | AGORA_FIELD_SNAPSHOT | AGORA_FIELD_WRITABLE,
+     .min = 0,
+     .max = 1,
+     .domain = "an opinion is a number in [0, 1]"},
+    {.name = "anchor", .type = AGORA_DTYPE_F64, .doc = "a_i: the opinion a stubborn agent is pulled back to"},
+    {.name = "stubbornness", .type = AGORA_DTYPE_F64, .doc = "s_i"},
+    {.name = "offsets",
+     .elem = sizeof(int64_t),
+     .add = 1,
+     .flags = AGORA_FIELD_ON_DEMAND,
+     .spaces = AGORA_SPACES_GRAPH,
+     .doc = "the model's own CSR rows after a rewire (the world's space is read-only)"},
+    {.name = "neighbors",
+     .elem = sizeof(int32_t),
+     .extent = AGORA_EXTENT_EDGES,
+     .flags = AGORA_FIELD_ON_DEMAND,
+     .spaces = AGORA_SPACES_GRAPH,
+     .doc = "the model's own CSR neighbours after a rewire"},
+    {.name = "choice",
+     .elem = sizeof(int64_t),
+     .flags = AGORA_FIELD_ON_DEMAND | AGORA_FIELD_SCRATCH,
+     .doc = "deffuant: each agent's choice of the step's matching (agora_match_choices)"},
+    {.name = "sorted",
+     .type = AGORA_DTYPE_F64,
+     .flags = AGORA_FIELD_ON_DEMAND | AGORA_FIELD_SCRATCH,
+     .spaces = AGORA_SPACES_MIXED,
+     .doc = "hk on a mixed space: the opinions sorted"},
+    {.name = "prefix",
+     .elem = sizeof(long double),
+     .add = 1,
+     .flags = AGORA_FIELD_ON_DEMAND | AGORA_FIELD_SCRATCH,
+     .spaces = AGORA_SPACES_MIXED,
+     .doc = "hk on a mixed space: prefix sums of the sorted opinions"},
+    {.name = "bsum", .type = AGORA_DTYPE_F64, .group = BLOCK, .flags = AGORA_FIELD_SCRATCH, .doc = "block sums"},
+    {.name = "bbin",
+     .type = AGORA_DTYPE_F64,
+     .group = BLOCK,
+     .mult = NBINS,
+     .flags = AGORA_FIELD_SCRATCH,
+     .doc = "per-block per-bin sums"},
+    {.name = "bcnt",
+     .elem = sizeof(int64_t),
+     .group = BLOCK,
+     .mult = NBINS,
+     .flags = AGORA_FIELD_SCRATCH,
+     .doc = "per-block per-bin counts"},
+    {0}};
+
+/* The scalars: plain data, copied and saved as bytes by the kernel. */
 typedef struct op_state {
     int rule;
     double epsilon, mu, rate, lazy;
-    double *x, *xn;       /* opinions now / next */
-    double *anchor;       /* a_i */
-    double *s;            /* stubbornness s_i */
-    int any_stubborn;     /* some s_i > 0 */
-    agora_space view;     /* the space as the model sees it (its own CSR after a rewire) */
-    int64_t *own_off;     /* model-owned CSR after a rewire, else NULL */
-    int32_t *own_nbr;
-    int64_t *choice;              /* deffuant: each agent's choice of the step's matching (agora_match_choices) */
-    double *sorted;               /* hk on a mixed space */
-    long double *prefix;          /* [n + 1] */
+    int any_stubborn; /* some s_i > 0 */
     int64_t nblocks;
-    double *bsum;                 /* [nblocks] block sums */
-    double *bbin;                 /* [nblocks * NBINS] per-block per-bin sums */
-    int64_t *bcnt;                /* [nblocks * NBINS] per-block per-bin counts */
-    int64_t rewired;              /* edges moved by rewire actions so far */
+    int64_t rewired; /* edges moved by rewire actions so far */
     int64_t action_step, actions_in_step;
 } op_state;
+
+/* The arrays as one function sees them, and the space as the model sees it (its own CSR after a rewire). */
+typedef struct op_arrays {
+    double *x, *xn; /* opinions now / next */
+    double *anchor, *s;
+    int64_t *choice;
+    double *sorted;
+    long double *prefix;
+    double *bsum, *bbin;
+    int64_t *bcnt;
+    agora_space view;
+} op_arrays;
+
+static op_arrays arrays_of(const agora_world *w)
+{
+    op_arrays a = {.x = agora_sdk_cur(w, F_X),
+                   .xn = agora_sdk_next(w, F_X),
+                   .anchor = agora_sdk_cur(w, F_ANCHOR),
+                   .s = agora_sdk_cur(w, F_S),
+                   .choice = agora_sdk_cur(w, F_CHOICE),
+                   .sorted = agora_sdk_cur(w, F_SORTED),
+                   .prefix = agora_sdk_cur(w, F_PREFIX),
+                   .bsum = agora_sdk_cur(w, F_BSUM),
+                   .bbin = agora_sdk_cur(w, F_BBIN),
+                   .bcnt = agora_sdk_cur(w, F_BCNT),
+                   .view = *agora_world_space(w)};
+    if (agora_sdk_cur(w, F_OFF)) {
+        a.view.graph.offsets = agora_sdk_cur(w, F_OFF);
+        a.view.graph.neighbors = agora_sdk_cur(w, F_NBR);
+    }
+    return a;
+}
 
 static const agora_param_spec op_params[] = {
     {"rule", AGORA_PARAM_CHOICE, 0, 0, 0,
      "update rule: degroot (averaging; Friedkin-Johnsen with stubbornness), deffuant (pairwise bounded confidence), "
      "hk (Hegselmann-Krause, synchronous bounded confidence), voter (lazy voter model, opinions 0/1)",
      "degroot|deffuant|hk|voter"},
-    {"epsilon", AGORA_PARAM_REAL, 0.2, 0.0, 1.0, "confidence bound of deffuant and hk: agents closer than this interact", NULL},
-    {"mu", AGORA_PARAM_REAL, 0.5, 0.0, 0.5, "deffuant convergence: a pair moves this share of its distance toward each other", NULL},
-    {"rate", AGORA_PARAM_REAL, 0.1, 0.0, 1.0, "degroot: share of the way each agent moves toward its neighbours' mean per step", NULL},
-    {"lazy", AGORA_PARAM_REAL, 0.5, 0.0, 1.0, "voter: probability that an agent acts (copies a random neighbour) in a step", NULL},
+    {"epsilon", AGORA_PARAM_REAL, 0.2, 0.0, 1.0,
+     "confidence bound of deffuant and hk: agents closer than this interact", NULL},
+    {"mu", AGORA_PARAM_REAL, 0.5, 0.0, 0.5,
+     "deffuant convergence: a pair moves this share of its distance toward each other", NULL},
+    {"rate", AGORA_PARAM_REAL, 0.1, 0.0, 1.0,
+     "degroot: share of the way each agent moves toward its neighbours' mean per step", NULL},
+    {"lazy", AGORA_PARAM_REAL, 0.5, 0.0, 1.0,
+     "voter: probability that an agent acts (copies a random neighbour) in a step", NULL},
     {"stubbornness", AGORA_PARAM_REAL, 0.0, 0.0, 1.0,
      "every agent's initial stubbornness s: weight of its initial opinion in each update (voter: acts with "
-     "probability lazy*(1-s))", NULL},
+     "probability lazy*(1-s))",
+     NULL},
     {"initial", AGORA_PARAM_CHOICE, 0, 0, 0,
      "initial opinions (continuous rules): uniform on [0,1], normal around 0.5, or bimodal around 0.25 and 0.75 "
-     "(sd initial_sd, clipped to [0,1])", "uniform|normal|bimodal"},
-    {"initial_sd", AGORA_PARAM_REAL, 0.1, 0.0, 1.0, "standard deviation of the normal and bimodal initial opinions", NULL},
-    {"initial_fraction", AGORA_PARAM_REAL, 0.5, 0.0, 1.0, "voter: share of agents that start with opinion 1 (exactly round(f*n), at random)", NULL},
+     "(sd initial_sd, clipped to [0,1])",
+     "uniform|normal|bimodal"},
+    {"initial_sd", AGORA_PARAM_REAL, 0.1, 0.0, 1.0, "standard deviation of the normal and bimodal initial opinions",
+     NULL},
+    {"initial_fraction", AGORA_PARAM_REAL, 0.5, 0.0, 1.0,
+     "voter: share of agents that start with opinion 1 (exactly round(f*n), at random)", NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL}};
 
 enum { M_MEAN, M_VAR, M_NEAR, M_CLUSTERS, M_MAJOR, M_POLAR, M_COUNT };
@@ -106,9 +189,12 @@ static const agora_metric_spec op_metrics[] = {
     {"mean", "mean opinion (voter: share with opinion 1)", "final"},
     {"variance", "variance of the opinions (population variance)", "final"},
     {"near_mean", "share of agents within 0.05 of the mean opinion", "final"},
-    {"clusters", "opinion clusters: runs of non-empty bins of a 100-bin histogram of [0,1], split by empty bins", "final"},
+    {"clusters", "opinion clusters: runs of non-empty bins of a 100-bin histogram of [0,1], split by empty bins",
+     "final"},
     {"major_clusters", "clusters holding at least 5% of the agents", "final"},
-    {"polarization", "4 * sum over cluster pairs of share_a * share_b * |mean_a - mean_b|: 0 consensus, 1 two equal camps at 0 and 1", "peak"},
+    {"polarization",
+     "4 * sum over cluster pairs of share_a * share_b * |mean_a - mean_b|: 0 consensus, 1 two equal camps at 0 and 1",
+     "peak"},
     {NULL, NULL, NULL}};
 
 static const agora_field_spec op_fields[] = {{"opinion", AGORA_DTYPE_F64, "opinion of each agent in [0, 1] (writable)"},
@@ -143,7 +229,8 @@ static const char op_action_schema[] =
     " \"required\": [\"action\", \"fraction\"], \"additionalProperties\": false}"
     "]}";
 
-/* ---- helpers ------------------------------------------------------------------------------------------------------ */
+/* ---- helpers ------------------------------------------------------------------------------------------------------
+ */
 
 static inline int64_t blk_end(int64_t b, int64_t n)
 {
@@ -173,17 +260,18 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static inline double anchored(const op_state *st, int64_t i, double f)
+static inline double anchored(const double *restrict s, const double *restrict anchor, int64_t i, double f)
 {
-    return st->s[i] * st->anchor[i] + (1.0 - st->s[i]) * f;
+    return s[i] * anchor[i] + (1.0 - s[i]) * f;
 }
 
-/* ---- the step ----------------------------------------------------------------------------------------------------- */
+/* ---- the step -----------------------------------------------------------------------------------------------------
+ */
 
 /* The rule's update F_i on a grid or graph for agent i (not voter, not deffuant). */
-static inline double local_update(const op_state *st, const double *restrict x, int64_t i)
+static inline double local_update(const op_state *st, const op_arrays *a, const double *restrict x, int64_t i)
 {
-    const agora_space *sp = &st->view;
+    const agora_space *sp = &a->view;
     const double xi = x[i];
     int64_t buf[8];
     const int64_t *nb;
@@ -219,11 +307,11 @@ static inline double local_update(const op_state *st, const double *restrict x, 
     return s / (double)c;
 }
 
-AGORA_HOT static void graph_local_block(const op_state *st, const double *restrict x, double *restrict xn, int64_t i0,
-                                        int64_t i1)
+AGORA_HOT static void graph_local_block(const op_state *st, const op_arrays *a, const double *restrict x,
+                                        double *restrict xn, int64_t i0, int64_t i1)
 {
-    const int64_t *restrict off = st->view.graph.offsets;
-    const int32_t *restrict nbr = st->view.graph.neighbors;
+    const int64_t *restrict off = a->view.graph.offsets;
+    const int32_t *restrict nbr = a->view.graph.neighbors;
     const double rate = st->rate, eps = st->epsilon;
     if (st->rule == RULE_DEGROOT) {
         for (int64_t i = i0; i < i1; i++) {
@@ -250,12 +338,12 @@ AGORA_HOT static void graph_local_block(const op_state *st, const double *restri
 
 /* Lazy voter on a graph: one draw per agent; its high 32 bits decide whether the agent acts, its low 32 bits pick
  * the neighbour. */
-AGORA_HOT static void voter_graph_block(const op_state *st, const double *restrict x, double *restrict xn,
-                                        int64_t i0, int64_t i1, uint64_t base, uint64_t thr)
+AGORA_HOT static void voter_graph_block(const op_state *st, const op_arrays *a, const double *restrict x,
+                                        double *restrict xn, int64_t i0, int64_t i1, uint64_t base, uint64_t thr)
 {
-    const int64_t *restrict off = st->view.graph.offsets;
-    const int32_t *restrict nbr = st->view.graph.neighbors;
-    const double *restrict s = st->s;
+    const int64_t *restrict off = a->view.graph.offsets;
+    const int32_t *restrict nbr = a->view.graph.neighbors;
+    const double *restrict s = a->s;
     const int stub = st->any_stubborn;
     for (int64_t i = i0; i < i1; i++) {
         const uint64_t r = agora_rng_at(base, (uint64_t)i);
@@ -270,26 +358,29 @@ AGORA_HOT static void voter_graph_block(const op_state *st, const double *restri
 
 static void op_step(agora_world *w)
 {
-    op_state *st = agora_world_model_state(w);
-    const agora_space *sp = &st->view;
+    op_state *st = agora_sdk_scalars(w);
+    const op_arrays A = arrays_of(w), *a = &A;
+    const agora_space *sp = &a->view;
     const int64_t n = sp->n, nb = st->nblocks;
     const int threads = agora_world_threads(w);
     const int64_t t = agora_world_time(w);
-    const double *restrict x = st->x;
-    double *restrict xn = st->xn;
+    const double *restrict x = a->x, *restrict sv = a->s, *restrict anchor = a->anchor;
+    double *restrict xn = a->xn;
 
     if (st->rule == RULE_VOTER) {
         const uint64_t base = agora_rng_base(agora_world_key(w), (uint64_t)t, AGORA_RNG_STREAM_MODEL);
         const uint64_t thr = (uint64_t)(st->lazy * 4294967296.0);
+        const double lazy = st->lazy;
+        const int stub = st->any_stubborn;
         if (sp->kind == AGORA_SPACE_GRAPH) {
 #pragma omp parallel for schedule(static) num_threads(threads)
             for (int64_t b = 0; b < nb; b++)
-                voter_graph_block(st, x, xn, b * BLOCK, blk_end(b, n), base, thr);
+                voter_graph_block(st, a, x, xn, b * BLOCK, blk_end(b, n), base, thr);
         } else {
 #pragma omp parallel for schedule(static) num_threads(threads)
             for (int64_t i = 0; i < n; i++) {
                 const uint64_t r = agora_rng_at(base, (uint64_t)i);
-                const uint64_t tt = st->any_stubborn ? (uint64_t)(st->lazy * (1.0 - st->s[i]) * 4294967296.0) : thr;
+                const uint64_t tt = stub ? (uint64_t)(lazy * (1.0 - sv[i]) * 4294967296.0) : thr;
                 const uint64_t low = r & 0xFFFFFFFFu;
                 double v = x[i];
                 if ((r >> 32) < tt) {
@@ -308,8 +399,8 @@ static void op_step(agora_world *w)
         }
         goto swap; /* the voter's stubbornness acts on whether an agent acts, not by anchoring */
     } else if (st->rule == RULE_DEFFUANT) {
-        agora_match_choices(sp, agora_world_key(w), (uint64_t)t, AGORA_RNG_STREAM_MODEL + 1, threads, st->choice);
-        const int64_t *restrict choice = st->choice;
+        agora_match_choices(sp, agora_world_key(w), (uint64_t)t, AGORA_RNG_STREAM_MODEL + 1, threads, a->choice);
+        const int64_t *restrict choice = a->choice;
         const double eps = st->epsilon, mu = st->mu;
         const int stub = st->any_stubborn;
 #pragma omp parallel for schedule(static) num_threads(threads)
@@ -327,12 +418,12 @@ static void op_step(agora_world *w)
                 const double xi = x[i], d = x[j] - xi;
                 const int acts = (choice[j] == i) & (fabs(d) < eps);
                 const double f = xi + (acts ? mu * d : 0.0);
-                xn[i] = stub ? anchored(st, i, f) : f;
+                xn[i] = stub ? anchored(sv, anchor, i, f) : f;
             }
         goto swap; /* anchored above */
     } else if (sp->kind == AGORA_SPACE_MIXED) {
         if (st->rule == RULE_DEGROOT) {
-            const double m = det_sum(x, n, st->bsum, threads) / (double)n, rate = st->rate;
+            const double m = det_sum(x, n, a->bsum, threads) / (double)n, rate = st->rate;
 #pragma omp parallel for schedule(static) num_threads(threads)
             for (int64_t i = 0; i < n; i++)
                 xn[i] = (1.0 - rate) * x[i] + rate * m;
@@ -340,10 +431,10 @@ static void op_step(agora_world *w)
             /* hk: sort a copy, prefix sums, then each agent's window [lo, hi) by binary search. The predicates are
              * the brute force's |x_j - x_i| <= eps written as (x_i - v) <= eps and (v - x_i) <= eps, each monotone
              * in v, so the window holds exactly the agents the O(n^2) rule would average. */
-            double *v = st->sorted;
+            double *v = a->sorted;
             memcpy(v, x, (size_t)n * sizeof *v);
             qsort(v, (size_t)n, sizeof *v, cmp_double);
-            long double *P = st->prefix;
+            long double *P = a->prefix;
             P[0] = 0;
             for (int64_t i = 0; i < n; i++)
                 P[i + 1] = P[i] + (long double)v[i];
@@ -375,24 +466,22 @@ static void op_step(agora_world *w)
     } else if (sp->kind == AGORA_SPACE_GRAPH) {
 #pragma omp parallel for schedule(static) num_threads(threads)
         for (int64_t b = 0; b < nb; b++)
-            graph_local_block(st, x, xn, b * BLOCK, blk_end(b, n));
+            graph_local_block(st, a, x, xn, b * BLOCK, blk_end(b, n));
     } else {
 #pragma omp parallel for schedule(static) num_threads(threads)
         for (int64_t i = 0; i < n; i++)
-            xn[i] = local_update(st, x, i);
+            xn[i] = local_update(st, a, x, i);
     }
     if (st->any_stubborn) {
 #pragma omp parallel for schedule(static) num_threads(threads)
         for (int64_t i = 0; i < n; i++)
-            xn[i] = anchored(st, i, xn[i]);
+            xn[i] = anchored(sv, anchor, i, xn[i]);
     }
-swap:;
-    double *tmp = st->x;
-    st->x = st->xn;
-    st->xn = tmp;
+swap:; /* the kernel swaps x and xn after the step */
 }
 
-/* ---- measuring ---------------------------------------------------------------------------------------------------- */
+/* ---- measuring ----------------------------------------------------------------------------------------------------
+ */
 
 typedef struct op_summary {
     double mean, var, near;
@@ -402,12 +491,13 @@ typedef struct op_summary {
 
 static void summarize(const agora_world *w, op_summary *o)
 {
-    op_state *st = agora_world_model_state(w);
-    const int64_t n = st->view.n, nb = st->nblocks;
+    const op_state *st = agora_sdk_scalars(w);
+    const op_arrays A = arrays_of(w), *a = &A;
+    const int64_t n = a->view.n, nb = st->nblocks;
     const int threads = agora_world_threads(w);
-    const double *x = st->x;
-    double *bbin = st->bbin;
-    int64_t *bcnt = st->bcnt;
+    const double *x = a->x;
+    double *bbin = a->bbin;
+    int64_t *bcnt = a->bcnt;
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t b = 0; b < nb; b++) {
         double *sb = bbin + b * NBINS;
@@ -423,11 +513,11 @@ static void summarize(const agora_world *w, op_summary *o)
             cb[k]++;
             s += v;
         }
-        st->bsum[b] = s;
+        a->bsum[b] = s;
     }
     double total = 0;
     for (int64_t b = 0; b < nb; b++)
-        total += st->bsum[b];
+        total += a->bsum[b];
     const double mean = total / (double)n;
     int64_t near = 0;
 #pragma omp parallel for schedule(static) num_threads(threads) reduction(+ : near)
@@ -439,12 +529,12 @@ static void summarize(const agora_world *w, op_summary *o)
             s += d * d;
             c += fabs(d) <= 0.05;
         }
-        st->bsum[b] = s;
+        a->bsum[b] = s;
         near += c;
     }
     double ss = 0;
     for (int64_t b = 0; b < nb; b++)
-        ss += st->bsum[b];
+        ss += a->bsum[b];
     /* Histogram: merge the blocks in order. */
     double hs[NBINS] = {0};
     int64_t hc[NBINS] = {0};
@@ -497,28 +587,8 @@ static void op_measure(const agora_world *w, double *out)
     out[M_POLAR] = o.polar;
 }
 
-/* ---- lifecycle ---------------------------------------------------------------------------------------------------- */
-
-static void op_destroy(agora_world *w)
-{
-    op_state *st = agora_world_model_state(w);
-    if (!st)
-        return;
-    free(st->x);
-    free(st->xn);
-    free(st->anchor);
-    free(st->s);
-    free(st->own_off);
-    free(st->own_nbr);
-    free(st->choice);
-    free(st->sorted);
-    free(st->prefix);
-    free(st->bsum);
-    free(st->bbin);
-    free(st->bcnt);
-    free(st);
-    agora_world_set_model_state(w, NULL);
-}
+/* ---- lifecycle ----------------------------------------------------------------------------------------------------
+ */
 
 static int rule_index(const char *name)
 {
@@ -538,11 +608,7 @@ static int op_init(agora_world *w, const json_t *params, agora_error *err)
 {
     const agora_space *sp = agora_world_space(w);
     const int64_t n = sp->n;
-    op_state *st = calloc(1, sizeof *st);
-    if (!st)
-        return agora_error_set(err, AGORA_ENOMEM, "opinion", "out of memory");
-    agora_world_set_model_state(w, st);
-    st->view = *sp;
+    op_state *st = agora_sdk_scalars(w);
     st->rule = rule_index(agora_param_choice(params, "rule"));
     st->epsilon = agora_param_real(params, "epsilon");
     st->mu = agora_param_real(params, "mu");
@@ -550,26 +616,14 @@ static int op_init(agora_world *w, const json_t *params, agora_error *err)
     st->lazy = agora_param_real(params, "lazy");
     st->action_step = -1;
     st->nblocks = (n + BLOCK - 1) / BLOCK;
-    const size_t N = (size_t)n;
-    st->x = malloc(N * sizeof *st->x);
-    st->xn = malloc(N * sizeof *st->xn);
-    st->anchor = malloc(N * sizeof *st->anchor);
-    st->s = malloc(N * sizeof *st->s);
-    st->bsum = malloc((size_t)st->nblocks * sizeof *st->bsum);
-    st->bbin = malloc((size_t)st->nblocks * NBINS * sizeof *st->bbin);
-    st->bcnt = malloc((size_t)st->nblocks * NBINS * sizeof *st->bcnt);
-    int ok = st->x && st->xn && st->anchor && st->s && st->bsum && st->bbin && st->bcnt;
-    if (st->rule == RULE_DEFFUANT) {
-        st->choice = malloc(N * sizeof *st->choice);
-        ok = ok && st->choice;
-    }
-    if (st->rule == RULE_HK && sp->kind == AGORA_SPACE_MIXED) {
-        st->sorted = malloc(N * sizeof *st->sorted);
-        st->prefix = malloc((N + 1) * sizeof *st->prefix);
-        ok = ok && st->sorted && st->prefix;
-    }
-    if (!ok)
-        return agora_error_set(err, AGORA_ENOMEM, "opinion", "out of memory for %lld agents", (long long)n);
+    /* The rules' own working memory: the matching for deffuant, the sorted opinions for hk on a mixed space. */
+    int rc;
+    if (st->rule == RULE_DEFFUANT && (rc = agora_sdk_enable(w, F_CHOICE, err)) != 0)
+        return rc;
+    if (st->rule == RULE_HK && sp->kind == AGORA_SPACE_MIXED &&
+        ((rc = agora_sdk_enable(w, F_SORTED, err)) != 0 || (rc = agora_sdk_enable(w, F_PREFIX, err)) != 0))
+        return rc;
+    const op_arrays A = arrays_of(w), *a = &A;
 
     const double s0 = agora_param_real(params, "stubbornness");
     st->any_stubborn = s0 > 0;
@@ -579,18 +633,19 @@ static int op_init(agora_world *w, const json_t *params, agora_error *err)
         int64_t needed = llround(agora_param_real(params, "initial_fraction") * (double)n);
         for (int64_t i = 0; i < n; i++) {
             const int take = (int64_t)agora_rng_below(agora_rng_at(base, (uint64_t)i), (uint64_t)(n - i)) < needed;
-            st->x[i] = take ? 1.0 : 0.0;
+            a->x[i] = take ? 1.0 : 0.0;
             needed -= take;
         }
     } else {
         const char *init = agora_param_choice(params, "initial");
-        const int kind = strcmp(init, "normal") == 0 ? INIT_NORMAL : strcmp(init, "bimodal") == 0 ? INIT_BIMODAL
-                                                                                                   : INIT_UNIFORM;
+        const int kind = strcmp(init, "normal") == 0    ? INIT_NORMAL
+                         : strcmp(init, "bimodal") == 0 ? INIT_BIMODAL
+                                                        : INIT_UNIFORM;
         const double sd = agora_param_real(params, "initial_sd");
         for (int64_t i = 0; i < n; i++) {
             const double u1 = agora_rng_u01(agora_rng_at(base, 3 * (uint64_t)i));
             if (kind == INIT_UNIFORM) {
-                st->x[i] = u1;
+                a->x[i] = u1;
                 continue;
             }
             const double u2 = agora_rng_u01(agora_rng_at(base, 3 * (uint64_t)i + 1));
@@ -598,12 +653,12 @@ static int op_init(agora_world *w, const json_t *params, agora_error *err)
             double c = 0.5;
             if (kind == INIT_BIMODAL)
                 c = agora_rng_at(base, 3 * (uint64_t)i + 2) >> 63 ? 0.75 : 0.25;
-            st->x[i] = clip01(c + sd * z);
+            a->x[i] = clip01(c + sd * z);
         }
     }
     for (int64_t i = 0; i < n; i++) {
-        st->anchor[i] = st->x[i];
-        st->s[i] = s0;
+        a->anchor[i] = a->x[i];
+        a->s[i] = s0;
     }
     return 0;
 }
@@ -612,7 +667,8 @@ static int op_observe(const agora_world *w, const char *role, json_t **obs, agor
 {
     (void)role;
     (void)err;
-    const op_state *st = agora_world_model_state(w);
+    const op_state *st = agora_sdk_scalars(w);
+    const op_arrays A = arrays_of(w), *a = &A;
     static const char *const names[] = {"degroot", "deffuant", "hk", "voter"};
     double m[M_COUNT];
     op_measure(w, m);
@@ -622,15 +678,16 @@ static int op_observe(const agora_world *w, const char *role, json_t **obs, agor
     json_object_set_new(o, "rule", json_string(names[st->rule]));
     for (int i = 0; i < M_COUNT; i++)
         json_object_set_new(o, op_metrics[i].name, json_real(m[i]));
-    if (st->view.kind == AGORA_SPACE_GRAPH) {
-        json_object_set_new(o, "edges", json_integer(st->view.graph.edges));
+    if (a->view.kind == AGORA_SPACE_GRAPH) {
+        json_object_set_new(o, "edges", json_integer(a->view.graph.edges));
         json_object_set_new(o, "rewired_edges", json_integer(st->rewired));
     }
     *obs = o;
     return 0;
 }
 
-/* ---- actions ------------------------------------------------------------------------------------------------------ */
+/* ---- actions ------------------------------------------------------------------------------------------------------
+ */
 
 /* Checks a list of agent ids; the schema has made them non-negative integers. */
 static int check_ids(const json_t *ids, int64_t n, const char *where, agora_error *err)
@@ -646,25 +703,26 @@ static int check_ids(const json_t *ids, int64_t n, const char *where, agora_erro
     return 0;
 }
 
-static void pull(op_state *st, int64_t i, double target, double strength, uint64_t base)
+static void pull(const op_state *st, const op_arrays *a, int64_t i, double target, double strength, uint64_t base)
 {
     if (st->rule == RULE_VOTER) {
         if (agora_rng_u01(agora_rng_at(base, (uint64_t)i)) < strength)
-            st->x[i] = target;
+            a->x[i] = target;
     } else {
-        st->x[i] += strength * (target - st->x[i]);
+        a->x[i] += strength * (target - a->x[i]);
     }
 }
 
-static int broadcast(agora_world *w, op_state *st, const json_t *a, uint64_t t, uint32_t stream, agora_error *err)
+static int broadcast(agora_world *w, op_state *st, const op_arrays *a, const json_t *act, uint64_t t, uint32_t stream,
+                     agora_error *err)
 {
-    const int64_t n = st->view.n;
-    const double target = json_number_value(json_object_get(a, "opinion"));
-    const double strength = json_number_value(json_object_get(a, "strength"));
-    const json_t *reach = json_object_get(a, "reach");
+    const int64_t n = a->view.n;
+    const double target = json_number_value(json_object_get(act, "opinion"));
+    const double strength = json_number_value(json_object_get(act, "strength"));
+    const json_t *reach = json_object_get(act, "reach");
     if (st->rule == RULE_VOTER && target != 0.0 && target != 1.0)
-        return agora_error_set(err, AGORA_EINVAL, "action.opinion",
-                               "the voter model's opinions are 0 or 1, got %g", target);
+        return agora_error_set(err, AGORA_EINVAL, "action.opinion", "the voter model's opinions are 0 or 1, got %g",
+                               target);
     if (json_is_array(reach)) {
         int rc = check_ids(reach, n, "action.reach", err);
         if (rc)
@@ -675,24 +733,25 @@ static int broadcast(agora_world *w, op_state *st, const json_t *a, uint64_t t, 
     if (json_is_array(reach)) {
         size_t k;
         const json_t *v;
-        json_array_foreach(reach, k, v) pull(st, (int64_t)json_integer_value(v), target, strength, adopt);
+        json_array_foreach(reach, k, v)
+            pull(st, a, (int64_t)json_integer_value(v), target, strength, adopt);
     } else {
         const uint64_t choose = agora_rng_base(agora_world_key(w), t, stream + 1);
         int64_t needed = llround(json_number_value(reach) * (double)n);
         for (int64_t i = 0; i < n && needed > 0; i++)
             if ((int64_t)agora_rng_below(agora_rng_at(choose, (uint64_t)i), (uint64_t)(n - i)) < needed) {
-                pull(st, i, target, strength, adopt);
+                pull(st, a, i, target, strength, adopt);
                 needed--;
             }
     }
     return 0;
 }
 
-static int set_stubbornness(op_state *st, const json_t *a, agora_error *err)
+static int set_stubbornness(op_state *st, const op_arrays *a, const json_t *act, agora_error *err)
 {
-    const int64_t n = st->view.n;
-    const double value = json_number_value(json_object_get(a, "value"));
-    const json_t *agents = json_object_get(a, "agents");
+    const int64_t n = a->view.n;
+    const double value = json_number_value(json_object_get(act, "value"));
+    const json_t *agents = json_object_get(act, "agents");
     if (json_is_array(agents)) {
         int rc = check_ids(agents, n, "action.agents", err);
         if (rc)
@@ -701,18 +760,18 @@ static int set_stubbornness(op_state *st, const json_t *a, agora_error *err)
         const json_t *v;
         json_array_foreach(agents, k, v) {
             const int64_t i = (int64_t)json_integer_value(v);
-            st->s[i] = value;
-            st->anchor[i] = st->x[i];
+            a->s[i] = value;
+            a->anchor[i] = a->x[i];
         }
     } else {
         for (int64_t i = 0; i < n; i++) {
-            st->s[i] = value;
-            st->anchor[i] = st->x[i];
+            a->s[i] = value;
+            a->anchor[i] = a->x[i];
         }
     }
     int any = 0;
     for (int64_t i = 0; i < n && !any; i++)
-        any = st->s[i] > 0;
+        any = a->s[i] > 0;
     st->any_stubborn = any;
     return 0;
 }
@@ -745,10 +804,11 @@ static int cmp_i32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int rewire(agora_world *w, op_state *st, double fraction, uint64_t t, uint32_t stream, agora_error *err)
+static int rewire(agora_world *w, op_state *st, op_arrays *a, double fraction, uint64_t t, uint32_t stream,
+                  agora_error *err)
 {
-    agora_graph *g = &st->view.graph;
-    const int64_t n = st->view.n, E = g->edges;
+    agora_graph *g = &a->view.graph;
+    const int64_t n = a->view.n, E = g->edges;
     int64_t needed = llround(fraction * (double)E);
     if (needed == 0)
         return 0;
@@ -786,8 +846,8 @@ static int rewire(agora_world *w, op_state *st, double fraction, uint64_t t, uin
         const int flip = (int)(agora_rng_at(target, (uint64_t)k * (REWIRE_TRIES + 1)) >> 63);
         const int64_t keep = flip ? ev[k] : eu[k], old = flip ? eu[k] : ev[k];
         for (int a = 1; a <= REWIRE_TRIES; a++) {
-            const int64_t nv =
-                (int64_t)agora_rng_below(agora_rng_at(target, (uint64_t)k * (REWIRE_TRIES + 1) + (uint64_t)a), (uint64_t)n);
+            const int64_t nv = (int64_t)agora_rng_below(
+                agora_rng_at(target, (uint64_t)k * (REWIRE_TRIES + 1) + (uint64_t)a), (uint64_t)n);
             if (nv == keep || nv == old)
                 continue;
             uint64_t *slot = edge_find(tab, cap - 1, edge_key(keep, nv), 1);
@@ -821,14 +881,13 @@ static int rewire(agora_world *w, op_state *st, double fraction, uint64_t t, uin
     free(fill);
     for (int64_t i = 0; i < n; i++)
         qsort(nbr + off[i], (size_t)(off[i + 1] - off[i]), sizeof *nbr, cmp_i32);
-    free(st->own_off);
-    free(st->own_nbr);
-    st->own_off = off;
-    st->own_nbr = nbr;
-    g->offsets = off;
-    g->neighbors = nbr;
-    off = NULL;
-    nbr = NULL;
+    /* The model's own CSR, from now on (the first rewire allocates it; the edge count never changes). */
+    if ((rc = agora_sdk_enable(w, F_OFF, err)) != 0 || (rc = agora_sdk_enable(w, F_NBR, err)) != 0)
+        goto done;
+    memcpy(agora_sdk_cur(w, F_OFF), off, ((size_t)n + 1) * sizeof *off);
+    memcpy(agora_sdk_cur(w, F_NBR), nbr, (size_t)(2 * E) * sizeof *nbr);
+    g->offsets = agora_sdk_cur(w, F_OFF);
+    g->neighbors = agora_sdk_cur(w, F_NBR);
     st->rewired += moved;
 done:
     free(eu);
@@ -841,7 +900,8 @@ done:
 
 static int op_apply(agora_world *w, const json_t *action, agora_error *err)
 {
-    op_state *st = agora_world_model_state(w);
+    op_state *st = agora_sdk_scalars(w);
+    op_arrays A = arrays_of(w), *a = &A;
     const int64_t t = agora_world_time(w);
     const char *name = json_string_value(json_object_get(action, "action"));
     if (st->action_step != t) {
@@ -851,15 +911,15 @@ static int op_apply(agora_world *w, const json_t *action, agora_error *err)
     const uint32_t stream = AGORA_RNG_STREAM_ACTION + (uint32_t)(st->actions_in_step << 8);
     int rc;
     if (name && strcmp(name, "broadcast") == 0) {
-        rc = broadcast(w, st, action, (uint64_t)t, stream, err);
+        rc = broadcast(w, st, a, action, (uint64_t)t, stream, err);
     } else if (name && strcmp(name, "set_stubbornness") == 0) {
-        rc = set_stubbornness(st, action, err);
+        rc = set_stubbornness(st, a, action, err);
     } else if (name && strcmp(name, "rewire") == 0) {
-        if (st->view.kind != AGORA_SPACE_GRAPH)
+        if (a->view.kind != AGORA_SPACE_GRAPH)
             return agora_error_set(err, AGORA_EINVAL, "action.action",
                                    "rewire changes a graph's edges; this world's space is a %s",
-                                   agora_space_kind_name(st->view.kind));
-        rc = rewire(w, st, json_number_value(json_object_get(action, "fraction")), (uint64_t)t, stream, err);
+                                   agora_space_kind_name(a->view.kind));
+        rc = rewire(w, st, a, json_number_value(json_object_get(action, "fraction")), (uint64_t)t, stream, err);
     } else {
         return agora_error_set(err, AGORA_EINVAL, "action.action", "unknown action \"%s\"", name ? name : "");
     }
@@ -868,157 +928,36 @@ static int op_apply(agora_world *w, const json_t *action, agora_error *err)
     return rc;
 }
 
-static const void *op_field(const agora_world *w, int i)
+/* ---- checks the kernel cannot make ------------------------------------------------------------------------------- */
+
+/* The declared domain is [0, 1]; the voter model's opinions are 0 or 1. */
+static int op_check(const agora_world *w, int f, const int64_t *ids, int64_t count, const double *values,
+                    agora_error *err)
 {
-    const op_state *st = agora_world_model_state(w);
-    return i == 0 ? st->x : NULL;
+    (void)f; /* `opinion` is the only writable field */
+    const op_state *st = agora_sdk_scalars(w);
+    for (int64_t q = 0; st->rule == RULE_VOTER && q < count; q++)
+        if (!(values[q] == 0.0 || values[q] == 1.0))
+            return agora_error_set(err, AGORA_EINVAL, "values",
+                                   "values[%lld] = %g (agent %lld): the voter model's opinions are 0 or 1",
+                                   (long long)q, values[q], (long long)ids[q]);
+    /* Metrics are computed from the opinions when measured, and anchors stay (see the file's header): once written,
+     * nothing else is to bring up to date. */
+    return 0;
 }
 
-/* ---- copies and writes -------------------------------------------------------------------------------------------- */
-
-/* d gets every scalar of `from` and keeps its own arrays (the CSR pointers are the caller's to set); returns what
- * d was, for its CSR. */
-static op_state take_scalars(op_state *d, const op_state *from)
+/* A saved state holds the rule it ran; one whose rule is not this world's would step without its working memory. */
+static int op_loaded(agora_world *w, agora_error *err)
 {
-    op_state keep = *d;
-    *d = *from;
-    d->x = keep.x;
-    d->xn = keep.xn;
-    d->anchor = keep.anchor;
-    d->s = keep.s;
-    d->choice = keep.choice;
-    d->sorted = keep.sorted;
-    d->prefix = keep.prefix;
-    d->bsum = keep.bsum;
-    d->bbin = keep.bbin;
-    d->bcnt = keep.bcnt;
-    return keep;
-}
-
-/* A checkpoint: the scalars (pointers blanked), opinions, anchors, stubbornness and, after a rewire, the model's own
- * CSR arrays (their sizes first, so that a load can allocate them). The scratch arrays need nothing, as in a copy. */
-static int op_save(const agora_world *w, const agora_state *st, agora_error *err)
-{
-    const op_state *s = agora_world_model_state(w);
-    const size_t n = (size_t)s->view.n;
-    op_state scalars = *s;
-    scalars.x = scalars.xn = scalars.anchor = scalars.s = scalars.sorted = scalars.bsum = scalars.bbin = NULL;
-    scalars.own_off = NULL;
-    scalars.own_nbr = NULL;
-    scalars.choice = scalars.bcnt = NULL;
-    scalars.prefix = NULL;
-    scalars.view.graph.offsets = NULL;
-    scalars.view.graph.neighbors = NULL;
-    const int64_t csr[2] = {s->own_off != NULL, s->own_off ? s->own_off[n] : 0};
-    int rc;
-    if ((rc = st->put(st->ud, "opinion", &scalars, sizeof scalars, err)) ||
-        (rc = st->put(st->ud, "opinion_csr", csr, sizeof csr, err)) ||
-        (rc = st->put(st->ud, "x", s->x, n * sizeof *s->x, err)) ||
-        (rc = st->put(st->ud, "anchor", s->anchor, n * sizeof *s->anchor, err)) ||
-        (rc = st->put(st->ud, "stubbornness", s->s, n * sizeof *s->s, err)))
-        return rc;
-    if (!s->own_off)
-        return 0;
-    if ((rc = st->put(st->ud, "offsets", s->own_off, (n + 1) * sizeof *s->own_off, err)))
-        return rc;
-    return st->put(st->ud, "neighbors", s->own_nbr, (size_t)csr[1] * sizeof *s->own_nbr, err);
-}
-
-static int op_load(agora_world *w, const agora_state *st, agora_error *err)
-{
-    op_state *d = agora_world_model_state(w);
-    const size_t n = (size_t)d->view.n;
-    op_state scalars;
-    int64_t csr[2];
-    int rc;
-    if ((rc = st->get(st->ud, "opinion", &scalars, sizeof scalars, err)) ||
-        (rc = st->get(st->ud, "opinion_csr", csr, sizeof csr, err)))
-        return rc;
-    if (scalars.view.n != d->view.n || scalars.rule != d->rule || csr[1] < 0)
+    const op_state *st = agora_sdk_scalars(w);
+    if (st->rule != rule_index(agora_param_choice(agora_world_params(w), "rule")) ||
+        st->nblocks != (agora_world_n(w) + BLOCK - 1) / BLOCK)
         return agora_error_set(err, AGORA_EINVAL, "state", "the saved opinion state is for another world");
-    int64_t *off = NULL;
-    int32_t *nbr = NULL;
-    if (csr[0]) {
-        off = malloc((n + 1) * sizeof *off);
-        nbr = malloc((csr[1] ? (size_t)csr[1] : 1) * sizeof *nbr);
-        if (!off || !nbr) {
-            free(off);
-            free(nbr);
-            return agora_error_set(err, AGORA_ENOMEM, "opinion", "out of memory loading a rewired graph");
-        }
-    }
-    const op_state keep = take_scalars(d, &scalars);
-    free(keep.own_off);
-    free(keep.own_nbr);
-    d->own_off = off;
-    d->own_nbr = nbr;
-    d->view.graph.offsets = off ? off : agora_world_space(w)->graph.offsets;
-    d->view.graph.neighbors = nbr ? nbr : agora_world_space(w)->graph.neighbors;
-    if ((rc = st->get(st->ud, "x", d->x, n * sizeof *d->x, err)) ||
-        (rc = st->get(st->ud, "anchor", d->anchor, n * sizeof *d->anchor, err)) ||
-        (rc = st->get(st->ud, "stubbornness", d->s, n * sizeof *d->s, err)))
-        return rc;
-    if (!off)
-        return 0;
-    if ((rc = st->get(st->ud, "offsets", off, (n + 1) * sizeof *off, err)) ||
-        (rc = st->get(st->ud, "neighbors", nbr, (size_t)csr[1] * sizeof *nbr, err)))
-        return rc;
-    return off[n] == csr[1] ? 0 : agora_error_set(err, AGORA_EINVAL, "state", "the saved graph is inconsistent");
-}
-
-static int op_copy(const agora_world *src, agora_world *dst, agora_error *err)
-{
-    const op_state *s = agora_world_model_state(src);
-    op_state *d = agora_world_model_state(dst);
-    const int64_t n = s->view.n;
-    /* A rewired source has its own CSR: the copy gets its own copy of it, allocated before anything is touched so
-     * that a failure leaves dst as init made it (and destroyable). */
-    int64_t *off = NULL;
-    int32_t *nbr = NULL;
-    if (s->own_off) {
-        const size_t nnz = (size_t)s->own_off[n];
-        off = malloc(((size_t)n + 1) * sizeof *off);
-        nbr = malloc((nnz ? nnz : 1) * sizeof *nbr);
-        if (!off || !nbr) {
-            free(off);
-            free(nbr);
-            return agora_error_set(err, AGORA_ENOMEM, "opinion", "out of memory copying a rewired graph");
-        }
-        memcpy(off, s->own_off, ((size_t)n + 1) * sizeof *off);
-        memcpy(nbr, s->own_nbr, nnz * sizeof *nbr);
-    }
-    /* Every scalar comes over in one assignment; then the arrays go back to dst's own and get src's contents. The
-     * scratch arrays (xn, choice, sorted, prefix and the block sums) are written before they are read in every step
-     * and measure, so they need nothing. */
-    const op_state keep = take_scalars(d, s);
-    d->own_off = off;
-    d->own_nbr = nbr;
-    d->view.graph.offsets = off ? off : keep.view.graph.offsets;
-    d->view.graph.neighbors = nbr ? nbr : keep.view.graph.neighbors;
-    memcpy(d->x, s->x, (size_t)n * sizeof *d->x);
-    memcpy(d->anchor, s->anchor, (size_t)n * sizeof *d->anchor);
-    memcpy(d->s, s->s, (size_t)n * sizeof *d->s);
     return 0;
 }
 
-static int op_set_field(agora_world *w, int i, const int64_t *ids, int64_t count, const double *values,
-                        agora_error *err)
-{
-    (void)i; /* the kernel has checked it: `opinion` is the only field */
-    op_state *st = agora_world_model_state(w);
-    for (int64_t q = 0; q < count; q++) {
-        const double v = values[q];
-        if (st->rule == RULE_VOTER ? !(v == 0.0 || v == 1.0) : !(v >= 0.0 && v <= 1.0))
-            return agora_error_set(
-                err, AGORA_EINVAL, "values", "values[%lld] = %g (agent %lld): %s", (long long)q, v, (long long)ids[q],
-                st->rule == RULE_VOTER ? "the voter model's opinions are 0 or 1" : "an opinion is a number in [0, 1]");
-    }
-    /* Metrics are computed from the opinions when measured, and anchors stay (see the file's header): nothing else
-     * to bring up to date. */
-    for (int64_t q = 0; q < count; q++)
-        st->x[ids[q]] = values[q] == 0.0 ? 0.0 : values[q]; /* -0 is stored as 0 */
-    return 0;
-}
+static const agora_model_sdk op_sdk = {
+    .fields = op_decl, .scalars = sizeof(op_state), .check = op_check, .loaded = op_loaded};
 
 const agora_model agora_model_opinion = {
     .name = "opinion",
@@ -1034,10 +973,6 @@ const agora_model agora_model_opinion = {
     .measure = op_measure,
     .observe = op_observe,
     .apply = op_apply,
-    .field = op_field,
-    .destroy = op_destroy,
-    .copy = op_copy,
-    .set_field = op_set_field,
-    .save = op_save,
-    .load = op_load,
+    AGORA_SDK_HOOKS,
+    .sdk = &op_sdk,
 };

@@ -221,7 +221,7 @@ int agora__model_check(const agora_model *m, agora_error *err)
     } fns[] = {{"init", !m->init},
                {"step", !m->step},
                {"measure", !m->measure},
-               {"destroy", !m->destroy},
+               {"destroy (or an SDK declaration, whose state the kernel frees)", !m->destroy && !m->sdk},
                {"field (it declares fields)", m->fields && m->fields[0].name && !m->field},
                {"apply (it has an action schema)", m->action_schema && !m->apply}};
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)

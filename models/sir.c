@@ -6,7 +6,9 @@
  * threshold looked up by (state, k), so the hot loop has no floating point, no branches that depend on state and no
  * calls: the new state is `s + (r < threshold)` with states S = 0, I = 1, R = 2 (and `s & 1` is "infected").
  *
- * State is one byte per agent, double-buffered (2 bytes per agent). On a grid the loop runs over rows in tiles:
+ * State is one byte per agent, double-buffered (2 bytes per agent), plus on a graph each agent's infected-neighbour
+ * tally (4 bytes): the kernel owns these arrays (the model SDK, sir_decl) and swaps the state's buffers after each
+ * step, so this file keeps only the science. On a grid the loop runs over rows in tiles:
  * vertical sums of three rows, then horizontal sums, both vectorised; on a graph it sums the CSR row of each
  * susceptible agent. Counts of S, I, R and of the step's transitions are integer reductions, so they are exact and
  * independent of thread count.
@@ -34,33 +36,69 @@
 
 enum { S = 0, I = 1, R = 2 };
 
-/* Thresholds for a susceptible agent with k infected neighbours are kept for k = 0 .. max degree. */
+/* The kernel-owned arrays (agora_field_decl), in this order. Thresholds for a susceptible agent with k infected
+ * neighbours are kept for k = 0 .. the largest degree. */
+enum { F_STATE, F_K, F_THR, F_ZERO_ROW };
+
+static const agora_field_decl sir_decl[] = {
+    {.name = "state",
+     .type = AGORA_DTYPE_U8,
+     .flags = AGORA_FIELD_DOUBLE | AGORA_FIELD_SNAPSHOT | AGORA_FIELD_WRITABLE,
+     .min = S,
+     .max = R,
+     .domain = "a state is 0 (susceptible), 1 (infected) or 2 (recovered)"},
+    {.name = "k",
+     .elem = sizeof(uint32_t),
+     .spaces = AGORA_SPACES_GRAPH,
+     .doc = "infected neighbours of each agent in the current state, kept up to date"},
+    {.name = "thr_inf",
+     .elem = sizeof(uint32_t),
+     .extent = AGORA_EXTENT_DEGREE,
+     .doc = "infection thresholds by infected neighbours k = 0 .. max degree, for beta_table"},
+    {.name = "zero_row",
+     .elem = 1,
+     .extent = AGORA_EXTENT_ROW,
+     .flags = AGORA_FIELD_SCRATCH,
+     .spaces = AGORA_SPACES_GRID,
+     .doc = "a row of susceptibles beyond a bounded grid's edge (never written)"},
+    {0}};
+
+/* The scalars: plain data, copied and saved as bytes by the kernel. */
 typedef struct sir_state {
-    uint8_t *cur, *next;
-    uint8_t *zero_row;       /* a row of susceptibles, standing in for rows beyond a bounded grid's edge */
-    uint32_t *k;             /* graphs: infected neighbours of each agent in `cur`, kept up to date */
     double beta, gamma;
-    double beta_table;       /* the beta the infection thresholds were computed for */
-    uint32_t *thr_inf;       /* [kmax + 1] */
-    int64_t kmax;
+    double beta_table; /* the beta the infection thresholds were computed for */
     uint32_t thr_rec;
     double lockdown_strength;
-    int64_t lockdown_until;  /* lockdown acts on steps t < lockdown_until */
-    int64_t count[3];        /* agents in S, I, R at the current step */
-    int64_t new_inf, new_rec;/* transitions during the last step */
-    int64_t cumulative;      /* agents ever infected, including the initially infected */
-    int64_t vaccinated;      /* agents moved S -> R by `vaccinate` */
+    int64_t lockdown_until;               /* lockdown acts on steps t < lockdown_until */
+    int64_t count[3];                     /* agents in S, I, R at the current step */
+    int64_t new_inf, new_rec;             /* transitions during the last step */
+    int64_t cumulative;                   /* agents ever infected, including the initially infected */
+    int64_t vaccinated;                   /* agents moved S -> R by `vaccinate` */
     int64_t action_step, actions_in_step; /* to give each action of a step its own RNG stream */
 } sir_state;
 
 static const agora_param_spec sir_params[] = {
-    {"beta", AGORA_PARAM_REAL, 0.05, 0.0, 1.0, "probability per step that one infected neighbour infects a susceptible agent", NULL},
+    {"beta", AGORA_PARAM_REAL, 0.05, 0.0, 1.0,
+     "probability per step that one infected neighbour infects a susceptible agent", NULL},
     {"gamma", AGORA_PARAM_REAL, 0.1, 0.0, 1.0, "probability per step that an infected agent recovers", NULL},
-    {"initial_infected", AGORA_PARAM_AMOUNT, 10, 0.0, 0.0, "agents infected at step 0: a fraction in [0, 1) or a count", NULL},
+    {"initial_infected", AGORA_PARAM_AMOUNT, 10, 0.0, 0.0, "agents infected at step 0: a fraction in [0, 1) or a count",
+     NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL}};
 
 enum {
-    M_S, M_I, M_R, M_S_FRAC, M_I_FRAC, M_R_FRAC, M_NEW_INF, M_NEW_REC, M_CUMULATIVE, M_ATTACK, M_VACCINATED, M_BETA_EFF, M_COUNT
+    M_S,
+    M_I,
+    M_R,
+    M_S_FRAC,
+    M_I_FRAC,
+    M_R_FRAC,
+    M_NEW_INF,
+    M_NEW_REC,
+    M_CUMULATIVE,
+    M_ATTACK,
+    M_VACCINATED,
+    M_BETA_EFF,
+    M_COUNT
 };
 
 static const agora_metric_spec sir_metrics[] = {
@@ -111,12 +149,13 @@ static double beta_effective(const sir_state *st, int64_t t)
 }
 
 /* Recomputes the infection thresholds when the effective beta changed (at most once per step). */
-static void update_thresholds(sir_state *st, double beta)
+static void update_thresholds(agora_world *w, sir_state *st, double beta)
 {
     if (beta == st->beta_table)
         return;
-    for (int64_t k = 0; k <= st->kmax; k++)
-        st->thr_inf[k] = agora_rng_threshold31(1.0 - pow(1.0 - beta, (double)k));
+    uint32_t *thr_inf = agora_sdk_cur(w, F_THR);
+    for (int64_t k = 0, kn = agora_sdk_length(w, F_THR); k < kn; k++)
+        thr_inf[k] = agora_rng_threshold31(1.0 - pow(1.0 - beta, (double)k));
     st->beta_table = beta;
 }
 
@@ -193,18 +232,19 @@ static void grid_step(agora_world *w, sir_state *st, uint64_t base)
     const int torus = g->torus, moore = g->nbhd == AGORA_MOORE;
     /* thr[s * 16 + k]: S uses the infection table, I the recovery threshold, R never changes. */
     uint32_t thr[48] = {0};
-    for (int kk = 0; kk <= 8; kk++) {
-        thr[S * 16 + kk] = st->thr_inf[kk];
+    const uint32_t *thr_inf = agora_sdk_cur(w, F_THR);
+    for (int64_t kk = 0, kn = agora_sdk_length(w, F_THR); kk < kn; kk++) { /* 9 (Moore) or 5 (von Neumann) */
+        thr[S * 16 + kk] = thr_inf[kk];
         thr[I * 16 + kk] = st->thr_rec;
     }
-    const uint8_t *restrict cur = st->cur;
-    uint8_t *restrict nxt = st->next;
+    const uint8_t *restrict cur = agora_sdk_cur(w, F_STATE), *zero_row = agora_sdk_cur(w, F_ZERO_ROW);
+    uint8_t *restrict nxt = agora_sdk_next(w, F_STATE);
     int64_t ninf = 0, nrec = 0;
 #pragma omp parallel for schedule(static) num_threads(agora_world_threads(w)) reduction(+ : ninf, nrec)
     for (int64_t y = 0; y < H; y++) {
         const uint8_t *mid = cur + y * W;
-        const uint8_t *up = y > 0 ? mid - W : (torus ? cur + (H - 1) * W : st->zero_row);
-        const uint8_t *dn = y < H - 1 ? mid + W : (torus ? cur : st->zero_row);
+        const uint8_t *up = y > 0 ? mid - W : (torus ? cur + (H - 1) * W : zero_row);
+        const uint8_t *dn = y < H - 1 ? mid + W : (torus ? cur : zero_row);
         uint32_t a = 0, b = 0;
         for (int64_t x0 = 0; x0 < W; x0 += TILE) {
             int64_t x1 = x0 + TILE < W ? x0 + TILE : W;
@@ -221,14 +261,13 @@ static void grid_step(agora_world *w, sir_state *st, uint64_t base)
 
 #define GRAPH_BLOCK 4096 /* agents per parallel work item on a graph */
 
-/* Infected neighbours of every agent, from scratch (at start-up and after an action infects agents). */
-static void recount_neighbours(agora_world *w, sir_state *st)
+/* Infected neighbours of every agent in `cur`, from scratch (at start-up and after an action infects agents). */
+static void recount_neighbours(const agora_world *w, const uint8_t *cur)
 {
     const agora_space *sp = agora_world_space(w);
     const int64_t *off = sp->graph.offsets;
     const int32_t *nbr = sp->graph.neighbors;
-    const uint8_t *cur = st->cur;
-    uint32_t *k = st->k;
+    uint32_t *k = agora_sdk_cur(w, F_K);
 #pragma omp parallel for schedule(dynamic, GRAPH_BLOCK) num_threads(agora_world_threads(w))
     for (int64_t i = 0; i < sp->n; i++) {
         uint32_t c = 0;
@@ -293,6 +332,10 @@ static void graph_step(agora_world *w, sir_state *st, uint64_t base)
 {
     const agora_space *sp = agora_world_space(w);
     const int64_t n = sp->n;
+    const uint8_t *cur = agora_sdk_cur(w, F_STATE);
+    uint8_t *next = agora_sdk_next(w, F_STATE);
+    uint32_t *k = agora_sdk_cur(w, F_K);
+    const uint32_t *thr_inf = agora_sdk_cur(w, F_THR);
     const int64_t nblocks = (n + GRAPH_BLOCK - 1) / GRAPH_BLOCK;
     const int threads = agora_world_threads(w);
     int64_t ninf = 0, nrec = 0;
@@ -300,7 +343,7 @@ static void graph_step(agora_world *w, sir_state *st, uint64_t base)
     for (int64_t bi = 0; bi < nblocks; bi++) {
         int64_t i0 = bi * GRAPH_BLOCK, i1 = i0 + GRAPH_BLOCK < n ? i0 + GRAPH_BLOCK : n;
         uint32_t a = 0, b = 0;
-        graph_update(st->next, st->cur, st->k, i0, i1, base, st->thr_inf, st->thr_rec, &a, &b);
+        graph_update(next, cur, k, i0, i1, base, thr_inf, st->thr_rec, &a, &b);
         ninf += a;
         nrec += b;
     }
@@ -312,30 +355,23 @@ static void graph_step(agora_world *w, sir_state *st, uint64_t base)
 #pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
         for (int64_t bi = 0; bi < nblocks; bi++) {
             int64_t i0 = bi * GRAPH_BLOCK, i1 = i0 + GRAPH_BLOCK < n ? i0 + GRAPH_BLOCK : n;
-            propagate(st->k, st->cur, st->next, sp->graph.offsets, sp->graph.neighbors, i0, i1, threads > 1);
+            propagate(k, cur, next, sp->graph.offsets, sp->graph.neighbors, i0, i1, threads > 1);
         }
     }
-    uint8_t *tmp = st->cur;
-    st->cur = st->next;
-    st->next = tmp;
     if (recount)
-        recount_neighbours(w, st);
+        recount_neighbours(w, next); /* the new state, which the kernel makes current after the step */
 }
 
 static void sir_step(agora_world *w)
 {
-    sir_state *st = agora_world_model_state(w);
+    sir_state *st = agora_sdk_scalars(w);
     const int64_t t = agora_world_time(w);
-    update_thresholds(st, beta_effective(st, t));
+    update_thresholds(w, st, beta_effective(st, t));
     const uint64_t base = agora_rng_base(agora_world_key(w), (uint64_t)t, AGORA_RNG_STREAM_MODEL);
-    if (agora_world_space(w)->kind == AGORA_SPACE_GRID) {
+    if (agora_world_space(w)->kind == AGORA_SPACE_GRID)
         grid_step(w, st, base);
-        uint8_t *tmp = st->cur;
-        st->cur = st->next;
-        st->next = tmp;
-    } else {
-        graph_step(w, st, base); /* swaps the buffers itself, before it may recount from the new one */
-    }
+    else
+        graph_step(w, st, base);
     st->count[S] -= st->new_inf;
     st->count[I] += st->new_inf - st->new_rec;
     st->count[R] += st->new_rec;
@@ -350,13 +386,14 @@ static int64_t move_susceptibles(const agora_world *w, sir_state *st, int64_t co
                                  uint32_t stream)
 {
     const int64_t n = agora_world_n(w);
+    uint8_t *cur = agora_sdk_cur(w, F_STATE);
     int64_t remaining = st->count[S], needed = count < remaining ? count : remaining, moved = 0;
     const uint64_t base = agora_rng_base(agora_world_key(w), step, stream);
     for (int64_t i = 0; i < n && needed > 0; i++) {
-        if (st->cur[i] != S)
+        if (cur[i] != S)
             continue;
         if ((int64_t)agora_rng_below(agora_rng_at(base, (uint64_t)i), (uint64_t)remaining) < needed) {
-            st->cur[i] = to;
+            cur[i] = to;
             needed--;
             moved++;
         }
@@ -369,59 +406,28 @@ static int64_t move_susceptibles(const agora_world *w, sir_state *st, int64_t co
 
 /* ---- lifecycle ------------------------------------------------------------------------------------------------- */
 
-static void sir_destroy(agora_world *w)
-{
-    sir_state *st = agora_world_model_state(w);
-    if (!st)
-        return;
-    free(st->cur);
-    free(st->next);
-    free(st->zero_row);
-    free(st->k);
-    free(st->thr_inf);
-    free(st);
-    agora_world_set_model_state(w, NULL);
-}
-
 static int sir_init(agora_world *w, const json_t *params, agora_error *err)
 {
+    (void)err;
     const agora_space *sp = agora_world_space(w);
     const int64_t n = sp->n;
-    sir_state *st = calloc(1, sizeof *st);
-    if (!st)
-        return agora_error_set(err, AGORA_ENOMEM, "sir", "out of memory");
-    agora_world_set_model_state(w, st);
-    st->kmax = 8;
-    if (sp->kind == AGORA_SPACE_GRAPH)
-        for (int64_t i = 0; i < n; i++)
-            if (sp->graph.offsets[i + 1] - sp->graph.offsets[i] > st->kmax)
-                st->kmax = sp->graph.offsets[i + 1] - sp->graph.offsets[i];
-    /* Both buffers are written whole every step; calloc leaves them all susceptible. */
-    st->cur = calloc((size_t)n, 1);
-    st->next = calloc((size_t)n, 1);
-    st->thr_inf = calloc((size_t)st->kmax + 1, sizeof *st->thr_inf);
-    if (sp->kind == AGORA_SPACE_GRID)
-        st->zero_row = calloc((size_t)sp->grid.width, 1);
-    else
-        st->k = calloc((size_t)n, sizeof *st->k);
-    if (!st->cur || !st->next || !st->thr_inf || (sp->kind == AGORA_SPACE_GRID ? !st->zero_row : !st->k))
-        return agora_error_set(err, AGORA_ENOMEM, "sir", "out of memory for %lld agents", (long long)n);
+    sir_state *st = agora_sdk_scalars(w); /* the kernel has allocated every array zero-filled: all susceptible */
     st->beta = agora_param_real(params, "beta");
     st->gamma = agora_param_real(params, "gamma");
     st->beta_table = NAN;
     st->thr_rec = agora_rng_threshold31(st->gamma);
     st->count[S] = n;
     st->action_step = -1;
-    st->cumulative = move_susceptibles(w, st, agora_param_amount(params, "initial_infected", n), I, 0,
-                                       AGORA_RNG_STREAM_INIT);
+    st->cumulative =
+        move_susceptibles(w, st, agora_param_amount(params, "initial_infected", n), I, 0, AGORA_RNG_STREAM_INIT);
     if (sp->kind == AGORA_SPACE_GRAPH)
-        recount_neighbours(w, st);
+        recount_neighbours(w, agora_sdk_cur(w, F_STATE));
     return 0;
 }
 
 static void sir_measure(const agora_world *w, double *out)
 {
-    const sir_state *st = agora_world_model_state(w);
+    const sir_state *st = agora_sdk_scalars(w);
     const double n = (double)agora_world_n(w);
     out[M_S] = (double)st->count[S];
     out[M_I] = (double)st->count[I];
@@ -441,7 +447,7 @@ static int sir_observe(const agora_world *w, const char *role, json_t **obs, ago
 {
     (void)role;
     (void)err;
-    const sir_state *st = agora_world_model_state(w);
+    const sir_state *st = agora_sdk_scalars(w);
     double m[M_COUNT];
     sir_measure(w, m);
     json_t *o = json_object();
@@ -450,8 +456,9 @@ static int sir_observe(const agora_world *w, const char *role, json_t **obs, ago
     for (int i = 0; i < M_COUNT; i++)
         json_object_set_new(o, sir_metrics[i].name, json_real(m[i]));
     if (agora_world_time(w) < st->lockdown_until)
-        json_object_set_new(o, "lockdown", json_pack("{s:f, s:I}", "strength", st->lockdown_strength,
-                                                     "steps_left", (json_int_t)(st->lockdown_until - agora_world_time(w))));
+        json_object_set_new(o, "lockdown",
+                            json_pack("{s:f, s:I}", "strength", st->lockdown_strength, "steps_left",
+                                      (json_int_t)(st->lockdown_until - agora_world_time(w))));
     *obs = o;
     return 0;
 }
@@ -459,7 +466,7 @@ static int sir_observe(const agora_world *w, const char *role, json_t **obs, ago
 static int sir_apply(agora_world *w, const json_t *action, agora_error *err)
 {
     (void)err;
-    sir_state *st = agora_world_model_state(w);
+    sir_state *st = agora_sdk_scalars(w);
     const int64_t t = agora_world_time(w);
     const char *name = json_string_value(json_object_get(action, "action"));
     if (st->action_step != t) {
@@ -478,84 +485,14 @@ static int sir_apply(agora_world *w, const json_t *action, agora_error *err)
         st->cumulative += move_susceptibles(w, st, (int64_t)json_number_value(json_object_get(action, "count")), I,
                                             (uint64_t)t, stream);
         if (agora_world_space(w)->kind == AGORA_SPACE_GRAPH)
-            recount_neighbours(w, st);
+            recount_neighbours(w, agora_sdk_cur(w, F_STATE));
     } else {
         return agora_error_set(err, AGORA_EINVAL, "action.action", "unknown action \"%s\"", name ? name : "");
     }
     return 0;
 }
 
-static const void *sir_field(const agora_world *w, int i)
-{
-    const sir_state *st = agora_world_model_state(w);
-    return i == 0 ? st->cur : NULL;
-}
-
-/* ---- copies and writes ----------------------------------------------------------------------------------------- */
-
-/* d gets every scalar of `from` (parameters, lockdown, counts, counters, the beta of the thresholds) and keeps its
- * own arrays; a copy and a load then fill the arrays. */
-static void take_scalars(sir_state *d, const sir_state *from)
-{
-    sir_state keep = *d;
-    *d = *from;
-    d->cur = keep.cur;
-    d->next = keep.next;
-    d->zero_row = keep.zero_row;
-    d->k = keep.k;
-    d->thr_inf = keep.thr_inf;
-}
-
-static int sir_copy(const agora_world *src, agora_world *dst, agora_error *err)
-{
-    (void)err;
-    const sir_state *s = agora_world_model_state(src);
-    sir_state *d = agora_world_model_state(dst);
-    const int64_t n = agora_world_n(src);
-    /* Every scalar (parameters, lockdown, counts, counters, the beta of the thresholds) comes over in one assignment;
-     * then the arrays go back to dst's own and get src's contents. `next` and `zero_row` need nothing: a step writes
-     * `next` whole before reading it, and `zero_row` stays all susceptible. */
-    take_scalars(d, s);
-    memcpy(d->cur, s->cur, (size_t)n);
-    memcpy(d->thr_inf, s->thr_inf, ((size_t)s->kmax + 1) * sizeof *d->thr_inf);
-    if (s->k)
-        memcpy(d->k, s->k, (size_t)n * sizeof *d->k);
-    return 0;
-}
-
-/* A checkpoint: the scalars (with the pointers blanked, since they mean nothing in another process), the states,
- * the infection thresholds of the beta in force and, on graphs, the infected tallies. */
-static int sir_save(const agora_world *w, const agora_state *st, agora_error *err)
-{
-    const sir_state *s = agora_world_model_state(w);
-    const size_t n = (size_t)agora_world_n(w);
-    sir_state scalars = *s;
-    scalars.cur = scalars.next = scalars.zero_row = NULL;
-    scalars.k = scalars.thr_inf = NULL;
-    int rc;
-    if ((rc = st->put(st->ud, "sir", &scalars, sizeof scalars, err)) ||
-        (rc = st->put(st->ud, "state", s->cur, n, err)) ||
-        (rc = st->put(st->ud, "thr_inf", s->thr_inf, ((size_t)s->kmax + 1) * sizeof *s->thr_inf, err)))
-        return rc;
-    return s->k ? st->put(st->ud, "k", s->k, n * sizeof *s->k, err) : 0;
-}
-
-static int sir_load(agora_world *w, const agora_state *st, agora_error *err)
-{
-    sir_state *d = agora_world_model_state(w);
-    const size_t n = (size_t)agora_world_n(w);
-    sir_state scalars;
-    int rc = st->get(st->ud, "sir", &scalars, sizeof scalars, err);
-    if (rc)
-        return rc;
-    if (scalars.kmax != d->kmax)
-        return agora_error_set(err, AGORA_EINVAL, "state", "the saved SIR state is for another neighbourhood");
-    take_scalars(d, &scalars);
-    if ((rc = st->get(st->ud, "state", d->cur, n, err)) ||
-        (rc = st->get(st->ud, "thr_inf", d->thr_inf, ((size_t)d->kmax + 1) * sizeof *d->thr_inf, err)))
-        return rc;
-    return d->k ? st->get(st->ud, "k", d->k, n * sizeof *d->k, err) : 0;
-}
+/* ---- field writes ---------------------------------------------------------------------------------------------- */
 
 /* Adds d (+1 or -1 mod 2^32) to the infected tally of each neighbour of agent i. */
 static void tally_neighbours(const agora_space *sp, uint32_t *k, int64_t i, uint32_t d)
@@ -564,40 +501,34 @@ static void tally_neighbours(const agora_space *sp, uint32_t *k, int64_t i, uint
         k[sp->graph.neighbors[e]] += d;
 }
 
-static int sir_set_field(agora_world *w, int i, const int64_t *ids, int64_t count, const double *values,
-                         agora_error *err)
+/* After a write to `state` (the kernel has checked the values and written them in order): the counts follow every
+ * change, an agent moved into I is a new case, and on a graph the neighbours' tallies follow. */
+static void sir_written(agora_world *w, int f, const int64_t *ids, int64_t count, const double *old,
+                        const double *values)
 {
-    (void)i; /* the kernel has checked it: `state` is the only field */
-    sir_state *st = agora_world_model_state(w);
+    (void)f; /* `state` is the only writable field */
+    sir_state *st = agora_sdk_scalars(w);
     const agora_space *sp = agora_world_space(w);
-    for (int64_t q = 0; q < count; q++) {
-        const double v = values[q];
-        if (!(v == S || v == I || v == R))
-            return agora_error_set(err, AGORA_EINVAL, "values",
-                                   "values[%lld] = %g (agent %lld): a state is 0 (susceptible), 1 (infected) or 2 "
-                                   "(recovered)",
-                                   (long long)q, v, (long long)ids[q]);
-    }
+    uint32_t *k = agora_sdk_cur(w, F_K);
     /* Many changes: one parallel recount of the tallies afterwards is cheaper than updating them agent by agent (both
      * give the same integers). */
     const int recount = sp->kind == AGORA_SPACE_GRAPH && count * 2 > sp->n;
     for (int64_t q = 0; q < count; q++) {
-        const int64_t a = ids[q];
-        const uint8_t from = st->cur[a], to = (uint8_t)values[q];
+        const uint8_t from = (uint8_t)old[q], to = (uint8_t)values[q];
         if (from == to)
             continue;
-        st->cur[a] = to;
         st->count[from]--;
         st->count[to]++;
         if (to == I)
             st->cumulative++;
         if (sp->kind == AGORA_SPACE_GRAPH && !recount && (from == I || to == I))
-            tally_neighbours(sp, st->k, a, to == I ? 1u : UINT32_MAX);
+            tally_neighbours(sp, k, ids[q], to == I ? 1u : UINT32_MAX);
     }
     if (recount)
-        recount_neighbours(w, st);
-    return 0;
+        recount_neighbours(w, agora_sdk_cur(w, F_STATE));
 }
+
+static const agora_model_sdk sir_sdk = {.fields = sir_decl, .scalars = sizeof(sir_state), .written = sir_written};
 
 const agora_model agora_model_sir = {
     .name = "sir",
@@ -613,10 +544,6 @@ const agora_model agora_model_sir = {
     .measure = sir_measure,
     .observe = sir_observe,
     .apply = sir_apply,
-    .field = sir_field,
-    .destroy = sir_destroy,
-    .copy = sir_copy,
-    .set_field = sir_set_field,
-    .save = sir_save,
-    .load = sir_load,
+    AGORA_SDK_HOOKS,
+    .sdk = &sir_sdk,
 };

@@ -16,7 +16,7 @@ cfg=$(find "$P" -path '*/cmake/agora/agoraConfig.cmake')
 pcdir=$(dirname "$(find "$P" -name agora.pc)")
 export PKG_CONFIG_PATH=$pcdir
 contains <(pkg-config --cflags agora) "-I$pcdir/../../include"
-abi=$(sed -n 's/^#define AGORA_MODEL_ABI \([0-9]*\)$/\1/p' "$P/include/agora/model.h")
+abi=$(sed -n 's/^#define AGORA_MODEL_ABI \([0-9]*\).*/\1/p' "$P/include/agora/model.h")
 [ -n "$abi" ] || fail "model.h defines no AGORA_MODEL_ABI"
 pass "cmake --install: CMake package, agora.pc (pkg-config --cflags works), model ABI $abi"
 

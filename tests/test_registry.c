@@ -173,7 +173,7 @@ static void broken_models_are_refused_with_the_reason(void **state)
     BROKEN("no init", "function init is not set", b->init = NULL);
     BROKEN("no step", "function step is not set", b->step = NULL);
     BROKEN("no measure", "function measure is not set", b->measure = NULL);
-    BROKEN("no destroy", "function destroy is not set", b->destroy = NULL);
+    BROKEN("no destroy and no SDK", "function destroy (or an SDK declaration", (b->destroy = NULL, b->sdk = NULL));
     BROKEN("fields but no field()", "function field (it declares fields) is not set", b->field = NULL);
     BROKEN("a schema but no apply()", "function apply (it has an action schema) is not set", b->apply = NULL);
     BROKEN("no space", "spaces must be a non-empty set", b->spaces = 0);

@@ -1,7 +1,8 @@
 /* agora — the model interface.
  *
- * A model is data plus a few functions; the kernel never knows which model it runs. State lives in the model's own
- * structure-of-arrays, double-buffered: `step` reads only the old buffer and writes only the new one, so agents
+ * A model is data plus a few functions; the kernel never knows which model it runs. State is structure-of-arrays,
+ * either the model's own or declared to the kernel, which then owns it (the model SDK at the end of this header),
+ * double-buffered: `step` reads only the old buffer and writes only the new one, so agents
  * update in parallel with no locks and the result does not depend on thread count or schedule. All randomness comes
  * from agora_rng keyed by (world key, step, agent, stream).
  *
@@ -123,6 +124,10 @@ typedef struct agora_model {
      * kernel has already set; afterwards it steps exactly as the saved world would (bit-identical). On error the
      * world may be half-loaded and must be destroyed. */
     int (*load)(agora_world *w, const agora_state *st, agora_error *err);
+
+    /* ---- added for the model SDK (see the section below); NULL for a model that keeps its own state ---- */
+    /* The model's kernel-owned fields and scalar block. */
+    const struct agora_model_sdk *sdk;
 } agora_model;
 
 /* The registry: all built-in models in a stable order, then the registered ones (agora_model_register, plug-ins)
@@ -179,7 +184,8 @@ AGORA_API int agora_dtype_size(agora_dtype t);
  * retyped (appending a member to agora_model is such a change too: an old plug-in's struct is shorter), a function
  * pointer that must now be set, a callback asked to do something new. A plug-in records the number it was built
  * with (AGORA_PLUGIN_ABI_DEFINE) and agora refuses to load one built with another. */
-#define AGORA_MODEL_ABI 1
+/* 2: agora_model.sdk appended (the C model SDK). */
+#define AGORA_MODEL_ABI 2
 
 /* Most models agora_model_register accepts in one process (besides the built-ins). */
 #define AGORA_MODEL_MAX_REGISTERED 256
@@ -201,6 +207,107 @@ AGORA_API int agora_model_register(const agora_model *m, agora_error *err);
  * of the plug-in that registered it (agora_plugin_load), or "" for a model the program registered itself. The
  * string lives as long as the process. */
 AGORA_API const char *agora_model_origin(const agora_model *m);
+
+/* ==== The model SDK: per-agent fields the kernel owns ==================================================================
+ *
+ * A model written in C may leave its state to the kernel instead of allocating it: it declares every array it needs
+ * (agora_field_decl) and its scalars as one plain-old-data block of a given size (no pointers inside: it is copied
+ * with memcpy and saved as bytes), and points agora_model.sdk at that declaration. Before init the kernel allocates
+ * every array (zero-filled, 64-byte aligned) and the scalar block; the model reaches them with agora_sdk_cur,
+ * agora_sdk_next and agora_sdk_scalars. After every step the kernel swaps the two buffers of each double-buffered
+ * field, so `step` reads agora_sdk_cur and writes agora_sdk_next whole. The kernel frees everything with the world.
+ *
+ * The SDK also implements five of the model's hooks generically; a model plugs them in with AGORA_SDK_HOOKS (or
+ * names a few and writes its own for the rest; a NULL hook still means "not supported"):
+ *  - field:     the current buffer of the i-th AGORA_FIELD_SNAPSHOT field.
+ *  - copy:      every field that is not scratch (current buffer) and the scalar block, by memcpy; then sdk->copied.
+ *  - save/load: a part "layout" (the arrays' sizes, which arrays exist), the scalar block (part "scalars") and each
+ *               non-scratch field's current buffer (a part named after the field; "world", "layout" and "scalars"
+ *               are taken); then sdk->loaded.
+ *  - set_field: the range/whole-number check of the field's declared domain, then sdk->check, then the values written
+ *               in order (converted to the field's type, -0 stored as 0), then sdk->written with the values each
+ *               write replaced, so the model can bring its derived tallies up to date.
+ * Memory per world is exactly the declared arrays (twice for double-buffered ones) and the scalar block
+ * (agora_sdk_bytes): nothing else is allocated for the model unless its own hooks do it. */
+
+/* agora_field_decl.flags */
+#define AGORA_FIELD_DOUBLE (1u << 0)    /* two buffers, cur and next, swapped by the kernel after every step */
+#define AGORA_FIELD_SNAPSHOT (1u << 1)  /* one of the model's public fields (agora_model.fields, in the same order) */
+#define AGORA_FIELD_WRITABLE (1u << 2)  /* agora_world_set_field may write it, within [min, max] */
+#define AGORA_FIELD_SCRATCH (1u << 3)   /* working memory: neither copied nor saved (written before it is read) */
+#define AGORA_FIELD_ON_DEMAND (1u << 4) /* allocated only when the model asks (agora_sdk_enable), e.g. by rule */
+
+/* What an array's length counts. */
+typedef enum agora_extent {
+    AGORA_EXTENT_AGENTS = 0, /* n, the agents */
+    AGORA_EXTENT_EDGES = 1,  /* a graph's adjacency entries (offsets[n] = 2 * edges); 0 on other spaces */
+    AGORA_EXTENT_DEGREE = 2, /* the largest degree + 1, for tallies 0 .. degree (grid: 9 Moore, 5 von Neumann;
+                              * mixed: n) */
+    AGORA_EXTENT_ROW = 3,    /* a grid's width; 0 on other spaces */
+    AGORA_EXTENT_ONE = 4     /* 1: a fixed-size array of mult + add elements */
+} agora_extent;
+
+/* One kernel-owned array. Its length in elements is mult * ceil(extent / group) + add, where a group or mult of 0
+ * counts as 1: AGENTS with group 4096 and mult 100 is 100 elements per block of 4096 agents. */
+typedef struct agora_field_decl {
+    const char *name; /* the part name in checkpoints; for a SNAPSHOT field the name in agora_model.fields */
+    agora_dtype type; /* the element type; 0 for internal arrays of `elem` bytes per element */
+    unsigned flags;   /* AGORA_FIELD_* */
+    const char *doc;
+    double min, max;    /* WRITABLE: values must be finite and in [min, max] (whole numbers for integer types) */
+    const char *domain; /* WRITABLE: the domain in words, for the error: "a state is 0, 1 or 2" */
+    size_t elem;        /* bytes per element when type is 0 */
+    agora_extent extent;
+    int64_t group, mult, add;
+    unsigned spaces; /* AGORA_SPACES_* on which the array exists (0: all); elsewhere it has length 0 */
+} agora_field_decl;     /* arrays end with an entry whose name is NULL */
+
+/* The declaration agora_model.sdk points to. Field indices below are indices into `fields`; keeping the SNAPSHOT
+ * fields first, in agora_model.fields' order, makes them the same as the public field indices. */
+typedef struct agora_model_sdk {
+    const agora_field_decl *fields;
+    size_t scalars; /* bytes of the scalar block (0: none) */
+    /* Optional. After agora_sdk_copy has copied the fields and scalars: rebuild what the model keeps elsewhere. */
+    int (*copied)(const agora_world *src, agora_world *dst, agora_error *err);
+    /* Optional. After agora_sdk_load has read the fields and scalars. */
+    int (*loaded)(agora_world *w, agora_error *err);
+    /* Optional. What the declared domain cannot say (limits per agent, a rule in force): 0, or AGORA_EINVAL with
+     * where = "values" to refuse the write before anything is written. */
+    int (*check)(const agora_world *w, int field, const int64_t *ids, int64_t count, const double *values,
+                 agora_error *err);
+    /* Optional. After the values were written in order: write k put values[k] where old[k] was (both as doubles);
+     * the model brings counts, tallies and derived tables up to date. Cannot fail. */
+    void (*written)(agora_world *w, int field, const int64_t *ids, int64_t count, const double *old,
+                    const double *values);
+} agora_model_sdk;
+
+/* The current buffer of field f (the one `step` reads and snapshots show), NULL when the field does not exist on
+ * this world (another space kind, ON_DEMAND not enabled, length 0). Valid until the next step. */
+AGORA_API void *agora_sdk_cur(const agora_world *w, int f);
+/* The next buffer of a double-buffered field (what `step` writes), else NULL. */
+AGORA_API void *agora_sdk_next(const agora_world *w, int f);
+/* The scalar block (sdk->scalars bytes, zero before init), or NULL when it has no size. */
+AGORA_API void *agora_sdk_scalars(const agora_world *w);
+/* Elements of field f on this world (0 when it does not exist). */
+AGORA_API int64_t agora_sdk_length(const agora_world *w, int f);
+/* Allocates an AGORA_FIELD_ON_DEMAND field (zero-filled); nothing when it exists already. AGORA_ENOMEM. */
+AGORA_API int agora_sdk_enable(agora_world *w, int f, agora_error *err);
+/* Bytes the kernel holds for the model's fields and scalars (the declaration's arithmetic, no allocator padding). */
+AGORA_API int64_t agora_sdk_bytes(const agora_world *w);
+
+/* The generic hooks (see above). */
+AGORA_API const void *agora_sdk_field(const agora_world *w, int i);
+AGORA_API int agora_sdk_copy(const agora_world *src, agora_world *dst, agora_error *err);
+AGORA_API int agora_sdk_save(const agora_world *w, const agora_state *st, agora_error *err);
+AGORA_API int agora_sdk_load(agora_world *w, const agora_state *st, agora_error *err);
+AGORA_API int agora_sdk_set_field(agora_world *w, int i, const int64_t *ids, int64_t count, const double *values,
+                                  agora_error *err);
+/* All five in an agora_model initialiser. */
+#define AGORA_SDK_HOOKS                                                                                                \
+    .field = agora_sdk_field, .copy = agora_sdk_copy, .save = agora_sdk_save, .load = agora_sdk_load,                 \
+    .set_field = agora_sdk_set_field
+
+/* ==== end of the model SDK ============================================================================================= */
 
 #ifdef __cplusplus
 }

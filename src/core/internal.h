@@ -9,6 +9,8 @@
 #include <jansson.h>
 
 #include "agora/error.h"
+#include "agora/model.h"
+#include "agora/space.h"
 
 /* The reason of the first igraph error on this thread since agora__igraph_reset (see init.c). */
 const char *agora__igraph_reason(void);
@@ -98,5 +100,14 @@ int agora__model_check(const struct agora_model *m, agora_error *err);
  * AGORA_ERANGE when the table is full. `from` is the origin agora_model_origin reports (NULL: ""), kept as given.
  * dry_run only checks. */
 int agora__models_add(const struct agora_model *const *ms, int n, const char *from, int dry_run, agora_error *err);
+
+/* The model SDK's store of a world (sdk.c): the arrays and scalar block an agora_model.sdk declares. The world creates
+ * it before the model's init, swaps its double buffers after each step and destroys it with itself. */
+typedef struct agora__sdk agora__sdk;
+int agora__sdk_create(const agora_model *m, const agora_space *sp, agora__sdk **out, agora_error *err);
+void agora__sdk_destroy(agora__sdk *s);
+void agora__sdk_swap(agora__sdk *s);
+/* The store of a world, NULL when its model has no SDK declaration (world.c). */
+agora__sdk *agora__world_sdk(const agora_world *w);
 
 #endif

@@ -3,7 +3,9 @@
  * The world owns the space, the resolved parameters, the parsed action schema and (through the model's init and
  * destroy) the model state. It holds no global state, so any number of worlds coexist. A deep copy is a new world
  * built from the same configuration on a copy of the space, whose model state the model's copy hook then overwrites;
- * field writes are checked here (field index, ids) and then left to the model, which keeps its derived state. */
+ * field writes are checked here (field index, ids) and then left to the model, which keeps its derived state. For a
+ * model that declares its fields (agora_model.sdk) the world also holds their store (sdk.c): created before init,
+ * double buffers swapped after each step, freed last. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +26,8 @@ struct agora_world {
     int threads;
     agora_logger logger;
     void *state;
-    int failed; /* a model reported a fault (agora_world_fail): steps stop */
+    agora__sdk *sdk; /* the arrays and scalars of a model that declares them (agora_model.sdk), else NULL */
+    int failed;      /* a model reported a fault (agora_world_fail): steps stop */
     agora_error error;
 };
 
@@ -84,6 +87,8 @@ int agora_world_create(const agora_world_config *cfg, agora_world **out, agora_e
             goto done;
         }
     }
+    if (cfg->model->sdk && (rc = agora__sdk_create(cfg->model, w->space, &w->sdk, err)) != 0)
+        goto done;
     if ((rc = cfg->model->init(w, w->params, err)) != 0)
         goto done;
 done:
@@ -102,6 +107,7 @@ void agora_world_destroy(agora_world *w)
         return;
     if (w->state && w->model->destroy)
         w->model->destroy(w);
+    agora__sdk_destroy(w->sdk);
     json_decref(w->params);
     json_decref(w->action_schema);
     agora_space_destroy(w->space);
@@ -113,8 +119,11 @@ void agora_world_step(agora_world *w)
     if (w->failed)
         return;
     w->model->step(w);
-    if (!w->failed)
-        w->t++;
+    if (w->failed)
+        return;
+    if (w->sdk)
+        agora__sdk_swap(w->sdk);
+    w->t++;
 }
 
 void agora_world_fail(agora_world *w, const agora_error *err)
@@ -215,8 +224,7 @@ int agora_world_save(const agora_world *w, const agora_state *st, agora_error *e
     if (!w || !st || !st->put)
         return agora_error_set(err, AGORA_EINVAL, "state", "agora_world_save needs a world and a place to save to");
     if (!w->model->save)
-        return agora_error_set(err, AGORA_EUNSUPPORTED, "model", "the model %s cannot save its state",
-                               w->model->name);
+        return agora_error_set(err, AGORA_EUNSUPPORTED, "model", "the model %s cannot save its state", w->model->name);
     /* The agent count guards against loading into a world of another size; the model's parts check the rest. */
     const int64_t header[2] = {w->t, w->space->n};
     int rc = st->put(st->ud, "world", header, sizeof header, err);
@@ -235,21 +243,62 @@ int agora_world_load(agora_world *w, const agora_state *st, agora_error *err)
     if (rc)
         return rc;
     if (header[1] != w->space->n || header[0] < 0)
-        return agora_error_set(err, AGORA_EINVAL, "state", "the saved world has %lld agents at step %lld, this one %lld",
-                               (long long)header[1], (long long)header[0], (long long)w->space->n);
+        return agora_error_set(err, AGORA_EINVAL, "state",
+                               "the saved world has %lld agents at step %lld, this one %lld", (long long)header[1],
+                               (long long)header[0], (long long)w->space->n);
     w->t = header[0];
     return w->model->load(w, st, err);
 }
 
-const agora_model *agora_world_model(const agora_world *w) { return w->model; }
-const agora_space *agora_world_space(const agora_world *w) { return w->space; }
-int64_t agora_world_n(const agora_world *w) { return w->space->n; }
-int64_t agora_world_time(const agora_world *w) { return w->t; }
-uint64_t agora_world_seed(const agora_world *w) { return w->seed; }
-agora_rng_key agora_world_key(const agora_world *w) { return w->key; }
-int agora_world_threads(const agora_world *w) { return w->threads; }
-void agora_world_set_threads(agora_world *w, int threads) { w->threads = default_threads(threads); }
-const json_t *agora_world_params(const agora_world *w) { return w->params; }
-const agora_logger *agora_world_logger(const agora_world *w) { return &w->logger; }
-void *agora_world_model_state(const agora_world *w) { return w->state; }
-void agora_world_set_model_state(agora_world *w, void *state) { w->state = state; }
+const agora_model *agora_world_model(const agora_world *w)
+{
+    return w->model;
+}
+const agora_space *agora_world_space(const agora_world *w)
+{
+    return w->space;
+}
+int64_t agora_world_n(const agora_world *w)
+{
+    return w->space->n;
+}
+int64_t agora_world_time(const agora_world *w)
+{
+    return w->t;
+}
+uint64_t agora_world_seed(const agora_world *w)
+{
+    return w->seed;
+}
+agora_rng_key agora_world_key(const agora_world *w)
+{
+    return w->key;
+}
+int agora_world_threads(const agora_world *w)
+{
+    return w->threads;
+}
+void agora_world_set_threads(agora_world *w, int threads)
+{
+    w->threads = default_threads(threads);
+}
+const json_t *agora_world_params(const agora_world *w)
+{
+    return w->params;
+}
+const agora_logger *agora_world_logger(const agora_world *w)
+{
+    return &w->logger;
+}
+void *agora_world_model_state(const agora_world *w)
+{
+    return w->state;
+}
+void agora_world_set_model_state(agora_world *w, void *state)
+{
+    w->state = state;
+}
+agora__sdk *agora__world_sdk(const agora_world *w)
+{
+    return w->sdk;
+}

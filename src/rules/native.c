@@ -53,7 +53,7 @@ extern char **environ;
 #define AGORA_BUILD_CC "cc"
 #endif
 
-#define RXN_TIMEOUT_MS 120000 /* the compiler's time limit */
+#define RXN_TIMEOUT_MS 600000 /* the compiler's time limit: generous, a loaded 2-core machine compiling a large model is slow */
 #define RXN_POW_MAX 8         /* pow(x, k) tables cover k = 0 .. 8 (a Moore neighbourhood's counts) */
 
 /* -ftree-vectorize with the dynamic cost model: GCC 12's -O2 only vectorises loops it needs no run-time alias
