@@ -66,17 +66,6 @@ const char *agora_model_origin(const agora_model *m)
 
 /* ---- checks ------------------------------------------------------------------------------------------------------ */
 
-/* [A-Za-z_][A-Za-z0-9_]*, 1 to 63 characters: names that are safe in HDF5 paths, YAML keys and file names. */
-static int ident_ok(const char *s)
-{
-    if (!s || !*s || strlen(s) > 63 || (*s >= '0' && *s <= '9'))
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
-            return 0;
-    return 1;
-}
-
 /* The words of a CHOICE parameter: non-empty, no empty word, no word twice. Writes how many. */
 static int choices_ok(const char *choices, int *n)
 {
@@ -112,7 +101,7 @@ static int check_params(const agora_model *m, agora_error *err)
     const char *name = m->name;
     for (int i = 0; m->params && m->params[i].name; i++) {
         const agora_param_spec *p = &m->params[i];
-        if (!ident_ok(p->name))
+        if (!agora__ident_ok(p->name))
             return bad(err, name, "parameter \"%s\": the name is not an identifier ([A-Za-z_][A-Za-z0-9_]*)", p->name,
                        NULL);
         for (int k = 0; k < i; k++)
@@ -177,7 +166,7 @@ static int check_specs(const agora_model *m, agora_error *err)
         return bad(err, name, "declares no metrics (metrics must hold at least one, then a {NULL} entry)", NULL, NULL);
     for (int i = 0; m->metrics[i].name; i++) {
         const agora_metric_spec *s = &m->metrics[i];
-        if (!ident_ok(s->name))
+        if (!agora__ident_ok(s->name))
             return bad(err, name, "metric \"%s\": the name is not an identifier ([A-Za-z_][A-Za-z0-9_]*)", s->name,
                        NULL);
         for (int k = 0; k < i; k++)
@@ -191,7 +180,7 @@ static int check_specs(const agora_model *m, agora_error *err)
     }
     for (int i = 0; m->fields && m->fields[i].name; i++) {
         const agora_field_spec *f = &m->fields[i];
-        if (!ident_ok(f->name))
+        if (!agora__ident_ok(f->name))
             return bad(err, name, "field \"%s\": the name is not an identifier ([A-Za-z_][A-Za-z0-9_]*)", f->name,
                        NULL);
         for (int k = 0; k < i; k++)
@@ -209,7 +198,7 @@ int agora__model_check(const agora_model *m, agora_error *err)
 {
     if (!m)
         return agora_error_set(err, AGORA_EINVAL, NULL, "no model (NULL)");
-    if (!ident_ok(m->name))
+    if (!agora__ident_ok(m->name))
         return agora_error_set(err, AGORA_EINVAL, NULL,
                                "model name \"%s\" is not an identifier ([A-Za-z_][A-Za-z0-9_]*, at most 63 characters)",
                                m->name ? m->name : "(NULL)");

@@ -36,6 +36,10 @@ void agora__buf_put(agora__buf *b, const char *s, size_t n);
 int agora__name_char_ok(char c);
 int agora__name_ok(const char *s); /* non-empty, every character as above */
 
+/* Identifiers (model, parameter, metric, field and rule-language names): [A-Za-z_][A-Za-z0-9_]*, 1 to 63
+ * characters, so that they are safe in HDF5 paths, YAML keys, expressions and file names. */
+int agora__ident_ok(const char *s);
+
 /* Texts cut to fit a buffer must not end inside a UTF-8 character: JSON (MCP replies, LLM request bodies) cannot hold
  * the broken sequence, and jansson then refuses the whole text. agora__utf8_prefix is the length of the longest
  * prefix of s, at most max bytes, that ends on a whole character; agora__utf8_trim drops a character cut off at the

@@ -213,6 +213,18 @@ int agora__name_ok(const char *s)
     return 1;
 }
 
+int agora__ident_ok(const char *s)
+{
+    if (!s || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
+        return 0;
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= '0' && s[n] <= '9') ||
+              s[n] == '_'))
+            return 0;
+    return n <= 63;
+}
+
 static int buf_reserve(agora__buf *b, size_t more)
 {
     if (b->n + more + 1 <= b->cap)

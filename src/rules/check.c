@@ -66,18 +66,6 @@ static int is_reserved(const char *s)
     return 0;
 }
 
-static int is_ident(const char *s)
-{
-    if (!s || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
-        return 0;
-    size_t n = 0;
-    for (; s[n]; n++)
-        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= '0' && s[n] <= '9') ||
-              s[n] == '_'))
-            return 0;
-    return n <= 63;
-}
-
 /* Whether `s` names a variable or a parameter other than variable `skip_var`. */
 static const char *name_kind(const agora_rx_env *env, const char *s, int skip_var, int skip_param)
 {
@@ -93,9 +81,9 @@ static const char *name_kind(const agora_rx_env *env, const char *s, int skip_va
 static int decl_name(const agora_rx_env *env, const char *what, const char *s, agora_error *err)
 {
     const char *where = env->where;
-    if (env->pair && s && strncmp(s, "partner.", 8) == 0 && is_ident(s + 8))
+    if (env->pair && s && strncmp(s, "partner.", 8) == 0 && agora__ident_ok(s + 8))
         return 0; /* a pair rule's view of the partner's variable */
-    if (!is_ident(s))
+    if (!agora__ident_ok(s))
         return agora_error_set(err, AGORA_ESCHEMA, where,
                                "%s \"%.64s\": expected a name of letters, digits and _ (at most 63, not starting with "
                                "a digit)",

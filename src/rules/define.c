@@ -159,24 +159,13 @@ static int check_keys(dctx *d, const json_t *obj, const char *path, const char *
     return rc;
 }
 
-static int is_ident(const char *s)
-{
-    if (!s || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
-        return 0;
-    size_t n = 0;
-    for (; s[n]; n++)
-        if (!(isalnum((unsigned char)s[n]) || s[n] == '_'))
-            return 0;
-    return n <= 63;
-}
-
 /* Names the runtime gives expressions itself, or that would read ambiguously. */
 static const char *const taken[] = {"id",   "xcor",  "ycor", "partner", "first", "t",  "degree", "nb",
                                     "true", "false", "and",  "or",      "not",   "if", NULL};
 
 static int check_name(dctx *d, const char *path, const char *what, const char *s)
 {
-    if (!is_ident(s))
+    if (!agora__ident_ok(s))
         return fail(d, path, 1, AGORA_ESCHEMA,
                     "%s \"%.64s\": expected a name of letters, digits and _ (at most 63, not starting with a digit)",
                     what, s);
@@ -1436,7 +1425,7 @@ int agora__rules_define(const json_t *def, const void *locs, const char *prefix,
         fail(&d, "name", 0, AGORA_ESCHEMA, "expected a name, got %s", kind_of(json_object_get(def, "name")));
     else if (!name && !stem)
         fail(&d, "", 0, AGORA_ESCHEMA, "name: required key is missing (the model's name, an identifier)");
-    else if (!name && !is_ident(stem))
+    else if (!name && !agora__ident_ok(stem))
         fail(&d, "", 0, AGORA_ESCHEMA, "name: required key is missing (the file name %s is not an identifier)", stem);
     else if (!name || check_name(&d, "name", "model name", name) == 0) {
         name = name ? name : stem;
@@ -1700,7 +1689,7 @@ void agora__rules_dir_names(const char *base_dir, char *buf, size_t size)
                 snprintf(pat, sizeof pat, ", %s,", name);
                 char hay[4100];
                 snprintf(hay, sizeof hay, ", %s,", buf);
-                if (!is_ident(name) || strstr(hay, pat) || o + strlen(name) + 3 >= size)
+                if (!agora__ident_ok(name) || strstr(hay, pat) || o + strlen(name) + 3 >= size)
                     continue;
                 o += (size_t)snprintf(buf + o, size - o, "%s%s", o ? ", " : "", name);
             }
@@ -1747,7 +1736,7 @@ int agora__rules_resolve(const json_t *v, const char *base_dir, const void *locs
             snprintf(full, sizeof full, "%s/%s", base_dir, s);
         return agora__rules_load(full, out, err, errs);
     }
-    if (!is_ident(s) || find_model_file(s, base_dir, full, sizeof full, tried, sizeof tried) != 0)
+    if (!agora__ident_ok(s) || find_model_file(s, base_dir, full, sizeof full, tried, sizeof tried) != 0)
         return AGORA_ENOTFOUND;
     return agora__rules_load(full, out, err, errs);
 }
