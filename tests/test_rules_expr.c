@@ -877,6 +877,61 @@ static void population_aggregates_are_identical_at_any_thread_count(void **state
     world_free(&w);
 }
 
+/* The fused pass (every metric's aggregates at once, each aggregate's values a block at a time from a program of its
+ * own) gives the bits of agora__rx_pop_aggregates program by program, at any thread count; a program whose
+ * aggregates fault is marked and the others still come out. */
+static void fused_population_aggregates_match_one_by_one(void **state)
+{
+    (void)state;
+    const int64_t n = 10007;
+    world w;
+    world_init(&w, NULL, n);
+    for (int64_t i = 0; i < n; i++)
+        w.wealth[i] = agora_rng_u01(agora_rng(9, 0, (uint64_t)i, 1)) * 1e3 - 400.0;
+    agora_rx_env env = env_with(0);
+    const char *texts[] = {"pop_sum(wealth) + pop_mean(wealth * wealth) + pop_min(wealth) + pop_max(age)",
+                           "pop_count(wealth > 0) + pop_sum(age) + pop_mean(infected) + pop_min(age)",
+                           "pop_sum(log(wealth))", /* faults: some wealth is negative */
+                           "pop_gini(abs(wealth)) + pop_max(wealth) + pop_sum(if(wealth > 0, 1, 2))", "t + 1"};
+    enum { NP = 5 };
+    agora__rx_prog *p[NP], *vp[32];
+    agora__rx_range_fn vf[32];
+    int nv = 0;
+    for (int q = 0; q < NP; q++) {
+        p[q] = compile_env(texts[q], AGORA_RX_REAL, -1, &env);
+        for (int k = 0; k < agora__rx_prog_npop(p[q]); k++) {
+            assert_int_equal(agora__rx_pop_program(p[q], k, &vp[nv]), 0);
+            vf[nv++] = agora__rx_eval_range;
+        }
+    }
+    assert_int_equal(nv, 12);
+    assert_int_equal(agora__rx_pop_program(p[0], 4, &vp[nv]), AGORA_EINVAL);
+    agora_error err;
+    for (int threads = 1; threads <= 4; threads *= 2) {
+        w.ctx.threads = threads;
+        agora_rx_value fused[32];
+        uint8_t ok[NP];
+        assert_int_equal(agora__rx_pop_aggregates_fused((const agora__rx_prog *const *)p, NP,
+                                                        (const agora__rx_prog *const *)vp, vf, &w.ctx, fused, ok,
+                                                        &err),
+                         0);
+        for (int q = 0, j = 0; q < NP; j += agora__rx_prog_npop(p[q]), q++) {
+            agora_rx_value one[8];
+            agora_rx_fault f;
+            const int rc = agora__rx_pop_aggregates(p[q], &w.ctx, one, &f, &err);
+            assert_int_equal(ok[q], rc == 0);
+            if (rc == 0 && agora__rx_prog_npop(p[q]))
+                assert_memory_equal(one, fused + j, sizeof *one * (size_t)agora__rx_prog_npop(p[q]));
+        }
+        assert_int_equal(ok[2], 0);
+    }
+    for (int q = 0; q < NP; q++)
+        agora__rx_free(p[q]);
+    for (int j = 0; j < nv; j++)
+        agora__rx_free(vp[j]);
+    world_free(&w);
+}
+
 /* The brute-force Gini coefficient: mean |xi - xj| over all ordered pairs (i = j included) / (2 mean). */
 static double brute_gini(const double *x, int64_t n)
 {
@@ -1187,6 +1242,7 @@ int main(void)
         cmocka_unit_test(neighbour_aggregates_match_brute_force_on_a_graph),
         cmocka_unit_test(random_neighbour_picks_each_neighbour_alike),
         cmocka_unit_test(population_aggregates_are_identical_at_any_thread_count),
+        cmocka_unit_test(fused_population_aggregates_match_one_by_one),
         cmocka_unit_test(pop_gini_matches_brute_force_on_small_populations),
         cmocka_unit_test(pop_gini_is_identical_at_any_thread_count),
         cmocka_unit_test(distributions_have_their_moments),

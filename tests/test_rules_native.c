@@ -228,7 +228,7 @@ static void compare_on(world *w, int use_nbhd, int threads)
         world_fill(w, step);
         for (int k = 0; k < nprogs; k++) {
             agora_rx_ctx ctx = {w->cols, w->pv, use_nbhd ? &w->nbhd : NULL, n, step, agora_rng_key_from_seed(11),
-                                NULL,    1, NULL};
+                                NULL,    1, NULL, 0};
             agora_rx_value pop[AGORA_RX_MAX_NODES];
             agora_rx_fault pf;
             agora_error err;
@@ -369,8 +369,8 @@ static void sir_and_life_evolve_identically(void **state)
     for (int64_t t = 0; t < 30; t++) {
         for (int which = 0; which < 2; which++) {
             const int k = which ? life : sir, col = which ? 1 : 0;
-            agora_rx_ctx ci = {wi.cols, wi.pv, &wi.nbhd, n, t, 99, NULL, 1, NULL};
-            agora_rx_ctx cn = {wn.cols, wn.pv, &wn.nbhd, n, t, 99, NULL, 1, NULL};
+            agora_rx_ctx ci = {wi.cols, wi.pv, &wi.nbhd, n, t, 99, NULL, 1, NULL, 0};
+            agora_rx_ctx cn = {wn.cols, wn.pv, &wn.nbhd, n, t, 99, NULL, 1, NULL, 0};
 #pragma omp parallel for schedule(static) num_threads(2)
             for (int64_t y = 0; y < ht; y += 5) {
                 const int64_t y1 = y + 5 < ht ? y + 5 : ht;
@@ -491,7 +491,7 @@ static void a_corrupt_cached_object_is_rebuilt(void **state)
         world w;
         world_init(&w, sp, 16);
         world_fill(&w, 1);
-        agora_rx_ctx ctx = {w.cols, w.pv, &w.nbhd, 16, 1, 5, NULL, 1, NULL};
+        agora_rx_ctx ctx = {w.cols, w.pv, &w.nbhd, 16, 1, 5, NULL, 1, NULL, 0};
         double a[16], b[16];
         assert_int_equal(agora__rx_eval_range(p, &ctx, 0, 16, a, NULL), 0);
         assert_int_equal(agora__rx_native_fn(m, 0)(p, &ctx, 0, 16, b, NULL), 0);

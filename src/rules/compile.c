@@ -593,3 +593,66 @@ int agora__rx_prog_size(const agora__rx_prog *prog)
 {
     return prog->ncode;
 }
+
+/* Whether instruction `in` holds a code address in x (jumps, and the neighbour loops' exits and back edges). */
+static int has_target(const rx_ins *in)
+{
+    switch (in->op) {
+    case RX_OP_JMP:
+    case RX_OP_JMPF:
+    case RX_OP_JV8K:
+    case RX_OP_NB_BEGIN:
+    case RX_OP_NB_COUNT:
+    case RX_OP_NB_SUMI:
+    case RX_OP_NB_SUMR:
+    case RX_OP_NB_MINI:
+    case RX_OP_NB_MINR:
+    case RX_OP_NB_MAXI:
+    case RX_OP_NB_MAXR:
+    case RX_OP_NB_ANY:
+    case RX_OP_NB_ALL:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int agora__rx_pop_program(const agora__rx_prog *prog, int k, agora__rx_prog **out)
+{
+    *out = NULL;
+    if (k < 0 || k >= prog->npop)
+        return AGORA_EINVAL;
+    const int start = prog->pop[k].start, end = k + 1 < prog->npop ? prog->pop[k + 1].start : prog->ncode;
+    const int n = end - start;
+    agora__rx_prog *p = calloc(1, sizeof *p);
+    if (!p || !(p->code = malloc(sizeof *p->code * (size_t)n)) || !(p->line = malloc(sizeof *p->line * (size_t)n)) ||
+        !(p->col = malloc(sizeof *p->col * (size_t)n))) {
+        agora__rx_free(p);
+        return AGORA_ENOMEM;
+    }
+    memcpy(p->code, prog->code + start, sizeof *p->code * (size_t)n);
+    memcpy(p->line, prog->line + start, sizeof *p->line * (size_t)n);
+    memcpy(p->col, prog->col + start, sizeof *p->col * (size_t)n);
+    for (int pc = 0; pc < n; pc++) {
+        rx_ins *in = &p->code[pc];
+        if (in->op == RX_OP_LDPOP || (has_target(in) && (in->x < start || in->x > end))) {
+            agora__rx_free(p); /* an aggregate inside an aggregate, or a jump out of it: not a program alone */
+            return AGORA_EINVAL;
+        }
+        if (has_target(in))
+            in->x -= start;
+    }
+    p->ncode = n;
+    p->nslots = prog->nslots;
+    p->type = (agora_rx_type)prog->pop[k].type;
+    p->cat = -1;
+    p->stream_base = prog->stream_base;
+    p->nsites = prog->nsites;
+    p->rule = prog->rule;
+    memcpy(p->rule_name, prog->rule_name, sizeof p->rule_name);
+    memcpy(p->where, prog->where, sizeof p->where);
+    p->nvars = prog->nvars;
+    p->nparams = prog->nparams;
+    *out = p;
+    return 0;
+}

@@ -365,6 +365,8 @@ static void model_free(agora__rules_model *m)
     }
     free(m->metrics);
     free_prog_array(m->metric_progs, m->nmetrics);
+    free_prog_array(m->agg_prog, m->nagg);
+    free(m->agg_fn);
     free(m->observed);
     free(m->fields);
     for (int i = 0; m->actions && i < m->nactions; i++) {
@@ -971,6 +973,29 @@ static int define_metrics(dctx *d, agora__rules_model *m, const json_t *metrics)
     return rc;
 }
 
+/* The metrics' population aggregates as programs of their own, for the fused measuring pass. */
+static int define_aggregates(dctx *d, agora__rules_model *m)
+{
+    int n = 0;
+    for (int k = 0; k < m->nmetrics; k++)
+        n += agora__rx_prog_npop(m->metric_progs[k]);
+    if (n == 0)
+        return 0;
+    m->agg_prog = calloc((size_t)n, sizeof *m->agg_prog);
+    m->agg_fn = calloc((size_t)n, sizeof *m->agg_fn);
+    if (!m->agg_prog || !m->agg_fn)
+        return fail(d, "metrics", 0, AGORA_ENOMEM, "out of memory");
+    for (int k = 0; k < m->nmetrics; k++)
+        for (int j = 0; j < agora__rx_prog_npop(m->metric_progs[k]); j++) {
+            const int rc = agora__rx_pop_program(m->metric_progs[k], j, &m->agg_prog[m->nagg]);
+            if (rc)
+                return fail(d, "metrics", 0, rc, rc == AGORA_ENOMEM ? "out of memory"
+                                                                    : "internal error: an aggregate is not a program");
+            m->agg_fn[m->nagg++] = agora__rx_eval_range;
+        }
+    return 0;
+}
+
 static int define_observe(dctx *d, agora__rules_model *m, const json_t *obs)
 {
     if (!obs)
@@ -1318,20 +1343,26 @@ const char *agora__rules_native(const agora__rules_model *cm)
     agora__rules_model *m = (agora__rules_model *)cm; /* the build is the model's one piece of mutable state */
     pthread_mutex_lock(&reg_lock);
     if (!m->native_state) {
-        const agora__rx_prog *progs[AGORA_RULES_MAX_VARS];
-        int idx[AGORA_RULES_MAX_VARS], np = 0;
-        for (int i = 0; i < m->nvars; i++)
+        /* the rules, then the metrics' aggregates: one compiler run */
+        const agora__rx_prog **progs = malloc(sizeof *progs * ((size_t)m->nvars + (size_t)m->nagg + 1));
+        int idx[AGORA_RULES_MAX_VARS], nr = 0;
+        for (int i = 0; progs && i < m->nvars; i++)
             if (m->vars[i].rule) {
-                idx[np] = i;
-                progs[np++] = m->vars[i].rule;
+                idx[nr] = i;
+                progs[nr++] = m->vars[i].rule;
             }
+        for (int j = 0; progs && j < m->nagg; j++)
+            progs[nr + j] = m->agg_prog[j];
         agora_error e;
-        if (np && agora__rx_native_build(progs, np, &m->native, &e) != 0)
+        if (!progs || (nr + m->nagg && agora__rx_native_build(progs, nr + m->nagg, &m->native, &e) != 0))
             m->native = NULL;
+        free(progs);
         for (int i = 0; i < m->nvars; i++)
             m->rule_fn[i] = agora__rx_eval_range;
-        for (int k = 0; m->native && k < np; k++)
+        for (int k = 0; m->native && k < nr; k++)
             m->rule_fn[idx[k]] = agora__rx_native_fn(m->native, k);
+        for (int j = 0; m->native && j < m->nagg; j++)
+            m->agg_fn[j] = agora__rx_native_fn(m->native, nr + j);
         m->native_state = 1;
     }
     pthread_mutex_unlock(&reg_lock);
@@ -1448,7 +1479,7 @@ int agora__rules_define(const json_t *def, const void *locs, const char *prefix,
         define_actions(&d, m, json_object_get(def, "actions"));
         define_spaces(&d, m, json_object_get(def, "spaces"));
     }
-    if (d.nerr)
+    if (d.nerr || define_aggregates(&d, m))
         goto done;
 
     /* the canonical definition (with its name), its hash, and the agora_model */

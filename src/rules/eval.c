@@ -780,17 +780,18 @@ int agora__rx_eval_range(const agora__rx_prog *prog, const agora_rx_ctx *ctx, in
     double bad;
     site_bases(prog, ctx, bases);
     const int type = prog->type;
+    const int64_t ob = ctx->out_base;
     for (int64_t i = lo; i < hi; i++) {
         if (run(prog, ctx, bases, 0, i, s, &pc, &bad)) {
             fill_fault(prog, ctx, i, pc, bad, fault);
             return AGORA_ERANGE;
         }
         if (type == AGORA_RX_REAL)
-            ((double *)out_column)[i] = s[0].r;
+            ((double *)out_column)[i - ob] = s[0].r;
         else if (type == AGORA_RX_INT)
-            ((int64_t *)out_column)[i] = s[0].i;
+            ((int64_t *)out_column)[i - ob] = s[0].i;
         else
-            ((uint8_t *)out_column)[i] = (uint8_t)s[0].i;
+            ((uint8_t *)out_column)[i - ob] = (uint8_t)s[0].i;
     }
     return 0;
 }
@@ -852,6 +853,61 @@ static double gini_of(double *v, int64_t n)
     return sum != 0.0 ? weighted / ((double)n * sum) : 0.0;
 }
 
+/* Combines aggregate k's block partials (parts[bi * stride], bi in block order) into *out, or for pop_gini computes it
+ * from the column gv of all n values. AGORA_ERANGE with *fault when a real result is not finite. */
+static int pop_finish(const agora__rx_prog *prog, int k, const pop_part *parts, int stride, int64_t nblocks,
+                      double *gv, const agora_rx_ctx *ctx, agora_rx_value *out, agora_rx_fault *fault)
+{
+    const rx_popagg *a = &prog->pop[k];
+    const int64_t n = ctx->n;
+    const int real = a->type == AGORA_RX_REAL;
+    pop_part total = {{.i = 0}, 0};
+    for (int64_t bi = 0; bi < nblocks; bi++) {
+        const pop_part *p = &parts[bi * stride];
+        if (!p->has)
+            continue;
+        switch (a->fn) {
+        case RX_F_POP_COUNT:
+            total.v.i += p->v.i;
+            break;
+        case RX_F_POP_SUM:
+        case RX_F_POP_MEAN:
+            if (real)
+                total.v.r += p->v.r;
+            else
+                total.v.i = (int64_t)((uint64_t)total.v.i + (uint64_t)p->v.i);
+            break;
+        default:
+            if (!total.has || (a->fn == RX_F_POP_MIN ? (real ? p->v.r < total.v.r : p->v.i < total.v.i)
+                                                     : (real ? p->v.r > total.v.r : p->v.i > total.v.i)))
+                total.v = p->v;
+            break;
+        }
+        total.has = 1;
+    }
+    if (a->fn == RX_F_POP_GINI) {
+        out->r = gini_of(gv, n);
+    } else if (a->fn == RX_F_POP_MEAN) {
+        const double sum = real ? total.v.r : (double)total.v.i;
+        out->r = n > 0 ? sum / (double)n : 0.0;
+    } else {
+        *out = total.v; /* 0 for an empty population */
+    }
+    if ((real || a->fn == RX_F_POP_MEAN || a->fn == RX_F_POP_GINI) && !isfinite(out->r)) {
+        if (fault) {
+            fault->rule = prog->rule;
+            fault->agent = -1;
+            fault->step = ctx->t;
+            fault->line = prog->line[a->start];
+            fault->column = prog->col[a->start];
+            fault->op = agora__rx_fns[a->fn].name;
+            fault->value = out->r;
+        }
+        return AGORA_ERANGE;
+    }
+    return 0;
+}
+
 int agora__rx_pop_aggregates(const agora__rx_prog *prog, const agora_rx_ctx *ctx, agora_rx_value *out,
                              agora_rx_fault *fault, agora_error *err)
 {
@@ -903,57 +959,10 @@ int agora__rx_pop_aggregates(const agora__rx_prog *prog, const agora_rx_ctx *ctx
             rc = AGORA_ERANGE;
             goto done;
         }
-    for (int k = 0; k < npop; k++) {
-        const rx_popagg *a = &prog->pop[k];
-        const int real = a->type == AGORA_RX_REAL;
-        pop_part total = {{.i = 0}, 0};
-        for (int64_t bi = 0; bi < nblocks; bi++) {
-            const pop_part *p = &parts[bi * npop + k];
-            if (!p->has)
-                continue;
-            switch (a->fn) {
-            case RX_F_POP_COUNT:
-                total.v.i += p->v.i;
-                break;
-            case RX_F_POP_SUM:
-            case RX_F_POP_MEAN:
-                if (real)
-                    total.v.r += p->v.r;
-                else
-                    total.v.i = (int64_t)((uint64_t)total.v.i + (uint64_t)p->v.i);
-                break;
-            default:
-                if (!total.has || (a->fn == RX_F_POP_MIN ? (real ? p->v.r < total.v.r : p->v.i < total.v.i)
-                                                         : (real ? p->v.r > total.v.r : p->v.i > total.v.i)))
-                    total.v = p->v;
-                break;
-            }
-            total.has = 1;
-        }
-        if (a->fn == RX_F_POP_GINI) {
-            out[k].r = gini_of(gv + (size_t)gslot[k] * (size_t)n, n);
-        } else if (a->fn == RX_F_POP_MEAN) {
-            const double sum = real ? total.v.r : (double)total.v.i;
-            out[k].r = n > 0 ? sum / (double)n : 0.0;
-        } else {
-            out[k] = total.v; /* 0 for an empty population */
-        }
-        if (real || a->fn == RX_F_POP_MEAN || a->fn == RX_F_POP_GINI) {
-            if (!isfinite(out[k].r)) {
-                if (fault) {
-                    fault->rule = prog->rule;
-                    fault->agent = -1;
-                    fault->step = ctx->t;
-                    fault->line = prog->line[a->start];
-                    fault->column = prog->col[a->start];
-                    fault->op = agora__rx_fns[a->fn].name;
-                    fault->value = out[k].r;
-                }
-                rc = AGORA_ERANGE;
-                goto done;
-            }
-        }
-    }
+    for (int k = 0; k < npop; k++)
+        if ((rc = pop_finish(prog, k, parts + k, npop, nblocks, gslot[k] >= 0 ? gv + (size_t)gslot[k] * (size_t)n : NULL,
+                             ctx, &out[k], fault)) != 0)
+            goto done;
 done:
     free(gslot);
     free(gv);
@@ -961,6 +970,130 @@ done:
     free(fault_agent);
     free(fault_pc);
     free(fault_value);
+    return rc;
+}
+
+/* Folds a block of len per-agent values of type `type` (a column as agora__rx_eval_range writes it) into partial p,
+ * in agent order: pop_fold's arithmetic, with the switch outside the loop. */
+static void fold_block(const rx_popagg *a, int type, const void *col, int64_t len, pop_part *p)
+{
+    if (len <= 0)
+        return;
+    const uint8_t *b = col;
+    const int64_t *vi = col;
+    const double *vr = col;
+    if (a->fn == RX_F_POP_COUNT) {
+        int64_t c = 0;
+        for (int64_t i = 0; i < len; i++)
+            c += b[i] != 0;
+        p->v.i += c;
+    } else if ((a->fn == RX_F_POP_SUM || a->fn == RX_F_POP_MEAN) && a->type == AGORA_RX_REAL) {
+        double sum = p->v.r;
+        for (int64_t i = 0; i < len; i++)
+            sum += vr[i];
+        p->v.r = sum;
+    } else if (a->fn == RX_F_POP_SUM || a->fn == RX_F_POP_MEAN) {
+        uint64_t sum = (uint64_t)p->v.i;
+        if (type == AGORA_RX_INT)
+            for (int64_t i = 0; i < len; i++)
+                sum += (uint64_t)vi[i];
+        else
+            for (int64_t i = 0; i < len; i++)
+                sum += b[i];
+        p->v.i = (int64_t)sum;
+    } else {
+        for (int64_t i = 0; i < len; i++) {
+            agora_rx_value x;
+            if (type == AGORA_RX_REAL)
+                x.r = vr[i];
+            else
+                x.i = type == AGORA_RX_INT ? vi[i] : b[i];
+            pop_fold(a, p, x);
+        }
+    }
+    p->has = 1;
+}
+
+int agora__rx_pop_aggregates_fused(const agora__rx_prog *const *progs, int nprog, const agora__rx_prog *const *vprog,
+                                   const agora__rx_range_fn *vfn, const agora_rx_ctx *ctx, agora_rx_value *out,
+                                   uint8_t *ok, agora_error *err)
+{
+    int total = 0;
+    for (int q = 0; q < nprog; q++) {
+        ok[q] = 1;
+        total += progs[q]->npop;
+    }
+    if (total == 0)
+        return 0;
+    const int64_t n = ctx->n, nblocks = (n + POP_BLOCK - 1) / POP_BLOCK, nb = nblocks ? nblocks : 1;
+    int *owner = malloc(sizeof *owner * (size_t)total), *kk = malloc(sizeof *kk * (size_t)total);
+    int *gslot = malloc(sizeof *gslot * (size_t)total), ngini = 0;
+    pop_part *parts = calloc((size_t)nb * (size_t)total, sizeof *parts);
+    uint8_t *bad = calloc((size_t)nb * (size_t)nprog, 1);
+    double *gv = NULL;
+    int rc = 0;
+    if (!owner || !kk || !gslot || !parts || !bad) {
+        rc = agora_error_set(err, AGORA_ENOMEM, progs[0]->where, "out of memory");
+        goto done;
+    }
+    for (int q = 0, j = 0; q < nprog; q++)
+        for (int k = 0; k < progs[q]->npop; k++, j++) {
+            owner[j] = q;
+            kk[j] = k;
+            gslot[j] = progs[q]->pop[k].fn == RX_F_POP_GINI ? ngini++ : -1;
+        }
+    if (ngini && !(gv = malloc(sizeof *gv * (size_t)(n ? n : 1) * (size_t)ngini))) {
+        rc = agora_error_set(err, AGORA_ENOMEM, progs[0]->where, "out of memory");
+        goto done;
+    }
+    const int threads = ctx->threads > 0 ? ctx->threads : 1;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t bi = 0; bi < nblocks; bi++) {
+        union {
+            double r[POP_BLOCK];
+            int64_t i[POP_BLOCK];
+            uint8_t b[POP_BLOCK];
+        } buf;
+        const int64_t i0 = bi * POP_BLOCK, i1 = i0 + POP_BLOCK < n ? i0 + POP_BLOCK : n;
+        agora_rx_ctx cc = *ctx;
+        cc.pop = NULL;
+        cc.out_base = i0;
+        for (int j = 0; j < total; j++) {
+            const int q = owner[j];
+            if (bad[bi * nprog + q])
+                continue;
+            agora_rx_fault f;
+            if (vfn[j](vprog[j], &cc, i0, i1, &buf, &f) != 0) {
+                bad[bi * nprog + q] = 1; /* the caller asks agora__rx_pop_aggregates which fault comes first */
+                continue;
+            }
+            const int type = vprog[j]->type;
+            if (gslot[j] >= 0) {
+                double *g = gv + (size_t)gslot[j] * (size_t)n;
+                for (int64_t i = i0; i < i1; i++)
+                    g[i] = type == AGORA_RX_REAL  ? buf.r[i - i0]
+                           : type == AGORA_RX_INT ? (double)buf.i[i - i0]
+                                                  : (double)buf.b[i - i0];
+            } else {
+                fold_block(&progs[q]->pop[kk[j]], type, &buf, i1 - i0, &parts[bi * total + j]);
+            }
+        }
+    }
+    for (int64_t bi = 0; bi < nblocks; bi++)
+        for (int q = 0; q < nprog; q++)
+            if (bad[bi * nprog + q])
+                ok[q] = 0;
+    for (int j = 0; j < total; j++)
+        if (ok[owner[j]] && pop_finish(progs[owner[j]], kk[j], parts + j, total, nblocks,
+                                       gslot[j] >= 0 ? gv + (size_t)gslot[j] * (size_t)n : NULL, ctx, &out[j], NULL))
+            ok[owner[j]] = 0;
+done:
+    free(gv);
+    free(owner);
+    free(kk);
+    free(gslot);
+    free(parts);
+    free(bad);
     return rc;
 }
 

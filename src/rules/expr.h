@@ -138,6 +138,11 @@ int agora__rx_prog_npop(const agora__rx_prog *prog);
 /* Instructions, for tests and benchmarks. */
 int agora__rx_prog_size(const agora__rx_prog *prog);
 
+/* Population aggregate k's per-agent value as a program of its own (no aggregates; its type the value's: BOOL for
+ * pop_count, else INT or REAL), so that agora__rx_eval_range or native code computes a block of those values, which
+ * folded in agent order give agora__rx_pop_aggregates' bits. 0, AGORA_EINVAL (k out of range) or AGORA_ENOMEM. */
+int agora__rx_pop_program(const agora__rx_prog *prog, int k, agora__rx_prog **out);
+
 /* A space's neighbourhood as the interpreter walks it: a grid's stencil (offsets for interior cells, coordinates for
  * the border, with the torus wrap or the bounded edge) or a graph's CSR rows, borrowed from the agora_space. No
  * allocation: the struct may live on the stack. A mixed space has no neighbours (kind 0). Neighbours are visited in a
@@ -168,6 +173,8 @@ typedef struct agora_rx_ctx {
     int threads;               /* OpenMP threads for agora__rx_pop_aggregates (< 1: 1) */
     const int64_t *draw_id;    /* NULL, or the id whose draws agent i takes: draw_id[i] instead of i (pair rules:
                                 * both agents of a pair draw as the pair, so they see the same numbers) */
+    int64_t out_base;          /* agora__rx_eval_range writes agent i's result to out_column[i - out_base]: 0 for a
+                                * whole column, lo for a buffer of the range only */
 } agora_rx_ctx;
 
 /* A run-time fault: a real result that is not finite (log(-1), 1/0.0, exp(1000)), an integer % 0, a real out of
@@ -184,8 +191,8 @@ typedef struct agora_rx_fault {
 int agora__rx_eval(const agora__rx_prog *prog, const agora_rx_ctx *ctx, int64_t agent, agora_rx_value *out,
                    agora_rx_fault *fault);
 
-/* Evaluates agents [lo, hi) and writes their results to out_column (indexed by agent: uint8_t for bool and category,
- * int64_t for int, double for real). The runtime calls it per thread block; no allocation, no locks. On a fault,
+/* Evaluates agents [lo, hi) and writes their results to out_column (indexed by agent - ctx->out_base: uint8_t for
+ * bool and category, int64_t for int, double for real). The runtime calls it per thread block; no allocation, no locks. On a fault,
  * agents before the faulting one are written, the rest are not, and AGORA_ERANGE is returned with *fault. */
 int agora__rx_eval_range(const agora__rx_prog *prog, const agora_rx_ctx *ctx, int64_t lo, int64_t hi, void *out_column,
                          agora_rx_fault *fault);
@@ -433,6 +440,15 @@ const char *agora__rx_op_name(int op);
  * semantics (the same bits, the same faults), so a caller holds either behind one pointer. */
 typedef int (*agora__rx_range_fn)(const agora__rx_prog *prog, const agora_rx_ctx *ctx, int64_t lo, int64_t hi,
                                   void *out_column, agora_rx_fault *fault);
+
+/* The population aggregates of several programs in one pass over the population (blocks of 4096 agents, each block's
+ * values computed by range functions into a block buffer, then folded): progs[q]'s aggregates for q < nprog, whose
+ * per-agent values are vprog[j] (agora__rx_pop_program; j counts progs[0]'s aggregates first, then progs[1]'s ...),
+ * evaluated by vfn[j], into out[j]. Bit-identical to agora__rx_pop_aggregates of each program. ok[q] = 0 marks a
+ * program whose aggregates faulted (agora__rx_pop_aggregates on it names the fault). 0, or AGORA_ENOMEM. */
+int agora__rx_pop_aggregates_fused(const agora__rx_prog *const *progs, int nprog, const agora__rx_prog *const *vprog,
+                                   const agora__rx_range_fn *vfn, const agora_rx_ctx *ctx, agora_rx_value *out,
+                                   uint8_t *ok, agora_error *err);
 
 /* A set of programs compiled together into one shared object (one compiler run for a model's rules and metrics). */
 typedef struct agora__rx_native agora__rx_native;

@@ -116,6 +116,12 @@ typedef struct agora__rules_model {
     int native_state; /* 0 not built yet, 1 built */
     struct agora__rx_native *native;
     agora__rx_range_fn rule_fn[AGORA_RULES_MAX_VARS];
+    /* The metrics' population aggregates as programs of their own (agora__rx_pop_program), metric by metric, measured
+     * together in one pass (agora__rx_pop_aggregates_fused); agg_fn[j] evaluates agg_prog[j], natively (built with
+     * the rules) or by the interpreter. nagg 0 when the metrics read no aggregate. */
+    agora__rx_prog **agg_prog;
+    agora__rx_range_fn *agg_fn;
+    int nagg;
 } agora__rules_model;
 
 /* Builds the model's native rules once (AGORA_RULES_NATIVE=0: the interpreter) and returns the status text

@@ -122,7 +122,8 @@ static const char prelude[] =
     "  int64_t off[8]; const int64_t *offsets; const int32_t *neighbors; } rx_nbhd;\n"
     "typedef struct rx_ctx { const void *const *cols; const rx_value *params; const rx_nbhd *nbhd; int64_t n;\n"
     "  int64_t t; uint64_t key; const rx_value *pop; int threads;\n"
-    "  const int64_t *draw_id; /* not read: callers with draw ids (pair rules) use the interpreter */ } rx_ctx;\n"
+    "  const int64_t *draw_id; /* not read: callers with draw ids (pair rules) use the interpreter */\n"
+    "  int64_t out_base; } rx_ctx;\n"
     "typedef struct rx_fault { int rule; int64_t agent, step; int line, column; const char *op; double value; } "
     "rx_fault;\n"
     "#define RX_GAMMA UINT64_C(0x9E3779B97F4A7C15)\n"
@@ -1204,11 +1205,11 @@ static void emit_ins(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k,
                 sb_puts(b, "if (!isfinite(sr0)) ");
                 FAULT_AT(pc, "sr0");
             }
-            sb_puts(b, " out[a] = sr0;");
+            sb_puts(b, " out[a - ob] = sr0;");
         } else if (p->type == AGORA_RX_INT) {
-            sb_puts(b, "out[a] = si0;");
+            sb_puts(b, "out[a - ob] = si0;");
         } else {
-            sb_puts(b, "out[a] = (uint8_t)si0;");
+            sb_puts(b, "out[a - ob] = (uint8_t)si0;");
         }
         break;
     default:
@@ -1307,6 +1308,7 @@ static void emit_program(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, in
               "rx_fault *fault)\n{\n",
               k);
     sb_puts(b, "(void)prog; const rx_nbhd *nb = ctx->nbhd; const int64_t t = ctx->t; (void)nb; (void)t;\n");
+    sb_puts(b, "const int64_t ob = ctx->out_base;\n");
     sb_printf(b, "%s *out = (%s *)out_column;\n", out_ctype(p), out_ctype(p));
     /* columns, parameters, population values and draw-site bases, once per call */
     char *col_b = calloc((size_t)p->nvars + 1, 3), *par = calloc((size_t)p->nparams + 1, 2);
@@ -1463,8 +1465,10 @@ struct agora__rx_native {
 
 static void layout_checks(sbuf *b)
 {
-    sb_printf(b, "RX_ST(sizeof(rx_ctx) == %zu && offsetof(rx_ctx, key) == %zu && offsetof(rx_ctx, pop) == %zu);\n",
-              sizeof(agora_rx_ctx), offsetof(agora_rx_ctx, key), offsetof(agora_rx_ctx, pop));
+    sb_printf(b, "RX_ST(sizeof(rx_ctx) == %zu && offsetof(rx_ctx, key) == %zu && offsetof(rx_ctx, pop) == %zu && "
+              "offsetof(rx_ctx, out_base) == %zu);\n",
+              sizeof(agora_rx_ctx), offsetof(agora_rx_ctx, key), offsetof(agora_rx_ctx, pop),
+              offsetof(agora_rx_ctx, out_base));
     sb_printf(b,
               "typedef char rx_c2[(sizeof(rx_nbhd) == %zu && offsetof(rx_nbhd, off) == %zu && "
               "offsetof(rx_nbhd, neighbors) == %zu) ? 1 : -1];\n",

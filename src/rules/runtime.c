@@ -568,22 +568,46 @@ static int eval_population(const agora_world *w, rx_world *s, const agora__rx_pr
     return agora__rx_eval(p, &c, 0, out, f);
 }
 
+/* The metrics: their population aggregates all in one pass (agora__rx_pop_aggregates_fused, native where the rules
+ * are), then each metric's expression once. A metric whose aggregates fault is measured alone, which names the
+ * fault as the interpreter does. */
 void agora__rules_measure(const agora_world *w, double *out)
 {
     rx_world *s = agora_world_model_state(w);
     const agora__rules_model *m = s->rm;
     params_in_force(s, agora_world_time(w));
-    for (int k = 0; k < m->nmetrics; k++) {
+    agora_rx_value *agg = m->nagg ? malloc(sizeof *agg * (size_t)m->nagg) : NULL;
+    uint8_t ok[AGORA_RULES_MAX_METRICS];
+    memset(ok, 0, sizeof ok);
+    if (agg) {
+        agora_rx_ctx c = ctx_of(w, s, (const void *const *)s->cur, agora_world_n(w));
+        c.nbhd = NULL;
+        agora_error e;
+        if (agora__rx_pop_aggregates_fused((const agora__rx_prog *const *)m->metric_progs, m->nmetrics,
+                                           (const agora__rx_prog *const *)m->agg_prog, m->agg_fn, &c, agg, ok,
+                                           &e) != 0)
+            memset(ok, 0, sizeof ok);
+    }
+    for (int k = 0, j = 0; k < m->nmetrics; j += agora__rx_prog_npop(m->metric_progs[k]), k++) {
         agora_rx_value v;
         agora_rx_fault f;
         agora_error e;
-        const int rc = eval_population(w, s, m->metric_progs[k], &v, &f, &e);
+        int rc;
+        if (agg && ok[k]) {
+            agora_rx_ctx c = ctx_of(w, s, (const void *const *)s->cur, agora_world_n(w));
+            c.nbhd = NULL;
+            c.pop = agg + j;
+            rc = agora__rx_eval(m->metric_progs[k], &c, 0, &v, &f);
+        } else {
+            rc = eval_population(w, s, m->metric_progs[k], &v, &f, &e);
+        }
         out[k] = rc ? NAN : v.r;
         if (rc == AGORA_ERANGE)
             fault_out((agora_world *)w, m->metric_progs[k], &f);
         else if (rc)
             agora_world_fail((agora_world *)w, &e);
     }
+    free(agg);
 }
 
 int agora__rules_observe(const agora_world *w, const char *role, json_t **obs, agora_error *err)
