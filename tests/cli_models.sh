@@ -37,9 +37,13 @@ YAML
 sed 's/vars: {v:/vars: {x:/' pf.yaml > px.yaml
 expect_exit 2 $AGORA validate px.yaml
 contains err.txt 'px.yaml:5:12: model.define.vars.x: variable "x": the name is taken by the snapshots'
-# a fault in a pair rule names the agent (57), not its index among the matched agents
-expect_exit 2 $AGORA run pf.yaml -q
+# a fault in a pair rule names the agent (57), not its index among the matched agents; the run failed (exit 1, not
+# the scenario's 2) and its file keeps the steps before the fault, closed "failed" with the fault as its error
+expect_exit 1 $AGORA run pf.yaml -q
 contains err.txt "rule 1 (v): log gave nan for agent 57 at step"
+$AGORA inspect pf.h5 > pf.txt
+contains pf.txt "failed"
+contains pf.txt "log gave nan for agent 57"
 pass "reserved variable names; pair faults name the agent"
 
 # ---- SEIR ----

@@ -84,6 +84,8 @@ typedef struct agora_run_result {
     double updates_per_s;   /* steps_done * n_agents / wall time of the step loop (with measuring and output) */
     json_t *summary;        /* {"metrics": {name: {final, peak, peak_step}}, "steps_done", and for mixed runs "llm"
                              * (agora_personas_llm_summary)}; free with agora_run_result_free */
+    int started;            /* 1 once the step loop began: a failure after that is the run's (a rule's NaN, a full
+                             * disk), not the scenario's */
 } agora_run_result;
 
 /* Runs the scenario. Returns 0 when the run completed, was degraded or was interrupted (see res->status); a negative

@@ -530,8 +530,9 @@ int cmd_run(int argc, char **argv)
     cli_signals_restore();
     if (run_rc != 0) {
         cli_error("run", &err);
-        rc = resume && (err.code == AGORA_ENOTFOUND || strcmp(err.where, "--resume") == 0) ? CLI_USAGE
-                                                                                            : failure_status(sc, &err);
+        rc = res.started ? CLI_FAILED
+             : resume && (err.code == AGORA_ENOTFOUND || strcmp(err.where, "--resume") == 0) ? CLI_USAGE
+                                                                                              : failure_status(sc, &err);
     } else {
         if (json)
             print_json(&res);

@@ -454,6 +454,8 @@ int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_
         remove(ckpt);
 
     /* The step loop. A resumed run starts at its checkpoint's step, whose rows the file already holds. */
+    if (res)
+        res->started = 1;
     const double t_loop = agora__now();
     double last_progress = -1e30;
     size_t next_iv = 0;
