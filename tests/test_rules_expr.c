@@ -890,10 +890,11 @@ static void fused_population_aggregates_match_one_by_one(void **state)
         w.wealth[i] = agora_rng_u01(agora_rng(9, 0, (uint64_t)i, 1)) * 1e3 - 400.0;
     agora_rx_env env = env_with(0);
     const char *texts[] = {"pop_sum(wealth) + pop_mean(wealth * wealth) + pop_min(wealth) + pop_max(age)",
-                           "pop_count(wealth > 0) + pop_sum(age) + pop_mean(infected) + pop_min(age)",
+                           "pop_count(wealth > 0) + pop_sum(age) + pop_mean(infected) + pop_min(age) + pop_count(infected)",
+                           "pop_mean(if(wealth > 0, wealth < 300, age > 3)) + pop_sum(infected)",
                            "pop_sum(log(wealth))", /* faults: some wealth is negative */
                            "pop_gini(abs(wealth)) + pop_max(wealth) + pop_sum(if(wealth > 0, 1, 2))", "t + 1"};
-    enum { NP = 5 };
+    enum { NP = 6 };
     agora__rx_prog *p[NP], *vp[32];
     agora__rx_range_fn vf[32];
     int nv = 0;
@@ -904,7 +905,7 @@ static void fused_population_aggregates_match_one_by_one(void **state)
             vf[nv++] = agora__rx_eval_range;
         }
     }
-    assert_int_equal(nv, 12);
+    assert_int_equal(nv, 15);
     assert_int_equal(agora__rx_pop_program(p[0], 4, &vp[nv]), AGORA_EINVAL);
     agora_error err;
     for (int threads = 1; threads <= 4; threads *= 2) {
@@ -923,7 +924,7 @@ static void fused_population_aggregates_match_one_by_one(void **state)
             if (rc == 0 && agora__rx_prog_npop(p[q]))
                 assert_memory_equal(one, fused + j, sizeof *one * (size_t)agora__rx_prog_npop(p[q]));
         }
-        assert_int_equal(ok[2], 0);
+        assert_int_equal(ok[3], 0);
     }
     for (int q = 0; q < NP; q++)
         agora__rx_free(p[q]);

@@ -486,6 +486,7 @@ int agora__rx_codegen(const rx_ast *ast, const agora_rx_env *env, const rx_check
         const int node = g->popnode[k], a = ast->kids[ast->nodes[node].kids];
         p->pop[k].fn = ast->nodes[node].op;
         p->pop[k].type = ast->nodes[node].op == RX_F_POP_COUNT ? AGORA_RX_BOOL : eff(&ast->nodes[a]);
+        p->pop[k].argtype = ast->nodes[a].type;
         p->pop[k].start = g->n;
         gen_node(g, a, 0);
         ret = emit(g, a, RX_OP_RET, 0, 0);
@@ -623,7 +624,7 @@ int agora__rx_pop_program(const agora__rx_prog *prog, int k, agora__rx_prog **ou
     if (k < 0 || k >= prog->npop)
         return AGORA_EINVAL;
     const int start = prog->pop[k].start, end = k + 1 < prog->npop ? prog->pop[k + 1].start : prog->ncode;
-    const int n = end - start;
+    int n = end - start;
     agora__rx_prog *p = calloc(1, sizeof *p);
     if (!p || !(p->code = malloc(sizeof *p->code * (size_t)n)) || !(p->line = malloc(sizeof *p->line * (size_t)n)) ||
         !(p->col = malloc(sizeof *p->col * (size_t)n))) {
@@ -645,6 +646,21 @@ int agora__rx_pop_program(const agora__rx_prog *prog, int k, agora__rx_prog **ou
     p->ncode = n;
     p->nslots = prog->nslots;
     p->type = (agora_rx_type)prog->pop[k].type;
+    /* the real sum of a bool: the bool itself (a block's sum of 0.0s and 1.0s is its count exactly), without the
+     * conversion before RET; a jump past the conversion lands on RET */
+    const rx_popagg *a = &prog->pop[k];
+    if ((a->fn == RX_F_POP_SUM || a->fn == RX_F_POP_MEAN) && a->type == AGORA_RX_REAL && a->argtype == AGORA_RX_BOOL &&
+        n >= 2 && p->code[n - 2].op == RX_OP_I2R) {
+        p->code[n - 2] = p->code[n - 1];
+        p->code[n - 2].aux = 0;
+        p->line[n - 2] = p->line[n - 1];
+        p->col[n - 2] = p->col[n - 1];
+        p->ncode = --n;
+        for (int pc = 0; pc < n; pc++)
+            if (has_target(&p->code[pc]) && p->code[pc].x > n - 1)
+                p->code[pc].x = n - 1;
+        p->type = AGORA_RX_BOOL;
+    }
     p->cat = -1;
     p->stream_base = prog->stream_base;
     p->nsites = prog->nsites;

@@ -987,6 +987,11 @@ static void fold_block(const rx_popagg *a, int type, const void *col, int64_t le
         for (int64_t i = 0; i < len; i++)
             c += b[i] != 0;
         p->v.i += c;
+    } else if ((a->fn == RX_F_POP_SUM || a->fn == RX_F_POP_MEAN) && a->type == AGORA_RX_REAL && type != AGORA_RX_REAL) {
+        int64_t c = 0; /* a bool's real sum (agora__rx_pop_program): counted, exact below 2^53 */
+        for (int64_t i = 0; i < len; i++)
+            c += b[i] != 0;
+        p->v.r += (double)c;
     } else if ((a->fn == RX_F_POP_SUM || a->fn == RX_F_POP_MEAN) && a->type == AGORA_RX_REAL) {
         double sum = p->v.r;
         for (int64_t i = 0; i < len; i++)
@@ -1014,6 +1019,21 @@ static void fold_block(const rx_popagg *a, int type, const void *col, int64_t le
     p->has = 1;
 }
 
+/* One block [i0, i1) of values (buf, of type `type`) into aggregate a: into its partial, or for pop_gini into its
+ * column g of all values. */
+static void fold_into(const rx_popagg *a, int type, const void *buf, int64_t i0, int64_t i1, double *g, pop_part *p)
+{
+    if (!g) {
+        fold_block(a, type, buf, i1 - i0, p);
+        return;
+    }
+    const double *r = buf;
+    const int64_t *vi = buf;
+    const uint8_t *b = buf;
+    for (int64_t i = i0; i < i1; i++)
+        g[i] = type == AGORA_RX_REAL ? r[i - i0] : type == AGORA_RX_INT ? (double)vi[i - i0] : (double)b[i - i0];
+}
+
 int agora__rx_pop_aggregates_fused(const agora__rx_prog *const *progs, int nprog, const agora__rx_prog *const *vprog,
                                    const agora__rx_range_fn *vfn, const agora_rx_ctx *ctx, agora_rx_value *out,
                                    uint8_t *ok, agora_error *err)
@@ -1027,12 +1047,12 @@ int agora__rx_pop_aggregates_fused(const agora__rx_prog *const *progs, int nprog
         return 0;
     const int64_t n = ctx->n, nblocks = (n + POP_BLOCK - 1) / POP_BLOCK, nb = nblocks ? nblocks : 1;
     int *owner = malloc(sizeof *owner * (size_t)total), *kk = malloc(sizeof *kk * (size_t)total);
-    int *gslot = malloc(sizeof *gslot * (size_t)total), ngini = 0;
+    int *gslot = malloc(sizeof *gslot * (size_t)total), ngini = 0, *rep = malloc(sizeof *rep * (size_t)total);
     pop_part *parts = calloc((size_t)nb * (size_t)total, sizeof *parts);
     uint8_t *bad = calloc((size_t)nb * (size_t)nprog, 1);
     double *gv = NULL;
     int rc = 0;
-    if (!owner || !kk || !gslot || !parts || !bad) {
+    if (!owner || !kk || !gslot || !rep || !parts || !bad) {
         rc = agora_error_set(err, AGORA_ENOMEM, progs[0]->where, "out of memory");
         goto done;
     }
@@ -1042,6 +1062,17 @@ int agora__rx_pop_aggregates_fused(const agora__rx_prog *const *progs, int nprog
             kk[j] = k;
             gslot[j] = progs[q]->pop[k].fn == RX_F_POP_GINI ? ngini++ : -1;
         }
+    /* the same values wanted twice (pop_count(state == I) and pop_mean(state == I)) are computed once: rep[j] is the
+     * first aggregate with the same program */
+    for (int j = 0; j < total; j++) {
+        rep[j] = j;
+        for (int i = 0; i < j; i++)
+            if (rep[i] == i && vprog[i]->ncode == vprog[j]->ncode && vprog[i]->type == vprog[j]->type &&
+                memcmp(vprog[i]->code, vprog[j]->code, sizeof *vprog[j]->code * (size_t)vprog[j]->ncode) == 0) {
+                rep[j] = i;
+                break;
+            }
+    }
     if (ngini && !(gv = malloc(sizeof *gv * (size_t)(n ? n : 1) * (size_t)ngini))) {
         rc = agora_error_set(err, AGORA_ENOMEM, progs[0]->where, "out of memory");
         goto done;
@@ -1058,24 +1089,21 @@ int agora__rx_pop_aggregates_fused(const agora__rx_prog *const *progs, int nprog
         agora_rx_ctx cc = *ctx;
         cc.pop = NULL;
         cc.out_base = i0;
-        for (int j = 0; j < total; j++) {
-            const int q = owner[j];
-            if (bad[bi * nprog + q])
+        for (int r = 0; r < total; r++) {
+            if (rep[r] != r)
                 continue;
             agora_rx_fault f;
-            if (vfn[j](vprog[j], &cc, i0, i1, &buf, &f) != 0) {
-                bad[bi * nprog + q] = 1; /* the caller asks agora__rx_pop_aggregates which fault comes first */
-                continue;
-            }
-            const int type = vprog[j]->type;
-            if (gslot[j] >= 0) {
-                double *g = gv + (size_t)gslot[j] * (size_t)n;
-                for (int64_t i = i0; i < i1; i++)
-                    g[i] = type == AGORA_RX_REAL  ? buf.r[i - i0]
-                           : type == AGORA_RX_INT ? (double)buf.i[i - i0]
-                                                  : (double)buf.b[i - i0];
-            } else {
-                fold_block(&progs[q]->pop[kk[j]], type, &buf, i1 - i0, &parts[bi * total + j]);
+            const int faulted = vfn[r](vprog[r], &cc, i0, i1, &buf, &f) != 0;
+            for (int j = r; j < total; j++) {
+                const int q = owner[j];
+                if (rep[j] != r || bad[bi * nprog + q])
+                    continue;
+                if (faulted) {
+                    bad[bi * nprog + q] = 1; /* the caller asks agora__rx_pop_aggregates which fault comes first */
+                    continue;
+                }
+                fold_into(&progs[q]->pop[kk[j]], vprog[r]->type, &buf, i0, i1,
+                          gslot[j] >= 0 ? gv + (size_t)gslot[j] * (size_t)n : NULL, &parts[bi * total + j]);
             }
         }
     }
@@ -1092,6 +1120,7 @@ done:
     free(owner);
     free(kk);
     free(gslot);
+    free(rep);
     free(parts);
     free(bad);
     return rc;

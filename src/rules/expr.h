@@ -139,7 +139,8 @@ int agora__rx_prog_npop(const agora__rx_prog *prog);
 int agora__rx_prog_size(const agora__rx_prog *prog);
 
 /* Population aggregate k's per-agent value as a program of its own (no aggregates; its type the value's: BOOL for
- * pop_count, else INT or REAL), so that agora__rx_eval_range or native code computes a block of those values, which
+ * pop_count and for a pop_sum or pop_mean of a bool, whose real sum of 0s and 1s is the exact count; else INT or
+ * REAL), so that agora__rx_eval_range or native code computes a block of those values, which
  * folded in agent order give agora__rx_pop_aggregates' bits. 0, AGORA_EINVAL (k out of range) or AGORA_ENOMEM. */
 int agora__rx_pop_program(const agora__rx_prog *prog, int k, agora__rx_prog **out);
 
@@ -409,8 +410,9 @@ typedef struct rx_ins {
 
 /* A population aggregate: code[start ..] computes the per-agent value into slot 0 and ends with RX_OP_RET. */
 typedef struct rx_popagg {
-    int fn;   /* RX_F_POP_* */
-    int type; /* of the per-agent value after promotion: INT or REAL (count: BOOL) */
+    int fn;      /* RX_F_POP_* */
+    int type;    /* of the per-agent value after promotion: INT or REAL (count: BOOL) */
+    int argtype; /* of the argument before promotion (BOOL for pop_mean(state == I)) */
     int start;
 } rx_popagg;
 
