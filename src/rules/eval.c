@@ -830,11 +830,64 @@ static inline void pop_fold(const rx_popagg *a, pop_part *p, agora_rx_value x)
     p->has = 1;
 }
 
-/* A total order on finite doubles (the values pop_gini sorts; rules never leave a NaN in a column). */
+/* A double's bits made order-preserving as an unsigned integer: the sign bit flipped for a positive number, every
+ * bit for a negative one (-0.0 comes just before 0.0). */
+static uint64_t sort_key(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u >> 63 ? ~u : u | (UINT64_C(1) << 63);
+}
+
+static double key_value(uint64_t k)
+{
+    const uint64_t u = k >> 63 ? k & ~(UINT64_C(1) << 63) : ~k;
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     const double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* Sorts v[0 .. n) ascending (rules never leave a NaN in a column): an LSD radix sort of the sort keys, 11 bits a
+ * pass, skipping a pass whose digit every value shares; qsort for a few values or when memory is short. */
+static void sort_doubles(double *v, int64_t n)
+{
+    uint64_t *a = malloc(sizeof *a * (size_t)n), *b = malloc(sizeof *b * (size_t)n);
+    if (!a || !b || n < 64) {
+        free(a);
+        free(b);
+        qsort(v, (size_t)n, sizeof *v, cmp_double);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        a[i] = sort_key(v[i]);
+    for (int shift = 0; shift < 64; shift += 11) {
+        int64_t count[2048] = {0};
+        for (int64_t i = 0; i < n; i++)
+            count[(a[i] >> shift) & 2047]++;
+        if (count[(a[0] >> shift) & 2047] == n)
+            continue; /* every value has this digit */
+        int64_t pos = 0;
+        for (int d = 0; d < 2048; d++) {
+            const int64_t c = count[d];
+            count[d] = pos;
+            pos += c;
+        }
+        for (int64_t i = 0; i < n; i++)
+            b[count[(a[i] >> shift) & 2047]++] = a[i];
+        uint64_t *t = a;
+        a = b;
+        b = t;
+    }
+    for (int64_t i = 0; i < n; i++)
+        v[i] = key_value(a[i]);
+    free(a);
+    free(b);
 }
 
 /* The Gini coefficient of v[0 .. n) (sorted here, in place): sum_ij |v_i - v_j| / (2 n^2 mean), which on the sorted
@@ -844,7 +897,7 @@ static double gini_of(double *v, int64_t n)
 {
     if (n <= 0)
         return 0.0;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    sort_doubles(v, n);
     double sum = 0.0, weighted = 0.0;
     for (int64_t i = 0; i < n; i++) {
         sum += v[i];

@@ -421,11 +421,39 @@ static int step_rules(agora_world *w, rx_world *s, int64_t n)
     return 0;
 }
 
+/* dst[k] = src[idx[k]] (gather) or dst[idx[k]] = src[k] (scatter), k < count, for elements of sz bytes (1 or 8). */
 static void gather(void *dst, const void *src, size_t sz, const int64_t *idx, int64_t count, int threads)
 {
+    if (sz == 8) {
+        uint64_t *d = dst;
+        const uint64_t *s = src;
 #pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t k = 0; k < count; k++)
-        memcpy((char *)dst + (size_t)k * sz, (const char *)src + (size_t)idx[k] * sz, sz);
+        for (int64_t k = 0; k < count; k++)
+            d[k] = s[idx[k]];
+    } else {
+        uint8_t *d = dst;
+        const uint8_t *s = src;
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int64_t k = 0; k < count; k++)
+            d[k] = s[idx[k]];
+    }
+}
+
+static void scatter(void *dst, const void *src, size_t sz, const int64_t *idx, int64_t count, int threads)
+{
+    if (sz == 8) {
+        uint64_t *d = dst;
+        const uint64_t *s = src;
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int64_t k = 0; k < count; k++)
+            d[idx[k]] = s[k];
+    } else {
+        uint8_t *d = dst;
+        const uint8_t *s = src;
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int64_t k = 0; k < count; k++)
+            d[idx[k]] = s[k];
+    }
 }
 
 static int step_pairs(agora_world *w, rx_world *s, int64_t n)
@@ -475,12 +503,7 @@ static int step_pairs(agora_world *w, rx_world *s, int64_t n)
     for (int i = 0; i < m->nvars; i++) {
         if (!m->vars[i].pair)
             continue;
-        const size_t sz = elem(m->vars[i].type);
-        char *dst = s->cur[i];
-        const char *src = s->pout[i];
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (int64_t k = 0; k < p; k++)
-            memcpy(dst + (size_t)s->list[k] * sz, src + (size_t)k * sz, sz);
+        scatter(s->cur[i], s->pout[i], elem(m->vars[i].type), s->list, p, threads);
     }
     return 0;
 }
