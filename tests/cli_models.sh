@@ -46,6 +46,19 @@ contains pf.txt "failed"
 contains pf.txt "log gave nan for agent 57"
 pass "reserved variable names; pair faults name the agent"
 
+# a variable needs a rule or a pair rule (pairs-only models need no identity rule); one with neither is named
+cat > nr.yaml <<'YAML'
+name: nr
+vars: {w: {type: real, init: 1.0}, k: {type: int, init: 0}}
+pairs: {w: 0.5 * (w + partner.w)}
+metrics: {m: pop_mean(w)}
+YAML
+expect_exit 2 $AGORA models nr.yaml
+contains err.txt 'nr.yaml:2:36: vars.k: k has no rule: add rules.k or pairs.k (write `k: k` in rules to keep it as it is)'
+sed 's/pairs: {w:/pairs: {k: k + 1, w:/' nr.yaml > nr2.yaml
+expect_exit 0 $AGORA models nr2.yaml
+pass "pair rules stand in for rules"
+
 # ---- SEIR ----
 g="--set space.width=100 --set space.height=100 --set params.initial_infected=20"
 run "$S/seir_vaccination.yaml" $g -o seir_vax.h5

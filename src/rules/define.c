@@ -781,8 +781,7 @@ static int define_rules(dctx *d, agora__rules_model *m, const json_t *rules)
 {
     int rc = 0;
     if (!rules)
-        return fail(d, "", 0, AGORA_ESCHEMA,
-                    "rules: required key is missing (the step: one expression per variable, its value at t+1)");
+        return 0; /* every variable's pair rule stands in (define_every_rule) */
     if (!json_is_object(rules))
         return fail(d, "rules", 0, AGORA_ESCHEMA, "expected a mapping from each variable to its rule, got %s",
                     kind_of(rules));
@@ -807,12 +806,28 @@ static int define_rules(dctx *d, agora__rules_model *m, const json_t *rules)
         else
             note_nb(m, d, path, m->vars[i].rule);
     }
+    return rc;
+}
+
+/* Every variable has a rule (rules.x), or a pair rule (pairs.x: then it keeps its value between encounters). */
+static int define_every_rule(dctx *d, agora__rules_model *m, const json_t *rules, const json_t *pairs)
+{
+    if (!rules && !pairs)
+        return fail(d, "", 0, AGORA_ESCHEMA,
+                    "rules: required key is missing (the step: one expression per variable, its value at t+1)");
+    int rc = 0;
     for (int i = 0; i < m->nvars; i++)
-        if (!json_object_get(rules, m->vars[i].name)) {
+        if (!json_object_get(rules, m->vars[i].name) && !json_object_get(pairs, m->vars[i].name)) {
             char path[256];
             snprintf(path, sizeof path, "vars.%s", m->vars[i].name);
-            rc = fail(d, path, 1, AGORA_ESCHEMA, "%s has no rule: add rules.%s (write `%s: %s` to keep it as it is)",
-                      m->vars[i].name, m->vars[i].name, m->vars[i].name, m->vars[i].name);
+            const char *v = m->vars[i].name;
+            if (pairs)
+                rc = fail(d, path, 1, AGORA_ESCHEMA,
+                          "%s has no rule: add rules.%s or pairs.%s (write `%s: %s` in rules to keep it as it is)", v,
+                          v, v, v, v);
+            else
+                rc = fail(d, path, 1, AGORA_ESCHEMA, "%s has no rule: add rules.%s (write `%s: %s` to keep it as it is)",
+                          v, v, v, v);
         }
     return rc;
 }
@@ -1473,6 +1488,7 @@ int agora__rules_define(const json_t *def, const void *locs, const char *prefix,
         define_inits(&d, m, json_object_get(def, "vars"));
         define_rules(&d, m, json_object_get(def, "rules"));
         define_pairs(&d, m, json_object_get(def, "pairs"));
+        define_every_rule(&d, m, json_object_get(def, "rules"), json_object_get(def, "pairs"));
         define_moves(&d, m, json_object_get(def, "moves"));
         define_metrics(&d, m, json_object_get(def, "metrics"));
         define_observe(&d, m, json_object_get(def, "observe"));
