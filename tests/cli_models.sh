@@ -92,7 +92,7 @@ $PY - <<'PYEOF'
 import h5py, numpy as np
 for seed in (1, 2, 3):
     f = h5py.File(f"schelling{seed}.h5", "r"); m = f["metrics"]
-    start, end = m["like_share"][1], m["like_share"][-1]       # row 1 is the configuration at step 0 (the lag)
+    start, end = m["like_share"][0], m["like_share"][-1]       # row t is the configuration at step t
     print(f"seed {seed}: like share {start:.3f} -> {end:.3f}, happy {m['happy_share'][-1]:.3f}")
     # random start: 1/2 up to the noise of ~320 agents (sd about 0.03); segregated: Mesa's run reaches ~0.8
     assert abs(start - 0.5) < 0.1 and end > 0.7, (start, end)

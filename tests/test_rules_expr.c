@@ -454,8 +454,14 @@ static void neighbour_and_aggregate_misuse_is_an_error(void **state)
                  "nb_min, nb_max, nb_any, nb_all and random_nb");
     assert_error("nb_sum(nb_sum(nb.age))", AGORA_RX_ANY, -1, AGORA_ESCHEMA, 10, 12,
                  "aggregates do not nest: nb_sum inside nb_sum");
-    assert_error("pop_sum(nb_count(nb.infected))", AGORA_RX_ANY, -1, AGORA_ESCHEMA, 10, 13,
-                 "aggregates do not nest: nb_count inside pop_sum");
+    assert_error("nb_sum(pop_sum(age) + nb.age)", AGORA_RX_ANY, -1, AGORA_ESCHEMA, 10, 12,
+                 "aggregates do not nest: pop_sum inside nb_sum");
+    assert_error("pop_sum(pop_max(age))", AGORA_RX_ANY, -1, AGORA_ESCHEMA, 10, 13,
+                 "aggregates do not nest: pop_max inside pop_sum");
+    assert_error("pop_sum(nb_count(random_nb(nb.infected)))", AGORA_RX_ANY, -1, AGORA_ESCHEMA, 10, 22,
+                 "aggregates do not nest: random_nb inside nb_count");
+    assert_error("pop_sum(random_nb(nb.age))", AGORA_RX_ANY, -1, AGORA_ESCHEMA, 10, 13,
+                 "random_nb: no randomness inside pop_sum (population aggregates are computed once per step)");
     assert_error("nb_mean(random_nb(nb.age))", AGORA_RX_ANY, -1, AGORA_ESCHEMA, 10, 13,
                  "aggregates do not nest: random_nb inside nb_mean");
     assert_error("nb_count(state == I)", AGORA_RX_ANY, -1, AGORA_ESCHEMA, 10, 5,
@@ -933,6 +939,50 @@ static void fused_population_aggregates_match_one_by_one(void **state)
     world_free(&w);
 }
 
+/* A neighbour aggregate inside a population aggregate (a metric such as Schelling's like-neighbour share): each
+ * agent's value reads its neighbours at t, one by one as in a rule, the fused pass and the interpreter alike. */
+static void population_aggregates_may_read_neighbours(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, grid(9, 7, 1, AGORA_MOORE), 63);
+    agora_rx_env env = env_with(1);
+    agora__rx_prog *p = compile_env("pop_mean(nb_count(nb.infected == infected)) + pop_sum(nb_max(nb.age) - age)",
+                                    AGORA_RX_REAL, -1, &env);
+    agora__rx_prog *one = compile_env("nb_count(nb.infected == infected)", AGORA_RX_INT, -1, &env);
+    agora__rx_prog *two = compile_env("nb_max(nb.age) - age", AGORA_RX_INT, -1, &env);
+    double want0 = 0;
+    int64_t want1 = 0;
+    for (int64_t i = 0; i < w.n; i++) {
+        agora_rx_value a, b;
+        assert_int_equal(agora__rx_eval(one, &w.ctx, i, &a, NULL), 0);
+        assert_int_equal(agora__rx_eval(two, &w.ctx, i, &b, NULL), 0);
+        want0 += (double)a.i;
+        want1 += b.i;
+    }
+    agora_rx_value v[2], f[2];
+    agora_error err;
+    assert_int_equal(agora__rx_pop_aggregates(p, &w.ctx, v, NULL, &err), 0);
+    assert_true(v[0].r == want0 / (double)w.n);
+    assert_int_equal(v[1].i, want1);
+    agora__rx_prog *vp[2];
+    agora__rx_range_fn vf[2] = {agora__rx_eval_range, agora__rx_eval_range};
+    assert_int_equal(agora__rx_pop_program(p, 0, &vp[0]), 0);
+    assert_int_equal(agora__rx_pop_program(p, 1, &vp[1]), 0);
+    uint8_t ok;
+    assert_int_equal(agora__rx_pop_aggregates_fused((const agora__rx_prog *const *)&p, 1,
+                                                    (const agora__rx_prog *const *)vp, vf, &w.ctx, f, &ok, &err),
+                     0);
+    assert_int_equal(ok, 1);
+    assert_memory_equal(v, f, sizeof v);
+    agora__rx_free(vp[0]);
+    agora__rx_free(vp[1]);
+    agora__rx_free(one);
+    agora__rx_free(two);
+    agora__rx_free(p);
+    world_free(&w);
+}
+
 /* The brute-force Gini coefficient: mean |xi - xj| over all ordered pairs (i = j included) / (2 mean). */
 static double brute_gini(const double *x, int64_t n)
 {
@@ -999,13 +1049,13 @@ static void pop_gini_matches_brute_force_on_small_populations(void **state)
     w.ctx.n = 0;
     assert_true(gini_of_wealth(&w, "pop_gini(wealth)") == 0.0);
     world_free(&w);
-    /* typing: a number argument, a real result, and no nesting or randomness inside */
+    /* typing: a number argument, a real result, and no population aggregate or randomness inside */
     assert_error("pop_gini(state)", AGORA_RX_ANY, -1, AGORA_ESCHEMA, 10, 14,
                  "pop_gini: expected a number, got state (a category)");
     assert_error("pop_gini(uniform())", AGORA_RX_ANY, -1, AGORA_ESCHEMA, 10, 14,
                  "uniform: no randomness inside pop_gini (population aggregates are computed once per step)");
-    assert_error("pop_gini(nb_sum(nb.age))", AGORA_RX_ANY, -1, AGORA_ESCHEMA, 10, 14,
-                 "aggregates do not nest: nb_sum inside pop_gini");
+    assert_error("pop_gini(pop_sum(age))", AGORA_RX_ANY, -1, AGORA_ESCHEMA, 10, 14,
+                 "aggregates do not nest: pop_sum inside pop_gini");
     assert_error("pop_gini(wealth)", AGORA_RX_INT, -1, AGORA_ESCHEMA, 10, 5,
                  "the rule gives real, but x is int: use round(...), floor(...) or ceil(...)");
 }
@@ -1244,6 +1294,7 @@ int main(void)
         cmocka_unit_test(random_neighbour_picks_each_neighbour_alike),
         cmocka_unit_test(population_aggregates_are_identical_at_any_thread_count),
         cmocka_unit_test(fused_population_aggregates_match_one_by_one),
+        cmocka_unit_test(population_aggregates_may_read_neighbours),
         cmocka_unit_test(pop_gini_matches_brute_force_on_small_populations),
         cmocka_unit_test(pop_gini_is_identical_at_any_thread_count),
         cmocka_unit_test(distributions_have_their_moments),

@@ -14,7 +14,7 @@
  *   - floor/ceil/round give int; abs/min/max/clamp keep the (promoted) type; nb_count/pop_count count bools;
  *     nb_mean/pop_mean/pop_gini give real (0 with no neighbours or agents); nb_any/nb_all give bool;
  *   - neighbour aggregates need a space with neighbours, read a neighbour (nb.x) and do not nest; population
- *     aggregates do not nest either, and hold no nb. and no randomness;
+ *     aggregates do not nest either and hold no randomness, but may hold neighbour aggregates;
  *   - the result must fit the rule's variable: a real into an int is an error whose message gives the fix.
  *
  * Messages quote the name or operator and both types ("+: expected numbers, got bool and state (a category)"), and
@@ -432,7 +432,10 @@ static int check_aggregate(checker *c, int node, int fn)
 {
     const char *name = agora__rx_fns[fn].name;
     const int is_nb = fn >= RX_F_NB_COUNT && fn <= RX_F_RANDOM_NB;
-    if (c->in_nb >= 0 || c->in_pop >= 0)
+    /* a neighbour aggregate may sit inside a population aggregate (pop_mean(nb_count(nb.group == group))): each
+     * agent's value reads its neighbours at t; nothing else nests */
+    const int outer_pop = c->in_pop;
+    if (c->in_nb >= 0 || (c->in_pop >= 0 && !is_nb))
         return fail(c, node, "aggregates do not nest: %s inside %s", name,
                     agora__rx_fns[c->in_nb >= 0 ? c->in_nb : c->in_pop].name);
     if (is_nb && !c->env->has_neighbours)
@@ -466,7 +469,8 @@ static int check_aggregate(checker *c, int node, int fn)
         use_as(c, a, t);
         break;
     }
-    c->in_nb = c->in_pop = -1;
+    c->in_nb = -1;
+    c->in_pop = outer_pop;
     if (rc)
         return rc;
     if (is_nb && c->nb_reads == reads0)

@@ -809,9 +809,13 @@ static int define_rules(dctx *d, agora__rules_model *m, const json_t *rules)
     return rc;
 }
 
-/* Every variable has a rule (rules.x), or a pair rule (pairs.x: then it keeps its value between encounters). */
-static int define_every_rule(dctx *d, agora__rules_model *m, const json_t *rules, const json_t *pairs)
+/* Every variable has a rule (rules.x) or a pair rule (pairs.x: then it keeps its value between encounters); with
+ * moves, a variable without either is the agent's own, carried where it moves (Schelling's group). */
+static int define_every_rule(dctx *d, agora__rules_model *m, const json_t *rules, const json_t *pairs,
+                             const json_t *moves)
 {
+    if (moves)
+        return 0;
     if (!rules && !pairs)
         return fail(d, "", 0, AGORA_ESCHEMA,
                     "rules: required key is missing (the step: one expression per variable, its value at t+1)");
@@ -962,8 +966,7 @@ static int define_metrics(dctx *d, agora__rules_model *m, const json_t *metrics)
             }
         }
         agora_rx_env env = base_env(m);
-        env.vars_in_pop_only = 1;
-        env.has_neighbours = 0;
+        env.vars_in_pop_only = 1; /* pop_mean(nb_count(nb.group == group)): neighbours inside the aggregate */
         env.stream_base = RX_STREAM_INIT; /* metrics draw nothing (checked below) */
         env.rule = -1 - m->nmetrics;
         env.rule_name = name;
@@ -977,6 +980,7 @@ static int define_metrics(dctx *d, agora__rules_model *m, const json_t *metrics)
             rc = fail(d, epath, 0, AGORA_ESCHEMA, "a metric cannot draw random numbers");
             continue;
         }
+        note_nb(m, d, epath, p);
         agora_metric_spec *ms = &m->metrics[m->nmetrics];
         ms->name = strdup(name);
         ms->doc = strdup(doc ? doc : json_is_string(e) ? json_string_value(e) : "");
@@ -1488,7 +1492,8 @@ int agora__rules_define(const json_t *def, const void *locs, const char *prefix,
         define_inits(&d, m, json_object_get(def, "vars"));
         define_rules(&d, m, json_object_get(def, "rules"));
         define_pairs(&d, m, json_object_get(def, "pairs"));
-        define_every_rule(&d, m, json_object_get(def, "rules"), json_object_get(def, "pairs"));
+        define_every_rule(&d, m, json_object_get(def, "rules"), json_object_get(def, "pairs"),
+                          json_object_get(def, "moves"));
         define_moves(&d, m, json_object_get(def, "moves"));
         define_metrics(&d, m, json_object_get(def, "metrics"));
         define_observe(&d, m, json_object_get(def, "observe"));

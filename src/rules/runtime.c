@@ -577,7 +577,6 @@ static int eval_population(const agora_world *w, rx_world *s, const agora__rx_pr
                            agora_rx_fault *f, agora_error *err)
 {
     agora_rx_ctx c = ctx_of(w, s, (const void *const *)s->cur, agora_world_n(w));
-    c.nbhd = NULL;
     agora_rx_value popv[64];
     const int npop = agora__rx_prog_npop(p);
     if (npop > 64)
@@ -603,8 +602,7 @@ void agora__rules_measure(const agora_world *w, double *out)
     uint8_t ok[AGORA_RULES_MAX_METRICS];
     memset(ok, 0, sizeof ok);
     if (agg) {
-        agora_rx_ctx c = ctx_of(w, s, (const void *const *)s->cur, agora_world_n(w));
-        c.nbhd = NULL;
+        agora_rx_ctx c = ctx_of(w, s, (const void *const *)s->cur, agora_world_n(w)); /* with neighbours */
         agora_error e;
         if (agora__rx_pop_aggregates_fused((const agora__rx_prog *const *)m->metric_progs, m->nmetrics,
                                            (const agora__rx_prog *const *)m->agg_prog, m->agg_fn, &c, agg, ok,
@@ -618,7 +616,6 @@ void agora__rules_measure(const agora_world *w, double *out)
         int rc;
         if (agg && ok[k]) {
             agora_rx_ctx c = ctx_of(w, s, (const void *const *)s->cur, agora_world_n(w));
-            c.nbhd = NULL;
             c.pop = agg + j;
             rc = agora__rx_eval(m->metric_progs[k], &c, 0, &v, &f);
         } else {
