@@ -1,9 +1,10 @@
 /* The model conformance suite: every model this process can obtain — whatever agora_models() lists (the built-ins,
  * the example plug-in tests/plugin/voter.c, each plug-in named in AGORA_PLUGINS, colon-separated as the agora command
  * reads it) and every rule-language model in the source tree's models/ and in each directory of AGORA_MODEL_PATH —
- * passes the same checks on every kind of space it declares (a 40x40 torus grid, a 1500-vertex Watts-Strogatz
- * graph, 1500 well-mixed agents; smaller under AddressSanitizer), with its default parameters and, as variants, each
- * other choice of each choice parameter ("opinion{rule=voter}/graph"):
+ * passes the same checks on every kind of space it declares (a 40x40 torus grid and a bounded 31x23 von Neumann
+ * grid, a 1500-vertex Watts-Strogatz graph and a sparse Erdos-Renyi one, 1500 well-mixed agents; smaller under
+ * AddressSanitizer), with its default parameters and, as variants on the first space of each kind, each other choice
+ * of each choice parameter ("opinion{rule=voter}/graph"):
  *
  *  - threads:    25 steps at 1, 2 and 4 threads give the same bytes in every field and the same bits in every metric,
  *                at every step, and no model fault;
@@ -69,9 +70,10 @@ enum { SEED = 20261207, K_MID = 6, M_MORE = 8 };
 typedef struct conf_case {
     const agora_model *m;
     agora_space_kind kind;
+    int space;                 /* index in spaces[] */
     const agora_model *interp; /* a rule model's interpreted twin, else NULL */
     json_t *params;            /* NULL: the defaults; else one choice parameter set to another of its choices */
-    char label[160];           /* "model/space", or "model{param=choice}/space" */
+    char label[320];           /* "model/space", or "model{param=choice}/space" */
 } conf_case;
 
 #define MAX_CASES 1024
@@ -80,23 +82,49 @@ static int ncases;
 
 /* ---- worlds and their state ---------------------------------------------------------------------------------- */
 
-static agora_space *make_space(agora_space_kind kind)
+/* The spaces a model meets, by kind: a square torus with Moore neighbours; a bounded, oblong grid with von Neumann
+ * neighbours (edges, corners, rows of another length); a small-world graph; a sparse random graph (isolated vertices,
+ * degree 0 and 1, small components); a well-mixed population. */
+static const struct {
+    agora_space_kind kind;
+    const char *label;
+} spaces[] = {{AGORA_SPACE_GRID, "grid"},
+              {AGORA_SPACE_GRID, "grid(bounded,von_neumann)"},
+              {AGORA_SPACE_GRAPH, "graph"},
+              {AGORA_SPACE_GRAPH, "graph(erdos_renyi,sparse)"},
+              {AGORA_SPACE_MIXED, "mixed"}};
+enum { NSPACES = sizeof spaces / sizeof spaces[0] };
+
+static agora_space *make_space(int s)
 {
     agora_space *sp = NULL;
     agora_error err;
     int rc = 0;
-    if (kind == AGORA_SPACE_GRID)
+    json_t *spec = NULL;
+    switch (s) {
+    case 0:
         rc = agora_space_grid_create(GRID_SIDE, GRID_SIDE, 1, AGORA_MOORE, &sp, &err);
-    else if (kind == AGORA_SPACE_MIXED)
+        break;
+    case 1:
+        rc = agora_space_grid_create(GRID_SIDE - 9, GRID_SIDE / 2 + 3, 0, AGORA_VON_NEUMANN, &sp, &err);
+        break;
+    case 2:
+        spec = json_pack("{s:s, s:s, s:i, s:i, s:f}", "kind", "graph", "generator", "watts_strogatz", "n", (int)GRAPH_N,
+                         "k", 6, "p", 0.1);
+        break;
+    case 3:
+        spec = json_pack("{s:s, s:s, s:i, s:f}", "kind", "graph", "generator", "erdos_renyi", "n", (int)GRAPH_N,
+                         "mean_degree", 1.5);
+        break;
+    default:
         rc = agora_space_mixed_create(MIXED_N, &sp, &err);
-    else {
-        json_t *spec = json_pack("{s:s, s:s, s:i, s:i, s:f}", "kind", "graph", "generator", "watts_strogatz", "n",
-                                 (int)GRAPH_N, "k", 6, "p", 0.1);
+    }
+    if (spec) {
         rc = agora_space_create(spec, agora_rng_key_from_seed(SEED), NULL, &sp, &err);
         json_decref(spec);
     }
     if (rc)
-        fail_msg("space %s: %s", agora_space_kind_name(kind), err.msg);
+        fail_msg("space %s: %s", spaces[s].label, err.msg);
     return sp;
 }
 
@@ -104,7 +132,7 @@ static agora_space *make_space(agora_space_kind kind)
 static agora_world *make_world_of(const conf_case *c, const agora_model *m, int threads)
 {
     agora_world_config cfg = {
-        .model = m, .space = make_space(c->kind), .params = c->params, .seed = SEED, .threads = threads};
+        .model = m, .space = make_space(c->space), .params = c->params, .seed = SEED, .threads = threads};
     agora_world *w = NULL;
     agora_error err;
     if (agora_world_create(&cfg, &w, &err) != 0)
@@ -932,16 +960,17 @@ static void check_actions(void **state)
             snprintf(check, sizeof check, "action %s: refused, yet the world changed", aname);
             worlds_same(c, check, x, y);
             const char *elsewhere = NULL;
-            for (int k = AGORA_SPACE_GRID; k <= AGORA_SPACE_MIXED && !elsewhere; k++) {
-                if (k == (int)c->kind || !(c->m->spaces & AGORA_SPACES_FLAG(k)))
+            for (int k = 0; k < NSPACES && !elsewhere; k++) {
+                if (spaces[k].kind == c->kind || !(c->m->spaces & AGORA_SPACES_FLAG(spaces[k].kind)))
                     continue;
                 conf_case other = *c;
-                other.kind = (agora_space_kind)k;
+                other.kind = spaces[k].kind;
+                other.space = k;
                 agora_world *o = make_world(&other, 2);
                 steps(o, K_MID);
                 agora_error e2;
                 if (agora_world_apply(o, inst, &e2) == 0)
-                    elsewhere = agora_space_kind_name((agora_space_kind)k);
+                    elsewhere = spaces[k].label;
                 agora_world_destroy(o);
             }
             if (!elsewhere)
@@ -1078,9 +1107,10 @@ static const agora_model *interp_twin(const agora__rules_model *rm)
     return m;
 }
 
-/* The model with its defaults on every kind of space it declares; then, for each choice parameter, with each of
- * its other choices (a model's variants: opinion rules, value distributions). A variant a space refuses at
- * creation (AGORA_EINVAL or AGORA_ESCHEMA from world_create: it needs a graph, say) is left out with a note. */
+/* The model with its defaults on every space of each kind it declares; then, for each choice parameter, with each of
+ * its other choices (a model's variants: opinion rules, value distributions), on the first space of each kind. A
+ * variant a space refuses at creation (AGORA_EINVAL or AGORA_ESCHEMA from world_create: it needs a graph, say) is left
+ * out with a note. */
 static void add_cases(const agora_model *m)
 {
     json_t *variants = json_array();
@@ -1105,17 +1135,20 @@ static void add_cases(const agora_model *m)
             json_object_foreach(params, key, val)
                 snprintf(tag, sizeof tag, "{%s=%s}", key, json_string_value(val));
         }
-        for (int k = AGORA_SPACE_GRID; k <= AGORA_SPACE_MIXED; k++) {
-            if (!(m->spaces & AGORA_SPACES_FLAG(k)))
+        for (int k = 0; k < NSPACES; k++) {
+            if (!(m->spaces & AGORA_SPACES_FLAG(spaces[k].kind)))
                 continue;
+            if (v > 0 && k > 0 && spaces[k - 1].kind == spaces[k].kind)
+                continue; /* variants on one space of each kind */
             assert_true(ncases < MAX_CASES);
             conf_case *c = &cases[ncases];
             c->m = m;
-            c->kind = (agora_space_kind)k;
+            c->kind = spaces[k].kind;
+            c->space = k;
             c->params = json_is_null(params) ? NULL : json_incref(params);
-            snprintf(c->label, sizeof c->label, "%s%s/%s", m->name, tag, agora_space_kind_name((agora_space_kind)k));
+            snprintf(c->label, sizeof c->label, "%s%s/%s", m->name, tag, spaces[k].label);
             if (c->params) {
-                agora_world_config cfg = {.model = m, .space = make_space(c->kind), .params = c->params, .seed = SEED};
+                agora_world_config cfg = {.model = m, .space = make_space(k), .params = c->params, .seed = SEED};
                 agora_world *w = NULL;
                 agora_error err;
                 const int rc = agora_world_create(&cfg, &w, &err);
@@ -1195,7 +1228,7 @@ int main(void)
                   {"native vs interpreted", check_native, 1}};
     const int nchecks = (int)(sizeof checks / sizeof checks[0]);
     struct CMUnitTest *tests = calloc((size_t)ncases * (size_t)nchecks, sizeof *tests);
-    char(*names)[200] = calloc((size_t)ncases * (size_t)nchecks, sizeof *names);
+    char(*names)[400] = calloc((size_t)ncases * (size_t)nchecks, sizeof *names);
     size_t nt = 0;
     for (int i = 0; i < ncases; i++)
         for (int k = 0; k < nchecks; k++) {
