@@ -21,10 +21,11 @@
  *                and leave the world unchanged; a read-only field refuses with AGORA_EUNSUPPORTED;
  *  - actions:    the action schema passes agora_schema_check and each action is an object schema whose required
  *                names are properties; a minimal instance built from it (const, first enum value, default, minimum)
- *                validates, applies alike to two copies (which then step alike) or, where the model refuses it on
- *                this kind of space, leaves the world unchanged and applies on another kind it runs on; a required
- *                property of the wrong type or missing, an unknown action, a non-object are refused with
- *                AGORA_ESCHEMA, world unchanged;
+ *                and a maximal one (last enum value, maximum, every property) validate and apply alike to two copies
+ *                (which then step alike) or, where the model refuses one on this kind of space, it leaves the world
+ *                unchanged and applies on another kind the model runs on; a required property of the wrong type,
+ *                missing, outside its declared range or not whole for an integer, an unknown action and a non-object
+ *                are refused with AGORA_ESCHEMA, world unchanged;
  *  - native:     (rule models) rules compiled to C and interpreted (AGORA_RULES_NATIVE=0) give the same bits. The
  *                choice is made once per model per process, by its first world, so the interpreted run uses a twin:
  *                the same file without its name line, saved as NAME_interp.yaml, built with AGORA_RULES_NATIVE=0.
@@ -761,19 +762,21 @@ static void check_set_field(void **state)
 
 /* ---- actions --------------------------------------------------------------------------------------------------- */
 
-/* A minimal value the schema accepts: const, the first enum value, the default, the minimum; objects with their
- * required properties. New reference. */
-static json_t *minimal(const json_t *s)
+/* A value the schema accepts at one end of its range (hi = 0: minimal, hi = 1: maximal). Minimal: const, the first
+ * enum value, the default, the minimum; objects with their required properties, arrays with their fewest items.
+ * Maximal: const, the last enum value, the maximum (where none is given, as minimal); objects with every property,
+ * arrays with at least one item. New reference. */
+static json_t *extreme(const json_t *s, int hi)
 {
     const json_t *v;
     if ((v = json_object_get(s, "const")))
         return json_deep_copy(v);
     if ((v = json_object_get(s, "enum")) && json_array_size(v))
-        return json_deep_copy(json_array_get(v, 0));
-    if ((v = json_object_get(s, "default")))
+        return json_deep_copy(json_array_get(v, hi ? json_array_size(v) - 1 : 0));
+    if (!hi && (v = json_object_get(s, "default")))
         return json_deep_copy(v);
     if ((v = json_object_get(s, "anyOf")) || (v = json_object_get(s, "oneOf")))
-        return minimal(json_array_get(v, 0));
+        return extreme(json_array_get(v, hi ? json_array_size(v) - 1 : 0), hi);
     const json_t *type = json_object_get(s, "type");
     const char *t = json_string_value(type);
     for (size_t i = 0; !t && i < json_array_size(type); i++)
@@ -785,7 +788,11 @@ static json_t *minimal(const json_t *s)
     const json_t *emn = json_object_get(s, "exclusiveMinimum"), *emx = json_object_get(s, "exclusiveMaximum");
     if (strcmp(t, "integer") == 0) {
         double x = 0;
-        if (mn)
+        if (hi && mx)
+            x = floor(json_number_value(mx));
+        else if (hi && emx)
+            x = ceil(json_number_value(emx)) - 1;
+        else if (mn)
             x = ceil(json_number_value(mn));
         else if (emn)
             x = floor(json_number_value(emn)) + 1;
@@ -797,7 +804,12 @@ static json_t *minimal(const json_t *s)
     }
     if (strcmp(t, "number") == 0) {
         double x = 0;
-        if (mn)
+        if (hi && mx)
+            x = json_number_value(mx);
+        else if (hi && emx)
+            x = emn || mn ? (json_number_value(emn ? emn : mn) + json_number_value(emx)) / 2
+                          : json_number_value(emx) - 1;
+        else if (mn)
             x = json_number_value(mn);
         else if (emn)
             x = emx ? (json_number_value(emn) + json_number_value(emx)) / 2 : json_number_value(emn) + 1;
@@ -808,7 +820,7 @@ static json_t *minimal(const json_t *s)
         return json_real(x);
     }
     if (strcmp(t, "boolean") == 0)
-        return json_false();
+        return json_boolean(hi);
     if (strcmp(t, "string") == 0) {
         const json_int_t len = json_integer_value(json_object_get(s, "minLength"));
         char buf[64] = "";
@@ -819,17 +831,26 @@ static json_t *minimal(const json_t *s)
     }
     if (strcmp(t, "array") == 0) {
         json_t *a = json_array();
-        const json_int_t k = json_integer_value(json_object_get(s, "minItems"));
+        json_int_t k = json_integer_value(json_object_get(s, "minItems"));
+        const json_t *maxi = json_object_get(s, "maxItems");
+        if (hi && k < 1 && (!maxi || json_integer_value(maxi) >= 1))
+            k = 1;
         for (json_int_t i = 0; i < k; i++)
-            json_array_append_new(a, minimal(json_object_get(s, "items")));
+            json_array_append_new(a, extreme(json_object_get(s, "items"), hi));
         return a;
     }
     if (strcmp(t, "object") == 0) {
         json_t *o = json_object();
         const json_t *props = json_object_get(s, "properties"), *req = json_object_get(s, "required");
+        if (hi) {
+            const char *key;
+            json_t *ps;
+            json_object_foreach((json_t *)props, key, ps)
+                json_object_set_new(o, key, extreme(ps, hi));
+        }
         for (size_t i = 0; i < json_array_size(req); i++) {
             const char *name = json_string_value(json_array_get(req, i));
-            json_object_set_new(o, name, minimal(json_object_get(props, name)));
+            json_object_set_new(o, name, extreme(json_object_get(props, name), hi));
         }
         return o;
     }
@@ -879,6 +900,61 @@ static void apply_refused(const conf_case *c, const char *aname, agora_world *w,
     snap_same(c, check, &before, &after);
     snap_free(&before);
     snap_free(&after);
+}
+
+/* One valid instance of an action: it validates, applies alike to two copies of `base` (which then step alike) or,
+ * where the model refuses it on this kind of space (an action on a graph's edges), leaves the world as it was and
+ * applies on another kind of space the model runs on. */
+static void apply_instance(const conf_case *c, const agora_world *base, const json_t *schema, const char *aname,
+                           const json_t *inst, const char *which)
+{
+    agora_error err;
+    if (agora_schema_validate(schema, inst, "action", &err) != 0) {
+        char *text = json_dumps(inst, JSON_COMPACT);
+        fail_msg("%s: action %s: the %s instance %s does not validate: %s: %s", c->label, aname, which, text, err.where,
+                 err.msg);
+    }
+    agora_world *x = copy_world(c, base, "actions"), *y = copy_world(c, base, "actions");
+    agora_error_clear(&err);
+    const int rc = agora_world_apply(x, inst, &err);
+    char check[200];
+    if (rc == 0) {
+        apply_ok(c, aname, y, inst);
+        snprintf(check, sizeof check, "action %s (the %s instance applied to two copies)", aname, which);
+        worlds_same(c, check, x, y);
+        step_same(c, check, x, y, 3);
+        no_fault(c, check, x);
+    } else {
+        char *text = json_dumps(inst, JSON_COMPACT);
+        if (rc == AGORA_ESCHEMA)
+            fail_msg("%s: action %s: %s validates against the schema, yet apply says it does not: %s (%s)", c->label,
+                     aname, text, err.msg, err.where);
+        snprintf(check, sizeof check, "action %s: the %s instance refused, yet the world changed", aname, which);
+        worlds_same(c, check, x, y);
+        const char *elsewhere = NULL;
+        for (int k = 0; k < NSPACES && !elsewhere; k++) {
+            if (spaces[k].kind == c->kind || !(c->m->spaces & AGORA_SPACES_FLAG(spaces[k].kind)))
+                continue;
+            conf_case other = *c;
+            other.kind = spaces[k].kind;
+            other.space = k;
+            agora_world *o = make_world(&other, 2);
+            steps(o, K_MID);
+            agora_error e2;
+            if (agora_world_apply(o, inst, &e2) == 0)
+                elsewhere = spaces[k].label;
+            agora_world_destroy(o);
+        }
+        if (!elsewhere)
+            fail_msg("%s: action %s: the %s valid instance %s refused here and on every other space the model runs "
+                     "on: %s (%s)",
+                     c->label, aname, which, text, err.msg, err.where);
+        print_message("%s: action %s (%s) refused on this space (%s), applies on %s\n", c->label, aname, which, err.msg,
+                      elsewhere);
+        free(text);
+    }
+    agora_world_destroy(x);
+    agora_world_destroy(y);
 }
 
 static void check_actions(void **state)
@@ -934,55 +1010,11 @@ static void check_actions(void **state)
             if (!json_is_object(ps))
                 fail_msg("%s: action %s: property %s's schema is not an object", c->label, aname, key);
 
-        json_t *inst = minimal(br);
-        if (agora_schema_validate(schema, inst, "action", &err) != 0) {
-            char *text = json_dumps(inst, JSON_COMPACT);
-            fail_msg("%s: action %s: the minimal instance %s does not validate: %s: %s", c->label, aname, text,
-                     err.where, err.msg);
-        }
-        /* it applies, the same way to two copies, which then step alike; or the model refuses it on this kind of
-         * space (an action on a graph's edges), leaving the world as it was, and it applies on another kind */
-        agora_world *x = copy_world(c, base, "actions"), *y = copy_world(c, base, "actions");
-        agora_error_clear(&err);
-        const int rc = agora_world_apply(x, inst, &err);
-        char check[160];
-        if (rc == 0) {
-            apply_ok(c, aname, y, inst);
-            snprintf(check, sizeof check, "action %s (applied to two copies)", aname);
-            worlds_same(c, check, x, y);
-            step_same(c, check, x, y, 3);
-            no_fault(c, check, x);
-        } else {
-            char *text = json_dumps(inst, JSON_COMPACT);
-            if (rc == AGORA_ESCHEMA)
-                fail_msg("%s: action %s: %s validates against the schema, yet apply says it does not: %s (%s)",
-                         c->label, aname, text, err.msg, err.where);
-            snprintf(check, sizeof check, "action %s: refused, yet the world changed", aname);
-            worlds_same(c, check, x, y);
-            const char *elsewhere = NULL;
-            for (int k = 0; k < NSPACES && !elsewhere; k++) {
-                if (spaces[k].kind == c->kind || !(c->m->spaces & AGORA_SPACES_FLAG(spaces[k].kind)))
-                    continue;
-                conf_case other = *c;
-                other.kind = spaces[k].kind;
-                other.space = k;
-                agora_world *o = make_world(&other, 2);
-                steps(o, K_MID);
-                agora_error e2;
-                if (agora_world_apply(o, inst, &e2) == 0)
-                    elsewhere = spaces[k].label;
-                agora_world_destroy(o);
-            }
-            if (!elsewhere)
-                fail_msg("%s: action %s: a minimal valid instance %s refused here and on every other space the "
-                         "model runs on: %s (%s)",
-                         c->label, aname, text, err.msg, err.where);
-            print_message("%s: action %s refused on this space (%s), applies on %s\n", c->label, aname, err.msg,
-                          elsewhere);
-            free(text);
-        }
-        agora_world_destroy(x);
-        agora_world_destroy(y);
+        json_t *inst = extreme(br, 0);
+        apply_instance(c, base, schema, aname, inst, "minimal");
+        json_t *maxi = extreme(br, 1);
+        apply_instance(c, base, schema, aname, maxi, "maximal");
+        json_decref(maxi);
         /* each required property with a value of the wrong type is refused */
         agora_world *z = copy_world(c, base, "actions");
         for (size_t i = 0; i < json_array_size(req); i++) {
@@ -998,6 +1030,38 @@ static void check_actions(void **state)
             json_object_del(badi, json_string_value(json_array_get(req, json_array_size(req) - 1)));
             apply_refused(c, aname, z, badi);
             json_decref(badi);
+        }
+        /* ... and a required number outside its declared range, or an integer that is not whole */
+        for (size_t i = 0; i < json_array_size(req); i++) {
+            const char *r = json_string_value(json_array_get(req, i));
+            const json_t *ps = json_object_get(props, r);
+            const char *t = json_string_value(json_object_get(ps, "type"));
+            if (!t || (strcmp(t, "number") != 0 && strcmp(t, "integer") != 0))
+                continue;
+            double out[4];
+            int no = 0;
+            const json_t *mn = json_object_get(ps, "minimum"), *mx = json_object_get(ps, "maximum");
+            const json_t *emn = json_object_get(ps, "exclusiveMinimum"), *emx = json_object_get(ps, "exclusiveMaximum");
+            if (mn)
+                out[no++] = json_number_value(mn) - 1;
+            if (mx)
+                out[no++] = json_number_value(mx) + 1;
+            if (emn)
+                out[no++] = json_number_value(emn);
+            if (emx)
+                out[no++] = json_number_value(emx);
+            for (int k = 0; k < no; k++) {
+                json_t *badi = json_deep_copy(inst);
+                json_object_set_new(badi, r, json_real(out[k]));
+                apply_refused(c, aname, z, badi);
+                json_decref(badi);
+            }
+            if (strcmp(t, "integer") == 0) {
+                json_t *badi = json_deep_copy(inst);
+                json_object_set_new(badi, r, json_real(json_number_value(json_object_get(inst, r)) + 0.5));
+                apply_refused(c, aname, z, badi);
+                json_decref(badi);
+            }
         }
         agora_world_destroy(z);
         json_decref(inst);
