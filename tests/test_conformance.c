@@ -477,8 +477,11 @@ static void field_domain(const agora_model *m, int f, double *lo, double *hi, in
     }
 }
 
-/* A value the field may take at agent `id` other than the one it holds (tried with a write that is undone), from
- * the declared whole-number domain, then from values other agents hold. NAN when none is accepted. */
+/* A value the field may take at agent `id` other than the one it holds, found by writing candidates to w (a scratch
+ * copy; each accepted write is undone): for a real field first values no agent may hold (midpoints between its value
+ * and others', the declared bounds), then the whole numbers of a declared integer domain, then values other agents
+ * hold. A refused candidate must be refused with AGORA_EINVAL at "values" and leave the world unchanged. NAN when
+ * none is accepted. */
 static double legal_change(const conf_case *c, agora_world *w, int f, int64_t id, double avoid)
 {
     const int64_t n = agora_world_n(w);
@@ -486,20 +489,30 @@ static double legal_change(const conf_case *c, agora_world *w, int f, int64_t id
     double lo, hi;
     int whole;
     field_domain(c->m, f, &lo, &hi, &whole);
-    double cand[96];
+    double cand[128];
     int nc = 0;
+    if (!whole) {
+        cand[nc++] = (cur + field_value(w, f, (id + 1) % n)) / 2;
+        cand[nc++] = (cur + field_value(w, f, (id + n / 2) % n)) / 2;
+        if (isfinite(lo))
+            cand[nc++] = lo;
+        if (isfinite(hi))
+            cand[nc++] = hi;
+    }
     if (whole && isfinite(lo) && isfinite(hi) && hi - lo < 64)
         for (double v = lo; v <= hi; v++)
             cand[nc++] = v;
-    for (int64_t j = 1; j < n && nc < 96; j += 1 + n / 31)
+    for (int64_t j = 1; j < n && nc < 128; j += 1 + n / 31)
         cand[nc++] = field_value(w, f, (id + j) % n);
     for (int k = 0; k < nc; k++) {
         const double v = cand[k];
         if (v == cur || v == avoid || isnan(v))
             continue;
         agora_error err;
+        snap before = snap_take(w);
         const int rc = agora_world_set_field(w, f, &id, 1, &v, &err);
         if (rc == 0) {
+            snap_free(&before);
             if (agora_world_set_field(w, f, &id, 1, &cur, &err) != 0)
                 fail_msg("%s: set_field %s: writing back agent %lld's own value %.17g refused: %s", c->label,
                          c->m->fields[f].name, (long long)id, cur, err.msg);
@@ -509,6 +522,13 @@ static double legal_change(const conf_case *c, agora_world *w, int f, int64_t id
             fail_msg("%s: set_field %s: a refused value %.17g gave %d (%s, where \"%s\"), not AGORA_EINVAL at "
                      "\"values\"",
                      c->label, c->m->fields[f].name, v, rc, err.msg, err.where);
+        snap after = snap_take(w);
+        char check[200];
+        snprintf(check, sizeof check, "set_field %s: the refused value %.17g left the world changed",
+                 c->m->fields[f].name, v);
+        snap_same(c, check, &before, &after);
+        snap_free(&before);
+        snap_free(&after);
     }
     return NAN;
 }
@@ -559,6 +579,22 @@ static void set_refused(const conf_case *c, const char *what, agora_world *w, in
 }
 
 enum { NIDS = 8 };
+
+/* Writes values to field f of ids (it must be accepted) and says whether that changed any other field. */
+static int write_moves_others(const conf_case *c, agora_world *w, int f, const int64_t *ids, int64_t count,
+                              const double *values)
+{
+    snap before = snap_take(w);
+    set_ok(c, "legal values", w, f, ids, count, values);
+    snap after = snap_take(w);
+    int moved = 0;
+    for (int i = 0; i < before.nf; i++)
+        if (i != f && before.fields[i] && memcmp(before.fields[i], after.fields[i], before.bytes[i]) != 0)
+            moved = 1;
+    snap_free(&before);
+    snap_free(&after);
+    return moved;
+}
 
 static void check_set_field(void **state)
 {
@@ -621,18 +657,19 @@ static void check_set_field(void **state)
         int nchanged = 0;
         int64_t cid[NIDS];
         double cown[NIDS];
+        agora_world *scratch = copy_world(c, base, "set_field");
         for (int k = 0; k < NIDS; k++) {
-            const double v = legal_change(c, base, f, ids[k], NAN);
-            worlds_same(c, "set_field: trying candidate values (each written and undone)", base, base);
+            const double v = legal_change(c, scratch, f, ids[k], NAN);
             if (isnan(v))
                 continue;
             cid[nchanged] = ids[k];
             cown[nchanged] = own[k];
             to[nchanged] = v;
-            const double d = legal_change(c, base, f, ids[k], v);
+            const double d = legal_change(c, scratch, f, ids[k], v);
             detour[nchanged] = isnan(d) ? v : d;
             nchanged++;
         }
+        agora_world_destroy(scratch);
         if (nchanged == 0) {
             print_message("%s: set_field %s: no agent takes another value (no declared domain, all agents alike); "
                           "only own values written\n",
@@ -666,10 +703,11 @@ static void check_set_field(void **state)
             agora_world *whole_pop = copy_world(c, base, "set_field");
             set_ok(c, "the whole population", whole_pop, f, all, n, allv);
             /* a detour through other values first: the fields (and whatever the dynamics derive from them) must
-             * agree too; metrics may differ, as a detour is more history */
+             * agree too, unless a write moved another field (a quote pulled inside a moved limit: that stays);
+             * metrics may differ, as a detour is more history */
             agora_world *det = copy_world(c, base, "set_field");
-            set_ok(c, "detour values", det, f, cid, nchanged, detour);
-            set_ok(c, "after a detour", det, f, cid, nchanged, to);
+            const int det_side =
+                write_moves_others(c, det, f, cid, nchanged, detour) | write_moves_others(c, det, f, cid, nchanged, to);
             /* the changed world copies and checkpoints exactly */
             agora_world *cc = copy_world(c, ch, "set_field");
             agora_world *ck = checkpoint_world(c, ch, "set_field");
@@ -694,7 +732,8 @@ static void check_set_field(void **state)
                     worlds_same(c, check, ch, ck);
                 }
                 snprintf(check, sizeof check, "set_field %s (one batch vs a detour first: fields)", fname);
-                fields_same(c, check, ch, det);
+                if (!det_side)
+                    fields_same(c, check, ch, det);
             }
             agora_world_destroy(ch);
             agora_world_destroy(one);
@@ -707,8 +746,12 @@ static void check_set_field(void **state)
              * the fields was restored too) */
             agora_world *rt = copy_world(c, base, "set_field"), *rt2 = copy_world(c, base, "set_field");
             agora_world *untouched = copy_world(c, base, "set_field");
-            set_ok(c, "legal values", rt, f, cid, nchanged, to);
-            set_ok(c, "the old values back", rt, f, cid, nchanged, cown);
+            const int rt_side =
+                write_moves_others(c, rt, f, cid, nchanged, to) | write_moves_others(c, rt, f, cid, nchanged, cown);
+            if (rt_side || det_side)
+                print_message("%s: set_field %s: writing it moves other fields, so a detour or a round trip may "
+                              "end elsewhere; compared where it did not\n",
+                              c->label, fname);
             set_ok(c, "the whole population", rt2, f, all, n, allv);
             set_ok(c, "the whole population back", rt2, f, all, n, allown);
             for (int s = 0; s <= 3; s++) {
@@ -720,7 +763,8 @@ static void check_set_field(void **state)
                 snprintf(check, sizeof check, "set_field %s (changed and restored: a batch vs the population)", fname);
                 worlds_same(c, check, rt, rt2);
                 snprintf(check, sizeof check, "set_field %s (changed and restored vs untouched: fields)", fname);
-                fields_same(c, check, rt, untouched);
+                if (!rt_side)
+                    fields_same(c, check, rt, untouched);
             }
             agora_world_destroy(rt);
             agora_world_destroy(rt2);
@@ -922,8 +966,38 @@ static void apply_instance(const conf_case *c, const agora_world *base, const js
         apply_ok(c, aname, y, inst);
         snprintf(check, sizeof check, "action %s (the %s instance applied to two copies)", aname, which);
         worlds_same(c, check, x, y);
-        step_same(c, check, x, y, 3);
+        /* what the action left in force (a policy for some steps, counters) is copied and checkpointed too */
+        agora_world *cx = copy_world(c, x, "actions"), *kx = checkpoint_world(c, x, "actions");
+        for (int s = 0; s < 4; s++) {
+            agora_world_step(x);
+            agora_world_step(y);
+            agora_world_step(cx);
+            worlds_same(c, check, x, y);
+            snprintf(check, sizeof check, "action %s (the %s instance: a copy made after it)", aname, which);
+            worlds_same(c, check, x, cx);
+            if (kx) {
+                agora_world_step(kx);
+                snprintf(check, sizeof check, "action %s (the %s instance: a checkpoint made after it)", aname, which);
+                worlds_same(c, check, x, kx);
+            }
+            snprintf(check, sizeof check, "action %s (the %s instance applied to two copies)", aname, which);
+        }
+        /* a second use in the same step draws afresh and is copied alike */
+        apply_ok(c, aname, x, inst);
+        apply_ok(c, aname, y, inst);
+        apply_ok(c, aname, x, inst);
+        apply_ok(c, aname, y, inst);
+        agora_world *cx2 = copy_world(c, x, "actions");
+        snprintf(check, sizeof check, "action %s (the %s instance used twice in a step)", aname, which);
+        worlds_same(c, check, x, y);
+        step_same(c, check, x, y, 2);
+        agora_world_step(cx2);
+        agora_world_step(cx2);
+        worlds_same(c, check, x, cx2);
         no_fault(c, check, x);
+        agora_world_destroy(cx);
+        agora_world_destroy(kx);
+        agora_world_destroy(cx2);
     } else {
         char *text = json_dumps(inst, JSON_COMPACT);
         if (rc == AGORA_ESCHEMA)
