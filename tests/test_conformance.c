@@ -11,21 +11,25 @@
  *  - finite:     every metric is finite at every step (NaN is allowed for a metric whose doc says "NaN", never inf);
  *  - copy:       a copy made mid-run equals the original and steps on bit for bit; the two are independent;
  *  - checkpoint: (models with save/load) a state saved mid-run and loaded into a fresh world steps on bit for bit;
- *  - set_field:  each writable field takes legal values (from its declared domain, or values other agents hold) and
- *                reads them back exactly; writing the agents' own values changes nothing; the same changes made in one
- *                batch, one agent at a time (each id given twice) and as one write of the whole population give the
- *                same world, at once and in later steps, and so does a copy or a checkpoint of it; after a detour
- *                through other values, or changed and restored, the fields (and so whatever the dynamics derive from
- *                them) are the same as without. Illegal values (NaN, infinities, outside the declared range, not
- *                whole for an integer type), ids out of range and a bad field index are refused with AGORA_EINVAL
- *                and leave the world unchanged; a read-only field refuses with AGORA_EUNSUPPORTED;
+ *  - set_field:  each writable field takes legal values (tried in turn: midpoints and declared bounds of a real
+ *                field, a declared integer domain, values other agents hold; each refusal an AGORA_EINVAL that leaves
+ *                the world unchanged) and reads them back exactly; writing the agents' own values changes nothing;
+ *                the same changes made in one batch, one agent at a time (each id given twice) and as one write of
+ *                the whole population give the same world, at once and in later steps, and so does a copy or a
+ *                checkpoint of it; after a detour through other values, or changed and restored, the fields (and so
+ *                whatever the dynamics derive from them) are the same as without, unless the writes moved another
+ *                field (a quote pulled inside a moved limit stays pulled). Illegal values (NaN, infinities, outside
+ *                the declared range, not whole for an integer type), ids out of range and a bad field index are
+ *                refused with AGORA_EINVAL, leaving the world unchanged; a read-only field refuses with
+ *                AGORA_EUNSUPPORTED;
  *  - actions:    the action schema passes agora_schema_check and each action is an object schema whose required
  *                names are properties; a minimal instance built from it (const, first enum value, default, minimum)
  *                and a maximal one (last enum value, maximum, every property) validate and apply alike to two copies
  *                (which then step alike) or, where the model refuses one on this kind of space, it leaves the world
  *                unchanged and applies on another kind the model runs on; a required property of the wrong type,
  *                missing, outside its declared range or not whole for an integer, an unknown action and a non-object
- *                are refused with AGORA_ESCHEMA, world unchanged;
+ *                are refused with AGORA_ESCHEMA, world unchanged. A world copied or checkpointed after an action
+ *                steps on alike (what the action left in force is carried);
  *  - native:     (rule models) rules compiled to C and interpreted (AGORA_RULES_NATIVE=0) give the same bits. The
  *                choice is made once per model per process, by its first world, so the interpreted run uses a twin:
  *                the same file without its name line, saved as NAME_interp.yaml, built with AGORA_RULES_NATIVE=0.
