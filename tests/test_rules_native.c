@@ -215,6 +215,7 @@ static void world_free(world *w)
 #define BLOCK 7 /* ranges start and end mid-row */
 
 static int64_t compared, faults_compared;
+static const int64_t *draw_ids; /* when set, ctx.draw_id: agents draw as these ids (pair rules) */
 
 /* Every program on world w (nbhd NULL: no neighbours) at steps 0..2 and the given thread count: native and
  * interpreter outputs and faults equal block by block. */
@@ -228,7 +229,7 @@ static void compare_on(world *w, int use_nbhd, int threads)
         world_fill(w, step);
         for (int k = 0; k < nprogs; k++) {
             agora_rx_ctx ctx = {w->cols, w->pv, use_nbhd ? &w->nbhd : NULL, n, step, agora_rng_key_from_seed(11),
-                                NULL,    1, NULL, 0};
+                                NULL,    1, draw_ids, 0};
             agora_rx_value pop[AGORA_RX_MAX_NODES];
             agora_rx_fault pf;
             agora_error err;
@@ -340,6 +341,13 @@ static void native_equals_interpreter_on_a_graph_and_without_neighbours(void **s
     world w;
     world_init(&w, g, 16);
     compare_on(&w, 0, 2);
+    /* pair rules: both agents of a pair draw as the pair (two agents share each id here) */
+    int64_t ids[16];
+    for (int64_t i = 0; i < 16; i++)
+        ids[i] = (i * 7 + 3) % 16 / 2 * 2;
+    draw_ids = ids;
+    compare_on(&w, 0, 2);
+    draw_ids = NULL;
     world_free(&w);
     agora_space_destroy(g);
     assert_int_equal(agora_space_mixed_create(16, &sp, &err), 0);

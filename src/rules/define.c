@@ -1362,13 +1362,18 @@ const char *agora__rules_native(const agora__rules_model *cm)
     agora__rules_model *m = (agora__rules_model *)cm; /* the build is the model's one piece of mutable state */
     pthread_mutex_lock(&reg_lock);
     if (!m->native_state) {
-        /* the rules, then the metrics' aggregates: one compiler run */
-        const agora__rx_prog **progs = malloc(sizeof *progs * ((size_t)m->nvars + (size_t)m->nagg + 1));
-        int idx[AGORA_RULES_MAX_VARS], nr = 0;
+        /* the rules, the pair rules, then the metrics' aggregates: one compiler run */
+        const agora__rx_prog **progs = malloc(sizeof *progs * (2 * (size_t)m->nvars + (size_t)m->nagg + 1));
+        int idx[2 * AGORA_RULES_MAX_VARS], nr = 0;
         for (int i = 0; progs && i < m->nvars; i++)
             if (m->vars[i].rule) {
                 idx[nr] = i;
                 progs[nr++] = m->vars[i].rule;
+            }
+        for (int i = 0; progs && i < m->nvars; i++)
+            if (m->vars[i].pair) {
+                idx[nr] = m->nvars + i;
+                progs[nr++] = m->vars[i].pair;
             }
         for (int j = 0; progs && j < m->nagg; j++)
             progs[nr + j] = m->agg_prog[j];
@@ -1377,9 +1382,13 @@ const char *agora__rules_native(const agora__rules_model *cm)
             m->native = NULL;
         free(progs);
         for (int i = 0; i < m->nvars; i++)
-            m->rule_fn[i] = agora__rx_eval_range;
-        for (int k = 0; m->native && k < nr; k++)
-            m->rule_fn[idx[k]] = agora__rx_native_fn(m->native, k);
+            m->rule_fn[i] = m->pair_fn[i] = agora__rx_eval_range;
+        for (int k = 0; m->native && k < nr; k++) {
+            if (idx[k] < m->nvars)
+                m->rule_fn[idx[k]] = agora__rx_native_fn(m->native, k);
+            else
+                m->pair_fn[idx[k] - m->nvars] = agora__rx_native_fn(m->native, k);
+        }
         for (int j = 0; m->native && j < m->nagg; j++)
             m->agg_fn[j] = agora__rx_native_fn(m->native, nr + j);
         m->native_state = 1;

@@ -22,7 +22,9 @@
  * runs are plain loops the compiler can vectorise when the body cannot fault; parameters, columns and draw-site
  * bases are loaded once per call; pow(x, k) with an int k in [0, 8] reads a per-call table of pow(x, j) filled with
  * the same pow() calls (used only while x has the same bits), so pow(1 - beta, infected neighbours) costs a load.
- * Population aggregates stay interpreted (agora__rx_pop_aggregates runs once per step, not per agent).
+ * A population aggregate's per-agent values are a program of their own (agora__rx_pop_program) compiled like a rule;
+ * a rule that reads an aggregate reads its value from ctx->pop. Draws are keyed by ctx->draw_id when it is set
+ * (pair rules: both partners draw as the pair), as in eval.c.
  *
  * Fault texts: a fault from native code names its operation with a string of the shared object (the same text as
  * the interpreter's), valid while the agora__rx_native that made it lives. */
@@ -122,11 +124,12 @@ static const char prelude[] =
     "  int64_t off[8]; const int64_t *offsets; const int32_t *neighbors; } rx_nbhd;\n"
     "typedef struct rx_ctx { const void *const *cols; const rx_value *params; const rx_nbhd *nbhd; int64_t n;\n"
     "  int64_t t; uint64_t key; const rx_value *pop; int threads;\n"
-    "  const int64_t *draw_id; /* not read: callers with draw ids (pair rules) use the interpreter */\n"
+    "  const int64_t *draw_id;\n"
     "  int64_t out_base; } rx_ctx;\n"
     "typedef struct rx_fault { int rule; int64_t agent, step; int line, column; const char *op; double value; } "
     "rx_fault;\n"
     "#define RX_GAMMA UINT64_C(0x9E3779B97F4A7C15)\n"
+    "#define RX_DI(a) (dw ? (uint64_t)dw[a] : (uint64_t)(a))\n"
     "static inline uint64_t rx_mix64(uint64_t z) { z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);\n"
     "  z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB); return z ^ (z >> 31); }\n"
     "static inline uint64_t rx_base(uint64_t key, uint64_t step, uint32_t stream)\n"
@@ -1102,7 +1105,7 @@ static void emit_ins(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k,
     case RX_OP_RNB:
         nb_list(b, m);
         sb_printf(b,
-                  " if (nbn == 0) nbj = a; else { const int64_t q = (int64_t)rx_below(rx_at(bs%d, (uint64_t)a), "
+                  " if (nbn == 0) nbj = a; else { const int64_t q = (int64_t)rx_below(rx_at(bs%d, RX_DI(a)), "
                   "(uint64_t)nbn); nbj = ",
                   x);
         nb_id(b, m, "q");
@@ -1120,13 +1123,13 @@ static void emit_ins(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k,
             FAULT_AT(pc, e);
             sb_printf(b,
                       " th%d = rx_thr31(sr%d); if ((uint64_t)kq%d <= %d) { tt%d[kq%d] = th%d; tv%d[kq%d] = 1; }\n"
-                      "Lk%d_%d:; { uint64_t bb = rx_at(bs%d, (uint64_t)a);%s si%d = th%d == 0 ? 0 : rx_r31(bb) < "
+                      "Lk%d_%d:; { uint64_t bb = rx_at(bs%d, RX_DI(a));%s si%d = th%d == 0 ? 0 : rx_r31(bb) < "
                       "th%d; }",
                       pc, d, pc, RXN_POW_MAX, pc, pc, pc, pc, pc, b->body, pc, x,
                       in->aux ? " bb = rx_at(bb, (uint64_t)nbj);" : "", d, pc, pc);
             break;
         }
-        sb_printf(b, "{ uint64_t bb = rx_at(bs%d, (uint64_t)a);%s ", x,
+        sb_printf(b, "{ uint64_t bb = rx_at(bs%d, RX_DI(a));%s ", x,
                   in->aux ? " bb = rx_at(bb, (uint64_t)nbj);" : "");
         switch (in->op) {
         case RX_OP_UNIF:
@@ -1309,6 +1312,8 @@ static void emit_program(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, in
               k);
     sb_puts(b, "(void)prog; const rx_nbhd *nb = ctx->nbhd; const int64_t t = ctx->t; (void)nb; (void)t;\n");
     sb_puts(b, "const int64_t ob = ctx->out_base;\n");
+    /* whose draws agent a takes: its own, or (pair rules) the pair's, as eval.c's di */
+    sb_puts(b, "const int64_t *const dw = ctx->draw_id; (void)dw;\n");
     sb_printf(b, "%s *out = (%s *)out_column;\n", out_ctype(p), out_ctype(p));
     /* columns, parameters, population values and draw-site bases, once per call */
     char *col_b = calloc((size_t)p->nvars + 1, 3), *par = calloc((size_t)p->nparams + 1, 2);

@@ -489,15 +489,17 @@ static int step_pairs(agora_world *w, rx_world *s, int64_t n)
     }
     agora__rx_prog *progs[AGORA_RULES_MAX_VARS];
     void *outs[AGORA_RULES_MAX_VARS];
+    agora__rx_range_fn fns[AGORA_RULES_MAX_VARS];
     int np = 0;
     for (int i = 0; i < m->nvars; i++)
         if (m->vars[i].pair) {
             progs[np] = m->vars[i].pair;
+            fns[np] = m->pair_fn[i] ? m->pair_fn[i] : agora__rx_eval_range;
             outs[np++] = s->pout[i];
         }
     /* pair rules read no neighbours of the compact index (define.c compiles them against the space's, but the
      * compact columns are not the space's layout): nb_* in a pair rule is refused there */
-    int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->gather, p, s->draw_id, 0, s->list, NULL);
+    int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->gather, p, s->draw_id, 0, s->list, fns);
     if (rc)
         return rc;
     for (int i = 0; i < m->nvars; i++) {
