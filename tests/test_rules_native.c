@@ -470,6 +470,48 @@ static void native_off_and_missing_compilers_fall_back_with_a_reason(void **stat
     agora__rx_free(p);
 }
 
+/* The cache keeps the objects of at most AGORA_CACHE_MAX models, dropping those used least recently: a stream of
+ * definitions (an MCP client defining a model per call) cannot fill the disk. */
+static void the_cache_is_bounded(void **state)
+{
+    (void)state;
+    const char *old = strdup(getenv("AGORA_CACHE_DIR"));
+    const char *dir = test_tmp_path("native_bounded_cache");
+    setenv("AGORA_CACHE_DIR", dir, 1);
+    setenv("AGORA_CACHE_MAX", "2", 1);
+    const char *texts[] = {"age + 101", "age + 102", "age + 103", "age + 104"};
+    char paths[4][1200];
+    for (int k = 0; k < 4; k++) {
+        agora__rx_prog *p = one(texts[k]);
+        const agora__rx_prog *const ps[1] = {p};
+        agora__rx_native *m = NULL;
+        agora_error err;
+        assert_int_equal(agora__rx_native_build(ps, 1, &m, &err), 0);
+        assert_non_null(strstr(agora__rx_native_status(m), "native ("));
+        snprintf(paths[k], sizeof paths[k], "%s", agora__rx_native_path(m));
+        agora__rx_native_free(m);
+        if (k == 1) { /* use the first again: now the second is the least recently used */
+            const agora__rx_prog *const p0[1] = {one(texts[0])};
+            assert_int_equal(agora__rx_native_build(p0, 1, &m, &err), 0);
+            assert_int_equal(agora__rx_native_compiled(m), 0);
+            agora__rx_native_free(m);
+            agora__rx_free((agora__rx_prog *)p0[0]);
+        }
+        agora__rx_free(p);
+    }
+    /* built 0, 1, (hit 0), 2 -> 1 goes; 3 -> 0 goes */
+    assert_int_equal(access(paths[0], F_OK), -1);
+    assert_int_equal(access(paths[1], F_OK), -1);
+    assert_int_equal(access(paths[2], F_OK), 0);
+    assert_int_equal(access(paths[3], F_OK), 0);
+    char src[1300];
+    snprintf(src, sizeof src, "%.*s.c", (int)(strlen(paths[1]) - 3), paths[1]);
+    assert_int_equal(access(src, F_OK), -1); /* its source went with it */
+    unsetenv("AGORA_CACHE_MAX");
+    setenv("AGORA_CACHE_DIR", old, 1);
+    free((void *)old);
+}
+
 static void a_corrupt_cached_object_is_rebuilt(void **state)
 {
     (void)state;
@@ -548,6 +590,7 @@ int main(void)
         cmocka_unit_test(sir_and_life_evolve_identically),
         cmocka_unit_test(second_build_hits_the_cache),
         cmocka_unit_test(native_off_and_missing_compilers_fall_back_with_a_reason),
+        cmocka_unit_test(the_cache_is_bounded),
         cmocka_unit_test(a_corrupt_cached_object_is_rebuilt),
         cmocka_unit_test(generated_source_names_nothing_from_the_text),
     };

@@ -29,6 +29,7 @@
  * Fault texts: a fault from native code names its operation with a string of the shared object (the same text as
  * the interpreter's), valid while the agora__rx_native that made it lives. */
 #define _XOPEN_SOURCE 700 /* realpath */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1568,6 +1569,91 @@ static int make_dirs(const char *dir)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
 }
 
+/* The cache keeps the objects of at most AGORA_CACHE_MAX models (default 256; each is <hash>.so beside <hash>.c, and
+ * <hash>.log or <hash>.failed.c after a failure): a model defined by every MCP call cannot fill the disk. After a
+ * new object is written, the models used least recently (a hit touches its object) go, never `keep`. Another
+ * process that has one loaded keeps its mapping; one about to load it finds it gone and builds it again. */
+#define RXN_CACHE_MAX 256
+
+typedef struct cache_entry {
+    char hash[65];
+    double used; /* the newest mtime of its files, in seconds */
+} cache_entry;
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const cache_entry *x = a, *y = b;
+    return (x->used > y->used) - (x->used < y->used);
+}
+
+static int is_hash_name(const char *name)
+{
+    for (int i = 0; i < 64; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+            return 0;
+    return name[64] == '.';
+}
+
+static void prune_cache(const char *dir, const char *keep)
+{
+    long max = RXN_CACHE_MAX;
+    const char *env = getenv("AGORA_CACHE_MAX");
+    if (env && *env) {
+        char *end;
+        const long v = strtol(env, &end, 10);
+        if (*end == '\0' && v >= 1)
+            max = v;
+    }
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    cache_entry *e = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strlen(de->d_name) < 66 || !is_hash_name(de->d_name))
+            continue;
+        char path[4200];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        size_t i = 0;
+        while (i < n && strncmp(e[i].hash, de->d_name, 64) != 0)
+            i++;
+        if (i == n) {
+            if (n == cap) {
+                cache_entry *g = realloc(e, sizeof *e * (cap = cap ? 2 * cap : 64));
+                if (!g)
+                    break;
+                e = g;
+            }
+            memcpy(e[n].hash, de->d_name, 64);
+            e[n].hash[64] = '\0';
+            e[n++].used = -1e300;
+        }
+        const double used = (double)st.st_mtim.tv_sec + 1e-9 * (double)st.st_mtim.tv_nsec;
+        if (used > e[i].used)
+            e[i].used = used;
+    }
+    closedir(d);
+    if (n > (size_t)max) {
+        qsort(e, n, sizeof *e, cmp_entry);
+        static const char *const kinds[] = {".so", ".c", ".log", ".failed.c"};
+        for (size_t i = 0, gone = 0; i < n && n - gone > (size_t)max; i++) {
+            if (strcmp(e[i].hash, keep) == 0)
+                continue;
+            for (int k = 0; k < 4; k++) {
+                char path[4200];
+                snprintf(path, sizeof path, "%s/%s%s", dir, e[i].hash, kinds[k]);
+                unlink(path);
+            }
+            gone++;
+        }
+    }
+    free(e);
+}
+
 static int cache_dir(char *out, size_t size)
 {
     const char *d = getenv("AGORA_CACHE_DIR");
@@ -1779,6 +1865,7 @@ int agora__rx_native_build(const agora__rx_prog *const *progs, int n, agora__rx_
     if (access(m->path, R_OK) == 0) {
         if (load(m, m->path, hash, translated, why, sizeof why) == 0) {
             snprintf(m->status, sizeof m->status, "native (cached %s)", m->path);
+            utimensat(AT_FDCWD, m->path, NULL, 0); /* used now: the last to go when the cache is pruned */
             goto loaded;
         }
         unlink(m->path); /* a damaged or foreign file under our name: build it again */
@@ -1842,6 +1929,7 @@ int agora__rx_native_build(const agora__rx_prog *const *progs, int n, agora__rx_
             goto done;
         }
         unlink(log);
+        prune_cache(dir, hash);
         if (load(m, m->path, hash, translated, why, sizeof why) != 0) {
             snprintf(m->status, sizeof m->status, "interpreter (%s)", why);
             goto done;
