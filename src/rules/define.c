@@ -1362,9 +1362,9 @@ const char *agora__rules_native(const agora__rules_model *cm)
     agora__rules_model *m = (agora__rules_model *)cm; /* the build is the model's one piece of mutable state */
     pthread_mutex_lock(&reg_lock);
     if (!m->native_state) {
-        /* the rules, the pair rules, then the metrics' aggregates: one compiler run */
-        const agora__rx_prog **progs = malloc(sizeof *progs * (2 * (size_t)m->nvars + (size_t)m->nagg + 1));
-        int idx[2 * AGORA_RULES_MAX_VARS], nr = 0;
+        /* the rules, the pair rules, the moves' conditions, then the metrics' aggregates: one compiler run */
+        const agora__rx_prog **progs = malloc(sizeof *progs * (2 * (size_t)m->nvars + (size_t)m->nagg + 3));
+        int idx[2 * AGORA_RULES_MAX_VARS + 2], nr = 0;
         for (int i = 0; progs && i < m->nvars; i++)
             if (m->vars[i].rule) {
                 idx[nr] = i;
@@ -1375,6 +1375,12 @@ const char *agora__rules_native(const agora__rules_model *cm)
                 idx[nr] = m->nvars + i;
                 progs[nr++] = m->vars[i].pair;
             }
+        const agora__rx_prog *mv[2] = {m->move_empty, m->move_want};
+        for (int k = 0; progs && k < 2; k++)
+            if (mv[k]) {
+                idx[nr] = 2 * m->nvars + k;
+                progs[nr++] = mv[k];
+            }
         for (int j = 0; progs && j < m->nagg; j++)
             progs[nr + j] = m->agg_prog[j];
         agora_error e;
@@ -1383,11 +1389,14 @@ const char *agora__rules_native(const agora__rules_model *cm)
         free(progs);
         for (int i = 0; i < m->nvars; i++)
             m->rule_fn[i] = m->pair_fn[i] = agora__rx_eval_range;
+        m->move_fn[0] = m->move_fn[1] = agora__rx_eval_range;
         for (int k = 0; m->native && k < nr; k++) {
             if (idx[k] < m->nvars)
                 m->rule_fn[idx[k]] = agora__rx_native_fn(m->native, k);
-            else
+            else if (idx[k] < 2 * m->nvars)
                 m->pair_fn[idx[k] - m->nvars] = agora__rx_native_fn(m->native, k);
+            else
+                m->move_fn[idx[k] - 2 * m->nvars] = agora__rx_native_fn(m->native, k);
         }
         for (int j = 0; m->native && j < m->nagg; j++)
             m->agg_fn[j] = agora__rx_native_fn(m->native, nr + j);

@@ -117,6 +117,7 @@ typedef struct agora__rules_model {
     struct agora__rx_native *native;
     agora__rx_range_fn rule_fn[AGORA_RULES_MAX_VARS];
     agora__rx_range_fn pair_fn[AGORA_RULES_MAX_VARS]; /* variable i's pair rule, likewise */
+    agora__rx_range_fn move_fn[2];                    /* moves.empty and moves.want */
     /* The metrics' population aggregates as programs of their own (agora__rx_pop_program), metric by metric, measured
      * together in one pass (agora__rx_pop_aggregates_fused); agg_fn[j] evaluates agg_prog[j], natively (built with
      * the rules) or by the interpreter. nagg 0 when the metrics read no aggregate. */

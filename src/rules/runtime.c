@@ -539,7 +539,9 @@ static int step_moves(agora_world *w, rx_world *s, int64_t n)
     uint8_t *tmp = (uint8_t *)s->empty; /* the empty list is filled after the flags are read */
     agora__rx_prog *progs[2] = {m->move_empty, m->move_want};
     void *outs[2] = {s->flag, tmp};
-    int rc = eval_all(w, s, progs, outs, 2, (const void *const *)s->cur, n, NULL, 1, NULL, NULL);
+    const agora__rx_range_fn fns[2] = {m->move_fn[0] ? m->move_fn[0] : agora__rx_eval_range,
+                                       m->move_fn[1] ? m->move_fn[1] : agora__rx_eval_range};
+    int rc = eval_all(w, s, progs, outs, 2, (const void *const *)s->cur, n, NULL, 1, NULL, fns);
     if (rc)
         return rc;
     int64_t nm = 0;
