@@ -44,6 +44,7 @@ typedef struct agora_mcp_limits {
     int max_worlds;     /* worlds alive at once [32] */
     int max_snapshots;  /* snapshots kept per world [16] */
     double max_wall_s;  /* wall time per call: a longer run stops there and says so [300] */
+    int max_models;     /* distinct model definitions a session may make (create_world's model, ...) [32] */
 } agora_mcp_limits;
 
 typedef struct agora_mcp_options {

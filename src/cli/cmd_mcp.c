@@ -7,7 +7,7 @@
 #include "cli/cli.h"
 
 static const cli_opt mcp_opts[] = {
-    {"max-agents", 0, 1}, {"max-steps", 0, 1},  {"max-worlds", 0, 1}, {"max-snapshots", 0, 1}, {"max-wall", 0, 1},
+    {"max-agents", 0, 1}, {"max-steps", 0, 1},  {"max-worlds", 0, 1}, {"max-snapshots", 0, 1}, {"max-models", 0, 1}, {"max-wall", 0, 1},
     {"output-dir", 0, 1}, {"allow-read", 0, 1}, {"allow-llm", 0, 1}, {"llm-key-env", 0, 1}, {"threads", 't', 1},  {"log-level", 0, 1},     {"plugin", 0, 1}, {NULL, 0, 0}};
 
 static const char mcp_help[] =
@@ -23,6 +23,7 @@ static const char mcp_help[] =
     "      --max-steps N       steps per advance_world or simulate_* call (default 100000)\n"
     "      --max-worlds N      live worlds at once (default 32)\n"
     "      --max-snapshots N   snapshots per world (default 16)\n"
+    "      --max-models N      model definitions a client may make (default 32, at most 128)\n"
     "      --max-wall S        seconds per call; a longer run stops there and says so (default 300)\n"
     "      --output-dir DIR    where simulate_* write run files: only there, by a relative name or a new one\n"
     "                          (default runs/mcp)\n"
@@ -63,6 +64,7 @@ int cmd_mcp(int argc, char **argv)
                 {"max-steps", &opt.limits.max_steps, NULL},
                 {"max-worlds", NULL, &opt.limits.max_worlds},
                 {"max-snapshots", NULL, &opt.limits.max_snapshots},
+                {"max-models", NULL, &opt.limits.max_models},
                 {"threads", NULL, &opt.threads}};
     for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
         const char *v = cli_get(&a, ints[k].name);
