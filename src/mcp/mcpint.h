@@ -59,7 +59,9 @@ int agora__mcp_bad_args(mcp_call *call, agora_error *err, const char *where, con
 #endif
     ;
 
-/* A scenario from the arguments {scenario: YAML text} or {path: file}, with the `set` overrides and then `extra`
+/* A scenario from the arguments {scenario: YAML text} or {path: file} (and {model: a name, path or definition} in
+ * place of its model; a definition is defined for the session first), its model resolved through the session's
+ * hooks (models.c), with the `set` overrides and then `extra`
  * (may be NULL; "steps=10") applied together, and every file it makes the library read checked against the read
  * roots (a `path` before it is opened). Errors from the scenario are tool errors, and those about a `path` file
  * show none of its text; giving both or neither is invalid arguments. own_output (may be NULL) receives the
