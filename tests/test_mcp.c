@@ -45,9 +45,9 @@
 #define LINE_TIMEOUT_MS 60000
 
 /* Every tool the server offers: tools/list must give exactly these. */
-static const char *const TOOLS[] = {"list_models",        "create_world",    "advance_world",        "get_metrics",
-                                    "get_agent_state",    "set_agent_state", "apply_action",         "snapshot_world",
-                                    "restore_world",      "copy_world",      "list_worlds",          "delete_world",
+static const char *const TOOLS[] = {"list_models",        "create_world",    "advance_world",         "get_metrics",
+                                    "get_agent_state",    "set_agent_state", "apply_action",          "snapshot_world",
+                                    "restore_world",      "copy_world",      "list_worlds",           "delete_world",
                                     "simulate_mechanics", "simulate_mixed",  "simulate_interactions", "validate_model"};
 #define N_TOOLS (sizeof TOOLS / sizeof TOOLS[0])
 
@@ -2307,8 +2307,9 @@ static void a_world_runs_a_model_the_client_defines(void **state)
     unsetenv("AGORA_MODEL_PATH");
     json_t *def = model_file_json("models/frustration.yaml");
     json_object_set_new(def, "name", json_string("my_frustration"));
-    json_t *c = mcp_call(m, "create_world", json_pack("{s:O, s:s, s:{s:s, s:i, s:i}, s:i}", "model", def, "name", "f",
-                                                      "space", "kind", "grid", "width", 30, "height", 30, "seed", 3));
+    json_t *c = mcp_call(m, "create_world",
+                         json_pack("{s:O, s:s, s:{s:s, s:i, s:i}, s:i}", "model", def, "name", "f", "space", "kind",
+                                   "grid", "width", 30, "height", 30, "seed", 3));
     assert_string_equal(str(c, "model"), "my_frustration");
     assert_int_equal(num(c, "n_agents"), 900);
     assert_true(num(obj(c, "metrics"), "failed_frac") == 0); /* every interface works at step 0 */
@@ -2353,31 +2354,33 @@ static void a_world_runs_a_model_the_client_defines(void **state)
     c = mcp_call(m, "create_world", J("{'model': 'my_frustration', " GRID_30 "}"));
     assert_string_equal(str(c, "model"), "my_frustration");
     json_decref(c);
-    c = mcp_call(m, "create_world", json_pack("{s:{s:O}, s:{s:s, s:i, s:i}}", "model", "define", def, "space",
-                                              "kind", "grid", "width", 10, "height", 10));
+    c = mcp_call(m, "create_world",
+                 json_pack("{s:{s:O}, s:{s:s, s:i, s:i}}", "model", "define", def, "space", "kind", "grid", "width", 10,
+                           "height", 10));
     assert_string_equal(str(c, "model"), "my_frustration");
     assert_int_equal(num(obj(c, "limits"), "models_defined"), 1);
     json_decref(c);
     /* the shipped file's very definition is that model (no session definition); other content under its name or
      * a built-in's is refused, naming who holds the name */
     json_t *shipped = model_file_json("models/frustration.yaml");
-    c = mcp_call(m, "create_world", json_pack("{s:O, s:{s:s, s:i, s:i}}", "model", shipped, "space", "kind", "grid",
-                                              "width", 10, "height", 10));
+    c = mcp_call(
+        m, "create_world",
+        json_pack("{s:O, s:{s:s, s:i, s:i}}", "model", shipped, "space", "kind", "grid", "width", 10, "height", 10));
     assert_string_equal(str(c, "model"), "frustration");
     assert_int_equal(num(obj(c, "limits"), "models_defined"), 1);
     json_decref(c);
     json_object_set_new(shipped, "summary", json_string("a frustration of my own"));
     const char *taken[] = {"frustration", "taken", "frustration.yaml", NULL};
-    refused_naming(m, "create_world",
-                   json_pack("{s:O, s:{s:s, s:i, s:i}}", "model", shipped, "space", "kind", "grid", "width", 10,
-                             "height", 10),
-                   taken);
+    refused_naming(
+        m, "create_world",
+        json_pack("{s:O, s:{s:s, s:i, s:i}}", "model", shipped, "space", "kind", "grid", "width", 10, "height", 10),
+        taken);
     json_object_set_new(shipped, "name", json_string("sir"));
     const char *builtin[] = {"sir", "built-in", NULL};
-    refused_naming(m, "create_world",
-                   json_pack("{s:O, s:{s:s, s:i, s:i}}", "model", shipped, "space", "kind", "grid", "width", 10,
-                             "height", 10),
-                   builtin);
+    refused_naming(
+        m, "create_world",
+        json_pack("{s:O, s:{s:s, s:i, s:i}}", "model", shipped, "space", "kind", "grid", "width", 10, "height", 10),
+        builtin);
     json_decref(shipped);
     c = mcp_call(m, "create_world", J("{" SIR_50 "}")); /* and sir is still the built-in */
     assert_int_equal(num(obj(c, "metrics"), "I"), 20);
@@ -2386,10 +2389,9 @@ static void a_world_runs_a_model_the_client_defines(void **state)
     /* a redefinition of this session's name with other content is refused: the name keeps its model */
     json_object_set_new(def, "summary", json_string("changed"));
     const char *again[] = {"my_frustration", "another", NULL};
-    refused_naming(m, "create_world",
-                   json_pack("{s:O, s:{s:s, s:i, s:i}}", "model", def, "space", "kind", "grid", "width", 10, "height",
-                             10),
-                   again);
+    refused_naming(
+        m, "create_world",
+        json_pack("{s:O, s:{s:s, s:i, s:i}}", "model", def, "space", "kind", "grid", "width", 10, "height", 10), again);
     /* every error of a wrong definition, in one message */
     const char *two[] = {"2 errors", "rules.s", "metrics.m", "did you mean", NULL};
     refused_naming(m, "create_world",
@@ -2557,6 +2559,20 @@ static void model_files_are_read_only_inside_the_roots(void **state)
     write_text(inside, "name: mine2\nvars: {a: bool}\nrules: {a: not b}\nmetrics: {m: pop_mean(a)}\n");
     const char *shown[] = {"did you mean \"a\"", NULL};
     refused_naming(m, "create_world", J("{'model': 'mine.yaml', " GRID_30 "}"), shown);
+    /* a name is looked up in the server's model directories, not in a models/ beside the client's scenario file
+     * (cwd/../models lies outside the root) */
+    char dir[4096], hidden[4200], scen[4200];
+    snprintf(dir, sizeof dir, "%s", test_tmp_path("models"));
+    mkdir(dir, 0755);
+    snprintf(hidden, sizeof hidden, "%s/mcpt_hidden_model.yaml", dir);
+    write_text(hidden, "password: hunter2\n");
+    snprintf(scen, sizeof scen, "%s/s.yaml", m->cwd);
+    write_text(scen, "model: mcpt_hidden_model\nspace: {kind: grid, width: 5, height: 5}\nsteps: 1\n");
+    text = mcp_refusal(m, "create_world", J("{'path': 's.yaml'}"));
+    if (!strstr(text, "unknown model") || strstr(text, "hunter2") || strstr(text, "password"))
+        MCP_FAIL(m, "a model file beside the scenario, outside the root, should not be read: %s", text);
+    free(text);
+    remove(hidden);
     remove(secret);
     mcp_stop(m);
 }

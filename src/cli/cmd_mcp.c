@@ -6,9 +6,11 @@
 
 #include "cli/cli.h"
 
-static const cli_opt mcp_opts[] = {
-    {"max-agents", 0, 1}, {"max-steps", 0, 1},  {"max-worlds", 0, 1}, {"max-snapshots", 0, 1}, {"max-models", 0, 1}, {"max-wall", 0, 1},
-    {"output-dir", 0, 1}, {"allow-read", 0, 1}, {"allow-llm", 0, 1}, {"llm-key-env", 0, 1}, {"threads", 't', 1},  {"log-level", 0, 1},     {"plugin", 0, 1}, {NULL, 0, 0}};
+static const cli_opt mcp_opts[] = {{"max-agents", 0, 1},    {"max-steps", 0, 1},  {"max-worlds", 0, 1},
+                                   {"max-snapshots", 0, 1}, {"max-models", 0, 1}, {"max-wall", 0, 1},
+                                   {"output-dir", 0, 1},    {"allow-read", 0, 1}, {"allow-llm", 0, 1},
+                                   {"llm-key-env", 0, 1},   {"threads", 't', 1},  {"log-level", 0, 1},
+                                   {"plugin", 0, 1},        {NULL, 0, 0}};
 
 static const char mcp_help[] =
     "usage: agora mcp [OPTIONS]\n"
@@ -60,12 +62,9 @@ int cmd_mcp(int argc, char **argv)
         const char *name;
         int64_t *i64;
         int *i;
-    } ints[] = {{"max-agents", &opt.limits.max_agents, NULL},
-                {"max-steps", &opt.limits.max_steps, NULL},
-                {"max-worlds", NULL, &opt.limits.max_worlds},
-                {"max-snapshots", NULL, &opt.limits.max_snapshots},
-                {"max-models", NULL, &opt.limits.max_models},
-                {"threads", NULL, &opt.threads}};
+    } ints[] = {{"max-agents", &opt.limits.max_agents, NULL}, {"max-steps", &opt.limits.max_steps, NULL},
+                {"max-worlds", NULL, &opt.limits.max_worlds}, {"max-snapshots", NULL, &opt.limits.max_snapshots},
+                {"max-models", NULL, &opt.limits.max_models}, {"threads", NULL, &opt.threads}};
     for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
         const char *v = cli_get(&a, ints[k].name);
         if (!v)

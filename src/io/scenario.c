@@ -629,7 +629,9 @@ static int check_scenario(const json_t *raw, const agora_scenario *sc, int steps
     }
 
     model_names(names, sizeof names);
-    agora__rules_dir_names(sc->base_dir, names, sizeof names);
+    /* a server's model directories are its own, not the ones beside a scenario its client chose */
+    const int hooked = sc->hooks.may_read || sc->hooks.find || sc->hooks.defined;
+    agora__rules_dir_names(hooked ? NULL : sc->base_dir, names, sizeof names);
     if (!(v = get(raw, "model"))) {
         rc = agora_error_set(err, AGORA_ESCHEMA, "model", "required key is missing (one of: %s)", names);
         goto done;

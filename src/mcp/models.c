@@ -97,11 +97,16 @@ static int name_refused(const agora_mcp *srv, const agora__rules_model *m, const
     }
     if (known || !file_ok) {
         const agora__rules_model *r = known ? agora__rules_of(known) : NULL;
+        char who[300];
+        if (r)
+            snprintf(who, sizeof who, "the server's model file %s", r->origin);
+        else if (known)
+            snprintf(who, sizeof who, "the built-in or plug-in model %s", m->name);
+        else
+            snprintf(who, sizeof who, "a model file of the server's model directories (one that does not load)");
         snprintf(msg, size,
-                 "the name %s is taken by the server's model %s%s%s: use that model by its name, or give this "
-                 "definition another name",
-                 m->name, r || !known ? "file " : "", r ? r->origin : !known ? "in its model directories" : "",
-                 r || !known ? "" : "(built in or from a plug-in)");
+                 "the name %s is taken by %s: use that model by its name, or give this definition another name",
+                 m->name, who);
         return AGORA_EINVAL;
     }
     if (srv->n_models >= srv->lim.max_models) {
@@ -159,8 +164,7 @@ static int hook_defined(void *ud, agora__rules_model *m, const agora_model **out
 
 void agora__mcp_models_init(agora_mcp *srv)
 {
-    srv->hooks = (agora__rules_hooks){
-        .ud = srv, .may_read = hook_may_read, .find = hook_find, .defined = hook_defined};
+    srv->hooks = (agora__rules_hooks){.ud = srv, .may_read = hook_may_read, .find = hook_find, .defined = hook_defined};
 }
 
 void agora__mcp_models_free(agora_mcp *srv)
@@ -298,9 +302,8 @@ answer:
     *out = json_pack("{s:b}", "ok", json_array_size(errors) == 0);
     if (json_array_size(errors) == 0) {
         json_t *d = agora_model_describe(&m->m);
-        json_object_set_new(d, "origin", json_string(same ? (same == session_find(call->srv, m->name) ? "session"
-                                                                                                      : "rules")
-                                                          : "new"));
+        json_object_set_new(
+            d, "origin", json_string(same ? (same == session_find(call->srv, m->name) ? "session" : "rules") : "new"));
         json_object_set_new(*out, "model", d);
         json_object_set_new(*out, "hash", json_string(m->hash));
     } else {

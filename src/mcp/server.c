@@ -57,13 +57,13 @@ enum {
     " {provider: openai|ollama, model, base_url}\"}"
 
 #define S_MODEL_DEF                                                                                                    \
-    "{\"type\": \"object\", \"description\": \"a model definition in the rule language, the mapping a "             \
-    "models/*.yaml file holds: {name, summary, params: {p: {type: real, default, min, max}}, vars: {state: "         \
-    "{values: [S, I, R], init: S, place: {I: initial}}}, rules: {state: <expression>}, metrics: {m: <expression>}, "  \
-    "actions: {...}} (or {define: {...}}); check it first with validate_model. Once defined, the session can use "  \
+    "{\"type\": \"object\", \"description\": \"a model definition in the rule language, the mapping a "                \
+    "models/*.yaml file holds: {name, summary, params: {p: {type: real, default, min, max}}, vars: {state: "           \
+    "{values: [S, I, R], init: S, place: {I: initial}}}, rules: {state: <expression>}, metrics: {m: <expression>}, "   \
+    "actions: {...}} (or {define: {...}}); check it first with validate_model. Once defined, the session can use "     \
     "it by its name\"}"
 #define S_MODEL                                                                                                        \
-    "\"model\": {\"oneOf\": [{\"type\": \"string\", \"minLength\": 1, \"description\": \"a model's name (see "       \
+    "\"model\": {\"oneOf\": [{\"type\": \"string\", \"minLength\": 1, \"description\": \"a model's name (see "         \
     "list_models) or a model file's path inside the read roots\"}, " S_MODEL_DEF "]}"
 
 /* Tool annotations (MCP 2025-03-26): hints a client shows or acts on. Read-only tools change nothing; destructive

@@ -1544,8 +1544,8 @@ int agora__rules_define(const json_t *def, const void *locs, const char *prefix,
         if ((rc = hooks->defined(hooks->ud, m, out, &e)) == 0)
             return 0;
         /* about the definition's name: located there */
-        dctx d = {.locs = locs, .prefix = prefix ? prefix : "", .file = file ? file : "<model>", .text = text,
-                  .errs = errs};
+        dctx d = {
+            .locs = locs, .prefix = prefix ? prefix : "", .file = file ? file : "<model>", .text = text, .errs = errs};
         fail(&d, "name", 0, rc, "%s", e.msg);
         if (err)
             *err = d.first;
@@ -1787,7 +1787,10 @@ int agora__rules_resolve(const json_t *v, const char *base_dir, const void *locs
         }
         return agora__rules_load(full, hooks, out, err, errs);
     }
-    if (!agora__ident_ok(s) || find_model_file(s, base_dir, full, sizeof full, tried, sizeof tried) != 0)
+    /* with hooks (a server), the model directories are the server's own, not those beside the client's scenario */
+    const int hooked = hooks && (hooks->may_read || hooks->find || hooks->defined);
+    if (!agora__ident_ok(s) ||
+        find_model_file(s, hooked ? NULL : base_dir, full, sizeof full, tried, sizeof tried) != 0)
         return AGORA_ENOTFOUND;
     return agora__rules_load(full, NULL, out, err, errs); /* the model directories' files: listed by name */
 }

@@ -178,7 +178,8 @@ const agora_model **agora__rules_list(int *count);
 /* Resolves a scenario's `model:` value: a registered name, a model file's path (relative to base_dir), a name found
  * as NAME.yaml (.yml, .json) in the model directories (base_dir/models, base_dir/../models, ./models, each directory
  * of $AGORA_MODEL_PATH, the installed share/agora/models), or {define: {...}} inline (located under `path` in the
- * scenario's locs and text). Errors are located (file:line:col). `hooks` may be NULL (see agora__rules_hooks). */
+ * scenario's locs and text). Errors are located (file:line:col). `hooks` may be NULL (see agora__rules_hooks); with
+ * hooks, names are looked up in the model directories without base_dir's (a server's are its own). */
 int agora__rules_resolve(const json_t *v, const char *base_dir, const void *locs, const char *path, const char *file,
                          const char *text, const agora__rules_hooks *hooks, const agora_model **out, agora_error *err,
                          agora_scenario_errors *errs);
