@@ -2355,6 +2355,11 @@ static void a_world_runs_a_model_the_client_defines(void **state)
     assert_string_equal(str(c, "model"), "my_frustration");
     json_decref(c);
     c = mcp_call(m, "create_world",
+                 J("{'scenario': 'model: sir\\nspace: {kind: grid, width: 5, height: 5}\\n', 'model': "
+                   "'my_frustration'}")); /* in place of the scenario's model */
+    assert_string_equal(str(c, "model"), "my_frustration");
+    json_decref(c);
+    c = mcp_call(m, "create_world",
                  json_pack("{s:{s:O}, s:{s:s, s:i, s:i}}", "model", "define", def, "space", "kind", "grid", "width", 10,
                            "height", 10));
     assert_string_equal(str(c, "model"), "my_frustration");
