@@ -1600,8 +1600,9 @@ static char *read_all(const char *path, size_t *len, agora_error *err)
     return buf;
 }
 
-int agora__rules_load(const char *path, const agora__rules_hooks *hooks, const agora_model **out, agora_error *err,
-                      agora_scenario_errors *errs)
+/* agora__rules_load, the definition given to hooks (may be NULL) rather than the registry. */
+static int load_with(const char *path, const agora__rules_hooks *hooks, const agora_model **out, agora_error *err,
+                     agora_scenario_errors *errs)
 {
     size_t len = 0;
     agora_error e;
@@ -1636,6 +1637,11 @@ int agora__rules_load(const char *path, const agora__rules_hooks *hooks, const a
     agora__locmap_free(locs);
     free(text);
     return rc;
+}
+
+int agora__rules_load(const char *path, const agora_model **out, agora_error *err, agora_scenario_errors *errs)
+{
+    return load_with(path, NULL, out, err, errs);
 }
 
 static int file_exists(const char *p)
@@ -1785,12 +1791,12 @@ int agora__rules_resolve(const json_t *v, const char *base_dir, const void *locs
             }
             snprintf(full, sizeof full, "%s", real);
         }
-        return agora__rules_load(full, hooks, out, err, errs);
+        return load_with(full, hooks, out, err, errs);
     }
     /* with hooks (a server), the model directories are the server's own, not those beside the client's scenario */
     const int hooked = hooks && (hooks->may_read || hooks->find || hooks->defined);
     if (!agora__ident_ok(s) ||
         find_model_file(s, hooked ? NULL : base_dir, full, sizeof full, tried, sizeof tried) != 0)
         return AGORA_ENOTFOUND;
-    return agora__rules_load(full, NULL, out, err, errs); /* the model directories' files: listed by name */
+    return agora__rules_load(full, out, err, errs); /* the model directories' files: listed by name */
 }

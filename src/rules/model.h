@@ -163,8 +163,7 @@ int agora__rules_define(const json_t *def, const void *locs, const char *prefix,
                         agora_scenario_errors *errs);
 
 /* Reads a model file (YAML or JSON) and defines its model (the file's stem is the default name). */
-int agora__rules_load(const char *path, const agora__rules_hooks *hooks, const agora_model **out, agora_error *err,
-                      agora_scenario_errors *errs);
+int agora__rules_load(const char *path, const agora_model **out, agora_error *err, agora_scenario_errors *errs);
 
 /* The rule model a model is, or NULL (a built-in or plug-in). */
 const agora__rules_model *agora__rules_of(const agora_model *m);
