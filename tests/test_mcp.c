@@ -35,6 +35,7 @@
 #include <cmocka.h>
 
 #include "agora/agora.h"
+#include "io/yaml.h"
 #include "llm_server.h"
 #include "support.h"
 
@@ -44,10 +45,10 @@
 #define LINE_TIMEOUT_MS 60000
 
 /* Every tool the server offers: tools/list must give exactly these. */
-static const char *const TOOLS[] = {"list_models",        "create_world",    "advance_world",        "get_metrics",
-                                    "get_agent_state",    "set_agent_state", "apply_action",         "snapshot_world",
-                                    "restore_world",      "copy_world",      "list_worlds",          "delete_world",
-                                    "simulate_mechanics", "simulate_mixed",  "simulate_interactions"};
+static const char *const TOOLS[] = {"list_models",        "create_world",    "advance_world",         "get_metrics",
+                                    "get_agent_state",    "set_agent_state", "apply_action",          "snapshot_world",
+                                    "restore_world",      "copy_world",      "list_worlds",           "delete_world",
+                                    "simulate_mechanics", "simulate_mixed",  "simulate_interactions", "validate_model"};
 #define N_TOOLS (sizeof TOOLS / sizeof TOOLS[0])
 
 /* The annotations every tool must carry (MCP 2025-03-26 and later), as hints a client shows or acts on: read-only
@@ -63,6 +64,7 @@ static const struct {
     {"apply_action", 0, 1, 0, 0},       {"snapshot_world", 0, 0, 0, 0},  {"restore_world", 0, 1, 1, 0},
     {"copy_world", 0, 0, 0, 0},         {"list_worlds", 1, 0, 1, 0},     {"delete_world", 0, 1, 1, 0},
     {"simulate_mechanics", 0, 0, 0, 0}, {"simulate_mixed", 0, 0, 0, 1},  {"simulate_interactions", 0, 0, 0, 1},
+    {"validate_model", 1, 0, 1, 0},
 };
 
 /* A small SIR world: 2500 agents; the epidemic grows for 20 steps and leaves susceptibles to vaccinate. */
@@ -2266,6 +2268,358 @@ static void sigterm_closes_a_running_simulation(void **state)
     mcp_free(m);
 }
 
+/* ---- models a client defines ------------------------------------------------------------------------------------- */
+
+/* A model file of the source tree as the JSON object a client would send (new reference). */
+static json_t *model_file_json(const char *rel)
+{
+    char *text = read_text(test_src_path(rel));
+    json_t *root = NULL;
+    agora_error e;
+    if (agora__yaml_parse(text, strlen(text), rel, &root, NULL, &e) != 0 || !json_is_object(root))
+        fail_msg("%s does not parse: %s", rel, e.msg);
+    free(text);
+    return root;
+}
+
+/* The model named `name` in a list_models result, or NULL. */
+static json_t *listed_model(const json_t *r, const char *name)
+{
+    size_t i;
+    json_t *mo;
+    json_array_foreach(arr(r, "models"), i, mo)
+        if (!strcmp(str(mo, "name"), name))
+            return mo;
+    return NULL;
+}
+
+#define GRID_30 "'space': {'kind': 'grid', 'width': 30, 'height': 30}, 'seed': 3"
+
+/* create_world with a definition object (the shipped frustration model under a name of its own): it advances, its
+ * metrics and actions work, it snapshots and restores, list_models shows it as this session's and later calls use
+ * it by its name; the same definition again costs nothing; a definition may not take the name of a built-in or of a
+ * model file of the server's model directories (with other content), which keep their meaning. */
+static void a_world_runs_a_model_the_client_defines(void **state)
+{
+    (void)state;
+    setenv("AGORA_MODEL_PATH", test_src_path("models"), 1); /* the server's model directory: frustration, ... */
+    mcp *m = mcp_open("define", NULL);
+    unsetenv("AGORA_MODEL_PATH");
+    json_t *def = model_file_json("models/frustration.yaml");
+    json_object_set_new(def, "name", json_string("my_frustration"));
+    json_t *c = mcp_call(m, "create_world",
+                         json_pack("{s:O, s:s, s:{s:s, s:i, s:i}, s:i}", "model", def, "name", "f", "space", "kind",
+                                   "grid", "width", 30, "height", 30, "seed", 3));
+    assert_string_equal(str(c, "model"), "my_frustration");
+    assert_int_equal(num(c, "n_agents"), 900);
+    assert_true(num(obj(c, "metrics"), "failed_frac") == 0); /* every interface works at step 0 */
+    assert_int_equal(num(obj(c, "limits"), "models_defined"), 1);
+    json_decref(c);
+
+    /* fail_rate 0.1 and fix_rate 0.05: after 10 steps about half the interfaces are down (0.1 * sum of 0.85^k), a
+     * share whose sampling error over 900 agents is under 0.02, so above 0.2 by far */
+    json_t *a = mcp_call(m, "advance_world", J("{'world': 'f', 'steps': 10}"));
+    const double failed = num(obj(a, "final"), "failed_frac");
+    assert_true(failed > 0.2 && failed < 0.9);
+    assert_true(num(obj(a, "final"), "frustrated_frac") >= failed); /* a failed interface frustrates */
+    json_decref(a);
+    json_decref(mcp_call(m, "snapshot_world", J("{'world': 'f', 'label': 'before-repair'}")));
+    /* the model's own action: repair every failed interface */
+    json_t *ap = mcp_call(m, "apply_action", J("{'world': 'f', 'action': {'action': 'repair', 'share': 1}}"));
+    assert_true(num(obj(ap, "metrics"), "failed_frac") == 0);
+    json_decref(ap);
+    json_t *g = mcp_call(m, "get_metrics", J("{'world': 'f', 'names': ['failed_frac'], 'last': 1}"));
+    assert_true(at(arr(obj(g, "metrics"), "failed_frac"), 0) == 0);
+    json_decref(g);
+    mcp_call_error(m, "apply_action", J("{'world': 'f', 'action': {'action': 'vaccinate', 'fraction': 0.1}}"),
+                   "repair"); /* sir's action is not this model's: the refusal names the model's actions */
+    json_t *rs = mcp_call(m, "restore_world", J("{'world': 'f', 'snapshot': 'before-repair'}"));
+    assert_true(num(obj(rs, "metrics"), "failed_frac") == failed);
+    assert_int_equal(num(rs, "t"), 10);
+    json_decref(rs);
+
+    /* list_models: the built-ins, the server's model files and this session's definition, each with its origin */
+    json_t *l = mcp_call(m, "list_models", J("{}"));
+    assert_string_equal(str(listed_model(l, "sir"), "origin"), "builtin");
+    assert_non_null(listed_model(l, "frustration"));
+    assert_string_equal(str(listed_model(l, "frustration"), "origin"), "rules");
+    json_t *mine = listed_model(l, "my_frustration");
+    assert_non_null(mine);
+    assert_string_equal(str(mine, "origin"), "session");
+    assert_int_equal(strlen(str(mine, "hash")), 64);
+    assert_string_equal(str(json_array_get(arr(mine, "fields"), 0), "name"), "failed");
+    json_decref(l);
+
+    /* by its name from now on, and the same definition again is the same model (nothing more defined) */
+    c = mcp_call(m, "create_world", J("{'model': 'my_frustration', " GRID_30 "}"));
+    assert_string_equal(str(c, "model"), "my_frustration");
+    json_decref(c);
+    c = mcp_call(m, "create_world",
+                 J("{'scenario': 'model: sir\\nspace: {kind: grid, width: 5, height: 5}\\n', 'model': "
+                   "'my_frustration'}")); /* in place of the scenario's model */
+    assert_string_equal(str(c, "model"), "my_frustration");
+    json_decref(c);
+    c = mcp_call(m, "create_world",
+                 json_pack("{s:{s:O}, s:{s:s, s:i, s:i}}", "model", "define", def, "space", "kind", "grid", "width", 10,
+                           "height", 10));
+    assert_string_equal(str(c, "model"), "my_frustration");
+    assert_int_equal(num(obj(c, "limits"), "models_defined"), 1);
+    json_decref(c);
+    /* the shipped file's very definition is that model (no session definition); other content under its name or
+     * a built-in's is refused, naming who holds the name */
+    json_t *shipped = model_file_json("models/frustration.yaml");
+    c = mcp_call(
+        m, "create_world",
+        json_pack("{s:O, s:{s:s, s:i, s:i}}", "model", shipped, "space", "kind", "grid", "width", 10, "height", 10));
+    assert_string_equal(str(c, "model"), "frustration");
+    assert_int_equal(num(obj(c, "limits"), "models_defined"), 1);
+    json_decref(c);
+    json_object_set_new(shipped, "summary", json_string("a frustration of my own"));
+    const char *taken[] = {"frustration", "taken", "frustration.yaml", NULL};
+    refused_naming(
+        m, "create_world",
+        json_pack("{s:O, s:{s:s, s:i, s:i}}", "model", shipped, "space", "kind", "grid", "width", 10, "height", 10),
+        taken);
+    json_object_set_new(shipped, "name", json_string("sir"));
+    const char *builtin[] = {"sir", "built-in", NULL};
+    refused_naming(
+        m, "create_world",
+        json_pack("{s:O, s:{s:s, s:i, s:i}}", "model", shipped, "space", "kind", "grid", "width", 10, "height", 10),
+        builtin);
+    json_decref(shipped);
+    c = mcp_call(m, "create_world", J("{" SIR_50 "}")); /* and sir is still the built-in */
+    assert_int_equal(num(obj(c, "metrics"), "I"), 20);
+    assert_non_null(json_object_get(obj(c, "metrics"), "attack_rate"));
+    json_decref(c);
+    /* a redefinition of this session's name with other content is refused: the name keeps its model */
+    json_object_set_new(def, "summary", json_string("changed"));
+    const char *again[] = {"my_frustration", "another", NULL};
+    refused_naming(
+        m, "create_world",
+        json_pack("{s:O, s:{s:s, s:i, s:i}}", "model", def, "space", "kind", "grid", "width", 10, "height", 10), again);
+    /* every error of a wrong definition, in one message */
+    const char *two[] = {"2 errors", "rules.s", "metrics.m", "did you mean", NULL};
+    refused_naming(m, "create_world",
+                   J("{'model': {'name': 'wrong', 'vars': {'s': 'bool'}, 'rules': {'s': 'q'}, 'metrics': {'m': "
+                     "'pop_mean(zz)'}}, " GRID_30 "}"),
+                   two);
+    json_decref(def);
+
+    /* simulate_mechanics: a scenario text defining its model inline, and the model argument replacing sir */
+    json_t *r = mcp_call(m, "simulate_mechanics",
+                         J("{'scenario': 'model: {define: {name: flip, vars: {on: bool}, rules: {on: not on}, "
+                           "metrics: {on_frac: pop_mean(on)}}}\\nspace: {kind: grid, width: 5, height: 5}\\nsteps: "
+                           "3\\n'}"));
+    assert_string_equal(str(r, "model"), "flip");
+    assert_true(num(obj(r, "final"), "on_frac") == 1); /* 0, 1, 0, 1 */
+    json_decref(r);
+    r = mcp_call(m, "simulate_mechanics",
+                 J("{'scenario': 'model: sir\\nspace: {kind: grid, width: 5, height: 5}\\nsteps: 2\\n', 'model': "
+                   "{'name': 'flip2', 'vars': {'on': 'bool'}, 'rules': {'on': 'not on'}, 'metrics': {'on_frac': "
+                   "'pop_mean(on)'}}}"));
+    assert_string_equal(str(r, "model"), "flip2");
+    assert_true(num(obj(r, "final"), "on_frac") == 0);
+    json_decref(r);
+    l = mcp_call(m, "list_models", J("{'model': 'flip'}"));
+    assert_string_equal(str(json_array_get(arr(l, "models"), 0), "origin"), "session");
+    json_decref(l);
+    mcp_stop(m);
+}
+
+/* validate_model: every error of one pass with its key path (and line and column for text) and the suggestion; a
+ * good definition described as list_models would; nothing is defined by validating. */
+static void validate_model_reports_every_error_with_its_path(void **state)
+{
+    (void)state;
+    mcp *m = mcp_open("validate", NULL);
+    char *text = read_text(test_src_path("models/sir_rules.yaml"));
+    json_t *v = mcp_call(m, "validate_model", json_pack("{s:s}", "text", text));
+    free(text);
+    assert_true(json_is_true(get(v, "ok")));
+    assert_string_equal(str(obj(v, "model"), "name"), "sir_rules");
+    assert_int_equal(strlen(str(v, "hash")), 64);
+    assert_true(json_array_size(arr(obj(v, "model"), "metrics")) > 0);
+    json_decref(v);
+
+    /* a typo: the path of the rule, the suggestion; an object has no lines */
+    v = mcp_call(m, "validate_model",
+                 J("{'definition': {'name': 'typo', 'vars': {'frustration': 'bool'}, 'rules': {'frustration': "
+                   "'frustation'}, 'metrics': {'m': 'pop_mean(frustration)'}}}"));
+    assert_true(json_is_false(get(v, "ok")));
+    assert_int_equal(json_array_size(arr(v, "errors")), 1);
+    json_t *e0 = json_array_get(arr(v, "errors"), 0);
+    assert_string_equal(str(e0, "path"), "rules.frustration");
+    assert_non_null(strstr(str(e0, "message"), "frustation: unknown variable; did you mean \"frustration\"?"));
+    assert_null(json_object_get(e0, "line"));
+    json_decref(v);
+
+    /* several errors at once, in text: each with its line and column */
+    v = mcp_call(m, "validate_model",
+                 J("{'text': 'name: multi\\nparams:\\n  p: {type: real, default: 0.5}\\nvars:\\n  level: "
+                   "real\\nrules:\\n  level: levle + p\\nmetrics:\\n  k: pop_mean(xx)\\nactons: {}\\n'}"));
+    assert_true(json_is_false(get(v, "ok")));
+    json_t *errs = arr(v, "errors");
+    assert_int_equal(json_array_size(errs), 3);
+    const char *paths[] = {"actons", "rules.level", "metrics.k"};
+    const int lines[] = {10, 7, 9};
+    for (int k = 0; k < 3; k++) {
+        int found = 0;
+        size_t i;
+        json_t *e;
+        json_array_foreach(errs, i, e) {
+            if (!strcmp(str(e, "path"), paths[k])) {
+                found = 1;
+                assert_int_equal(num(e, "line"), lines[k]);
+                assert_true(num(e, "col") >= 1);
+            }
+        }
+        if (!found)
+            fail_msg("no error at %s: %s", paths[k], dump(errs));
+    }
+    json_decref(v);
+    /* {define: ...} as in a scenario; a YAML syntax error is an error like the others */
+    v = mcp_call(m, "validate_model",
+                 J("{'definition': {'define': {'name': 'w', 'vars': {'a': 'bool'}, 'rules': {'a': 'b'}, 'metrics': "
+                   "{'m': 'pop_mean(a)'}}}}"));
+    assert_string_equal(str(json_array_get(arr(v, "errors"), 0), "path"), "define.rules.a");
+    json_decref(v);
+    v = mcp_call(m, "validate_model", J("{'text': 'name: [unclosed\\n'}"));
+    assert_true(json_is_false(get(v, "ok")));
+    assert_non_null(strstr(str(json_array_get(arr(v, "errors"), 0), "message"), "syntax"));
+    json_decref(v);
+    /* a built-in's name is an error of the definition */
+    v = mcp_call(m, "validate_model",
+                 J("{'definition': {'name': 'sir', 'vars': {'a': 'bool'}, 'rules': {'a': 'a'}, 'metrics': {'m': "
+                   "'pop_mean(a)'}}}"));
+    assert_string_equal(str(json_array_get(arr(v, "errors"), 0), "path"), "name");
+    json_decref(v);
+
+    /* validating defines nothing */
+    v = mcp_call(m, "validate_model",
+                 J("{'definition': {'name': 'v_only', 'vars': {'a': 'bool'}, 'rules': {'a': 'a'}, 'metrics': {'m': "
+                   "'pop_mean(a)'}}}"));
+    assert_true(json_is_true(get(v, "ok")));
+    json_decref(v);
+    mcp_call_error(m, "create_world", J("{'model': 'v_only', " GRID_30 "}"), "unknown model");
+    json_t *l = mcp_call(m, "list_models", J("{}"));
+    assert_null(listed_model(l, "v_only"));
+    assert_int_equal(num(obj(l, "limits"), "models_defined"), 0);
+    json_decref(l);
+    /* one of definition and text */
+    mcp_call_invalid(m, "validate_model", J("{}"), "definition");
+    mcp_call_invalid(m, "validate_model", J("{'definition': {'name': 'a'}, 'text': 'name: a'}"), "not both");
+    mcp_stop(m);
+}
+
+/* A model named by path is read only inside the read roots, whatever names it (create_world's model, a scenario's
+ * model key, a `set` override), and an error about a file that is not a model definition shows none of it. */
+static void model_files_are_read_only_inside_the_roots(void **state)
+{
+    (void)state;
+    mcp *m = mcp_open("modelpath", NULL);
+    const char *secret = test_tmp_path("mcpt-secret-model.yaml"); /* beside the server's directory, outside */
+    write_text(secret, "name: s3cret_token\nvars: {a: bool}\nrules: {a: a}\nmetrics: {m: pop_mean(a)}\n");
+    char args[8192], link[4096], inside[4096];
+    const char *outside[] = {"outside the directories", NULL};
+    snprintf(args, sizeof args, "{'model': '%s', " GRID_30 "}", secret);
+    refused_naming(m, "create_world", J(args), outside);
+    refused_naming(m, "create_world", J("{'model': '../mcpt-secret-model.yaml', " GRID_30 "}"), outside);
+    refused_naming(m, "create_world", J("{'model': '/dev/stdin', " GRID_30 "}"), outside);
+    refused_naming(m, "simulate_mechanics",
+                   J("{'scenario': 'model: ../mcpt-secret-model.yaml\\nspace: {kind: grid, width: 5, height: "
+                     "5}\\nsteps: 1\\n'}"),
+                   outside);
+    snprintf(args, sizeof args,
+             "{'scenario': 'model: sir\\nspace: {kind: grid, width: 5, height: 5}\\nsteps: 1\\n', 'set': "
+             "['model=%s']}",
+             secret);
+    refused_naming(m, "simulate_mechanics", J(args), outside);
+    refused_naming(m, "simulate_mechanics",
+                   J("{'scenario': 'model: sir\\nspace: {kind: grid, width: 5, height: 5}\\nsteps: 1\\n', 'model': "
+                     "'../mcpt-secret-model.yaml'}"),
+                   outside);
+    /* a link inside the root leading out */
+    snprintf(link, sizeof link, "%s/link.yaml", m->cwd);
+    assert_int_equal(symlink(secret, link), 0);
+    const char *through[] = {"symbolic link", NULL};
+    refused_naming(m, "create_world", J("{'model': 'link.yaml', " GRID_30 "}"), through);
+    char *text = mcp_refusal(m, "create_world", J("{'model': 'link.yaml', " GRID_30 "}"));
+    if (strstr(text, "s3cret"))
+        MCP_FAIL(m, "the refusal shows the file's content: %s", text);
+    free(text);
+    /* inside the root: a file that is no model definition says so without its keys or values */
+    snprintf(inside, sizeof inside, "%s/notes.yaml", m->cwd);
+    write_text(inside, "password: hunter2\nname: \"s3cret-value\"\n");
+    text = mcp_refusal(m, "create_world", J("{'model': 'notes.yaml', " GRID_30 "}"));
+    if (!strstr(text, "not a model definition") || strstr(text, "hunter2") || strstr(text, "password") ||
+        strstr(text, "s3cret"))
+        MCP_FAIL(m, "a non-model file's refusal should say so and show none of it: %s", text);
+    free(text);
+    /* a model file inside the root works, by path, and its errors are shown (it is a definition) */
+    snprintf(inside, sizeof inside, "%s/mine.yaml", m->cwd);
+    write_text(inside, "vars: {a: bool}\nrules: {a: not a}\nmetrics: {m: pop_mean(a)}\n");
+    json_t *c = mcp_call(m, "create_world", J("{'model': 'mine.yaml', " GRID_30 "}"));
+    assert_string_equal(str(c, "model"), "mine"); /* the file's stem */
+    json_decref(c);
+    write_text(inside, "name: mine2\nvars: {a: bool}\nrules: {a: not b}\nmetrics: {m: pop_mean(a)}\n");
+    const char *shown[] = {"did you mean \"a\"", NULL};
+    refused_naming(m, "create_world", J("{'model': 'mine.yaml', " GRID_30 "}"), shown);
+    /* a name is looked up in the server's model directories, not in a models/ beside the client's scenario file
+     * (cwd/../models lies outside the root) */
+    char dir[4096], hidden[4200], scen[4200];
+    snprintf(dir, sizeof dir, "%s", test_tmp_path("models"));
+    mkdir(dir, 0755);
+    snprintf(hidden, sizeof hidden, "%s/mcpt_hidden_model.yaml", dir);
+    write_text(hidden, "password: hunter2\n");
+    snprintf(scen, sizeof scen, "%s/s.yaml", m->cwd);
+    write_text(scen, "model: mcpt_hidden_model\nspace: {kind: grid, width: 5, height: 5}\nsteps: 1\n");
+    text = mcp_refusal(m, "create_world", J("{'path': 's.yaml'}"));
+    if (!strstr(text, "unknown model") || strstr(text, "hunter2") || strstr(text, "password"))
+        MCP_FAIL(m, "a model file beside the scenario, outside the root, should not be read: %s", text);
+    free(text);
+    remove(hidden);
+    remove(secret);
+    mcp_stop(m);
+}
+
+/* --max-models bounds the distinct definitions of a session (the process keeps every definition for good): the
+ * limit is reported, the one past it refused, a definition made before costs nothing again, validating is free. */
+static void a_session_defines_at_most_max_models(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--max-models", "3", NULL};
+    mcp *m = mcp_open("maxmodels", extra);
+    char args[1024];
+    for (int k = 1; k <= 4; k++) {
+        snprintf(args, sizeof args,
+                 "{'model': {'name': 'count%d', 'vars': {'a': 'bool'}, 'rules': {'a': 'a'}, 'metrics': {'m': "
+                 "'pop_mean(a)'}}, 'space': {'kind': 'mixed', 'n': 10}}",
+                 k);
+        if (k <= 3) {
+            json_t *c = mcp_call(m, "create_world", J(args));
+            assert_int_equal(num(obj(c, "limits"), "models_defined"), k);
+            assert_int_equal(num(obj(c, "limits"), "max_models"), 3);
+            json_decref(c);
+        } else {
+            const char *needles[] = {"--max-models", "3 models", NULL};
+            refused_naming(m, "create_world", J(args), needles);
+        }
+    }
+    json_decref(mcp_call(m, "create_world",
+                         J("{'model': {'name': 'count1', 'vars': {'a': 'bool'}, 'rules': {'a': 'a'}, 'metrics': {'m': "
+                           "'pop_mean(a)'}}, 'space': {'kind': 'mixed', 'n': 10}}")));
+    json_t *v = mcp_call(m, "validate_model",
+                         J("{'definition': {'name': 'count5', 'vars': {'a': 'bool'}, 'rules': {'a': 'a'}, 'metrics': "
+                           "{'m': 'pop_mean(a)'}}}"));
+    assert_true(json_is_true(get(v, "ok")));
+    json_decref(v);
+    json_t *l = mcp_call(m, "list_worlds", J("{}"));
+    assert_int_equal(num(obj(l, "limits"), "models_defined"), 3);
+    assert_int_equal(json_array_size(arr(l, "worlds")), 4);
+    json_decref(l);
+    mcp_stop(m);
+}
+
 int main(void)
 {
     /* A server that dies must fail the test through a write error, not kill it with SIGPIPE. */
@@ -2295,6 +2649,10 @@ int main(void)
         T(llm_endpoints_and_keys_are_the_servers_choice),
         T(sigterm_closes_a_running_simulation),
         T(snapshots_are_found_by_label_as_by_id),
+        T(a_world_runs_a_model_the_client_defines),
+        T(validate_model_reports_every_error_with_its_path),
+        T(model_files_are_read_only_inside_the_roots),
+        T(a_session_defines_at_most_max_models),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,7 @@
 #include "agora/agora.h"
 #include "core/internal.h"
 #include "io/yaml.h"
+#include "rules/model.h"
 #include "support.h"
 
 static json_t *parse_json(const char *text)
@@ -1022,6 +1023,62 @@ static void config_hash_follows_what_changes_results(void **state)
     assert_int_equal(agora_scenario_hash(NULL, h, NULL), AGORA_EINVAL);
 }
 
+/* ---- model resolution through a server's hooks (agora__scenario_open) ------------------------------------------ */
+
+static int hook_reads;
+
+static int refuse_reads(void *ud, const char *path, char *real, agora_error *err)
+{
+    (void)ud, (void)real;
+    hook_reads++;
+    return agora_error_set(err, AGORA_EINVAL, "model", "%s: not for you", path);
+}
+
+static int define_unlisted(void *ud, agora__rules_model *m, const agora_model **out, agora_error *err)
+{
+    (*(int *)ud)++;
+    return agora__rules_intern(m, 0, out, err);
+}
+
+/* A server's hooks see every model file a scenario names by path before it is read (a refusal is the scenario's
+ * error, the file unread), and take every definition in place of the registry: one registered unlisted is not found
+ * by name (so it cannot change what a name means for anyone else) until the same definition is defined the
+ * library's way. */
+static void hooks_decide_model_files_and_definitions(void **state)
+{
+    (void)state;
+    int defined = 0;
+    agora__rules_hooks hooks = {.ud = &defined, .may_read = refuse_reads, .defined = define_unlisted};
+    const char *text = "model: {define: {name: hooked_flip, vars: {on: bool}, rules: {on: not on}, metrics: {f: "
+                       "pop_mean(on)}}}\nspace: {kind: grid, width: 3, height: 3}\n";
+    agora_scenario *sc = NULL;
+    agora_error err;
+    assert_int_equal(agora__scenario_open(text, strlen(text), "t", &hooks, NULL, &sc, &err), 0);
+    const agora_model *m = agora_scenario_model(sc);
+    assert_string_equal(m->name, "hooked_flip");
+    assert_int_equal(defined, 1);
+    assert_null(agora_model_find("hooked_flip"));
+    agora_scenario_destroy(sc);
+    /* the library's own way registers it by name: the same model */
+    assert_int_equal(agora_scenario_parse(text, strlen(text), "t", NULL, &sc, &err), 0);
+    assert_ptr_equal(agora_scenario_model(sc), m);
+    assert_ptr_equal(agora_model_find("hooked_flip"), m);
+    agora_scenario_destroy(sc);
+    /* a path: asked first, refused, not read */
+    const char *by_path = "model: /etc/passwd\nspace: {kind: grid, width: 3, height: 3}\n";
+    assert_int_not_equal(agora__scenario_open(by_path, strlen(by_path), "t", &hooks, NULL, &sc, &err), 0);
+    assert_null(sc);
+    assert_int_equal(hook_reads, 1);
+    assert_non_null(strstr(err.msg, "not for you"));
+    /* and an override naming one */
+    const char *plain = "model: sir\nspace: {kind: grid, width: 3, height: 3}\n";
+    assert_int_equal(agora__scenario_open(plain, strlen(plain), "t", &hooks, NULL, &sc, &err), 0);
+    assert_int_not_equal(agora_scenario_set(sc, "model=../x.yaml", &err), 0);
+    assert_int_equal(hook_reads, 2);
+    assert_string_equal(agora_scenario_model(sc)->name, "sir"); /* unchanged */
+    agora_scenario_destroy(sc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1064,6 +1121,7 @@ int main(void)
         cmocka_unit_test(yaml_records_key_and_value_positions),
         cmocka_unit_test(yaml_aliases_copy_values_and_positions),
         cmocka_unit_test(json_text_goes_through_the_same_parser),
+        cmocka_unit_test(hooks_decide_model_files_and_definitions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,8 +3,11 @@
  * A Model Context Protocol server (JSON-RPC 2.0, one message per line) over the library, not a copy of it: its
  * tools call agora_run (simulate_mechanics, simulate_mixed), agora_interact_run (simulate_interactions) and the world
  * API (create_world, advance_world, get_metrics, get_agent_state, set_agent_state, apply_action, snapshot_world,
- * restore_world, copy_world, list_worlds, delete_world), plus list_models. Worlds stay alive between calls, so an
- * agent can experiment: snapshot, change, advance, compare, roll back.
+ * restore_world, copy_world, list_worlds, delete_world), plus list_models and validate_model. Worlds stay alive
+ * between calls, so an agent can experiment: snapshot, change, advance, compare, roll back. A client may define
+ * models in the rule language (create_world's and simulate_*'s `model` as a definition, a scenario's
+ * model: {define: ...}); they are its session's, found by name only there, under names no known model has, at
+ * most limits.max_models of them.
  *
  * Every tool's arguments are checked against its JSON Schema (the one tools/list shows): a violation is JSON-RPC
  * error -32602 naming the argument. A failure inside a tool (an unknown world, a scenario error with its line, an
@@ -16,8 +19,9 @@
  * The client may be an LLM agent that was prompt-injected, so the tools stay in the places they were given. Run
  * files go under the output directory only, by a plain relative name (the `output` argument, or an output.path in
  * the client's own scenario text or `set` overrides) or a new one; absolute names, ".." and symbolic links on the
- * way are refused, and an existing file is never overwritten. Files are read (a scenario `path`, an edge list, a
- * replay recording, enrich sources) only inside the read roots, checked after resolving links. An error about a
+ * way are refused, and an existing file is never overwritten. Files are read (a scenario `path`, a model file named
+ * by path, an edge list, a replay recording, enrich sources) only inside the read roots, checked after resolving
+ * links. An error about a
  * file named by `path` says what is wrong and where, never what the file holds. tools/list gives every tool MCP
  * annotations (readOnlyHint, destructiveHint, idempotentHint, openWorldHint). */
 #ifndef AGORA_MCP_H
@@ -44,6 +48,7 @@ typedef struct agora_mcp_limits {
     int max_worlds;     /* worlds alive at once [32] */
     int max_snapshots;  /* snapshots kept per world [16] */
     double max_wall_s;  /* wall time per call: a longer run stops there and says so [300] */
+    int max_models;     /* distinct model definitions a session may make (create_world's model, ...) [32] */
 } agora_mcp_limits;
 
 typedef struct agora_mcp_options {

@@ -6,23 +6,26 @@
 
 #include "cli/cli.h"
 
-static const cli_opt mcp_opts[] = {
-    {"max-agents", 0, 1}, {"max-steps", 0, 1},  {"max-worlds", 0, 1}, {"max-snapshots", 0, 1}, {"max-wall", 0, 1},
-    {"output-dir", 0, 1}, {"allow-read", 0, 1}, {"allow-llm", 0, 1}, {"llm-key-env", 0, 1}, {"threads", 't', 1},  {"log-level", 0, 1},     {"plugin", 0, 1}, {NULL, 0, 0}};
+static const cli_opt mcp_opts[] = {{"max-agents", 0, 1},    {"max-steps", 0, 1},  {"max-worlds", 0, 1},
+                                   {"max-snapshots", 0, 1}, {"max-models", 0, 1}, {"max-wall", 0, 1},
+                                   {"output-dir", 0, 1},    {"allow-read", 0, 1}, {"allow-llm", 0, 1},
+                                   {"llm-key-env", 0, 1},   {"threads", 't', 1},  {"log-level", 0, 1},
+                                   {"plugin", 0, 1},        {NULL, 0, 0}};
 
 static const char mcp_help[] =
     "usage: agora mcp [OPTIONS]\n"
     "\n"
     "Serves the Model Context Protocol over stdin/stdout (JSON-RPC 2.0, one message per line), for LLM agents:\n"
-    "simulate_mechanics, simulate_mixed, simulate_interactions, list_models, and live worlds (create_world,\n"
-    "advance_world, get_metrics, get_agent_state, set_agent_state, apply_action, snapshot_world, restore_world,\n"
-    "copy_world, list_worlds, delete_world). Logs go to stderr.\n"
+    "simulate_mechanics, simulate_mixed, simulate_interactions, list_models, validate_model, and live worlds\n"
+    "(create_world, advance_world, get_metrics, get_agent_state, set_agent_state, apply_action, snapshot_world,\n"
+    "restore_world, copy_world, list_worlds, delete_world). Logs go to stderr.\n"
     "\n"
     "options:\n"
     "      --max-agents N      agents per world or simulation (default 10000000)\n"
     "      --max-steps N       steps per advance_world or simulate_* call (default 100000)\n"
     "      --max-worlds N      live worlds at once (default 32)\n"
     "      --max-snapshots N   snapshots per world (default 16)\n"
+    "      --max-models N      model definitions a client may make (default 32, at most 128)\n"
     "      --max-wall S        seconds per call; a longer run stops there and says so (default 300)\n"
     "      --output-dir DIR    where simulate_* write run files: only there, by a relative name or a new one\n"
     "                          (default runs/mcp)\n"
@@ -59,11 +62,9 @@ int cmd_mcp(int argc, char **argv)
         const char *name;
         int64_t *i64;
         int *i;
-    } ints[] = {{"max-agents", &opt.limits.max_agents, NULL},
-                {"max-steps", &opt.limits.max_steps, NULL},
-                {"max-worlds", NULL, &opt.limits.max_worlds},
-                {"max-snapshots", NULL, &opt.limits.max_snapshots},
-                {"threads", NULL, &opt.threads}};
+    } ints[] = {{"max-agents", &opt.limits.max_agents, NULL}, {"max-steps", &opt.limits.max_steps, NULL},
+                {"max-worlds", NULL, &opt.limits.max_worlds}, {"max-snapshots", NULL, &opt.limits.max_snapshots},
+                {"max-models", NULL, &opt.limits.max_models}, {"threads", NULL, &opt.threads}};
     for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
         const char *v = cli_get(&a, ints[k].name);
         if (!v)

@@ -150,7 +150,7 @@ int cmd_models(int argc, char **argv)
         agora_scenario_errors errs;
         memset(&errs, 0, sizeof errs);
         agora_error err;
-        int r = agora__rules_resolve(v, ".", NULL, "model", a.pos[0], NULL, &one, &err, &errs);
+        int r = agora__rules_resolve(v, ".", NULL, "model", a.pos[0], NULL, NULL, &one, &err, &errs);
         json_decref(v);
         if (r == AGORA_ENOTFOUND) {
             fprintf(stderr, "agora models: unknown model \"%s\" (known:", a.pos[0]);
@@ -181,7 +181,7 @@ int cmd_models(int argc, char **argv)
             json_t *v = json_string(tok);
             const agora_model *m = NULL;
             agora_error err;
-            if (agora__rules_resolve(v, NULL, NULL, "model", tok, NULL, &m, &err, NULL) == 0 && m &&
+            if (agora__rules_resolve(v, NULL, NULL, "model", tok, NULL, NULL, &m, &err, NULL) == 0 && m &&
                 n < (int)(sizeof all / sizeof all[0])) {
                 int dup = 0;
                 for (int i = 0; i < n; i++)

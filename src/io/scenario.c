@@ -52,6 +52,7 @@ struct agora_scenario {
     const agora_model *model;
     override *ov;
     size_t n_ov;
+    agora__rules_hooks hooks; /* how the model is resolved (agora__scenario_open); all NULL: the library's way */
 };
 
 static const char *const scenario_keys[] = {"name",   "description", "mode",          "model", "space",
@@ -628,7 +629,9 @@ static int check_scenario(const json_t *raw, const agora_scenario *sc, int steps
     }
 
     model_names(names, sizeof names);
-    agora__rules_dir_names(sc->base_dir, names, sizeof names);
+    /* a server's model directories are its own, not the ones beside a scenario its client chose */
+    const int hooked = sc->hooks.may_read || sc->hooks.find || sc->hooks.defined;
+    agora__rules_dir_names(hooked ? NULL : sc->base_dir, names, sizeof names);
     if (!(v = get(raw, "model"))) {
         rc = agora_error_set(err, AGORA_ESCHEMA, "model", "required key is missing (one of: %s)", names);
         goto done;
@@ -643,7 +646,8 @@ static int check_scenario(const json_t *raw, const agora_scenario *sc, int steps
     {
         agora_scenario_errors merrs;
         memset(&merrs, 0, sizeof merrs);
-        rc = agora__rules_resolve(v, sc->base_dir, sc->locs, "model", sc->path, sc->text, &model, err, &merrs);
+        rc = agora__rules_resolve(v, sc->base_dir, sc->locs, "model", sc->path, sc->text, &sc->hooks, &model, err,
+                                  &merrs);
         if (rc == AGORA_ENOTFOUND && json_is_string(v)) {
             rc = agora_error_set(err, AGORA_ESCHEMA, "model", "unknown model %s (known: %s)", brief(v, got, sizeof got),
                                  names);
@@ -749,7 +753,8 @@ static void collect_errors(const agora_scenario *sc, const json_t *tree, size_t 
 
 /* Builds a scenario from text it takes ownership of (text[len] is '\0'). With errs, a failed check reports every
  * error it can find there. */
-static int scenario_from_text(char *text, size_t len, const char *name, const char *base_dir, agora_scenario **out,
+static int scenario_from_text(char *text, size_t len, const char *name, const char *base_dir,
+                              const agora__rules_hooks *hooks, const json_t *model, agora_scenario **out,
                               agora_error *err, agora_scenario_errors *errs)
 {
     agora_scenario *sc = calloc(1, sizeof *sc);
@@ -766,8 +771,14 @@ static int scenario_from_text(char *text, size_t len, const char *name, const ch
         rc = agora_error_set(err, AGORA_ENOMEM, name, "out of memory");
         goto done;
     }
+    if (hooks)
+        sc->hooks = *hooks;
     if ((rc = agora__yaml_parse(text, len, name, &sc->raw, &sc->locs, err)) != 0)
         goto done;
+    if (model && json_is_object(sc->raw) && json_object_set(sc->raw, "model", (json_t *)model) != 0) {
+        rc = agora_error_set(err, AGORA_ENOMEM, name, "out of memory");
+        goto done;
+    }
     agora_error e;
     agora_scenario_errors merrs;
     memset(&merrs, 0, sizeof merrs);
@@ -797,8 +808,9 @@ done:
     return rc;
 }
 
-static int parse_text(const char *text, size_t len, const char *name, const char *base_dir, agora_scenario **out,
-                      agora_error *err, agora_scenario_errors *errs)
+static int parse_text(const char *text, size_t len, const char *name, const char *base_dir,
+                      const agora__rules_hooks *hooks, const json_t *model, agora_scenario **out, agora_error *err,
+                      agora_scenario_errors *errs)
 {
     *out = NULL;
     if (!name)
@@ -811,16 +823,17 @@ static int parse_text(const char *text, size_t len, const char *name, const char
     if (len)
         memcpy(copy, text, len);
     copy[len] = '\0';
-    return scenario_from_text(copy, len, name, base_dir, out, err, errs);
+    return scenario_from_text(copy, len, name, base_dir, hooks, model, out, err, errs);
 }
 
 int agora_scenario_parse(const char *text, size_t len, const char *name, const char *base_dir, agora_scenario **out,
                          agora_error *err)
 {
-    return parse_text(text, len, name, base_dir, out, err, NULL);
+    return parse_text(text, len, name, base_dir, NULL, NULL, out, err, NULL);
 }
 
-static int load_file(const char *path, agora_scenario **out, agora_error *err, agora_scenario_errors *errs)
+static int load_file(const char *path, const agora__rules_hooks *hooks, const json_t *model, agora_scenario **out,
+                     agora_error *err, agora_scenario_errors *errs)
 {
     char *text = NULL, *dir = NULL;
     size_t len = 0, cap = 0;
@@ -857,7 +870,7 @@ static int load_file(const char *path, agora_scenario **out, agora_error *err, a
         rc = agora_error_set(err, AGORA_ENOMEM, path, "out of memory");
         goto done;
     }
-    rc = scenario_from_text(text, len, path, dir, out, err, errs);
+    rc = scenario_from_text(text, len, path, dir, hooks, model, out, err, errs);
     text = NULL;
 done:
     fclose(f);
@@ -868,7 +881,15 @@ done:
 
 int agora_scenario_load(const char *path, agora_scenario **out, agora_error *err)
 {
-    return load_file(path, out, err, NULL);
+    return load_file(path, NULL, NULL, out, err, NULL);
+}
+
+int agora__scenario_open(const char *text, size_t len, const char *path, const agora__rules_hooks *hooks,
+                         const json_t *model, agora_scenario **out, agora_error *err)
+{
+    if (text)
+        return parse_text(text, len, path, NULL, hooks, model, out, err, NULL);
+    return load_file(path, hooks, model, out, err, NULL);
 }
 
 /* ---- overrides --------------------------------------------------------------------------------------------------- */
@@ -1424,7 +1445,7 @@ int agora_scenario_load_report(const char *path, agora_scenario **out, agora_sce
     agora_scenario *sc = NULL;
     if (errs)
         memset(errs, 0, sizeof *errs);
-    int rc = report_one(load_file(path, &sc, &err, errs), &err, errs);
+    int rc = report_one(load_file(path, NULL, NULL, &sc, &err, errs), &err, errs);
     hand_over(sc, out);
     return rc;
 }
@@ -1436,7 +1457,7 @@ int agora_scenario_parse_report(const char *text, size_t len, const char *name, 
     agora_scenario *sc = NULL;
     if (errs)
         memset(errs, 0, sizeof *errs);
-    int rc = report_one(parse_text(text, len, name, base_dir, &sc, &err, errs), &err, errs);
+    int rc = report_one(parse_text(text, len, name, base_dir, NULL, NULL, &sc, &err, errs), &err, errs);
     hand_over(sc, out);
     return rc;
 }

@@ -7,6 +7,7 @@
 
 #include "agora/agora.h"
 #include "core/internal.h"
+#include "rules/model.h"
 
 typedef struct mcp_world mcp_world;
 
@@ -29,6 +30,10 @@ struct agora_mcp {
     mcp_world **worlds; /* in creation order */
     int n_worlds;
     int64_t world_seq; /* worlds created so far, for the next "w<k>" */
+    const agora_model **models; /* the models this session defined, in order (models.c); the registry owns them */
+    int n_models;
+    agora__rules_hooks hooks; /* how every model a client names or defines is resolved (models.c) */
+    char model_file[4096];    /* the model file a client's path named last (its errors hide non-models' text) */
 };
 
 /* One tools/call in progress. */
@@ -54,7 +59,9 @@ int agora__mcp_bad_args(mcp_call *call, agora_error *err, const char *where, con
 #endif
     ;
 
-/* A scenario from the arguments {scenario: YAML text} or {path: file}, with the `set` overrides and then `extra`
+/* A scenario from the arguments {scenario: YAML text} or {path: file} (and {model: a name, path or definition} in
+ * place of its model; a definition is defined for the session first), its model resolved through the session's
+ * hooks (models.c), with the `set` overrides and then `extra`
  * (may be NULL; "steps=10") applied together, and every file it makes the library read checked against the read
  * roots (a `path` before it is opened). Errors from the scenario are tool errors, and those about a `path` file
  * show none of its text; giving both or neither is invalid arguments. own_output (may be NULL) receives the
@@ -75,6 +82,7 @@ json_t *agora__mcp_number(double v);
 
 /* The tools, by name. */
 int agora__mcp_list_models(mcp_call *call, const json_t *args, json_t **out, agora_error *err);
+int agora__mcp_validate_model(mcp_call *call, const json_t *args, json_t **out, agora_error *err);
 int agora__mcp_create_world(mcp_call *call, const json_t *args, json_t **out, agora_error *err);
 int agora__mcp_advance_world(mcp_call *call, const json_t *args, json_t **out, agora_error *err);
 int agora__mcp_get_metrics(mcp_call *call, const json_t *args, json_t **out, agora_error *err);
@@ -89,6 +97,16 @@ int agora__mcp_delete_world(mcp_call *call, const json_t *args, json_t **out, ag
 int agora__mcp_simulate_mechanics(mcp_call *call, const json_t *args, json_t **out, agora_error *err);
 int agora__mcp_simulate_mixed(mcp_call *call, const json_t *args, json_t **out, agora_error *err);
 int agora__mcp_simulate_interactions(mcp_call *call, const json_t *args, json_t **out, agora_error *err);
+
+/* ---- models (models.c) ---- */
+
+/* Sets up srv->hooks, which every scenario and definition from a client is resolved with; frees the session's table. */
+void agora__mcp_models_init(agora_mcp *srv);
+void agora__mcp_models_free(agora_mcp *srv);
+
+/* Defines a client's model definition (an object, or {define: {...}}) for this session (see models.c: names, the
+ * session's limit). On failure err's message lists the definition's errors (the first few) and says how many. */
+int agora__mcp_define(mcp_call *call, const json_t *def, const agora_model **out, agora_error *err);
 
 /* Frees every world (server shutdown). */
 void agora__mcp_free_worlds(agora_mcp *srv);
@@ -141,6 +159,10 @@ void agora__mcp_release_output(const char *path);
  * drops what the file holds (values; a non-scenario's keys; a syntax error's context). Errors about overrides are
  * left alone. */
 void agora__mcp_hide_content(agora_error *err, const char *file, const char *shown);
+
+/* The same for an error about the model file `file` (its real path) a client named by path: a file that holds a
+ * model definition keeps its errors; any other says only that it is not one. */
+void agora__mcp_hide_model_content(agora_error *err, const char *file);
 
 /* Drops the quoted line of an edge-list file's error ("..., got \"...\""). */
 void agora__mcp_hide_quoted_line(agora_error *err);

@@ -746,7 +746,22 @@ static const char *plain_syntax(const char *msg)
     return s;
 }
 
+static void hide(agora_error *err, const char *file, const char *shown, int model);
+
 void agora__mcp_hide_content(agora_error *err, const char *file, const char *shown)
+{
+    hide(err, file, shown, 0);
+}
+
+void agora__mcp_hide_model_content(agora_error *err, const char *file)
+{
+    hide(err, file, file, 1);
+}
+
+/* model: the file was named as a model file: one that holds a model definition (a mapping with vars or rules) has
+ * its errors shown as they are (they are about the definition the client chose to use), anything else says only
+ * that it is not one. */
+static void hide(agora_error *err, const char *file, const char *shown, int model)
 {
     if (!err || strcmp(err->where, file) != 0)
         return; /* about an override (the client's own text), or not about this file */
@@ -771,7 +786,7 @@ void agora__mcp_hide_content(agora_error *err, const char *file, const char *sho
     char msg[sizeof err->msg];
     if (!text) {
         /* too large to look at again, or gone since: say only where */
-        snprintf(msg, sizeof msg, "not a valid scenario (the file's text is not shown)");
+        snprintf(msg, sizeof msg, "not a valid %s (the file's text is not shown)", model ? "model file" : "scenario");
     } else if (!parsed) {
         const char *plain = err->code == AGORA_EPARSE ? plain_syntax(err->msg) : NULL;
         if (plain)
@@ -779,13 +794,21 @@ void agora__mcp_hide_content(agora_error *err, const char *file, const char *sho
         else
             snprintf(msg, sizeof msg, "not valid YAML or JSON (the file's text is not shown)");
     } else if (!root) {
-        snprintf(msg, sizeof msg, "not a scenario: the file is empty");
+        snprintf(msg, sizeof msg, "not a %s: the file is empty", model ? "model definition" : "scenario");
         err->line = err->column = 0;
     } else if (!json_is_object(root)) {
         snprintf(msg, sizeof msg,
-                 "not a scenario: the file holds %s, where a scenario is a mapping of keys (model, space, params, "
-                 "steps, ...); its text is not shown",
+                 model ? "not a model definition: the file holds %s, where a definition is a mapping (name, params, "
+                         "vars, rules, metrics, ...); its text is not shown"
+                       : "not a scenario: the file holds %s, where a scenario is a mapping of keys (model, space, "
+                         "params, steps, ...); its text is not shown",
                  agora__json_kind(root));
+        err->line = err->column = 1;
+    } else if (model && (json_object_get(root, "vars") || json_object_get(root, "rules"))) {
+        snprintf(msg, sizeof msg, "%s", err->msg); /* a model definition's own errors */
+    } else if (model) {
+        snprintf(msg, sizeof msg,
+                 "not a model definition: a mapping without vars or rules; its keys and values are not shown");
         err->line = err->column = 1;
     } else if (!json_object_get(root, "model") && !json_object_get(root, "mode")) {
         snprintf(msg, sizeof msg,

@@ -56,6 +56,16 @@ enum {
     "\"llm\": {\"type\": \"object\", \"description\": \"LLM settings merged into the scenario's llm block, e.g."       \
     " {provider: openai|ollama, model, base_url}\"}"
 
+#define S_MODEL_DEF                                                                                                    \
+    "{\"type\": \"object\", \"description\": \"a model definition in the rule language, the mapping a "                \
+    "models/*.yaml file holds: {name, summary, params: {p: {type: real, default, min, max}}, vars: {state: "           \
+    "{values: [S, I, R], init: S, place: {I: initial}}}, rules: {state: <expression>}, metrics: {m: <expression>}, "   \
+    "actions: {...}} (or {define: {...}}); check it first with validate_model. Once defined, the session can use "     \
+    "it by its name\"}"
+#define S_MODEL                                                                                                        \
+    "\"model\": {\"oneOf\": [{\"type\": \"string\", \"minLength\": 1, \"description\": \"a model's name (see "         \
+    "list_models) or a model file's path inside the read roots\"}, " S_MODEL_DEF "]}"
+
 /* Tool annotations (MCP 2025-03-26): hints a client shows or acts on. Read-only tools change nothing; destructive
  * ones may replace what exists (agents' state, a world, the state a restore replaces); idempotent ones have no
  * further effect when repeated with the same arguments; open-world ones may call an outside service (an LLM). The
@@ -86,8 +96,9 @@ static const mcp_tool mcp_tools[] = {
      "Runs a mechanics scenario (rule-based agents on a grid or network: SIR epidemics, opinion dynamics, markets) "
      "to the end and writes its HDF5 run file. Give the scenario as YAML text or a file path, with overrides. Returns "
      "the final value and peak of every metric, the metrics over time (at most about 100 points) and the file's "
-     "path. Personas, if the scenario has any, use their rule policies.",
-     "{\"type\": \"object\", \"properties\": {" S_SCENARIO ","
+     "path. Personas, if the scenario has any, use their rule policies. model (a name, or a model definition object) "
+     "replaces the scenario's model; a scenario text may also define one inline as model: {define: {...}}.",
+     "{\"type\": \"object\", \"properties\": {" S_SCENARIO "," S_MODEL ","
      "\"steps\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": %lld},"
      "\"seed\": {\"type\": \"integer\", \"minimum\": 0},"
      "\"output\": " S_OUTPUT "},"
@@ -96,8 +107,9 @@ static const mcp_tool mcp_tools[] = {
     {"simulate_mixed", "Run a scenario with LLM personas",
      "Runs a mixed scenario: LLM personas (a health minister, a central bank, ...) decide every few steps and their "
      "validated actions steer the mechanical population. Like simulate_mechanics, plus every persona decision. "
-     "offline: true uses the personas' rule policies instead of the LLM; llm overrides the scenario's LLM settings.",
-     "{\"type\": \"object\", \"properties\": {" S_SCENARIO ","
+     "offline: true uses the personas' rule policies instead of the LLM; llm overrides the scenario's LLM settings; "
+     "model (a name, or a model definition object) replaces the scenario's model.",
+     "{\"type\": \"object\", \"properties\": {" S_SCENARIO "," S_MODEL ","
      "\"steps\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": %lld},"
      "\"seed\": {\"type\": \"integer\", \"minimum\": 0},"
      "\"output\": " S_OUTPUT ","
@@ -122,18 +134,44 @@ static const mcp_tool mcp_tools[] = {
      "\"additionalProperties\": false}",
      agora__mcp_simulate_interactions, NULL, A_OPEN_WORLD},
     {"list_models", "List the models",
-     "Lists the built-in models: their parameters (type, default, range), metrics, per-agent fields, the spaces they "
-     "run on and their actions with JSON Schemas; and the server's limits.",
+     "Lists the models: their parameters (type, default, range), metrics, per-agent fields, the spaces they run on "
+     "and their actions with JSON Schemas; and the server's limits. origin says where each comes from: builtin, "
+     "plugin, rules (a rule-language model file of the server) or session (defined by this client, e.g. through "
+     "create_world's model; usable by its name for the rest of the session).",
      "{\"type\": \"object\", \"properties\": {\"model\": {\"type\": \"string\", \"description\": \"only this "
      "model\"}}, \"additionalProperties\": false}",
-     agora__mcp_list_models, NULL, A_READ_ONLY | A_IDEMPOTENT},
+     agora__mcp_list_models,
+     "{\"type\": \"object\", \"properties\": {\"models\": {\"type\": \"array\", \"items\": {\"type\": \"object\","
+     " \"properties\": {\"name\": {\"type\": \"string\"}, \"origin\": {\"enum\": [\"builtin\", \"plugin\", "
+     "\"rules\", \"session\"]}, \"hash\": {\"type\": \"string\"}}, \"required\": [\"name\", \"origin\"]}},"
+     " \"limits\": {\"type\": \"object\"}}, \"required\": [\"models\", \"limits\"]}",
+     A_READ_ONLY | A_IDEMPOTENT},
+    {"validate_model", "Check a model definition",
+     "Checks a model definition in the rule language (as an object, or as YAML text) without running or keeping it, "
+     "and returns every error found in one pass, each with its key path (e.g. rules.state), its line and column "
+     "(text only) and a message that often suggests the fix (did you mean ...?). ok: true comes with the model as "
+     "list_models would describe it. An invalid definition is a normal result (ok: false), not a failed call. The "
+     "language: see the README's 'Writing a model' or list_models' rule models, e.g. sir_rules.",
+     "{\"type\": \"object\", \"properties\": {\"definition\": " S_MODEL_DEF ","
+     "\"text\": {\"type\": \"string\", \"minLength\": 1, \"maxLength\": 1048576, \"description\": \"the "
+     "definition as YAML (or JSON) text, as a model file holds it\"}},"
+     "\"additionalProperties\": false}",
+     agora__mcp_validate_model,
+     "{\"type\": \"object\", \"properties\": {\"ok\": {\"type\": \"boolean\"}, \"model\": {\"type\": \"object\"},"
+     " \"hash\": {\"type\": \"string\"}, \"errors\": {\"type\": \"array\", \"items\": {\"type\": \"object\","
+     " \"properties\": {\"path\": {\"type\": \"string\"}, \"line\": {\"type\": \"integer\"}, \"col\": "
+     "{\"type\": \"integer\"}, \"message\": {\"type\": \"string\"}}, \"required\": [\"path\", \"message\"]}},"
+     " \"more\": {\"type\": \"string\"}}, \"required\": [\"ok\"]}",
+     A_READ_ONLY | A_IDEMPOTENT},
     {"create_world", "Create a live world",
      "Creates a world that stays alive between calls, at step 0: from a scenario (YAML text or path, with "
      "overrides), or from inline fields model, space ({kind: grid, width, height} | {kind: graph, generator: "
-     "watts_strogatz, n, k, p} | {kind: mixed, n} ...), params and seed. Scheduled interventions of a scenario are "
-     "applied when their step comes. Returns the world id and its metrics at step 0.",
-     "{\"type\": \"object\", \"properties\": {" S_SCENARIO ","
-     "\"model\": {\"type\": \"string\", \"minLength\": 1}, \"space\": {\"type\": \"object\"},"
+     "watts_strogatz, n, k, p} | {kind: mixed, n} ...), params and seed. model is a model's name or a model "
+     "definition (an object in the rule language: name, params, vars, rules, metrics, actions), which this session "
+     "can then use by its name; with a scenario, model replaces the scenario's model. Scheduled interventions of a "
+     "scenario are applied when their step comes. Returns the world id and its metrics at step 0.",
+     "{\"type\": \"object\", \"properties\": {" S_SCENARIO "," S_MODEL ","
+     "\"space\": {\"type\": \"object\"},"
      "\"params\": {\"type\": \"object\"}, \"seed\": {\"type\": \"integer\", \"minimum\": 0},"
      "\"threads\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 1024},"
      "\"name\": {\"type\": \"string\", \"minLength\": 1, \"maxLength\": 60, \"description\": \"the world's id "
@@ -365,9 +403,10 @@ json_t *agora__mcp_stopped(const agora_mcp *srv)
 
 json_t *agora__mcp_limits_json(const agora_mcp *srv)
 {
-    json_t *o = json_pack("{s:I, s:I, s:i, s:i, s:f}", "max_agents", (json_int_t)srv->lim.max_agents, "max_steps",
-                          (json_int_t)srv->lim.max_steps, "max_worlds", srv->lim.max_worlds, "max_snapshots",
-                          srv->lim.max_snapshots, "max_wall_s", srv->lim.max_wall_s);
+    json_t *o = json_pack("{s:I, s:I, s:i, s:i, s:f, s:i, s:i}", "max_agents", (json_int_t)srv->lim.max_agents,
+                          "max_steps", (json_int_t)srv->lim.max_steps, "max_worlds", srv->lim.max_worlds,
+                          "max_snapshots", srv->lim.max_snapshots, "max_wall_s", srv->lim.max_wall_s, "max_models",
+                          srv->lim.max_models, "models_defined", srv->n_models);
     agora__mcp_places_add(srv, o);
     return o;
 }
@@ -388,10 +427,12 @@ static json_t *initialize(agora_mcp *srv, const json_t *params)
         "personas steering a population), simulate_interactions (LLM actors in rounds). Experiments: "
         "create_world, then advance_world, get_metrics, get_agent_state / set_agent_state, apply_action, "
         "snapshot_world / restore_world, copy_world. list_models tells the parameters, metrics and actions. "
+        "New models: write a definition in the rule language, check it with validate_model, then pass it as "
+        "create_world's model (or simulate_*'s); the session knows it by its name from then on. "
         "Limits: %lld agents per world, %lld steps per call, %d worlds, %d snapshots per world, %g s per "
-        "call.",
+        "call, %d model definitions.",
         (long long)srv->lim.max_agents, (long long)srv->lim.max_steps, srv->lim.max_worlds, srv->lim.max_snapshots,
-        srv->lim.max_wall_s);
+        srv->lim.max_wall_s, srv->lim.max_models);
     agora__mcp_places_describe(srv, &ins);
     json_t *r = json_pack("{s:s, s:{s:{s:b}}, s:{s:s, s:s, s:s}, s:s}", "protocolVersion", version, "capabilities",
                           "tools", "listChanged", 0, "serverInfo", "name", "agora", "title", "agora simulations",
@@ -549,6 +590,9 @@ int agora_mcp_create(const agora_mcp_options *opt, agora_mcp_write_fn write, voi
         srv->lim.max_snapshots = 16;
     if (!(srv->lim.max_wall_s > 0))
         srv->lim.max_wall_s = 300;
+    if (srv->lim.max_models <= 0 || srv->lim.max_models > AGORA_RULES_MAX_MODELS / 2)
+        srv->lim.max_models = srv->lim.max_models <= 0 ? 32 : AGORA_RULES_MAX_MODELS / 2;
+    agora__mcp_models_init(srv);
     srv->threads = opt->threads;
     if (opt->logger)
         srv->logger = *opt->logger;
@@ -575,6 +619,7 @@ void agora_mcp_destroy(agora_mcp *srv)
     if (!srv)
         return;
     agora__mcp_free_worlds(srv);
+    agora__mcp_models_free(srv);
     json_decref(srv->tools);
     json_decref(srv->schemas);
     agora__mcp_places_free(srv);

@@ -1,5 +1,6 @@
-/* agora — the MCP server's one-shot tools: list_models, simulate_mechanics, simulate_mixed (agora_run) and
- * simulate_interactions (agora_interact_run), and the scenario loading they share with create_world.
+/* agora — the MCP server's one-shot tools: simulate_mechanics, simulate_mixed (agora_run) and simulate_interactions
+ * (agora_interact_run), and the scenario loading they share with create_world (its model resolved through the
+ * session's hooks, models.c).
  *
  * A run writes its HDF5 file under the server's output directory: by the name the call gives (`output`, or an
  * output.path in its own scenario text or `set` overrides; a scenario file's output.path is the CLI's and is not
@@ -57,13 +58,28 @@ int agora__mcp_scenario(mcp_call *call, const json_t *args, const char *const *e
     agora_scenario *sc = NULL;
     char real[PATH_MAX] = "";
     int rc;
+    /* the call's own model (a name, a path or a definition) in place of the scenario's */
+    const json_t *model_arg = json_object_get(args, "model");
+    json_t *model = NULL;
+    if (json_is_object(model_arg)) {
+        const agora_model *defined = NULL;
+        if ((rc = agora__mcp_define(call, model_arg, &defined, err)) != 0)
+            return rc;
+        model = json_string(defined->name); /* this session's name for it */
+    } else if (model_arg) {
+        model = json_incref((json_t *)model_arg);
+    }
+    call->srv->model_file[0] = '\0';
     if (text) {
-        rc = agora_scenario_parse(text, strlen(text), "scenario", NULL, &sc, err);
+        rc = agora__scenario_open(text, strlen(text), "scenario", &call->srv->hooks, model, &sc, err);
     } else if ((rc = agora__mcp_read_path(call->srv, path, NULL, "path", real, err)) == 0) {
         /* the file that was checked, by its real path; errors about it show none of its text */
-        if ((rc = agora_scenario_load(real, &sc, err)) != 0)
+        if ((rc = agora__scenario_open(NULL, 0, real, &call->srv->hooks, model, &sc, err)) != 0)
             agora__mcp_hide_content(err, real, path);
     }
+    json_decref(model);
+    if (rc != 0 && call->srv->model_file[0])
+        agora__mcp_hide_model_content(err, call->srv->model_file); /* a model file the client named by path */
     if (rc != 0)
         return rc;
     /* the output.path the client's own words give: its scenario text's, or one its overrides change */
@@ -89,6 +105,8 @@ int agora__mcp_scenario(mcp_call *call, const json_t *args, const char *const *e
     free(all);
     if (rc != 0 && !text)
         agora__mcp_hide_content(err, real, path);
+    if (rc != 0 && call->srv->model_file[0])
+        agora__mcp_hide_model_content(err, call->srv->model_file);
     if (rc == 0)
         rc = agora__mcp_check_reads(call->srv, sc, err);
     if (rc == 0)
@@ -185,31 +203,6 @@ static int place_run_file(mcp_call *call, const json_t *args, agora_scenario *sc
         path[0] = '\0';
     }
     return rc;
-}
-
-/* ---- list_models ----------------------------------------------------------------------------------------------- */
-
-int agora__mcp_list_models(mcp_call *call, const json_t *args, json_t **out, agora_error *err)
-{
-    const char *only = json_string_value(json_object_get(args, "model"));
-    int n;
-    const agora_model *const *all = agora_models(&n);
-    json_t *list = json_array();
-    agora__buf names = {0};
-    for (int i = 0; i < n; i++) {
-        agora__buf_add(&names, "%s%s", i ? ", " : "", all[i]->name);
-        if (!only || strcmp(only, all[i]->name) == 0)
-            json_array_append_new(list, agora_model_describe(all[i]));
-    }
-    if (only && json_array_size(list) == 0) {
-        json_decref(list);
-        agora_error_set(err, AGORA_ENOTFOUND, "model", "no model \"%s\" (models: %s)", only, names.s ? names.s : "");
-        free(names.s);
-        return err->code;
-    }
-    free(names.s);
-    *out = json_pack("{s:o, s:o}", "models", list, "limits", agora__mcp_limits_json(call->srv));
-    return 0;
 }
 
 /* ---- simulate_mechanics and simulate_mixed --------------------------------------------------------------------- */

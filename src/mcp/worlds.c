@@ -294,10 +294,10 @@ static int creation_scenario(mcp_call *call, const json_t *args, agora_scenario 
         extra[n_extra++] = seed;
     }
     if (has_scenario) {
-        if (model || json_object_get(args, "space") || json_object_get(args, "params"))
-            return agora__mcp_bad_args(call, err, "model",
-                                       "give either a scenario (scenario or path, with set) or "
-                                       "model, space and params, not both");
+        if (json_object_get(args, "space") || json_object_get(args, "params"))
+            return agora__mcp_bad_args(call, err, "space",
+                                       "give either a scenario (scenario or path, with set, and model to replace "
+                                       "its model) or model, space and params, not both");
         return agora__mcp_scenario(call, args, extra, n_extra, sc, NULL, err);
     }
     if (!model || !json_object_get(args, "space"))
@@ -306,8 +306,13 @@ static int creation_scenario(mcp_call *call, const json_t *args, agora_scenario 
                                    "and a space (see list_models)");
     if (json_object_get(args, "set"))
         return agora__mcp_bad_args(call, err, "set", "set applies to a scenario; with model and space, give params");
-    json_t *cfg =
-        json_pack("{s:s, s:O, s:O}", "name", "world", "model", model, "space", json_object_get(args, "space"));
+    const agora_model *defined = NULL;
+    int rc;
+    if (json_is_object(model) && (rc = agora__mcp_define(call, model, &defined, err)) != 0)
+        return rc; /* every error of the definition, not only the first */
+    json_t *cfg = json_pack("{s:s, s:o, s:O}", "name", "world", "model",
+                            defined ? json_string(defined->name) : json_incref((json_t *)model), "space",
+                            json_object_get(args, "space"));
     if (json_object_get(args, "params"))
         json_object_set(cfg, "params", json_object_get(args, "params"));
     if (json_object_get(args, "seed"))
@@ -316,8 +321,11 @@ static int creation_scenario(mcp_call *call, const json_t *args, agora_scenario 
     json_decref(cfg);
     if (!text)
         return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
-    int rc = agora_scenario_parse(text, strlen(text), "create_world", NULL, sc, err);
+    call->srv->model_file[0] = '\0';
+    rc = agora__scenario_open(text, strlen(text), "create_world", &call->srv->hooks, NULL, sc, err);
     free(text);
+    if (rc != 0 && call->srv->model_file[0])
+        agora__mcp_hide_model_content(err, call->srv->model_file); /* a model file the client named by path */
     if (rc == 0 && (rc = agora__mcp_check_reads(call->srv, *sc, err)) != 0) {
         agora_scenario_destroy(*sc);
         *sc = NULL;

@@ -1424,7 +1424,7 @@ const agora_model *agora__rules_find(const char *name)
     const agora_model *r = NULL;
     pthread_mutex_lock(&reg_lock);
     for (int i = n_registry; i-- > 0 && !r && name;)
-        if (strcmp(registry[i]->name, name) == 0)
+        if (registry[i]->listed && strcmp(registry[i]->name, name) == 0)
             r = &registry[i]->m;
     pthread_mutex_unlock(&reg_lock);
     return r;
@@ -1442,12 +1442,17 @@ const agora_model **agora__rules_list(int *count)
     return list;
 }
 
-/* Interns m: returns the model already defined with the same hash (freeing m), or m, registered. */
-static int intern(agora__rules_model *m, const agora_model **out, agora_error *err)
+void agora__rules_free(agora__rules_model *m)
+{
+    model_free(m);
+}
+
+int agora__rules_intern(agora__rules_model *m, int listed, const agora_model **out, agora_error *err)
 {
     pthread_mutex_lock(&reg_lock);
     for (int i = 0; i < n_registry; i++)
         if (strcmp(registry[i]->hash, m->hash) == 0) {
+            registry[i]->listed |= listed;
             *out = &registry[i]->m;
             pthread_mutex_unlock(&reg_lock);
             model_free(m);
@@ -1456,9 +1461,11 @@ static int intern(agora__rules_model *m, const agora_model **out, agora_error *e
     if (n_registry == AGORA_RULES_MAX_MODELS) {
         pthread_mutex_unlock(&reg_lock);
         model_free(m);
+        *out = NULL;
         return agora_error_set(err, AGORA_ERANGE, "model", "this process has defined %d models, the most it keeps",
                                AGORA_RULES_MAX_MODELS);
     }
+    m->listed = listed;
     registry[n_registry++] = m;
     *out = &m->m;
     pthread_mutex_unlock(&reg_lock);
@@ -1467,8 +1474,8 @@ static int intern(agora__rules_model *m, const agora_model **out, agora_error *e
 
 /* ---- the whole definition -------------------------------------------------------------------------------------- */
 
-int agora__rules_define(const json_t *def, const void *locs, const char *prefix, const char *file, const char *text,
-                        const char *stem, const agora_model **out, agora_error *err, agora_scenario_errors *errs)
+int agora__rules_build(const json_t *def, const void *locs, const char *prefix, const char *file, const char *text,
+                       const char *stem, agora__rules_model **out, agora_error *err, agora_scenario_errors *errs)
 {
     static const char *const keys[] = {"name",  "summary", "doc",     "spaces",  "params",  "vars", "rules",
                                        "pairs", "moves",   "metrics", "actions", "observe", NULL};
@@ -1580,12 +1587,7 @@ int agora__rules_define(const json_t *def, const void *locs, const char *prefix,
         }
         json_decref(s);
     }
-    agora_error e;
-    if (intern(m, out, &e) != 0) {
-        m = NULL;
-        add(&d, &e);
-        goto done;
-    }
+    *out = m;
     m = NULL;
 done:
     model_free(m);
@@ -1596,6 +1598,37 @@ done:
         return d.first.code;
     }
     return 0;
+}
+
+int agora__rules_define(const json_t *def, const void *locs, const char *prefix, const char *file, const char *text,
+                        const char *stem, const agora__rules_hooks *hooks, const agora_model **out, agora_error *err,
+                        agora_scenario_errors *errs)
+{
+    agora__rules_model *m = NULL;
+    *out = NULL;
+    int rc = agora__rules_build(def, locs, prefix, file, text, stem, &m, err, errs);
+    if (rc != 0)
+        return rc;
+    agora_error e;
+    if (hooks && hooks->defined) {
+        if ((rc = hooks->defined(hooks->ud, m, out, &e)) == 0)
+            return 0;
+        /* about the definition's name: located there */
+        dctx d = {
+            .locs = locs, .prefix = prefix ? prefix : "", .file = file ? file : "<model>", .text = text, .errs = errs};
+        fail(&d, "name", 0, rc, "%s", e.msg);
+        if (err)
+            *err = d.first;
+        *out = NULL;
+        return rc;
+    }
+    if ((rc = agora__rules_intern(m, 1, out, &e)) != 0) {
+        dctx d = {.errs = errs};
+        add(&d, &e);
+        if (err)
+            *err = e;
+    }
+    return rc;
 }
 
 /* ---- files and names ------------------------------------------------------------------------------------------- */
@@ -1637,7 +1670,9 @@ static char *read_all(const char *path, size_t *len, agora_error *err)
     return buf;
 }
 
-int agora__rules_load(const char *path, const agora_model **out, agora_error *err, agora_scenario_errors *errs)
+/* agora__rules_load, the definition given to hooks (may be NULL) rather than the registry. */
+static int load_with(const char *path, const agora__rules_hooks *hooks, const agora_model **out, agora_error *err,
+                     agora_scenario_errors *errs)
 {
     size_t len = 0;
     agora_error e;
@@ -1666,12 +1701,17 @@ int agora__rules_load(const char *path, const agora_model **out, agora_error *er
         char *dot = strrchr(stem, '.');
         if (dot && dot != stem)
             *dot = '\0';
-        rc = agora__rules_define(root, locs, "", path, text, stem, out, err, errs);
+        rc = agora__rules_define(root, locs, "", path, text, stem, hooks, out, err, errs);
     }
     json_decref(root);
     agora__locmap_free(locs);
     free(text);
     return rc;
+}
+
+int agora__rules_load(const char *path, const agora_model **out, agora_error *err, agora_scenario_errors *errs)
+{
+    return load_with(path, NULL, out, err, errs);
 }
 
 static int file_exists(const char *p)
@@ -1770,7 +1810,8 @@ void agora__rules_dir_names(const char *base_dir, char *buf, size_t size)
 }
 
 int agora__rules_resolve(const json_t *v, const char *base_dir, const void *locs, const char *path, const char *file,
-                         const char *text, const agora_model **out, agora_error *err, agora_scenario_errors *errs)
+                         const char *text, const agora__rules_hooks *hooks, const agora_model **out, agora_error *err,
+                         agora_scenario_errors *errs)
 {
     *out = NULL;
     if (json_is_object(v)) {
@@ -1785,12 +1826,14 @@ int agora__rules_resolve(const json_t *v, const char *base_dir, const void *locs
         }
         char prefix[256];
         snprintf(prefix, sizeof prefix, "%s.define", path);
-        return agora__rules_define(def, locs, prefix, file, text, NULL, out, err, errs);
+        return agora__rules_define(def, locs, prefix, file, text, NULL, hooks, out, err, errs);
     }
     const char *s = json_string_value(v);
     if (!s)
         return AGORA_ENOTFOUND;
-    const agora_model *m = agora_model_find(s);
+    const agora_model *m = hooks && hooks->find ? hooks->find(hooks->ud, s) : NULL;
+    if (!m)
+        m = agora_model_find(s);
     if (m) {
         *out = m;
         return 0;
@@ -1804,9 +1847,26 @@ int agora__rules_resolve(const json_t *v, const char *base_dir, const void *locs
             snprintf(full, sizeof full, "%s", s);
         else
             snprintf(full, sizeof full, "%s/%s", base_dir, s);
-        return agora__rules_load(full, out, err, errs);
+        if (hooks && hooks->may_read) {
+            char real[4096];
+            agora_error e;
+            int rc = hooks->may_read(hooks->ud, full, real, &e);
+            if (rc != 0) {
+                /* where the scenario names the file */
+                dctx d = {.locs = locs, .prefix = "", .file = file, .text = text, .errs = errs};
+                fail(&d, path, 0, rc, "%s", e.msg);
+                if (err)
+                    *err = d.first;
+                return rc;
+            }
+            snprintf(full, sizeof full, "%s", real);
+        }
+        return load_with(full, hooks, out, err, errs);
     }
-    if (!agora__ident_ok(s) || find_model_file(s, base_dir, full, sizeof full, tried, sizeof tried) != 0)
+    /* with hooks (a server), the model directories are the server's own, not those beside the client's scenario */
+    const int hooked = hooks && (hooks->may_read || hooks->find || hooks->defined);
+    if (!agora__ident_ok(s) ||
+        find_model_file(s, hooked ? NULL : base_dir, full, sizeof full, tried, sizeof tried) != 0)
         return AGORA_ENOTFOUND;
-    return agora__rules_load(full, out, err, errs);
+    return agora__rules_load(full, out, err, errs); /* the model directories' files: listed by name */
 }

@@ -111,6 +111,7 @@ typedef struct agora__rules_model {
     int uses_nb;        /* some expression reads neighbours */
     char nb_where[512]; /* the first such expression, for the mixed-space error */
     char *origin;       /* the file it came from, or "inline" */
+    int listed;         /* found by name (agora__rules_find); 0: only by pointer (a definition a server client made) */
     /* The rules compiled to C (native.c), built by the first world that runs the model (under a lock), then shared:
      * rule_fn[i] evaluates variable i's rule, natively or by the interpreter. */
     int native_state; /* 0 not built yet, 1 built */
@@ -130,15 +131,44 @@ typedef struct agora__rules_model {
  * ("native (cached ...)", "interpreter (...)"). */
 const char *agora__rules_native(const agora__rules_model *m);
 
-/* Checks a definition and returns its model (interned: the same definition gives the same pointer). `def` is the
- * definition's tree; `locs` (may be NULL) its positions with key paths under `prefix` ("" for a model file,
- * "model.define" inline in a scenario); `file` names the text for errors and `text` is that text (block scalars'
- * columns are found in it); `stem` is the default name (a file's stem; NULL: a name is required). The first error
- * goes to err (already located: where = file, line and column set); with errs, every error found (each rule,
- * metric, action is checked even after another failed), up to AGORA_SCENARIO_MAX_ERRORS.
- * Errors: AGORA_ESCHEMA, AGORA_EPARSE (an expression's syntax), AGORA_ENOMEM, AGORA_ERANGE (too many models). */
+/* How a program that resolves models for someone else (the MCP server, for a client it does not trust) takes part
+ * in resolving them; any member may be NULL (the library's own behaviour). */
+typedef struct agora__rules_hooks {
+    void *ud;
+    /* A model file named by a path is about to be read: 0 lets it, with the file to open written to real (4096
+     * bytes); else an error (the file is not read). Names found in the model directories are not asked about. */
+    int (*may_read)(void *ud, const char *path, char *real, agora_error *err);
+    /* A model name, looked up before the registry and the model directories: the model, or NULL to go on. */
+    const agora_model *(*find)(void *ud, const char *name);
+    /* A definition (inline, or in a file named by a path) that passed every check, in place of registering it by
+     * name: takes m (agora__rules_intern or agora__rules_free it) and writes the model to *out, or returns an error
+     * about the definition's name (a refused name, a limit) with err's message. */
+    int (*defined)(void *ud, struct agora__rules_model *m, const agora_model **out, agora_error *err);
+} agora__rules_hooks;
+
+/* Checks a definition and builds its model without registering it: *out is owned by the caller (agora__rules_free,
+ * or agora__rules_intern). `def` is the definition's tree; `locs` (may be NULL) its positions with key paths under
+ * `prefix` ("" for a model file, "model.define" inline in a scenario); `file` names the text for errors and `text`
+ * is that text (block scalars' columns are found in it); `stem` is the default name (a file's stem; NULL: a name is
+ * required). The first error goes to err (already located: where = file, line and column set); with errs, every
+ * error found (each rule, metric, action is checked even after another failed), up to AGORA_SCENARIO_MAX_ERRORS.
+ * Errors: AGORA_ESCHEMA, AGORA_EPARSE (an expression's syntax), AGORA_ENOMEM. */
+int agora__rules_build(const json_t *def, const void *locs, const char *prefix, const char *file, const char *text,
+                       const char *stem, agora__rules_model **out, agora_error *err, agora_scenario_errors *errs);
+
+/* Frees a model agora__rules_build made that was not interned (NULL is fine). */
+void agora__rules_free(agora__rules_model *m);
+
+/* Registers m (taken) in the process: *out is the model already registered with the same hash (m is freed; a
+ * listed request makes it listed), else m itself. `listed`: agora__rules_find finds it by name. Errors:
+ * AGORA_ERANGE when the process holds AGORA_RULES_MAX_MODELS models (m is freed). */
+int agora__rules_intern(agora__rules_model *m, int listed, const agora_model **out, agora_error *err);
+
+/* agora__rules_build, then agora__rules_intern (listed), or the hooks' `defined` when hooks has one. The same errors,
+ * and AGORA_ERANGE (too many models) or the hook's. */
 int agora__rules_define(const json_t *def, const void *locs, const char *prefix, const char *file, const char *text,
-                        const char *stem, const agora_model **out, agora_error *err, agora_scenario_errors *errs);
+                        const char *stem, const agora__rules_hooks *hooks, const agora_model **out, agora_error *err,
+                        agora_scenario_errors *errs);
 
 /* Reads a model file (YAML or JSON) and defines its model (the file's stem is the default name). */
 int agora__rules_load(const char *path, const agora_model **out, agora_error *err, agora_scenario_errors *errs);
@@ -146,7 +176,7 @@ int agora__rules_load(const char *path, const agora_model **out, agora_error *er
 /* The rule model a model is, or NULL (a built-in or plug-in). */
 const agora__rules_model *agora__rules_of(const agora_model *m);
 
-/* The most recently defined model of that name, or NULL. */
+/* The most recently defined listed model of that name, or NULL. */
 const agora_model *agora__rules_find(const char *name);
 
 /* Every defined model, oldest first; *count set. The array is a snapshot owned by the caller (free). */
@@ -155,9 +185,17 @@ const agora_model **agora__rules_list(int *count);
 /* Resolves a scenario's `model:` value: a registered name, a model file's path (relative to base_dir), a name found
  * as NAME.yaml (.yml, .json) in the model directories (base_dir/models, base_dir/../models, ./models, each directory
  * of $AGORA_MODEL_PATH, the installed share/agora/models), or {define: {...}} inline (located under `path` in the
- * scenario's locs and text). Errors are located (file:line:col). */
+ * scenario's locs and text). Errors are located (file:line:col). `hooks` may be NULL (see agora__rules_hooks); with
+ * hooks, names are looked up in the model directories without base_dir's (a server's are its own). */
 int agora__rules_resolve(const json_t *v, const char *base_dir, const void *locs, const char *path, const char *file,
-                         const char *text, const agora_model **out, agora_error *err, agora_scenario_errors *errs);
+                         const char *text, const agora__rules_hooks *hooks, const agora_model **out, agora_error *err,
+                         agora_scenario_errors *errs);
+
+/* agora_scenario_parse (text, named `path`; relative files against the working directory) or agora_scenario_load
+ * (text NULL: the file `path`), the scenario's model resolved with `hooks` (may be NULL), now and after every
+ * override, and `model` (may be NULL; not taken) in place of the text's model key. */
+int agora__scenario_open(const char *text, size_t len, const char *path, const agora__rules_hooks *hooks,
+                         const json_t *model, agora_scenario **out, agora_error *err);
 
 /* Appends to buf (a ", "-separated list of names) the models found as files in the model directories of base_dir
  * (see agora__rules_resolve), each once. */

@@ -54,13 +54,13 @@ const ANNOTATIONS = {
   snapshot_world: [false, false, false, false], restore_world: [false, true, true, false],
   copy_world: [false, false, false, false], delete_world: [false, true, true, false],
   simulate_mechanics: [false, false, false, false], simulate_mixed: [false, false, false, true],
-  simulate_interactions: [false, false, false, true],
+  simulate_interactions: [false, false, false, true], validate_model: [true, false, true, false],
 };
 
 const TOOLS = [
   "list_models", "create_world", "advance_world", "get_metrics", "get_agent_state", "set_agent_state",
   "apply_action", "snapshot_world", "restore_world", "copy_world", "list_worlds", "delete_world",
-  "simulate_mechanics", "simulate_mixed", "simulate_interactions",
+  "simulate_mechanics", "simulate_mixed", "simulate_interactions", "validate_model",
 ];
 
 // The server runs in the scratch directory (a relative path in a scenario lands there), with this process's
@@ -254,6 +254,20 @@ print(json.dumps({"status": status.decode() if isinstance(status, bytes) else st
   check(far.isError === true && /--allow-read/.test(far.content?.[0]?.text) && !/modelcontextprotocol/.test(far.content?.[0]?.text),
     `a scenario outside --allow-read: ${show(far)}`);
   console.log("ok: a run file outside --output-dir and a scenario outside --allow-read are refused");
+
+  // A model definition: validate_model's answer for a wrong one is a result the SDK checks against the tool's
+  // outputSchema (isError false, ok false, the error's key path and suggestion), and the fixed one runs as a world.
+  const def = { name: "sdk_flip", vars: { on: "bool" }, rules: { on: "not onn" }, metrics: { on_frac: "pop_mean(on)" } };
+  const v = await call("validate_model", { definition: def });
+  check(v.ok === false && v.errors?.length === 1 && v.errors[0].path === "rules.on" && /did you mean "on"/.test(v.errors[0].message),
+    `validate_model of a typo: ${show(v)}`);
+  def.rules.on = "not on";
+  check((await call("validate_model", { definition: def })).ok === true, "validate_model of the fixed definition");
+  const fw = await call("create_world", { model: def, space: { kind: "grid", width: 4, height: 4 }, name: "flip" });
+  check(fw.model === "sdk_flip" && fw.metrics.on_frac === 0, `create_world with a definition: ${show(fw)}`);
+  const fa = await call("advance_world", { world: "flip", steps: 1 });
+  check(fa.final.on_frac === 1, `the defined rule flips every agent: ${show(fa)}`);
+  console.log("ok: validate_model through the SDK, and a world of the model it checked");
 
   await client.close();
 }
