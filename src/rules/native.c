@@ -1124,10 +1124,10 @@ static void emit_ins(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k,
             FAULT_AT(pc, e);
             sb_printf(b,
                       " th%d = rx_thr31(sr%d); if ((uint64_t)kq%d <= %d) { tt%d[kq%d] = th%d; tv%d[kq%d] = 1; }\n"
-                      "Lk%d_%d:; { uint64_t bb = rx_at(bs%d, RX_DI(a));%s si%d = th%d == 0 ? 0 : rx_r31(bb) < "
-                      "th%d; }",
-                      pc, d, pc, RXN_POW_MAX, pc, pc, pc, pc, pc, b->body, pc, x,
-                      in->aux ? " bb = rx_at(bb, (uint64_t)nbj);" : "", d, pc, pc);
+                      "Lk%d_%d:; si%d = 0; if (th%d != 0) { uint64_t bb = rx_at(bs%d, RX_DI(a));%s si%d = "
+                      "rx_r31(bb) < th%d; }",
+                      pc, d, pc, RXN_POW_MAX, pc, pc, pc, pc, pc, b->body, pc, d, pc, x,
+                      in->aux ? " bb = rx_at(bb, (uint64_t)nbj);" : "", d, pc);
             break;
         }
         sb_printf(b, "{ uint64_t bb = rx_at(bs%d, RX_DI(a));%s ", x,
