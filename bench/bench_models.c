@@ -27,24 +27,6 @@
 #include "bench_util.h"
 #include "rules/model.h"
 
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static double load1(void)
-{
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1)
-            l = -1;
-        fclose(f);
-    }
-    return l;
-}
-
 static long rss_bytes(void)
 {
     long size = 0, resident = 0;
@@ -132,7 +114,7 @@ static void bench_model(const char *path, const bench_shared *o, long gw, long g
         }
         t[r] = bench_now() - t0;
     }
-    const double check_ms = median(t, o->reps) * 1e3, check_max = t[o->reps - 1] * 1e3;
+    const double check_ms = bench_median(t, o->reps) * 1e3, check_max = t[o->reps - 1] * 1e3;
     const agora__rules_model *rm = agora__rules_of(m);
 
     /* native code: cold into a fresh cache directory, then from that cache */
@@ -157,7 +139,7 @@ static void bench_model(const char *path, const bench_shared *o, long gw, long g
                 t[r] = bench_now() - t0;
                 agora__rx_native_free(nat);
             }
-            cached_ms = median(t, o->reps) * 1e3;
+            cached_ms = bench_median(t, o->reps) * 1e3;
         }
     }
     free(progs);
@@ -190,7 +172,7 @@ static void bench_model(const char *path, const bench_shared *o, long gw, long g
         double *rate = calloc((size_t)o->reps, sizeof *rate);
         for (int r = 0; r < o->reps; r++)
             rate[r] = step_rate(m, gw, gh, threads, o->steps);
-        const double med = median(rate, o->reps);
+        const double med = bench_median(rate, o->reps);
         printf("             threads=%d: %8.1f M agent-updates/s with metrics (min %.1f, max %.1f)\n", threads,
                med / 1e6, rate[0] / 1e6, rate[o->reps - 1] / 1e6);
         free(rate);
@@ -252,7 +234,7 @@ int main(int argc, char **argv)
     qsort(files, (size_t)nf, sizeof *files, cmp_str);
     printf("agora %s bench_models: %d model files in %s; %ldx%ld grid (or %ld mixed), %d steps, median of %d reps, "
            "load %.2f\n",
-           agora_version(), nf, dirp, gw, gh, gw * gh, o.steps, o.reps, load1());
+           agora_version(), nf, dirp, gw, gh, gw * gh, o.steps, o.reps, bench_load1());
     for (int i = 0; i < nf; i++) {
         bench_model(files[i], &o, gw, gh, cache_root);
         free(files[i]);
@@ -269,15 +251,15 @@ int main(int argc, char **argv)
         for (char *tt = strtok(list, ","); tt; tt = strtok(NULL, ",")) {
             const int threads = atoi(tt);
             double *rb = calloc((size_t)o.reps, sizeof *rb), *rr = calloc((size_t)o.reps, sizeof *rr);
-            const double l0 = load1();
+            const double l0 = bench_load1();
             for (int r = 0; r < o.reps; r++) { /* interleaved: drift in the machine's speed hits both alike */
                 rb[r] = step_rate(builtin, gw, gh, threads, o.steps);
                 rr[r] = step_rate(rules, gw, gh, threads, o.steps);
             }
-            const double mb = median(rb, o.reps), mr = median(rr, o.reps);
+            const double mb = bench_median(rb, o.reps), mr = bench_median(rr, o.reps);
             printf("SIR worlds, threads=%d (load %.2f before, %.2f after): built-in %.1f, sir_rules %.1f M "
                    "agent-updates/s with metrics: %.2fx\n",
-                   threads, l0, load1(), mb / 1e6, mr / 1e6, mr / mb);
+                   threads, l0, bench_load1(), mb / 1e6, mr / 1e6, mr / mb);
             free(rb);
             free(rr);
         }

@@ -125,25 +125,6 @@ static double run_builtin(const agora_space *sp, int threads, int steps)
     return rate;
 }
 
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
-    return v[n / 2];
-}
-
-/* The load average now (the machine is shared: every figure is printed with it). */
-static double load1(void)
-{
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1)
-            l = -1;
-        fclose(f);
-    }
-    return l;
-}
-
 int main(int argc, char **argv)
 {
     agora__omp_wait_policy(argv); /* the CLI's default wait policy (core/ompenv.h) */
@@ -211,7 +192,7 @@ int main(int argc, char **argv)
     snprintf(list, sizeof list, "%s", o.threads);
     for (char *t = strtok(list, ","); t; t = strtok(NULL, ",")) {
         const int threads = atoi(t);
-        const double load_before = load1();
+        const double load_before = bench_load1();
         for (int r = 0; r < o.reps; r++) { /* interleaved, so drift in the machine's speed hits all alike */
             rb[r] = run_builtin(sp, threads, o.steps);
             ri[r] = run(RUN_RULE, agora__rx_eval_range, prog, sp, threads, o.steps, 0.01, NULL);
@@ -220,8 +201,8 @@ int main(int argc, char **argv)
             li[r] = run(RUN_RULE, agora__rx_eval_range, life, sp, threads, o.steps, 0.3, NULL);
             ln[r] = run(RUN_RULE, life_native, life, sp, threads, o.steps, 0.3, NULL);
         }
-        const double mb = median(rb, o.reps), mi = median(ri, o.reps), mn = median(rn, o.reps);
-        const double mc = median(rc, o.reps), mli = median(li, o.reps), mln = median(ln, o.reps);
+        const double mb = bench_median(rb, o.reps), mi = bench_median(ri, o.reps), mn = bench_median(rn, o.reps);
+        const double mc = bench_median(rc, o.reps), mli = bench_median(li, o.reps), mln = bench_median(ln, o.reps);
         printf("threads=%d (load %.2f before, %.2f after), M agent-updates/s:\n"
                "  SIR built-in model   %8.1f (min %.1f, max %.1f)\n"
                "  SIR rule, interp.    %8.1f (min %.1f, max %.1f)  %.2fx built-in\n"
@@ -229,7 +210,7 @@ int main(int argc, char **argv)
                "  SIR plain C loop     %8.1f (min %.1f, max %.1f)  %.2fx built-in\n"
                "  Life rule, interp.   %8.1f (min %.1f, max %.1f)\n"
                "  Life rule, native    %8.1f (min %.1f, max %.1f)  %.2fx interpreter\n",
-               threads, load_before, load1(), mb / 1e6, rb[0] / 1e6, rb[o.reps - 1] / 1e6, mi / 1e6, ri[0] / 1e6,
+               threads, load_before, bench_load1(), mb / 1e6, rb[0] / 1e6, rb[o.reps - 1] / 1e6, mi / 1e6, ri[0] / 1e6,
                ri[o.reps - 1] / 1e6, mi / mb, mn / 1e6, rn[0] / 1e6, rn[o.reps - 1] / 1e6, mn / mb, mn / mi, mc / 1e6,
                rc[0] / 1e6, rc[o.reps - 1] / 1e6, mc / mb, mli / 1e6, li[0] / 1e6, li[o.reps - 1] / 1e6, mln / 1e6,
                ln[0] / 1e6, ln[o.reps - 1] / 1e6, mln / mli);

@@ -26,6 +26,26 @@ static inline int bench_cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The median of v[0 .. n) (sorted here, in place): the middle value, or the mean of the middle two. */
+static inline double bench_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* The 1-minute load average now, or -1 (the machine is shared: benchmarks print it beside their figures). */
+static inline double bench_load1(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
 /* The options bench_sir and bench_opinion share: --steps N, --reps N, --threads 1,2 (a list), --ws N,K,P (a
  * Watts-Strogatz graph). Set the defaults, then call bench_shared_option for each argument. */
 typedef struct bench_shared {
