@@ -2,7 +2,8 @@
  * the fuzz corpus that compiles against the fuzz harness's environment, for every wanted type, plus SIR, Life and
  * programs that fault — gives byte for byte the interpreter's output and the interpreter's faults on tori and bounded
  * grids (Moore and von Neumann, 1- and 2-wide tori included), on a graph and without neighbours, over several steps,
- * in ranges that start and end mid-row, at 1, 2 and 4 threads; the second build of the same programs loads the cached
+ * in ranges that start and end mid-row, at 1, 2 and 4 threads (rules of bools, categories, counts and draws through
+ * their transition tables, marked paths and faults included); the second build of the same programs loads the cached
  * object without running the compiler; AGORA_RULES_NATIVE=0, a missing or failing compiler and a corrupt cached file
  * fall back or rebuild with a reason; the generated source names nothing from the user's text. One compiler run
  * builds the big set; the fall-back tests compile one small program each. The cache is a fresh directory under the
@@ -91,6 +92,15 @@ static const char *const extra[] = {
     "if(state != R, I, S)",
     "not infected and mood != calm",
     "nb_count(nb.wealth > wealth) + nb_count(nb.mood == angry and nb.infected)",
+    /* transition tables: a fault on one side of the draw only, two draws on a path, a draw of p outside [0, 1],
+     * population values, int and real results, a category and a bool read together, two counts */
+    "if(state == S, if(bernoulli(beta), I, if(log(0.5 - nb_count(nb.state == I)) > -1, R, S)), state)",
+    "if(bernoulli(beta), bernoulli(gamma), infected)",
+    "bernoulli(nb_count(nb.infected) - 1.0) or bernoulli(1.5 - nb_count(nb.state == R))",
+    "if(state == I, if(bernoulli(pop_mean(state == S)), R, I), if(mood == angry and infected, R, state))",
+    "if(mood == angry, nb_count(nb.state == I) * 2, nb_count(nb.infected) - k)",
+    "if(bernoulli(beta), 1.5, nb_count(nb.state == R) / 2.0)",
+    "if(state == S and nb_count(nb.state == I) > nb_count(nb.mood == calm), if(bernoulli(gamma ** 2), I, S), state)",
 };
 
 static int setup(void **state)
@@ -580,6 +590,39 @@ static void generated_source_names_nothing_from_the_text(void **state)
     agora__rx_free(p);
 }
 
+/* Whether the generated source of one program of the fuzz environment builds a transition table. */
+static int runs_from_a_table(const char *text, agora_rx_type want)
+{
+    agora_rx_env env = {vars, NVARS, params, NPARAMS, 1, AGORA_RNG_STREAM_MODEL, 0, "x", "t.yaml", 0, 0};
+    agora__rx_prog *p = NULL;
+    agora_error err;
+    assert_int_equal(agora__rx_compile(text, strlen(text), 1, 1, &env, want, want == AGORA_RX_CAT ? 0 : -1, &p, &err), 0);
+    const agora__rx_prog *const ps[1] = {p};
+    char *src = NULL, why[128];
+    size_t len = 0;
+    int translated = 0;
+    assert_int_equal(agora__rx_native_source(ps, 1, &src, &len, &translated, why, sizeof why), 0);
+    assert_int_equal(translated, 1);
+    const int tab = strstr(src, "tmk[") != NULL;
+    free(src);
+    agora__rx_free(p);
+    return tab;
+}
+
+/* Rules of bools, categories, neighbour counts and bernoulli draws run from a transition table (the comparisons
+ * above check its bits); rules that read an int or a real, or loop over neighbours, do not. */
+static void markov_rules_run_from_a_transition_table(void **state)
+{
+    (void)state;
+    assert_true(runs_from_a_table(extra[0], AGORA_RX_CAT));
+    assert_true(runs_from_a_table("if(bernoulli(beta), bernoulli(gamma), infected)", AGORA_RX_BOOL));
+    assert_true(runs_from_a_table("if(mood == angry, nb_count(nb.state == I) * 2, nb_count(nb.infected) - k)",
+                                  AGORA_RX_INT));
+    assert_false(runs_from_a_table("if(bernoulli(beta), age, 0)", AGORA_RX_INT));
+    assert_false(runs_from_a_table("if(state == I, nb_mean(nb.wealth), wealth)", AGORA_RX_REAL));
+    assert_false(runs_from_a_table("if(state == I, if(uniform() < beta, R, I), S)", AGORA_RX_CAT));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -593,6 +636,7 @@ int main(void)
         cmocka_unit_test(the_cache_is_bounded),
         cmocka_unit_test(a_corrupt_cached_object_is_rebuilt),
         cmocka_unit_test(generated_source_names_nothing_from_the_text),
+        cmocka_unit_test(markov_rules_run_from_a_transition_table),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -478,7 +478,8 @@ int agora__rx_codegen(const rx_ast *ast, const agora_rx_env *env, const rx_check
     if (!g->oom)
         g->code[ret].aux = chk->type == AGORA_RX_REAL;
     p = calloc(1, sizeof *p);
-    if (!p || (chk->npop && !(p->pop = calloc((size_t)chk->npop, sizeof *p->pop)))) {
+    if (!p || (chk->npop && !(p->pop = calloc((size_t)chk->npop, sizeof *p->pop))) ||
+        !(p->vdom = calloc((size_t)env->nvars + 1, 1))) {
         rc = agora_error_set(err, AGORA_ENOMEM, env->where, "out of memory");
         goto done;
     }
@@ -521,6 +522,10 @@ int agora__rx_codegen(const rx_ast *ast, const agora_rx_env *env, const rx_check
     snprintf(p->where, sizeof p->where, "%s", env->where ? env->where : "");
     p->nvars = env->nvars;
     p->nparams = env->nparams;
+    for (int v = 0; v < env->nvars; v++)
+        p->vdom[v] = (uint8_t)(env->vars[v].type == AGORA_RX_BOOL  ? 2
+                               : env->vars[v].type == AGORA_RX_CAT ? env->vars[v].nvalues
+                                                                   : 0);
     *out = p;
     p = NULL;
 done:
@@ -570,6 +575,7 @@ void agora__rx_free(agora__rx_prog *prog)
     free(prog->line);
     free(prog->col);
     free(prog->pop);
+    free(prog->vdom);
     free(prog);
 }
 
@@ -627,7 +633,7 @@ int agora__rx_pop_program(const agora__rx_prog *prog, int k, agora__rx_prog **ou
     int n = end - start;
     agora__rx_prog *p = calloc(1, sizeof *p);
     if (!p || !(p->code = malloc(sizeof *p->code * (size_t)n)) || !(p->line = malloc(sizeof *p->line * (size_t)n)) ||
-        !(p->col = malloc(sizeof *p->col * (size_t)n))) {
+        !(p->col = malloc(sizeof *p->col * (size_t)n)) || !(p->vdom = calloc((size_t)prog->nvars + 1, 1))) {
         agora__rx_free(p);
         return AGORA_ENOMEM;
     }
@@ -669,6 +675,8 @@ int agora__rx_pop_program(const agora__rx_prog *prog, int k, agora__rx_prog **ou
     memcpy(p->where, prog->where, sizeof p->where);
     p->nvars = prog->nvars;
     p->nparams = prog->nparams;
+    if (prog->vdom)
+        memcpy(p->vdom, prog->vdom, (size_t)prog->nvars);
     *out = p;
     return 0;
 }

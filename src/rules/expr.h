@@ -431,6 +431,7 @@ struct agora__rx_prog {
     char rule_name[64];
     char where[256];
     int nvars, nparams;
+    uint8_t *vdom; /* [nvars]: the values a byte column holds (2 for a bool, a category's count; 0 for int, real) */
 };
 
 /* ---- the native backend (native.c): programs translated to C, compiled at run time, cached by hash ------------- */

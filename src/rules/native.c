@@ -58,6 +58,8 @@ extern char **environ;
 
 #define RXN_TIMEOUT_MS 600000 /* the compiler's time limit: generous, a loaded 2-core machine compiling a large model is slow */
 #define RXN_POW_MAX 8         /* pow(x, k) tables cover k = 0 .. 8 (a Moore neighbourhood's counts) */
+#define RXN_TAB_IN 4          /* a transition table reads at most 4 own columns and 4 distinct neighbour counts */
+#define RXN_TAB_MAX 1024      /* entries of a transition table (each call builds it: kept small) */
 
 /* -ftree-vectorize with the dynamic cost model: GCC 12's -O2 only vectorises loops it needs no run-time alias
  * check or epilogue for, which a grid row never is. Vectorising keeps every bit (no reassociation without
@@ -72,7 +74,8 @@ typedef struct sbuf {
     char *p;
     size_t n, cap;
     int oom;
-    int body; /* bodies emitted so far in the current function: labels are L<body>_<pc> */
+    int body;  /* bodies emitted so far in the current function: labels are L<body>_<pc> */
+    int probe; /* emitting the table builder's probe: inputs are qv/qc, a fault or a second draw leaves the probe */
 } sbuf;
 
 #if defined(__GNUC__)
@@ -129,6 +132,9 @@ static const char prelude[] =
     "  int64_t out_base; } rx_ctx;\n"
     "typedef struct rx_fault { int rule; int64_t agent, step; int line, column; const char *op; double value; } "
     "rx_fault;\n"
+    "#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__)\n"
+    "#define RX_HOT __attribute__((target_clones(\"arch=x86-64-v4\", \"arch=x86-64-v3\", \"default\")))\n"
+    "#else\n#define RX_HOT\n#endif\n"
     "#define RX_GAMMA UINT64_C(0x9E3779B97F4A7C15)\n"
     "#define RX_DI(a) (dw ? (uint64_t)dw[a] : (uint64_t)(a))\n"
     "static inline uint64_t rx_mix64(uint64_t z) { z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);\n"
@@ -140,6 +146,15 @@ static const char prelude[] =
     "static inline uint32_t rx_r31(uint64_t b) { return (uint32_t)(b >> 33); }\n"
     "static inline uint64_t rx_below(uint64_t b, uint64_t n) { return (uint64_t)(((unsigned __int128)b * n) >> 64); "
     "}\n"
+    /* a transition table's draws for agents a0 .. a1 (one helper, cloned per CPU once for the whole module):
+     * entry q = tpk[tix[a - a0]] holds the threshold and the byte results of a failed and a successful draw */
+    "RX_HOT static void rx_tab_draw(const uint64_t *tpk, const uint64_t *tbase, const uint32_t *tix,\n"
+    "  const int64_t *dw, int64_t a0, int64_t a1, uint8_t *out) { uint32_t r[256];\n"
+    "  if (!dw) for (int64_t a = a0; a < a1; a++) { const uint32_t e = tix[a - a0]; const uint64_t q = tpk[e];\n"
+    "    r[a - a0] = (uint32_t)(q >> (rx_r31(rx_at(tbase[e], (uint64_t)a)) < (uint32_t)q ? 40 : 32)) & 0xffu; }\n"
+    "  else for (int64_t a = a0; a < a1; a++) { const uint32_t e = tix[a - a0]; const uint64_t q = tpk[e];\n"
+    "    r[a - a0] = (uint32_t)(q >> (rx_r31(rx_at(tbase[e], (uint64_t)dw[a])) < (uint32_t)q ? 40 : 32)) & 0xffu; }\n"
+    "  for (int64_t a = a0; a < a1; a++) out[a - a0] = (uint8_t)r[a - a0]; }\n"
     "static inline double rx_f64(uint64_t b) { double d; memcpy(&d, &b, sizeof d); return d; }\n"
     "static inline uint64_t rx_bits(double d) { uint64_t b; memcpy(&b, &d, sizeof b); return b; }\n"
     "static inline uint32_t rx_thr31(double p) { if (!(p > 0.0)) return 0; if (p >= 1.0) return UINT32_C(1) << 31;\n"
@@ -365,6 +380,20 @@ typedef struct rx_plan {
     int bern;     /* draws bernoulli(): a per-call cache of threshold31 */
     int precount; /* branches or faults keep the body scalar: interior neighbour counts are computed first, a chunk of a
                      row at a time, in a loop the compiler vectorises */
+    /* The transition table (tab): a program whose per-agent inputs are only own byte variables (bools, categories)
+     * and neighbour counts of a byte variable, which draws at most one bernoulli on each path, is a function of
+     * (inputs, that draw). Each call tabulates it for every input combination — the draw's site and threshold, the
+     * result when the draw succeeds and when it fails — by running the same emitted code on constant inputs, and
+     * the interior loop is then a table lookup, one draw and a select per agent, as the built-in SIR's. A
+     * combination whose path faults or draws twice is marked, and a chunk that meets one runs the general body,
+     * which gives the fault exactly. tcol/tdom: the own columns and their values; tcnt: one NB_CNT8K per distinct
+     * (column, value, test), tcnt_of[pc] its index (-1: none); tn = prod(tdom) * 9^ntcnt entries. */
+    int straight; /* no branch, draw or fault in the body: the whole loop vectorises */
+    int tab;
+    int ntcol, tcol[RXN_TAB_IN], tdom[RXN_TAB_IN];
+    int ntcnt, tcnt[RXN_TAB_IN];
+    int *tcnt_of;
+    int tn;
     char reason[160]; /* why the program is refused (empty: translated) */
 } rx_plan;
 
@@ -375,6 +404,7 @@ static void plan_free(rx_plan *pl)
     free(pl->pow_tab);
     free(pl->chain_at);
     free(pl->chain_k);
+    free(pl->tcnt_of);
 }
 
 static int refuse(rx_plan *pl, const char *fmt, int pc)
@@ -502,6 +532,77 @@ static void plan_chain(const agora__rx_prog *p, rx_plan *pl, int bp)
         return;
     pl->chain_at[sp] = bp + 1;
     pl->chain_k[bp] = kpc + 2;
+}
+
+/* Whether program p can run from a transition table (see rx_plan.tab), and its inputs. */
+static void plan_table(const agora__rx_prog *p, rx_plan *pl)
+{
+    const int n = pl->ret + 1;
+    pl->tab = 0;
+    if (!p->vdom || !(pl->tcnt_of = malloc(sizeof *pl->tcnt_of * (size_t)n)))
+        return;
+    int ntcol = 0, ntcnt = 0;
+    for (int pc = 0; pc < n; pc++) {
+        const rx_ins *in = &p->code[pc];
+        pl->tcnt_of[pc] = -1;
+        int col = -1;
+        switch ((rx_op)in->op) {
+        case RX_OP_LDV8:
+        case RX_OP_EQV8K:
+            col = in->x;
+            break;
+        case RX_OP_JV8K:
+            col = in->d;
+            break;
+        case RX_OP_NB_CNT8K: {
+            int j = 0;
+            while (j < ntcnt && !(p->code[pl->tcnt[j]].x == in->x && p->code[pl->tcnt[j]].imm.i == in->imm.i &&
+                                  p->code[pl->tcnt[j]].aux == in->aux))
+                j++;
+            if (j == ntcnt) {
+                if (ntcnt == RXN_TAB_IN)
+                    return;
+                pl->tcnt[ntcnt++] = pc;
+            }
+            pl->tcnt_of[pc] = j;
+            continue;
+        }
+        case RX_OP_JMP:
+        case RX_OP_JMPF:
+        case RX_OP_RET:
+            continue;
+        case RX_OP_BERN:
+            if (in->aux) /* a draw per neighbour */
+                return;
+            continue;
+        default:
+            if (pure_op(in->op))
+                continue;
+            return; /* int or real columns, neighbour loops, other draws, the degree: not a table */
+        }
+        if (col < 0 || col >= p->nvars || p->vdom[col] == 0)
+            return;
+        int j = 0;
+        while (j < ntcol && pl->tcol[j] != col)
+            j++;
+        if (j == ntcol) {
+            if (ntcol == RXN_TAB_IN)
+                return;
+            pl->tcol[ntcol] = col;
+            pl->tdom[ntcol++] = p->vdom[col];
+        }
+    }
+    long tn = 1;
+    for (int j = 0; j < ntcol; j++)
+        tn *= pl->tdom[j];
+    for (int j = 0; j < ntcnt; j++)
+        tn *= RXN_POW_MAX + 1;
+    if (tn > RXN_TAB_MAX)
+        return;
+    pl->ntcol = ntcol;
+    pl->ntcnt = ntcnt;
+    pl->tn = (int)tn;
+    pl->tab = 1;
 }
 
 /* Checks that the program has the shape compile.c gives it (a main program ending in RET, structured neighbour
@@ -748,6 +849,9 @@ static int plan_program(const agora__rx_prog *p, rx_plan *pl)
             straight = 0;
     }
     pl->precount = counts > 0 && !straight;
+    pl->straight = straight;
+    if (!straight)
+        plan_table(p, pl);
     rc = 0;
 done:
     free(ty);
@@ -815,7 +919,10 @@ static void nb_list(sbuf *b, int m)
     }
 }
 
-#define FAULT_AT(pc, v) sb_printf(b, "{ fpc = %d; fval = (%s); fi = a; goto rx_fault; }", (pc), (v))
+/* A fault: the function returns it; in the table builder's probe the combination is marked instead. */
+#define FAULT_AT(pc, v)                                                                                                \
+    (b->probe ? sb_printf(b, "goto RXPF%d;", b->body)                                                                \
+              : sb_printf(b, "{ fpc = %d; fval = (%s); fi = a; goto rx_fault; }", (pc), (v)))
 
 static void emit_real(sbuf *b, int pc, int d, const char *expr)
 {
@@ -865,7 +972,10 @@ static void emit_ins(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k,
         sb_puts(b, ";");
         break;
     case RX_OP_LDV8:
-        sb_printf(b, "si%d = cb%d[a];", d, x);
+        if (b->probe)
+            sb_printf(b, "si%d = qv%d;", d, x);
+        else
+            sb_printf(b, "si%d = cb%d[a];", d, x);
         break;
     case RX_OP_LDVI:
         sb_printf(b, "si%d = ci%d[a];", d, x);
@@ -1117,6 +1227,12 @@ static void emit_ins(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k,
     case RX_OP_BERN:
     case RX_OP_NORM:
     case RX_OP_BINOM:
+        if (in->op == RX_OP_BERN && b->probe) {
+            /* the probe's one draw: its site and threshold are kept, its outcome is the one forced (fz) */
+            sb_printf(b, "if (isnan(sr%d) || nd) goto RXPF%d; dth = rx_thr31(sr%d); dsite = %d; nd = 1; si%d = fz;", d,
+                      b->body, d, x, d);
+            break;
+        }
         if (in->op == RX_OP_BERN && pl->chain_k[pc]) {
             /* p was computed by its chain (not skipped): its threshold, kept for this k */
             sb_printf(b, "if (isnan(sr%d)) ", d);
@@ -1168,12 +1284,18 @@ static void emit_ins(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k,
         sb_puts(b, " }");
         break;
     case RX_OP_EQV8K:
-        sb_printf(b, "si%d = (cb%d[a] %s %d);", d, x, in->aux ? "!=" : "==", (int)in->imm.i);
+        sb_printf(b, "si%d = (%s%d%s %s %d);", d, b->probe ? "qv" : "cb", x, b->probe ? "" : "[a]",
+                  in->aux ? "!=" : "==", (int)in->imm.i);
         break;
     case RX_OP_JV8K:
-        sb_printf(b, "if ((cb%d[a] == %d) == %d) goto L%d_%d;", d, (int)in->imm.i, in->aux, b->body, x);
+        sb_printf(b, "if ((%s%d%s == %d) == %d) goto L%d_%d;", b->probe ? "qv" : "cb", d, b->probe ? "" : "[a]",
+                  (int)in->imm.i, in->aux, b->body, x);
         break;
     case RX_OP_NB_CNT8K: {
+        if (b->probe) {
+            sb_printf(b, "si%d = qc%d;", d, pl->tcnt_of[pc]);
+            break;
+        }
         int owner = -1; /* the bernoulli chain whose prefix computed this count already */
         for (int q = pc + 1; q <= pl->ret && owner < 0; q++)
             if (pl->chain_k[q] == pc + 2)
@@ -1204,6 +1326,12 @@ static void emit_ins(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k,
         }
         break;
     case RX_OP_RET:
+        if (b->probe) {
+            if (p->type == AGORA_RX_REAL && in->aux)
+                sb_printf(b, "if (!isfinite(sr0)) goto RXPF%d;", b->body);
+            sb_printf(b, " pv = %s;", p->type == AGORA_RX_REAL ? "sr0" : p->type == AGORA_RX_INT ? "si0" : "(uint8_t)si0");
+            break;
+        }
         if (p->type == AGORA_RX_REAL) {
             if (in->aux) {
                 sb_puts(b, "if (!isfinite(sr0)) ");
@@ -1237,7 +1365,7 @@ static void emit_body(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k
     for (int pc = 0; pc <= pl->ret; pc++) {
         if (pl->target[pc])
             sb_printf(b, "L%d_%d:;\n", b->body, pc);
-        if (pl->chain_at[pc]) {
+        if (pl->chain_at[pc] && !b->probe) {
             /* a bernoulli chain starts: its k first, and its kept threshold when there is one */
             const int bp = pl->chain_at[pc] - 1, kp = pl->chain_k[bp] - 2;
             sb_printf(b, "int64_t kq%d; uint32_t th%d; ", bp, bp);
@@ -1264,16 +1392,59 @@ static void emit_body(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k
 
 #define RXN_CHUNK 256 /* agents whose neighbour counts are computed ahead (precount) */
 
-static void emit_loop(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k, int m, const char *from,
-                      const char *to)
+static const char *out_ctype(const agora__rx_prog *p)
 {
-    if (!pl->precount || (m != M_IN8 && m != M_IN4)) {
-        sb_printf(b, "for (int64_t a = %s; a < %s; a++)\n", from, to);
-        emit_body(b, p, pl, k, m);
-        return;
-    }
-    sb_printf(b, "for (int64_t a0 = %s; a0 < %s; a0 += %d) {\nconst int64_t a1 = a0 + %d < %s ? a0 + %d : %s;\n", from,
-              to, RXN_CHUNK, RXN_CHUNK, to, RXN_CHUNK, to);
+    return p->type == AGORA_RX_REAL ? "double" : p->type == AGORA_RX_INT ? "int64_t" : "uint8_t";
+}
+
+/* The transition table of program p (pl->tab), built at the start of each call: the emitted body runs on each input
+ * combination tc (own columns qv<col>, neighbour counts qc<j>) twice, with its one draw forced to fail (fz = 0) and
+ * to succeed (fz = 1). tth/tsi: the draw's threshold31 and site (threshold 0: no draw); tno/tye: the result;
+ * tfl bit fz: that path faults or draws twice (the general body must run). */
+static void emit_table_build(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k, const char *site)
+{
+    const int tn = pl->tn;
+    sb_printf(b, "uint32_t tth[%d]; uint8_t tsi[%d], tfl[%d]; %s tno[%d], tye[%d]; unsigned tdr = 0;\n", tn, tn, tn,
+              out_ctype(p), tn, tn);
+    sb_printf(b, "uint64_t tbs[%d] = {", p->nsites + 1);
+    for (int q = 0; q < p->nsites; q++)
+        sb_printf(b, "%s%s%d", q ? ", " : "", site[q] ? "bs" : "0 * ", site[q] ? q : 0);
+    sb_printf(b, "%s0};\nfor (int tc = 0; tc < %d; tc++) {\nint rem = tc; (void)rem;\n", p->nsites ? ", " : "", tn);
+    for (int j = 0; j < pl->ntcol; j++)
+        sb_printf(b, "const int64_t qv%d = rem %% %d; rem /= %d;\n", pl->tcol[j], pl->tdom[j], pl->tdom[j]);
+    for (int j = 0; j < pl->ntcnt; j++)
+        sb_printf(b, "const int64_t qc%d = rem %% %d; rem /= %d;\n", j, RXN_POW_MAX + 1, RXN_POW_MAX + 1);
+    sb_printf(b, "tth[tc] = 0; tsi[tc] = 0;\nfor (int fz = 0; fz < 2; fz++) {\n"
+                 "int nd = 0, bad = 0, dsite = 0; uint32_t dth = 0; %s pv = 0; const int64_t a = 0; (void)a;\n",
+              out_ctype(p));
+    b->probe = 1;
+    const int id = b->body;
+    emit_body(b, p, pl, k, M_NONE);
+    b->probe = 0;
+    sb_printf(b,
+              "goto RXPO%d;\nRXPF%d: bad = 1;\nRXPO%d:;\n"
+              "if (fz == 0) { tno[tc] = tye[tc] = pv; tfl[tc] = (uint8_t)(bad ? 3 : 0); if (!nd) break; "
+              "tth[tc] = dth; tsi[tc] = (uint8_t)dsite; tdr |= dth != 0; } "
+              "else { tye[tc] = pv; tfl[tc] = (uint8_t)((tfl[tc] & 1u) | ((unsigned)bad << 1)); }\n"
+              "(void)dsite; (void)dth;\n}\n}\n",
+              id, id, id);
+    /* tmk: a mark on either path (a chunk that meets it runs the general body, before writing anything, so a fault
+     * leaves the agents after it unwritten as the interpreter does); GCC 12 gathers from a pointer, not from a local
+     * array named directly */
+    sb_printf(b, "uint32_t tmk[%d];\nfor (int tc = 0; tc < %d; tc++) tmk[tc] = tfl[tc] != 0;\n"
+                 "const uint32_t *const tmkp = tmk;\n",
+              tn, tn);
+    if (p->type != AGORA_RX_REAL && p->type != AGORA_RX_INT)
+        sb_printf(b,
+                  "uint64_t tpk[%d], tbase[%d];\nfor (int tc = 0; tc < %d; tc++) { tpk[tc] = (uint64_t)tth[tc] | "
+                  "(uint64_t)tno[tc] << 32 | (uint64_t)tye[tc] << 40; tbase[tc] = tbs[tsi[tc]]; }\n"
+                  "const uint64_t *const tpkp = tpk, *const tbasep = tbase;\n",
+                  tn, tn, tn);
+}
+
+/* Interior neighbour counts of agents a0 .. a1 into kc<pc>[], in a loop the compiler vectorises. */
+static void emit_precount(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int m)
+{
     for (int pc = 0; pc <= pl->ret; pc++) {
         const rx_ins *in = &p->code[pc];
         if (in->op != RX_OP_NB_CNT8K)
@@ -1284,14 +1455,71 @@ static void emit_loop(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k
             sb_printf(b, "%s(cb%d[a + o%d] %s %d)", q ? " + " : "", in->x, q, in->aux ? "!=" : "==", (int)in->imm.i);
         sb_puts(b, ");\n");
     }
-    sb_puts(b, "for (int64_t a = a0; a < a1; a++)\n");
-    emit_body(b, p, pl, k, m);
-    sb_puts(b, "}\n");
 }
 
-static const char *out_ctype(const agora__rx_prog *p)
+/* A chunk through the transition table: each agent's entry, then one draw and a select; a chunk that meets a
+ * marked entry or a byte outside its variable's values runs the general body instead, before writing anything. */
+static void emit_table_chunk(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k, int m)
 {
-    return p->type == AGORA_RX_REAL ? "double" : p->type == AGORA_RX_INT ? "int64_t" : "uint8_t";
+    sb_printf(b, "uint32_t tix[%d]; unsigned tbad = 0;\n", RXN_CHUNK);
+    if (m == M_GRAPH) /* each distinct count over the CSR rows; a count above 8 is outside the table */
+        for (int j = 0; j < pl->ntcnt; j++) {
+            const rx_ins *in = &p->code[pl->tcnt[j]];
+            sb_printf(b,
+                      "uint8_t kc%d[%d];\nfor (int64_t a = a0; a < a1; a++) { const int32_t *row = nbrs + offs[a]; "
+                      "const int64_t nbn = offs[a + 1] - offs[a]; unsigned cnt = 0; for (int64_t q = 0; q < nbn; q++) "
+                      "cnt += cb%d[row[q]] %s %d; tbad |= cnt > %du; kc%d[a - a0] = (uint8_t)(cnt > %du ? %du : cnt); }\n",
+                      pl->tcnt[j], RXN_CHUNK, in->x, in->aux ? "!=" : "==", (int)in->imm.i, RXN_POW_MAX, pl->tcnt[j],
+                      RXN_POW_MAX, RXN_POW_MAX);
+        }
+    sb_puts(b, "for (int64_t a = a0; a < a1; a++) { unsigned e = 0, v; (void)v;");
+    unsigned stride = 1;
+    for (int j = 0; j < pl->ntcol; j++) {
+        sb_printf(b, " v = cb%d[a]; tbad |= v >= %du; e += (v < %du ? v : 0u) * %uu;", pl->tcol[j], pl->tdom[j],
+                  pl->tdom[j], stride);
+        stride *= (unsigned)pl->tdom[j];
+    }
+    for (int j = 0; j < pl->ntcnt; j++) {
+        if (m == M_IN8 || m == M_IN4 || m == M_GRAPH)
+            sb_printf(b, " e += (unsigned)kc%d[a - a0] * %uu;", pl->tcnt[j], stride);
+        stride *= RXN_POW_MAX + 1;
+    }
+    sb_puts(b, " tix[a - a0] = e; tbad |= tmkp[e]; }\n");
+    if (p->type != AGORA_RX_REAL && p->type != AGORA_RX_INT) {
+        /* a byte result: packed 64-bit entries (threshold; result if the draw fails; if it succeeds) and the bases
+         * of their draw sites, gathered by rx_tab_draw in a loop the compiler vectorises (with 32-bit indices and
+         * no reduction in it: GCC 12 vectorises neither a 16-bit-indexed gather nor a reduction beside one) */
+        sb_puts(b, "if (!tbad) { if (tdr) rx_tab_draw(tpkp, tbasep, tix, dw, a0, a1, out + (a0 - ob)); else for (int64_t a "
+                   "= a0; a < a1; a++) out[a - ob] = (uint8_t)(tpkp[tix[a - a0]] >> 32); }\n");
+    } else {
+        sb_puts(b, "if (!tbad) { if (tdr) { for (int64_t a = a0; a < a1; a++) { const unsigned e = tix[a - a0]; "
+                   "const unsigned sel = rx_r31(rx_at(tbs[tsi[e]], RX_DI(a))) < tth[e]; out[a - ob] = sel ? tye[e] : "
+                   "tno[e]; } } else { for (int64_t a = a0; a < a1; a++) out[a - ob] = tno[tix[a - a0]]; } }\n");
+    }
+    sb_puts(b, "if (tbad) for (int64_t a = a0; a < a1; a++)\n");
+    emit_body(b, p, pl, k, m);
+}
+
+static void emit_loop(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k, int m, const char *from,
+                      const char *to)
+{
+    const int tab = pl->tab && (m == M_NONE || m == M_GRAPH || ((m == M_IN8 || m == M_IN4) && pl->precount));
+    if (!tab && (!pl->precount || (m != M_IN8 && m != M_IN4))) {
+        sb_printf(b, "for (int64_t a = %s; a < %s; a++)\n", from, to);
+        emit_body(b, p, pl, k, m);
+        return;
+    }
+    sb_printf(b, "for (int64_t a0 = %s; a0 < %s; a0 += %d) {\nconst int64_t a1 = a0 + %d < %s ? a0 + %d : %s;\n", from,
+              to, RXN_CHUNK, RXN_CHUNK, to, RXN_CHUNK, to);
+    if (m == M_IN8 || m == M_IN4)
+        emit_precount(b, p, pl, m);
+    if (tab) {
+        emit_table_chunk(b, p, pl, k, m);
+    } else {
+        sb_puts(b, "for (int64_t a = a0; a < a1; a++)\n");
+        emit_body(b, p, pl, k, m);
+    }
+    sb_puts(b, "}\n");
 }
 
 /* The function agora_rxn_<k> for program p. */
@@ -1308,9 +1536,11 @@ static void emit_program(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, in
     for (int pc = 0; pc <= pl->ret; pc++)
         sb_printf(b, "%s\"%s\"", pc ? "," : "", agora__rx_op_name(p->code[pc].op));
     sb_printf(b,
-              "};\nint agora_rxn_%d(const void *prog, const rx_ctx *ctx, int64_t lo, int64_t hi, void *out_column, "
+              "};\n%sint agora_rxn_%d(const void *prog, const rx_ctx *ctx, int64_t lo, int64_t hi, void *out_column, "
               "rx_fault *fault)\n{\n",
-              k);
+              /* per-CPU clones (AVX-512, AVX2, baseline) where the whole loop vectorises; a branchy body gains
+               * little from them and would triple the compile time (a table's draws have rx_tab_draw) */
+              pl->straight ? "RX_HOT " : "", k);
     sb_puts(b, "(void)prog; const rx_nbhd *nb = ctx->nbhd; const int64_t t = ctx->t; (void)nb; (void)t;\n");
     sb_puts(b, "const int64_t ob = ctx->out_base;\n");
     /* whose draws agent a takes: its own, or (pair rules) the pair's, as eval.c's di */
@@ -1407,6 +1637,8 @@ static void emit_program(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, in
     if (pl->bern) /* all zero is a valid state: threshold31(+0.0) is 0 */
         sb_puts(b, "uint64_t tck[16] = {0}; uint32_t tcv[16] = {0};\n");
     sb_puts(b, "int fpc = 0; double fval = 0.0; int64_t fi = 0;\n");
+    if (pl->tab)
+        emit_table_build(b, p, pl, k, site);
     if (!pl->uses_nb) {
         emit_loop(b, p, pl, k, M_NONE, "lo", "hi");
     } else {
