@@ -69,17 +69,23 @@ static agora_world *world_of(const agora_model *m, long gw, long gh, int threads
     return w;
 }
 
-/* Agent-updates per second of `steps` steps, each followed by measuring the metrics (as a run does). */
-static double step_rate(const agora_model *m, long gw, long gh, int threads, int steps)
+/* Agent-updates per second of `steps` steps, each followed by measuring the metrics (as a run does); *share (may be
+ * NULL) is the fraction of the time spent measuring. */
+static double step_rate(const agora_model *m, long gw, long gh, int threads, int steps, double *share)
 {
     agora_world *w = world_of(m, gw, gh, threads);
     double *v = malloc(sizeof *v * (size_t)(agora_model_n_metrics(m) + 1));
     const double t0 = bench_now();
+    double in_measure = 0.0;
     for (int s = 0; s < steps; s++) {
         agora_world_step(w);
+        const double t1 = bench_now();
         agora_world_measure(w, v);
+        in_measure += bench_now() - t1;
     }
     const double dt = bench_now() - t0;
+    if (share)
+        *share = dt > 0 ? in_measure / dt : 0.0;
     const int failed = agora_world_error(w) != NULL;
     const double rate = (double)agora_world_n(w) * steps / dt;
     free(v);
@@ -169,13 +175,15 @@ static void bench_model(const char *path, const bench_shared *o, long gw, long g
     snprintf(list, sizeof list, "%s", o->threads);
     for (char *tt = strtok(list, ","); tt; tt = strtok(NULL, ",")) {
         const int threads = atoi(tt);
-        double *rate = calloc((size_t)o->reps, sizeof *rate);
+        double *rate = calloc((size_t)o->reps, sizeof *rate), *share = calloc((size_t)o->reps, sizeof *share);
         for (int r = 0; r < o->reps; r++)
-            rate[r] = step_rate(m, gw, gh, threads, o->steps);
+            rate[r] = step_rate(m, gw, gh, threads, o->steps, &share[r]);
         const double med = bench_median(rate, o->reps);
-        printf("             threads=%d: %8.1f M agent-updates/s with metrics (min %.1f, max %.1f)\n", threads,
-               med / 1e6, rate[0] / 1e6, rate[o->reps - 1] / 1e6);
+        printf("             threads=%d: %8.1f M agent-updates/s with metrics (min %.1f, max %.1f; metrics %.0f%% of "
+               "the time)\n",
+               threads, med / 1e6, rate[0] / 1e6, rate[o->reps - 1] / 1e6, 100.0 * bench_median(share, o->reps));
         free(rate);
+        free(share);
     }
     fflush(stdout);
 }
@@ -253,8 +261,8 @@ int main(int argc, char **argv)
             double *rb = calloc((size_t)o.reps, sizeof *rb), *rr = calloc((size_t)o.reps, sizeof *rr);
             const double l0 = bench_load1();
             for (int r = 0; r < o.reps; r++) { /* interleaved: drift in the machine's speed hits both alike */
-                rb[r] = step_rate(builtin, gw, gh, threads, o.steps);
-                rr[r] = step_rate(rules, gw, gh, threads, o.steps);
+                rb[r] = step_rate(builtin, gw, gh, threads, o.steps, NULL);
+                rr[r] = step_rate(rules, gw, gh, threads, o.steps, NULL);
             }
             const double mb = bench_median(rb, o.reps), mr = bench_median(rr, o.reps);
             printf("SIR worlds, threads=%d (load %.2f before, %.2f after): built-in %.1f, sir_rules %.1f M "

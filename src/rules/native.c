@@ -155,6 +155,40 @@ static const char prelude[] =
     "  else for (int64_t a = a0; a < a1; a++) { const uint32_t e = tix[a - a0]; const uint64_t q = tpk[e];\n"
     "    r[a - a0] = (uint32_t)(q >> (rx_r31(rx_at(tbase[e], (uint64_t)dw[a])) < (uint32_t)q ? 40 : 32)) & 0xffu; }\n"
     "  for (int64_t a = a0; a < a1; a++) out[a - a0] = (uint8_t)r[a - a0]; }\n"
+    /* the same when the table draws from at most two sites: bit 48 of the entry picks b1 over b0 (no second gather) */
+    "RX_HOT static void rx_tab_draw2(const uint64_t *tpk, uint64_t b0, uint64_t b1, const uint32_t *tix,\n"
+    "  const int64_t *dw, int64_t a0, int64_t a1, uint8_t *out) { uint32_t r[256];\n"
+    "  if (!dw) for (int64_t a = a0; a < a1; a++) { const uint64_t q = tpk[tix[a - a0]];\n"
+    "    const uint64_t base = (q >> 48 & 1u) ? b1 : b0;\n"
+    "    r[a - a0] = (uint32_t)(q >> (rx_r31(rx_at(base, (uint64_t)a)) < (uint32_t)q ? 40 : 32)) & 0xffu; }\n"
+    "  else for (int64_t a = a0; a < a1; a++) { const uint64_t q = tpk[tix[a - a0]];\n"
+    "    const uint64_t base = (q >> 48 & 1u) ? b1 : b0;\n"
+    "    r[a - a0] = (uint32_t)(q >> (rx_r31(rx_at(base, (uint64_t)dw[a])) < (uint32_t)q ? 40 : 32)) & 0xffu; }\n"
+    "  for (int64_t a = a0; a < a1; a++) out[a - a0] = (uint8_t)r[a - a0]; }\n"
+    /* neighbour counts of interior agents a0 .. a0 + n (c = the column + a0, o = the stencil's offsets, nq of them):
+     * kc[i] = how many neighbours hold k (ne: do not hold k) */
+    "RX_HOT static void rx_tab_count(const uint8_t *c, const int64_t *o, int nq, unsigned k, int ne, int64_t n,\n"
+    "  uint8_t *kc) { const int64_t o0 = o[0], o1 = o[1], o2 = o[2], o3 = o[3], o4 = o[4], o5 = o[5], o6 = o[6],\n"
+    "  o7 = o[7]; const uint8_t kk = (uint8_t)k;\n"
+    "  if (nq == 8) for (int64_t i = 0; i < n; i++) kc[i] = (uint8_t)((c[i + o0] == kk) + (c[i + o1] == kk) +\n"
+    "    (c[i + o2] == kk) + (c[i + o3] == kk) + (c[i + o4] == kk) + (c[i + o5] == kk) + (c[i + o6] == kk) +\n"
+    "    (c[i + o7] == kk));\n"
+    "  else for (int64_t i = 0; i < n; i++) kc[i] = (uint8_t)((c[i + o0] == kk) + (c[i + o1] == kk) +\n"
+    "    (c[i + o2] == kk) + (c[i + o3] == kk));\n"
+    "  if (ne) for (int64_t i = 0; i < n; i++) kc[i] = (uint8_t)(nq - kc[i]); }\n"
+    /* a transition table's entries for n agents: tix[i] = sum over inputs j of src[j][i] * stride[j]; nonzero when
+     * a byte is outside its input's values (dom[j]) or the entry is marked (mk, NULL when none is) */
+    "RX_HOT static unsigned rx_tab_index(int nin, const uint8_t *const *src, const unsigned *dom, const unsigned *stride,\n"
+    "  const uint32_t *mk, int64_t n, uint32_t *tix) { unsigned bad = 0; int j = 0;\n"
+    "  if (nin >= 2) { const uint8_t *c0 = src[0], *c1 = src[1]; const unsigned d0 = dom[0], d1 = dom[1],\n"
+    "    s0 = stride[0], s1 = stride[1]; j = 2;\n"
+    "    for (int64_t i = 0; i < n; i++) { const unsigned v0 = c0[i], v1 = c1[i]; bad |= (v0 >= d0) | (v1 >= d1);\n"
+    "      tix[i] = (v0 < d0 ? v0 : 0u) * s0 + (v1 < d1 ? v1 : 0u) * s1; } }\n"
+    "  else for (int64_t i = 0; i < n; i++) tix[i] = 0;\n"
+    "  for (; j < nin; j++) { const uint8_t *c = src[j]; const unsigned d = dom[j], st = stride[j];\n"
+    "    for (int64_t i = 0; i < n; i++) { const unsigned v = c[i]; bad |= v >= d; tix[i] += (v < d ? v : 0u) * st; } }\n"
+    "  if (mk) for (int64_t i = 0; i < n; i++) bad |= mk[tix[i]];\n"
+    "  return bad; }\n"
     "static inline double rx_f64(uint64_t b) { double d; memcpy(&d, &b, sizeof d); return d; }\n"
     "static inline uint64_t rx_bits(double d) { uint64_t b; memcpy(&b, &d, sizeof b); return b; }\n"
     "static inline uint32_t rx_thr31(double p) { if (!(p > 0.0)) return 0; if (p >= 1.0) return UINT32_C(1) << 31;\n"
@@ -1431,15 +1465,20 @@ static void emit_table_build(sbuf *b, const agora__rx_prog *p, const rx_plan *pl
     /* tmk: a mark on either path (a chunk that meets it runs the general body, before writing anything, so a fault
      * leaves the agents after it unwritten as the interpreter does); GCC 12 gathers from a pointer, not from a local
      * array named directly */
-    sb_printf(b, "uint32_t tmk[%d];\nfor (int tc = 0; tc < %d; tc++) tmk[tc] = tfl[tc] != 0;\n"
-                 "const uint32_t *const tmkp = tmk;\n",
+    sb_printf(b, "uint32_t tmk[%d]; unsigned tany = 0;\nfor (int tc = 0; tc < %d; tc++) { tmk[tc] = tfl[tc] != 0; tany |= "
+                 "tmk[tc]; }\nconst uint32_t *const tmkp = tmk; (void)tany;\n",
               tn, tn);
     if (p->type != AGORA_RX_REAL && p->type != AGORA_RX_INT)
         sb_printf(b,
                   "uint64_t tpk[%d], tbase[%d];\nfor (int tc = 0; tc < %d; tc++) { tpk[tc] = (uint64_t)tth[tc] | "
                   "(uint64_t)tno[tc] << 32 | (uint64_t)tye[tc] << 40; tbase[tc] = tbs[tsi[tc]]; }\n"
-                  "const uint64_t *const tpkp = tpk, *const tbasep = tbase;\n",
-                  tn, tn, tn);
+                  "const uint64_t *const tpkp = tpk, *const tbasep = tbase; (void)tbasep;\n"
+                  /* at most two draw sites (tsa, tsb): bit 48 marks tsb's entries for rx_tab_draw2 */
+                  "int tsa = -1, tsb = -1, tsmany = 0;\nfor (int tc = 0; tc < %d; tc++) if (tth[tc]) { if (tsa < 0 || "
+                  "tsi[tc] == tsa) tsa = tsi[tc]; else if (tsb < 0 || tsi[tc] == tsb) tsb = tsi[tc]; else tsmany = 1; }\n"
+                  "for (int tc = 0; tc < %d; tc++) if (tth[tc] && tsi[tc] == tsb) tpk[tc] |= UINT64_C(1) << 48;\n"
+                  "const uint64_t tb0 = tsa >= 0 ? tbs[tsa] : 0, tb1 = tsb >= 0 ? tbs[tsb] : 0; (void)tsmany;\n",
+                  tn, tn, tn, tn, tn);
 }
 
 /* Interior neighbour counts of agents a0 .. a1 into kc<pc>[], in a loop the compiler vectorises. */
@@ -1449,11 +1488,8 @@ static void emit_precount(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, i
         const rx_ins *in = &p->code[pc];
         if (in->op != RX_OP_NB_CNT8K)
             continue;
-        sb_printf(b, "uint8_t kc%d[%d];\nfor (int64_t a = a0; a < a1; a++) kc%d[a - a0] = (uint8_t)(", pc, RXN_CHUNK,
-                  pc);
-        for (int q = 0; q < (m == M_IN8 ? 8 : 4); q++)
-            sb_printf(b, "%s(cb%d[a + o%d] %s %d)", q ? " + " : "", in->x, q, in->aux ? "!=" : "==", (int)in->imm.i);
-        sb_puts(b, ");\n");
+        sb_printf(b, "uint8_t kc%d[%d]; rx_tab_count(cb%d + a0, oo, %d, %du, %d, a1 - a0, kc%d);\n", pc, RXN_CHUNK, in->x,
+                  m == M_IN8 ? 8 : 4, (int)in->imm.i & 255, in->aux ? 1 : 0, pc);
     }
 }
 
@@ -1472,25 +1508,39 @@ static void emit_table_chunk(sbuf *b, const agora__rx_prog *p, const rx_plan *pl
                       pl->tcnt[j], RXN_CHUNK, in->x, in->aux ? "!=" : "==", (int)in->imm.i, RXN_POW_MAX, pl->tcnt[j],
                       RXN_POW_MAX, RXN_POW_MAX);
         }
-    sb_puts(b, "for (int64_t a = a0; a < a1; a++) { unsigned e = 0, v; (void)v;");
+    /* the inputs: own columns (their values), then the counts (0 .. 8; none without neighbours) */
+    int nin = 0;
+    char src[512] = "", dom[256] = "", str[256] = "";
     unsigned stride = 1;
-    for (int j = 0; j < pl->ntcol; j++) {
-        sb_printf(b, " v = cb%d[a]; tbad |= v >= %du; e += (v < %du ? v : 0u) * %uu;", pl->tcol[j], pl->tdom[j],
-                  pl->tdom[j], stride);
+    for (int j = 0; j < pl->ntcol; j++, nin++) {
+        snprintf(src + strlen(src), sizeof src - strlen(src), "%scb%d + a0", nin ? ", " : "", pl->tcol[j]);
+        snprintf(dom + strlen(dom), sizeof dom - strlen(dom), "%s%du", nin ? ", " : "", pl->tdom[j]);
+        snprintf(str + strlen(str), sizeof str - strlen(str), "%s%uu", nin ? ", " : "", stride);
         stride *= (unsigned)pl->tdom[j];
     }
     for (int j = 0; j < pl->ntcnt; j++) {
-        if (m == M_IN8 || m == M_IN4 || m == M_GRAPH)
-            sb_printf(b, " e += (unsigned)kc%d[a - a0] * %uu;", pl->tcnt[j], stride);
+        if (m == M_IN8 || m == M_IN4 || m == M_GRAPH) {
+            snprintf(src + strlen(src), sizeof src - strlen(src), "%skc%d", nin ? ", " : "", pl->tcnt[j]);
+            snprintf(dom + strlen(dom), sizeof dom - strlen(dom), "%s%du", nin ? ", " : "", RXN_POW_MAX + 1);
+            snprintf(str + strlen(str), sizeof str - strlen(str), "%s%uu", nin ? ", " : "", stride);
+            nin++;
+        }
         stride *= RXN_POW_MAX + 1;
     }
-    sb_puts(b, " tix[a - a0] = e; tbad |= tmkp[e]; }\n");
+    if (nin)
+        sb_printf(b,
+                  "{ const uint8_t *const tsrc[%d] = {%s}; static const unsigned tdomv[%d] = {%s}, tstrv[%d] = {%s};\n"
+                  "tbad |= rx_tab_index(%d, tsrc, tdomv, tstrv, tany ? tmkp : NULL, a1 - a0, tix); }\n",
+                  nin, src, nin, dom, nin, str, nin);
+    else
+        sb_puts(b, "for (int64_t a = a0; a < a1; a++) tix[a - a0] = 0; tbad |= tmkp[0];\n");
     if (p->type != AGORA_RX_REAL && p->type != AGORA_RX_INT) {
         /* a byte result: packed 64-bit entries (threshold; result if the draw fails; if it succeeds) and the bases
          * of their draw sites, gathered by rx_tab_draw in a loop the compiler vectorises (with 32-bit indices and
          * no reduction in it: GCC 12 vectorises neither a 16-bit-indexed gather nor a reduction beside one) */
-        sb_puts(b, "if (!tbad) { if (tdr) rx_tab_draw(tpkp, tbasep, tix, dw, a0, a1, out + (a0 - ob)); else for (int64_t a "
-                   "= a0; a < a1; a++) out[a - ob] = (uint8_t)(tpkp[tix[a - a0]] >> 32); }\n");
+        sb_puts(b, "if (!tbad) { if (tdr && tsmany) rx_tab_draw(tpkp, tbasep, tix, dw, a0, a1, out + (a0 - ob)); else if "
+                   "(tdr) rx_tab_draw2(tpkp, tb0, tb1, tix, dw, a0, a1, out + (a0 - ob)); else for (int64_t a = a0; a < "
+                   "a1; a++) out[a - ob] = (uint8_t)(tpkp[tix[a - a0]] >> 32); }\n");
     } else {
         sb_puts(b, "if (!tbad) { if (tdr) { for (int64_t a = a0; a < a1; a++) { const unsigned e = tix[a - a0]; "
                    "const unsigned sel = rx_r31(rx_at(tbs[tsi[e]], RX_DI(a))) < tth[e]; out[a - ob] = sel ? tye[e] : "

@@ -32,6 +32,16 @@
 
 #define BLOCK 4096
 
+/* Agents per call of a rule's range function: at least BLOCK, else about eight blocks per thread (each native call
+ * builds its transition tables once), at most 16 BLOCKs. Results do not depend on it: agents are independent, and
+ * the fault kept is the lowest agent's. */
+static int64_t block_of(int64_t n, int threads)
+{
+    int64_t b = n / (8 * (int64_t)(threads > 0 ? threads : 1));
+    b = b < BLOCK ? BLOCK : b > 16 * BLOCK ? 16 * BLOCK : b;
+    return (b + BLOCK - 1) / BLOCK * BLOCK;
+}
+
 typedef struct rx_world {
     const agora__rules_model *rm;
     int nv;
@@ -373,10 +383,10 @@ static int eval_all(agora_world *w, rx_world *s, agora__rx_prog *const *progs, v
         pops[k] = buf;
     }
     fault_slot best = {0};
-    const int64_t nblocks = (n + BLOCK - 1) / BLOCK;
+    const int64_t blk = block_of(n, agora_world_threads(w)), nblocks = (n + blk - 1) / blk;
 #pragma omp parallel for schedule(static) num_threads(agora_world_threads(w))
     for (int64_t b = 0; b < nblocks; b++) {
-        const int64_t lo = b * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
+        const int64_t lo = b * blk, hi = lo + blk < n ? lo + blk : n;
         agora_rx_ctx cc = c;
         for (int k = 0; k < np; k++) {
             cc.pop = pops[k];
