@@ -13,7 +13,8 @@
  * it: "cold" into an empty cache directory (the C compiler runs), "cached" from it (hash, dlopen).
  * Memory = the resident set's growth while a world is created and stepped twice (glibc's mmap threshold is fixed so
  * that freed blocks of earlier worlds are not reused), divided by the agents; "declared" is each variable's size,
- * twice for a variable with a rule (the double buffer). This is a benchmark, not a test. */
+ * twice for a variable with a rule or a pair rule (the double buffer); a model with pairs adds the matching's
+ * choice per agent (8 B), as the built-in pair models do. This is a benchmark, not a test. */
 #define _GNU_SOURCE /* mkdtemp */
 #include <dirent.h>
 #include <malloc.h>
@@ -158,7 +159,7 @@ static void bench_model(const char *path, const bench_shared *o, long gw, long g
     double declared = 0;
     for (int i = 0; i < rm->nvars; i++)
         declared += (rm->vars[i].type == AGORA_RX_INT || rm->vars[i].type == AGORA_RX_REAL ? 8 : 1) *
-                    (rm->vars[i].rule ? 2 : 1);
+                    (rm->vars[i].rule || rm->vars[i].pair ? 2 : 1);
     const long before = rss_bytes();
     agora_world *w = world_of(m, gw, gh, 1);
     agora_world_step(w); /* twice: both buffers of every variable written at least once */

@@ -57,7 +57,11 @@ expect_exit 2 $AGORA models nr.yaml
 contains err.txt 'nr.yaml:2:36: vars.k: k has no rule: add rules.k or pairs.k (write `k: k` in rules to keep it as it is)'
 sed 's/pairs: {w:/pairs: {k: k + 1, w:/' nr.yaml > nr2.yaml
 expect_exit 0 $AGORA models nr2.yaml
-pass "pair rules stand in for rules"
+# a population aggregate in a pair rule is over everyone: partner.x and first, values of one pair, are refused in it
+sed 's/w: 0.5 \* (w + partner.w)}/w: 0.5 * (w + partner.w) - pop_mean(partner.w)}/' nr2.yaml > nr3.yaml
+expect_exit 2 $AGORA models nr3.yaml
+contains err.txt 'nr3.yaml:3:55: pairs.w: partner.w: a value of the pair, and pop_mean is over the whole population: use it outside pop_mean'
+pass "pair rules stand in for rules; no pair values inside pop_*"
 
 # ---- SEIR ----
 g="--set space.width=100 --set space.height=100 --set params.initial_infected=20"

@@ -45,10 +45,22 @@ static char *texts[MAXPROGS];
 static int nprogs;
 static agora__rx_native *module;
 
-static void add_prog(const char *text, size_t len, agora_rx_type want, int cat, int rule)
+/* A pair rule's environment (define.c's): the variables, partner.x for each, then first. */
+static agora_rx_var pair_vars[2 * NVARS + 1];
+
+static void add_prog_in(const char *text, size_t len, agora_rx_type want, int cat, int rule, int pair)
 {
-    agora_rx_env env = {vars, NVARS, params,     NPARAMS, 1, AGORA_RNG_STREAM_MODEL + 64u * (uint32_t)(rule % 8),
-                        rule, "x",   "fuzz.yaml", 0, 0};
+    agora_rx_env env = {pair ? pair_vars : vars,
+                        pair ? 2 * NVARS + 1 : NVARS,
+                        params,
+                        NPARAMS,
+                        !pair,
+                        AGORA_RNG_STREAM_MODEL + 64u * (uint32_t)(rule % 8),
+                        rule,
+                        "x",
+                        "fuzz.yaml",
+                        0,
+                        pair};
     agora__rx_prog *p = NULL;
     agora_error err;
     if (agora__rx_compile(text, len, 3, 7, &env, want, cat, &p, &err) != 0)
@@ -57,6 +69,22 @@ static void add_prog(const char *text, size_t len, agora_rx_type want, int cat, 
     texts[nprogs] = strndup(text, len);
     progs[nprogs++] = p;
 }
+
+static void add_prog(const char *text, size_t len, agora_rx_type want, int cat, int rule)
+{
+    add_prog_in(text, len, want, cat, rule, 0);
+}
+
+/* Pair rules (partner.x read at the partner, first, the pair's draws), each compiled for every wanted type. */
+static const char *const pair_extra[] = {
+    "(opinion + partner.opinion) / 2",
+    "abs(if(first, 0.0, 1.0) - uniform()) * (wealth + partner.wealth)",
+    "if(partner.state == I and state == S, if(bernoulli(beta), I, S), state)",
+    "if(first, age + partner.age, age - partner.age) + binomial(3, gamma)",
+    "partner.infected and not infected or (first and mood == partner.mood)",
+    "log(wealth - partner.wealth)",
+    "pop_mean(wealth) - partner.wealth + normal(0, 1)",
+};
 
 /* Programs beyond the corpus: the two benchmark rules, faults, every fused form, pow tables, -0.0 bases. */
 static const char *const extra[] = {
@@ -144,6 +172,14 @@ static int setup(void **state)
         for (size_t w = 0; w < sizeof wants / sizeof wants[0]; w++)
             add_prog(buf, len, wants[w], wants[w] == AGORA_RX_CAT ? 0 : -1, rule++);
     }
+    for (int i = 0; i < NVARS; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "partner.%s", vars[i].name);
+        pair_vars[i] = vars[i];
+        pair_vars[NVARS + i] = vars[i];
+        pair_vars[NVARS + i].name = strdup(name);
+    }
+    pair_vars[2 * NVARS] = (agora_rx_var){"first", AGORA_RX_BOOL, NULL, 0};
     const int from_corpus = nprogs;
     for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
         const int before = nprogs;
@@ -151,6 +187,13 @@ static int setup(void **state)
             add_prog(extra[i], strlen(extra[i]), wants[w], wants[w] == AGORA_RX_CAT ? 0 : -1, rule++);
         if (nprogs == before)
             fail_msg("extra program does not compile: %s", extra[i]);
+    }
+    for (size_t i = 0; i < sizeof pair_extra / sizeof pair_extra[0]; i++) {
+        const int before = nprogs;
+        for (size_t w = 0; w < sizeof wants / sizeof wants[0]; w++)
+            add_prog_in(pair_extra[i], strlen(pair_extra[i]), wants[w], wants[w] == AGORA_RX_CAT ? 0 : -1, rule++, 1);
+        if (nprogs == before)
+            fail_msg("pair program does not compile: %s", pair_extra[i]);
     }
     assert_true(from_corpus >= 50); /* the corpus has ~100 seeds; most compile for some wanted type */
     agora_error err;
@@ -167,6 +210,8 @@ static int teardown(void **state)
         agora__rx_free(progs[i]);
         free(texts[i]);
     }
+    for (int i = NVARS; i < 2 * NVARS; i++)
+        free((char *)pair_vars[i].name);
     return 0;
 }
 
@@ -225,7 +270,7 @@ static void world_free(world *w)
 #define BLOCK 7 /* ranges start and end mid-row */
 
 static int64_t compared, faults_compared;
-static const int64_t *draw_ids; /* when set, ctx.draw_id: agents draw as these ids (pair rules) */
+static const int64_t *pair_of; /* when set, ctx.pair_of: a pair matching (agents skipped, partners, pair draws) */
 
 /* Every program on world w (nbhd NULL: no neighbours) at steps 0..2 and the given thread count: native and
  * interpreter outputs and faults equal block by block. */
@@ -238,8 +283,8 @@ static void compare_on(world *w, int use_nbhd, int threads)
     for (int64_t step = 0; step < 3; step++) {
         world_fill(w, step);
         for (int k = 0; k < nprogs; k++) {
-            agora_rx_ctx ctx = {w->cols, w->pv, use_nbhd ? &w->nbhd : NULL, n, step, agora_rng_key_from_seed(11),
-                                NULL,    1, draw_ids, 0};
+            agora_rx_ctx ctx = {
+                w->cols, w->pv, use_nbhd ? &w->nbhd : NULL, n, step, agora_rng_key_from_seed(11), NULL, 1, pair_of, 0};
             agora_rx_value pop[AGORA_RX_MAX_NODES];
             agora_rx_fault pf;
             agora_error err;
@@ -351,13 +396,15 @@ static void native_equals_interpreter_on_a_graph_and_without_neighbours(void **s
     world w;
     world_init(&w, g, 16);
     compare_on(&w, 0, 2);
-    /* pair rules: both agents of a pair draw as the pair (two agents share each id here) */
-    int64_t ids[16];
-    for (int64_t i = 0; i < 16; i++)
-        ids[i] = (i * 7 + 3) % 16 / 2 * 2;
-    draw_ids = ids;
+    /* a pair matching as choices: (i, i ^ 1) for i < 12 paired; 12 chose 13 but 13 chose 14, 14 and 15 nobody (all
+     * four unpaired: skipped, their outputs unwritten); both agents of a pair draw as the pair */
+    int64_t choices[16];
+    for (int64_t i = 0; i < 12; i++)
+        choices[i] = i ^ 1;
+    choices[12] = 13, choices[13] = 14, choices[14] = choices[15] = -1;
+    pair_of = choices;
     compare_on(&w, 0, 2);
-    draw_ids = NULL;
+    pair_of = NULL;
     world_free(&w);
     agora_space_destroy(g);
     assert_int_equal(agora_space_mixed_create(16, &sp, &err), 0);
@@ -590,13 +637,61 @@ static void generated_source_names_nothing_from_the_text(void **state)
     agora__rx_free(p);
 }
 
+/* A pair rule through both backends on a matching: a paired agent reads its partner's values and draws the pair's
+ * numbers (the same for both partners), first is true for the lower id, and an unpaired agent is not written. */
+static void pair_rules_read_the_partner_and_draw_as_the_pair(void **state)
+{
+    (void)state;
+    const char *text = "(opinion + partner.opinion) / 2 + if(first, 10.0, 20.0) + 100 * uniform()";
+    agora_rx_env env = {pair_vars, 2 * NVARS + 1, params, NPARAMS, 0, AGORA_RNG_STREAM_MODEL, 0, "x", "p.yaml", 0, 1};
+    agora__rx_prog *p = NULL;
+    agora_error err;
+    assert_int_equal(agora__rx_compile(text, strlen(text), 1, 1, &env, AGORA_RX_REAL, -1, &p, &err), 0);
+    agora__rx_native *nm = NULL;
+    const agora__rx_prog *const ps[1] = {p};
+    assert_int_equal(agora__rx_native_build(ps, 1, &nm, &err), 0);
+    agora_space *g = grid(4, 4, 1, AGORA_MOORE);
+    world w;
+    world_init(&w, g, 16);
+    world_fill(&w, 0);
+    int64_t ch[16];
+    for (int64_t i = 0; i < 16; i++)
+        ch[i] = i < 12 ? 11 - i : -1; /* (0, 11), (1, 10), ... (5, 6); 12 .. 15 unpaired */
+    agora_rx_ctx ctx = {w.cols, w.pv, NULL, 16, 4, agora_rng_key_from_seed(3), NULL, 1, ch, 0};
+    for (int backend = 0; backend < 2; backend++) {
+        double out[16];
+        for (int i = 0; i < 16; i++)
+            out[i] = -1.0;
+        agora_rx_fault f;
+        const agora__rx_range_fn fn = backend ? agora__rx_native_fn(nm, 0) : agora__rx_eval_range;
+        assert_int_equal(fn(p, &ctx, 0, 16, out, &f), 0);
+        for (int64_t i = 0; i < 16; i++) {
+            if (i >= 12) {
+                assert_true(out[i] == -1.0);
+                continue;
+            }
+            const int64_t j = ch[i];
+            const double base = (w.opinion[i] + w.opinion[j]) / 2 + (i < j ? 10.0 : 20.0);
+            const double u = (out[i] - base) / 100,
+                         uj = (out[j] - (w.opinion[j] + w.opinion[i]) / 2 - (j < i ? 10.0 : 20.0)) / 100;
+            assert_true(u >= 0 && u < 1);
+            assert_true(fabs(u - uj) < 1e-9); /* the pair's draw */
+        }
+    }
+    agora__rx_native_free(nm);
+    agora__rx_free(p);
+    world_free(&w);
+    agora_space_destroy(g);
+}
+
 /* Whether the generated source of one program of the fuzz environment builds a transition table. */
 static int runs_from_a_table(const char *text, agora_rx_type want)
 {
     agora_rx_env env = {vars, NVARS, params, NPARAMS, 1, AGORA_RNG_STREAM_MODEL, 0, "x", "t.yaml", 0, 0};
     agora__rx_prog *p = NULL;
     agora_error err;
-    assert_int_equal(agora__rx_compile(text, strlen(text), 1, 1, &env, want, want == AGORA_RX_CAT ? 0 : -1, &p, &err), 0);
+    assert_int_equal(agora__rx_compile(text, strlen(text), 1, 1, &env, want, want == AGORA_RX_CAT ? 0 : -1, &p, &err),
+                     0);
     const agora__rx_prog *const ps[1] = {p};
     char *src = NULL, why[128];
     size_t len = 0;
@@ -616,8 +711,8 @@ static void markov_rules_run_from_a_transition_table(void **state)
     (void)state;
     assert_true(runs_from_a_table(extra[0], AGORA_RX_CAT));
     assert_true(runs_from_a_table("if(bernoulli(beta), bernoulli(gamma), infected)", AGORA_RX_BOOL));
-    assert_true(runs_from_a_table("if(mood == angry, nb_count(nb.state == I) * 2, nb_count(nb.infected) - k)",
-                                  AGORA_RX_INT));
+    assert_true(
+        runs_from_a_table("if(mood == angry, nb_count(nb.state == I) * 2, nb_count(nb.infected) - k)", AGORA_RX_INT));
     assert_false(runs_from_a_table("if(bernoulli(beta), age, 0)", AGORA_RX_INT));
     assert_false(runs_from_a_table("if(state == I, nb_mean(nb.wealth), wealth)", AGORA_RX_REAL));
     assert_false(runs_from_a_table("if(state == I, if(uniform() < beta, R, I), S)", AGORA_RX_CAT));
@@ -637,6 +732,7 @@ int main(void)
         cmocka_unit_test(a_corrupt_cached_object_is_rebuilt),
         cmocka_unit_test(generated_source_names_nothing_from_the_text),
         cmocka_unit_test(markov_rules_run_from_a_transition_table),
+        cmocka_unit_test(pair_rules_read_the_partner_and_draw_as_the_pair),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

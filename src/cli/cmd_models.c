@@ -73,7 +73,7 @@ static void print_model_text(const agora_model *m)
     if (agora__rules_of(m)) {
         const agora__rules_model *r = agora__rules_of(m);
         printf("  rule language: %s (definition %.12s)%s%s\n", r->origin, r->hash,
-               r->npairs ? "; pairs: each agent's partner and the pair's values are kept too" : "",
+               r->npairs ? "; pairs: each agent's choice of the step's matching is kept too (8 B)" : "",
                r->move_want ? "; moves: lists of movers and empty sites are kept too" : "");
     }
     printf("  runs on:");

@@ -522,6 +522,7 @@ int agora__rx_codegen(const rx_ast *ast, const agora_rx_env *env, const rx_check
     snprintf(p->where, sizeof p->where, "%s", env->where ? env->where : "");
     p->nvars = env->nvars;
     p->nparams = env->nparams;
+    p->pair_own = env->pair ? (env->nvars - 1) / 2 : 0;
     for (int v = 0; v < env->nvars; v++)
         p->vdom[v] = (uint8_t)(env->vars[v].type == AGORA_RX_BOOL  ? 2
                                : env->vars[v].type == AGORA_RX_CAT ? env->vars[v].nvalues
@@ -677,6 +678,7 @@ int agora__rx_pop_program(const agora__rx_prog *prog, int k, agora__rx_prog **ou
     p->nparams = prog->nparams;
     if (prog->vdom)
         memcpy(p->vdom, prog->vdom, (size_t)prog->nvars);
+    p->pair_own = prog->pair_own;
     *out = p;
     return 0;
 }

@@ -15,8 +15,8 @@
  *   - nb_mean, nb_sum, nb_min, nb_max, nb_count and nb_any of no neighbours are 0 (false), nb_all is true; sums add
  *     in neighbour order; random_nb with no neighbours reads the agent itself.
  *
- * Draws. A site's 64 bits for agent i are b = agora_rng(key, t, i, stream_base + site) (with ctx->draw_id,
- * draw_id[i] in place of i); inside a neighbour
+ * Draws. A site's 64 bits for agent i are b = agora_rng(key, t, i, stream_base + site) (with ctx->pair_of, the
+ * pair's lower id in place of i); inside a neighbour
  * aggregate, for neighbour j, b = agora_rng_at(agora_rng(key, t, i, stream), j), so each (agent, neighbour) pair
  * has its own draw whatever the visiting order. From b:
  *   - uniform() = agora_rng_u01(b), 53 bits in [0, 1); uniform(a, b) = a + (b - a) * uniform();
@@ -300,6 +300,25 @@ static inline int64_t neighbours(const agora_rx_nbhd *nb, int64_t i, int64_t *id
     return grid_neighbours(nb, i, ids);
 }
 
+/* Own variable x of agent i. In a pair rule (own = its own variables, > 0) partner.x (own <= x < 2 own) is read at
+ * the partner pj, and first (x = 2 own) is i < pj. */
+static inline uint8_t ld8(const void *const *cols, int own, int x, int64_t i, int64_t pj)
+{
+    if (own && x >= own)
+        return x >= 2 * own ? (uint8_t)(i < pj) : ((const uint8_t *)cols[x - own])[pj];
+    return ((const uint8_t *)cols[x])[i];
+}
+
+static inline int64_t ldi(const void *const *cols, int own, int x, int64_t i, int64_t pj)
+{
+    return own && x >= own ? ((const int64_t *)cols[x - own])[pj] : ((const int64_t *)cols[x])[i];
+}
+
+static inline double ldr(const void *const *cols, int own, int x, int64_t i, int64_t pj)
+{
+    return own && x >= own ? ((const double *)cols[x - own])[pj] : ((const double *)cols[x])[i];
+}
+
 /* Runs code from pc for agent i. Returns 0 with the result in s[0], or AGORA_ERANGE with *fault_pc and the bad
  * value (the caller fills in the rest). */
 static int run(const agora__rx_prog *prog, const agora_rx_ctx *c, const uint64_t *bases, int pc, int64_t i,
@@ -316,7 +335,9 @@ static int run(const agora__rx_prog *prog, const agora_rx_ctx *c, const uint64_t
     int64_t ids[8];
     const int32_t *row = NULL;
     int64_t nbn = 0, nbk = 0, nbj = i;
-    const uint64_t di = c->draw_id ? (uint64_t)c->draw_id[i] : (uint64_t)i; /* whose draws these are */
+    const int own = prog->pair_own;
+    const int64_t pj = c->pair_of ? c->pair_of[i] : i;                          /* the partner (pair rules) */
+    const uint64_t di = c->pair_of ? (uint64_t)(i < pj ? i : pj) : (uint64_t)i; /* whose draws these are */
     double bad = 0;
 #ifdef RX_THREADED
     DISPATCH();
@@ -334,17 +355,17 @@ static int run(const agora__rx_prog *prog, const agora_rx_ctx *c, const uint64_t
     }
     CASE(LDV8)
     {
-        s[D].i = ((const uint8_t *)cols[ip->x])[i];
+        s[D].i = ld8(cols, own, ip->x, i, pj);
         NEXT;
     }
     CASE(LDVI)
     {
-        s[D].i = ((const int64_t *)cols[ip->x])[i];
+        s[D].i = ldi(cols, own, ip->x, i, pj);
         NEXT;
     }
     CASE(LDVR)
     {
-        s[D].r = ((const double *)cols[ip->x])[i];
+        s[D].r = ldr(cols, own, ip->x, i, pj);
         NEXT;
     }
     CASE(LDN8)
@@ -657,12 +678,12 @@ static int run(const agora__rx_prog *prog, const agora_rx_ctx *c, const uint64_t
     }
     CASE(EQV8K)
     {
-        s[D].i = (((const uint8_t *)cols[ip->x])[i] == ip->imm.i) != ip->aux;
+        s[D].i = (ld8(cols, own, ip->x, i, pj) == ip->imm.i) != ip->aux;
         NEXT;
     }
     CASE(JV8K)
     {
-        if ((((const uint8_t *)cols[D])[i] == ip->imm.i) == ip->aux)
+        if ((ld8(cols, own, D, i, pj) == ip->imm.i) == ip->aux)
             JUMP(ip->x);
         NEXT;
     }
@@ -781,8 +802,10 @@ int agora__rx_eval_range(const agora__rx_prog *prog, const agora_rx_ctx *ctx, in
     double bad;
     site_bases(prog, ctx, bases);
     const int type = prog->type;
-    const int64_t ob = ctx->out_base;
+    const int64_t ob = ctx->out_base, *const pw = ctx->pair_of;
     for (int64_t i = lo; i < hi; i++) {
+        if (pw && (pw[i] < 0 || pw[pw[i]] != i))
+            continue; /* unpaired: not written */
         if (run(prog, ctx, bases, 0, i, s, &pc, &bad)) {
             fill_fault(prog, ctx, i, pc, bad, fault);
             return AGORA_ERANGE;
@@ -909,8 +932,8 @@ static double gini_of(double *v, int64_t n)
 
 /* Combines aggregate k's block partials (parts[bi * stride], bi in block order) into *out, or for pop_gini computes it
  * from the column gv of all n values. AGORA_ERANGE with *fault when a real result is not finite. */
-static int pop_finish(const agora__rx_prog *prog, int k, const pop_part *parts, int stride, int64_t nblocks,
-                      double *gv, const agora_rx_ctx *ctx, agora_rx_value *out, agora_rx_fault *fault)
+static int pop_finish(const agora__rx_prog *prog, int k, const pop_part *parts, int stride, int64_t nblocks, double *gv,
+                      const agora_rx_ctx *ctx, agora_rx_value *out, agora_rx_fault *fault)
 {
     const rx_popagg *a = &prog->pop[k];
     const int64_t n = ctx->n;
@@ -1014,8 +1037,8 @@ int agora__rx_pop_aggregates(const agora__rx_prog *prog, const agora_rx_ctx *ctx
             goto done;
         }
     for (int k = 0; k < npop; k++)
-        if ((rc = pop_finish(prog, k, parts + k, npop, nblocks, gslot[k] >= 0 ? gv + (size_t)gslot[k] * (size_t)n : NULL,
-                             ctx, &out[k], fault)) != 0)
+        if ((rc = pop_finish(prog, k, parts + k, npop, nblocks,
+                             gslot[k] >= 0 ? gv + (size_t)gslot[k] * (size_t)n : NULL, ctx, &out[k], fault)) != 0)
             goto done;
 done:
     free(gslot);

@@ -172,8 +172,11 @@ typedef struct agora_rx_ctx {
     agora_rng_key key;
     const agora_rx_value *pop; /* [npop] from agora__rx_pop_aggregates; NULL when npop is 0 */
     int threads;               /* OpenMP threads for agora__rx_pop_aggregates (< 1: 1) */
-    const int64_t *draw_id;    /* NULL, or the id whose draws agent i takes: draw_id[i] instead of i (pair rules:
-                                * both agents of a pair draw as the pair, so they see the same numbers) */
+    const int64_t *pair_of;    /* NULL, or the step's matching for a pair rule (agora_match_choices): agent i is
+                                * paired with j = pair_of[i] when j >= 0 and pair_of[j] == i. Then an unpaired agent
+                                * is skipped (its output is not written), a pair rule's partner.x is read at j and
+                                * its `first` is i < j, and draws are keyed by the pair's lower id min(i, j), so both
+                                * agents of a pair see the same numbers */
     int64_t out_base;          /* agora__rx_eval_range writes agent i's result to out_column[i - out_base]: 0 for a
                                 * whole column, lo for a buffer of the range only */
 } agora_rx_ctx;
@@ -432,6 +435,7 @@ struct agora__rx_prog {
     char where[256];
     int nvars, nparams;
     uint8_t *vdom; /* [nvars]: the values a byte column holds (2 for a bool, a category's count; 0 for int, real) */
+    int pair_own;  /* a pair rule's own variables (its environment: own, then partner.x for each, then first); 0 */
 };
 
 /* ---- the native backend (native.c): programs translated to C, compiled at run time, cached by hash ------------- */

@@ -23,7 +23,7 @@
  * bases are loaded once per call; pow(x, k) with an int k in [0, 8] reads a per-call table of pow(x, j) filled with
  * the same pow() calls (used only while x has the same bits), so pow(1 - beta, infected neighbours) costs a load.
  * A population aggregate's per-agent values are a program of their own (agora__rx_pop_program) compiled like a rule;
- * a rule that reads an aggregate reads its value from ctx->pop. Draws are keyed by ctx->draw_id when it is set
+ * a rule that reads an aggregate reads its value from ctx->pop. Draws are keyed by the pair when ctx->pair_of is set
  * (pair rules: both partners draw as the pair), as in eval.c.
  *
  * Fault texts: a fault from native code names its operation with a string of the shared object (the same text as
@@ -56,10 +56,11 @@ extern char **environ;
 #define AGORA_BUILD_CC "cc"
 #endif
 
-#define RXN_TIMEOUT_MS 600000 /* the compiler's time limit: generous, a loaded 2-core machine compiling a large model is slow */
-#define RXN_POW_MAX 8         /* pow(x, k) tables cover k = 0 .. 8 (a Moore neighbourhood's counts) */
-#define RXN_TAB_IN 4          /* a transition table reads at most 4 own columns and 4 distinct neighbour counts */
-#define RXN_TAB_MAX 1024      /* entries of a transition table (each call builds it: kept small) */
+#define RXN_TIMEOUT_MS                                                                                                 \
+    600000            /* the compiler's time limit: generous, a loaded 2-core machine compiling a large model is slow */
+#define RXN_POW_MAX 8 /* pow(x, k) tables cover k = 0 .. 8 (a Moore neighbourhood's counts) */
+#define RXN_TAB_IN 4  /* a transition table reads at most 4 own columns and 4 distinct neighbour counts */
+#define RXN_TAB_MAX 1024 /* entries of a transition table (each call builds it: kept small) */
 
 /* -ftree-vectorize with the dynamic cost model: GCC 12's -O2 only vectorises loops it needs no run-time alias
  * check or epilogue for, which a grid row never is. Vectorising keeps every bit (no reassociation without
@@ -128,7 +129,7 @@ static const char prelude[] =
     "  int64_t off[8]; const int64_t *offsets; const int32_t *neighbors; } rx_nbhd;\n"
     "typedef struct rx_ctx { const void *const *cols; const rx_value *params; const rx_nbhd *nbhd; int64_t n;\n"
     "  int64_t t; uint64_t key; const rx_value *pop; int threads;\n"
-    "  const int64_t *draw_id;\n"
+    "  const int64_t *pair_of;\n"
     "  int64_t out_base; } rx_ctx;\n"
     "typedef struct rx_fault { int rule; int64_t agent, step; int line, column; const char *op; double value; } "
     "rx_fault;\n"
@@ -136,7 +137,7 @@ static const char prelude[] =
     "#define RX_HOT __attribute__((target_clones(\"arch=x86-64-v4\", \"arch=x86-64-v3\", \"default\")))\n"
     "#else\n#define RX_HOT\n#endif\n"
     "#define RX_GAMMA UINT64_C(0x9E3779B97F4A7C15)\n"
-    "#define RX_DI(a) (dw ? (uint64_t)dw[a] : (uint64_t)(a))\n"
+    "#define RX_DI(a) (pw ? (uint64_t)((a) < pj ? (a) : pj) : (uint64_t)(a))\n"
     "static inline uint64_t rx_mix64(uint64_t z) { z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);\n"
     "  z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB); return z ^ (z >> 31); }\n"
     "static inline uint64_t rx_base(uint64_t key, uint64_t step, uint32_t stream)\n"
@@ -149,21 +150,16 @@ static const char prelude[] =
     /* a transition table's draws for agents a0 .. a1 (one helper, cloned per CPU once for the whole module):
      * entry q = tpk[tix[a - a0]] holds the threshold and the byte results of a failed and a successful draw */
     "RX_HOT static void rx_tab_draw(const uint64_t *tpk, const uint64_t *tbase, const uint32_t *tix,\n"
-    "  const int64_t *dw, int64_t a0, int64_t a1, uint8_t *out) { uint32_t r[256];\n"
-    "  if (!dw) for (int64_t a = a0; a < a1; a++) { const uint32_t e = tix[a - a0]; const uint64_t q = tpk[e];\n"
+    "  int64_t a0, int64_t a1, uint8_t *out) { uint32_t r[256];\n"
+    "  for (int64_t a = a0; a < a1; a++) { const uint32_t e = tix[a - a0]; const uint64_t q = tpk[e];\n"
     "    r[a - a0] = (uint32_t)(q >> (rx_r31(rx_at(tbase[e], (uint64_t)a)) < (uint32_t)q ? 40 : 32)) & 0xffu; }\n"
-    "  else for (int64_t a = a0; a < a1; a++) { const uint32_t e = tix[a - a0]; const uint64_t q = tpk[e];\n"
-    "    r[a - a0] = (uint32_t)(q >> (rx_r31(rx_at(tbase[e], (uint64_t)dw[a])) < (uint32_t)q ? 40 : 32)) & 0xffu; }\n"
     "  for (int64_t a = a0; a < a1; a++) out[a - a0] = (uint8_t)r[a - a0]; }\n"
     /* the same when the table draws from at most two sites: bit 48 of the entry picks b1 over b0 (no second gather) */
     "RX_HOT static void rx_tab_draw2(const uint64_t *tpk, uint64_t b0, uint64_t b1, const uint32_t *tix,\n"
-    "  const int64_t *dw, int64_t a0, int64_t a1, uint8_t *out) { uint32_t r[256];\n"
-    "  if (!dw) for (int64_t a = a0; a < a1; a++) { const uint64_t q = tpk[tix[a - a0]];\n"
+    "  int64_t a0, int64_t a1, uint8_t *out) { uint32_t r[256];\n"
+    "  for (int64_t a = a0; a < a1; a++) { const uint64_t q = tpk[tix[a - a0]];\n"
     "    const uint64_t base = (q >> 48 & 1u) ? b1 : b0;\n"
     "    r[a - a0] = (uint32_t)(q >> (rx_r31(rx_at(base, (uint64_t)a)) < (uint32_t)q ? 40 : 32)) & 0xffu; }\n"
-    "  else for (int64_t a = a0; a < a1; a++) { const uint64_t q = tpk[tix[a - a0]];\n"
-    "    const uint64_t base = (q >> 48 & 1u) ? b1 : b0;\n"
-    "    r[a - a0] = (uint32_t)(q >> (rx_r31(rx_at(base, (uint64_t)dw[a])) < (uint32_t)q ? 40 : 32)) & 0xffu; }\n"
     "  for (int64_t a = a0; a < a1; a++) out[a - a0] = (uint8_t)r[a - a0]; }\n"
     /* neighbour counts of interior agents a0 .. a0 + n (c = the column + a0, o = the stencil's offsets, nq of them):
      * kc[i] = how many neighbours hold k (ne: do not hold k) */
@@ -178,7 +174,8 @@ static const char prelude[] =
     "  if (ne) for (int64_t i = 0; i < n; i++) kc[i] = (uint8_t)(nq - kc[i]); }\n"
     /* a transition table's entries for n agents: tix[i] = sum over inputs j of src[j][i] * stride[j]; nonzero when
      * a byte is outside its input's values (dom[j]) or the entry is marked (mk, NULL when none is) */
-    "RX_HOT static unsigned rx_tab_index(int nin, const uint8_t *const *src, const unsigned *dom, const unsigned *stride,\n"
+    "RX_HOT static unsigned rx_tab_index(int nin, const uint8_t *const *src, const unsigned *dom, const unsigned "
+    "*stride,\n"
     "  const uint32_t *mk, int64_t n, uint32_t *tix) { unsigned bad = 0; int j = 0;\n"
     "  if (nin >= 2) { const uint8_t *c0 = src[0], *c1 = src[1]; const unsigned d0 = dom[0], d1 = dom[1],\n"
     "    s0 = stride[0], s1 = stride[1]; j = 2;\n"
@@ -186,7 +183,8 @@ static const char prelude[] =
     "      tix[i] = (v0 < d0 ? v0 : 0u) * s0 + (v1 < d1 ? v1 : 0u) * s1; } }\n"
     "  else for (int64_t i = 0; i < n; i++) tix[i] = 0;\n"
     "  for (; j < nin; j++) { const uint8_t *c = src[j]; const unsigned d = dom[j], st = stride[j];\n"
-    "    for (int64_t i = 0; i < n; i++) { const unsigned v = c[i]; bad |= v >= d; tix[i] += (v < d ? v : 0u) * st; } }\n"
+    "    for (int64_t i = 0; i < n; i++) { const unsigned v = c[i]; bad |= v >= d; tix[i] += (v < d ? v : 0u) * st; } "
+    "}\n"
     "  if (mk) for (int64_t i = 0; i < n; i++) bad |= mk[tix[i]];\n"
     "  return bad; }\n"
     "static inline double rx_f64(uint64_t b) { double d; memcpy(&d, &b, sizeof d); return d; }\n"
@@ -573,7 +571,7 @@ static void plan_table(const agora__rx_prog *p, rx_plan *pl)
 {
     const int n = pl->ret + 1;
     pl->tab = 0;
-    if (!p->vdom || !(pl->tcnt_of = malloc(sizeof *pl->tcnt_of * (size_t)n)))
+    if (!p->vdom || p->pair_own || !(pl->tcnt_of = malloc(sizeof *pl->tcnt_of * (size_t)n)))
         return;
     int ntcol = 0, ntcnt = 0;
     for (int pc = 0; pc < n; pc++) {
@@ -955,7 +953,7 @@ static void nb_list(sbuf *b, int m)
 
 /* A fault: the function returns it; in the table builder's probe the combination is marked instead. */
 #define FAULT_AT(pc, v)                                                                                                \
-    (b->probe ? sb_printf(b, "goto RXPF%d;", b->body)                                                                \
+    (b->probe ? sb_printf(b, "goto RXPF%d;", b->body)                                                                  \
               : sb_printf(b, "{ fpc = %d; fval = (%s); fi = a; goto rx_fault; }", (pc), (v)))
 
 static void emit_real(sbuf *b, int pc, int d, const char *expr)
@@ -988,6 +986,17 @@ static void emit_count(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int 
     }
 }
 
+/* An own variable's value for agent a: c is 'b', 'i' or 'r' (its column's type). In a pair rule partner.x is x's
+ * column at the partner pj, and first is a < pj. */
+static void own_var(sbuf *b, const agora__rx_prog *p, int x, char c)
+{
+    const int own = p->pair_own;
+    if (own && x >= 2 * own)
+        sb_puts(b, "(a < pj)");
+    else
+        sb_printf(b, "c%c%d[%s]", c, x, own && x >= own ? "pj" : "a");
+}
+
 /* One instruction of program k in mode m. */
 static void emit_ins(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k, int m, int pc, int *skip)
 {
@@ -1006,16 +1015,23 @@ static void emit_ins(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k,
         sb_puts(b, ";");
         break;
     case RX_OP_LDV8:
-        if (b->probe)
+        if (b->probe) {
             sb_printf(b, "si%d = qv%d;", d, x);
-        else
-            sb_printf(b, "si%d = cb%d[a];", d, x);
+        } else {
+            sb_printf(b, "si%d = ", d);
+            own_var(b, p, x, 'b');
+            sb_puts(b, ";");
+        }
         break;
     case RX_OP_LDVI:
-        sb_printf(b, "si%d = ci%d[a];", d, x);
+        sb_printf(b, "si%d = ", d);
+        own_var(b, p, x, 'i');
+        sb_puts(b, ";");
         break;
     case RX_OP_LDVR:
-        sb_printf(b, "sr%d = cr%d[a];", d, x);
+        sb_printf(b, "sr%d = ", d);
+        own_var(b, p, x, 'r');
+        sb_puts(b, ";");
         break;
     case RX_OP_LDN8:
         sb_printf(b, "si%d = cb%d[nbj];", d, x);
@@ -1280,8 +1296,7 @@ static void emit_ins(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k,
                       in->aux ? " bb = rx_at(bb, (uint64_t)nbj);" : "", d, pc);
             break;
         }
-        sb_printf(b, "{ uint64_t bb = rx_at(bs%d, RX_DI(a));%s ", x,
-                  in->aux ? " bb = rx_at(bb, (uint64_t)nbj);" : "");
+        sb_printf(b, "{ uint64_t bb = rx_at(bs%d, RX_DI(a));%s ", x, in->aux ? " bb = rx_at(bb, (uint64_t)nbj);" : "");
         switch (in->op) {
         case RX_OP_UNIF:
             sb_printf(b, "sr%d = rx_u01(bb);", d);
@@ -1318,12 +1333,20 @@ static void emit_ins(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k,
         sb_puts(b, " }");
         break;
     case RX_OP_EQV8K:
-        sb_printf(b, "si%d = (%s%d%s %s %d);", d, b->probe ? "qv" : "cb", x, b->probe ? "" : "[a]",
-                  in->aux ? "!=" : "==", (int)in->imm.i);
+        sb_printf(b, "si%d = (", d);
+        if (b->probe)
+            sb_printf(b, "qv%d", x);
+        else
+            own_var(b, p, x, 'b');
+        sb_printf(b, " %s %d);", in->aux ? "!=" : "==", (int)in->imm.i);
         break;
     case RX_OP_JV8K:
-        sb_printf(b, "if ((%s%d%s == %d) == %d) goto L%d_%d;", b->probe ? "qv" : "cb", d, b->probe ? "" : "[a]",
-                  (int)in->imm.i, in->aux, b->body, x);
+        sb_puts(b, "if ((");
+        if (b->probe)
+            sb_printf(b, "qv%d", d);
+        else
+            own_var(b, p, d, 'b');
+        sb_printf(b, " == %d) == %d) goto L%d_%d;", (int)in->imm.i, in->aux, b->body, x);
         break;
     case RX_OP_NB_CNT8K: {
         if (b->probe) {
@@ -1363,7 +1386,10 @@ static void emit_ins(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k,
         if (b->probe) {
             if (p->type == AGORA_RX_REAL && in->aux)
                 sb_printf(b, "if (!isfinite(sr0)) goto RXPF%d;", b->body);
-            sb_printf(b, " pv = %s;", p->type == AGORA_RX_REAL ? "sr0" : p->type == AGORA_RX_INT ? "si0" : "(uint8_t)si0");
+            sb_printf(b, " pv = %s;",
+                      p->type == AGORA_RX_REAL  ? "sr0"
+                      : p->type == AGORA_RX_INT ? "si0"
+                                                : "(uint8_t)si0");
             break;
         }
         if (p->type == AGORA_RX_REAL) {
@@ -1392,6 +1418,8 @@ static void emit_body(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k
     for (int s = 0; s < ns; s++)
         sb_printf(b, "%s si%d = 0; double sr%d = 0.0; ", pl->small ? "int32_t" : "int64_t", s, s);
     sb_puts(b, "\nint64_t nbn = 0, nbk = 0, nbj = a; (void)nbn; (void)nbk; (void)nbj;\n");
+    if (!b->probe) /* an unpaired agent of a pair matching is skipped; pj is the partner */
+        sb_puts(b, "int64_t pj = a; if (pw) { pj = pw[a]; if (pj < 0 || pw[pj] != a) continue; } (void)pj;\n");
     if (m == M_BORDER)
         sb_puts(b, "int64_t ids[8]; (void)ids;\n");
     if (m == M_GRAPH)
@@ -1448,8 +1476,9 @@ static void emit_table_build(sbuf *b, const agora__rx_prog *p, const rx_plan *pl
         sb_printf(b, "const int64_t qv%d = rem %% %d; rem /= %d;\n", pl->tcol[j], pl->tdom[j], pl->tdom[j]);
     for (int j = 0; j < pl->ntcnt; j++)
         sb_printf(b, "const int64_t qc%d = rem %% %d; rem /= %d;\n", j, RXN_POW_MAX + 1, RXN_POW_MAX + 1);
-    sb_printf(b, "tth[tc] = 0; tsi[tc] = 0;\nfor (int fz = 0; fz < 2; fz++) {\n"
-                 "int nd = 0, bad = 0, dsite = 0; uint32_t dth = 0; %s pv = 0; const int64_t a = 0; (void)a;\n",
+    sb_printf(b,
+              "tth[tc] = 0; tsi[tc] = 0;\nfor (int fz = 0; fz < 2; fz++) {\n"
+              "int nd = 0, bad = 0, dsite = 0; uint32_t dth = 0; %s pv = 0; const int64_t a = 0; (void)a;\n",
               out_ctype(p));
     b->probe = 1;
     const int id = b->body;
@@ -1465,20 +1494,22 @@ static void emit_table_build(sbuf *b, const agora__rx_prog *p, const rx_plan *pl
     /* tmk: a mark on either path (a chunk that meets it runs the general body, before writing anything, so a fault
      * leaves the agents after it unwritten as the interpreter does); GCC 12 gathers from a pointer, not from a local
      * array named directly */
-    sb_printf(b, "uint32_t tmk[%d]; unsigned tany = 0;\nfor (int tc = 0; tc < %d; tc++) { tmk[tc] = tfl[tc] != 0; tany |= "
-                 "tmk[tc]; }\nconst uint32_t *const tmkp = tmk; (void)tany;\n",
+    sb_printf(b,
+              "uint32_t tmk[%d]; unsigned tany = 0;\nfor (int tc = 0; tc < %d; tc++) { tmk[tc] = tfl[tc] != 0; tany |= "
+              "tmk[tc]; }\nconst uint32_t *const tmkp = tmk; (void)tany;\n",
               tn, tn);
     if (p->type != AGORA_RX_REAL && p->type != AGORA_RX_INT)
-        sb_printf(b,
-                  "uint64_t tpk[%d], tbase[%d];\nfor (int tc = 0; tc < %d; tc++) { tpk[tc] = (uint64_t)tth[tc] | "
-                  "(uint64_t)tno[tc] << 32 | (uint64_t)tye[tc] << 40; tbase[tc] = tbs[tsi[tc]]; }\n"
-                  "const uint64_t *const tpkp = tpk, *const tbasep = tbase; (void)tbasep;\n"
-                  /* at most two draw sites (tsa, tsb): bit 48 marks tsb's entries for rx_tab_draw2 */
-                  "int tsa = -1, tsb = -1, tsmany = 0;\nfor (int tc = 0; tc < %d; tc++) if (tth[tc]) { if (tsa < 0 || "
-                  "tsi[tc] == tsa) tsa = tsi[tc]; else if (tsb < 0 || tsi[tc] == tsb) tsb = tsi[tc]; else tsmany = 1; }\n"
-                  "for (int tc = 0; tc < %d; tc++) if (tth[tc] && tsi[tc] == tsb) tpk[tc] |= UINT64_C(1) << 48;\n"
-                  "const uint64_t tb0 = tsa >= 0 ? tbs[tsa] : 0, tb1 = tsb >= 0 ? tbs[tsb] : 0; (void)tsmany;\n",
-                  tn, tn, tn, tn, tn);
+        sb_printf(
+            b,
+            "uint64_t tpk[%d], tbase[%d];\nfor (int tc = 0; tc < %d; tc++) { tpk[tc] = (uint64_t)tth[tc] | "
+            "(uint64_t)tno[tc] << 32 | (uint64_t)tye[tc] << 40; tbase[tc] = tbs[tsi[tc]]; }\n"
+            "const uint64_t *const tpkp = tpk, *const tbasep = tbase; (void)tbasep;\n"
+            /* at most two draw sites (tsa, tsb): bit 48 marks tsb's entries for rx_tab_draw2 */
+            "int tsa = -1, tsb = -1, tsmany = 0;\nfor (int tc = 0; tc < %d; tc++) if (tth[tc]) { if (tsa < 0 || "
+            "tsi[tc] == tsa) tsa = tsi[tc]; else if (tsb < 0 || tsi[tc] == tsb) tsb = tsi[tc]; else tsmany = 1; }\n"
+            "for (int tc = 0; tc < %d; tc++) if (tth[tc] && tsi[tc] == tsb) tpk[tc] |= UINT64_C(1) << 48;\n"
+            "const uint64_t tb0 = tsa >= 0 ? tbs[tsa] : 0, tb1 = tsb >= 0 ? tbs[tsb] : 0; (void)tsmany;\n",
+            tn, tn, tn, tn, tn);
 }
 
 /* Interior neighbour counts of agents a0 .. a1 into kc<pc>[], in a loop the compiler vectorises. */
@@ -1488,8 +1519,8 @@ static void emit_precount(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, i
         const rx_ins *in = &p->code[pc];
         if (in->op != RX_OP_NB_CNT8K)
             continue;
-        sb_printf(b, "uint8_t kc%d[%d]; rx_tab_count(cb%d + a0, oo, %d, %du, %d, a1 - a0, kc%d);\n", pc, RXN_CHUNK, in->x,
-                  m == M_IN8 ? 8 : 4, (int)in->imm.i & 255, in->aux ? 1 : 0, pc);
+        sb_printf(b, "uint8_t kc%d[%d]; rx_tab_count(cb%d + a0, oo, %d, %du, %d, a1 - a0, kc%d);\n", pc, RXN_CHUNK,
+                  in->x, m == M_IN8 ? 8 : 4, (int)in->imm.i & 255, in->aux ? 1 : 0, pc);
     }
 }
 
@@ -1497,16 +1528,18 @@ static void emit_precount(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, i
  * marked entry or a byte outside its variable's values runs the general body instead, before writing anything. */
 static void emit_table_chunk(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k, int m)
 {
-    sb_printf(b, "uint32_t tix[%d]; unsigned tbad = 0;\n", RXN_CHUNK);
+    /* a pair matching (pw) skips agents and keys draws by pairs: the general body */
+    sb_printf(b, "uint32_t tix[%d]; unsigned tbad = pw != NULL;\n", RXN_CHUNK);
     if (m == M_GRAPH) /* each distinct count over the CSR rows; a count above 8 is outside the table */
         for (int j = 0; j < pl->ntcnt; j++) {
             const rx_ins *in = &p->code[pl->tcnt[j]];
-            sb_printf(b,
-                      "uint8_t kc%d[%d];\nfor (int64_t a = a0; a < a1; a++) { const int32_t *row = nbrs + offs[a]; "
-                      "const int64_t nbn = offs[a + 1] - offs[a]; unsigned cnt = 0; for (int64_t q = 0; q < nbn; q++) "
-                      "cnt += cb%d[row[q]] %s %d; tbad |= cnt > %du; kc%d[a - a0] = (uint8_t)(cnt > %du ? %du : cnt); }\n",
-                      pl->tcnt[j], RXN_CHUNK, in->x, in->aux ? "!=" : "==", (int)in->imm.i, RXN_POW_MAX, pl->tcnt[j],
-                      RXN_POW_MAX, RXN_POW_MAX);
+            sb_printf(
+                b,
+                "uint8_t kc%d[%d];\nfor (int64_t a = a0; a < a1; a++) { const int32_t *row = nbrs + offs[a]; "
+                "const int64_t nbn = offs[a + 1] - offs[a]; unsigned cnt = 0; for (int64_t q = 0; q < nbn; q++) "
+                "cnt += cb%d[row[q]] %s %d; tbad |= cnt > %du; kc%d[a - a0] = (uint8_t)(cnt > %du ? %du : cnt); }\n",
+                pl->tcnt[j], RXN_CHUNK, in->x, in->aux ? "!=" : "==", (int)in->imm.i, RXN_POW_MAX, pl->tcnt[j],
+                RXN_POW_MAX, RXN_POW_MAX);
         }
     /* the inputs: own columns (their values), then the counts (0 .. 8; none without neighbours) */
     int nin = 0;
@@ -1538,13 +1571,14 @@ static void emit_table_chunk(sbuf *b, const agora__rx_prog *p, const rx_plan *pl
         /* a byte result: packed 64-bit entries (threshold; result if the draw fails; if it succeeds) and the bases
          * of their draw sites, gathered by rx_tab_draw in a loop the compiler vectorises (with 32-bit indices and
          * no reduction in it: GCC 12 vectorises neither a 16-bit-indexed gather nor a reduction beside one) */
-        sb_puts(b, "if (!tbad) { if (tdr && tsmany) rx_tab_draw(tpkp, tbasep, tix, dw, a0, a1, out + (a0 - ob)); else if "
-                   "(tdr) rx_tab_draw2(tpkp, tb0, tb1, tix, dw, a0, a1, out + (a0 - ob)); else for (int64_t a = a0; a < "
+        sb_puts(b, "if (!tbad) { if (tdr && tsmany) rx_tab_draw(tpkp, tbasep, tix, a0, a1, out + (a0 - ob)); else if "
+                   "(tdr) rx_tab_draw2(tpkp, tb0, tb1, tix, a0, a1, out + (a0 - ob)); else for (int64_t a = a0; a < "
                    "a1; a++) out[a - ob] = (uint8_t)(tpkp[tix[a - a0]] >> 32); }\n");
     } else {
-        sb_puts(b, "if (!tbad) { if (tdr) { for (int64_t a = a0; a < a1; a++) { const unsigned e = tix[a - a0]; "
-                   "const unsigned sel = rx_r31(rx_at(tbs[tsi[e]], RX_DI(a))) < tth[e]; out[a - ob] = sel ? tye[e] : "
-                   "tno[e]; } } else { for (int64_t a = a0; a < a1; a++) out[a - ob] = tno[tix[a - a0]]; } }\n");
+        sb_puts(b,
+                "if (!tbad) { if (tdr) { for (int64_t a = a0; a < a1; a++) { const unsigned e = tix[a - a0]; "
+                "const unsigned sel = rx_r31(rx_at(tbs[tsi[e]], (uint64_t)a)) < tth[e]; out[a - ob] = sel ? tye[e] : "
+                "tno[e]; } } else { for (int64_t a = a0; a < a1; a++) out[a - ob] = tno[tix[a - a0]]; } }\n");
     }
     sb_puts(b, "if (tbad) for (int64_t a = a0; a < a1; a++)\n");
     emit_body(b, p, pl, k, m);
@@ -1593,8 +1627,8 @@ static void emit_program(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, in
               pl->straight ? "RX_HOT " : "", k);
     sb_puts(b, "(void)prog; const rx_nbhd *nb = ctx->nbhd; const int64_t t = ctx->t; (void)nb; (void)t;\n");
     sb_puts(b, "const int64_t ob = ctx->out_base;\n");
-    /* whose draws agent a takes: its own, or (pair rules) the pair's, as eval.c's di */
-    sb_puts(b, "const int64_t *const dw = ctx->draw_id; (void)dw;\n");
+    /* the pair matching: who is skipped, whose values partner.x are, whose draws agent a takes (eval.c's pj, di) */
+    sb_puts(b, "const int64_t *const pw = ctx->pair_of; (void)pw;\n");
     sb_printf(b, "%s *out = (%s *)out_column;\n", out_ctype(p), out_ctype(p));
     /* columns, parameters, population values and draw-site bases, once per call */
     char *col_b = calloc((size_t)p->nvars + 1, 3), *par = calloc((size_t)p->nparams + 1, 2);
@@ -1655,12 +1689,16 @@ static void emit_program(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, in
             col_b[3 * col + cty] = 1;
     }
     for (int c = 0; c < p->nvars; c++) {
+        /* a pair rule's partner.x reads x's column; its first has none */
+        const int own = p->pair_own, col = own && c >= own ? c - own : c;
+        if (own && c >= 2 * own)
+            continue;
         if (col_b[3 * c])
-            sb_printf(b, "const uint8_t *cb%d = (const uint8_t *)ctx->cols[%d];\n", c, c);
+            sb_printf(b, "const uint8_t *cb%d = (const uint8_t *)ctx->cols[%d];\n", c, col);
         if (col_b[3 * c + 1])
-            sb_printf(b, "const int64_t *ci%d = (const int64_t *)ctx->cols[%d];\n", c, c);
+            sb_printf(b, "const int64_t *ci%d = (const int64_t *)ctx->cols[%d];\n", c, col);
         if (col_b[3 * c + 2])
-            sb_printf(b, "const double *cr%d = (const double *)ctx->cols[%d];\n", c, c);
+            sb_printf(b, "const double *cr%d = (const double *)ctx->cols[%d];\n", c, col);
     }
     for (int q = 0; q < p->nparams; q++) {
         if (par[2 * q])
@@ -1753,7 +1791,8 @@ struct agora__rx_native {
 
 static void layout_checks(sbuf *b)
 {
-    sb_printf(b, "RX_ST(sizeof(rx_ctx) == %zu && offsetof(rx_ctx, key) == %zu && offsetof(rx_ctx, pop) == %zu && "
+    sb_printf(b,
+              "RX_ST(sizeof(rx_ctx) == %zu && offsetof(rx_ctx, key) == %zu && offsetof(rx_ctx, pop) == %zu && "
               "offsetof(rx_ctx, out_base) == %zu);\n",
               sizeof(agora_rx_ctx), offsetof(agora_rx_ctx, key), offsetof(agora_rx_ctx, pop),
               offsetof(agora_rx_ctx, out_base));

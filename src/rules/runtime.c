@@ -45,7 +45,7 @@ static int64_t block_of(int64_t n, int threads)
 typedef struct rx_world {
     const agora__rules_model *rm;
     int nv;
-    void **cur, **next;     /* [nv]; next[i] is NULL for a variable without a rule */
+    void **cur, **next;     /* [nv]; next[i] is NULL for a variable without a rule or a pair rule */
     agora_rx_value *base;   /* [nrx]: the scenario's parameter values */
     agora_rx_value *params; /* [nrx + RX_INIT_NPSEUDO + args]: the values in force (then scratch) */
     agora_rx_value *pop;    /* scratch for population aggregates */
@@ -54,10 +54,8 @@ typedef struct rx_world {
     agora_rx_value *fx_val; /* [nactions * AGORA_RULES_MAX_PARAMS] */
     int64_t action_step, actions_in_step;
     agora_rx_nbhd nb;
-    /* pairs */
-    int64_t *partner, *scratch, *list, *draw_id;
-    void **gather; /* [2 nv + 1] compact columns: own, partner, first */
-    void **pout;   /* [nv] compact results */
+    /* pairs: the step's matching, as each agent's choice (agora_match_choices) */
+    int64_t *partner;
     /* moves */
     int64_t *movers, *empty;
     uint8_t *flag;
@@ -114,24 +112,15 @@ void agora__rules_destroy(agora_world *w)
             free(s->cur[i]);
         if (s->next)
             free(s->next[i]);
-        if (s->pout)
-            free(s->pout[i]);
     }
-    for (int i = 0; s->gather && i < 2 * s->nv + 1; i++)
-        free(s->gather[i]);
     free(s->cur);
     free(s->next);
-    free(s->gather);
-    free(s->pout);
     free(s->base);
     free(s->params);
     free(s->pop);
     free(s->fx_until);
     free(s->fx_val);
     free(s->partner);
-    free(s->scratch);
-    free(s->list);
-    free(s->draw_id);
     free(s->movers);
     free(s->empty);
     free(s->flag);
@@ -227,27 +216,14 @@ int agora__rules_init(agora_world *w, const json_t *params, agora_error *err)
     for (int i = 0; i < m->nvars; i++) {
         const size_t bytes = (size_t)n * elem(m->vars[i].type) + 8;
         s->cur[i] = calloc(1, bytes);
-        if (m->vars[i].rule)
+        const int two = m->vars[i].rule || m->vars[i].pair; /* double-buffered */
+        if (two)
             s->next[i] = calloc(1, bytes);
-        if (!s->cur[i] || (m->vars[i].rule && !s->next[i]))
+        if (!s->cur[i] || (two && !s->next[i]))
             return agora_error_set(err, AGORA_ENOMEM, m->name, "out of memory for %lld agents", (long long)n);
     }
-    if (m->npairs) {
-        s->partner = malloc((size_t)n * sizeof *s->partner + 8);
-        s->scratch = malloc((size_t)n * sizeof *s->scratch + 8);
-        s->list = malloc((size_t)n * sizeof *s->list + 8);
-        s->draw_id = malloc((size_t)n * sizeof *s->draw_id + 8);
-        s->gather = calloc(2 * (size_t)m->nvars + 1, sizeof *s->gather);
-        s->pout = calloc((size_t)m->nvars, sizeof *s->pout);
-        if (!s->partner || !s->scratch || !s->list || !s->draw_id || !s->gather || !s->pout)
-            return agora_error_set(err, AGORA_ENOMEM, m->name, "out of memory for pairs");
-        for (int i = 0; i < 2 * m->nvars + 1; i++)
-            if (!(s->gather[i] = malloc((size_t)n * 8 + 8)))
-                return agora_error_set(err, AGORA_ENOMEM, m->name, "out of memory for pairs");
-        for (int i = 0; i < m->nvars; i++)
-            if (m->vars[i].pair && !(s->pout[i] = malloc((size_t)n * 8 + 8)))
-                return agora_error_set(err, AGORA_ENOMEM, m->name, "out of memory for pairs");
-    }
+    if (m->npairs && !(s->partner = malloc((size_t)n * sizeof *s->partner + 8)))
+        return agora_error_set(err, AGORA_ENOMEM, m->name, "out of memory for pairs");
     if (m->move_want || m->nactions) {
         s->flag = malloc((size_t)n + 8);
         s->movers = malloc((size_t)n * sizeof *s->movers + 8);
@@ -350,13 +326,11 @@ static void keep_fault(fault_slot *best, const agora_rx_fault *f, const agora__r
 /* Evaluates programs progs[0 .. np) for agents [0, n) into outs, in parallel over blocks. 0, or AGORA_ERANGE with
  * the world failed. Each program's population aggregates are computed first into pops[k]. */
 static int eval_all(agora_world *w, rx_world *s, agora__rx_prog *const *progs, void *const *outs, int np,
-                    const void *const *cols, int64_t n, const int64_t *draw_id, int nbhd, const int64_t *agent_of,
-                    const agora__rx_range_fn *fns)
+                    const void *const *cols, int64_t n, const int64_t *pair_of, int nbhd, const agora__rx_range_fn *fns)
 {
     agora_rx_value popv[AGORA_RULES_MAX_VARS][8];
     const agora_rx_value *pops[AGORA_RULES_MAX_VARS];
     agora_rx_ctx c = ctx_of(w, s, cols, n);
-    c.draw_id = draw_id;
     if (!nbhd)
         c.nbhd = NULL;
     for (int k = 0; k < np; k++) {
@@ -371,8 +345,6 @@ static int eval_all(agora_world *w, rx_world *s, agora__rx_prog *const *progs, v
         agora_error e;
         int rc = agora__rx_pop_aggregates(progs[k], &c, buf, &f, &e);
         if (rc == AGORA_ERANGE) {
-            if (agent_of && f.agent >= 0)
-                f.agent = agent_of[f.agent];
             fault_out(w, progs[k], &f);
             return rc;
         }
@@ -382,6 +354,7 @@ static int eval_all(agora_world *w, rx_world *s, agora__rx_prog *const *progs, v
         }
         pops[k] = buf;
     }
+    c.pair_of = pair_of; /* population aggregates are over everyone; the rules over the pairs */
     fault_slot best = {0};
     const int64_t blk = block_of(n, agora_world_threads(w)), nblocks = (n + blk - 1) / blk;
 #pragma omp parallel for schedule(static) num_threads(agora_world_threads(w))
@@ -396,8 +369,6 @@ static int eval_all(agora_world *w, rx_world *s, agora__rx_prog *const *progs, v
         }
     }
     if (best.has) {
-        if (agent_of && best.f.agent >= 0)
-            best.f.agent = agent_of[best.f.agent]; /* pairs: compact index k is agent list[k] */
         fault_out(w, best.p, &best.f);
         return AGORA_ERANGE;
     }
@@ -419,7 +390,7 @@ static int step_rules(agora_world *w, rx_world *s, int64_t n)
         }
     if (np == 0)
         return 0;
-    int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->cur, n, NULL, 1, NULL, fns);
+    int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->cur, n, NULL, 1, fns);
     if (rc)
         return rc;
     for (int i = 0; i < m->nvars; i++)
@@ -431,41 +402,9 @@ static int step_rules(agora_world *w, rx_world *s, int64_t n)
     return 0;
 }
 
-/* dst[k] = src[idx[k]] (gather) or dst[idx[k]] = src[k] (scatter), k < count, for elements of sz bytes (1 or 8). */
-static void gather(void *dst, const void *src, size_t sz, const int64_t *idx, int64_t count, int threads)
-{
-    if (sz == 8) {
-        uint64_t *d = dst;
-        const uint64_t *s = src;
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (int64_t k = 0; k < count; k++)
-            d[k] = s[idx[k]];
-    } else {
-        uint8_t *d = dst;
-        const uint8_t *s = src;
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (int64_t k = 0; k < count; k++)
-            d[k] = s[idx[k]];
-    }
-}
-
-static void scatter(void *dst, const void *src, size_t sz, const int64_t *idx, int64_t count, int threads)
-{
-    if (sz == 8) {
-        uint64_t *d = dst;
-        const uint64_t *s = src;
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (int64_t k = 0; k < count; k++)
-            d[idx[k]] = s[k];
-    } else {
-        uint8_t *d = dst;
-        const uint8_t *s = src;
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (int64_t k = 0; k < count; k++)
-            d[idx[k]] = s[k];
-    }
-}
-
+/* The pair rules, on the state after the rules: each variable with a pair rule is computed into its second buffer
+ * for the agents the matching pairs (the others keep their value), reading partner.x straight from the columns,
+ * then the buffers swap. The workspace is the matching's choice per agent, as in the built-in pair models. */
 static int step_pairs(agora_world *w, rx_world *s, int64_t n)
 {
     const agora__rules_model *m = s->rm;
@@ -476,27 +415,7 @@ static int step_pairs(agora_world *w, rx_world *s, int64_t n)
     if (sp->kind == AGORA_SPACE_MIXED)
         agora_match_mixed(n, agora_world_key(w), (uint64_t)t, stream, threads, s->partner);
     else
-        agora_match(sp, agora_world_key(w), (uint64_t)t, stream, threads, s->partner, s->scratch);
-    int64_t p = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (s->partner[i] >= 0)
-            s->list[p++] = i;
-    if (p == 0)
-        return 0;
-    /* compact columns: own values at k, the partner's, first; draws keyed by the pair's lower id */
-    int64_t *pl = s->scratch; /* partners of the listed agents (agora_match is done with scratch) */
-    uint8_t *first = s->gather[2 * m->nvars];
-    for (int64_t k = 0; k < p; k++) {
-        const int64_t a = s->list[k], b = s->partner[a];
-        pl[k] = b;
-        first[k] = a < b;
-        s->draw_id[k] = a < b ? a : b;
-    }
-    for (int i = 0; i < m->nvars; i++) {
-        const size_t sz = elem(m->vars[i].type);
-        gather(s->gather[i], s->cur[i], sz, s->list, p, threads);
-        gather(s->gather[m->nvars + i], s->cur[i], sz, pl, p, threads);
-    }
+        agora_match_choices(sp, agora_world_key(w), (uint64_t)t, stream, threads, s->partner);
     agora__rx_prog *progs[AGORA_RULES_MAX_VARS];
     void *outs[AGORA_RULES_MAX_VARS];
     agora__rx_range_fn fns[AGORA_RULES_MAX_VARS];
@@ -505,18 +424,24 @@ static int step_pairs(agora_world *w, rx_world *s, int64_t n)
         if (m->vars[i].pair) {
             progs[np] = m->vars[i].pair;
             fns[np] = m->pair_fn[i] ? m->pair_fn[i] : agora__rx_eval_range;
-            outs[np++] = s->pout[i];
+            outs[np++] = s->next[i];
+            const size_t sz = elem(m->vars[i].type);
+            char *dst = s->next[i];
+            const char *src = s->cur[i];
+#pragma omp parallel for schedule(static) num_threads(threads)
+            for (int64_t lo = 0; lo < n; lo += BLOCK) /* the unpaired keep their value */
+                memcpy(dst + (size_t)lo * sz, src + (size_t)lo * sz, (size_t)(lo + BLOCK < n ? BLOCK : n - lo) * sz);
         }
-    /* pair rules read no neighbours of the compact index (define.c compiles them against the space's, but the
-     * compact columns are not the space's layout): nb_* in a pair rule is refused there */
-    int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->gather, p, s->draw_id, 0, s->list, fns);
+    /* pair rules read no neighbours: nb_* in a pair rule is refused by define.c */
+    int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->cur, n, s->partner, 0, fns);
     if (rc)
         return rc;
-    for (int i = 0; i < m->nvars; i++) {
-        if (!m->vars[i].pair)
-            continue;
-        scatter(s->cur[i], s->pout[i], elem(m->vars[i].type), s->list, p, threads);
-    }
+    for (int i = 0; i < m->nvars; i++)
+        if (m->vars[i].pair) {
+            void *tmp = s->cur[i];
+            s->cur[i] = s->next[i];
+            s->next[i] = tmp;
+        }
     return 0;
 }
 
@@ -551,7 +476,7 @@ static int step_moves(agora_world *w, rx_world *s, int64_t n)
     void *outs[2] = {s->flag, tmp};
     const agora__rx_range_fn fns[2] = {m->move_fn[0] ? m->move_fn[0] : agora__rx_eval_range,
                                        m->move_fn[1] ? m->move_fn[1] : agora__rx_eval_range};
-    int rc = eval_all(w, s, progs, outs, 2, (const void *const *)s->cur, n, NULL, 1, NULL, fns);
+    int rc = eval_all(w, s, progs, outs, 2, (const void *const *)s->cur, n, NULL, 1, fns);
     if (rc)
         return rc;
     int64_t nm = 0;
@@ -619,8 +544,7 @@ void agora__rules_measure(const agora_world *w, double *out)
         agora_rx_ctx c = ctx_of(w, s, (const void *const *)s->cur, agora_world_n(w)); /* with neighbours */
         agora_error e;
         if (agora__rx_pop_aggregates_fused((const agora__rx_prog *const *)m->metric_progs, m->nmetrics,
-                                           (const agora__rx_prog *const *)m->agg_prog, m->agg_fn, &c, agg, ok,
-                                           &e) != 0)
+                                           (const agora__rx_prog *const *)m->agg_prog, m->agg_fn, &c, agg, ok, &e) != 0)
             memset(ok, 0, sizeof ok);
     }
     for (int k = 0, j = 0; k < m->nmetrics; j += agora__rx_prog_npop(m->metric_progs[k]), k++) {
