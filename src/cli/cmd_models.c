@@ -74,7 +74,7 @@ static void print_model_text(const agora_model *m)
         const agora__rules_model *r = agora__rules_of(m);
         printf("  rule language: %s (definition %.12s)%s%s\n", r->origin, r->hash,
                r->npairs ? "; pairs: each agent's choice of the step's matching is kept too (8 B)" : "",
-               r->move_want ? "; moves: lists of movers and empty sites are kept too" : "");
+               r->move_want ? "; moves: the step's lists of movers and empty sites are kept too" : "");
     }
     printf("  runs on:");
     for (int k = AGORA_SPACE_GRID, first = 1; k <= AGORA_SPACE_MIXED; k++)

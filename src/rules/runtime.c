@@ -2,17 +2,18 @@
  *
  * State: every variable's column twice (the state at t and the one being written at t+1), once for a variable whose
  * rule keeps it; the parameters in force; the actions' parameter changes with the step they end; counters. Nothing
- * else per agent — except in models with pairs (each agent's partner, the matched agents' gathered values) or moves
- * (the lists of movers and empty sites), which say so in `agora models`.
+ * else per agent — except in models with pairs (each agent's choice of the step's matching, as in the built-in pair
+ * models) or moves (the step's lists of movers and empty sites), which say so in `agora models`.
  *
  * A step, with t the state's time:
  *   1. rules: population aggregates of each rule over the state at t, then every rule for every agent, in parallel
  *      over blocks of agents, each rule reading the columns at t and writing its own column at t+1; then the buffers
  *      swap. Results do not depend on threads: each value is a pure function of the state at t and the keyed draws.
  *   2. pairs: the kernel's conflict-free matching of the step (neighbours on grids and graphs, everyone in a mixed
- *      population); the matched agents' own and partner values are gathered into compact columns, each pair rule
- *      is evaluated there (draws keyed by the pair, so both partners see the same numbers; `first` is true for the
- *      lower id) and the results are written back.
+ *      population), as choices (agora_match_choices); each pair rule is evaluated for the paired agents into its
+ *      variable's second buffer, reading partner.x at the partner (ctx->pair_of; draws keyed by the pair, so both
+ *      partners see the same numbers; `first` is true for the lower id), the unpaired keep their value, and the
+ *      buffers swap.
  *   3. moves: agents where `want` holds (and `empty` does not) are listed in id order, as are empty sites; both
  *      lists are shuffled with the counter RNG (Fisher-Yates, one thread), and the k-th mover swaps all its
  *      variables with the k-th empty site, for k below the shorter list.
@@ -56,9 +57,9 @@ typedef struct rx_world {
     agora_rx_nbhd nb;
     /* pairs: the step's matching, as each agent's choice (agora_match_choices) */
     int64_t *partner;
-    /* moves */
+    /* moves: this step's movers and empty sites (grown to the largest step's counts, not to the agents) */
     int64_t *movers, *empty;
-    uint8_t *flag;
+    int64_t cap_movers, cap_empty;
 } rx_world;
 
 static size_t elem(agora_rx_type t)
@@ -123,7 +124,6 @@ void agora__rules_destroy(agora_world *w)
     free(s->partner);
     free(s->movers);
     free(s->empty);
-    free(s->flag);
     free(s);
     agora_world_set_model_state(w, NULL);
 }
@@ -224,13 +224,6 @@ int agora__rules_init(agora_world *w, const json_t *params, agora_error *err)
     }
     if (m->npairs && !(s->partner = malloc((size_t)n * sizeof *s->partner + 8)))
         return agora_error_set(err, AGORA_ENOMEM, m->name, "out of memory for pairs");
-    if (m->move_want || m->nactions) {
-        s->flag = malloc((size_t)n + 8);
-        s->movers = malloc((size_t)n * sizeof *s->movers + 8);
-        s->empty = m->move_want ? malloc((size_t)n * sizeof *s->empty + 8) : NULL;
-        if (!s->flag || !s->movers || (m->move_want && !s->empty))
-            return agora_error_set(err, AGORA_ENOMEM, m->name, "out of memory for moves");
-    }
     for (int i = 0; i < m->nparams; i++) {
         const int r = m->rx_of_param[i];
         if (r < 0)
@@ -466,27 +459,134 @@ static void shuffle(int64_t *v, int64_t n, uint64_t base)
     }
 }
 
+/* Appends block lists to a growable list: *cap grows to what a step needs (the movers and empty sites, not the
+ * agents). 0 or AGORA_ENOMEM. */
+static int fit(int64_t **list, int64_t *cap, int64_t need)
+{
+    if (need <= *cap)
+        return 0;
+    const int64_t c = need + need / 4 + 64;
+    int64_t *q = realloc(*list, (size_t)c * sizeof *q);
+    if (!q)
+        return AGORA_ENOMEM;
+    *list = q;
+    *cap = c;
+    return 0;
+}
+
+/* The moves, on the state after the rules and pairs: every block evaluates both conditions into buffers of its own
+ * and lists its movers (wanting to move, not empty) and its empty sites; the lists, joined in block order, are
+ * shuffled with the counter RNG and paired in that order. */
 static int step_moves(agora_world *w, rx_world *s, int64_t n)
 {
     const agora__rules_model *m = s->rm;
     const int64_t t = agora_world_time(w);
-    /* flag: bit 0 empty, bit 1 wants to move; both from the state after rules and pairs */
-    uint8_t *tmp = (uint8_t *)s->empty; /* the empty list is filled after the flags are read */
+    const int threads = agora_world_threads(w);
     agora__rx_prog *progs[2] = {m->move_empty, m->move_want};
-    void *outs[2] = {s->flag, tmp};
     const agora__rx_range_fn fns[2] = {m->move_fn[0] ? m->move_fn[0] : agora__rx_eval_range,
                                        m->move_fn[1] ? m->move_fn[1] : agora__rx_eval_range};
-    int rc = eval_all(w, s, progs, outs, 2, (const void *const *)s->cur, n, NULL, 1, fns);
+    agora_rx_ctx c = ctx_of(w, s, (const void *const *)s->cur, n);
+    agora_rx_value popv[2][8];
+    const agora_rx_value *pops[2];
+    for (int k = 0; k < 2; k++) {
+        pops[k] = NULL;
+        const int npop = agora__rx_prog_npop(progs[k]);
+        if (!npop)
+            continue;
+        if (npop > 8)
+            return AGORA_EINVAL; /* define.c keeps conditions within 8 population aggregates */
+        agora_rx_fault f;
+        agora_error e;
+        int rc = agora__rx_pop_aggregates(progs[k], &c, popv[k], &f, &e);
+        if (rc == AGORA_ERANGE) {
+            fault_out(w, progs[k], &f);
+            return rc;
+        }
+        if (rc) {
+            agora_world_fail(w, &e);
+            return rc;
+        }
+        pops[k] = popv[k];
+    }
+    const int64_t nb = (n + BLOCK - 1) / BLOCK;
+    int64_t *cnt = calloc(2 * (size_t)nb + 2, sizeof *cnt);   /* movers, empty sites of block b */
+    int64_t **bl = calloc(2 * (size_t)nb + 2, sizeof *bl);    /* their lists */
+    if (!cnt || !bl) {
+        free(cnt);
+        free(bl);
+        agora_error e;
+        agora_error_set(&e, AGORA_ENOMEM, m->name, "out of memory for moves");
+        agora_world_fail(w, &e);
+        return AGORA_ENOMEM;
+    }
+    fault_slot best = {0};
+    int oom = 0;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t lo = b * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
+        uint8_t flag[2][BLOCK];
+        agora_rx_ctx cc = c;
+        cc.out_base = lo;
+        int bad = 0;
+        for (int k = 0; k < 2; k++) { /* both: the lowest agent's fault is kept, whichever condition it is in */
+            cc.pop = pops[k];
+            agora_rx_fault f;
+            if (fns[k](progs[k], &cc, lo, hi, flag[k], &f) != 0) {
+                keep_fault(&best, &f, progs[k], k);
+                bad = 1;
+            }
+        }
+        if (bad)
+            continue;
+        int64_t nm = 0, ne = 0;
+        for (int64_t i = 0; i < hi - lo; i++) {
+            nm += !flag[0][i] && flag[1][i];
+            ne += flag[0][i] != 0;
+        }
+        int64_t *lm = nm ? malloc((size_t)nm * sizeof *lm) : NULL, *le = ne ? malloc((size_t)ne * sizeof *le) : NULL;
+        if ((nm && !lm) || (ne && !le)) {
+            free(lm);
+            free(le);
+#pragma omp atomic write
+            oom = 1;
+            continue;
+        }
+        for (int64_t i = 0, q = 0, r = 0; i < hi - lo; i++) {
+            if (!flag[0][i] && flag[1][i])
+                lm[q++] = lo + i;
+            if (flag[0][i])
+                le[r++] = lo + i;
+        }
+        cnt[2 * b] = nm, cnt[2 * b + 1] = ne;
+        bl[2 * b] = lm, bl[2 * b + 1] = le;
+    }
+    int64_t nm = 0, ne = 0;
+    for (int64_t b = 0; b < nb; b++)
+        nm += cnt[2 * b], ne += cnt[2 * b + 1];
+    int rc = 0;
+    if (best.has) {
+        fault_out(w, best.p, &best.f);
+        rc = AGORA_ERANGE;
+    } else if (oom || fit(&s->movers, &s->cap_movers, nm) || fit(&s->empty, &s->cap_empty, ne)) {
+        agora_error e;
+        agora_error_set(&e, AGORA_ENOMEM, m->name, "out of memory for moves");
+        agora_world_fail(w, &e);
+        rc = AGORA_ENOMEM;
+    } else {
+        for (int64_t b = 0, pm = 0, pe = 0; b < nb; b++) {
+            if (cnt[2 * b])
+                memcpy(s->movers + pm, bl[2 * b], (size_t)cnt[2 * b] * sizeof *s->movers);
+            if (cnt[2 * b + 1])
+                memcpy(s->empty + pe, bl[2 * b + 1], (size_t)cnt[2 * b + 1] * sizeof *s->empty);
+            pm += cnt[2 * b], pe += cnt[2 * b + 1];
+        }
+    }
+    for (int64_t b = 0; b < 2 * nb; b++)
+        free(bl[b]);
+    free(bl);
+    free(cnt);
     if (rc)
         return rc;
-    int64_t nm = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (!s->flag[i] && tmp[i])
-            s->movers[nm++] = i;
-    int64_t ne = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (s->flag[i])
-            s->empty[ne++] = i; /* writes over tmp only at or below index i, which has been read */
     const uint32_t stream = RX_STREAM_MATCH + 1;
     shuffle(s->movers, nm, agora_rng_base(agora_world_key(w), (uint64_t)t, stream));
     shuffle(s->empty, ne, agora_rng_base(agora_world_key(w), (uint64_t)t, stream + 1));
@@ -609,6 +709,8 @@ int agora__rules_apply(agora_world *w, const json_t *action, agora_error *err)
 {
     rx_world *s = agora_world_model_state(w);
     const agora__rules_model *m = s->rm;
+    uint8_t *flag = NULL;   /* the agents where `where` holds (for the action only) */
+    int64_t *chosen = NULL; /* the agents it changes */
     const int64_t t = agora_world_time(w), n = agora_world_n(w);
     const char *name = json_string_value(json_object_get(action, "action"));
     const rx_action *a = NULL;
@@ -678,19 +780,25 @@ int agora__rules_apply(agora_world *w, const json_t *action, agora_error *err)
     /* agents: where, then a share, a count or the listed ids */
     if (a->nset) {
         int64_t have = 0, want;
+        flag = malloc((size_t)n + 8);
+        chosen = malloc((size_t)n * sizeof *chosen + 8);
+        if (!flag || !chosen) {
+            rc = agora_error_set(err, AGORA_ENOMEM, a->name, "out of memory");
+            goto done;
+        }
         c.pop = NULL;
         agora_rx_value popv[64];
         if (a->where) {
             if (agora__rx_prog_npop(a->where) && (rc = agora__rx_pop_aggregates(a->where, &c, popv, &f, err)) != 0)
                 goto fault;
             c.pop = popv;
-            if ((rc = agora__rx_eval_range(a->where, &c, 0, n, s->flag, &f)) != 0)
+            if ((rc = agora__rx_eval_range(a->where, &c, 0, n, flag, &f)) != 0)
                 goto fault;
         } else {
-            memset(s->flag, 1, (size_t)n);
+            memset(flag, 1, (size_t)n);
         }
         for (int64_t i = 0; i < n; i++)
-            have += s->flag[i];
+            have += flag[i];
         const json_t *ids = a->ids_arg >= 0 ? json_object_get(action, a->args[a->ids_arg].name) : NULL;
         int64_t k2 = 0;
         if (ids) {
@@ -703,9 +811,9 @@ int agora__rules_apply(agora_world *w, const json_t *action, agora_error *err)
                                          a->name, (long long)x, (long long)n - 1);
                     goto done;
                 }
-                if (s->flag[x] == 1) { /* once each, and only where `where` holds */
-                    s->movers[k2++] = x;
-                    s->flag[x] = 2;
+                if (flag[x] == 1) { /* once each, and only where `where` holds */
+                    chosen[k2++] = x;
+                    flag[x] = 2;
                 }
             }
         } else {
@@ -719,7 +827,7 @@ int agora__rules_apply(agora_world *w, const json_t *action, agora_error *err)
                 want = have;
             }
             const uint64_t base = agora_rng_base(key, (uint64_t)t, AGORA_RNG_STREAM_ACTION + (uint32_t)(k << 8));
-            k2 = choose(s->flag, n, have, want < 0 ? 0 : want, base, s->movers);
+            k2 = choose(flag, n, have, want < 0 ? 0 : want, base, chosen);
         }
         /* every set reads the state before the action: values first, then written */
         agora_rx_value *vals = malloc(((size_t)k2 * (size_t)a->nset + 1) * sizeof *vals);
@@ -733,7 +841,7 @@ int agora__rules_apply(agora_world *w, const json_t *action, agora_error *err)
                 break;
             c.pop = popv;
             for (int64_t q = 0; q < k2 && !rc; q++)
-                rc = agora__rx_eval(a->set[j], &c, s->movers[q], &vals[(size_t)j * (size_t)k2 + (size_t)q], &f);
+                rc = agora__rx_eval(a->set[j], &c, chosen[q], &vals[(size_t)j * (size_t)k2 + (size_t)q], &f);
         }
         if (rc) {
             free(vals);
@@ -741,7 +849,7 @@ int agora__rules_apply(agora_world *w, const json_t *action, agora_error *err)
         }
         for (int j = 0; j < a->nset; j++)
             for (int64_t q = 0; q < k2; q++)
-                put_value(s->cur[a->set_var[j]], m->vars[a->set_var[j]].type, s->movers[q],
+                put_value(s->cur[a->set_var[j]], m->vars[a->set_var[j]].type, chosen[q],
                           vals[(size_t)j * (size_t)k2 + (size_t)q]);
         free(vals);
     }
@@ -751,6 +859,8 @@ int agora__rules_apply(agora_world *w, const json_t *action, agora_error *err)
     if (a->nfx)
         s->fx_until[k] = until;
     params_in_force(s, t);
+    free(flag);
+    free(chosen);
     return 0;
 fault_p:
 fault:
@@ -761,6 +871,8 @@ fault:
     }
 done:
     params_in_force(s, t);
+    free(flag);
+    free(chosen);
     return rc;
 }
 
