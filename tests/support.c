@@ -118,3 +118,69 @@ int test_sir_infected_neighbours(const agora_space *sp, const uint8_t *st, int64
     }
     return k;
 }
+
+static int mem_put(void *ud, const char *name, const void *data, size_t bytes, agora_error *err)
+{
+    test_mem_state *m = ud;
+    if (test_mem_has(m, name))
+        fail_msg("part %s saved twice", name);
+    if (m->n == m->cap) {
+        const int cap = m->cap ? 2 * m->cap : 16;
+        char **nm = realloc(m->name, sizeof *nm * (size_t)cap);
+        void **dt = nm ? realloc(m->data, sizeof *dt * (size_t)cap) : NULL;
+        size_t *by = dt ? realloc(m->bytes, sizeof *by * (size_t)cap) : NULL;
+        if (nm)
+            m->name = nm;
+        if (dt)
+            m->data = dt;
+        if (!by)
+            return agora_error_set(err, AGORA_ENOMEM, name, "out of memory");
+        m->bytes = by;
+        m->cap = cap;
+    }
+    m->name[m->n] = strdup(name);
+    m->data[m->n] = malloc(bytes ? bytes : 1);
+    assert_true(m->name[m->n] && m->data[m->n]);
+    memcpy(m->data[m->n], data, bytes);
+    m->bytes[m->n++] = bytes;
+    return 0;
+}
+
+static int mem_get(void *ud, const char *name, void *data, size_t bytes, agora_error *err)
+{
+    const test_mem_state *m = ud;
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->name[i], name) == 0) {
+            if (m->bytes[i] != bytes)
+                return agora_error_set(err, AGORA_EINVAL, name, "saved %zu bytes, asked for %zu", m->bytes[i], bytes);
+            memcpy(data, m->data[i], bytes);
+            return 0;
+        }
+    return agora_error_set(err, AGORA_EINVAL, name, "no such part");
+}
+
+agora_state test_mem_state_of(test_mem_state *m)
+{
+    agora_state st = {.ud = m, .put = mem_put, .get = mem_get};
+    return st;
+}
+
+int test_mem_has(const test_mem_state *m, const char *name)
+{
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->name[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+void test_mem_free(test_mem_state *m)
+{
+    for (int i = 0; i < m->n; i++) {
+        free(m->name[i]);
+        free(m->data[i]);
+    }
+    free(m->name);
+    free(m->data);
+    free(m->bytes);
+    memset(m, 0, sizeof *m);
+}

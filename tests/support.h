@@ -32,4 +32,18 @@ json_t *test_json(const char *fmt, ...)
  * graph's CSR rows (the reference the models' fast counts are checked against). */
 int test_sir_infected_neighbours(const agora_space *sp, const uint8_t *st, int64_t i);
 
+/* An agora_state in memory: named parts, as a checkpoint file holds them (agora_world_save, agora_world_load). A
+ * part saved twice fails the test; a load asks for a part by name and gets an error if it is missing or has another
+ * size. Zero-initialise, use test_mem_state_of(&m) as the agora_state, test_mem_free(&m) after. */
+typedef struct test_mem_state {
+    int n, cap;
+    char **name;
+    void **data;
+    size_t *bytes;
+} test_mem_state;
+
+agora_state test_mem_state_of(test_mem_state *m);
+int test_mem_has(const test_mem_state *m, const char *name);
+void test_mem_free(test_mem_state *m);
+
 #endif

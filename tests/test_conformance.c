@@ -266,68 +266,20 @@ static void no_fault(const conf_case *c, const char *check, const agora_world *w
                  e->where);
 }
 
-/* In-memory agora_state for save/load. */
-typedef struct mem_part {
-    char *name;
-    void *data;
-    size_t bytes;
-} mem_part;
-typedef struct mem_state {
-    mem_part parts[256];
-    int n;
-} mem_state;
-
-static int mem_put(void *ud, const char *name, const void *data, size_t bytes, agora_error *err)
-{
-    mem_state *m = ud;
-    if (m->n >= 256)
-        return agora_error_set(err, AGORA_ERANGE, name, "too many parts for the test's memory state");
-    mem_part *p = &m->parts[m->n++];
-    p->name = strdup(name);
-    p->data = malloc(bytes ? bytes : 1);
-    memcpy(p->data, data, bytes);
-    p->bytes = bytes;
-    return 0;
-}
-
-static int mem_get(void *ud, const char *name, void *data, size_t bytes, agora_error *err)
-{
-    mem_state *m = ud;
-    for (int i = 0; i < m->n; i++)
-        if (strcmp(m->parts[i].name, name) == 0) {
-            if (m->parts[i].bytes != bytes)
-                return agora_error_set(err, AGORA_EINVAL, name, "saved with %zu bytes, %zu asked", m->parts[i].bytes,
-                                       bytes);
-            memcpy(data, m->parts[i].data, bytes);
-            return 0;
-        }
-    return agora_error_set(err, AGORA_EINVAL, name, "missing");
-}
-
-static void mem_free(mem_state *m)
-{
-    for (int i = 0; i < m->n; i++) {
-        free(m->parts[i].name);
-        free(m->parts[i].data);
-    }
-    m->n = 0;
-}
-
 /* Saves w and loads it into a fresh world of the same configuration (NULL: the model has no save/load). */
 static agora_world *checkpoint_world(const conf_case *c, const agora_world *w, const char *check)
 {
     if (!c->m->save || !c->m->load)
         return NULL;
-    mem_state *mem = calloc(1, sizeof *mem);
-    agora_state st = {mem, mem_put, mem_get};
+    test_mem_state mem = {0};
+    agora_state st = test_mem_state_of(&mem);
     agora_error err;
     if (agora_world_save(w, &st, &err) != 0)
         fail_msg("%s: %s: world_save: %s (%s)", c->label, check, err.msg, err.where);
     agora_world *r = make_world(c, agora_world_threads(w));
     if (agora_world_load(r, &st, &err) != 0)
         fail_msg("%s: %s: world_load: %s (%s)", c->label, check, err.msg, err.where);
-    mem_free(mem);
-    free(mem);
+    test_mem_free(&mem);
     return r;
 }
 

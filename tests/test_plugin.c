@@ -47,41 +47,6 @@ static void refused(const char *path, int code, const char *want)
     assert_int_equal(count(), before);
 }
 
-/* In-memory agora_state for a save/load round trip. */
-typedef struct mem_part {
-    char name[32];
-    void *data;
-    size_t bytes;
-} mem_part;
-typedef struct mem_state {
-    mem_part parts[8];
-    int n;
-} mem_state;
-
-static int mem_put(void *ud, const char *name, const void *data, size_t bytes, agora_error *err)
-{
-    (void)err;
-    mem_state *m = ud;
-    assert_true(m->n < 8);
-    mem_part *p = &m->parts[m->n++];
-    snprintf(p->name, sizeof p->name, "%s", name);
-    p->data = malloc(bytes);
-    memcpy(p->data, data, bytes);
-    p->bytes = bytes;
-    return 0;
-}
-
-static int mem_get(void *ud, const char *name, void *data, size_t bytes, agora_error *err)
-{
-    mem_state *m = ud;
-    for (int i = 0; i < m->n; i++)
-        if (strcmp(m->parts[i].name, name) == 0 && m->parts[i].bytes == bytes) {
-            memcpy(data, m->parts[i].data, bytes);
-            return 0;
-        }
-    return agora_error_set(err, AGORA_EINVAL, name, "missing");
-}
-
 static void measure(agora_world *w, double out[3])
 {
     agora_world_measure(w, out);
@@ -117,8 +82,8 @@ static void the_example_registers_a_model_that_runs_like_a_builtin(void **state)
     /* a copy and a checkpoint go on exactly as the original */
     agora_world *c = NULL;
     assert_int_equal(agora_world_copy(a, &c, &err), 0);
-    mem_state mem = {0};
-    agora_state st = {&mem, mem_put, mem_get};
+    test_mem_state mem = {0};
+    agora_state st = test_mem_state_of(&mem);
     assert_int_equal(agora_world_save(a, &st, &err), 0);
     agora_world *r = test_world(yaml, 1);
     assert_int_equal(agora_world_load(r, &st, &err), 0);
@@ -145,11 +110,10 @@ static void the_example_registers_a_model_that_runs_like_a_builtin(void **state)
     assert_non_null(strstr(err.where, "opinion"));
     json_decref(bad);
     json_decref(act);
-    for (int i = 0; i < mem.n; i++)
-        free(mem.parts[i].data);
     agora_world_destroy(a);
     agora_world_destroy(c);
     agora_world_destroy(r);
+    test_mem_free(&mem);
 }
 
 static void loading_the_same_file_again_does_nothing(void **state)

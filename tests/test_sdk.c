@@ -178,57 +178,6 @@ static int differ(const agora_world *a, const agora_world *b)
     return memcmp(agora_sdk_scalars(a), agora_sdk_scalars(b), sizeof(clock_scalars)) != 0;
 }
 
-/* An agora_state in memory. */
-typedef struct mem_state {
-    int n;
-    char name[16][32];
-    void *data[16];
-    size_t bytes[16];
-} mem_state;
-
-static int mem_put(void *ud, const char *name, const void *data, size_t bytes, agora_error *err)
-{
-    (void)err;
-    mem_state *m = ud;
-    assert_true(m->n < 16);
-    for (int i = 0; i < m->n; i++)
-        if (strcmp(m->name[i], name) == 0)
-            fail_msg("part %s saved twice", name);
-    snprintf(m->name[m->n], sizeof m->name[m->n], "%s", name);
-    m->data[m->n] = malloc(bytes ? bytes : 1);
-    memcpy(m->data[m->n], data, bytes);
-    m->bytes[m->n++] = bytes;
-    return 0;
-}
-
-static int mem_get(void *ud, const char *name, void *data, size_t bytes, agora_error *err)
-{
-    mem_state *m = ud;
-    for (int i = 0; i < m->n; i++)
-        if (strcmp(m->name[i], name) == 0) {
-            if (m->bytes[i] != bytes)
-                return agora_error_set(err, AGORA_EINVAL, name, "saved %zu bytes, asked for %zu", m->bytes[i], bytes);
-            memcpy(data, m->data[i], bytes);
-            return 0;
-        }
-    return agora_error_set(err, AGORA_EINVAL, name, "no such part");
-}
-
-static int mem_has(const mem_state *m, const char *name)
-{
-    for (int i = 0; i < m->n; i++)
-        if (strcmp(m->name[i], name) == 0)
-            return 1;
-    return 0;
-}
-
-static void mem_free(mem_state *m)
-{
-    for (int i = 0; i < m->n; i++)
-        free(m->data[i]);
-    m->n = 0;
-}
-
 /* ---- tests --------------------------------------------------------------------------------------------------------
  */
 
@@ -327,14 +276,14 @@ static void save_and_load_round_trip_fields_scalars_and_on_demand_arrays(void **
     assert_int_equal(agora_sdk_enable(w, F_EXTRA, NULL), 0);
     ((int64_t *)agora_sdk_cur(w, F_EXTRA))[0] = 1234;
     ((clock_scalars *)agora_sdk_scalars(w))->written = 17;
-    mem_state m = {0};
-    agora_state st = {.ud = &m, .put = mem_put, .get = mem_get};
+    test_mem_state m = {0};
+    agora_state st = test_mem_state_of(&m);
     agora_error err;
     assert_int_equal(agora_world_save(w, &st, &err), 0);
     /* The declared names; scratch is not saved. */
-    assert_true(mem_has(&m, "layout") && mem_has(&m, "scalars") && mem_has(&m, "level") && mem_has(&m, "weight") &&
-                mem_has(&m, "edge") && mem_has(&m, "extra"));
-    assert_false(mem_has(&m, "work"));
+    assert_true(test_mem_has(&m, "layout") && test_mem_has(&m, "scalars") && test_mem_has(&m, "level") && test_mem_has(&m, "weight") &&
+                test_mem_has(&m, "edge") && test_mem_has(&m, "extra"));
+    assert_false(test_mem_has(&m, "work"));
     agora_world *k = ring_world(120);
     assert_null(agora_sdk_cur(k, F_EXTRA));
     if (agora_world_load(k, &st, &err) != 0)
@@ -353,7 +302,7 @@ static void save_and_load_round_trip_fields_scalars_and_on_demand_arrays(void **
     assert_int_equal(agora_world_load(other, &st, &err), AGORA_EINVAL);
     agora_world *grid = grid_world(12, 10);
     assert_int_equal(agora_world_load(grid, &st, &err), AGORA_EINVAL);
-    mem_free(&m);
+    test_mem_free(&m);
     agora_world_destroy(w);
     agora_world_destroy(k);
     agora_world_destroy(other);

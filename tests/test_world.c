@@ -282,62 +282,18 @@ static void apply_all(agora_world *w, const char *const *actions)
         apply_text(w, actions[a]);
 }
 
-/* An agora_state in memory: named blobs, as a checkpoint file holds them. */
-typedef struct mem_state {
-    int n;
-    char name[32][32];
-    void *data[32];
-    size_t bytes[32];
-} mem_state;
-
-static int mem_put(void *ud, const char *name, const void *data, size_t bytes, agora_error *err)
-{
-    mem_state *m = ud;
-    if (m->n == 32)
-        return agora_error_set(err, AGORA_ENOMEM, name, "too many parts");
-    for (int i = 0; i < m->n; i++)
-        if (strcmp(m->name[i], name) == 0)
-            fail_msg("part %s saved twice", name);
-    snprintf(m->name[m->n], sizeof m->name[m->n], "%s", name);
-    m->data[m->n] = malloc(bytes ? bytes : 1);
-    assert_non_null(m->data[m->n]);
-    memcpy(m->data[m->n], data, bytes);
-    m->bytes[m->n++] = bytes;
-    return 0;
-}
-
-static int mem_get(void *ud, const char *name, void *data, size_t bytes, agora_error *err)
-{
-    mem_state *m = ud;
-    for (int i = 0; i < m->n; i++)
-        if (strcmp(m->name[i], name) == 0) {
-            if (m->bytes[i] != bytes)
-                return agora_error_set(err, AGORA_EINVAL, name, "saved %zu bytes, asked for %zu", m->bytes[i], bytes);
-            memcpy(data, m->data[i], bytes);
-            return 0;
-        }
-    return agora_error_set(err, AGORA_EINVAL, name, "no such part");
-}
-
-static void mem_free(mem_state *m)
-{
-    for (int i = 0; i < m->n; i++)
-        free(m->data[i]);
-    m->n = 0;
-}
-
 /* A world saved and loaded into a fresh world of the same configuration: what a checkpoint and a resume do. */
 static agora_world *reloaded(const agora_world *w, const char *yaml, int threads)
 {
-    mem_state m = {0};
-    agora_state st = {.ud = &m, .put = mem_put, .get = mem_get};
+    test_mem_state m = {0};
+    agora_state st = test_mem_state_of(&m);
     agora_error err;
     if (agora_world_save(w, &st, &err) != 0)
         fail_msg("save: %s", err.msg);
     agora_world *k = test_world(yaml, threads);
     if (agora_world_load(k, &st, &err) != 0)
         fail_msg("load: %s: %s", err.where, err.msg);
-    mem_free(&m);
+    test_mem_free(&m);
     return k;
 }
 
@@ -410,8 +366,8 @@ static void saved_world_loads_and_steps_bit_identical(void **state)
 static void saved_state_refuses_another_world(void **state)
 {
     (void)state;
-    mem_state m = {0};
-    agora_state st = {.ud = &m, .put = mem_put, .get = mem_get};
+    test_mem_state m = {0};
+    agora_state st = test_mem_state_of(&m);
     agora_error err;
     agora_world *w = test_world("model: sir\nspace: {kind: grid, width: 30, height: 20}\n", 1);
     assert_int_equal(agora_world_save(w, &st, &err), 0);
@@ -420,7 +376,7 @@ static void saved_state_refuses_another_world(void **state)
     assert_non_null(strstr(err.msg, "agents"));
     agora_world *opinion = test_world("model: opinion\nspace: {kind: grid, width: 30, height: 20}\n", 1);
     assert_int_equal(agora_world_load(opinion, &st, &err), AGORA_EINVAL); /* no part "opinion" */
-    mem_free(&m);
+    test_mem_free(&m);
     agora_world_destroy(w);
     agora_world_destroy(other);
     agora_world_destroy(opinion);
