@@ -336,8 +336,9 @@ static int run(const agora__rx_prog *prog, const agora_rx_ctx *c, const uint64_t
     const int32_t *row = NULL;
     int64_t nbn = 0, nbk = 0, nbj = i;
     const int own = prog->pair_own;
-    const int64_t pj = c->pair_of ? c->pair_of[i] : i;                          /* the partner (pair rules) */
-    const uint64_t di = c->pair_of ? (uint64_t)(i < pj ? i : pj) : (uint64_t)i; /* whose draws these are */
+    const int64_t *const pw = own ? c->pair_of : NULL;                 /* the matching, for a pair rule */
+    const int64_t pj = pw ? pw[i] : i;                                 /* the partner */
+    const uint64_t di = pw ? (uint64_t)(i < pj ? i : pj) : (uint64_t)i; /* whose draws these are */
     double bad = 0;
 #ifdef RX_THREADED
     DISPATCH();
@@ -802,7 +803,7 @@ int agora__rx_eval_range(const agora__rx_prog *prog, const agora_rx_ctx *ctx, in
     double bad;
     site_bases(prog, ctx, bases);
     const int type = prog->type;
-    const int64_t ob = ctx->out_base, *const pw = ctx->pair_of;
+    const int64_t ob = ctx->out_base, *const pw = prog->pair_own ? ctx->pair_of : NULL;
     for (int64_t i = lo; i < hi; i++) {
         if (pw && (pw[i] < 0 || pw[pw[i]] != i))
             continue; /* unpaired: not written */

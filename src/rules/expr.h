@@ -174,9 +174,9 @@ typedef struct agora_rx_ctx {
     int threads;               /* OpenMP threads for agora__rx_pop_aggregates (< 1: 1) */
     const int64_t *pair_of;    /* NULL, or the step's matching for a pair rule (agora_match_choices): agent i is
                                 * paired with j = pair_of[i] when j >= 0 and pair_of[j] == i. Then an unpaired agent
-                                * is skipped (its output is not written), a pair rule's partner.x is read at j and
-                                * its `first` is i < j, and draws are keyed by the pair's lower id min(i, j), so both
-                                * agents of a pair see the same numbers */
+                                * is skipped (its output is not written), partner.x is read at j and `first` is
+                                * i < j, and draws are keyed by the pair's lower id min(i, j), so both agents of a
+                                * pair see the same numbers. Programs that are not pair rules ignore it */
     int64_t out_base;          /* agora__rx_eval_range writes agent i's result to out_column[i - out_base]: 0 for a
                                 * whole column, lo for a buffer of the range only */
 } agora_rx_ctx;

@@ -1418,7 +1418,7 @@ static void emit_body(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k
     for (int s = 0; s < ns; s++)
         sb_printf(b, "%s si%d = 0; double sr%d = 0.0; ", pl->small ? "int32_t" : "int64_t", s, s);
     sb_puts(b, "\nint64_t nbn = 0, nbk = 0, nbj = a; (void)nbn; (void)nbk; (void)nbj;\n");
-    if (!b->probe) /* an unpaired agent of a pair matching is skipped; pj is the partner */
+    if (!b->probe && p->pair_own) /* a pair rule: an unpaired agent is skipped; pj is the partner */
         sb_puts(b, "int64_t pj = a; if (pw) { pj = pw[a]; if (pj < 0 || pw[pj] != a) continue; } (void)pj;\n");
     if (m == M_BORDER)
         sb_puts(b, "int64_t ids[8]; (void)ids;\n");
@@ -1628,7 +1628,10 @@ static void emit_program(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, in
     sb_puts(b, "(void)prog; const rx_nbhd *nb = ctx->nbhd; const int64_t t = ctx->t; (void)nb; (void)t;\n");
     sb_puts(b, "const int64_t ob = ctx->out_base;\n");
     /* the pair matching: who is skipped, whose values partner.x are, whose draws agent a takes (eval.c's pj, di) */
-    sb_puts(b, "const int64_t *const pw = ctx->pair_of; (void)pw;\n");
+    /* the matching matters to a pair rule only (other programs ignore ctx->pair_of, as eval.c does) */
+    sb_printf(b, "const int64_t *const pw = %s; (void)pw;\n", p->pair_own ? "ctx->pair_of" : "(const int64_t *)0");
+    if (!p->pair_own)
+        sb_puts(b, "const int64_t pj = 0; (void)pj;\n");
     sb_printf(b, "%s *out = (%s *)out_column;\n", out_ctype(p), out_ctype(p));
     /* columns, parameters, population values and draw-site bases, once per call */
     char *col_b = calloc((size_t)p->nvars + 1, 3), *par = calloc((size_t)p->nparams + 1, 2);
