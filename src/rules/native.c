@@ -13,7 +13,9 @@
  * loop over the same neighbours in the same order, every real operation is checked as in eval.c, and the helpers
  * (RNG, threshold31, binomial, round-half-even, the grid stencil) are textual copies of eval.c's and rng.h's. The
  * generated file is compiled with -ffp-contract=off -fno-fast-math and no -march, so the same libm calls on the same
- * operands give the same bits. No name from the user's text reaches the generated code: columns, parameters and
+ * operands give the same bits; the hot loops (a straight body, the transition tables' helpers) are cloned for
+ * x86-64-v4 and v3 with GCC's target_clones, which vectorises them wider without changing a bit (IEEE operations
+ * are the same in any register width; no contraction). No name from the user's text reaches the generated code: columns, parameters and
  * draw sites are indexes, numbers are printed exactly (%a for reals, INT64_C for ints).
  *
  * What is made faster than a literal translation: the body of a program that reads neighbours is emitted once per
@@ -25,6 +27,13 @@
  * A population aggregate's per-agent values are a program of their own (agora__rx_pop_program) compiled like a rule;
  * a rule that reads an aggregate reads its value from ctx->pop. Draws are keyed by the pair when ctx->pair_of is set
  * (pair rules: both partners draw as the pair), as in eval.c.
+ *
+ * Transition tables (rx_plan.tab): a rule whose per-agent inputs are only own bools and categories and neighbour
+ * counts, with at most one bernoulli on any path, is a function of those inputs and of one draw. Each call runs the
+ * rule's own emitted code once per input combination with the draw forced to fail and to succeed (the probe), which
+ * gives a table of (threshold, result if it fails, result if it succeeds); the interior loop then computes each
+ * agent's entry, one draw and a select — the built-in SIR's loop — and a chunk that meets a combination whose path
+ * faults or draws twice runs the general body, which faults exactly as the interpreter. Same code, same bits.
  *
  * Fault texts: a fault from native code names its operation with a string of the shared object (the same text as
  * the interpreter's), valid while the agora__rx_native that made it lives. */
