@@ -637,7 +637,8 @@ void agora__rules_measure(const agora_world *w, double *out)
     rx_world *s = agora_world_model_state(w);
     const agora__rules_model *m = s->rm;
     params_in_force(s, agora_world_time(w));
-    agora_rx_value *agg = m->nagg ? malloc(sizeof *agg * (size_t)m->nagg) : NULL;
+    agora_rx_value aggbuf[256]; /* every step: no allocation for the usual few aggregates */
+    agora_rx_value *agg = !m->nagg ? NULL : m->nagg <= 256 ? aggbuf : malloc(sizeof *agg * (size_t)m->nagg);
     uint8_t ok[AGORA_RULES_MAX_METRICS];
     memset(ok, 0, sizeof ok);
     if (agg) {
@@ -665,7 +666,8 @@ void agora__rules_measure(const agora_world *w, double *out)
         else if (rc)
             agora_world_fail((agora_world *)w, &e);
     }
-    free(agg);
+    if (agg != aggbuf)
+        free(agg);
 }
 
 int agora__rules_observe(const agora_world *w, const char *role, json_t **obs, agora_error *err)
