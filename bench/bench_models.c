@@ -13,8 +13,7 @@
  * it: "cold" into an empty cache directory (the C compiler runs), "cached" from it (hash, dlopen).
  * Memory = the resident set's growth while a world is created and stepped twice (glibc's mmap threshold is fixed so
  * that freed blocks of earlier worlds are not reused), divided by the agents; "declared" is each variable's size,
- * twice for a variable with a rule or a pair rule (the double buffer); a model with pairs adds the matching's
- * choice per agent (8 B), as the built-in pair models do. This is a benchmark, not a test. */
+ * twice for a variable with a rule or a pair rule (the double buffer). This is a benchmark, not a test. */
 #define _GNU_SOURCE /* mkdtemp */
 #include <dirent.h>
 #include <malloc.h>

@@ -88,7 +88,7 @@ static double run(int how, agora__rx_range_fn fn, const agora__rx_prog *prog, co
     const double t0 = bench_now();
     for (int t = 0; t < steps; t++) {
         const void *cols[1] = {cur};
-        agora_rx_ctx ctx = {cols, pv, &nb, n, t, key, NULL, threads, NULL, 0};
+        agora_rx_ctx ctx = {cols, pv, &nb, n, t, key, NULL, threads, NULL, 0, 0};
         const uint64_t b0 = agora_rng_base(key, (uint64_t)t, AGORA_RNG_STREAM_MODEL),
                        b1 = agora_rng_base(key, (uint64_t)t, AGORA_RNG_STREAM_MODEL + 1);
 #pragma omp parallel for schedule(static) num_threads(threads)

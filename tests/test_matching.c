@@ -42,6 +42,22 @@ static void perm_is_a_bijection_for_every_size(void **state)
     }
 }
 
+/* agora_perm_inverse undoes agora_perm_at, for domains whose halves differ in size and for the small ones. */
+static void perm_inverse_undoes_it(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {1, 2, 3, 10, 255, 256, 257, 1000, 65537, 1000003};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        agora_perm p;
+        agora_perm_init(&p, sizes[k], KEY, 5, 3);
+        const uint64_t step = sizes[k] > 100000 ? 97 : 1;
+        for (uint64_t i = 0; i < sizes[k]; i += step) {
+            assert_int_equal(agora_perm_inverse(&p, agora_perm_at(&p, i)), i);
+            assert_int_equal(agora__perm_feistel_inverse(&p, agora__perm_feistel(&p, i)), i);
+        }
+    }
+}
+
 static void perm_changes_with_step_and_stream(void **state)
 {
     (void)state;
@@ -91,8 +107,8 @@ static void perm_is_uniform(void **state)
             c1 += (pos[i] - e1) * (pos[i] - e1) / e1;
             c2 += (pair[i] - e2) * (pair[i] - e2) / e2;
         }
-        printf("perm n=%llu: chi2 of the position %.1f, of the pair offset %.1f (8 dof)\n", (unsigned long long)n,
-               c1, c2);
+        printf("perm n=%llu: chi2 of the position %.1f, of the pair offset %.1f (8 dof)\n", (unsigned long long)n, c1,
+               c2);
         /* chi-square 8 dof: P(X > 26.12) = 0.001 */
         assert_true(c1 < 26.12);
         assert_true(c2 < 26.12);
@@ -170,6 +186,18 @@ static void matchings_are_symmetric_neighbourly_and_thread_independent(void **st
                 agora_match(sp, KEY, step, 16, threads, p2, scratch);
                 assert_memory_equal(p1, p2, (size_t)n * sizeof *p1);
             }
+            /* Block by block, without the other agents' choices: the same partners, for blocks of any size. */
+            const int64_t blocks[] = {1, 7, 4096, n};
+            for (size_t b = 0; b < sizeof blocks / sizeof blocks[0]; b++)
+                for (int64_t lo = 0; lo < n; lo += blocks[b]) {
+                    const int64_t hi = lo + blocks[b] < n ? lo + blocks[b] : n;
+                    agora_match_partners_range(sp, KEY, step, 16, lo, hi, p2, scratch);
+                    if (memcmp(p2, p1 + lo, (size_t)(hi - lo) * sizeof *p2) != 0)
+                        fail_msg("%s step %llu: partners of [%lld, %lld) differ", spaces[s], (unsigned long long)step,
+                                 (long long)lo, (long long)hi);
+                    if (blocks[b] == 1 && lo >= 64 && n > 1000)
+                        break; /* one agent at a time: the first 64 */
+                }
         }
         double mean = cov_sum / 20;
         printf("%-100s paired %.1f %% of agents per step\n", spaces[s], 100 * mean);
@@ -224,9 +252,9 @@ static void grid_neighbours_follow_the_geometry(void **state)
     agora_error err;
     int64_t nb[8];
     assert_int_equal(agora_space_grid_create(5, 4, 0, AGORA_MOORE, &sp, &err), 0);
-    assert_int_equal(agora_grid_neighbors(&sp->grid, 0, nb), 3);              /* a corner */
-    assert_int_equal(agora_grid_neighbors(&sp->grid, 2, nb), 5);              /* an edge */
-    assert_int_equal(agora_grid_neighbors(&sp->grid, 7, nb), 8);              /* inside */
+    assert_int_equal(agora_grid_neighbors(&sp->grid, 0, nb), 3); /* a corner */
+    assert_int_equal(agora_grid_neighbors(&sp->grid, 2, nb), 5); /* an edge */
+    assert_int_equal(agora_grid_neighbors(&sp->grid, 7, nb), 8); /* inside */
     agora_space_destroy(sp);
     assert_int_equal(agora_space_grid_create(5, 4, 1, AGORA_VON_NEUMANN, &sp, &err), 0);
     assert_int_equal(agora_grid_neighbors(&sp->grid, 0, nb), 4);
@@ -239,6 +267,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(perm_is_a_bijection_for_every_size),
+        cmocka_unit_test(perm_inverse_undoes_it),
         cmocka_unit_test(perm_changes_with_step_and_stream),
         cmocka_unit_test(perm_is_uniform),
         cmocka_unit_test(matchings_are_symmetric_neighbourly_and_thread_independent),

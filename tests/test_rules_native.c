@@ -284,7 +284,7 @@ static void compare_on(world *w, int use_nbhd, int threads)
         world_fill(w, step);
         for (int k = 0; k < nprogs; k++) {
             agora_rx_ctx ctx = {
-                w->cols, w->pv, use_nbhd ? &w->nbhd : NULL, n, step, agora_rng_key_from_seed(11), NULL, 1, pair_of, 0};
+                w->cols, w->pv, use_nbhd ? &w->nbhd : NULL, n, step, agora_rng_key_from_seed(11), NULL, 1, pair_of, 0, 0};
             agora_rx_value pop[AGORA_RX_MAX_NODES];
             agora_rx_fault pf;
             agora_error err;
@@ -396,13 +396,12 @@ static void native_equals_interpreter_on_a_graph_and_without_neighbours(void **s
     world w;
     world_init(&w, g, 16);
     compare_on(&w, 0, 2);
-    /* a pair matching as choices: (i, i ^ 1) for i < 12 paired; 12 chose 13 but 13 chose 14, 14 and 15 nobody (all
-     * four unpaired: skipped, their outputs unwritten); both agents of a pair draw as the pair */
-    int64_t choices[16];
-    for (int64_t i = 0; i < 12; i++)
-        choices[i] = i ^ 1;
-    choices[12] = 13, choices[13] = 14, choices[14] = choices[15] = -1;
-    pair_of = choices;
+    /* a pair matching: (i, i ^ 1) for i < 12 paired, 12 .. 15 unpaired (skipped, their outputs unwritten); both
+     * agents of a pair draw as the pair */
+    int64_t partners[16];
+    for (int64_t i = 0; i < 16; i++)
+        partners[i] = i < 12 ? i ^ 1 : -1;
+    pair_of = partners;
     compare_on(&w, 0, 2);
     pair_of = NULL;
     world_free(&w);
@@ -434,8 +433,8 @@ static void sir_and_life_evolve_identically(void **state)
     for (int64_t t = 0; t < 30; t++) {
         for (int which = 0; which < 2; which++) {
             const int k = which ? life : sir, col = which ? 1 : 0;
-            agora_rx_ctx ci = {wi.cols, wi.pv, &wi.nbhd, n, t, 99, NULL, 1, NULL, 0};
-            agora_rx_ctx cn = {wn.cols, wn.pv, &wn.nbhd, n, t, 99, NULL, 1, NULL, 0};
+            agora_rx_ctx ci = {wi.cols, wi.pv, &wi.nbhd, n, t, 99, NULL, 1, NULL, 0, 0};
+            agora_rx_ctx cn = {wn.cols, wn.pv, &wn.nbhd, n, t, 99, NULL, 1, NULL, 0, 0};
 #pragma omp parallel for schedule(static) num_threads(2)
             for (int64_t y = 0; y < ht; y += 5) {
                 const int64_t y1 = y + 5 < ht ? y + 5 : ht;
@@ -598,7 +597,7 @@ static void a_corrupt_cached_object_is_rebuilt(void **state)
         world w;
         world_init(&w, sp, 16);
         world_fill(&w, 1);
-        agora_rx_ctx ctx = {w.cols, w.pv, &w.nbhd, 16, 1, 5, NULL, 1, NULL, 0};
+        agora_rx_ctx ctx = {w.cols, w.pv, &w.nbhd, 16, 1, 5, NULL, 1, NULL, 0, 0};
         double a[16], b[16];
         assert_int_equal(agora__rx_eval_range(p, &ctx, 0, 16, a, NULL), 0);
         assert_int_equal(agora__rx_native_fn(m, 0)(p, &ctx, 0, 16, b, NULL), 0);
@@ -657,7 +656,7 @@ static void pair_rules_read_the_partner_and_draw_as_the_pair(void **state)
     int64_t ch[16];
     for (int64_t i = 0; i < 16; i++)
         ch[i] = i < 12 ? 11 - i : -1; /* (0, 11), (1, 10), ... (5, 6); 12 .. 15 unpaired */
-    agora_rx_ctx ctx = {w.cols, w.pv, NULL, 16, 4, agora_rng_key_from_seed(3), NULL, 1, ch, 0};
+    agora_rx_ctx ctx = {w.cols, w.pv, NULL, 16, 4, agora_rng_key_from_seed(3), NULL, 1, ch, 0, 0};
     for (int backend = 0; backend < 2; backend++) {
         double out[16];
         for (int i = 0; i < 16; i++)

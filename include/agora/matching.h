@@ -26,15 +26,16 @@
 extern "C" {
 #endif
 
-/* ---- a random permutation evaluated pointwise --------------------------------------------------------------------- */
+/* ---- a random permutation evaluated pointwise ---------------------------------------------------------------------
+ */
 
 #define AGORA_PERM_MAX_ROUNDS 8
 
 typedef struct agora_perm {
-    uint64_t n;                               /* the domain [0, n) */
-    unsigned bits;                            /* the Feistel domain is [0, 2^bits), the smallest power of 2 >= n */
-    unsigned lbits, rbits;                    /* the halves: lbits = bits / 2, rbits = bits - lbits */
-    int rounds;                               /* even */
+    uint64_t n;            /* the domain [0, n) */
+    unsigned bits;         /* the Feistel domain is [0, 2^bits), the smallest power of 2 >= n */
+    unsigned lbits, rbits; /* the halves: lbits = bits / 2, rbits = bits - lbits */
+    int rounds;            /* even */
     uint64_t round_key[AGORA_PERM_MAX_ROUNDS];
 } agora_perm;
 
@@ -69,19 +70,47 @@ static inline uint64_t agora_perm_at(const agora_perm *p, uint64_t i)
     return x;
 }
 
+/* The inverse of the Feistel network: agora__perm_feistel_inverse(p, agora__perm_feistel(p, x)) == x. */
+static inline uint64_t agora__perm_feistel_inverse(const agora_perm *p, uint64_t y)
+{
+    /* after an even number of rounds the halves have their first sizes again */
+    unsigned lb = p->lbits, rb = p->rbits;
+    uint64_t l = y >> rb, r = y & ((UINT64_C(1) << rb) - 1);
+    for (int k = p->rounds; k-- > 0;) {
+        /* round k made (l, r) = (r0, l0 ^ F(r0)) from (l0, r0), whose sizes were (rb, lb) */
+        const uint64_t r0 = l, l0 = r ^ (agora_rng_mix64(r0 ^ p->round_key[k]) & ((UINT64_C(1) << rb) - 1));
+        l = l0;
+        r = r0;
+        const unsigned s = lb;
+        lb = rb;
+        rb = s;
+    }
+    return (l << rb) | r;
+}
+
+/* The position of x in the permutation: agora_perm_inverse(p, agora_perm_at(p, i)) == i (x < n). Cycle-walks back. */
+static inline uint64_t agora_perm_inverse(const agora_perm *p, uint64_t x)
+{
+    uint64_t i = agora__perm_feistel_inverse(p, x);
+    while (i >= p->n)
+        i = agora__perm_feistel_inverse(p, i);
+    return i;
+}
+
 /* out[q] = agora_perm_at(p, first + q) for q < count (count <= AGORA_PERM_BATCH): the same values, computed a
  * batch at a time with the Feistel rounds vectorised across the batch and branch-free cycle-walking. */
 #define AGORA_PERM_BATCH 64
 AGORA_API void agora_perm_batch(const agora_perm *p, uint64_t first, int count, uint64_t *out);
 
-/* ---- matchings ---------------------------------------------------------------------------------------------------- */
+/* ---- matchings ----------------------------------------------------------------------------------------------------
+ */
 
 /* partner[i] = the agent paired with i at this step, or -1; partner[partner[i]] == i. `partner` and `scratch`
  * have space->n entries (scratch is working memory, unused on a mixed space, may then be NULL). Grids use their
  * neighbourhood (Moore or von Neumann, torus or bounded), graphs their edges, mixed populations everyone. Runs on
  * `threads` OpenMP threads (<= 0: omp_get_max_threads()); the result does not depend on it. */
-AGORA_API void agora_match(const agora_space *space, agora_rng_key key, uint64_t step, uint32_t stream,
-                           int threads, int64_t *partner, int64_t *scratch);
+AGORA_API void agora_match(const agora_space *space, agora_rng_key key, uint64_t step, uint32_t stream, int threads,
+                           int64_t *partner, int64_t *scratch);
 
 /* The same matching as agora_match, given as each agent's choice: u and choice[u] are paired exactly when
  * choice[choice[u]] == u (choice[u] is -1 for an agent without neighbours; on a mixed space the choices are the
@@ -89,6 +118,13 @@ AGORA_API void agora_match(const agora_space *space, agora_rng_key key, uint64_t
  * partner's state anyway can test this in its own loop and save agora_match's extra pass. */
 AGORA_API void agora_match_choices(const agora_space *space, agora_rng_key key, uint64_t step, uint32_t stream,
                                    int threads, int64_t *choice);
+
+/* agora_match's partners of agents [lo, hi) alone: partner[i - lo] = the agent paired with i, or -1, without memory
+ * for the other agents (work: hi - lo entries of scratch; unused on a mixed space, may then be NULL). A model that
+ * steps in blocks calls it per block and keeps no per-agent matching: each choice of an agent outside the block
+ * that is needed is computed again from the edge priorities (on a mixed space, from the permutation's inverse). */
+AGORA_API void agora_match_partners_range(const agora_space *space, agora_rng_key key, uint64_t step, uint32_t stream,
+                                          int64_t lo, int64_t hi, int64_t *partner, int64_t *work);
 
 /* Pairs π(2j) with π(2j+1) for a random permutation π of [0, n); with n odd, π(n-1) has no partner. */
 AGORA_API void agora_match_mixed(int64_t n, agora_rng_key key, uint64_t step, uint32_t stream, int threads,
@@ -103,7 +139,8 @@ static inline uint64_t agora_match_edge_priority(uint64_t base, uint64_t u, uint
     return agora_rng_mix64(base ^ ((lo << 32) + hi));
 }
 
-/* ---- grid neighbours ---------------------------------------------------------------------------------------------- */
+/* ---- grid neighbours ----------------------------------------------------------------------------------------------
+ */
 
 /* The neighbours of cell i of a grid in a fixed order (west, east, north, south, then for Moore north-west,
  * north-east, south-west, south-east), skipping cells off a bounded grid; returns how many (at most 8). On a torus

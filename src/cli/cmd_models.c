@@ -72,8 +72,7 @@ static void print_model_text(const agora_model *m)
         printf("  plug-in: %s\n", from[0] ? from : "(registered by the program)");
     if (agora__rules_of(m)) {
         const agora__rules_model *r = agora__rules_of(m);
-        printf("  rule language: %s (definition %.12s)%s%s\n", r->origin, r->hash,
-               r->npairs ? "; pairs: each agent's choice of the step's matching is kept too (8 B)" : "",
+        printf("  rule language: %s (definition %.12s)%s\n", r->origin, r->hash,
                r->move_want ? "; moves: the step's lists of movers and empty sites are kept too" : "");
     }
     printf("  runs on:");

@@ -94,7 +94,8 @@ void agora_match_mixed(int64_t n, agora_rng_key key, uint64_t step, uint32_t str
     const int64_t pairs = n / 2;
 #pragma omp parallel for schedule(static) num_threads(team(threads))
     for (int64_t j = 0; j < pairs; j++) {
-        int64_t a = (int64_t)agora_perm_at(&p, (uint64_t)(2 * j)), b = (int64_t)agora_perm_at(&p, (uint64_t)(2 * j + 1));
+        int64_t a = (int64_t)agora_perm_at(&p, (uint64_t)(2 * j)),
+                b = (int64_t)agora_perm_at(&p, (uint64_t)(2 * j + 1));
         partner[a] = b;
         partner[b] = a;
     }
@@ -121,8 +122,36 @@ AGORA_HOT static void best_rows(const int64_t *restrict off, const int32_t *rest
             m = k > m ? k : m;
         }
         /* m = 0 is a valid choice (neighbour 0 with priority bits 0); only an isolated vertex has none. */
-        best[u] = end > off[u] ? (int64_t)(m & 0xFFFFFFFFu) : -1;
+        best[u - lo] = end > off[u] ? (int64_t)(m & 0xFFFFFFFFu) : -1;
     }
+}
+
+/* u's choice on a grid: its neighbour across its highest-priority edge (ties: the larger id), -1 if none. */
+static inline int64_t grid_choice(const agora_grid *g, uint64_t base, int64_t u)
+{
+    int64_t nbr[8], b = -1;
+    uint64_t bp = 0;
+    const int k = agora_grid_neighbors(g, u, nbr);
+    for (int j = 0; j < k; j++) {
+        const uint64_t pr = agora_match_edge_priority(base, (uint64_t)u, (uint64_t)nbr[j]);
+        if (b < 0 || pr > bp || (pr == bp && nbr[j] > b)) {
+            b = nbr[j];
+            bp = pr;
+        }
+    }
+    return b;
+}
+
+/* u's choice on a graph (best_rows' rule). */
+static inline int64_t graph_choice(const int64_t *off, const int32_t *nb, uint64_t base, int64_t u)
+{
+    uint64_t m = 0;
+    const int64_t end = off[u + 1];
+    for (int64_t e = off[u]; e < end; e++) {
+        const uint64_t k = packed(base, (uint64_t)u, (uint64_t)(uint32_t)nb[e]);
+        m = k > m ? k : m;
+    }
+    return end > off[u] ? (int64_t)(m & 0xFFFFFFFFu) : -1;
 }
 
 /* best[u] = u's neighbour across u's highest-priority edge (ties: the larger neighbour id), -1 if u has none. */
@@ -133,24 +162,13 @@ static void best_edges(const agora_space *sp, uint64_t base, int threads, int64_
         const int64_t block = 8192, blocks = (n + block - 1) / block;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
         for (int64_t b = 0; b < blocks; b++)
-            best_rows(sp->graph.offsets, sp->graph.neighbors, base, b * block, b * block + block < n ? b * block + block : n,
-                      best);
+            best_rows(sp->graph.offsets, sp->graph.neighbors, base, b * block,
+                      b * block + block < n ? b * block + block : n, best + b * block);
         return;
     }
 #pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t u = 0; u < n; u++) {
-        int64_t nbr[8], b = -1;
-        uint64_t bp = 0;
-        const int k = agora_grid_neighbors(&sp->grid, u, nbr);
-        for (int j = 0; j < k; j++) {
-            const uint64_t pr = agora_match_edge_priority(base, (uint64_t)u, (uint64_t)nbr[j]);
-            if (b < 0 || pr > bp || (pr == bp && nbr[j] > b)) {
-                b = nbr[j];
-                bp = pr;
-            }
-        }
-        best[u] = b;
-    }
+    for (int64_t u = 0; u < n; u++)
+        best[u] = grid_choice(&sp->grid, base, u);
 }
 
 void agora_match_choices(const agora_space *sp, agora_rng_key key, uint64_t step, uint32_t stream, int threads,
@@ -177,5 +195,37 @@ void agora_match(const agora_space *sp, agora_rng_key key, uint64_t step, uint32
     for (int64_t u = 0; u < n; u++) {
         const int64_t v = best[u];
         partner[u] = v >= 0 && best[v] == u ? v : -1;
+    }
+}
+
+void agora_match_partners_range(const agora_space *sp, agora_rng_key key, uint64_t step, uint32_t stream, int64_t lo,
+                                int64_t hi, int64_t *partner, int64_t *work)
+{
+    if (lo >= hi)
+        return;
+    if (sp->kind == AGORA_SPACE_MIXED) {
+        /* i sits at position q of the permutation; its partner at q ^ 1 (none past the end, n odd) */
+        agora_perm p;
+        agora_perm_init(&p, (uint64_t)sp->n, key, step, stream);
+        for (int64_t i = lo; i < hi; i++) {
+            const uint64_t q = agora_perm_inverse(&p, (uint64_t)i) ^ 1u;
+            partner[i - lo] = q < (uint64_t)sp->n ? (int64_t)agora_perm_at(&p, q) : -1;
+        }
+        return;
+    }
+    const uint64_t base = agora_rng_base(key, step, stream);
+    const int graph = sp->kind == AGORA_SPACE_GRAPH;
+    if (graph)
+        best_rows(sp->graph.offsets, sp->graph.neighbors, base, lo, hi, work);
+    else
+        for (int64_t u = lo; u < hi; u++)
+            work[u - lo] = grid_choice(&sp->grid, base, u);
+    for (int64_t u = lo; u < hi; u++) {
+        const int64_t v = work[u - lo];
+        const int64_t cv = v < 0               ? -1
+                           : v >= lo && v < hi ? work[v - lo]
+                           : graph             ? graph_choice(sp->graph.offsets, sp->graph.neighbors, base, v)
+                                               : grid_choice(&sp->grid, base, v);
+        partner[u - lo] = v >= 0 && cv == u ? v : -1;
     }
 }

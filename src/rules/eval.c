@@ -337,7 +337,7 @@ static int run(const agora__rx_prog *prog, const agora_rx_ctx *c, const uint64_t
     int64_t nbn = 0, nbk = 0, nbj = i;
     const int own = prog->pair_own;
     const int64_t *const pw = own ? c->pair_of : NULL;                 /* the matching, for a pair rule */
-    const int64_t pj = pw ? pw[i] : i;                                 /* the partner */
+    const int64_t pj = pw ? pw[i - c->pair_base] : i;                  /* the partner */
     const uint64_t di = pw ? (uint64_t)(i < pj ? i : pj) : (uint64_t)i; /* whose draws these are */
     double bad = 0;
 #ifdef RX_THREADED
@@ -805,7 +805,7 @@ int agora__rx_eval_range(const agora__rx_prog *prog, const agora_rx_ctx *ctx, in
     const int type = prog->type;
     const int64_t ob = ctx->out_base, *const pw = prog->pair_own ? ctx->pair_of : NULL;
     for (int64_t i = lo; i < hi; i++) {
-        if (pw && (pw[i] < 0 || pw[pw[i]] != i))
+        if (pw && pw[i - ctx->pair_base] < 0)
             continue; /* unpaired: not written */
         if (run(prog, ctx, bases, 0, i, s, &pc, &bad)) {
             fill_fault(prog, ctx, i, pc, bad, fault);

@@ -172,13 +172,15 @@ typedef struct agora_rx_ctx {
     agora_rng_key key;
     const agora_rx_value *pop; /* [npop] from agora__rx_pop_aggregates; NULL when npop is 0 */
     int threads;               /* OpenMP threads for agora__rx_pop_aggregates (< 1: 1) */
-    const int64_t *pair_of;    /* NULL, or the step's matching for a pair rule (agora_match_choices): agent i is
-                                * paired with j = pair_of[i] when j >= 0 and pair_of[j] == i. Then an unpaired agent
-                                * is skipped (its output is not written), partner.x is read at j and `first` is
-                                * i < j, and draws are keyed by the pair's lower id min(i, j), so both agents of a
-                                * pair see the same numbers. Programs that are not pair rules ignore it */
+    const int64_t *pair_of;    /* NULL, or a pair rule's matching for agents [pair_base, ...): agent i's partner is
+                                * j = pair_of[i - pair_base], or -1 when it has none (agora_match_partners_range).
+                                * Then an unpaired agent is skipped (its output is not written), partner.x is read
+                                * at j and `first` is i < j, and draws are keyed by the pair's lower id min(i, j), so
+                                * both agents of a pair see the same numbers. Programs that are not pair rules
+                                * ignore it */
     int64_t out_base;          /* agora__rx_eval_range writes agent i's result to out_column[i - out_base]: 0 for a
                                 * whole column, lo for a buffer of the range only */
+    int64_t pair_base; /* the first agent pair_of describes */
 } agora_rx_ctx;
 
 /* A run-time fault: a real result that is not finite (log(-1), 1/0.0, exp(1000)), an integer % 0, a real out of

@@ -139,7 +139,7 @@ static const char prelude[] =
     "typedef struct rx_ctx { const void *const *cols; const rx_value *params; const rx_nbhd *nbhd; int64_t n;\n"
     "  int64_t t; uint64_t key; const rx_value *pop; int threads;\n"
     "  const int64_t *pair_of;\n"
-    "  int64_t out_base; } rx_ctx;\n"
+    "  int64_t out_base, pair_base; } rx_ctx;\n"
     "typedef struct rx_fault { int rule; int64_t agent, step; int line, column; const char *op; double value; } "
     "rx_fault;\n"
     "#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__)\n"
@@ -1428,7 +1428,7 @@ static void emit_body(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, int k
         sb_printf(b, "%s si%d = 0; double sr%d = 0.0; ", pl->small ? "int32_t" : "int64_t", s, s);
     sb_puts(b, "\nint64_t nbn = 0, nbk = 0, nbj = a; (void)nbn; (void)nbk; (void)nbj;\n");
     if (!b->probe && p->pair_own) /* a pair rule: an unpaired agent is skipped; pj is the partner */
-        sb_puts(b, "int64_t pj = a; if (pw) { pj = pw[a]; if (pj < 0 || pw[pj] != a) continue; } (void)pj;\n");
+        sb_puts(b, "int64_t pj = a; if (pw) { pj = pw[a - pb]; if (pj < 0) continue; } (void)pj;\n");
     if (m == M_BORDER)
         sb_puts(b, "int64_t ids[8]; (void)ids;\n");
     if (m == M_GRAPH)
@@ -1641,6 +1641,8 @@ static void emit_program(sbuf *b, const agora__rx_prog *p, const rx_plan *pl, in
     sb_printf(b, "const int64_t *const pw = %s; (void)pw;\n", p->pair_own ? "ctx->pair_of" : "(const int64_t *)0");
     if (!p->pair_own)
         sb_puts(b, "const int64_t pj = 0; (void)pj;\n");
+    else
+        sb_puts(b, "const int64_t pb = ctx->pair_base;\n");
     sb_printf(b, "%s *out = (%s *)out_column;\n", out_ctype(p), out_ctype(p));
     /* columns, parameters, population values and draw-site bases, once per call */
     char *col_b = calloc((size_t)p->nvars + 1, 3), *par = calloc((size_t)p->nparams + 1, 2);
@@ -1805,9 +1807,9 @@ static void layout_checks(sbuf *b)
 {
     sb_printf(b,
               "RX_ST(sizeof(rx_ctx) == %zu && offsetof(rx_ctx, key) == %zu && offsetof(rx_ctx, pop) == %zu && "
-              "offsetof(rx_ctx, out_base) == %zu);\n",
+              "offsetof(rx_ctx, out_base) == %zu && offsetof(rx_ctx, pair_base) == %zu);\n",
               sizeof(agora_rx_ctx), offsetof(agora_rx_ctx, key), offsetof(agora_rx_ctx, pop),
-              offsetof(agora_rx_ctx, out_base));
+              offsetof(agora_rx_ctx, out_base), offsetof(agora_rx_ctx, pair_base));
     sb_printf(b,
               "typedef char rx_c2[(sizeof(rx_nbhd) == %zu && offsetof(rx_nbhd, off) == %zu && "
               "offsetof(rx_nbhd, neighbors) == %zu) ? 1 : -1];\n",

@@ -2,8 +2,8 @@
  *
  * State: every variable's column twice (the state at t and the one being written at t+1), once for a variable whose
  * rule keeps it; the parameters in force; the actions' parameter changes with the step they end; counters. Nothing
- * else per agent — except in models with pairs (each agent's choice of the step's matching, as in the built-in pair
- * models) or moves (the step's lists of movers and empty sites), which say so in `agora models`.
+ * else per agent — pairs keep no matching (it is computed block by block) — except in models with moves (the step's
+ * lists of movers and empty sites, one entry per mover and per empty site), which say so in `agora models`.
  *
  * A step, with t the state's time:
  *   1. rules: population aggregates of each rule over the state at t, then every rule for every agent, in parallel
@@ -55,8 +55,6 @@ typedef struct rx_world {
     agora_rx_value *fx_val; /* [nactions * AGORA_RULES_MAX_PARAMS] */
     int64_t action_step, actions_in_step;
     agora_rx_nbhd nb;
-    /* pairs: the step's matching, as each agent's choice (agora_match_choices) */
-    int64_t *partner;
     /* moves: this step's movers and empty sites (grown to the largest step's counts, not to the agents) */
     int64_t *movers, *empty;
     int64_t cap_movers, cap_empty;
@@ -121,7 +119,6 @@ void agora__rules_destroy(agora_world *w)
     free(s->pop);
     free(s->fx_until);
     free(s->fx_val);
-    free(s->partner);
     free(s->movers);
     free(s->empty);
     free(s);
@@ -222,8 +219,6 @@ int agora__rules_init(agora_world *w, const json_t *params, agora_error *err)
         if (!s->cur[i] || (two && !s->next[i]))
             return agora_error_set(err, AGORA_ENOMEM, m->name, "out of memory for %lld agents", (long long)n);
     }
-    if (m->npairs && !(s->partner = malloc((size_t)n * sizeof *s->partner + 8)))
-        return agora_error_set(err, AGORA_ENOMEM, m->name, "out of memory for pairs");
     for (int i = 0; i < m->nparams; i++) {
         const int r = m->rx_of_param[i];
         if (r < 0)
@@ -316,27 +311,21 @@ static void keep_fault(fault_slot *best, const agora_rx_fault *f, const agora__r
     }
 }
 
-/* Evaluates programs progs[0 .. np) for agents [0, n) into outs, in parallel over blocks. 0, or AGORA_ERANGE with
- * the world failed. Each program's population aggregates are computed first into pops[k]. */
-static int eval_all(agora_world *w, rx_world *s, agora__rx_prog *const *progs, void *const *outs, int np,
-                    const void *const *cols, int64_t n, const int64_t *pair_of, int nbhd, const agora__rx_range_fn *fns)
+/* Each program's population aggregates over the state in c, into popv[k] (pops[k] = popv[k], NULL without any). 0, or
+ * an error with the world failed. */
+static int rule_pops(agora_world *w, agora__rx_prog *const *progs, int np, const agora_rx_ctx *c,
+                     agora_rx_value (*popv)[8], const agora_rx_value **pops)
 {
-    agora_rx_value popv[AGORA_RULES_MAX_VARS][8];
-    const agora_rx_value *pops[AGORA_RULES_MAX_VARS];
-    agora_rx_ctx c = ctx_of(w, s, cols, n);
-    if (!nbhd)
-        c.nbhd = NULL;
     for (int k = 0; k < np; k++) {
         pops[k] = NULL;
         const int npop = agora__rx_prog_npop(progs[k]);
         if (!npop)
             continue;
-        agora_rx_value *buf = npop <= 8 ? popv[k] : NULL;
-        if (!buf)
+        if (npop > 8)
             return AGORA_EINVAL; /* define.c keeps rules within 8 population aggregates */
         agora_rx_fault f;
         agora_error e;
-        int rc = agora__rx_pop_aggregates(progs[k], &c, buf, &f, &e);
+        int rc = agora__rx_pop_aggregates(progs[k], c, popv[k], &f, &e);
         if (rc == AGORA_ERANGE) {
             fault_out(w, progs[k], &f);
             return rc;
@@ -345,9 +334,24 @@ static int eval_all(agora_world *w, rx_world *s, agora__rx_prog *const *progs, v
             agora_world_fail(w, &e);
             return rc;
         }
-        pops[k] = buf;
+        pops[k] = popv[k];
     }
-    c.pair_of = pair_of; /* population aggregates are over everyone; the rules over the pairs */
+    return 0;
+}
+
+/* Evaluates programs progs[0 .. np) for agents [0, n) into outs, in parallel over blocks. 0, or AGORA_ERANGE with
+ * the world failed. Each program's population aggregates are computed first into pops[k]. */
+static int eval_all(agora_world *w, rx_world *s, agora__rx_prog *const *progs, void *const *outs, int np,
+                    const void *const *cols, int64_t n, int nbhd, const agora__rx_range_fn *fns)
+{
+    agora_rx_value popv[AGORA_RULES_MAX_VARS][8];
+    const agora_rx_value *pops[AGORA_RULES_MAX_VARS];
+    agora_rx_ctx c = ctx_of(w, s, cols, n);
+    if (!nbhd)
+        c.nbhd = NULL;
+    int rc = rule_pops(w, progs, np, &c, popv, pops);
+    if (rc)
+        return rc;
     fault_slot best = {0};
     const int64_t blk = block_of(n, agora_world_threads(w)), nblocks = (n + blk - 1) / blk;
 #pragma omp parallel for schedule(static) num_threads(agora_world_threads(w))
@@ -383,7 +387,7 @@ static int step_rules(agora_world *w, rx_world *s, int64_t n)
         }
     if (np == 0)
         return 0;
-    int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->cur, n, NULL, 1, fns);
+    int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->cur, n, 1, fns);
     if (rc)
         return rc;
     for (int i = 0; i < m->nvars; i++)
@@ -395,40 +399,79 @@ static int step_rules(agora_world *w, rx_world *s, int64_t n)
     return 0;
 }
 
-/* The pair rules, on the state after the rules: each variable with a pair rule is computed into its second buffer
- * for the agents the matching pairs (the others keep their value), reading partner.x straight from the columns,
- * then the buffers swap. The workspace is the matching's choice per agent, as in the built-in pair models. */
+/* The pair rules, on the state after the rules: block by block, the kernel matching's partners of the block's agents
+ * (agora_match_partners_range: no per-agent matching is kept), then each variable with a pair rule is computed
+ * into its second buffer for the paired agents, reading partner.x straight from the columns (the unpaired keep
+ * their value), and the buffers swap. */
 static int step_pairs(agora_world *w, rx_world *s, int64_t n)
 {
     const agora__rules_model *m = s->rm;
     const agora_space *sp = agora_world_space(w);
     const int64_t t = agora_world_time(w);
     const int threads = agora_world_threads(w);
-    const uint32_t stream = RX_STREAM_MATCH;
-    if (sp->kind == AGORA_SPACE_MIXED)
-        agora_match_mixed(n, agora_world_key(w), (uint64_t)t, stream, threads, s->partner);
-    else
-        agora_match_choices(sp, agora_world_key(w), (uint64_t)t, stream, threads, s->partner);
     agora__rx_prog *progs[AGORA_RULES_MAX_VARS];
     void *outs[AGORA_RULES_MAX_VARS];
+    const char *srcs[AGORA_RULES_MAX_VARS];
+    size_t sz[AGORA_RULES_MAX_VARS];
     agora__rx_range_fn fns[AGORA_RULES_MAX_VARS];
     int np = 0;
     for (int i = 0; i < m->nvars; i++)
         if (m->vars[i].pair) {
             progs[np] = m->vars[i].pair;
             fns[np] = m->pair_fn[i] ? m->pair_fn[i] : agora__rx_eval_range;
+            srcs[np] = s->cur[i];
+            sz[np] = elem(m->vars[i].type);
             outs[np++] = s->next[i];
-            const size_t sz = elem(m->vars[i].type);
-            char *dst = s->next[i];
-            const char *src = s->cur[i];
-#pragma omp parallel for schedule(static) num_threads(threads)
-            for (int64_t lo = 0; lo < n; lo += BLOCK) /* the unpaired keep their value */
-                memcpy(dst + (size_t)lo * sz, src + (size_t)lo * sz, (size_t)(lo + BLOCK < n ? BLOCK : n - lo) * sz);
         }
-    /* pair rules read no neighbours: nb_* in a pair rule is refused by define.c */
-    int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->cur, n, s->partner, 0, fns);
+    /* pair rules read no neighbours (nb_* in a pair rule is refused by define.c); pop_* is over everyone */
+    agora_rx_value popv[AGORA_RULES_MAX_VARS][8];
+    const agora_rx_value *pops[AGORA_RULES_MAX_VARS];
+    agora_rx_ctx c = ctx_of(w, s, (const void *const *)s->cur, n);
+    c.nbhd = NULL;
+    int rc = rule_pops(w, progs, np, &c, popv, pops);
     if (rc)
         return rc;
+    fault_slot best = {0};
+    int oom = 0;
+    const int64_t blk = block_of(n, threads), nblocks = (n + blk - 1) / blk;
+#pragma omp parallel num_threads(threads)
+    {
+        int64_t *partner = malloc((size_t)blk * sizeof *partner + 8), *work = malloc((size_t)blk * sizeof *work + 8);
+        if (!partner || !work) {
+#pragma omp atomic write
+            oom = 1;
+        }
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < nblocks; b++) {
+            if (!partner || !work)
+                continue;
+            const int64_t lo = b * blk, hi = lo + blk < n ? lo + blk : n;
+            agora_match_partners_range(sp, agora_world_key(w), (uint64_t)t, RX_STREAM_MATCH, lo, hi, partner, work);
+            agora_rx_ctx cc = c;
+            cc.pair_of = partner;
+            cc.pair_base = lo;
+            for (int k = 0; k < np; k++) {
+                /* the unpaired keep their value */
+                memcpy((char *)outs[k] + (size_t)lo * sz[k], srcs[k] + (size_t)lo * sz[k], (size_t)(hi - lo) * sz[k]);
+                cc.pop = pops[k];
+                agora_rx_fault f;
+                if (fns[k](progs[k], &cc, lo, hi, outs[k], &f) != 0)
+                    keep_fault(&best, &f, progs[k], k);
+            }
+        }
+        free(partner);
+        free(work);
+    }
+    if (best.has) {
+        fault_out(w, best.p, &best.f);
+        return AGORA_ERANGE;
+    }
+    if (oom) {
+        agora_error e;
+        agora_error_set(&e, AGORA_ENOMEM, m->name, "out of memory for pairs");
+        agora_world_fail(w, &e);
+        return AGORA_ENOMEM;
+    }
     for (int i = 0; i < m->nvars; i++)
         if (m->vars[i].pair) {
             void *tmp = s->cur[i];
@@ -509,8 +552,8 @@ static int step_moves(agora_world *w, rx_world *s, int64_t n)
         pops[k] = popv[k];
     }
     const int64_t nb = (n + BLOCK - 1) / BLOCK;
-    int64_t *cnt = calloc(2 * (size_t)nb + 2, sizeof *cnt);   /* movers, empty sites of block b */
-    int64_t **bl = calloc(2 * (size_t)nb + 2, sizeof *bl);    /* their lists */
+    int64_t *cnt = calloc(2 * (size_t)nb + 2, sizeof *cnt); /* movers, empty sites of block b */
+    int64_t **bl = calloc(2 * (size_t)nb + 2, sizeof *bl);  /* their lists */
     if (!cnt || !bl) {
         free(cnt);
         free(bl);
