@@ -683,6 +683,52 @@ static void pair_rules_read_the_partner_and_draw_as_the_pair(void **state)
     agora_space_destroy(g);
 }
 
+/* clang compiles the generated code too (with its own flags), to the same bits as the interpreter; skipped where
+ * no clang is installed (scripts/setup installs it for the fuzz harnesses). */
+static void clang_builds_the_same_programs(void **state)
+{
+    (void)state;
+    if (access("/usr/bin/clang", X_OK) != 0) {
+        print_message("no /usr/bin/clang: skipped\n");
+        return;
+    }
+    setenv("AGORA_CC", "/usr/bin/clang", 1);
+    agora__rx_native *m = NULL;
+    agora_error err;
+    const int k = nprogs < 40 ? nprogs : 40; /* the last 40: extras with tables and the pair rules */
+    const agora__rx_prog *ps[40];
+    for (int i = 0; i < k; i++)
+        ps[i] = progs[nprogs - k + i];
+    assert_int_equal(agora__rx_native_build(ps, k, &m, &err), 0);
+    unsetenv("AGORA_CC");
+    if (strncmp(agora__rx_native_status(m), "native", 6) != 0)
+        fail_msg("clang: %s", agora__rx_native_status(m));
+    agora_space *g = grid(9, 7, 1, AGORA_MOORE);
+    world w;
+    world_init(&w, g, 63);
+    world_fill(&w, 1);
+    agora_rx_ctx ctx = {w.cols, w.pv, &w.nbhd, 63, 1, 5, NULL, 1, NULL, 0, 0};
+    for (int i = 0; i < k; i++) {
+        agora_rx_value pop[AGORA_RX_MAX_NODES];
+        agora_rx_fault f1, f2;
+        if (agora__rx_pop_aggregates(ps[i], &ctx, pop, &f1, &err) != 0)
+            continue;
+        ctx.pop = pop;
+        double a[63], b[63];
+        memset(a, 0x5A, sizeof a);
+        memset(b, 0x5A, sizeof b);
+        const int r1 = agora__rx_eval_range(ps[i], &ctx, 0, 63, a, &f1);
+        const int r2 = agora__rx_native_fn(m, i)(ps[i], &ctx, 0, 63, b, &f2);
+        assert_int_equal(r1, r2);
+        if (memcmp(a, b, sizeof a) != 0)
+            fail_msg("clang: program %s differs from the interpreter", texts[nprogs - k + i]);
+        ctx.pop = NULL;
+    }
+    world_free(&w);
+    agora_space_destroy(g);
+    agora__rx_native_free(m);
+}
+
 /* Whether the generated source of one program of the fuzz environment builds a transition table. */
 static int runs_from_a_table(const char *text, agora_rx_type want)
 {
@@ -732,6 +778,7 @@ int main(void)
         cmocka_unit_test(generated_source_names_nothing_from_the_text),
         cmocka_unit_test(markov_rules_run_from_a_transition_table),
         cmocka_unit_test(pair_rules_read_the_partner_and_draw_as_the_pair),
+        cmocka_unit_test(clang_builds_the_same_programs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

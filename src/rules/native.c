@@ -77,6 +77,10 @@ extern char **environ;
 static const char *const rxn_flags[] = {"-std=gnu11", "-O2",     "-ftree-vectorize",  "-fvect-cost-model=dynamic",
                                         "-fPIC",      "-shared", "-ffp-contract=off", "-fno-fast-math"};
 #define RXN_NFLAGS ((int)(sizeof rxn_flags / sizeof rxn_flags[0]))
+/* clang (AGORA_CC=clang, or cc resolving to it) vectorises at -O2 and knows no -fvect-cost-model */
+static const char *const rxn_flags_clang[] = {"-std=gnu11", "-O2",      "-fPIC", "-shared", "-ffp-contract=off",
+                                              "-fno-fast-math"};
+#define RXN_NFLAGS_CLANG ((int)(sizeof rxn_flags_clang / sizeof rxn_flags_clang[0]))
 
 /* ---- a growing text buffer ------------------------------------------------------------------------------------ */
 
@@ -142,7 +146,7 @@ static const char prelude[] =
     "  int64_t out_base, pair_base; } rx_ctx;\n"
     "typedef struct rx_fault { int rule; int64_t agent, step; int line, column; const char *op; double value; } "
     "rx_fault;\n"
-    "#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__)\n"
+    "#if defined(__x86_64__) && defined(__GNUC__) && __GNUC__ >= 11 && !defined(__clang__) && !defined(__AVX2__)\n"
     "#define RX_HOT __attribute__((target_clones(\"arch=x86-64-v4\", \"arch=x86-64-v3\", \"default\")))\n"
     "#else\n#define RX_HOT\n#endif\n"
     "#define RX_GAMMA UINT64_C(0x9E3779B97F4A7C15)\n"
@@ -2173,6 +2177,10 @@ int agora__rx_native_build(const agora__rx_prog *const *progs, int n, agora__rx_
         snprintf(real, sizeof real, "%s", ccpath);
     memset(&st, 0, sizeof st);
     stat(real, &st);
+    const char *base = strrchr(real, '/') ? strrchr(real, '/') + 1 : real;
+    const int clang = strstr(base, "clang") != NULL;
+    const char *const *flags = clang ? rxn_flags_clang : rxn_flags;
+    const int nflags = clang ? RXN_NFLAGS_CLANG : RXN_NFLAGS;
     /* the stamp goes into the source after hashing: the file names itself */
     agora__sha256 h;
     agora__sha256_init(&h);
@@ -2181,8 +2189,8 @@ int agora__rx_native_build(const agora__rx_prog *const *progs, int n, agora__rx_
     const int il = snprintf(ident, sizeof ident, "\n--cc %s (%s) %lld %lld", cc_env ? cc_env : ccbuf, real,
                             (long long)st.st_size, (long long)st.st_mtime);
     agora__sha256_add(&h, ident, (size_t)il);
-    for (int f = 0; f < RXN_NFLAGS; f++)
-        agora__sha256_add(&h, rxn_flags[f], strlen(rxn_flags[f]) + 1);
+    for (int f = 0; f < nflags; f++)
+        agora__sha256_add(&h, flags[f], strlen(flags[f]) + 1);
     agora__sha256_add(&h, AGORA_VERSION, sizeof AGORA_VERSION);
     char hash[65];
     agora__sha256_hex(&h, hash);
@@ -2229,8 +2237,8 @@ int agora__rx_native_build(const agora__rx_prog *const *progs, int n, agora__rx_
         int na = 0;
         for (int w = 0; w < nccw; w++)
             argv[na++] = ccw[w];
-        for (int f = 0; f < RXN_NFLAGS; f++)
-            argv[na++] = (char *)rxn_flags[f];
+        for (int f = 0; f < nflags; f++)
+            argv[na++] = (char *)flags[f];
         argv[na++] = "-o";
         argv[na++] = tmp_so;
         argv[na++] = tmp_c;
