@@ -159,6 +159,7 @@ static void bench_model(const char *path, const bench_shared *o, long gw, long g
     for (int i = 0; i < rm->nvars; i++)
         declared += (rm->vars[i].type == AGORA_RX_INT || rm->vars[i].type == AGORA_RX_REAL ? 8 : 1) *
                     (rm->vars[i].rule || rm->vars[i].pair ? 2 : 1);
+    malloc_trim(0); /* what earlier models freed goes back first, or its return would hide this world's growth */
     const long before = rss_bytes();
     agora_world *w = world_of(m, gw, gh, 1);
     agora_world_step(w); /* twice: both buffers of every variable written at least once */
