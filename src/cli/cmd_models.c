@@ -73,7 +73,7 @@ static void print_model_text(const agora_model *m)
     if (agora__rules_of(m)) {
         const agora__rules_model *r = agora__rules_of(m);
         printf("  rule language: %s (definition %.12s)%s\n", r->origin, r->hash,
-               r->move_want ? "; moves: the step's lists of movers and empty sites are kept too" : "");
+               r->move_want ? "; moves: two bits per agent are kept too (who is empty, who wants to move)" : "");
     }
     printf("  runs on:");
     for (int k = AGORA_SPACE_GRID, first = 1; k <= AGORA_SPACE_MIXED; k++)

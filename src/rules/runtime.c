@@ -2,8 +2,8 @@
  *
  * State: every variable's column twice (the state at t and the one being written at t+1), once for a variable whose
  * rule keeps it; the parameters in force; the actions' parameter changes with the step they end; counters. Nothing
- * else per agent — pairs keep no matching (it is computed block by block) — except in models with moves (the step's
- * lists of movers and empty sites, one entry per mover and per empty site), which say so in `agora models`.
+ * else per agent — pairs keep no matching (it is computed block by block) — except two bits in models with moves
+ * (who is empty, who wants to move), which say so in `agora models`.
  *
  * A step, with t the state's time:
  *   1. rules: population aggregates of each rule over the state at t, then every rule for every agent, in parallel
@@ -14,9 +14,9 @@
  *      variable's second buffer, reading partner.x at the partner (ctx->pair_of; draws keyed by the pair, so both
  *      partners see the same numbers; `first` is true for the lower id), the unpaired keep their value, and the
  *      buffers swap.
- *   3. moves: agents where `want` holds (and `empty` does not) are listed in id order, as are empty sites; both
- *      lists are shuffled with the counter RNG (Fisher-Yates, one thread), and the k-th mover swaps all its
- *      variables with the k-th empty site, for k below the shorter list.
+ *   3. moves: agents where `want` holds (and `empty` does not) swap all their variables with empty sites, in a
+ *      uniformly random pairing of the movers and the empty sites (min of their counts pairs; step_moves), found
+ *      through two bitmaps and the counter RNG's permutations; the swaps run in parallel.
  * A fault (a NaN, 1/0, log of a negative number) stops the world (agora_world_fail) with the rule, agent and step:
  * the lowest faulting agent's, and among its faults the first rule's. */
 #include <math.h>
@@ -29,6 +29,7 @@
 #include "agora/log.h"
 #include "agora/matching.h"
 #include "agora/world.h"
+#include "core/simd.h"
 #include "rules/model.h"
 
 #define BLOCK 4096
@@ -55,9 +56,10 @@ typedef struct rx_world {
     agora_rx_value *fx_val; /* [nactions * AGORA_RULES_MAX_PARAMS] */
     int64_t action_step, actions_in_step;
     agora_rx_nbhd nb;
-    /* moves: this step's movers and empty sites (grown to the largest step's counts, not to the agents) */
-    int64_t *movers, *empty;
-    int64_t cap_movers, cap_empty;
+    /* moves: who is empty and who wants to move, a bit per agent each, and each word's count of set bits before it in
+     * its block (for a rank's agent without a scan) */
+    uint64_t *bm_empty, *bm_move;
+    uint16_t *wp_empty, *wp_move;
 } rx_world;
 
 static size_t elem(agora_rx_type t)
@@ -119,8 +121,10 @@ void agora__rules_destroy(agora_world *w)
     free(s->pop);
     free(s->fx_until);
     free(s->fx_val);
-    free(s->movers);
-    free(s->empty);
+    free(s->bm_empty);
+    free(s->bm_move);
+    free(s->wp_empty);
+    free(s->wp_move);
     free(s);
     agora_world_set_model_state(w, NULL);
 }
@@ -218,6 +222,15 @@ int agora__rules_init(agora_world *w, const json_t *params, agora_error *err)
             s->next[i] = calloc(1, bytes);
         if (!s->cur[i] || (two && !s->next[i]))
             return agora_error_set(err, AGORA_ENOMEM, m->name, "out of memory for %lld agents", (long long)n);
+    }
+    if (m->move_want) { /* whole words for each block of BLOCK agents (a multiple of 64) */
+        const size_t words = (size_t)((n + BLOCK - 1) / BLOCK) * (BLOCK / 64);
+        s->bm_empty = calloc(words + 1, sizeof *s->bm_empty);
+        s->bm_move = calloc(words + 1, sizeof *s->bm_move);
+        s->wp_empty = calloc(words + 1, sizeof *s->wp_empty);
+        s->wp_move = calloc(words + 1, sizeof *s->wp_move);
+        if (!s->bm_empty || !s->bm_move || !s->wp_empty || !s->wp_move)
+            return agora_error_set(err, AGORA_ENOMEM, m->name, "out of memory for moves");
     }
     for (int i = 0; i < m->nparams; i++) {
         const int r = m->rx_of_param[i];
@@ -492,34 +505,95 @@ static void swap_sites(rx_world *s, int64_t a, int64_t b)
     }
 }
 
-static void shuffle(int64_t *v, int64_t n, uint64_t base)
+/* The position of the r-th set bit (r from 0) in a block's bitmap words w, whose counts before each word are wp[]:
+ * the word by halving the prefixes, then the bit by halving the word. */
+static inline int64_t select_bit(const uint64_t *w, const uint16_t *wp, int nw, int64_t r)
 {
-    for (int64_t i = n - 1; i > 0; i--) {
-        const int64_t j = (int64_t)agora_rng_below(agora_rng_at(base, (uint64_t)i), (uint64_t)(i + 1));
-        const int64_t t = v[i];
-        v[i] = v[j];
-        v[j] = t;
+    int lo = 0, hi = nw - 1; /* the last word whose prefix is <= r */
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) / 2;
+        if (wp[mid] <= r)
+            lo = mid;
+        else
+            hi = mid - 1;
     }
+    r -= wp[lo];
+    uint64_t x = w[lo];
+    int pos = 0;
+    for (int width = 32; width; width >>= 1) {
+        const int low = __builtin_popcountll(x & ((UINT64_C(1) << width) - 1));
+        if (r >= low) {
+            r -= low;
+            x >>= width;
+            pos += width;
+        }
+    }
+    return (int64_t)lo * 64 + pos;
 }
 
-/* Appends block lists to a growable list: *cap grows to what a step needs (the movers and empty sites, not the
- * agents). 0 or AGORA_ENOMEM. */
-static int fit(int64_t **list, int64_t *cap, int64_t need)
+/* Block b's bitmap words from its two conditions (flag[0]: empty, flag[1]: wants to move); its counts. */
+AGORA_HOT static void block_bits(const uint8_t (*flag)[BLOCK], int64_t len, uint64_t *we_out, uint64_t *wm_out,
+                                 uint16_t *pe_out, uint16_t *pm_out, int64_t *nm, int64_t *ne)
 {
-    if (need <= *cap)
-        return 0;
-    const int64_t c = need + need / 4 + 64;
-    int64_t *q = realloc(*list, (size_t)c * sizeof *q);
-    if (!q)
-        return AGORA_ENOMEM;
-    *list = q;
-    *cap = c;
-    return 0;
+    int64_t cm = 0, ce = 0;
+    for (int64_t q = 0; q < (len + 63) / 64; q++) {
+        uint64_t we = 0, wm = 0;
+        for (int64_t i = q * 64; i < q * 64 + 64 && i < len; i++) {
+            we |= (uint64_t)(flag[0][i] != 0) << (i - q * 64);
+            wm |= (uint64_t)(flag[0][i] == 0 && flag[1][i] != 0) << (i - q * 64);
+        }
+        we_out[q] = we;
+        wm_out[q] = wm;
+        pe_out[q] = (uint16_t)ce;
+        pm_out[q] = (uint16_t)cm;
+        ce += __builtin_popcountll(we);
+        cm += __builtin_popcountll(wm);
+    }
+    *nm = cm;
+    *ne = ce;
 }
 
-/* The moves, on the state after the rules and pairs: every block evaluates both conditions into buffers of its own
- * and lists its movers (wanting to move, not empty) and its empty sites; the lists, joined in block order, are
- * shuffled with the counter RNG and paired in that order. */
+/* The agent of rank e among those set in bitmap bm (blocks of BLOCK agents, whose exclusive counts are pre[2 b]). */
+static inline int64_t agent_of_rank(const uint64_t *bm, const uint16_t *wp, const int64_t *pre, int64_t nb, int64_t n,
+                                    int64_t total, int64_t e)
+{
+    /* the last block whose prefix is <= e: guessed as if the set were spread evenly, then walked to */
+    int64_t blo = (int64_t)((double)e / (double)total * (double)nb);
+    blo = blo < 0 ? 0 : blo >= nb ? nb - 1 : blo;
+    while (blo > 0 && pre[2 * blo] > e)
+        blo--;
+    while (blo + 1 < nb && pre[2 * (blo + 1)] <= e)
+        blo++;
+    const int64_t l2 = blo * BLOCK, h2 = l2 + BLOCK < n ? l2 + BLOCK : n;
+    return l2 + select_bit(bm + l2 / 64, wp + l2 / 64, (int)((h2 - l2 + 63) / 64), e - pre[2 * blo]);
+}
+
+/* Pass 2 for block b of the smaller set (its bitmap bs; every member is in a pair): the member of rank r is pair
+ * q = ps^-1(r), whose other end is the agent of rank po(q) in the other set (bitmap bo, word prefixes wo, block
+ * prefixes cnt + co). */
+AGORA_HOT static void block_pairs(rx_world *s, int64_t b, int64_t n, int64_t nb, const int64_t *cnt, int cs,
+                                  const uint64_t *bs, const agora_perm *ps, const uint64_t *bo, const uint16_t *wo,
+                                  const agora_perm *po, int64_t other_total)
+{
+    const int64_t lo = b * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
+    int64_t r = cnt[2 * b + cs];
+    for (int64_t q = 0; q < (hi - lo + 63) / 64; q++)
+        for (uint64_t x = bs[lo / 64 + q]; x; x &= x - 1, r++) {
+            const uint64_t pq = agora_perm_inverse(ps, (uint64_t)r);
+            const int64_t other =
+                agent_of_rank(bo, wo, cnt + (1 - cs), nb, n, other_total, (int64_t)agora_perm_at(po, pq));
+            swap_sites(s, lo + q * 64 + __builtin_ctzll(x), other);
+        }
+}
+
+/* The moves, on the state after the rules and pairs. Pass 1, block by block: both conditions into buffers of the
+ * block's own; two bitmaps (who is empty, who wants to move: not empty and `want`) and each block's counts. Then
+ * min(M, E) pairs, for M movers and E empty sites: pair q < min(M, E) is the mover of rank sigma(q) (ranks in id
+ * order) and the empty site of rank tau(q), for random permutations sigma of [0, M) and tau of [0, E) of the counter
+ * RNG (agora_perm) — a uniformly random pairing of movers and empty sites, with no list of either. Pass 2 walks the
+ * smaller of the two sets block by block in id order (every member of it is in a pair): the member of rank r is in
+ * pair q = its permutation's inverse at r, and the other end is found by its block's count and bitmap; the pairs
+ * are disjoint, so the swaps run in parallel. */
 static int step_moves(agora_world *w, rx_world *s, int64_t n)
 {
     const agora__rules_model *m = s->rm;
@@ -531,39 +605,19 @@ static int step_moves(agora_world *w, rx_world *s, int64_t n)
     agora_rx_ctx c = ctx_of(w, s, (const void *const *)s->cur, n);
     agora_rx_value popv[2][8];
     const agora_rx_value *pops[2];
-    for (int k = 0; k < 2; k++) {
-        pops[k] = NULL;
-        const int npop = agora__rx_prog_npop(progs[k]);
-        if (!npop)
-            continue;
-        if (npop > 8)
-            return AGORA_EINVAL; /* define.c keeps conditions within 8 population aggregates */
-        agora_rx_fault f;
-        agora_error e;
-        int rc = agora__rx_pop_aggregates(progs[k], &c, popv[k], &f, &e);
-        if (rc == AGORA_ERANGE) {
-            fault_out(w, progs[k], &f);
-            return rc;
-        }
-        if (rc) {
-            agora_world_fail(w, &e);
-            return rc;
-        }
-        pops[k] = popv[k];
-    }
+    int rc = rule_pops(w, progs, 2, &c, popv, pops);
+    if (rc)
+        return rc;
     const int64_t nb = (n + BLOCK - 1) / BLOCK;
-    int64_t *cnt = calloc(2 * (size_t)nb + 2, sizeof *cnt); /* movers, empty sites of block b */
-    int64_t **bl = calloc(2 * (size_t)nb + 2, sizeof *bl);  /* their lists */
-    if (!cnt || !bl) {
-        free(cnt);
-        free(bl);
+    int64_t *cnt = calloc(2 * (size_t)nb + 2, sizeof *cnt); /* movers, empty sites of block b; then their prefixes */
+    if (!cnt) {
         agora_error e;
         agora_error_set(&e, AGORA_ENOMEM, m->name, "out of memory for moves");
         agora_world_fail(w, &e);
         return AGORA_ENOMEM;
     }
+    uint64_t *const bm_empty = s->bm_empty, *const bm_move = s->bm_move;
     fault_slot best = {0};
-    int oom = 0;
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t b = 0; b < nb; b++) {
         const int64_t lo = b * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
@@ -582,60 +636,38 @@ static int step_moves(agora_world *w, rx_world *s, int64_t n)
         if (bad)
             continue;
         int64_t nm = 0, ne = 0;
-        for (int64_t i = 0; i < hi - lo; i++) {
-            nm += !flag[0][i] && flag[1][i];
-            ne += flag[0][i] != 0;
-        }
-        int64_t *lm = nm ? malloc((size_t)nm * sizeof *lm) : NULL, *le = ne ? malloc((size_t)ne * sizeof *le) : NULL;
-        if ((nm && !lm) || (ne && !le)) {
-            free(lm);
-            free(le);
-#pragma omp atomic write
-            oom = 1;
-            continue;
-        }
-        for (int64_t i = 0, q = 0, r = 0; i < hi - lo; i++) {
-            if (!flag[0][i] && flag[1][i])
-                lm[q++] = lo + i;
-            if (flag[0][i])
-                le[r++] = lo + i;
-        }
+        block_bits((const uint8_t(*)[BLOCK])flag, hi - lo, bm_empty + lo / 64, bm_move + lo / 64, s->wp_empty + lo / 64,
+                   s->wp_move + lo / 64, &nm, &ne);
         cnt[2 * b] = nm, cnt[2 * b + 1] = ne;
-        bl[2 * b] = lm, bl[2 * b + 1] = le;
     }
-    int64_t nm = 0, ne = 0;
-    for (int64_t b = 0; b < nb; b++)
-        nm += cnt[2 * b], ne += cnt[2 * b + 1];
-    int rc = 0;
     if (best.has) {
+        free(cnt);
         fault_out(w, best.p, &best.f);
-        rc = AGORA_ERANGE;
-    } else if (oom || fit(&s->movers, &s->cap_movers, nm) || fit(&s->empty, &s->cap_empty, ne)) {
-        agora_error e;
-        agora_error_set(&e, AGORA_ENOMEM, m->name, "out of memory for moves");
-        agora_world_fail(w, &e);
-        rc = AGORA_ENOMEM;
-    } else {
-        for (int64_t b = 0, pm = 0, pe = 0; b < nb; b++) {
-            if (cnt[2 * b])
-                memcpy(s->movers + pm, bl[2 * b], (size_t)cnt[2 * b] * sizeof *s->movers);
-            if (cnt[2 * b + 1])
-                memcpy(s->empty + pe, bl[2 * b + 1], (size_t)cnt[2 * b + 1] * sizeof *s->empty);
-            pm += cnt[2 * b], pe += cnt[2 * b + 1];
+        return AGORA_ERANGE;
+    }
+    int64_t M = 0, E = 0;
+    for (int64_t b = 0; b < nb; b++) { /* exclusive prefixes in place */
+        const int64_t cm = cnt[2 * b], ce = cnt[2 * b + 1];
+        cnt[2 * b] = M, cnt[2 * b + 1] = E;
+        M += cm, E += ce;
+    }
+    const int64_t k = M < E ? M : E;
+    if (k > 0) {
+        agora_perm sigma, tau;
+        const uint32_t stream = RX_STREAM_MATCH + 1;
+        agora_perm_init(&sigma, (uint64_t)M, agora_world_key(w), (uint64_t)t, stream);
+        agora_perm_init(&tau, (uint64_t)E, agora_world_key(w), (uint64_t)t, stream + 1);
+        /* walk the smaller set in id order (all of it pairs): one permutation inverse and one lookup per pair */
+        const int empties = E <= M;
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int64_t b = 0; b < nb; b++) {
+            if (empties)
+                block_pairs(s, b, n, nb, cnt, 1, s->bm_empty, &tau, s->bm_move, s->wp_move, &sigma, M);
+            else
+                block_pairs(s, b, n, nb, cnt, 0, s->bm_move, &sigma, s->bm_empty, s->wp_empty, &tau, E);
         }
     }
-    for (int64_t b = 0; b < 2 * nb; b++)
-        free(bl[b]);
-    free(bl);
     free(cnt);
-    if (rc)
-        return rc;
-    const uint32_t stream = RX_STREAM_MATCH + 1;
-    shuffle(s->movers, nm, agora_rng_base(agora_world_key(w), (uint64_t)t, stream));
-    shuffle(s->empty, ne, agora_rng_base(agora_world_key(w), (uint64_t)t, stream + 1));
-    const int64_t k = nm < ne ? nm : ne;
-    for (int64_t q = 0; q < k; q++)
-        swap_sites(s, s->movers[q], s->empty[q]);
     return 0;
 }
 
