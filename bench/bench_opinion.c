@@ -5,7 +5,11 @@
  * median and range printed. Only world steps are timed (no measuring, no output). An agent-update is one agent
  * advanced by one step (for deffuant the step includes drawing the matching).
  *
- *   bench/bench_opinion [--steps N] [--reps N] [--threads 1,2] [--ws N,K,P] [--mixed N] [--rules voter,deffuant,...] */
+ * With --lattice W it also runs each rule on a W x W von Neumann torus twice — as a grid and as the same lattice stored
+ * as a graph (generator lattice) — and prints the grid path's speed against the graph path's.
+ *
+ *   bench/bench_opinion [--steps N] [--reps N] [--threads 1,2] [--ws N,K,P] [--mixed N] [--lattice W (0: skip)]
+ *                       [--rules voter,deffuant,...] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,17 +72,21 @@ int main(int argc, char **argv)
     agora__omp_wait_policy(argv); /* the CLI's default wait policy (core/ompenv.h) */
     bench_shared o = {.steps = 20, .reps = 5, .threads = "1,2", .ws_n = 1000000, .ws_k = 10, .ws_p = 0.1};
     char rules[128] = "voter,deffuant,degroot,hk";
-    long mixn = 1000000;
+    long mixn = 1000000, lattice = 0;
     for (int i = 1; i < argc; i++) {
         if (bench_shared_option(argc, argv, &i, &o))
             continue;
         if (strcmp(argv[i], "--mixed") == 0 && i + 1 < argc)
             mixn = atol(argv[++i]);
+        else if (strcmp(argv[i], "--lattice") == 0 && i + 1 < argc)
+            lattice = atol(argv[++i]);
         else if (strcmp(argv[i], "--rules") == 0 && i + 1 < argc)
             snprintf(rules, sizeof rules, "%s", argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--steps N] [--reps N] [--threads 1,2] [--ws N,K,P] [--mixed N (0: skip)] "
-                            "[--rules voter,deffuant,degroot,hk]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--steps N] [--reps N] [--threads 1,2] [--ws N,K,P] [--mixed N (0: skip)] "
+                    "[--lattice W] [--rules voter,deffuant,degroot,hk]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -90,6 +98,35 @@ int main(int argc, char **argv)
     printf("agora %s bench_opinion: opinion model, median of %d reps, each from a fresh world\n", agora_version(),
            o.reps);
     char json[256], label[96], rl[128], tl[64];
+    if (lattice > 0) {
+        /* the grid path against the graph path of the same lattice */
+        snprintf(json, sizeof json,
+                 "{\"kind\":\"grid\",\"width\":%ld,\"height\":%ld,\"torus\":true,\"neighborhood\":\"von_neumann\"}",
+                 lattice, lattice);
+        agora_space *gr = bench_space("bench_opinion", json);
+        snprintf(json, sizeof json,
+                 "{\"kind\":\"graph\",\"generator\":\"lattice\",\"width\":%ld,\"height\":%ld,"
+                 "\"torus\":true}",
+                 lattice, lattice);
+        agora_space *lg = bench_space("bench_opinion", json);
+        snprintf(rl, sizeof rl, "%s", rules);
+        for (char *r = strtok(rl, ","); r; r = strtok(NULL, ",")) {
+            snprintf(tl, sizeof tl, "%s", o.threads);
+            for (char *p = tl; *p;) {
+                snprintf(label, sizeof label, "grid %ldx%ld von_neumann torus", lattice, lattice);
+                const double g = bench(label, gr, r, atoi(p), o.steps, o.reps);
+                snprintf(label, sizeof label, "lattice graph %ldx%ld", lattice, lattice);
+                const double c = bench(label, lg, r, atoi(p), o.steps, o.reps);
+                printf("%-40s %-9s threads=%d  grid path / graph path: %.2fx\n", "", r, atoi(p), g / c);
+                p = strchr(p, ',');
+                if (!p)
+                    break;
+                p++;
+            }
+        }
+        agora_space_destroy(gr);
+        agora_space_destroy(lg);
+    }
     snprintf(json, sizeof json, "{\"kind\":\"graph\",\"generator\":\"watts_strogatz\",\"n\":%ld,\"k\":%ld,\"p\":%g}",
              o.ws_n, o.ws_k, o.ws_p);
     double t0 = bench_now();

@@ -307,6 +307,85 @@ static inline double local_update(const op_state *st, const op_arrays *a, const 
     return s / (double)c;
 }
 
+/* degroot and hk on a grid, rows y0 .. y1: interior runs through the space's stencil (the neighbours of
+ * agora_grid_neighbors, in its order, so the same sums), the border through local_update. */
+AGORA_HOT static void grid_local_rows(const op_state *st, const op_arrays *a, const double *restrict x,
+                                      double *restrict xn, int64_t y0, int64_t y1)
+{
+    const agora_grid *g = &a->view.grid;
+    agora_stencil sc;
+    agora_grid_stencil(g, &sc);
+    const int64_t w = g->width;
+    const int k = sc.count;
+    const double rate = st->rate, eps = st->epsilon;
+    for (int64_t y = y0; y < y1; y++) {
+        int64_t i0, i1;
+        agora_grid_interior(g, y, &i0, &i1);
+        for (int64_t i = y * w; i < i0; i++)
+            xn[i] = local_update(st, a, x, i);
+        if (st->rule == RULE_DEGROOT) {
+            for (int64_t i = i0; i < i1; i++) {
+                double s = 0;
+                for (int q = 0; q < k; q++)
+                    s += x[i + sc.off[q]];
+                xn[i] = (1.0 - rate) * x[i] + rate * (s / (double)k);
+            }
+        } else {
+            for (int64_t i = i0; i < i1; i++) {
+                const double xi = x[i];
+                double s = xi;
+                int64_t c = 1;
+                for (int q = 0; q < k; q++) {
+                    const double v = x[i + sc.off[q]];
+                    if (fabs(v - xi) <= eps) {
+                        s += v;
+                        c++;
+                    }
+                }
+                xn[i] = s / (double)c;
+            }
+        }
+        for (int64_t i = i1 > y * w ? i1 : y * w; i < y * w + w; i++)
+            xn[i] = local_update(st, a, x, i);
+    }
+}
+
+/* The lazy voter on a grid, rows y0 .. y1: the same draw and the same neighbour as through agora_grid_neighbors, the
+ * interior through the stencil. */
+AGORA_HOT static void voter_grid_rows(const op_state *st, const op_arrays *a, const double *restrict x,
+                                      double *restrict xn, int64_t y0, int64_t y1, uint64_t base, uint64_t thr)
+{
+    const agora_grid *g = &a->view.grid;
+    agora_stencil sc;
+    agora_grid_stencil(g, &sc);
+    const int64_t w = g->width;
+    const uint64_t k = (uint64_t)sc.count;
+    const double *restrict sv = a->s;
+    const double lazy = st->lazy;
+    const int stub = st->any_stubborn;
+    for (int64_t y = y0; y < y1; y++) {
+        int64_t i0, i1;
+        agora_grid_interior(g, y, &i0, &i1);
+        for (int64_t i = y * w; i < y * w + w; i++) {
+            const uint64_t r = agora_rng_at(base, (uint64_t)i);
+            const uint64_t tt = stub ? (uint64_t)(lazy * (1.0 - sv[i]) * 4294967296.0) : thr;
+            const uint64_t low = r & 0xFFFFFFFFu;
+            double v = x[i];
+            if ((r >> 32) < tt) {
+                if (i >= i0 && i < i1) {
+                    v = x[i + sc.off[(low * k) >> 32]];
+                } else {
+                    int64_t nbr[8];
+                    const int kk = agora_grid_neighbors(g, i, nbr);
+                    if (kk > 0)
+                        v = x[nbr[(low * (uint64_t)kk) >> 32]];
+                }
+            }
+            xn[i] = v;
+        }
+    }
+}
+
 AGORA_HOT static void graph_local_block(const op_state *st, const op_arrays *a, const double *restrict x,
                                         double *restrict xn, int64_t i0, int64_t i1)
 {
@@ -376,6 +455,11 @@ static void op_step(agora_world *w)
 #pragma omp parallel for schedule(static) num_threads(threads)
             for (int64_t b = 0; b < nb; b++)
                 voter_graph_block(st, a, x, xn, b * BLOCK, blk_end(b, n), base, thr);
+        } else if (sp->kind == AGORA_SPACE_GRID) {
+            const int64_t h = sp->grid.height;
+#pragma omp parallel for schedule(static) num_threads(threads)
+            for (int64_t y = 0; y < h; y++)
+                voter_grid_rows(st, a, x, xn, y, y + 1, base, thr);
         } else {
 #pragma omp parallel for schedule(static) num_threads(threads)
             for (int64_t i = 0; i < n; i++) {
@@ -468,9 +552,10 @@ static void op_step(agora_world *w)
         for (int64_t b = 0; b < nb; b++)
             graph_local_block(st, a, x, xn, b * BLOCK, blk_end(b, n));
     } else {
+        const int64_t h = sp->grid.height;
 #pragma omp parallel for schedule(static) num_threads(threads)
-        for (int64_t i = 0; i < n; i++)
-            xn[i] = local_update(st, a, x, i);
+        for (int64_t y = 0; y < h; y++)
+            grid_local_rows(st, a, x, xn, y, y + 1);
     }
     if (st->any_stubborn) {
 #pragma omp parallel for schedule(static) num_threads(threads)

@@ -263,6 +263,41 @@ static void grid_neighbours_follow_the_geometry(void **state)
     agora_space_destroy(sp);
 }
 
+/* The stencil gives an interior cell exactly agora_grid_neighbors' list, in its order; the interior is columns 1 ..
+ * w - 2 of rows 1 .. h - 2, empty on grids narrower or lower than 3, for every kind of grid. */
+static void the_stencil_is_the_interior_neighbourhood(void **state)
+{
+    (void)state;
+    const int64_t sizes[][2] = {{1, 1}, {2, 5}, {3, 3}, {5, 4}, {7, 2}, {9, 6}};
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
+        for (int torus = 0; torus < 2; torus++)
+            for (int nbh = AGORA_MOORE; nbh <= AGORA_VON_NEUMANN; nbh++) {
+                agora_space *sp = NULL;
+                agora_error err;
+                assert_int_equal(
+                    agora_space_grid_create(sizes[z][0], sizes[z][1], torus, (agora_neighborhood)nbh, &sp, &err), 0);
+                const agora_grid *g = &sp->grid;
+                agora_stencil st;
+                agora_grid_stencil(g, &st);
+                assert_int_equal(st.count, nbh == AGORA_MOORE ? 8 : 4);
+                int64_t interior = 0;
+                for (int64_t y = 0; y < g->height; y++) {
+                    int64_t i0, i1;
+                    agora_grid_interior(g, y, &i0, &i1);
+                    assert_true(i0 >= y * g->width && i1 <= (y + 1) * g->width && i0 <= i1);
+                    for (int64_t i = i0; i < i1; i++, interior++) {
+                        int64_t nb[8];
+                        assert_int_equal(agora_grid_neighbors(g, i, nb), st.count);
+                        for (int k = 0; k < st.count; k++)
+                            assert_int_equal(nb[k], i + st.off[k]);
+                    }
+                }
+                const int64_t w = g->width, h = g->height;
+                assert_int_equal(interior, w >= 3 && h >= 3 ? (w - 2) * (h - 2) : 0);
+                agora_space_destroy(sp);
+            }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +308,7 @@ int main(void)
         cmocka_unit_test(matchings_are_symmetric_neighbourly_and_thread_independent),
         cmocka_unit_test(every_edge_is_equally_likely),
         cmocka_unit_test(grid_neighbours_follow_the_geometry),
+        cmocka_unit_test(the_stencil_is_the_interior_neighbourhood),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

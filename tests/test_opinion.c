@@ -129,7 +129,8 @@ static void steps(agora_world *w, int k)
         agora_world_step(w);
 }
 
-/* ---- DeGroot / Friedkin–Johnsen ------------------------------------------------------------------------------------ */
+/* ---- DeGroot / Friedkin–Johnsen ------------------------------------------------------------------------------------
+ */
 
 static void degroot_converges_to_left_eigenvector_consensus(void **state)
 {
@@ -182,7 +183,8 @@ static void friedkin_johnsen_reaches_the_linear_fixed_point(void **state)
     agora_world *w = make(irregular_graph(), "{\"rule\": \"degroot\", \"rate\": 0.4, \"stubbornness\": 0.2}", 8, 2);
     agora_error err;
     /* Agents 0..4 much more stubborn; at step 0 their anchor is still their initial opinion. */
-    assert_int_equal(apply_text(w, "{\"action\": \"set_stubbornness\", \"agents\": [0,1,2,3,4], \"value\": 0.9}", &err), 0);
+    assert_int_equal(apply_text(w, "{\"action\": \"set_stubbornness\", \"agents\": [0,1,2,3,4], \"value\": 0.9}", &err),
+                     0);
     const agora_space *sp = agora_world_space(w);
     const int n = (int)sp->n;
     const int64_t *off = sp->graph.offsets;
@@ -223,7 +225,8 @@ static void friedkin_johnsen_reaches_the_linear_fixed_point(void **state)
 static void degroot_mixed_keeps_the_mean_and_reaches_consensus(void **state)
 {
     (void)state;
-    agora_world *w = make(space_json("{\"kind\": \"mixed\", \"n\": 2000}", 1), "{\"rule\": \"degroot\", \"rate\": 0.2}", 3, 2);
+    agora_world *w =
+        make(space_json("{\"kind\": \"mixed\", \"n\": 2000}", 1), "{\"rule\": \"degroot\", \"rate\": 0.2}", 3, 2);
     const double m0 = get_metric(w, "mean");
     steps(w, 200);
     /* Everyone moves toward the population mean, so the mean stays (up to rounding) and the spread shrinks by
@@ -234,7 +237,8 @@ static void degroot_mixed_keeps_the_mean_and_reaches_consensus(void **state)
     agora_world_destroy(w);
 }
 
-/* ---- Deffuant ------------------------------------------------------------------------------------------------------- */
+/* ---- Deffuant -------------------------------------------------------------------------------------------------------
+ */
 
 static void deffuant_mixed_epsilon_above_half_reaches_consensus(void **state)
 {
@@ -270,7 +274,8 @@ static void deffuant_mixed_epsilon_0_2_ends_in_two_or_three_major_clusters(void 
     print_message("deffuant epsilon 0.2: %.1f major clusters on average over 5 seeds\n", total / 5.0);
 }
 
-/* ---- voter ---------------------------------------------------------------------------------------------------------- */
+/* ---- voter ----------------------------------------------------------------------------------------------------------
+ */
 
 /* Runs until consensus (variance 0); returns the consensus opinion. */
 static int voter_consensus(agora_world *w)
@@ -297,8 +302,8 @@ static void voter_ring_consensus_probability_is_initial_fraction(void **state)
     const int runs = 1500;
     int ones = 0;
     for (int r = 0; r < runs; r++) {
-        agora_world *w = make(edges_space(24, e, 48), "{\"rule\": \"voter\", \"initial_fraction\": 0.3}",
-                              (uint64_t)r + 100, 1);
+        agora_world *w =
+            make(edges_space(24, e, 48), "{\"rule\": \"voter\", \"initial_fraction\": 0.3}", (uint64_t)r + 100, 1);
         assert_true(get_metric(w, "mean") == 7.0 / 24.0);
         ones += voter_consensus(w);
         agora_world_destroy(w);
@@ -323,7 +328,8 @@ static void voter_star_consensus_probability_is_degree_weighted(void **state)
     for (int c = 0; c < 2; c++) {
         int ones = 0;
         char act[128];
-        snprintf(act, sizeof act, "{\"action\": \"broadcast\", \"opinion\": 1, \"reach\": %s, \"strength\": 1}", who[c]);
+        snprintf(act, sizeof act, "{\"action\": \"broadcast\", \"opinion\": 1, \"reach\": %s, \"strength\": 1}",
+                 who[c]);
         for (int r = 0; r < runs; r++) {
             agora_world *w = make(edges_space(11, e, 10), "{\"rule\": \"voter\", \"initial_fraction\": 0}",
                                   (uint64_t)r + 1000 * (c + 1), 1);
@@ -343,8 +349,9 @@ static void voter_star_consensus_probability_is_degree_weighted(void **state)
 static void voter_on_grid_and_mixed_keeps_binary_opinions(void **state)
 {
     (void)state;
-    const char *spaces[2] = {"{\"kind\": \"grid\", \"width\": 30, \"height\": 20, \"torus\": true, \"neighborhood\": \"moore\"}",
-                             "{\"kind\": \"mixed\", \"n\": 600}"};
+    const char *spaces[2] = {
+        "{\"kind\": \"grid\", \"width\": 30, \"height\": 20, \"torus\": true, \"neighborhood\": \"moore\"}",
+        "{\"kind\": \"mixed\", \"n\": 600}"};
     for (int s = 0; s < 2; s++) {
         agora_world *w = make(space_json(spaces[s], 1), "{\"rule\": \"voter\", \"initial_fraction\": 0.4}", 5, 2);
         assert_true(get_metric(w, "mean") == 0.4);
@@ -357,7 +364,8 @@ static void voter_on_grid_and_mixed_keeps_binary_opinions(void **state)
     }
 }
 
-/* ---- Hegselmann–Krause -------------------------------------------------------------------------------------------- */
+/* ---- Hegselmann–Krause --------------------------------------------------------------------------------------------
+ */
 
 /* One synchronous HK step by brute force; `all` means everyone is a neighbour, otherwise the CSR of sp. */
 static void hk_brute(const agora_space *sp, int all, const double *x, double eps, double *out)
@@ -385,8 +393,9 @@ static void hk_brute(const agora_space *sp, int all, const double *x, double eps
 static void hk_sorted_mixed_and_graph_steps_match_brute_force(void **state)
 {
     (void)state;
-    const char *spaces[2] = {"{\"kind\": \"mixed\", \"n\": 500}",
-                             "{\"kind\": \"graph\", \"generator\": \"watts_strogatz\", \"n\": 500, \"k\": 6, \"p\": 0.1}"};
+    const char *spaces[2] = {
+        "{\"kind\": \"mixed\", \"n\": 500}",
+        "{\"kind\": \"graph\", \"generator\": \"watts_strogatz\", \"n\": 500, \"k\": 6, \"p\": 0.1}"};
     for (int s = 0; s < 2; s++) {
         agora_world *w = make(space_json(spaces[s], 2), "{\"rule\": \"hk\", \"epsilon\": 0.15}", 11, 2);
         const agora_space *sp = agora_world_space(w);
@@ -402,6 +411,52 @@ static void hk_sorted_mixed_and_graph_steps_match_brute_force(void **state)
         }
         agora_world_destroy(w);
     }
+}
+
+/* On grids the step walks rows through the space's stencil: every cell gets exactly what its neighbour list gives
+ * (agora_grid_neighbors, in its order, with the step's arithmetic), bit for bit, interior and border, for DeGroot
+ * and HK on tori and bounded grids, Moore and von Neumann, narrow ones included. */
+static void grid_steps_equal_the_neighbour_lists(void **state)
+{
+    (void)state;
+    const char *grids[] = {
+        "{\"kind\": \"grid\", \"width\": 9, \"height\": 7, \"torus\": true, \"neighborhood\": \"moore\"}",
+        "{\"kind\": \"grid\", \"width\": 10, \"height\": 3, \"torus\": false, \"neighborhood\": \"von_neumann\"}",
+        "{\"kind\": \"grid\", \"width\": 2, \"height\": 5, \"torus\": true, \"neighborhood\": \"moore\"}",
+        "{\"kind\": \"grid\", \"width\": 6, \"height\": 6, \"torus\": false, \"neighborhood\": \"moore\"}"};
+    for (size_t g = 0; g < sizeof grids / sizeof grids[0]; g++)
+        for (int hk = 0; hk < 2; hk++) {
+            agora_world *w =
+                make(space_json(grids[g], 2),
+                     hk ? "{\"rule\": \"hk\", \"epsilon\": 0.2}" : "{\"rule\": \"degroot\", \"rate\": 0.3}", 5, 2);
+            const agora_space *sp = agora_world_space(w);
+            const int64_t n = sp->n;
+            double prev[64], want[64];
+            for (int t = 0; t < 3; t++) {
+                memcpy(prev, opinions(w), (size_t)n * sizeof *prev);
+                for (int64_t i = 0; i < n; i++) {
+                    int64_t nb[8];
+                    const int k = agora_grid_neighbors(&sp->grid, i, nb);
+                    if (!hk) {
+                        double sum = 0;
+                        for (int q = 0; q < k; q++)
+                            sum += prev[nb[q]];
+                        want[i] = k ? (1.0 - 0.3) * prev[i] + 0.3 * (sum / (double)k) : prev[i];
+                    } else {
+                        double sum = prev[i];
+                        int64_t c = 1;
+                        for (int q = 0; q < k; q++)
+                            if (fabs(prev[nb[q]] - prev[i]) <= 0.2)
+                                sum += prev[nb[q]], c++;
+                        want[i] = sum / (double)c;
+                    }
+                }
+                agora_world_step(w);
+                if (memcmp(opinions(w), want, (size_t)n * sizeof *want) != 0)
+                    fail_msg("%s on %s: step %d differs from the neighbour lists", hk ? "hk" : "degroot", grids[g], t);
+            }
+            agora_world_destroy(w);
+        }
 }
 
 static void hk_two_separated_camps_stay_two_clusters(void **state)
@@ -425,7 +480,8 @@ static void hk_two_separated_camps_stay_two_clusters(void **state)
 static void hk_epsilon_one_is_consensus_at_the_mean_in_one_step(void **state)
 {
     (void)state;
-    agora_world *w = make(space_json("{\"kind\": \"mixed\", \"n\": 777}", 4), "{\"rule\": \"hk\", \"epsilon\": 1}", 4, 2);
+    agora_world *w =
+        make(space_json("{\"kind\": \"mixed\", \"n\": 777}", 4), "{\"rule\": \"hk\", \"epsilon\": 1}", 4, 2);
     const double m0 = get_metric(w, "mean");
     agora_world_step(w);
     const double *x = opinions(w);
@@ -435,7 +491,8 @@ static void hk_epsilon_one_is_consensus_at_the_mean_in_one_step(void **state)
     agora_world_destroy(w);
 }
 
-/* ---- determinism ---------------------------------------------------------------------------------------------------- */
+/* ---- determinism ----------------------------------------------------------------------------------------------------
+ */
 
 #define DET_STEPS 25
 
@@ -447,9 +504,12 @@ static void run_record(const char *space, const char *params, int threads, doubl
     agora_error err;
     for (int t = 0; t < DET_STEPS; t++) {
         if (t == 3)
-            assert_int_equal(apply_text(w, "{\"action\": \"set_stubbornness\", \"agents\": [1, 5, 9], \"value\": 0.5}", &err), 0);
+            assert_int_equal(
+                apply_text(w, "{\"action\": \"set_stubbornness\", \"agents\": [1, 5, 9], \"value\": 0.5}", &err), 0);
         if (t == 6)
-            assert_int_equal(apply_text(w, "{\"action\": \"broadcast\", \"opinion\": 1, \"reach\": 0.3, \"strength\": 0.7}", &err), 0);
+            assert_int_equal(
+                apply_text(w, "{\"action\": \"broadcast\", \"opinion\": 1, \"reach\": 0.3, \"strength\": 0.7}", &err),
+                0);
         if (t == 8 && graph)
             assert_int_equal(apply_text(w, "{\"action\": \"rewire\", \"fraction\": 0.2}", &err), 0);
         agora_world_measure(w, metrics + t * nm);
@@ -469,8 +529,7 @@ static void every_rule_is_bit_identical_at_1_2_and_4_threads(void **state)
         "{\"kind\": \"mixed\", \"n\": 9001}"};
     const char *params[5] = {"{\"rule\": \"degroot\", \"rate\": 0.3, \"stubbornness\": 0.1}",
                              "{\"rule\": \"deffuant\", \"epsilon\": 0.3, \"initial\": \"normal\", \"initial_sd\": 0.3}",
-                             "{\"rule\": \"hk\", \"epsilon\": 0.1}",
-                             "{\"rule\": \"voter\", \"initial_fraction\": 0.3}",
+                             "{\"rule\": \"hk\", \"epsilon\": 0.1}", "{\"rule\": \"voter\", \"initial_fraction\": 0.3}",
                              "{\"rule\": \"voter\", \"initial_fraction\": 0.5, \"stubbornness\": 0.3, \"lazy\": 0.9}"};
     const int nm = agora_model_n_metrics(model());
     double *m1 = malloc(sizeof(double) * DET_STEPS * (size_t)nm), *mk = malloc(sizeof(double) * DET_STEPS * (size_t)nm);
@@ -494,7 +553,8 @@ static void every_rule_is_bit_identical_at_1_2_and_4_threads(void **state)
     free(fk);
 }
 
-/* ---- actions -------------------------------------------------------------------------------------------------------- */
+/* ---- actions --------------------------------------------------------------------------------------------------------
+ */
 
 static void broadcast_pulls_the_reached_agents(void **state)
 {
@@ -505,14 +565,17 @@ static void broadcast_pulls_the_reached_agents(void **state)
     double before[1000];
     memcpy(before, opinions(w), sizeof before);
     /* A list of ids, strength 0.5: exactly halfway to the target, nobody else moves. */
-    assert_int_equal(apply_text(w, "{\"action\": \"broadcast\", \"opinion\": 0.9, \"reach\": [3, 700], \"strength\": 0.5}", &err), 0);
+    assert_int_equal(
+        apply_text(w, "{\"action\": \"broadcast\", \"opinion\": 0.9, \"reach\": [3, 700], \"strength\": 0.5}", &err),
+        0);
     const double *x = opinions(w);
     for (int i = 0; i < 1000; i++) {
         double want = (i == 3 || i == 700) ? before[i] + 0.5 * (0.9 - before[i]) : before[i];
         assert_true(x[i] == want);
     }
     /* A fraction with strength 1: exactly round(0.25 * 1000) agents now hold 0.9 (none did before). */
-    assert_int_equal(apply_text(w, "{\"action\": \"broadcast\", \"opinion\": 0.9, \"reach\": 0.25, \"strength\": 1}", &err), 0);
+    assert_int_equal(
+        apply_text(w, "{\"action\": \"broadcast\", \"opinion\": 0.9, \"reach\": 0.25, \"strength\": 1}", &err), 0);
     int at = 0;
     for (int i = 0; i < 1000; i++)
         at += x[i] == 0.9;
@@ -521,9 +584,11 @@ static void broadcast_pulls_the_reached_agents(void **state)
 
     /* Voter: adopt with probability strength; strength 1 sets exactly the fraction's agents to 1. */
     w = make(space_json(ws, 1), "{\"rule\": \"voter\", \"initial_fraction\": 0}", 1, 2);
-    assert_int_equal(apply_text(w, "{\"action\": \"broadcast\", \"opinion\": 1, \"reach\": 0.4, \"strength\": 1}", &err), 0);
+    assert_int_equal(
+        apply_text(w, "{\"action\": \"broadcast\", \"opinion\": 1, \"reach\": 0.4, \"strength\": 1}", &err), 0);
     assert_true(get_metric(w, "mean") == 0.4);
-    assert_int_equal(apply_text(w, "{\"action\": \"broadcast\", \"opinion\": 0, \"reach\": 1, \"strength\": 0.5}", &err), 0);
+    assert_int_equal(
+        apply_text(w, "{\"action\": \"broadcast\", \"opinion\": 0, \"reach\": 1, \"strength\": 0.5}", &err), 0);
     const double m = get_metric(w, "mean");
     assert_true(m > 0.15 && m < 0.25); /* 400 ones each kept with probability 1/2: 200 +- 10 (sd), 5 sd margin */
     agora_world_destroy(w);
@@ -552,30 +617,40 @@ static void actions_reject_bad_values_and_leave_the_world_untouched(void **state
     const char *ws = "{\"kind\": \"graph\", \"generator\": \"watts_strogatz\", \"n\": 500, \"k\": 6, \"p\": 0.1}";
     const char *p = "{\"rule\": \"degroot\", \"rate\": 0.2}";
     agora_world *a = make(space_json(ws, 1), p, 1, 2), *b = make(space_json(ws, 1), p, 1, 2);
-    expect_rejected(a, b, "{\"action\": \"broadcast\", \"opinion\": 1.5, \"reach\": 0.1, \"strength\": 1}", AGORA_ESCHEMA, NULL);
-    expect_rejected(a, b, "{\"action\": \"broadcast\", \"opinion\": 0.5, \"reach\": 2, \"strength\": 1}", AGORA_ESCHEMA, NULL);
-    expect_rejected(a, b, "{\"action\": \"broadcast\", \"opinion\": 0.5, \"reach\": [1, 500], \"strength\": 1}", AGORA_EINVAL, "no agent 500");
-    expect_rejected(a, b, "{\"action\": \"broadcast\", \"opinion\": 0.5, \"reach\": [-1], \"strength\": 1}", AGORA_ESCHEMA, NULL);
-    expect_rejected(a, b, "{\"action\": \"set_stubbornness\", \"agents\": \"all\", \"value\": -0.1}", AGORA_ESCHEMA, NULL);
-    expect_rejected(a, b, "{\"action\": \"set_stubbornness\", \"agents\": \"some\", \"value\": 0.5}", AGORA_ESCHEMA, NULL);
-    expect_rejected(a, b, "{\"action\": \"set_stubbornness\", \"agents\": [0, 9999], \"value\": 0.5}", AGORA_EINVAL, "no agent 9999");
+    expect_rejected(a, b, "{\"action\": \"broadcast\", \"opinion\": 1.5, \"reach\": 0.1, \"strength\": 1}",
+                    AGORA_ESCHEMA, NULL);
+    expect_rejected(a, b, "{\"action\": \"broadcast\", \"opinion\": 0.5, \"reach\": 2, \"strength\": 1}", AGORA_ESCHEMA,
+                    NULL);
+    expect_rejected(a, b, "{\"action\": \"broadcast\", \"opinion\": 0.5, \"reach\": [1, 500], \"strength\": 1}",
+                    AGORA_EINVAL, "no agent 500");
+    expect_rejected(a, b, "{\"action\": \"broadcast\", \"opinion\": 0.5, \"reach\": [-1], \"strength\": 1}",
+                    AGORA_ESCHEMA, NULL);
+    expect_rejected(a, b, "{\"action\": \"set_stubbornness\", \"agents\": \"all\", \"value\": -0.1}", AGORA_ESCHEMA,
+                    NULL);
+    expect_rejected(a, b, "{\"action\": \"set_stubbornness\", \"agents\": \"some\", \"value\": 0.5}", AGORA_ESCHEMA,
+                    NULL);
+    expect_rejected(a, b, "{\"action\": \"set_stubbornness\", \"agents\": [0, 9999], \"value\": 0.5}", AGORA_EINVAL,
+                    "no agent 9999");
     expect_rejected(a, b, "{\"action\": \"rewire\", \"fraction\": 1.2}", AGORA_ESCHEMA, NULL);
     expect_rejected(a, b, "{\"action\": \"rewire\"}", AGORA_ESCHEMA, NULL);
     expect_rejected(a, b, "{\"action\": \"polarize\"}", AGORA_ESCHEMA, NULL);
     agora_world_destroy(a);
     agora_world_destroy(b);
 
-    const char *others[2] = {"{\"kind\": \"grid\", \"width\": 20, \"height\": 20}", "{\"kind\": \"mixed\", \"n\": 400}"};
+    const char *others[2] = {"{\"kind\": \"grid\", \"width\": 20, \"height\": 20}",
+                             "{\"kind\": \"mixed\", \"n\": 400}"};
     for (int s = 0; s < 2; s++) {
         a = make(space_json(others[s], 1), p, 1, 2);
         b = make(space_json(others[s], 1), p, 1, 2);
-        expect_rejected(a, b, "{\"action\": \"rewire\", \"fraction\": 0.1}", AGORA_EINVAL, s == 0 ? "a grid" : "a mixed");
+        expect_rejected(a, b, "{\"action\": \"rewire\", \"fraction\": 0.1}", AGORA_EINVAL,
+                        s == 0 ? "a grid" : "a mixed");
         agora_world_destroy(a);
         agora_world_destroy(b);
     }
     a = make(space_json(ws, 1), "{\"rule\": \"voter\"}", 1, 2);
     b = make(space_json(ws, 1), "{\"rule\": \"voter\"}", 1, 2);
-    expect_rejected(a, b, "{\"action\": \"broadcast\", \"opinion\": 0.5, \"reach\": 0.5, \"strength\": 1}", AGORA_EINVAL, "0 or 1");
+    expect_rejected(a, b, "{\"action\": \"broadcast\", \"opinion\": 0.5, \"reach\": 0.5, \"strength\": 1}",
+                    AGORA_EINVAL, "0 or 1");
     agora_world_destroy(a);
     agora_world_destroy(b);
 }
@@ -590,7 +665,8 @@ static void set_stubbornness_freezes_agents_at_their_current_opinion(void **stat
     double held[3];
     for (int k = 0; k < 3; k++)
         held[k] = opinions(w)[10 * k];
-    assert_int_equal(apply_text(w, "{\"action\": \"set_stubbornness\", \"agents\": [0, 10, 20], \"value\": 1}", &err), 0);
+    assert_int_equal(apply_text(w, "{\"action\": \"set_stubbornness\", \"agents\": [0, 10, 20], \"value\": 1}", &err),
+                     0);
     steps(w, 50);
     for (int k = 0; k < 3; k++)
         assert_true(opinions(w)[10 * k] == held[k]);
@@ -614,7 +690,8 @@ static void probe_graph(agora_world *w, int n, int *adj, int *deg)
     agora_error err;
     char act[128];
     for (int j = 0; j < n; j++) {
-        assert_int_equal(apply_text(w, "{\"action\": \"broadcast\", \"opinion\": 0, \"reach\": 1, \"strength\": 1}", &err), 0);
+        assert_int_equal(
+            apply_text(w, "{\"action\": \"broadcast\", \"opinion\": 0, \"reach\": 1, \"strength\": 1}", &err), 0);
         snprintf(act, sizeof act, "{\"action\": \"broadcast\", \"opinion\": 1, \"reach\": [%d], \"strength\": 1}", j);
         assert_int_equal(apply_text(w, act, &err), 0);
         agora_world_step(w);
@@ -708,6 +785,7 @@ int main(void)
         cmocka_unit_test(voter_ring_consensus_probability_is_initial_fraction),
         cmocka_unit_test(voter_star_consensus_probability_is_degree_weighted),
         cmocka_unit_test(voter_on_grid_and_mixed_keeps_binary_opinions),
+        cmocka_unit_test(grid_steps_equal_the_neighbour_lists),
         cmocka_unit_test(hk_sorted_mixed_and_graph_steps_match_brute_force),
         cmocka_unit_test(hk_two_separated_camps_stay_two_clusters),
         cmocka_unit_test(hk_epsilon_one_is_consensus_at_the_mean_in_one_step),

@@ -139,33 +139,6 @@ static inline uint64_t agora_match_edge_priority(uint64_t base, uint64_t u, uint
     return agora_rng_mix64(base ^ ((lo << 32) + hi));
 }
 
-/* ---- grid neighbours ----------------------------------------------------------------------------------------------
- */
-
-/* The neighbours of cell i of a grid in a fixed order (west, east, north, south, then for Moore north-west,
- * north-east, south-west, south-east), skipping cells off a bounded grid; returns how many (at most 8). On a torus
- * narrower than 3 cells a neighbour may repeat (as the geometry says). */
-static inline int agora_grid_neighbors(const agora_grid *g, int64_t i, int64_t out[8])
-{
-    static const int dx[8] = {-1, 1, 0, 0, -1, 1, -1, 1}, dy[8] = {0, 0, -1, 1, -1, -1, 1, 1};
-    const int64_t w = g->width, h = g->height, x = i % w, y = i / w;
-    const int m = g->nbhd == AGORA_MOORE ? 8 : 4;
-    int k = 0;
-    for (int d = 0; d < m; d++) {
-        int64_t nx = x + dx[d], ny = y + dy[d];
-        if (g->torus) {
-            nx = nx < 0 ? nx + w : nx >= w ? nx - w : nx;
-            ny = ny < 0 ? ny + h : ny >= h ? ny - h : ny;
-        } else if (nx < 0 || ny < 0 || nx >= w || ny >= h) {
-            continue;
-        }
-        if (nx == x && ny == y)
-            continue; /* a 1-wide torus: the cell itself is not a neighbour */
-        out[k++] = ny * w + nx;
-    }
-    return k;
-}
-
 #ifdef __cplusplus
 }
 #endif

@@ -30,7 +30,7 @@ typedef enum agora_neighborhood { AGORA_MOORE = 1, AGORA_VON_NEUMANN = 2 } agora
 
 typedef struct agora_grid {
     int64_t width, height;
-    int torus;                   /* 1: edges wrap; 0: bounded (cells off the edge are absent) */
+    int torus; /* 1: edges wrap; 0: bounded (cells off the edge are absent) */
     agora_neighborhood nbhd;
 } agora_grid;
 
@@ -43,9 +43,9 @@ typedef struct agora_graph {
 
 typedef struct agora_space {
     agora_space_kind kind;
-    int64_t n;          /* agents = width * height, or graph vertices */
-    agora_grid grid;    /* valid when kind == AGORA_SPACE_GRID */
-    agora_graph graph;  /* valid when kind == AGORA_SPACE_GRAPH */
+    int64_t n;         /* agents = width * height, or graph vertices */
+    agora_grid grid;   /* valid when kind == AGORA_SPACE_GRID */
+    agora_graph graph; /* valid when kind == AGORA_SPACE_GRAPH */
 } agora_space;
 
 /* A width x height grid. Owned by the caller (agora_space_destroy), or handed to a world which then owns it.
@@ -92,6 +92,61 @@ AGORA_API int64_t agora_space_bytes(const agora_space *space);
 
 /* A one-line description, e.g. "grid 1000x1000 torus moore" or "graph watts_strogatz n=1000000 edges=5000000". */
 AGORA_API const char *agora_space_describe(const agora_space *space, char *buf, int size);
+
+/* ---- a grid's geometry: neighbours and the stencil ------------------------------------------------------------- */
+
+/* The neighbours of cell i of a grid in a fixed order (west, east, north, south, then for Moore north-west,
+ * north-east, south-west, south-east), skipping cells off a bounded grid; returns how many (at most 8). On a torus
+ * narrower than 3 cells a neighbour may repeat (as the geometry says). */
+static inline int agora_grid_neighbors(const agora_grid *g, int64_t i, int64_t out[8])
+{
+    static const int dx[8] = {-1, 1, 0, 0, -1, 1, -1, 1}, dy[8] = {0, 0, -1, 1, -1, -1, 1, 1};
+    const int64_t w = g->width, h = g->height, x = i % w, y = i / w;
+    const int m = g->nbhd == AGORA_MOORE ? 8 : 4;
+    int k = 0;
+    for (int d = 0; d < m; d++) {
+        int64_t nx = x + dx[d], ny = y + dy[d];
+        if (g->torus) {
+            nx = nx < 0 ? nx + w : nx >= w ? nx - w : nx;
+            ny = ny < 0 ? ny + h : ny >= h ? ny - h : ny;
+        } else if (nx < 0 || ny < 0 || nx >= w || ny >= h) {
+            continue;
+        }
+        if (nx == x && ny == y)
+            continue; /* a 1-wide torus: the cell itself is not a neighbour */
+        out[k++] = ny * w + nx;
+    }
+    return k;
+}
+
+/* A grid's stencil, for loops that walk the grid row by row with no division and no wrap test inside: an interior
+ * cell i — column 1 .. width - 2 of rows 1 .. height - 2 — has exactly `count` neighbours, i + off[k] for k < count,
+ * in agora_grid_neighbors' order, on a torus and on a bounded grid alike. Every other cell (the border, and every
+ * cell of a grid narrower or lower than 3) takes agora_grid_neighbors. */
+typedef struct agora_stencil {
+    int count;      /* 8 (Moore) or 4 (von Neumann) */
+    int64_t off[8]; /* dy * width + dx of neighbour k */
+} agora_stencil;
+
+static inline void agora_grid_stencil(const agora_grid *g, agora_stencil *st)
+{
+    static const int dx[8] = {-1, 1, 0, 0, -1, 1, -1, 1}, dy[8] = {0, 0, -1, 1, -1, -1, 1, 1};
+    st->count = g->nbhd == AGORA_MOORE ? 8 : 4;
+    for (int k = 0; k < 8; k++)
+        st->off[k] = k < st->count ? dy[k] * g->width + dx[k] : 0;
+}
+
+/* The interior cells of row y: [*i0, *i1) (empty on a border row or a grid narrower than 3). */
+static inline void agora_grid_interior(const agora_grid *g, int64_t y, int64_t *i0, int64_t *i1)
+{
+    const int64_t w = g->width, h = g->height;
+    if (y < 1 || y >= h - 1 || w < 3) {
+        *i0 = *i1 = y * w;
+        return;
+    }
+    *i0 = y * w + 1;
+    *i1 = y * w + w - 1;
+}
 
 #ifdef __cplusplus
 }

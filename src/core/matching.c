@@ -142,6 +142,39 @@ static inline int64_t grid_choice(const agora_grid *g, uint64_t base, int64_t u)
     return b;
 }
 
+/* The choices of cells [lo, hi) of a grid into best[u - lo]: interior runs through the stencil (the same neighbours
+ * in the same order as agora_grid_neighbors, so the same ties), the border through grid_choice. */
+AGORA_HOT static void grid_choices(const agora_grid *g, uint64_t base, int64_t lo, int64_t hi, int64_t *restrict best)
+{
+    agora_stencil st;
+    agora_grid_stencil(g, &st);
+    const int64_t w = g->width;
+    for (int64_t y = lo / w; y * w < hi; y++) {
+        int64_t i0, i1;
+        agora_grid_interior(g, y, &i0, &i1);
+        const int64_t r0 = y * w > lo ? y * w : lo, r1 = y * w + w < hi ? y * w + w : hi;
+        i0 = i0 < r0 ? r0 : i0 > r1 ? r1 : i0;
+        i1 = i1 > r1 ? r1 : i1 < i0 ? i0 : i1;
+        for (int64_t u = r0; u < i0; u++)
+            best[u - lo] = grid_choice(g, base, u);
+        for (int64_t u = i0; u < i1; u++) {
+            int64_t b = u + st.off[0];
+            uint64_t bp = agora_match_edge_priority(base, (uint64_t)u, (uint64_t)b);
+            for (int k = 1; k < st.count; k++) {
+                const int64_t v = u + st.off[k];
+                const uint64_t pr = agora_match_edge_priority(base, (uint64_t)u, (uint64_t)v);
+                if (pr > bp || (pr == bp && v > b)) {
+                    b = v;
+                    bp = pr;
+                }
+            }
+            best[u - lo] = b;
+        }
+        for (int64_t u = i1; u < r1; u++)
+            best[u - lo] = grid_choice(g, base, u);
+    }
+}
+
 /* u's choice on a graph (best_rows' rule). */
 static inline int64_t graph_choice(const int64_t *off, const int32_t *nb, uint64_t base, int64_t u)
 {
@@ -166,9 +199,10 @@ static void best_edges(const agora_space *sp, uint64_t base, int threads, int64_
                       b * block + block < n ? b * block + block : n, best + b * block);
         return;
     }
+    const int64_t block = 8192, blocks = (n + block - 1) / block;
 #pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t u = 0; u < n; u++)
-        best[u] = grid_choice(&sp->grid, base, u);
+    for (int64_t b = 0; b < blocks; b++)
+        grid_choices(&sp->grid, base, b * block, b * block + block < n ? b * block + block : n, best + b * block);
 }
 
 void agora_match_choices(const agora_space *sp, agora_rng_key key, uint64_t step, uint32_t stream, int threads,
@@ -218,8 +252,7 @@ void agora_match_partners_range(const agora_space *sp, agora_rng_key key, uint64
     if (graph)
         best_rows(sp->graph.offsets, sp->graph.neighbors, base, lo, hi, work);
     else
-        for (int64_t u = lo; u < hi; u++)
-            work[u - lo] = grid_choice(&sp->grid, base, u);
+        grid_choices(&sp->grid, base, lo, hi, work);
     for (int64_t u = lo; u < hi; u++) {
         const int64_t v = work[u - lo];
         const int64_t cv = v < 0               ? -1
