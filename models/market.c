@@ -65,7 +65,7 @@
 #include <gsl/gsl_cdf.h>
 #include <omp.h>
 
-#include "agora/agora.h"
+#include "agora/kernel.h"
 #include "agora/matching.h"
 #include "core/simd.h"
 

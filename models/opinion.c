@@ -47,7 +47,7 @@
 
 #include <omp.h>
 
-#include "agora/agora.h"
+#include "agora/kernel.h"
 #include "agora/matching.h"
 #include "core/simd.h"
 

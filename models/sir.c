@@ -31,7 +31,7 @@
 
 #include <omp.h>
 
-#include "agora/agora.h"
+#include "agora/kernel.h"
 #include "core/simd.h"
 
 enum { S = 0, I = 1, R = 2 };
