@@ -15,7 +15,7 @@
  *     exhausted are empty in continuation rows) and numeric columns repeat. Splits fall on UTF-8 character
  *     boundaries, so each stored row is valid UTF-8 on its own. Rows are buffered and written at flush.
  *
- * The writer-side functions are implemented in h5writer.c, the reader-side ones in h5read.c. HDF5 must be called
+ * The errors and attributes are implemented in h5util.c, the table in h5table.c. HDF5 must be called
  * from one thread at a time (see PLATFORM.md); none of these functions is called inside a parallel region. */
 #ifndef AGORA_IO_H5INTERNAL_H
 #define AGORA_IO_H5INTERNAL_H
@@ -142,5 +142,13 @@ void agora__h5_table_close(agora__h5_table *t);
  * into a new JSON array of objects {id, <column>: value, ...}, one per logical row, text parts joined and `part`
  * left out. Reads in blocks, so only the JSON grows with the table. */
 int agora__h5_table_read(hid_t loc, const char *name, json_t **rows, agora_error *err);
+
+/* ---- JSON from HDF5 values (readers) ---------------------------------------------------------------------------- */
+
+/* JSON text from bytes that should be UTF-8; non-ASCII bytes of anything that is not are replaced by '?'. */
+json_t *agora__h5_text_json(const char *s, size_t n);
+
+/* A real as JSON; NaN and infinities (which jansson cannot hold) as null. */
+json_t *agora__h5_real_json(double x);
 
 #endif

@@ -1,5 +1,5 @@
-/* agora — the HDF5 run file writer (output.h), plus the writer side of the helpers in h5internal.h: HDF5 error
- * plumbing, attributes and the append-only text table.
+/* agora — the HDF5 run file writer (output.h). Its helpers are in h5util.c (errors, attributes) and h5table.c (the
+ * append-only text table of /events and /llm/calls).
  *
  * One writer owns one file. agora_writer_create makes every group, dataset and attribute up front, because nothing
  * can be created once SWMR writing has started, and then starts SWMR writing. From then on:
@@ -44,478 +44,6 @@
 #include "core/internal.h"
 #include "io/h5internal.h"
 
-/* ---- errors ---------------------------------------------------------------------------------------------------- */
-
-void agora__h5_quiet_begin(agora__h5_quiet *q)
-{
-    q->func = NULL;
-    q->data = NULL;
-    if (H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data) < 0) {
-        q->func = NULL;
-        q->data = NULL;
-    }
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-void agora__h5_quiet_end(const agora__h5_quiet *q)
-{
-    H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
-}
-
-typedef struct stack_text {
-    char outer[192];
-    char inner[256];
-    int n;
-    int os_errno; /* the operating system's error behind a failed read or write, 0 if none */
-} stack_text;
-
-static herr_t stack_walk(unsigned n, const H5E_error2_t *e, void *data)
-{
-    stack_text *s = data;
-    const char *d = e->desc && *e->desc ? e->desc : (e->func_name ? e->func_name : "?");
-    if (n == 0)
-        snprintf(s->outer, sizeof s->outer, "%s", d);
-    snprintf(s->inner, sizeof s->inner, "%s", d);
-    s->n++;
-    /* The sec2 driver reports a failed system call as "..., errno = 28, error message = '...', ...". */
-    const char *en = strstr(d, "errno = ");
-    if (en && !s->os_errno)
-        s->os_errno = atoi(en + 8);
-    return 0;
-}
-
-int agora__h5_fail(agora_error *err, int code, const char *where, const char *fmt, ...)
-{
-    stack_text s = {.n = 0};
-    /* Walking downward visits the API call first and the most specific cause last; the two together say what
-     * failed and why ("unable to create file" ... "errno = 13, error message = 'Permission denied'"). */
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, stack_walk, &s);
-    /* An error of the operating system (a full disk, a file-size limit, a failing device) is an I/O error, said
-     * in the system's words rather than in the driver's dump of its arguments. */
-    if (s.os_errno > 0)
-        code = AGORA_EIO;
-    if (!err)
-        return code;
-    char what[256] = "";
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(what, sizeof what, fmt, ap);
-        va_end(ap);
-    }
-    if (s.os_errno > 0)
-        return agora_error_set(err, code, where, "%s: %s", what, strerror(s.os_errno));
-    if (s.n == 0)
-        return agora_error_set(err, code, where, "%s", what);
-    if (s.n == 1 || strcmp(s.outer, s.inner) == 0)
-        return agora_error_set(err, code, where, "%s: %s", what, s.outer);
-    return agora_error_set(err, code, where, "%s: %s (%s)", what, s.outer, s.inner);
-}
-
-void agora__h5_close(hid_t *id)
-{
-    if (!id || *id < 0)
-        return;
-    switch (H5Iget_type(*id)) {
-    case H5I_FILE:
-        H5Fclose(*id);
-        break;
-    case H5I_GROUP:
-        H5Gclose(*id);
-        break;
-    case H5I_DATASET:
-        H5Dclose(*id);
-        break;
-    case H5I_ATTR:
-        H5Aclose(*id);
-        break;
-    case H5I_DATATYPE:
-        H5Tclose(*id);
-        break;
-    case H5I_DATASPACE:
-        H5Sclose(*id);
-        break;
-    case H5I_GENPROP_LST:
-        H5Pclose(*id);
-        break;
-    default:
-        break;
-    }
-    *id = H5I_INVALID_HID;
-}
-
-/* ---- attributes ------------------------------------------------------------------------------------------------ */
-
-int agora__h5_attr_scalar(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, const void *value,
-                          agora_error *err)
-{
-    hid_t space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
-    int rc = 0;
-    htri_t exists = H5Aexists(loc, name);
-    if (exists < 0 || (exists > 0 && H5Adelete(loc, name) < 0)) {
-        rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot replace attribute %s", name);
-        goto done;
-    }
-    if ((space = H5Screate(H5S_SCALAR)) < 0 ||
-        (attr = H5Acreate2(loc, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
-        H5Awrite(attr, mem_type, value) < 0) {
-        rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot write attribute %s", name);
-        goto done;
-    }
-done:
-    agora__h5_close(&attr);
-    agora__h5_close(&space);
-    return rc;
-}
-
-int agora__h5_attr_text(hid_t loc, const char *name, const char *value, agora_error *err)
-{
-    const char *v = value ? value : "";
-    hid_t type = H5Tcopy(H5T_C_S1);
-    int rc = 0;
-    if (type < 0 || H5Tset_size(type, H5T_VARIABLE) < 0 || H5Tset_cset(type, H5T_CSET_UTF8) < 0) {
-        rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot make a string type");
-        goto done;
-    }
-    rc = agora__h5_attr_scalar(loc, name, type, type, &v, err);
-done:
-    agora__h5_close(&type);
-    return rc;
-}
-
-/* ---- the append-only text table -------------------------------------------------------------------------------- */
-
-/* The implicit columns come first in every row: id (int64) at 0 and part (int32) at 8. */
-#define TABLE_ID_OFFSET 0
-#define TABLE_PART_OFFSET 8
-#define TABLE_HEADER 12
-/* Uncompressed bytes per chunk: big enough for deflate to find the padding, small enough that rewriting the last
- * chunk at every flush stays cheap and the chunk fits HDF5's default 1 MiB chunk cache. */
-#define TABLE_CHUNK_BYTES (256u << 10)
-/* Buffered rows are written (not flushed) early past this size, so a burst of long texts cannot grow the buffer
- * without bound between flushes. */
-#define TABLE_BUFFER_BYTES (1u << 20)
-
-struct agora__h5_table {
-    hid_t dset, type;
-    int n_cols;
-    agora__h5_column *cols; /* names owned */
-    size_t *offset;         /* [n_cols] byte offset of each user column in a row */
-    size_t *len, *pos;      /* [n_cols] scratch for splitting text: its length and the bytes already stored */
-    size_t row_size;
-    int64_t next_id;
-    hsize_t rows_on_disk;
-    unsigned char *buf;
-    size_t buf_rows, buf_cap;
-    int dirty; /* rows appended or written since the last H5Dflush */
-};
-
-void agora__h5_table_close(agora__h5_table *t)
-{
-    if (!t)
-        return;
-    agora__h5_close(&t->dset);
-    agora__h5_close(&t->type);
-    if (t->cols)
-        for (int i = 0; i < t->n_cols; i++)
-            free((char *)t->cols[i].name);
-    free(t->cols);
-    free(t->offset);
-    free(t->len);
-    free(t->pos);
-    free(t->buf);
-    free(t);
-}
-
-/* Creates the table, or (rows >= 0) opens the existing one, checks it has the same columns, cuts it back to `rows`
- * stored rows and goes on from logical row `next_id`. */
-static int table_make(hid_t loc, const char *name, const agora__h5_column *cols, int n_cols, int deflate,
-                      int64_t rows, int64_t next_id, agora__h5_table **out, agora_error *err)
-{
-    agora__h5_table *t = NULL;
-    hid_t str = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    int rc = 0;
-    *out = NULL;
-    if (!name || !*name || n_cols < 0 || (n_cols > 0 && !cols) || deflate < 0 || deflate > 9) {
-        rc = agora_error_set(err, AGORA_EINVAL, name, "invalid table definition");
-        goto done;
-    }
-    for (int i = 0; i < n_cols; i++) {
-        const agora__h5_column *c = &cols[i];
-        if (!c->name || !*c->name || strchr(c->name, '/') || !strcmp(c->name, "id") || !strcmp(c->name, "part")) {
-            rc = agora_error_set(err, AGORA_EINVAL, name, "column %d: invalid name \"%s\"", i,
-                                 c->name ? c->name : "");
-            goto done;
-        }
-        if (c->kind != AGORA__H5_INT64 && c->kind != AGORA__H5_INT32 && c->kind != AGORA__H5_FLOAT64 &&
-            c->kind != AGORA__H5_TEXT) {
-            rc = agora_error_set(err, AGORA_EINVAL, name, "column %s: unknown kind %d", c->name, (int)c->kind);
-            goto done;
-        }
-        if (c->kind == AGORA__H5_TEXT && (c->width < 4 || c->width > (1 << 20))) {
-            rc = agora_error_set(err, AGORA_EINVAL, name, "column %s: text width %d is outside 4 .. 2^20", c->name,
-                                 c->width);
-            goto done;
-        }
-    }
-    t = calloc(1, sizeof *t);
-    if (!t) {
-        rc = agora_error_set(err, AGORA_ENOMEM, name, "out of memory");
-        goto done;
-    }
-    t->dset = t->type = H5I_INVALID_HID;
-    size_t nalloc = n_cols > 0 ? (size_t)n_cols : 1;
-    t->cols = calloc(nalloc, sizeof *t->cols);
-    t->offset = calloc(nalloc, sizeof *t->offset);
-    t->len = calloc(nalloc, sizeof *t->len);
-    t->pos = calloc(nalloc, sizeof *t->pos);
-    if (!t->cols || !t->offset || !t->len || !t->pos) {
-        rc = agora_error_set(err, AGORA_ENOMEM, name, "out of memory");
-        goto done;
-    }
-    t->n_cols = n_cols;
-    size_t off = TABLE_HEADER;
-    for (int i = 0; i < n_cols; i++) {
-        t->cols[i] = cols[i];
-        t->cols[i].name = strdup(cols[i].name);
-        if (!t->cols[i].name) {
-            rc = agora_error_set(err, AGORA_ENOMEM, name, "out of memory");
-            goto done;
-        }
-        t->offset[i] = off;
-        off += cols[i].kind == AGORA__H5_TEXT    ? (size_t)cols[i].width
-               : cols[i].kind == AGORA__H5_INT32 ? 4
-                                                 : 8;
-    }
-    t->row_size = off;
-
-    /* Rows are packed; the same compound type serves as memory and file type, so writes need no conversion. */
-    if ((t->type = H5Tcreate(H5T_COMPOUND, t->row_size)) < 0 ||
-        H5Tinsert(t->type, "id", TABLE_ID_OFFSET, H5T_NATIVE_INT64) < 0 ||
-        H5Tinsert(t->type, "part", TABLE_PART_OFFSET, H5T_NATIVE_INT32) < 0) {
-        rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot make the row type");
-        goto done;
-    }
-    for (int i = 0; i < n_cols; i++) {
-        herr_t h;
-        if (cols[i].kind == AGORA__H5_TEXT) {
-            if ((str = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(str, (size_t)cols[i].width) < 0 ||
-                H5Tset_strpad(str, H5T_STR_NULLPAD) < 0 || H5Tset_cset(str, H5T_CSET_UTF8) < 0) {
-                rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot make a text column type");
-                goto done;
-            }
-            h = H5Tinsert(t->type, cols[i].name, t->offset[i], str);
-            agora__h5_close(&str);
-        } else {
-            h = H5Tinsert(t->type, cols[i].name, t->offset[i],
-                          cols[i].kind == AGORA__H5_INT64   ? H5T_NATIVE_INT64
-                          : cols[i].kind == AGORA__H5_INT32 ? H5T_NATIVE_INT32
-                                                            : H5T_NATIVE_DOUBLE);
-        }
-        if (h < 0) {
-            rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot add column %s", cols[i].name);
-            goto done;
-        }
-    }
-
-    if (rows >= 0) {
-        hid_t ftype = H5I_INVALID_HID;
-        hsize_t keep = (hsize_t)rows;
-        if ((t->dset = H5Dopen2(loc, name, H5P_DEFAULT)) < 0 || (ftype = H5Dget_type(t->dset)) < 0 ||
-            H5Tequal(ftype, t->type) <= 0) {
-            agora__h5_close(&ftype);
-            rc = agora__h5_fail(err, AGORA_EHDF5, name, "table %s is missing or has other columns", name);
-            goto done;
-        }
-        agora__h5_close(&ftype);
-        if (H5Dset_extent(t->dset, &keep) < 0) {
-            rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot cut table %s back to %lld rows", name, (long long)rows);
-            goto done;
-        }
-        t->rows_on_disk = keep;
-        t->next_id = next_id;
-        goto done;
-    }
-    hsize_t chunk = TABLE_CHUNK_BYTES / t->row_size;
-    if (chunk < 16)
-        chunk = 16;
-    if (chunk > 4096)
-        chunk = 4096;
-    hsize_t dims = 0, maxdims = H5S_UNLIMITED;
-    if ((dcpl = H5Pcreate(H5P_DATASET_CREATE)) < 0 || H5Pset_chunk(dcpl, 1, &chunk) < 0 ||
-        (deflate > 0 && H5Pset_deflate(dcpl, (unsigned)deflate) < 0) ||
-        (space = H5Screate_simple(1, &dims, &maxdims)) < 0) {
-        rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot set up table %s", name);
-        goto done;
-    }
-    if ((t->dset = H5Dcreate2(loc, name, t->type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0) {
-        rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot create table %s", name);
-        goto done;
-    }
-    /* netCDF readers require every dimension of every dataset to have a scale; a table that is its own scale
-     * needs no second dataset to keep the same length. */
-    if (H5DSset_scale(t->dset, name) < 0) {
-        rc = agora__h5_fail(err, AGORA_EHDF5, name, "cannot make table %s a dimension scale", name);
-        goto done;
-    }
-done:
-    agora__h5_close(&str);
-    agora__h5_close(&dcpl);
-    agora__h5_close(&space);
-    if (rc) {
-        agora__h5_table_close(t);
-        t = NULL;
-    }
-    *out = t;
-    return rc;
-}
-
-int agora__h5_table_create(hid_t loc, const char *name, const agora__h5_column *cols, int n_cols, int deflate,
-                           agora__h5_table **out, agora_error *err)
-{
-    return table_make(loc, name, cols, n_cols, deflate, -1, 0, out, err);
-}
-
-int agora__h5_table_reopen(hid_t loc, const char *name, const agora__h5_column *cols, int n_cols, int64_t rows,
-                           int64_t next_id, agora__h5_table **out, agora_error *err)
-{
-    return table_make(loc, name, cols, n_cols, 0, rows, next_id, out, err);
-}
-
-int64_t agora__h5_table_rows(const agora__h5_table *t)
-{
-    return t ? (int64_t)t->rows_on_disk : 0;
-}
-
-/* Where to cut text that is longer than `width`: at width, moved back to the start of the character that would be
- * split, so every stored piece is valid UTF-8 on its own. p[width] exists because the text is longer. Text that is
- * not UTF-8 is cut at width. */
-static size_t utf8_cut(const unsigned char *p, size_t width)
-{
-    size_t k = width;
-    while (k > 0 && width - k < 3 && (p[k] & 0xC0) == 0x80)
-        k--;
-    if (k == 0 || (p[k] & 0xC0) == 0x80)
-        return width;
-    return k;
-}
-
-static int table_write(agora__h5_table *t, agora_error *err)
-{
-    if (t->buf_rows == 0)
-        return 0;
-    hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
-    hsize_t start = t->rows_on_disk, count = t->buf_rows, total = start + count;
-    int rc = 0;
-    if (H5Dset_extent(t->dset, &total) < 0 || (fspace = H5Dget_space(t->dset)) < 0 ||
-        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0 ||
-        (mspace = H5Screate_simple(1, &count, NULL)) < 0 ||
-        H5Dwrite(t->dset, t->type, mspace, fspace, H5P_DEFAULT, t->buf) < 0) {
-        rc = agora__h5_fail(err, AGORA_EHDF5, NULL, "cannot write %zu table rows", t->buf_rows);
-        goto done;
-    }
-    t->rows_on_disk = total;
-    t->buf_rows = 0;
-    t->dirty = 1;
-done:
-    agora__h5_close(&fspace);
-    agora__h5_close(&mspace);
-    return rc;
-}
-
-int agora__h5_table_append(agora__h5_table *t, const agora__h5_cell *cells, int64_t *id, agora_error *err)
-{
-    if (!t || (t->n_cols > 0 && !cells))
-        return agora_error_set(err, AGORA_EINVAL, NULL, "table append needs a table and its cells");
-    size_t first_row = t->buf_rows;
-    int64_t row_id = t->next_id;
-    for (int j = 0; j < t->n_cols; j++) {
-        t->pos[j] = 0;
-        t->len[j] = t->cols[j].kind == AGORA__H5_TEXT && cells[j].s ? strlen(cells[j].s) : 0;
-    }
-    int32_t part = 0;
-    int more;
-    do {
-        if (t->buf_rows == t->buf_cap) {
-            size_t cap = t->buf_cap ? 2 * t->buf_cap : 16;
-            unsigned char *nb = realloc(t->buf, cap * t->row_size);
-            if (!nb) {
-                t->buf_rows = first_row; /* drop the parts of this row already buffered */
-                return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
-            }
-            t->buf = nb;
-            t->buf_cap = cap;
-        }
-        unsigned char *row = t->buf + t->buf_rows * t->row_size;
-        memset(row, 0, t->row_size); /* NUL padding for text, which deflate then removes */
-        memcpy(row + TABLE_ID_OFFSET, &row_id, sizeof row_id);
-        memcpy(row + TABLE_PART_OFFSET, &part, sizeof part);
-        more = 0;
-        for (int j = 0; j < t->n_cols; j++) {
-            unsigned char *dst = row + t->offset[j];
-            switch (t->cols[j].kind) {
-            case AGORA__H5_INT64:
-                memcpy(dst, &cells[j].i, sizeof cells[j].i);
-                break;
-            case AGORA__H5_INT32: {
-                int32_t v = (int32_t)cells[j].i;
-                memcpy(dst, &v, sizeof v);
-                break;
-            }
-            case AGORA__H5_FLOAT64:
-                memcpy(dst, &cells[j].f, sizeof cells[j].f);
-                break;
-            case AGORA__H5_TEXT: {
-                size_t rest = t->len[j] - t->pos[j], width = (size_t)t->cols[j].width;
-                if (rest == 0) /* exhausted, or NULL: the column stays empty */
-                    break;
-                const unsigned char *src = (const unsigned char *)cells[j].s + t->pos[j];
-                size_t take = rest > width ? utf8_cut(src, width) : rest;
-                memcpy(dst, src, take);
-                t->pos[j] += take;
-                if (t->pos[j] < t->len[j])
-                    more = 1;
-                break;
-            }
-            }
-        }
-        t->buf_rows++;
-        part++;
-    } while (more);
-    t->next_id++;
-    t->dirty = 1;
-    if (id)
-        *id = row_id;
-    if (t->buf_rows * t->row_size >= TABLE_BUFFER_BYTES)
-        return table_write(t, err);
-    return 0;
-}
-
-int agora__h5_table_flush(agora__h5_table *t, agora_error *err)
-{
-    if (!t)
-        return 0;
-    int rc = table_write(t, err);
-    if (rc)
-        return rc;
-    if (t->dirty) {
-        if (H5Dflush(t->dset) < 0)
-            return agora__h5_fail(err, AGORA_EHDF5, NULL, "cannot flush a table");
-        t->dirty = 0;
-    }
-    return 0;
-}
-
-int64_t agora__h5_table_count(const agora__h5_table *t)
-{
-    return t ? t->next_id : 0;
-}
-
-size_t agora__h5_table_pending(const agora__h5_table *t)
-{
-    return t ? t->buf_rows * t->row_size : 0;
-}
-
 /* ---- the run file writer --------------------------------------------------------------------------------------- */
 
 /* Rows per chunk of /time and /metrics/<name> (8 KiB of float64). */
@@ -530,7 +58,7 @@ size_t agora__h5_table_pending(const agora__h5_table *t)
 
 /* Column widths of /events, in bytes of UTF-8. Longer values continue in further rows (h5internal.h). */
 static const agora__h5_column event_columns[] = {
-    {"step", AGORA__H5_INT64, 0},   {"source", AGORA__H5_TEXT, 64},    {"status", AGORA__H5_TEXT, 16},
+    {"step", AGORA__H5_INT64, 0},     {"source", AGORA__H5_TEXT, 64},   {"status", AGORA__H5_TEXT, 16},
     {"action", AGORA__H5_TEXT, 2048}, {"message", AGORA__H5_TEXT, 512},
 };
 #define N_EVENT_COLUMNS ((int)(sizeof event_columns / sizeof event_columns[0]))
@@ -552,10 +80,10 @@ static const agora__h5_column llm_call_columns[] = {
 struct agora_writer {
     char *path;
     hid_t file;
-    hid_t time;      /* /time */
-    hid_t *metric;   /* [n_metrics] /metrics/<name> */
-    hid_t snap_time; /* /snapshots/time, when there are fields */
-    hid_t *field;    /* [n_fields] /snapshots/<name> */
+    hid_t time;       /* /time */
+    hid_t *metric;    /* [n_metrics] /metrics/<name> */
+    hid_t snap_time;  /* /snapshots/time, when there are fields */
+    hid_t *field;     /* [n_fields] /snapshots/<name> */
     hid_t *field_mem; /* [n_fields] memory type of each field (predefined native types, never closed) */
     int n_metrics, n_fields;
     int rank;            /* of one snapshot: 2 (grid: H, W) or 1 (graph: N) */
@@ -567,7 +95,7 @@ struct agora_writer {
     double *buf_v;
     size_t buf_n, buf_cap;
     agora__h5_table *events;
-    agora__h5_table *calls; /* /llm/calls; NULL in a run without personas */
+    agora__h5_table *calls;   /* /llm/calls; NULL in a run without personas */
     agora__h5_table **tables; /* the config's own tables */
     int n_tables;
     /* per-persona totals of the calls, written as attributes of /personas/<id> when the file is closed */
@@ -576,7 +104,7 @@ struct agora_writer {
         char id[128];
         int64_t calls, ok, invalid, failed, skipped, prompt_tokens, completion_tokens, latency_n;
         double latency_sum, latency_max;
-    } *totals;
+    } * totals;
     /* A write failed in the operating system (a full disk, a file-size limit, a failing device): HDF5's view of
      * the file can no longer reach the disk, so nothing more is written and the close takes the careful path. */
     int broken;
@@ -668,8 +196,8 @@ static int need_room(const agora_writer *wr, uint64_t need, const char *what, ag
     human_bytes(room, have, sizeof have);
     human_bytes(need + WRITER_RESERVE, want, sizeof want);
     if (wr->file < 0)
-        return agora_error_set(err, AGORA_EIO, wr->path, "no space left on device: %s free, %s needs at least %s",
-                               have, what, want);
+        return agora_error_set(err, AGORA_EIO, wr->path, "no space left on device: %s free, %s needs at least %s", have,
+                               what, want);
     return agora_error_set(err, AGORA_EIO, wr->path,
                            "no space left on device: %s free, %s needs up to %s (with room to close the file); "
                            "stopped while the file can still be closed",
@@ -774,8 +302,7 @@ static int check_config(const agora_writer_config *cfg, agora_error *err)
                 return agora_error_set(err, AGORA_EINVAL, cfg->path, "metric \"%s\" is declared twice", n);
     }
     if (cfg->n_personas < 0 || (cfg->n_personas > 0 && !cfg->personas))
-        return agora_error_set(err, AGORA_EINVAL, cfg->path, "personas: %d declared without records",
-                               cfg->n_personas);
+        return agora_error_set(err, AGORA_EINVAL, cfg->path, "personas: %d declared without records", cfg->n_personas);
     for (int i = 0; i < cfg->n_personas; i++) {
         const char *id = cfg->personas[i].id;
         if (!valid_name(id))
@@ -788,8 +315,7 @@ static int check_config(const agora_writer_config *cfg, agora_error *err)
         return 0;
     const agora_space *sp = cfg->space;
     if (!sp || (sp->kind != AGORA_SPACE_GRID && sp->kind != AGORA_SPACE_GRAPH && sp->kind != AGORA_SPACE_MIXED) ||
-        sp->n < 1 ||
-        (sp->kind == AGORA_SPACE_GRID && (sp->grid.width < 1 || sp->grid.height < 1)))
+        sp->n < 1 || (sp->kind == AGORA_SPACE_GRID && (sp->grid.width < 1 || sp->grid.height < 1)))
         return agora_error_set(err, AGORA_EINVAL, cfg->path, "snapshot fields need a space");
     for (int i = 0; i < cfg->n_fields; i++) {
         const char *n = cfg->fields[i].name;
@@ -1091,8 +617,7 @@ static int create_snapshots(agora_writer *wr, const agora_writer_config *cfg, ag
         wr->field_mem[i] = dtype_mem(f->type);
         if ((rc = agora__h5_attr_text(wr->field[i], "doc", f->doc, err)))
             goto done;
-        if (H5DSattach_scale(wr->field[i], wr->snap_time, 0) < 0 ||
-            H5DSattach_scale(wr->field[i], scale[0], 1) < 0 ||
+        if (H5DSattach_scale(wr->field[i], wr->snap_time, 0) < 0 || H5DSattach_scale(wr->field[i], scale[0], 1) < 0 ||
             (wr->rank == 2 && H5DSattach_scale(wr->field[i], scale[1], 2) < 0)) {
             rc = agora__h5_fail(err, AGORA_EHDF5, f->name, "cannot attach scales to /snapshots/%s", f->name);
             goto done;
@@ -1138,15 +663,15 @@ static int create_tables(agora_writer *wr, const agora_writer_config *cfg, agora
             return agora_error_set(err, path ? AGORA_EINVAL : AGORA_ENOMEM, "tables", "table %d: no path", t);
         }
         for (int c = 0; c < tb->n_columns; c++)
-            cols[c] = (agora__h5_column){tb->columns[c].name, (agora__h5_kind)tb->columns[c].kind,
-                                         tb->columns[c].width};
+            cols[c] =
+                (agora__h5_column){tb->columns[c].name, (agora__h5_kind)tb->columns[c].kind, tb->columns[c].width};
         /* open or create each group on the way */
         hid_t loc = H5Gopen2(wr->file, "/", H5P_DEFAULT);
         char *name = path, *slash;
         while (rc == 0 && loc >= 0 && (slash = strchr(name, '/'))) {
             *slash = '\0';
-            hid_t g = H5Lexists(loc, name, H5P_DEFAULT) > 0 ? H5Gopen2(loc, name, H5P_DEFAULT)
-                                                            : make_group(loc, name, err);
+            hid_t g =
+                H5Lexists(loc, name, H5P_DEFAULT) > 0 ? H5Gopen2(loc, name, H5P_DEFAULT) : make_group(loc, name, err);
             agora__h5_close(&loc);
             loc = g;
             name = slash + 1;
@@ -1347,17 +872,16 @@ int agora_writer_marks(const agora_writer *wr, json_t **marks, agora_error *err)
         char sb[32], mb[32];
         snprintf(sb, sizeof sb, "%016llx", (unsigned long long)sum_bits);
         snprintf(mb, sizeof mb, "%016llx", (unsigned long long)max_bits);
-        json_array_append_new(totals, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "id",
-                                                t->id, "calls", (json_int_t)t->calls, "ok", (json_int_t)t->ok,
-                                                "invalid", (json_int_t)t->invalid, "failed", (json_int_t)t->failed,
-                                                "skipped", (json_int_t)t->skipped,
-                                                "prompt_tokens", (json_int_t)t->prompt_tokens, "completion_tokens",
-                                                (json_int_t)t->completion_tokens, "latency_n",
+        json_array_append_new(totals, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "id", t->id,
+                                                "calls", (json_int_t)t->calls, "ok", (json_int_t)t->ok, "invalid",
+                                                (json_int_t)t->invalid, "failed", (json_int_t)t->failed, "skipped",
+                                                (json_int_t)t->skipped, "prompt_tokens", (json_int_t)t->prompt_tokens,
+                                                "completion_tokens", (json_int_t)t->completion_tokens, "latency_n",
                                                 (json_int_t)t->latency_n, "latency_sum", sb, "latency_max", mb));
     }
-    *marks = json_pack("{s:I, s:I, s:o, s:o, s:o, s:o}", "rows", (json_int_t)wr->rows, "snapshots",
-                       (json_int_t)wr->snaps, "events", table_mark(wr->events), "calls", table_mark(wr->calls),
-                       "tables", tables, "totals", totals);
+    *marks =
+        json_pack("{s:I, s:I, s:o, s:o, s:o, s:o}", "rows", (json_int_t)wr->rows, "snapshots", (json_int_t)wr->snaps,
+                  "events", table_mark(wr->events), "calls", table_mark(wr->calls), "tables", tables, "totals", totals);
     return *marks ? 0 : agora_error_set(err, AGORA_ENOMEM, wr->path, "out of memory");
 }
 
@@ -1529,8 +1053,8 @@ int agora_writer_resume(const agora_writer_config *cfg, const json_t *marks, con
                 goto done;
             }
             for (int c = 0; c < tb->n_columns; c++)
-                cols[c] = (agora__h5_column){tb->columns[c].name, (agora__h5_kind)tb->columns[c].kind,
-                                             tb->columns[c].width};
+                cols[c] =
+                    (agora__h5_column){tb->columns[c].name, (agora__h5_kind)tb->columns[c].kind, tb->columns[c].width};
             const json_t *m = json_array_get(tm, (size_t)t);
             rc = agora__h5_table_reopen(wr->file, tb->path, cols, tb->n_columns, mark_int(m, 0), mark_int(m, 1),
                                         &wr->tables[t], err);
@@ -1634,8 +1158,8 @@ int agora_writer_snapshot(agora_writer *wr, int64_t t, const void *const *data, 
         H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
         (mspace = H5Screate_simple(1, count, NULL)) < 0 ||
         H5Dwrite(wr->snap_time, H5T_NATIVE_INT64, mspace, fspace, H5P_DEFAULT, &t) < 0) {
-        rc = agora__h5_fail(err, AGORA_EHDF5, wr->path, "cannot write the time of snapshot %llu",
-                            (unsigned long long)s);
+        rc =
+            agora__h5_fail(err, AGORA_EHDF5, wr->path, "cannot write the time of snapshot %llu", (unsigned long long)s);
         goto done;
     }
     wr->snaps = s + 1;
@@ -1654,8 +1178,8 @@ static int table_room(const agora_writer *wr, const agora__h5_table *t, agora_er
     return pending >= ((size_t)1 << 19) ? need_room(wr, 2 * (uint64_t)pending, "the buffered table rows", err) : 0;
 }
 
-int agora_writer_event(agora_writer *wr, int64_t step, const char *source, const char *action_json,
-                       const char *status, const char *message, agora_error *err)
+int agora_writer_event(agora_writer *wr, int64_t step, const char *source, const char *action_json, const char *status,
+                       const char *message, agora_error *err)
 {
     if (!wr)
         return agora_error_set(err, AGORA_EINVAL, NULL, "agora_writer_event needs a writer");
@@ -1707,10 +1231,12 @@ int agora_writer_llm_call(agora_writer *wr, const agora_persona_call *call, agor
         return agora_error_set(err, AGORA_EINVAL, wr->path,
                                "this run file was created without LLM calls: it has no /llm/calls");
     agora__h5_cell cells[N_LLM_CALL_COLUMNS] = {
-        {.i = call->step},          {.s = call->persona},           {.i = call->attempt},
-        {.s = call->provider},      {.s = call->model},             {.f = call->latency_ms},
-        {.i = call->prompt_tokens}, {.i = call->completion_tokens}, {.i = call->http_status},
-        {.i = call->http_attempts}, {.s = call->status},            {.s = call->error},
+        {.i = call->step},          {.s = call->persona},
+        {.i = call->attempt},       {.s = call->provider},
+        {.s = call->model},         {.f = call->latency_ms},
+        {.i = call->prompt_tokens}, {.i = call->completion_tokens},
+        {.i = call->http_status},   {.i = call->http_attempts},
+        {.s = call->status},        {.s = call->error},
         {.s = call->prompt},        {.s = call->reply},
     };
     if (wr->broken)
@@ -1927,7 +1453,8 @@ static int write_final_attributes(agora_writer *wr, const char *status, int64_t 
         (rc = agora__h5_attr_text(file, "summary", summary_json, err)) ||
         (wr->error[0] && (rc = agora__h5_attr_text(file, "error", wr->error, err))) ||
         (rc = write_persona_totals(file, wr, err)) ||
-        (H5Fflush(file, H5F_SCOPE_LOCAL) < 0 && (rc = agora__h5_fail(err, AGORA_EIO, path, "cannot flush the run file"))))
+        (H5Fflush(file, H5F_SCOPE_LOCAL) < 0 &&
+         (rc = agora__h5_fail(err, AGORA_EIO, path, "cannot flush the run file"))))
         goto done;
 done:
     /* A write that failed here fails again at the close; the disk keeps the file as it was before this reopen. */
@@ -1972,8 +1499,7 @@ int agora_writer_close(agora_writer *wr, const char *status, int64_t steps_done,
     if (wr->broken && !room_now(wr->path, WRITER_RESERVE))
         rc2 = agora_error_set(&later, AGORA_EIO, wr->path, "no room to record the status");
     else
-        rc2 = write_final_attributes(wr, status ? status : "complete", steps_done, wall_time_s, summary_json,
-                                     &later);
+        rc2 = write_final_attributes(wr, status ? status : "complete", steps_done, wall_time_s, summary_json, &later);
     if (rc2 && (wr->broken || rc2 == AGORA_EIO)) {
         /* The file says "running" and cannot be told otherwise: it goes, and the error says so. */
         remove(wr->path);

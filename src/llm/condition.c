@@ -172,4 +172,3 @@ int agora_condition_eval(const char *expr, const json_t *obs, agora_error *err)
         cfail(&c, "unexpected text");
     return c.failed ? -1 : v;
 }
-
