@@ -609,6 +609,21 @@ static void a_corrupt_cached_object_is_rebuilt(void **state)
     agora__rx_free(p);
 }
 
+/* The generated C of one program compiled from text in env (which must translate), and the program in *pp. */
+static char *native_source_of(const char *text, const agora_rx_env *env, agora_rx_type want, agora__rx_prog **pp)
+{
+    agora_error err;
+    assert_int_equal(agora__rx_compile(text, strlen(text), 1, 1, env, want, want == AGORA_RX_CAT ? 0 : -1, pp, &err), 0);
+    const agora__rx_prog *const ps[1] = {*pp};
+    char *src = NULL, why[128];
+    size_t len = 0;
+    int translated = 0;
+    assert_int_equal(agora__rx_native_source(ps, 1, &src, &len, &translated, why, sizeof why), 0);
+    assert_int_equal(translated, 1);
+    assert_true(len > 0 && strlen(src) == len);
+    return src;
+}
+
 static void generated_source_names_nothing_from_the_text(void **state)
 {
     (void)state;
@@ -617,15 +632,7 @@ static void generated_source_names_nothing_from_the_text(void **state)
     agora_rx_env env = {v2, 2, p2, 1, 1, AGORA_RNG_STREAM_MODEL, 0, "wibblerule", "secretfile.yaml", 0, 0};
     const char *text = "if(quuxstate == I, zorblax * frobparam + nb_mean(nb.zorblax), 0.1 + uniform())";
     agora__rx_prog *p = NULL;
-    agora_error err;
-    assert_int_equal(agora__rx_compile(text, strlen(text), 1, 1, &env, AGORA_RX_REAL, -1, &p, &err), 0);
-    const agora__rx_prog *const ps[1] = {p};
-    char *src = NULL, why[128];
-    size_t len = 0;
-    int translated = 0;
-    assert_int_equal(agora__rx_native_source(ps, 1, &src, &len, &translated, why, sizeof why), 0);
-    assert_int_equal(translated, 1);
-    assert_true(len > 0 && strlen(src) == len);
+    char *src = native_source_of(text, &env, AGORA_RX_REAL, &p);
     static const char *const secret[] = {"zorblax", "quux", "frob", "wibble", "secretfile", "uniform("};
     for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++)
         if (strstr(src, secret[i]))
@@ -734,15 +741,7 @@ static int runs_from_a_table(const char *text, agora_rx_type want)
 {
     agora_rx_env env = {vars, NVARS, params, NPARAMS, 1, AGORA_RNG_STREAM_MODEL, 0, "x", "t.yaml", 0, 0};
     agora__rx_prog *p = NULL;
-    agora_error err;
-    assert_int_equal(agora__rx_compile(text, strlen(text), 1, 1, &env, want, want == AGORA_RX_CAT ? 0 : -1, &p, &err),
-                     0);
-    const agora__rx_prog *const ps[1] = {p};
-    char *src = NULL, why[128];
-    size_t len = 0;
-    int translated = 0;
-    assert_int_equal(agora__rx_native_source(ps, 1, &src, &len, &translated, why, sizeof why), 0);
-    assert_int_equal(translated, 1);
+    char *src = native_source_of(text, &env, want, &p);
     const int tab = strstr(src, "tmk[") != NULL;
     free(src);
     agora__rx_free(p);
