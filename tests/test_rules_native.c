@@ -284,7 +284,8 @@ static void compare_on(world *w, int use_nbhd, int threads)
         world_fill(w, step);
         for (int k = 0; k < nprogs; k++) {
             agora_rx_ctx ctx = {
-                w->cols, w->pv, use_nbhd ? &w->nbhd : NULL, n, step, agora_rng_key_from_seed(11), NULL, 1, pair_of, 0, 0};
+                w->cols, w->pv, use_nbhd ? &w->nbhd : NULL, n, step, agora_rng_key_from_seed(11), NULL, 1, pair_of,
+                0,       0};
             agora_rx_value pop[AGORA_RX_MAX_NODES];
             agora_rx_fault pf;
             agora_error err;
@@ -613,7 +614,8 @@ static void a_corrupt_cached_object_is_rebuilt(void **state)
 static char *native_source_of(const char *text, const agora_rx_env *env, agora_rx_type want, agora__rx_prog **pp)
 {
     agora_error err;
-    assert_int_equal(agora__rx_compile(text, strlen(text), 1, 1, env, want, want == AGORA_RX_CAT ? 0 : -1, pp, &err), 0);
+    assert_int_equal(agora__rx_compile(text, strlen(text), 1, 1, env, want, want == AGORA_RX_CAT ? 0 : -1, pp, &err),
+                     0);
     const agora__rx_prog *const ps[1] = {*pp};
     char *src = NULL, why[128];
     size_t len = 0;

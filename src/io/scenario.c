@@ -12,7 +12,8 @@
  *
  * A scenario keeps three trees' worth of state: the raw tree (the file as parsed, with the overrides applied), the
  * location map of the file, and the effective configuration (checked, defaults filled in), which is rebuilt from the
- * raw tree after every override so that no combination of overrides can leave it unchecked. A null value means the
+ * raw tree after every override so that no combination of overrides can leave it unchecked. The `--set` key paths
+ * and their writing into a tree are io/setpath.c's. A null value means the
  * same as an absent key (YAML's `key:` with nothing after it), which also lets `--set steps=` restore a default. */
 #include <errno.h>
 #include <math.h>
@@ -29,6 +30,7 @@
 #include "agora/sweep.h"
 #include "agora/space.h"
 #include "core/internal.h"
+#include "io/setpath.h"
 #include "io/yaml.h"
 #include "rules/model.h"
 #include "space/internal.h"
@@ -42,9 +44,9 @@ typedef struct override {
 } override;
 
 struct agora_scenario {
-    char *path;     /* the file, or the name given to agora_scenario_parse */
+    char *path; /* the file, or the name given to agora_scenario_parse */
     char *base_dir;
-    char *stem;     /* the default name */
+    char *stem; /* the default name */
     char *text;
     json_t *raw;    /* the file's tree with the overrides applied */
     json_t *config; /* the effective configuration */
@@ -55,11 +57,11 @@ struct agora_scenario {
     agora__rules_hooks hooks; /* how the model is resolved (agora__scenario_open); all NULL: the library's way */
 };
 
-static const char *const scenario_keys[] = {"name",   "description", "mode",          "model", "space",
-                                            "params", "steps",       "seed",          "threads", "output",
-                                            "interventions", "llm", "personas", "sweep", NULL};
-static const char *const output_keys[] = {"path", "snapshot_every", "snapshot_fields", "flush_every", "compression",
-                                          NULL};
+static const char *const scenario_keys[] = {"name",          "description", "mode",     "model",   "space",
+                                            "params",        "steps",       "seed",     "threads", "output",
+                                            "interventions", "llm",         "personas", "sweep",   NULL};
+static const char *const output_keys[] = {"path",        "snapshot_every", "snapshot_fields",
+                                          "flush_every", "compression",    NULL};
 static const char *const intervention_keys[] = {"at", "action", "source", NULL};
 
 /* ---- locating errors --------------------------------------------------------------------------------------------- */
@@ -174,8 +176,8 @@ static int as_int(const json_t *v, json_int_t lo, json_int_t hi, json_int_t *out
 }
 
 /* An optional integer key (absent or null: def). */
-static int get_int(const json_t *obj, const char *key, const char *parent, json_int_t lo, json_int_t hi,
-                   json_int_t def, json_int_t *out, agora_error *err)
+static int get_int(const json_t *obj, const char *key, const char *parent, json_int_t lo, json_int_t hi, json_int_t def,
+                   json_int_t *out, agora_error *err)
 {
     const json_t *v = get(obj, key);
     char where[256], got[96];
@@ -266,9 +268,10 @@ static int check_space(const json_t *raw, const agora_model *model, json_t *cfg,
     const json_t *v = get(raw, "space");
     char got[96];
     if (!v)
-        return agora_error_set(err, AGORA_ESCHEMA, "space",
-                               "required key is missing (a grid, a graph or a mixed population, e.g. {kind: grid, width: 100, "
-                               "height: 100})");
+        return agora_error_set(
+            err, AGORA_ESCHEMA, "space",
+            "required key is missing (a grid, a graph or a mixed population, e.g. {kind: grid, width: 100, "
+            "height: 100})");
     int rc = agora_space_check(v, err);
     if (rc)
         return rc;
@@ -298,8 +301,7 @@ static int check_space(const json_t *raw, const agora_model *model, json_t *cfg,
     return 0;
 }
 
-static int check_output(const json_t *raw, const agora_model *model, const char *name, json_t *cfg,
-                        agora_error *err)
+static int check_output(const json_t *raw, const agora_model *model, const char *name, json_t *cfg, agora_error *err)
 {
     const json_t *out = get(raw, "output"), *v;
     char got[96], where[256];
@@ -345,8 +347,8 @@ static int check_output(const json_t *raw, const agora_model *model, const char 
                 char known[256] = "";
                 size_t len = 0;
                 for (int k = 0; model->fields && model->fields[k].name && len < sizeof known; k++)
-                    len += (size_t)snprintf(known + len, sizeof known - len, "%s%s", k ? ", " : "",
-                                            model->fields[k].name);
+                    len +=
+                        (size_t)snprintf(known + len, sizeof known - len, "%s%s", k ? ", " : "", model->fields[k].name);
                 return agora_error_set(err, AGORA_ESCHEMA, where,
                                        "expected a field of the model %s (one of: %s), got %s", model->name,
                                        known[0] ? known : "none", brief(f, got, sizeof got));
@@ -531,8 +533,7 @@ static int check_sweep(const json_t *raw, json_t *cfg, agora_error *err)
 }
 
 /* `llm:` and `personas:`: checked by building the persona runtime (errors carry the key path), then kept as given. */
-static int check_personas(const json_t *raw, const agora_model *model, const char *mode, json_t *cfg,
-                          agora_error *err)
+static int check_personas(const json_t *raw, const agora_model *model, const char *mode, json_t *cfg, agora_error *err)
 {
     const json_t *llm = get(raw, "llm"), *personas = get(raw, "personas");
     if (strcmp(mode, "mixed") != 0) {
@@ -892,113 +893,8 @@ int agora__scenario_open(const char *text, size_t len, const char *path, const a
     return load_file(path, hooks, model, out, err, NULL);
 }
 
-/* ---- overrides --------------------------------------------------------------------------------------------------- */
-
-/* Parses "a.b[0].c" into components (strings for keys, integers for list indices) and its normalised form. */
-static int parse_key_path(const char *s, size_t n, json_t **comps_out, char *norm, size_t norm_size)
-{
-    json_t *comps = json_array();
-    size_t i = 0, o = 0;
-    norm[0] = '\0';
-    if (!comps)
-        return AGORA_ENOMEM;
-    while (i < n) {
-        size_t start = i;
-        while (i < n && s[i] != '.' && s[i] != '[' && s[i] != ']')
-            i++;
-        if (i == start)
-            goto bad;
-        json_array_append_new(comps, json_stringn(s + start, i - start));
-        o += (size_t)snprintf(norm + o, o < norm_size ? norm_size - o : 0, "%s%.*s", o ? "." : "", (int)(i - start),
-                              s + start);
-        while (i < n && s[i] == '[') {
-            size_t d = ++i;
-            while (i < n && s[i] >= '0' && s[i] <= '9')
-                i++;
-            if (i == d || i >= n || s[i] != ']' || i - d > 9)
-                goto bad;
-            json_int_t idx = strtoll(s + d, NULL, 10);
-            json_array_append_new(comps, json_integer(idx));
-            o += (size_t)snprintf(norm + o, o < norm_size ? norm_size - o : 0, "[%lld]", (long long)idx);
-            i++;
-        }
-        if (i < n) {
-            if (s[i] != '.' || i + 1 == n)
-                goto bad;
-            i++;
-        }
-    }
-    if (json_array_size(comps) == 0)
-        goto bad;
-    *comps_out = comps;
-    return 0;
-bad:
-    json_decref(comps);
-    return AGORA_EINVAL;
-}
-
-static json_t *child_of(json_t *node, const json_t *comp)
-{
-    if (json_is_string(comp))
-        return json_object_get(node, json_string_value(comp));
-    return json_array_get(node, (size_t)json_integer_value(comp));
-}
-
-/* Sets node[comp] = value (stolen); a list index may be one past the end, to append. */
-static int set_child(json_t *node, const json_t *comp, json_t *value, const char *what, const char *where,
-                     agora_error *err)
-{
-    if (json_is_string(comp)) {
-        if (json_object_set_new(node, json_string_value(comp), value) != 0)
-            return agora_error_set(err, AGORA_EINVAL, where, "cannot set %s", what);
-        return 0;
-    }
-    size_t idx = (size_t)json_integer_value(comp), n = json_array_size(node);
-    if (idx < n)
-        return json_array_set_new(node, idx, value) ? agora_error_set(err, AGORA_ENOMEM, where, "out of memory") : 0;
-    if (idx == n)
-        return json_array_append_new(node, value) ? agora_error_set(err, AGORA_ENOMEM, where, "out of memory") : 0;
-    json_decref(value);
-    return agora_error_set(err, AGORA_EINVAL, where, "cannot set %s: the list has %zu item%s, so the index can be at "
-                           "most %zu (to append)", what, n, n == 1 ? "" : "s", n);
-}
-
-/* Writes `value` (stolen) at the path `comps` in `root`, creating missing or null parents. */
-static int apply_override(json_t *root, const json_t *comps, json_t *value, const char *norm, const char *where,
-                          agora_error *err)
-{
-    json_t *cur = root;
-    size_t n = json_array_size(comps);
-    char sofar[256] = "";
-    for (size_t i = 0; i + 1 < n; i++) {
-        const json_t *comp = json_array_get(comps, i), *next = json_array_get(comps, i + 1);
-        size_t len = strlen(sofar);
-        if (json_is_string(comp))
-            snprintf(sofar + len, sizeof sofar - len, "%s%s", len ? "." : "", json_string_value(comp));
-        else
-            snprintf(sofar + len, sizeof sofar - len, "[%lld]", (long long)json_integer_value(comp));
-        json_t *child = child_of(cur, comp);
-        int want_list = json_is_integer(next);
-        if (!child || json_is_null(child)) {
-            child = want_list ? json_array() : json_object();
-            if (!child) {
-                json_decref(value);
-                return agora_error_set(err, AGORA_ENOMEM, where, "out of memory");
-            }
-            int rc = set_child(cur, comp, child, norm, where, err);
-            if (rc) {
-                json_decref(value);
-                return rc;
-            }
-        } else if (want_list ? !json_is_array(child) : !json_is_object(child)) {
-            json_decref(value);
-            return agora_error_set(err, AGORA_EINVAL, where, "cannot set %s: %s is %s, not %s", norm, sofar,
-                                   agora__json_kind(child), want_list ? "a list" : "a mapping");
-        }
-        cur = child;
-    }
-    return set_child(cur, json_array_get(comps, n - 1), value, norm, where, err);
-}
+/* ---- overrides (the --set language itself: io/setpath.c) -----------------------------------------------------------
+ */
 
 /* Parses one "dotted.key=value" and applies it to `cand`; records it as override sc->ov[sc->n_ov + staged]
  * (not yet counted in n_ov). */
@@ -1018,7 +914,7 @@ static int stage_override(agora_scenario *sc, json_t *cand, const char *assignme
         k1--;
     if (k0 == k1)
         return agora_error_set(err, AGORA_EINVAL, where, "the key is empty (expected KEY=VALUE, e.g. params.beta=0.1)");
-    if ((rc = parse_key_path(k0, (size_t)(k1 - k0), &comps, norm, sizeof norm)) == AGORA_ENOMEM)
+    if ((rc = agora__set_key_path(k0, (size_t)(k1 - k0), &comps, norm, sizeof norm)) == AGORA_ENOMEM)
         return agora_error_set(err, rc, where, "out of memory");
     if (rc)
         return agora_error_set(err, rc, where,
@@ -1034,7 +930,7 @@ static int stage_override(agora_scenario *sc, json_t *cand, const char *assignme
     }
     if (!value)
         value = json_null();
-    rc = apply_override(cand, comps, value, norm, where, err);
+    rc = agora__set_apply(cand, comps, value, norm, where, err);
     value = NULL;
     if (rc)
         goto done;
@@ -1512,8 +1408,8 @@ int agora_scenario_hash(const agora_scenario *sc, char hex[65], agora_error *err
      * thread count (results do not depend on it) and a sweep block (each run's values are in its own config). */
     json_t *c = json_deep_copy(sc->config);
     json_t *model = sc->model ? agora_model_describe(sc->model) : json_null();
-    json_t *doc = c && model ? json_pack("{s:s, s:O, s:O}", "agora_version", agora_version(), "model", model, "config", c)
-                             : NULL;
+    json_t *doc =
+        c && model ? json_pack("{s:s, s:O, s:O}", "agora_version", agora_version(), "model", model, "config", c) : NULL;
     json_decref(model);
     if (!doc) {
         json_decref(c);
