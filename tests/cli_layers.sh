@@ -27,3 +27,12 @@ for m in sir opinion market; do
     -I"$SRC/src" "$SRC/models/$m.c" 2> cc.txt || { cat cc.txt; fail "models/$m.c needs more than the kernel"; }
 done
 pass "the built-in models include the kernel only, and compile without HDF5, libcurl or libyaml"
+
+# the output layer's header knows the record of an LLM call, not the persona runtime that makes calls
+for dep in persona.h interact.h mcp.h run.h llm.h; do
+  ! grep -q "#include \"agora/$dep\"" "$inc/output.h" || fail "output.h includes agora/$dep"
+done
+printf '#include "agora/output.h"\nint main(void) { return 0; }\n' > alone.c
+cc -std=c11 -fsyntax-only -I"$SRC/include" -I"$AGORA_BUILD_DIR/include" alone.c 2> cc.txt ||
+  { cat cc.txt; fail "agora/output.h does not compile alone"; }
+pass "output.h stands on the kernel and the call record (llmcall.h), not on the persona runtime"

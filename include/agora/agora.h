@@ -10,6 +10,7 @@
 #include "agora/interact.h"
 #include "agora/log.h"
 #include "agora/llm.h"
+#include "agora/llmcall.h"
 #include "agora/matching.h"
 #include "agora/mcp.h"
 #include "agora/model.h"

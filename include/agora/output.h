@@ -36,7 +36,7 @@
 #include "agora/error.h"
 #include "agora/export.h"
 #include "agora/model.h"
-#include "agora/persona.h" /* agora_persona_call; persona.h does not include this header */
+#include "agora/llmcall.h" /* agora_persona_call, the record of one LLM call */
 #include "agora/space.h"
 
 #ifdef __cplusplus
@@ -53,12 +53,16 @@ typedef struct agora_writer_persona {
 
 /* A table of the run's own (e.g. /interactions/messages): append-only rows of int64, float64 and UTF-8 text
  * columns, stored like /events (fixed-width text, `id`/`part` continuation rows that readers join). */
-typedef enum agora_column_kind { AGORA_COLUMN_INT64 = 1, AGORA_COLUMN_FLOAT64 = 2, AGORA_COLUMN_TEXT = 3 } agora_column_kind;
+typedef enum agora_column_kind {
+    AGORA_COLUMN_INT64 = 1,
+    AGORA_COLUMN_FLOAT64 = 2,
+    AGORA_COLUMN_TEXT = 3
+} agora_column_kind;
 
 typedef struct agora_writer_column {
     const char *name; /* not "id" or "part" */
     agora_column_kind kind;
-    int width;        /* text: bytes per stored row (>= 4); longer values continue in further rows */
+    int width; /* text: bytes per stored row (>= 4); longer values continue in further rows */
 } agora_writer_column;
 
 typedef struct agora_writer_table {
@@ -75,10 +79,10 @@ typedef struct agora_writer_cell {
 } agora_writer_cell;
 
 typedef struct agora_writer_config {
-    const char *path;               /* created (parent directories too) or truncated */
+    const char *path; /* created (parent directories too) or truncated */
     /* provenance, written as root attributes; strings may be NULL (written empty) */
     const char *mode, *model, *scenario_text, *scenario_path, *config_json;
-    const char *config_hash;        /* agora_scenario_hash of what made the run (root attribute config_hash) */
+    const char *config_hash; /* agora_scenario_hash of what made the run (root attribute config_hash) */
     uint64_t seed;
     int threads;
     /* metrics, in the order agora_writer_metrics receives them */
@@ -88,11 +92,11 @@ typedef struct agora_writer_config {
     int n_fields;
     const agora_field_spec *fields;
     const agora_space *space;
-    int compression;                /* deflate level 0..9; 0 = none */
+    int compression; /* deflate level 0..9; 0 = none */
     /* the personas of a mixed run; 0 (a mechanics run): the file has neither /personas nor /llm */
     int n_personas;
     const agora_writer_persona *personas;
-    int llm_calls;                  /* nonzero: /llm/calls even without personas (an interactions run) */
+    int llm_calls; /* nonzero: /llm/calls even without personas (an interactions run) */
     /* tables of the run's own, in the order agora_writer_row numbers them */
     int n_tables;
     const agora_writer_table *tables;
@@ -160,10 +164,9 @@ AGORA_API int agora_writer_close(agora_writer *wr, const char *status, int64_t s
 
 /* Reads a run file's provenance, status and last metrics into a new JSON object owned by the caller:
  *   {path, status, complete (bool), attributes: {...}, time: {rows, first, last},
- *    metrics: {name: last value}, snapshots: {count, times: [...], fields: {name: [dims]}}, events: {count, rows: [...]}}
- * and, when the file has personas (a mixed run):
- *   personas: [{id, name, role, provider, model}] in persona order,
- *   llm: {calls: N (rows of /llm/calls), per_persona: {<id>: {calls (made), ok, invalid, failed (any other
+ *    metrics: {name: last value}, snapshots: {count, times: [...], fields: {name: [dims]}}, events: {count, rows:
+ * [...]}} and, when the file has personas (a mixed run): personas: [{id, name, role, provider, model}] in persona
+ * order, llm: {calls: N (rows of /llm/calls), per_persona: {<id>: {calls (made), ok, invalid, failed (any other
  *         status), skipped (not made: unreachable, circuit_open, budget), prompt_tokens, completion_tokens (sums over
  *         the calls that report them), latency_ms_mean (null without calls), latency_ms_max}},
  *         and the other members of the summary's llm object (degraded, degraded_reason, budget, endpoint_check,

@@ -21,8 +21,8 @@
  * sweep's shared budget: the personas then follow their rules ("budget"). See llm/guard.h for the exact rules.
  *
  * Configuration (the scenario's `llm:` and `personas:`; checked by agora_personas_create with key paths):
- *   llm: {provider: ollama|openai|replay|offline, model, base_url, api_key_env, timeout_s, max_retries, max_concurrency,
- *         temperature, seed, max_prompt_tokens, keep_threads_warm, cost_per_1k_prompt, cost_per_1k_completion,
+ *   llm: {provider: ollama|openai|replay|offline, model, base_url, api_key_env, timeout_s, max_retries,
+ * max_concurrency, temperature, seed, max_prompt_tokens, keep_threads_warm, cost_per_1k_prompt, cost_per_1k_completion,
  *         max_calls, max_tokens, max_cost}
  *   personas: [{id, name, role, persona, every, start, memory, offline_policy: [{when, do}]}] */
 #ifndef AGORA_PERSONA_H
@@ -32,6 +32,7 @@
 #include "agora/error.h"
 #include "agora/export.h"
 #include "agora/llm.h"
+#include "agora/llmcall.h"
 #include "agora/log.h"
 #include "agora/world.h"
 #ifdef __cplusplus
@@ -40,33 +41,16 @@ extern "C" {
 
 typedef struct agora_personas agora_personas;
 
-/* One LLM call, for the record (/llm/calls). Strings are borrowed for the duration of the hook. */
-typedef struct agora_persona_call {
-    int64_t step;
-    const char *persona;
-    int attempt;                 /* 1: the decision; 2: the repair request */
-    const char *provider, *model;
-    double latency_ms;
-    int64_t prompt_tokens, completion_tokens; /* -1: unknown */
-    int http_status, http_attempts;
-    const char *status;          /* "ok", "invalid" (a reply that fails validation), or the client's status name
-                                  * (agora_llm_status_name; "unreachable", "circuit_open" and "budget" for calls
-                                  * not sent, with http_attempts 0) */
-    const char *error;           /* why, when not ok ("" otherwise) */
-    const char *prompt;          /* system and user text as sent */
-    const char *reply;           /* the reply text ("" when none) */
-} agora_persona_call;
-
 /* What a persona decided at a step. */
 typedef struct agora_persona_decision {
     int64_t step;
     const char *persona;
-    const char *source;          /* "llm", "rules" (offline policy), "fallback" (rules after a failed call, an
-                                  * unreachable server or an open circuit breaker) or "budget" (rules once a limit
-                                  * of the run or the sweep stopped the calls) */
-    const char *reasoning;       /* may be "" */
-    const char *actions;         /* the proposed actions as a JSON array */
-    int n_actions, n_applied;    /* actions proposed; applied without error */
+    const char *source;       /* "llm", "rules" (offline policy), "fallback" (rules after a failed call, an
+                               * unreachable server or an open circuit breaker) or "budget" (rules once a limit
+                               * of the run or the sweep stopped the calls) */
+    const char *reasoning;    /* may be "" */
+    const char *actions;      /* the proposed actions as a JSON array */
+    int n_actions, n_applied; /* actions proposed; applied without error */
 } agora_persona_decision;
 
 typedef struct agora_persona_hooks {
