@@ -308,7 +308,8 @@ static void unknown_and_missing_model(void **state)
     /* (models/seir.yaml exists now: the fixture names a model that is nowhere) */
     assert_load_fails("unknown_model.yaml", AGORA_ESCHEMA,
                       "1:8: model: unknown model \"no_such_model\" (known: sir, opinion, market)");
-    assert_load_fails("missing_model.yaml", AGORA_ESCHEMA, "1:1: model: required key is missing (one of: sir, opinion, market)");
+    assert_load_fails("missing_model.yaml", AGORA_ESCHEMA,
+                      "1:1: model: required key is missing (one of: sir, opinion, market)");
     assert_parse_fails("model: [sir]\n" GRID, AGORA_ESCHEMA,
                        "test.yaml:1:8: model: expected a model name (one of: sir, opinion, market), a model file "
                        "(models/x.yaml) or {define: {...}}, got [\"sir\"]");
@@ -414,7 +415,8 @@ static void other_value_errors(void **state)
     assert_parse_fails("model: sir\nspace: {kind: grid, width: 10}\n", AGORA_ESCHEMA,
                        "test.yaml:2:1: space.height: required key is missing");
     assert_parse_fails("model: sir\n", AGORA_ESCHEMA,
-                       "test.yaml:1:1: space: required key is missing (a grid, a graph or a mixed population, e.g. {kind: grid, width: "
+                       "test.yaml:1:1: space: required key is missing (a grid, a graph or a mixed population, e.g. "
+                       "{kind: grid, width: "
                        "100, height: 100})");
     assert_parse_fails("model: sir\n" GRID "seed: -1\n", AGORA_ESCHEMA,
                        "test.yaml:3:7: seed: expected an integer >= 0, got -1");
@@ -442,8 +444,9 @@ static void errors_inside_aliases_point_at_the_anchor(void **state)
     /* The aliased copy is wrong only where it is used; the value itself is written at the anchor. */
     assert_parse_fails("model: sir\n" GRID "steps: 10\n"
                        "extra: &bad {action: vaccinate, fraction: 3}\n",
-                       AGORA_ESCHEMA, "test.yaml:4:1: extra: unknown key (known: name, description, mode, model, "
-                                      "space, params, steps, seed, threads, output, interventions, llm, personas, sweep)");
+                       AGORA_ESCHEMA,
+                       "test.yaml:4:1: extra: unknown key (known: name, description, mode, model, "
+                       "space, params, steps, seed, threads, output, interventions, llm, personas, sweep)");
     assert_parse_fails("model: sir\n" GRID "steps: 10\n"
                        "interventions:\n"
                        "  - {at: 1, action: &v {action: vaccinate, fraction: 0.5}}\n"
@@ -536,9 +539,9 @@ static void set_creates_missing_parents_and_indexes_lists(void **state)
                 "[{\"at\": 5, \"action\": {\"action\": \"seed_infection\", \"count\": 2}, \"source\": \"scenario\"},"
                 " {\"at\": 6, \"action\": {\"action\": \"vaccinate\", \"fraction\": 0.5}, \"source\": \"cli\"}]");
     set_ok(sc, "interventions[1].action.fraction=0.25");
-    assert_true(json_real_value(json_object_get(
-                    json_object_get(json_array_get(cfg_at(sc, "interventions", NULL), 1), "action"), "fraction")) ==
-                0.25);
+    assert_true(
+        json_real_value(json_object_get(json_object_get(json_array_get(cfg_at(sc, "interventions", NULL), 1), "action"),
+                                        "fraction")) == 0.25);
     agora_scenario_destroy(sc);
 }
 
@@ -699,7 +702,8 @@ static void set_all_checks_the_overrides_together(void **state)
     const char *together[] = {"steps=5", "interventions[0].at=3"};
     assert_int_equal(agora_scenario_set_all(sc, together, 2, &err), 0);
     assert_int_equal(json_integer_value(cfg_at(sc, "steps", NULL)), 5);
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(cfg_at(sc, "interventions", NULL), 0), "at")), 3);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(cfg_at(sc, "interventions", NULL), 0), "at")),
+                     3);
     json_decref(before);
     before = json_deep_copy(agora_scenario_config(sc));
     const char *bad[] = {"params.beta=0.3", "params.gamma=2", "steps=9"};
@@ -737,6 +741,11 @@ static void malformed_set_is_invalid(void **state)
     assert_string_equal(err.where, "--set params.beta=[0.1,");
     assert_int_equal(err.line, 0);
     assert_true(strncmp(err.msg, "syntax error: ", 14) == 0);
+    /* {kind:grid} is YAML for one key "kind:grid": said so, with how to write it */
+    assert_int_equal(agora_scenario_set(sc, "space={kind:grid,width:2}", &err), AGORA_EINVAL);
+    assert_string_equal(err.msg, "the key \"kind:grid\" holds a colon: YAML needs a space after it (write kind: grid)");
+    assert_int_equal(agora_scenario_set(sc, "output.path=a:b.h5", &err), 0); /* a colon in a value is a value */
+    assert_int_equal(agora_scenario_set(sc, "output.path=", &err), 0);
     /* None of these changed anything. */
     assert_true(json_real_value(cfg_at(sc, "params", "beta")) == 0.2);
     agora_scenario_destroy(sc);
@@ -810,8 +819,7 @@ static void yaml_core_schema_scalars(void **state)
 static void yaml_scalar_errors(void **state)
 {
     (void)state;
-    yaml_fails("x: 9223372036854775808\n",
-               "t.yaml:1:4: x: integer out of range (beyond 64 bits): 9223372036854775808");
+    yaml_fails("x: 9223372036854775808\n", "t.yaml:1:4: x: integer out of range (beyond 64 bits): 9223372036854775808");
     yaml_fails("x: 0xFFFFFFFFFFFFFFFFF\n", "t.yaml:1:4: x: integer out of range (beyond 64 bits): 0xFFFFFFFFFFFFFFFFF");
     yaml_fails("x: [1, .NaN]\n", "t.yaml:1:8: x[1]: non-finite numbers are not allowed");
     yaml_fails("x: -.inf\n", "t.yaml:1:4: x: non-finite numbers are not allowed");

@@ -930,6 +930,8 @@ static int stage_override(agora_scenario *sc, json_t *cand, const char *assignme
     }
     if (!value)
         value = json_null();
+    if ((rc = agora__set_value_check(value, where, err)) != 0)
+        goto done;
     rc = agora__set_apply(cand, comps, value, norm, where, err);
     value = NULL;
     if (rc)

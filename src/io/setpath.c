@@ -115,3 +115,39 @@ int agora__set_apply(json_t *root, const json_t *comps, json_t *value, const cha
     }
     return set_child_at(cur, json_array_get(comps, n - 1), value, norm, where, err);
 }
+
+/* A key such as "kind:grid" anywhere in v: a flow mapping written {kind:grid} (YAML reads a colon without a space
+ * after it as part of the key). */
+static const char *glued_key(const json_t *v)
+{
+    if (json_is_object(v)) {
+        const char *k;
+        const json_t *x;
+        json_object_foreach((json_t *)v, k, x) {
+            const char *c = strchr(k, ':');
+            if (c && c > k && c[1] && c[1] != ' ')
+                return k;
+            const char *in = glued_key(x);
+            if (in)
+                return in;
+        }
+    } else if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            const char *in = glued_key(json_array_get(v, i));
+            if (in)
+                return in;
+        }
+    }
+    return NULL;
+}
+
+int agora__set_value_check(const json_t *value, const char *where, agora_error *err)
+{
+    const char *k = glued_key(value);
+    if (!k)
+        return 0;
+    const char *c = strchr(k, ':');
+    return agora_error_set(err, AGORA_EINVAL, where,
+                           "the key \"%s\" holds a colon: YAML needs a space after it (write %.*s: %s)", k,
+                           (int)(c - k), k, c + 1);
+}

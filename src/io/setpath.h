@@ -17,4 +17,8 @@ int agora__set_key_path(const char *s, size_t n, json_t **comps_out, char *norm,
 int agora__set_apply(json_t *root, const json_t *comps, json_t *value, const char *norm, const char *where,
                      agora_error *err);
 
+/* A value whose mapping has a key like "kind:grid" ({kind:grid} without a space after the colon, which YAML reads as
+ * one key) is an error saying how to write it; 0 otherwise. */
+int agora__set_value_check(const json_t *value, const char *where, agora_error *err);
+
 #endif
