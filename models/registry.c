@@ -14,7 +14,6 @@
 #include "agora/model.h"
 #include "agora/schema.h"
 #include "core/internal.h"
-#include "rules/model.h"
 
 extern const agora_model agora_model_sir;
 extern const agora_model agora_model_opinion;
@@ -31,6 +30,16 @@ static const agora_model *registry[N_TABLE] = {
 static const char *origin[N_TABLE];
 static int n_registry = N_BUILTIN;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* models defined in a layer above the kernel (the rule language) are found through this, once that layer has
+ * defined one (agora__models_set_finder): the kernel names nothing above it */
+static const agora_model *(*finder)(const char *name);
+
+void agora__models_set_finder(const agora_model *(*find)(const char *name))
+{
+    pthread_mutex_lock(&lock);
+    finder = find;
+    pthread_mutex_unlock(&lock);
+}
 
 const agora_model *const *agora_models(int *count)
 {
@@ -49,8 +58,9 @@ const agora_model *agora_model_find(const char *name)
     for (int i = 0; name && i < n_registry && !m; i++)
         if (strcmp(registry[i]->name, name) == 0)
             m = registry[i];
+    const agora_model *(*find)(const char *) = finder;
     pthread_mutex_unlock(&lock);
-    return m ? m : agora__rules_find(name); /* else a model defined in the rule language in this process */
+    return m ? m : find ? find(name) : NULL; /* else a model defined in the rule language in this process */
 }
 
 const char *agora_model_origin(const agora_model *m)

@@ -114,4 +114,8 @@ void agora__sdk_swap(agora__sdk *s);
 /* The store of a world, NULL when its model has no SDK declaration (world.c). */
 agora__sdk *agora__world_sdk(const agora_world *w);
 
+/* The registry's lookup of models defined above the kernel (models/registry.c): agora_model_find asks `find` for a
+ * name that is not a built-in or plug-in model's. The rule language sets it when it first registers a model. */
+void agora__models_set_finder(const agora_model *(*find)(const char *name));
+
 #endif

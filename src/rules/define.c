@@ -1469,6 +1469,7 @@ int agora__rules_intern(agora__rules_model *m, int listed, const agora_model **o
     registry[n_registry++] = m;
     *out = &m->m;
     pthread_mutex_unlock(&reg_lock);
+    agora__models_set_finder(agora__rules_find); /* from now on agora_model_find also finds these */
     return 0;
 }
 
