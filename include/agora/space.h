@@ -98,9 +98,12 @@ AGORA_API const char *agora_space_describe(const agora_space *space, char *buf, 
 /* The neighbours of cell i of a grid in a fixed order (west, east, north, south, then for Moore north-west,
  * north-east, south-west, south-east), skipping cells off a bounded grid; returns how many (at most 8). On a torus
  * narrower than 3 cells a neighbour may repeat (as the geometry says). */
+/* The directions of a grid's neighbours in that order: (dx, dy) for k < 4 (von Neumann) or 8 (Moore). */
+static const int agora__grid_dx[8] = {-1, 1, 0, 0, -1, 1, -1, 1}, agora__grid_dy[8] = {0, 0, -1, 1, -1, -1, 1, 1};
+
 static inline int agora_grid_neighbors(const agora_grid *g, int64_t i, int64_t out[8])
 {
-    static const int dx[8] = {-1, 1, 0, 0, -1, 1, -1, 1}, dy[8] = {0, 0, -1, 1, -1, -1, 1, 1};
+    const int *const dx = agora__grid_dx, *const dy = agora__grid_dy;
     const int64_t w = g->width, h = g->height, x = i % w, y = i / w;
     const int m = g->nbhd == AGORA_MOORE ? 8 : 4;
     int k = 0;
@@ -130,10 +133,9 @@ typedef struct agora_stencil {
 
 static inline void agora_grid_stencil(const agora_grid *g, agora_stencil *st)
 {
-    static const int dx[8] = {-1, 1, 0, 0, -1, 1, -1, 1}, dy[8] = {0, 0, -1, 1, -1, -1, 1, 1};
     st->count = g->nbhd == AGORA_MOORE ? 8 : 4;
     for (int k = 0; k < 8; k++)
-        st->off[k] = k < st->count ? dy[k] * g->width + dx[k] : 0;
+        st->off[k] = k < st->count ? agora__grid_dy[k] * g->width + agora__grid_dx[k] : 0;
 }
 
 /* The interior cells of row y: [*i0, *i1) (empty on a border row or a grid narrower than 3). */

@@ -111,27 +111,31 @@ static inline uint64_t packed(uint64_t base, uint64_t u, uint64_t v)
     return (agora_match_edge_priority(base, u, v) & UINT64_C(0xFFFFFFFF00000000)) | v;
 }
 
+/* u's choice on a graph: the packed maximum over its row. m = 0 is a valid choice (neighbour 0 with priority bits 0);
+ * only an isolated vertex has none. */
+static inline int64_t graph_choice(const int64_t *off, const int32_t *nb, uint64_t base, int64_t u)
+{
+    uint64_t m = 0;
+    const int64_t end = off[u + 1];
+    for (int64_t e = off[u]; e < end; e++) {
+        const uint64_t k = packed(base, (uint64_t)u, (uint64_t)(uint32_t)nb[e]);
+        m = k > m ? k : m;
+    }
+    return end > off[u] ? (int64_t)(m & 0xFFFFFFFFu) : -1;
+}
+
 AGORA_HOT static void best_rows(const int64_t *restrict off, const int32_t *restrict nb, uint64_t base, int64_t lo,
                                 int64_t hi, int64_t *restrict best)
 {
-    for (int64_t u = lo; u < hi; u++) {
-        uint64_t m = 0;
-        const int64_t end = off[u + 1];
-        for (int64_t e = off[u]; e < end; e++) {
-            const uint64_t k = packed(base, (uint64_t)u, (uint64_t)(uint32_t)nb[e]);
-            m = k > m ? k : m;
-        }
-        /* m = 0 is a valid choice (neighbour 0 with priority bits 0); only an isolated vertex has none. */
-        best[u - lo] = end > off[u] ? (int64_t)(m & 0xFFFFFFFFu) : -1;
-    }
+    for (int64_t u = lo; u < hi; u++)
+        best[u - lo] = graph_choice(off, nb, base, u);
 }
 
-/* u's choice on a grid: its neighbour across its highest-priority edge (ties: the larger id), -1 if none. */
-static inline int64_t grid_choice(const agora_grid *g, uint64_t base, int64_t u)
+/* u's choice among its k grid neighbours nbr[]: across its highest-priority edge (ties: the larger id), -1 if none. */
+static inline int64_t grid_best(uint64_t base, int64_t u, const int64_t *nbr, int k)
 {
-    int64_t nbr[8], b = -1;
+    int64_t b = -1;
     uint64_t bp = 0;
-    const int k = agora_grid_neighbors(g, u, nbr);
     for (int j = 0; j < k; j++) {
         const uint64_t pr = agora_match_edge_priority(base, (uint64_t)u, (uint64_t)nbr[j]);
         if (b < 0 || pr > bp || (pr == bp && nbr[j] > b)) {
@@ -140,6 +144,14 @@ static inline int64_t grid_choice(const agora_grid *g, uint64_t base, int64_t u)
         }
     }
     return b;
+}
+
+/* u's choice on a grid, from its neighbour list. */
+static inline int64_t grid_choice(const agora_grid *g, uint64_t base, int64_t u)
+{
+    int64_t nbr[8];
+    const int k = agora_grid_neighbors(g, u, nbr);
+    return grid_best(base, u, nbr, k);
 }
 
 /* The choices of cells [lo, hi) of a grid into best[u - lo]: interior runs through the stencil (the same neighbours
@@ -157,7 +169,7 @@ AGORA_HOT static void grid_choices(const agora_grid *g, uint64_t base, int64_t l
         i1 = i1 > r1 ? r1 : i1 < i0 ? i0 : i1;
         for (int64_t u = r0; u < i0; u++)
             best[u - lo] = grid_choice(g, base, u);
-        for (int64_t u = i0; u < i1; u++) {
+        for (int64_t u = i0; u < i1; u++) { /* grid_best's rule on u + off[k], unrolled: all neighbours exist */
             int64_t b = u + st.off[0];
             uint64_t bp = agora_match_edge_priority(base, (uint64_t)u, (uint64_t)b);
             for (int k = 1; k < st.count; k++) {
@@ -173,18 +185,6 @@ AGORA_HOT static void grid_choices(const agora_grid *g, uint64_t base, int64_t l
         for (int64_t u = i1; u < r1; u++)
             best[u - lo] = grid_choice(g, base, u);
     }
-}
-
-/* u's choice on a graph (best_rows' rule). */
-static inline int64_t graph_choice(const int64_t *off, const int32_t *nb, uint64_t base, int64_t u)
-{
-    uint64_t m = 0;
-    const int64_t end = off[u + 1];
-    for (int64_t e = off[u]; e < end; e++) {
-        const uint64_t k = packed(base, (uint64_t)u, (uint64_t)(uint32_t)nb[e]);
-        m = k > m ? k : m;
-    }
-    return end > off[u] ? (int64_t)(m & 0xFFFFFFFFu) : -1;
 }
 
 /* best[u] = u's neighbour across u's highest-priority edge (ties: the larger neighbour id), -1 if u has none. */
