@@ -15,8 +15,8 @@
  * generated file is compiled with -ffp-contract=off -fno-fast-math and no -march, so the same libm calls on the same
  * operands give the same bits; the hot loops (a straight body, the transition tables' helpers) are cloned for
  * x86-64-v4 and v3 with GCC's target_clones, which vectorises them wider without changing a bit (IEEE operations
- * are the same in any register width; no contraction). No name from the user's text reaches the generated code: columns, parameters and
- * draw sites are indexes, numbers are printed exactly (%a for reals, INT64_C for ints).
+ * are the same in any register width; no contraction). No name from the user's text reaches the generated code:
+ * columns, parameters and draw sites are indexes, numbers are printed exactly (%a for reals, INT64_C for ints).
  *
  * What is made faster than a literal translation: the body of a program that reads neighbours is emitted once per
  * kind of cell — grid interior (Moore or von Neumann, a fixed offset stencil, no wrap tests, unrolled), grid border
@@ -78,8 +78,8 @@ static const char *const rxn_flags[] = {"-std=gnu11", "-O2",     "-ftree-vectori
                                         "-fPIC",      "-shared", "-ffp-contract=off", "-fno-fast-math"};
 #define RXN_NFLAGS ((int)(sizeof rxn_flags / sizeof rxn_flags[0]))
 /* clang (AGORA_CC=clang, or cc resolving to it) vectorises at -O2 and knows no -fvect-cost-model */
-static const char *const rxn_flags_clang[] = {"-std=gnu11", "-O2",      "-fPIC", "-shared", "-ffp-contract=off",
-                                              "-fno-fast-math"};
+static const char *const rxn_flags_clang[] = {"-std=gnu11",        "-O2",           "-fPIC", "-shared",
+                                              "-ffp-contract=off", "-fno-fast-math"};
 #define RXN_NFLAGS_CLANG ((int)(sizeof rxn_flags_clang / sizeof rxn_flags_clang[0]))
 
 /* ---- a growing text buffer ------------------------------------------------------------------------------------ */
@@ -1482,8 +1482,11 @@ static void emit_table_build(sbuf *b, const agora__rx_prog *p, const rx_plan *pl
     sb_printf(b, "uint32_t tth[%d]; uint8_t tsi[%d], tfl[%d]; %s tno[%d], tye[%d]; unsigned tdr = 0;\n", tn, tn, tn,
               out_ctype(p), tn, tn);
     sb_printf(b, "uint64_t tbs[%d] = {", p->nsites + 1);
-    for (int q = 0; q < p->nsites; q++)
-        sb_printf(b, "%s%s%d", q ? ", " : "", site[q] ? "bs" : "0 * ", site[q] ? q : 0);
+    for (int q = 0; q < p->nsites; q++) /* a site no instruction draws from has no base */
+        if (site[q])
+            sb_printf(b, "%sbs%d", q ? ", " : "", q);
+        else
+            sb_printf(b, "%s0", q ? ", " : "");
     sb_printf(b, "%s0};\nfor (int tc = 0; tc < %d; tc++) {\nint rem = tc; (void)rem;\n", p->nsites ? ", " : "", tn);
     for (int j = 0; j < pl->ntcol; j++)
         sb_printf(b, "const int64_t qv%d = rem %% %d; rem /= %d;\n", pl->tcol[j], pl->tdom[j], pl->tdom[j]);

@@ -10,10 +10,10 @@
  *      over blocks of agents, each rule reading the columns at t and writing its own column at t+1; then the buffers
  *      swap. Results do not depend on threads: each value is a pure function of the state at t and the keyed draws.
  *   2. pairs: the kernel's conflict-free matching of the step (neighbours on grids and graphs, everyone in a mixed
- *      population), as choices (agora_match_choices); each pair rule is evaluated for the paired agents into its
- *      variable's second buffer, reading partner.x at the partner (ctx->pair_of; draws keyed by the pair, so both
- *      partners see the same numbers; `first` is true for the lower id), the unpaired keep their value, and the
- *      buffers swap.
+ *      population), computed block by block (agora_match_partners_range); each pair rule is evaluated for the
+ *      block's paired agents into its variable's second buffer, reading partner.x at the partner (ctx->pair_of;
+ *      draws keyed by the pair, so both partners see the same numbers; `first` is true for the lower id), the
+ *      unpaired keep their value, and the buffers swap.
  *   3. moves: agents where `want` holds (and `empty` does not) swap all their variables with empty sites, in a
  *      uniformly random pairing of the movers and the empty sites (min of their counts pairs; step_moves), found
  *      through two bitmaps and the counter RNG's permutations; the swaps run in parallel.
@@ -352,6 +352,26 @@ static int rule_pops(agora_world *w, agora__rx_prog *const *progs, int np, const
     return 0;
 }
 
+/* The buffers of the variables with a rule (pairs 0) or a pair rule (pairs 1) swap: t+1 becomes the state. */
+static void swap_buffers(rx_world *s, int pairs)
+{
+    for (int i = 0; i < s->nv; i++)
+        if (pairs ? s->rm->vars[i].pair != NULL : s->rm->vars[i].rule != NULL) {
+            void *t = s->cur[i];
+            s->cur[i] = s->next[i];
+            s->next[i] = t;
+        }
+}
+
+/* The world fails: out of memory for a step's `what`. */
+static int fail_oom(agora_world *w, const agora__rules_model *m, const char *what)
+{
+    agora_error e;
+    agora_error_set(&e, AGORA_ENOMEM, m->name, "out of memory for %s", what);
+    agora_world_fail(w, &e);
+    return AGORA_ENOMEM;
+}
+
 /* Evaluates programs progs[0 .. np) for agents [0, n) into outs, in parallel over blocks. 0, or AGORA_ERANGE with
  * the world failed. Each program's population aggregates are computed first into pops[k]. */
 static int eval_all(agora_world *w, rx_world *s, agora__rx_prog *const *progs, void *const *outs, int np,
@@ -403,12 +423,7 @@ static int step_rules(agora_world *w, rx_world *s, int64_t n)
     int rc = eval_all(w, s, progs, outs, np, (const void *const *)s->cur, n, 1, fns);
     if (rc)
         return rc;
-    for (int i = 0; i < m->nvars; i++)
-        if (m->vars[i].rule) {
-            void *t = s->cur[i];
-            s->cur[i] = s->next[i];
-            s->next[i] = t;
-        }
+    swap_buffers(s, 0);
     return 0;
 }
 
@@ -479,18 +494,9 @@ static int step_pairs(agora_world *w, rx_world *s, int64_t n)
         fault_out(w, best.p, &best.f);
         return AGORA_ERANGE;
     }
-    if (oom) {
-        agora_error e;
-        agora_error_set(&e, AGORA_ENOMEM, m->name, "out of memory for pairs");
-        agora_world_fail(w, &e);
-        return AGORA_ENOMEM;
-    }
-    for (int i = 0; i < m->nvars; i++)
-        if (m->vars[i].pair) {
-            void *tmp = s->cur[i];
-            s->cur[i] = s->next[i];
-            s->next[i] = tmp;
-        }
+    if (oom)
+        return fail_oom(w, m, "pairs");
+    swap_buffers(s, 1);
     return 0;
 }
 
@@ -610,12 +616,8 @@ static int step_moves(agora_world *w, rx_world *s, int64_t n)
         return rc;
     const int64_t nb = (n + BLOCK - 1) / BLOCK;
     int64_t *cnt = calloc(2 * (size_t)nb + 2, sizeof *cnt); /* movers, empty sites of block b; then their prefixes */
-    if (!cnt) {
-        agora_error e;
-        agora_error_set(&e, AGORA_ENOMEM, m->name, "out of memory for moves");
-        agora_world_fail(w, &e);
-        return AGORA_ENOMEM;
-    }
+    if (!cnt)
+        return fail_oom(w, m, "moves");
     uint64_t *const bm_empty = s->bm_empty, *const bm_move = s->bm_move;
     fault_slot best = {0};
 #pragma omp parallel for schedule(static) num_threads(threads)
