@@ -97,7 +97,9 @@ int main(int argc, char **argv)
     agora_init();
     printf("agora %s bench_opinion: opinion model, median of %d reps, each from a fresh world\n", agora_version(),
            o.reps);
-    char json[256], label[96], rl[128], tl[64];
+    char json[256], label[96], rl[128];
+    int thr[16];
+    const int nthr = bench_threads(o.threads, thr, 16);
     if (lattice > 0) {
         /* the grid path against the graph path of the same lattice */
         snprintf(json, sizeof json,
@@ -110,20 +112,14 @@ int main(int argc, char **argv)
                  lattice, lattice);
         agora_space *lg = bench_space("bench_opinion", json);
         snprintf(rl, sizeof rl, "%s", rules);
-        for (char *r = strtok(rl, ","); r; r = strtok(NULL, ",")) {
-            snprintf(tl, sizeof tl, "%s", o.threads);
-            for (char *p = tl; *p;) {
+        for (char *r = strtok(rl, ","); r; r = strtok(NULL, ","))
+            for (int q = 0; q < nthr; q++) {
                 snprintf(label, sizeof label, "grid %ldx%ld von_neumann torus", lattice, lattice);
-                const double g = bench(label, gr, r, atoi(p), o.steps, o.reps);
+                const double g = bench(label, gr, r, thr[q], o.steps, o.reps);
                 snprintf(label, sizeof label, "lattice graph %ldx%ld", lattice, lattice);
-                const double c = bench(label, lg, r, atoi(p), o.steps, o.reps);
-                printf("%-40s %-9s threads=%d  grid path / graph path: %.2fx\n", "", r, atoi(p), g / c);
-                p = strchr(p, ',');
-                if (!p)
-                    break;
-                p++;
+                const double c = bench(label, lg, r, thr[q], o.steps, o.reps);
+                printf("%-40s %-9s threads=%d  grid path / graph path: %.2fx\n", "", r, thr[q], g / c);
             }
-        }
         agora_space_destroy(gr);
         agora_space_destroy(lg);
     }
@@ -134,17 +130,9 @@ int main(int argc, char **argv)
     printf("watts_strogatz n=%ld k=%ld p=%g built in %.1f s\n", o.ws_n, o.ws_k, o.ws_p, bench_now() - t0);
     snprintf(label, sizeof label, "watts_strogatz n=%ld k=%ld p=%g", o.ws_n, o.ws_k, o.ws_p);
     snprintf(rl, sizeof rl, "%s", rules);
-    for (char *r = strtok(rl, ","); r; r = strtok(NULL, ",")) {
-        snprintf(tl, sizeof tl, "%s", o.threads);
-        for (char *p = tl; *p;) {
-            int t = atoi(p);
-            bench(label, ws, r, t, o.steps, o.reps);
-            p = strchr(p, ',');
-            if (!p)
-                break;
-            p++;
-        }
-    }
+    for (char *r = strtok(rl, ","); r; r = strtok(NULL, ","))
+        for (int q = 0; q < nthr; q++)
+            bench(label, ws, r, thr[q], o.steps, o.reps);
     print_memory(ws);
     agora_space_destroy(ws);
     if (mixn > 0) {
@@ -152,16 +140,9 @@ int main(int argc, char **argv)
         agora_space *mx = bench_space("bench_opinion", json);
         snprintf(label, sizeof label, "mixed n=%ld", mixn);
         snprintf(rl, sizeof rl, "%s", rules);
-        for (char *r = strtok(rl, ","); r; r = strtok(NULL, ",")) {
-            snprintf(tl, sizeof tl, "%s", o.threads);
-            for (char *p = tl; *p;) {
-                bench(label, mx, r, atoi(p), o.steps, o.reps);
-                p = strchr(p, ',');
-                if (!p)
-                    break;
-                p++;
-            }
-        }
+        for (char *r = strtok(rl, ","); r; r = strtok(NULL, ","))
+            for (int q = 0; q < nthr; q++)
+                bench(label, mx, r, thr[q], o.steps, o.reps);
         print_memory(mx);
         agora_space_destroy(mx);
     }

@@ -74,6 +74,20 @@ static inline int bench_shared_option(int argc, char **argv, int *i, bench_share
     return 1;
 }
 
+/* The thread counts of a --threads list ("1,2") into out[0 .. max); returns how many. */
+static inline int bench_threads(const char *list, int *out, int max)
+{
+    int n = 0;
+    for (const char *p = list; *p && n < max;) {
+        out[n++] = atoi(p);
+        p = strchr(p, ',');
+        if (!p)
+            break;
+        p++;
+    }
+    return n;
+}
+
 /* Starts the loopback LLM server (tests/llm_server.py) on a free port with `script` (a JSON script file) and its log
  * in `log`, at the lowest priority: it stands in for a remote machine and must not compete with what is measured.
  * Returns the port (*pid: the server, to kill with SIGTERM), or 0 after printing why. */
