@@ -664,7 +664,7 @@ static int check_name(checker *c, int node)
                             "%s: a metric is a number about the population: read variables inside pop_count, "
                             "pop_sum, pop_mean, pop_min, pop_max or pop_gini (pop_mean(%s), ...)",
                             name, name);
-            if (env->pair && c->in_pop >= 0 && i >= (env->nvars - 1) / 2)
+            if (env->pair && c->in_pop >= 0 && i >= agora__rx_env_pair_own(env))
                 return fail(c, node, "%s: a value of the pair, and %s is over the whole population: use it outside %s",
                             name, agora__rx_fns[c->in_pop].name, agora__rx_fns[c->in_pop].name);
             n->ref = RX_R_VAR;

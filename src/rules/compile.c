@@ -522,7 +522,7 @@ int agora__rx_codegen(const rx_ast *ast, const agora_rx_env *env, const rx_check
     snprintf(p->where, sizeof p->where, "%s", env->where ? env->where : "");
     p->nvars = env->nvars;
     p->nparams = env->nparams;
-    p->pair_own = env->pair ? (env->nvars - 1) / 2 : 0;
+    p->pair_own = agora__rx_env_pair_own(env);
     for (int v = 0; v < env->nvars; v++)
         p->vdom[v] = (uint8_t)(env->vars[v].type == AGORA_RX_BOOL  ? 2
                                : env->vars[v].type == AGORA_RX_CAT ? env->vars[v].nvalues

@@ -103,6 +103,13 @@ typedef struct agora_rx_env {
     int pair;              /* 1: a pair rule: variables named "partner.x" (declared by the caller) are the partner's */
 } agora_rx_env;
 
+/* A pair rule's own variables: its environment is the variables, then partner.x for each, then first (define.c);
+ * 0 for any other environment. */
+static inline int agora__rx_env_pair_own(const agora_rx_env *env)
+{
+    return env->pair ? (env->nvars - 1) / 2 : 0;
+}
+
 /* Checks an environment as a declaration: names are identifiers, not reserved (t, degree, nb, true, false, and, or,
  * not, function names), not repeated among variables and parameters, and no category value is also a variable or
  * parameter name; categories have 1..255 distinct values. AGORA_ESCHEMA naming the offending name. Called by
@@ -180,7 +187,7 @@ typedef struct agora_rx_ctx {
                                 * ignore it */
     int64_t out_base;          /* agora__rx_eval_range writes agent i's result to out_column[i - out_base]: 0 for a
                                 * whole column, lo for a buffer of the range only */
-    int64_t pair_base; /* the first agent pair_of describes */
+    int64_t pair_base;         /* the first agent pair_of describes */
 } agora_rx_ctx;
 
 /* A run-time fault: a real result that is not finite (log(-1), 1/0.0, exp(1000)), an integer % 0, a real out of
@@ -198,8 +205,9 @@ int agora__rx_eval(const agora__rx_prog *prog, const agora_rx_ctx *ctx, int64_t 
                    agora_rx_fault *fault);
 
 /* Evaluates agents [lo, hi) and writes their results to out_column (indexed by agent - ctx->out_base: uint8_t for
- * bool and category, int64_t for int, double for real). The runtime calls it per thread block; no allocation, no locks. On a fault,
- * agents before the faulting one are written, the rest are not, and AGORA_ERANGE is returned with *fault. */
+ * bool and category, int64_t for int, double for real). The runtime calls it per thread block; no allocation, no locks.
+ * On a fault, agents before the faulting one are written, the rest are not, and AGORA_ERANGE is returned with *fault.
+ */
 int agora__rx_eval_range(const agora__rx_prog *prog, const agora_rx_ctx *ctx, int64_t lo, int64_t hi, void *out_column,
                          agora_rx_fault *fault);
 
@@ -373,7 +381,8 @@ int agora__rx_codegen(const rx_ast *ast, const agora_rx_env *env, const rx_check
     X(LDI) /* s[d].i = imm.i */                                                                                        \
     X(LDR) /* s[d].r = imm.r */                                                                                        \
     X(LDV8)                                                                                                            \
-    X(LDVI) X(LDVR)              /* own variable x (column x) */                                                       \
+    X(LDVI)                                                                                                            \
+    X(LDVR)                      /* own variable x (column x) */                                                       \
         X(LDN8) X(LDNI) X(LDNR)  /* the current neighbour's variable x */                                              \
         X(LDPI) X(LDPR)          /* parameter x */                                                                     \
         X(LDT) X(LDDEG) X(LDPOP) /* population aggregate x */                                                          \
@@ -382,9 +391,9 @@ int agora__rx_codegen(const rx_ast *ast, const agora_rx_env *env, const rx_check
                 X(MINI) X(MINR) X(MAXI) X(MAXR) X(EXP) X(LOG) X(SQRT) X(FLOOR) X(CEIL) X(ROUND) X(CLAMPI) X(CLAMPR)    \
                     X(JMPF) /* if !s[d].i goto x */                                                                    \
         X(JMP) /* goto x */ /* Neighbour loops: NB_BEGIN sets up the agent's neighbours, s[d] = the aggregate's start  \
-                             * value (imm), and jumps to x (past the loop) when there are none, leaving s[d].i = aux;                                                 \
-                             * the body computes s[d + 1] with the current neighbour; NB_<agg> folds it into s[d] and                                                                    \
-                             * jumps back to x (the body's start) while neighbours remain. */                                                                                                            \
+                             * value (imm), and jumps to x (past the loop) when there are none, leaving s[d].i = aux;  \
+                             * the body computes s[d + 1] with the current neighbour; NB_<agg> folds it into s[d] and  \
+                             * jumps back to x (the body's start) while neighbours remain. */                          \
         X(NB_BEGIN) X(NB_COUNT) X(NB_SUMI) X(NB_SUMR) X(NB_MINI) X(NB_MINR) X(NB_MAXI) X(NB_MAXR) X(NB_ANY) X(NB_ALL)  \
             X(NB_MEAN) /* after the loop: s[d].r /= neighbours (only reached with some) */                             \
         X(RNB)         /* chooses the current neighbour with draw site x (the agent itself when it has none) */        \
