@@ -21,6 +21,7 @@
 #include "agora/run.h"
 #include "agora/scenario.h"
 #include "agora/schema.h"
+#include "agora/session.h"
 #include "agora/space.h"
 #include "agora/version.h"
 #include "agora/world.h"

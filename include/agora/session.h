@@ -98,6 +98,15 @@ AGORA_API void agora_session_pause(agora_session *s);
  * rejected action is logged and returned as the error. */
 AGORA_API int agora_session_apply(agora_session *s, const json_t *action, const char *source, agora_error *err);
 
+/* Logs (and records in /events) a change the caller made itself at the current step, e.g. agents' state set
+ * directly: `what` describes it as an action does. */
+AGORA_API int agora_session_log(agora_session *s, const char *source, const json_t *what, const char *status,
+                                const char *message, agora_error *err);
+
+/* Replaces the progress callback and its user data (progress_interval_s becomes 0: after every step), e.g. for one
+ * call of a front that reports each step to its own client; NULL removes it. */
+AGORA_API void agora_session_control(agora_session *s, agora_progress_fn progress, void *ud);
+
 /* Measures the current metrics again, after the caller changed the world's state itself. */
 AGORA_API void agora_session_remeasure(agora_session *s);
 

@@ -1,17 +1,18 @@
 /* agora — the MCP server's live worlds: create_world, advance_world, get_metrics, get_agent_state,
  * set_agent_state, apply_action, snapshot_world, restore_world, copy_world, list_worlds, delete_world.
  *
- * A live world is an agora_world plus what an experimenter needs around it: its metrics history (one row per step
- * since 0, the last row re-measured after an action or a state change, so it always describes the current state),
- * the scenario's scheduled interventions (applied when their step comes, as agora_run applies them: interventions
- * of step t act before the metrics of t are measured), a log of the actions applied, and its snapshots. A snapshot
- * is a deep copy (agora_world_copy) with its own copy of the history and log, so restoring it is exact however the
- * world moved since, and can be done again. A snapshot is named by its id (s1, s2, ...) or by its label: labels are
+ * A live world is a session (agora/session.h) recorded in memory, with no end and no personas: its metrics history
+ * (one row per step since 0, the last row re-measured after an action or a state change, so it always describes
+ * the current state), the scenario's scheduled interventions (applied when their step comes, as in agora_run:
+ * interventions of step t act before the metrics of t are measured) and its log of the actions applied are the
+ * session's. A snapshot is a saved session state (agora_session_save: the world, the history and the log), so
+ * restoring it is exact however the world moved since, and can be done again. A snapshot is named by its id (s1, s2, ...) or by its label: labels are
  * unique in a world and may not look like an id, so a name means one snapshot (an id would win). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agora/session.h"
 #include "core/internal.h"
 #include "mcp/mcpint.h"
 #include "runner/check.h"
@@ -23,22 +24,16 @@
 typedef struct mcp_snap {
     char id[24];
     char *label;
-    agora_world *w;
-    double *hist;
-    int64_t hist_len;
-    json_t *events;
+    agora_session_state *st;
 } mcp_snap;
 
 struct mcp_world {
     char id[64];
     char scenario[128]; /* the scenario's name */
     char space[256];    /* agora_space_describe */
-    agora_world *w;
-    int nm;       /* metrics */
-    double *hist; /* [hist_cap * nm]: row k = metrics at step k */
-    int64_t hist_len, hist_cap;
-    json_t *interventions; /* [{at, action, source}] from the scenario, in file order */
-    json_t *events;        /* [{step, source, action, status, message}] */
+    agora_session *s;
+    agora_world *w; /* the session's world (it changes with a restore) */
+    int nm;         /* metrics */
     mcp_snap *snaps;
     int n_snaps;
     int64_t snap_seq;
@@ -49,9 +44,7 @@ struct mcp_world {
 static void snap_free(mcp_snap *s)
 {
     free(s->label);
-    agora_world_destroy(s->w);
-    free(s->hist);
-    json_decref(s->events);
+    agora_session_state_free(s->st);
 }
 
 static void world_free(mcp_world *mw)
@@ -61,10 +54,8 @@ static void world_free(mcp_world *mw)
     for (int i = 0; i < mw->n_snaps; i++)
         snap_free(&mw->snaps[i]);
     free(mw->snaps);
-    agora_world_destroy(mw->w);
-    free(mw->hist);
-    json_decref(mw->interventions);
-    json_decref(mw->events);
+    if (mw->s)
+        agora_session_close(mw->s, 0, NULL, NULL);
     free(mw);
 }
 
@@ -134,65 +125,14 @@ static int find_snap(const mcp_world *mw, const char *name, agora_error *err)
     return -1;
 }
 
-/* Appends (or, with `replace`, rewrites) the metrics of the current step. */
-static int record(mcp_world *mw, int replace)
-{
-    if (replace && mw->hist_len > 0) {
-        agora_world_measure(mw->w, mw->hist + (mw->hist_len - 1) * mw->nm);
-        return 0;
-    }
-    if (mw->hist_len == mw->hist_cap) {
-        int64_t cap = mw->hist_cap ? 2 * mw->hist_cap : 64;
-        double *h = realloc(mw->hist, (size_t)(cap * mw->nm) * sizeof *h);
-        if (!h)
-            return AGORA_ENOMEM;
-        mw->hist = h;
-        mw->hist_cap = cap;
-    }
-    agora_world_measure(mw->w, mw->hist + mw->hist_len * mw->nm);
-    mw->hist_len++;
-    return 0;
-}
-
 static json_t *metrics_now(const mcp_world *mw)
 {
     const agora_model *m = agora_world_model(mw->w);
-    const double *row = mw->hist + (mw->hist_len - 1) * mw->nm;
+    const double *row = agora_session_metrics(mw->s);
     json_t *o = json_object();
     for (int k = 0; k < mw->nm; k++)
         json_object_set_new(o, m->metrics[k].name, agora__mcp_number(row[k]));
     return o;
-}
-
-static void log_event(mcp_world *mw, const char *source, const json_t *action, const char *status, const char *msg)
-{
-    if (json_array_size(mw->events) >= MAX_EVENTS)
-        json_array_remove(mw->events, 0);
-    json_t *e = json_pack("{s:I, s:s, s:O, s:s}", "step", (json_int_t)agora_world_time(mw->w), "source", source,
-                          "action", action, "status", status);
-    if (msg && *msg)
-        json_object_set_new(e, "message", json_string(msg));
-    json_array_append_new(mw->events, e);
-}
-
-/* Applies the scenario's interventions due at the current step; returns how many were logged. */
-static int run_interventions(mcp_world *mw)
-{
-    const int64_t t = agora_world_time(mw->w);
-    size_t i;
-    json_t *iv;
-    int n = 0;
-    json_array_foreach(mw->interventions, i, iv) {
-        if (json_integer_value(json_object_get(iv, "at")) != t)
-            continue;
-        const json_t *action = json_object_get(iv, "action");
-        const char *source = json_string_value(json_object_get(iv, "source"));
-        agora_error e;
-        int rc = agora_world_apply(mw->w, action, &e);
-        log_event(mw, source ? source : "scenario", action, rc == 0 ? "applied" : "rejected", rc == 0 ? NULL : e.msg);
-        n++;
-    }
-    return n;
 }
 
 /* AGORA_ERANGE when the server holds --max-worlds worlds already. */
@@ -243,22 +183,12 @@ static int register_world(mcp_call *call, mcp_world *mw, const char *name, agora
     return 0;
 }
 
-/* A copy of a world's history and log (for snapshots and copies). */
-static int copy_history(const double *hist, int64_t len, int nm, double **out)
-{
-    *out = malloc((size_t)((len ? len : 1) * nm) * sizeof **out);
-    if (!*out)
-        return AGORA_ENOMEM;
-    memcpy(*out, hist, (size_t)(len * nm) * sizeof **out);
-    return 0;
-}
-
 static json_t *world_info(const mcp_world *mw)
 {
     json_t *snaps = json_array();
     for (int i = 0; i < mw->n_snaps; i++)
         json_array_append_new(snaps, json_pack("{s:s, s:I, s:s}", "snapshot", mw->snaps[i].id, "t",
-                                               (json_int_t)agora_world_time(mw->snaps[i].w), "label",
+                                               (json_int_t)agora_session_state_time(mw->snaps[i].st), "label",
                                                mw->snaps[i].label ? mw->snaps[i].label : ""));
     return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:o}", "world", mw->id, "scenario", mw->scenario, "model",
                      agora_world_model(mw->w)->name, "space", mw->space, "n_agents", (json_int_t)agora_world_n(mw->w),
@@ -382,23 +312,27 @@ int agora__mcp_create_world(mcp_call *call, const json_t *args, json_t **out, ag
                              .threads = threads,
                              .logger = &srv->logger};
     space = NULL; /* the world owns it, even on failure */
-    if ((rc = agora_world_create(&wc, &mw->w, err)) != 0)
+    agora_world *w = NULL;
+    if ((rc = agora_world_create(&wc, &w, err)) != 0)
         goto done;
+    /* A session in memory with no end: the scenario's interventions of step 0 act now, its personas not at all. */
+    agora_session_options so = {.run = {.logger = &srv->logger},
+                                .recorder = AGORA_RECORD_MEMORY,
+                                .no_personas = 1,
+                                .world = w,
+                                .unbounded = 1,
+                                .max_events = MAX_EVENTS};
+    if ((rc = agora_session_open(sc, &so, &mw->s, err)) != 0 || (rc = agora_session_begin(mw->s, err)) != 0)
+        goto done;
+    mw->w = agora_session_world(mw->s);
     snprintf(mw->scenario, sizeof mw->scenario, "%s", json_string_value(json_object_get(cfg, "name")));
     mw->nm = agora_model_n_metrics(model);
-    mw->events = json_array();
-    mw->interventions =
-        json_object_get(cfg, "interventions") ? json_deep_copy(json_object_get(cfg, "interventions")) : json_array();
-    run_interventions(mw);
-    if ((rc = record(mw, 0)) != 0 || !mw->events || !mw->interventions) {
-        rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
-        goto done;
-    }
     if ((rc = register_world(call, mw, json_string_value(json_object_get(args, "name")), err)) != 0)
         goto done;
     *out = world_info(mw);
     json_object_set_new(*out, "metrics", metrics_now(mw));
-    json_object_set_new(*out, "interventions", json_integer((json_int_t)json_array_size(mw->interventions)));
+    json_object_set_new(*out, "interventions",
+                        json_integer((json_int_t)json_array_size(json_object_get(cfg, "interventions"))));
     if (json_object_get(cfg, "personas"))
         json_object_set_new(*out, "note",
                             json_string("this scenario's personas do not act in a live world; "
@@ -462,15 +396,9 @@ int agora__mcp_copy_world(mcp_call *call, const json_t *args, json_t **out, agor
     memcpy(mw->scenario, src->scenario, sizeof mw->scenario);
     memcpy(mw->space, src->space, sizeof mw->space);
     mw->nm = src->nm;
-    mw->hist_len = mw->hist_cap = src->hist_len;
-    mw->interventions = json_incref(src->interventions);
-    mw->events = json_copy(src->events);
-    if ((rc = agora_world_copy(src->w, &mw->w, err)) != 0)
+    if ((rc = agora_session_copy(src->s, &mw->s, err)) != 0)
         goto done;
-    if (copy_history(src->hist, src->hist_len, src->nm, &mw->hist) != 0 || !mw->events) {
-        rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
-        goto done;
-    }
+    mw->w = agora_session_world(mw->s);
     if ((rc = register_world(call, mw, json_string_value(json_object_get(args, "name")), err)) != 0)
         goto done;
     *out = world_info(mw);
@@ -483,6 +411,27 @@ done:
 
 /* ---- time and metrics ------------------------------------------------------------------------------------------ */
 
+typedef struct advance_ctl {
+    mcp_call *call;
+    int64_t t0, steps;
+    int stopped;
+} advance_ctl;
+
+/* After each step: the client's progress notification, and the server's wall-time limit and cancellation. */
+static int advance_progress(void *ud, const agora_progress *p)
+{
+    advance_ctl *c = ud;
+    const double done = (double)(p->step - c->t0);
+    char msg[64];
+    snprintf(msg, sizeof msg, "step %lld", (long long)p->step);
+    agora__mcp_progress(c->call, done, (double)c->steps, msg);
+    if (agora__now() - c->call->t0 > c->call->srv->lim.max_wall_s || agora__mcp_cancelled(c->call->srv)) {
+        c->stopped = 1;
+        return 1;
+    }
+    return 0;
+}
+
 int agora__mcp_advance_world(mcp_call *call, const json_t *args, json_t **out, agora_error *err)
 {
     mcp_world *mw = find_world(call, args, err);
@@ -490,44 +439,42 @@ int agora__mcp_advance_world(mcp_call *call, const json_t *args, json_t **out, a
         return err->code;
     const int64_t steps = json_integer_value(json_object_get(args, "steps"));
     const int64_t t0 = agora_world_time(mw->w);
-    const size_t events0 = json_array_size(mw->events);
-    const double wall = call->srv->lim.max_wall_s;
-    int64_t done = 0;
-    int stopped = 0;
+    int64_t events0;
+    agora_session_events(mw->s, &events0);
+    advance_ctl ctl = {.call = call, .t0 = t0, .steps = steps};
     agora__mcp_progress(call, 0, (double)steps, "advancing");
-    while (done < steps) {
-        if (agora__now() - call->t0 > wall || agora__mcp_cancelled(call->srv)) {
-            stopped = 1;
-            break;
-        }
-        agora_world_step(mw->w);
-        if (agora_world_error(mw->w)) {
-            *err = *agora_world_error(mw->w);
-            return err->code;
-        }
-        run_interventions(mw);
-        if (record(mw, 0) != 0)
-            return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory after %lld steps", (long long)done);
-        done++;
-        char msg[64];
-        snprintf(msg, sizeof msg, "step %lld", (long long)agora_world_time(mw->w));
-        agora__mcp_progress(call, (double)done, (double)steps, msg);
+    int rc = 0;
+    if (agora__now() - call->t0 > call->srv->lim.max_wall_s || agora__mcp_cancelled(call->srv))
+        ctl.stopped = 1;
+    else {
+        agora_session_control(mw->s, advance_progress, &ctl);
+        rc = agora_session_run_until(mw->s, t0 + steps, NULL, err);
+        agora_session_control(mw->s, NULL, NULL);
     }
+    if (rc != 0)
+        return rc;
+    const int64_t done = agora_world_time(mw->w) - t0;
+    int64_t hist_len;
+    const double *hist = agora_session_history(mw->s, &hist_len);
     const agora_model *m = agora_world_model(mw->w);
     json_t *series = json_object();
     for (int k = 0; k < mw->nm; k++) {
         json_t *a = json_array();
         for (int64_t s = 0; s < done; s++)
-            json_array_append_new(a, agora__mcp_number(mw->hist[(t0 + 1 + s) * mw->nm + k]));
+            json_array_append_new(a, agora__mcp_number(hist[(t0 + 1 + s) * mw->nm + k]));
         json_object_set_new(series, m->metrics[k].name, a);
     }
+    int64_t events1;
+    const json_t *log = agora_session_events(mw->s, &events1);
     json_t *events = json_array();
-    for (size_t i = events0; i < json_array_size(mw->events); i++)
-        json_array_append(events, json_array_get(mw->events, i));
+    const size_t n_log = json_array_size(log);
+    const size_t n_new = (size_t)(events1 - events0) < n_log ? (size_t)(events1 - events0) : n_log;
+    for (size_t i = n_log - n_new; i < n_log; i++)
+        json_array_append(events, json_array_get(log, i));
     *out = json_pack("{s:s, s:I, s:I, s:I, s:o, s:o, s:o}", "world", mw->id, "t_start", (json_int_t)t0, "t",
                      (json_int_t)agora_world_time(mw->w), "steps_done", (json_int_t)done, "metrics", series, "final",
                      metrics_now(mw), "events", events);
-    if (stopped)
+    if (ctl.stopped)
         json_object_set_new(*out, "stopped", agora__mcp_stopped(call->srv));
     return 0;
 }
@@ -564,18 +511,19 @@ int agora__mcp_get_metrics(mcp_call *call, const json_t *args, json_t **out, ago
         for (int k = 0; k < mw->nm; k++)
             pick[n_pick++] = k;
     }
-    int64_t first = 0;
+    int64_t first = 0, hist_len;
+    const double *hist = agora_session_history(mw->s, &hist_len);
     if (json_object_get(args, "last")) {
         int64_t last = json_integer_value(json_object_get(args, "last"));
-        first = mw->hist_len > last ? mw->hist_len - last : 0;
+        first = hist_len > last ? hist_len - last : 0;
     }
     json_t *steps = json_array(), *series = json_object();
-    for (int64_t s = first; s < mw->hist_len; s++)
+    for (int64_t s = first; s < hist_len; s++)
         json_array_append_new(steps, json_integer((json_int_t)s));
     for (int j = 0; j < n_pick; j++) {
         json_t *a = json_array();
-        for (int64_t s = first; s < mw->hist_len; s++)
-            json_array_append_new(a, agora__mcp_number(mw->hist[s * mw->nm + pick[j]]));
+        for (int64_t s = first; s < hist_len; s++)
+            json_array_append_new(a, agora__mcp_number(hist[s * mw->nm + pick[j]]));
         json_object_set_new(series, m->metrics[pick[j]].name, a);
     }
     free(pick);
@@ -811,11 +759,13 @@ int agora__mcp_set_agent_state(mcp_call *call, const json_t *args, json_t **out,
         v[k] = json_number_value(values ? json_array_get(values, (size_t)k) : value);
     if ((rc = agora_world_set_field(mw->w, fi, ids, count, v, err)) != 0)
         goto done;
-    record(mw, 1);
+    agora_session_remeasure(mw->s);
     json_t *action = json_pack("{s:s, s:s, s:I}", "action", "set_agent_state", "field",
                                agora_world_model(mw->w)->fields[fi].name, "agents", (json_int_t)count);
-    log_event(mw, "mcp", action, "applied", NULL);
+    rc = agora_session_log(mw->s, "mcp", action, "applied", NULL, err);
     json_decref(action);
+    if (rc != 0)
+        goto done;
     *out = json_pack("{s:s, s:I, s:I, s:o}", "world", mw->id, "t", (json_int_t)agora_world_time(mw->w), "changed",
                      (json_int_t)count, "metrics", metrics_now(mw));
 done:
@@ -830,11 +780,9 @@ int agora__mcp_apply_action(mcp_call *call, const json_t *args, json_t **out, ag
     if (!mw)
         return err->code;
     const json_t *action = json_object_get(args, "action");
-    int rc = agora_world_apply(mw->w, action, err);
-    log_event(mw, "mcp", action, rc == 0 ? "applied" : "rejected", rc == 0 ? NULL : err->msg);
+    int rc = agora_session_apply(mw->s, action, "mcp", err);
     if (rc != 0)
         return rc;
-    record(mw, 1);
     *out = json_pack("{s:s, s:I, s:b, s:o}", "world", mw->id, "t", (json_int_t)agora_world_time(mw->w), "applied", 1,
                      "metrics", metrics_now(mw));
     return 0;
@@ -869,22 +817,18 @@ int agora__mcp_snapshot_world(mcp_call *call, const json_t *args, json_t **out, 
         return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
     mw->snaps = list;
     mcp_snap s = {0};
-    int rc = agora_world_copy(mw->w, &s.w, err);
-    if (rc == 0 && copy_history(mw->hist, mw->hist_len, mw->nm, &s.hist) != 0)
-        rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
-    s.events = json_copy(mw->events);
+    int rc = agora_session_save(mw->s, &s.st, err);
     s.label = strdup(label ? label : "");
-    if (rc == 0 && (!s.events || !s.label))
+    if (rc == 0 && !s.label)
         rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
     if (rc != 0) {
         snap_free(&s);
         return rc;
     }
-    s.hist_len = mw->hist_len;
     snprintf(s.id, sizeof s.id, "s%lld", (long long)++mw->snap_seq);
     mw->snaps[mw->n_snaps++] = s;
-    *out = json_pack("{s:s, s:s, s:I, s:s}", "world", mw->id, "snapshot", s.id, "t", (json_int_t)agora_world_time(s.w),
-                     "label", s.label);
+    *out = json_pack("{s:s, s:s, s:I, s:s}", "world", mw->id, "snapshot", s.id, "t",
+                     (json_int_t)agora_session_state_time(s.st), "label", s.label);
     return 0;
 }
 
@@ -897,27 +841,10 @@ int agora__mcp_restore_world(mcp_call *call, const json_t *args, json_t **out, a
     if (k < 0)
         return err->code;
     mcp_snap *s = &mw->snaps[k];
-    agora_world *w = NULL;
-    double *hist = NULL;
-    json_t *events = json_copy(s->events);
-    int rc = agora_world_copy(s->w, &w, err);
-    if (rc == 0 && copy_history(s->hist, s->hist_len, mw->nm, &hist) != 0)
-        rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
-    if (rc == 0 && !events)
-        rc = agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
-    if (rc != 0) {
-        agora_world_destroy(w);
-        free(hist);
-        json_decref(events);
+    int rc = agora_session_restore(mw->s, s->st, err);
+    if (rc != 0)
         return rc;
-    }
-    agora_world_destroy(mw->w);
-    free(mw->hist);
-    json_decref(mw->events);
-    mw->w = w;
-    mw->hist = hist;
-    mw->hist_len = mw->hist_cap = s->hist_len;
-    mw->events = events;
+    mw->w = agora_session_world(mw->s);
     *out = json_pack("{s:s, s:s, s:s, s:I, s:o}", "world", mw->id, "snapshot", s->id, "label", s->label, "t",
                      (json_int_t)agora_world_time(mw->w), "metrics", metrics_now(mw));
     return 0;

@@ -786,6 +786,26 @@ int agora_session_apply(agora_session *s, const json_t *action, const char *sour
     return 0;
 }
 
+int agora_session_log(agora_session *s, const char *source, const json_t *what, const char *status,
+                      const char *message, agora_error *err)
+{
+    const int64_t t = agora_world_time(s->w);
+    log_event(s, t, source, what, status, message);
+    if (!s->wr)
+        return 0;
+    char *text = agora__json_dumps(what, JSON_COMPACT);
+    int rc = agora_writer_event(s->wr, t, source, text ? text : "{}", status, message ? message : "", err);
+    free(text);
+    return rc;
+}
+
+void agora_session_control(agora_session *s, agora_progress_fn progress, void *ud)
+{
+    s->opt.progress = progress;
+    s->opt.ud = ud;
+    s->opt.progress_interval_s = 0;
+}
+
 void agora_session_remeasure(agora_session *s)
 {
     agora_world_measure(s->w, s->m);
