@@ -12,6 +12,7 @@
 #include "agora/version.h"
 #include "core/internal.h"
 #include "interact/ixinternal.h"
+#include "llm/ask.h"
 #include "llm/guard.h"
 #include "llm/llmconf.h"
 #include "runner/check.h"
@@ -297,73 +298,9 @@ typedef struct ask {
     int64_t prompt_tokens, completion_tokens;
 } ask;
 
-/* Parses a reply: one JSON object, or the first {...} inside text around it (a model that adds a sentence or a
- * code fence). */
 json_t *agora__interact_parse_reply(const char *text, const json_t *schema, char *why, size_t size)
 {
-    json_error_t je;
-    json_t *r = text ? json_loads(text, JSON_REJECT_DUPLICATES, &je) : NULL;
-    if (!r && text) {
-        const char *a = strchr(text, '{'), *b = strrchr(text, '}');
-        if (a && b && b > a)
-            r = json_loadb(a, (size_t)(b - a + 1), JSON_REJECT_DUPLICATES, &je);
-    }
-    if (!r) {
-        snprintf(why, size, "the reply is not one JSON object: %s", text ? je.text : "no text");
-        /* jansson's text quotes the token it stopped in, perhaps half a character; the repair prompt is JSON */
-        agora__utf8_clean(why);
-        return NULL;
-    }
-    agora_error e;
-    if (agora_schema_validate(schema, r, "reply", &e) != 0) {
-        char buf[600];
-        snprintf(why, size, "%s", agora_error_format(&e, buf, sizeof buf));
-        agora__utf8_trim(why);
-        json_decref(r);
-        return NULL;
-    }
-    return r;
-}
-
-static void record(agora_interact *ix, ask *q, int attempt, const agora_llm_request *rq, const agora_llm_result *res,
-                   const char *status, const char *error)
-{
-    stats *st = q->st;
-    st->calls++;
-    st->invalid += strcmp(status, "invalid") == 0;
-    st->failed += strcmp(status, "ok") != 0 && strcmp(status, "invalid") != 0;
-    agora__guard_record(&ix->guard, status);
-    const double lat = AGORA_LLM_LATENCY_MS(res);
-    st->latency_sum += lat;
-    st->latency_n++;
-    st->latency_max = lat > st->latency_max ? lat : st->latency_max;
-    st->prompt_tokens += res->prompt_tokens > 0 ? res->prompt_tokens : 0;
-    st->completion_tokens += res->completion_tokens > 0 ? res->completion_tokens : 0;
-    st->cost += (res->prompt_tokens > 0 ? (double)res->prompt_tokens * q->conf->price_prompt / 1000 : 0) +
-                (res->completion_tokens > 0 ? (double)res->completion_tokens * q->conf->price_completion / 1000 : 0);
-    q->latency_ms += lat;
-    q->prompt_tokens += res->prompt_tokens > 0 ? res->prompt_tokens : 0;
-    q->completion_tokens += res->completion_tokens > 0 ? res->completion_tokens : 0;
-    if (!ix->wr || ix->failed)
-        return;
-    char *prompt = agora__llm_prompt_text(rq);
-    agora_persona_call c = {.step = ix->round,
-                            .persona = q->who,
-                            .attempt = attempt,
-                            .provider = q->conf->provider_name ? q->conf->provider_name : "offline",
-                            .model = q->conf->model ? q->conf->model : "",
-                            .latency_ms = lat,
-                            .prompt_tokens = res->prompt_tokens,
-                            .completion_tokens = res->completion_tokens,
-                            .http_status = res->http_status,
-                            .http_attempts = res->attempts,
-                            .status = status,
-                            .error = error ? error : "",
-                            .prompt = prompt ? prompt : "",
-                            .reply = res->content ? res->content : ""};
-    if (agora_writer_llm_call(ix->wr, &c, ix->err) != 0)
-        ix->failed = 1;
-    free(prompt);
+    return agora__ask_parse(text, schema, why, size);
 }
 
 /* The guard's warnings (no server at the URL, the breaker opening, a limit reached), once each, as notes. */
@@ -372,148 +309,78 @@ static void guard_note(void *ud, const char *msg)
     note((agora_interact *)ud, "llm", "%s", msg);
 }
 
-/* Sends one attempt of the asks in `idx` (all concurrently), from the recording when replaying. */
-static int send(agora_interact *ix, ask *qs, const int *idx, int n, int attempt, agora_llm_request *rq,
-                agora_llm_result *res)
+/* Each call the ask service made: the asker's analytics, /llm/calls, and a note when it failed or stayed invalid. */
+static void on_call(void *ud, agora__ask *aq, const agora_persona_call *c)
 {
-    const agora_llm_config **cfgs = calloc((size_t)n + 1, sizeof *cfgs);
-    const agora__llm_conf **confs = calloc((size_t)n + 1, sizeof *confs);
-    int *live = calloc((size_t)n + 1, sizeof *live), n_live = 0;
-    int *sent = calloc((size_t)n + 1, sizeof *sent), *admitted = calloc((size_t)n + 1, sizeof *admitted);
-    agora_llm_request *lrq = calloc((size_t)n + 1, sizeof *lrq), *arq = calloc((size_t)n + 1, sizeof *arq);
-    agora_llm_result *lres = calloc((size_t)n + 1, sizeof *lres), *ares = calloc((size_t)n + 1, sizeof *ares);
-    int rc = 0;
-    if (!cfgs || !confs || !live || !sent || !admitted || !lrq || !arq || !lres || !ares) {
-        rc = agora_error_set(ix->err, AGORA_ENOMEM, "interact", "out of memory");
-        goto done;
-    }
-    for (int k = 0; k < n; k++) {
-        ask *q = &qs[idx[k]];
-        memset(&res[k], 0, sizeof res[k]);
-        res[k].prompt_tokens = res[k].completion_tokens = -1;
-        if (ix->replay) {
-            if ((rc = agora__llm_replay_answer(ix->replay, "caller", ix->round, q->who, attempt, &rq[k],
-                                               ix->opt ? ix->opt->replay_lenient : 0, &res[k], ix->err))) {
-                for (int j = 0; j < k; j++) /* the replies already answered: the caller sees none of them */
-                    agora_llm_result_free(&res[j]);
-                goto done;
-            }
-            agora__guard_replayed(&ix->guard, q->conf, &rq[k], &res[k]);
-        } else if (q->conf->offline) {
-            res[k].status = AGORA_LLM_CONNECT;
-            snprintf(res[k].error, sizeof res[k].error, "no LLM configured (provider %s)",
-                     q->conf->provider_name ? q->conf->provider_name : "offline");
-        } else {
-            confs[n_live] = q->conf;
-            lrq[n_live] = rq[k];
-            live[n_live++] = k;
-        }
-    }
-    if (n_live > 0) {
-        /* the guard decides which go out: the others get their status (unreachable, circuit_open, budget) */
-        ix->guard.warn = guard_note;
-        ix->guard.warn_ud = ix;
-        agora__guard_admit(&ix->guard, confs, n_live, ix->round, lres, sent);
-        int m = 0;
-        for (int j = 0; j < n_live; j++)
-            if (sent[j]) {
-                cfgs[m] = &confs[j]->llm;
-                arq[m] = lrq[j];
-                admitted[m++] = j;
-            }
-        if (m > 0 && (rc = agora_llm_call_batch_each(cfgs, arq, m, ares, ix->err)))
-            goto done;
-        for (int a = 0; a < m; a++)
-            lres[admitted[a]] = ares[a];
-        agora__guard_settle(&ix->guard, confs, lrq, n_live, ix->round, lres, sent);
-        for (int j = 0; j < n_live; j++)
-            res[live[j]] = lres[j];
-    }
-done:
-    free(cfgs);
-    free(confs);
-    free(live);
-    free(sent);
-    free(admitted);
-    free(lrq);
-    free(arq);
-    free(lres);
-    free(ares);
-    return rc;
+    agora_interact *ix = ud;
+    const ask *q = aq->ud;
+    stats *st = q->st;
+    const int ok = strcmp(c->status, "ok") == 0, invalid = strcmp(c->status, "invalid") == 0;
+    st->calls++;
+    st->invalid += invalid;
+    st->failed += !ok && !invalid;
+    st->latency_sum += c->latency_ms;
+    st->latency_n++;
+    st->latency_max = c->latency_ms > st->latency_max ? c->latency_ms : st->latency_max;
+    st->prompt_tokens += c->prompt_tokens > 0 ? c->prompt_tokens : 0;
+    st->completion_tokens += c->completion_tokens > 0 ? c->completion_tokens : 0;
+    st->cost += (c->prompt_tokens > 0 ? (double)c->prompt_tokens * q->conf->price_prompt / 1000 : 0) +
+                (c->completion_tokens > 0 ? (double)c->completion_tokens * q->conf->price_completion / 1000 : 0);
+    if (ix->wr && !ix->failed && agora_writer_llm_call(ix->wr, c, ix->err) != 0)
+        ix->failed = 1;
+    /* a call not made was said once for all (the guard's note); a failed one is said each time */
+    if (!ok && !invalid && strcmp(c->status, "budget") != 0 && strcmp(c->status, "unreachable") != 0 &&
+        strcmp(c->status, "circuit_open") != 0)
+        note(ix, q->who, "%s: the call failed (%s: %s)", q->who, c->status, c->error);
+    if (invalid && c->attempt == 2)
+        note(ix, q->who, "%s: the reply was invalid twice (%s); nothing done", q->who, c->error);
 }
 
-/* Asks every ask concurrently; an invalid reply gets one repair request. Fills q->reply (or NULL) and q->source. */
+/* Asks every ask concurrently through the ask service (llm/ask.h): one repair for an invalid reply. Fills q->reply
+ * (or NULL), q->source and q->why, and reports each outcome that was to come from the LLM to the guard. */
 static int ask_all(agora_interact *ix, ask *qs, int n)
 {
-    int *idx = calloc((size_t)n + 1, sizeof *idx), m = 0;
-    agora_llm_request *rq = calloc((size_t)n + 1, sizeof *rq);
-    agora_llm_result *res = calloc((size_t)n + 1, sizeof *res);
-    char **repair = calloc((size_t)n + 1, sizeof *repair);
-    int rc = 0;
-    if (!idx || !rq || !res || !repair) {
-        rc = agora_error_set(ix->err, AGORA_ENOMEM, "interact", "out of memory");
-        goto done;
+    agora__ask *aq = calloc((size_t)n + 1, sizeof *aq);
+    char(*tags)[160] = calloc((size_t)n + 1, sizeof *tags);
+    if (!aq || !tags) {
+        free(aq);
+        free(tags);
+        return agora_error_set(ix->err, AGORA_ENOMEM, "interact", "out of memory");
     }
     for (int i = 0; i < n; i++) {
-        idx[m++] = i;
-        qs[i].reply = NULL;
-        snprintf(qs[i].source, sizeof qs[i].source, "failed");
+        snprintf(tags[i], sizeof tags[i], "%s/round-%lld", qs[i].who, (long long)ix->round);
+        aq[i] = (agora__ask){.conf = (agora__llm_conf *)qs[i].conf,
+                             .who = qs[i].who,
+                             .system = qs[i].system,
+                             .user = qs[i].user,
+                             .schema = qs[i].schema,
+                             .schema_name = qs[i].schema_name,
+                             .tag = tags[i],
+                             .ud = &qs[i]};
     }
-    for (int attempt = 1; attempt <= 2 && m > 0; attempt++) {
-        for (int k = 0; k < m; k++) {
-            ask *q = &qs[idx[k]];
-            rq[k] = (agora_llm_request){.system = q->system,
-                                        .user = attempt == 1 ? q->user : repair[idx[k]],
-                                        .schema = q->schema,
-                                        .schema_name = q->schema_name,
-                                        .tag = NULL};
-        }
-        char tags[64][160];
-        for (int k = 0; k < m && k < 64; k++) {
-            snprintf(tags[k], sizeof tags[k], "%s/round-%lld%s", qs[idx[k]].who, (long long)ix->round,
-                     attempt == 2 ? "/repair" : "");
-            rq[k].tag = tags[k];
-        }
-        if ((rc = send(ix, qs, idx, m, attempt, rq, res)))
-            goto done;
-        int next = 0;
-        for (int k = 0; k < m; k++) {
-            ask *q = &qs[idx[k]];
-            char why[700] = "";
-            if (res[k].status != AGORA_LLM_OK) {
-                const agora_llm_status st = res[k].status;
-                record(ix, q, attempt, &rq[k], &res[k], agora_llm_status_name(st), res[k].error);
-                /* a call not made was said once for all (the guard's note); a failed one is said each time */
-                if (st != AGORA_LLM_BUDGET && st != AGORA_LLM_UNREACHABLE && st != AGORA_LLM_CIRCUIT_OPEN)
-                    note(ix, q->who, "%s: the call failed (%s: %s)", q->who, agora_llm_status_name(st), res[k].error);
-                snprintf(q->source, sizeof q->source, "%s", st == AGORA_LLM_BUDGET ? "budget" : "failed");
-                snprintf(q->why, sizeof q->why, "%s: %.250s", agora_llm_status_name(st), res[k].error);
-            } else if ((q->reply = agora__interact_parse_reply(res[k].content, q->schema, why, sizeof why))) {
-                record(ix, q, attempt, &rq[k], &res[k], "ok", NULL);
-                snprintf(q->source, sizeof q->source, "llm");
-            } else {
-                record(ix, q, attempt, &rq[k], &res[k], "invalid", why);
-                snprintf(q->source, sizeof q->source, "invalid");
-                snprintf(q->why, sizeof q->why, "the reply of %s in round %lld stayed invalid after a repair: %.200s",
-                         q->who, (long long)ix->round, why);
-                if (attempt == 1) {
-                    agora__buf b = {0};
-                    char prev[2100];
-                    agora__buf_add(
-                        &b,
-                        "%s\n\nYour previous reply could not be used: %s\nYour previous reply was:\n%s\n\nAnswer "
-                        "again with one JSON object that follows the required format exactly.",
-                        q->user, why, cut(res[k].content, 2000, prev, sizeof prev));
-                    free(repair[idx[k]]);
-                    repair[idx[k]] = b.s;
-                    idx[next++] = idx[k];
-                } else {
-                    note(ix, q->who, "%s: the reply was invalid twice (%s); nothing done", q->who, why);
-                }
-            }
-            agora_llm_result_free(&res[k]);
-        }
-        m = next;
+    ix->guard.warn = guard_note;
+    ix->guard.warn_ud = ix;
+    agora__asker asker = {.guard = &ix->guard,
+                          .replay = ix->replay,
+                          .replay_kind = "caller",
+                          .replay_until = INT64_MAX,
+                          .replay_lenient = ix->opt ? ix->opt->replay_lenient : 0,
+                          .on_call = on_call,
+                          .ud = ix};
+    int rc = agora__ask_all(&asker, ix->round, aq, n, ix->err);
+    for (int i = 0; i < n; i++) {
+        ask *q = &qs[i];
+        q->reply = aq[i].reply;
+        aq[i].reply = NULL;
+        snprintf(q->source, sizeof q->source, "%s", aq[i].source);
+        if (strcmp(q->source, "invalid") == 0)
+            snprintf(q->why, sizeof q->why, "the reply of %s in round %lld stayed invalid after a repair: %.200s",
+                     q->who, (long long)ix->round, aq[i].why);
+        else if (strcmp(q->source, "llm") != 0)
+            snprintf(q->why, sizeof q->why, "%s: %.250s", agora_llm_status_name(aq[i].status), aq[i].why);
+        q->latency_ms = aq[i].latency_ms;
+        q->prompt_tokens = aq[i].prompt_tokens;
+        q->completion_tokens = aq[i].completion_tokens;
     }
     /* the outcome of each ask that was to come from the LLM (a live server, or a recording of one) */
     for (int i = 0; rc == 0 && i < n; i++) {
@@ -526,13 +393,8 @@ static int ask_all(agora_interact *ix, ask *qs, int n)
                                                                 : AGORA__OUT_FALLBACK,
                              q->why);
     }
-done:
-    for (int i = 0; repair && i < n; i++)
-        free(repair[i]);
-    free(repair);
-    free(idx);
-    free(rq);
-    free(res);
+    free(aq);
+    free(tags);
     return rc;
 }
 
