@@ -434,7 +434,7 @@ static void a_repair_quoting_a_long_non_ascii_value_is_sent_whole(void **state)
         const json_t *last = json_array_get(msgs, json_array_size(msgs) - 1);
         const char *user = json_string_value(json_object_get(last, "content"));
         if (!user || strcmp(json_string_value(json_object_get(last, "role")), "user") != 0 ||
-            !strstr(user, "It is not valid: "))
+            !strstr(user, "Your previous reply could not be used: "))
             fail_msg("reply %d: the repair request lacks its user message: %s", k, json_dumps(msgs, JSON_COMPACT));
         json_decref(reqs);
         record_free(&r);
@@ -447,6 +447,47 @@ static void a_repair_quoting_a_long_non_ascii_value_is_sent_whole(void **state)
     }
     free(long_name);
     json_decref(bad);
+}
+
+/* The ask service's parsing, the same for personas as for actors: a JSON object inside prose or a code fence is
+ * taken, a reply with a key twice is refused (and repaired), and the repair quotes the refused reply. */
+static void a_reply_in_prose_is_taken_and_duplicate_keys_are_refused(void **state)
+{
+    (void)state;
+    llm_server s;
+    assert_int_equal(
+        llm_server_start(
+            &s, "{\"rules\": ["
+                "{\"tag\": \"a/step-0\", \"responses\": [{\"content\": \"Here you go:\\n```json\\n{\\\"reasoning\\\": "
+                "\\\"fence\\\", \\\"actions\\\": [{\\\"action\\\": \\\"vaccinate\\\", \\\"fraction\\\": 0.5}]}\\n```\"}]},"
+                "{\"tag\": \"b/step-0\", \"responses\": [{\"content\": \"{\\\"reasoning\\\": \\\"x\\\", \\\"reasoning\\\": "
+                "\\\"y\\\", \\\"actions\\\": []}\"}]},"
+                "{\"tag\": \"b/step-0/repair\", \"responses\": [{\"content\": \"{\\\"reasoning\\\": \\\"z\\\", "
+                "\\\"actions\\\": []}\"}]}"
+                "]}"),
+        0);
+    char *llm = llm_config(&s, "openai", 0);
+    agora_personas *ps = NULL;
+    agora_error err;
+    assert_int_equal(create_from(llm, "[{\"id\": \"a\"}, {\"id\": \"b\"}]", &ps, &err), 0);
+    agora_world *w = sir_world();
+    record r;
+    agora_persona_hooks h = hooks(&r);
+    assert_int_equal(agora_personas_act(ps, w, &h, &err), 0);
+    assert_int_equal(json_array_size(r.calls), 3);
+    assert_string_equal(str_at(r.calls, 0, "status"), "ok"); /* a: the object inside the fence */
+    assert_string_equal(str_at(r.calls, 1, "status"), "invalid");
+    assert_non_null(strstr(str_at(r.calls, 1, "error"), "duplicate"));
+    assert_string_equal(str_at(r.calls, 2, "status"), "ok");
+    assert_non_null(strstr(str_at(r.calls, 2, "prompt"), "Your previous reply was:"));
+    assert_non_null(strstr(str_at(r.calls, 2, "prompt"), "\"reasoning\": \"y\""));
+    assert_int_equal(json_array_size(r.actions), 1);
+    assert_string_equal(str_at(r.actions, 0, "persona"), "a");
+    record_free(&r);
+    agora_world_destroy(w);
+    agora_personas_destroy(ps);
+    free(llm);
+    llm_server_stop(&s);
 }
 
 static void invalid_replies_get_one_repair_then_nothing(void **state)
@@ -482,7 +523,7 @@ static void invalid_replies_get_one_repair_then_nothing(void **state)
     assert_int_equal(json_integer_value(json_object_get(json_array_get(r.calls, 2), "attempt")), 2);
     assert_string_equal(str_at(r.calls, 2, "status"), "ok");
     assert_string_equal(str_at(r.calls, 3, "status"), "invalid");
-    assert_non_null(strstr(str_at(r.calls, 2, "prompt"), "It is not valid"));
+    assert_non_null(strstr(str_at(r.calls, 2, "prompt"), "Your previous reply could not be used: "));
     assert_int_equal(json_array_size(r.actions), 1);
     assert_string_equal(str_at(r.actions, 0, "persona"), "a");
     assert_true(metric(w, "S") == s0 - round(0.5 * s0));
@@ -1102,6 +1143,7 @@ int main(void)
         cmocka_unit_test(cut_memory_and_messages_keep_the_next_prompts_valid),
         cmocka_unit_test(a_repair_quoting_a_long_non_ascii_value_is_sent_whole),
         cmocka_unit_test(invalid_replies_get_one_repair_then_nothing),
+        cmocka_unit_test(a_reply_in_prose_is_taken_and_duplicate_keys_are_refused),
         cmocka_unit_test(failed_calls_fall_back_to_the_rules),
         cmocka_unit_test(actions_apply_in_persona_order),
         cmocka_unit_test(messages_arrive_at_the_next_decision),

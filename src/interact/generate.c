@@ -8,6 +8,7 @@
 #include "agora/interact.h"
 #include "core/internal.h"
 #include "interact/ixinternal.h"
+#include "llm/ask.h"
 #include "llm/llmconf.h"
 
 #define MIN_ACTORS 8
@@ -76,18 +77,17 @@ static void slug(const char *s, char *out, size_t max)
     out[n] = '\0';
 }
 
-static json_t *call_row(const char *who, int attempt, const agora__llm_conf *c, const agora_llm_request *rq,
-                        const agora_llm_result *res, const char *status, const char *error)
+/* Each call of the generator, as a row of /llm/calls (the caller writes them once the scenario's file is open). */
+static void keep_row(void *ud, agora__ask *q, const agora_persona_call *c)
 {
-    char *prompt = agora__llm_prompt_text(rq);
-    json_t *row = json_pack(
-        "{s:I, s:s, s:i, s:s, s:s, s:f, s:I, s:I, s:i, s:i, s:s, s:s, s:s, s:s}", "step", (json_int_t)0, "persona", who,
-        "attempt", attempt, "provider", c->provider_name, "model", c->model ? c->model : "", "latency_ms",
-        res->latency_s * 1e3, "prompt_tokens", (json_int_t)res->prompt_tokens, "completion_tokens",
-        (json_int_t)res->completion_tokens, "http_status", res->http_status, "http_attempts", res->attempts, "status",
-        status, "error", error ? error : "", "prompt", prompt ? prompt : "", "reply", res->content ? res->content : "");
-    free(prompt);
-    return row;
+    (void)q;
+    json_array_append_new(
+        ud, json_pack("{s:I, s:s, s:i, s:s, s:s, s:f, s:I, s:I, s:i, s:i, s:s, s:s, s:s, s:s}", "step",
+                      (json_int_t)c->step, "persona", c->persona, "attempt", c->attempt, "provider", c->provider,
+                      "model", c->model, "latency_ms", c->latency_ms, "prompt_tokens", (json_int_t)c->prompt_tokens,
+                      "completion_tokens", (json_int_t)c->completion_tokens, "http_status", c->http_status,
+                      "http_attempts", c->http_attempts, "status", c->status, "error", c->error, "prompt", c->prompt,
+                      "reply", c->reply));
 }
 
 /* The reply turned into a scenario: ids made safe and unique, relationships by id, the state as an object. */
@@ -205,41 +205,26 @@ int agora_interact_generate(const char *question, const json_t *llm, int64_t see
     }
     const char *system = "You design social simulations: you turn a question into a cast of actors with real "
                          "stakes and a world they act in. You answer in JSON only.";
-    char *repair = NULL;
     json_t *reply = NULL;
-    for (int attempt = 1; attempt <= 2 && !reply && user; attempt++) {
-        agora_llm_request rq = {.system = system,
-                                .user = attempt == 1 ? user : repair,
-                                .schema = schema,
-                                .schema_name = "scenario",
-                                .tag = attempt == 1 ? "generator/round-0" : "generator/round-0/repair"};
-        agora_llm_result res;
-        if ((rc = agora_llm_call_batch(&c.llm, &rq, 1, &res, err)))
-            break;
-        char why[700] = "";
-        if (res.status != AGORA_LLM_OK) {
-            json_array_append_new(
-                rows, call_row("generator", attempt, &c, &rq, &res, agora_llm_status_name(res.status), res.error));
+    if (user) {
+        /* one ask through the ask service (llm/ask.h), with one repair; no guard: the one call says itself
+         * whether the server is there */
+        agora__ask q = {.conf = &c,
+                        .who = "generator",
+                        .system = system,
+                        .user = user,
+                        .schema = schema,
+                        .schema_name = "scenario",
+                        .tag = "generator/round-0"};
+        agora__asker asker = {.on_call = keep_row, .ud = rows};
+        rc = agora__ask_all(&asker, 0, &q, 1, err);
+        if (rc == 0 && strcmp(q.source, "invalid") == 0)
+            rc = agora_error_set(err, AGORA_EHTTP, "--question", "the LLM's scenario was invalid twice: %s", q.why);
+        else if (rc == 0 && !q.reply)
             rc = agora_error_set(err, AGORA_EHTTP, "--question", "the LLM did not answer: %s (%s)",
-                                 agora_llm_status_name(res.status), res.error);
-            agora_llm_result_free(&res);
-            break;
-        }
-        reply = agora__interact_parse_reply(res.content, schema, why, sizeof why);
-        json_array_append_new(rows, call_row("generator", attempt, &c, &rq, &res, reply ? "ok" : "invalid", why));
-        if (!reply && attempt == 1) {
-            size_t n = strlen(user) + strlen(why) + (res.content ? strlen(res.content) : 0) + 256;
-            free(repair);
-            repair = malloc(n);
-            if (repair)
-                snprintf(repair, n,
-                         "%s\n\nYour previous reply could not be used: %s\nYour previous reply was:\n%s\n\nAnswer "
-                         "again with one JSON object that follows the schema exactly.",
-                         user, why, res.content ? res.content : "");
-        } else if (!reply) {
-            rc = agora_error_set(err, AGORA_EHTTP, "--question", "the LLM's scenario was invalid twice: %s", why);
-        }
-        agora_llm_result_free(&res);
+                                 agora_llm_status_name(q.status), q.why);
+        reply = q.reply;
+        q.reply = NULL;
     }
     if (!user)
         rc = agora_error_set(err, AGORA_ENOMEM, "--question", "out of memory");
@@ -252,7 +237,6 @@ int agora_interact_generate(const char *question, const json_t *llm, int64_t see
     json_decref(reply);
     json_decref(schema);
     free(user);
-    free(repair);
     agora__llm_conf_free(&c);
     return rc;
 }

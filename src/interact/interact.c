@@ -298,11 +298,6 @@ typedef struct ask {
     int64_t prompt_tokens, completion_tokens;
 } ask;
 
-json_t *agora__interact_parse_reply(const char *text, const json_t *schema, char *why, size_t size)
-{
-    return agora__ask_parse(text, schema, why, size);
-}
-
 /* The guard's warnings (no server at the URL, the breaker opening, a limit reached), once each, as notes. */
 static void guard_note(void *ud, const char *msg)
 {
@@ -365,6 +360,7 @@ static int ask_all(agora_interact *ix, ask *qs, int n)
                           .replay_kind = "caller",
                           .replay_until = INT64_MAX,
                           .replay_lenient = ix->opt ? ix->opt->replay_lenient : 0,
+                          .unnamed_provider = "offline",
                           .on_call = on_call,
                           .ud = ix};
     int rc = agora__ask_all(&asker, ix->round, aq, n, ix->err);

@@ -22,8 +22,4 @@ void agora__interact_time(const json_t *cfg, int64_t round, char *buf, size_t si
  * OpenAI's strict structured output asks for. Takes props (a new reference). */
 json_t *agora__ix_strict_object(json_t *props);
 
-/* A reply as one JSON object valid for `schema` (the first {...} of the text when the model wrapped it), or NULL
- * with the reason in why. */
-json_t *agora__interact_parse_reply(const char *text, const json_t *schema, char *why, size_t size);
-
 #endif

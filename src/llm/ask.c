@@ -129,7 +129,8 @@ static int send(agora__asker *a, int64_t step, agora__ask *qs, const int *idx, i
                     agora_llm_result_free(&res[j]);
                 goto done;
             }
-            agora__guard_replayed(a->guard, q->conf, &rq[k], &res[k]);
+            if (a->guard)
+                agora__guard_replayed(a->guard, q->conf, &rq[k], &res[k]);
         } else if (q->conf->offline) {
             res[k].status = AGORA_LLM_CONNECT;
             snprintf(res[k].error, sizeof res[k].error, "no LLM configured (provider %s)",
@@ -143,7 +144,11 @@ static int send(agora__asker *a, int64_t step, agora__ask *qs, const int *idx, i
     }
     if (n_live > 0) {
         /* the guard decides which go out: the others get their status (unreachable, circuit_open, budget) */
-        agora__guard_admit(a->guard, confs, n_live, step, lres, sent);
+        if (a->guard)
+            agora__guard_admit(a->guard, confs, n_live, step, lres, sent);
+        else
+            for (int j = 0; j < n_live; j++)
+                sent[j] = 1;
         int m = 0;
         for (int j = 0; j < n_live; j++)
             if (sent[j]) {
@@ -161,7 +166,8 @@ static int send(agora__asker *a, int64_t step, agora__ask *qs, const int *idx, i
         }
         for (int j = 0; j < m; j++)
             lres[admitted[j]] = ares[j];
-        agora__guard_settle(a->guard, confs, lrq, n_live, step, lres, sent);
+        if (a->guard)
+            agora__guard_settle(a->guard, confs, lrq, n_live, step, lres, sent);
         for (int j = 0; j < n_live; j++)
             res[live[j]] = lres[j];
     }
@@ -181,7 +187,8 @@ done:
 static void record(agora__asker *a, int64_t step, agora__ask *q, int attempt, const agora_llm_request *rq,
                    const agora_llm_result *res, const char *status, const char *error)
 {
-    agora__guard_record(a->guard, status);
+    if (a->guard)
+        agora__guard_record(a->guard, status);
     const double lat = AGORA_LLM_LATENCY_MS(res);
     q->attempts = attempt;
     q->latency_ms += lat;
@@ -193,7 +200,8 @@ static void record(agora__asker *a, int64_t step, agora__ask *q, int attempt, co
     agora_persona_call c = {.step = step,
                             .persona = q->who,
                             .attempt = attempt,
-                            .provider = q->conf->provider_name ? q->conf->provider_name : "offline",
+                            .provider = q->conf->provider_name ? q->conf->provider_name
+                                                               : a->unnamed_provider ? a->unnamed_provider : "",
                             .model = q->conf->model ? q->conf->model : "",
                             .latency_ms = lat,
                             .prompt_tokens = res->prompt_tokens,

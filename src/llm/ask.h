@@ -48,13 +48,15 @@ typedef struct agora__ask {
 } agora__ask;
 
 typedef struct agora__asker {
-    agora__guard *guard;
+    agora__guard *guard; /* NULL: every live ask is sent, with no endpoint check, breaker or limits (one-shot) */
     /* a recording (agora__llm_replay_index), or NULL; replay_kind names the asker in its errors ("persona") */
     const json_t *replay;
     const char *replay_kind;
     int64_t replay_until; /* the last step answered from it (INT64_MAX: all) */
     int replay_lenient;   /* prompts that differ from the recording are answered anyway */
     int replay_partial;   /* the recording holds some calls of a step: the others are asked live */
+    /* recorded as the provider of a call whose configuration names none (a replay's): "" when NULL */
+    const char *unnamed_provider;
     /* > 1 and the asks' configuration says keep_threads_warm: that many OpenMP threads spin while the batch is out */
     int warm_threads;
     /* every call made, in order: attempt 1 of every ask, then the repairs */

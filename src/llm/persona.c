@@ -4,18 +4,16 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <omp.h>
-
 #include "agora/llm.h"
 #include "agora/persona.h"
 #include "agora/schema.h"
 #include "core/internal.h"
+#include "llm/ask.h"
 #include "llm/guard.h"
 #include "llm/llmconf.h"
 
@@ -349,60 +347,16 @@ typedef struct pending {
     json_t *obs;
     char *system, *user;
     char tag[200];
-    char *repair_user;
-    agora_llm_result res, repair;
-    json_t *reply; /* the valid reply, or NULL */
-    char why[400]; /* why the reply was invalid */
+    agora__ask q; /* the question and its answer (llm/ask.h) */
 } pending;
 
-/* Parses and validates a reply text; fills pd->reply or pd->why. */
-static int check_reply(const agora_personas *ps, pending *pd, const char *text)
+/* Each call the ask service made goes to the caller's hook (and so to /llm/calls). */
+static void on_call(void *ud, agora__ask *q, const agora_persona_call *c)
 {
-    json_error_t je;
-    json_decref(pd->reply);
-    pd->reply = NULL;
-    json_t *r = text ? json_loads(text, 0, &je) : NULL;
-    if (!r) {
-        snprintf(pd->why, sizeof pd->why, "the reply is not one JSON object: %s", text ? je.text : "no text");
-        /* jansson's text quotes the token it stopped in, perhaps half a character; the repair prompt is JSON */
-        agora__utf8_clean(pd->why);
-        return 0;
-    }
-    agora_error e;
-    if (agora_schema_validate(ps->reply_schema, r, "reply", &e) != 0) {
-        char buf[400];
-        snprintf(pd->why, sizeof pd->why, "%s", agora_error_format(&e, buf, sizeof buf));
-        json_decref(r);
-        return 0;
-    }
-    pd->reply = r;
-    return 1;
-}
-
-static void record_call(agora_personas *ps, const agora_persona_hooks *h, const pending *pd, int64_t step, int attempt,
-                        const agora_llm_result *res, const char *user, const char *status, const char *error)
-{
-    agora__guard_record(&ps->guard, status);
-    if (!h || !h->on_call)
-        return;
-    agora_llm_request rq = {.system = pd->system, .user = user};
-    char *prompt = agora__llm_prompt_text(&rq);
-    agora_persona_call c = {.step = step,
-                            .persona = pd->p->id,
-                            .attempt = attempt,
-                            .provider = ps->conf.provider_name ? ps->conf.provider_name : "",
-                            .model = ps->conf.model ? ps->conf.model : "",
-                            .latency_ms = AGORA_LLM_LATENCY_MS(res),
-                            .prompt_tokens = res->prompt_tokens,
-                            .completion_tokens = res->completion_tokens,
-                            .http_status = res->http_status,
-                            .http_attempts = res->attempts,
-                            .status = status,
-                            .error = error ? error : "",
-                            .prompt = prompt ? prompt : "",
-                            .reply = res->content ? res->content : ""};
-    h->on_call(h->ud, &c);
-    free(prompt);
+    (void)q;
+    const agora_persona_hooks *h = ud;
+    if (h && h->on_call)
+        h->on_call(h->ud, c);
 }
 
 /* Applies actions in order; returns how many were applied. */
@@ -498,131 +452,6 @@ static void warn_to_log(void *ud, const char *msg)
     agora_log((const agora_logger *)ud, AGORA_LOG_WARN, "%s", msg);
 }
 
-/* Asks n requests of a step: from the recording while replaying, else over HTTP. In a replay the prompt must be the
- * one recorded (else an error naming the step and persona, unless lenient). */
-/* The HTTP batch. With keep_threads_warm, the world's other OpenMP threads spin until it is done instead of going
- * idle: on machines (VMs) where idle cores come back slowly, the kernel's first steps after a round then run at
- * full speed (bench/README.md), at the price of busy cores while the LLM answers — off by default, since a local LLM
- * on the same CPU needs those cores. */
-static int call_batch_raw(agora_personas *ps, int threads, const agora_llm_request *rq, int n, agora_llm_result *res,
-                          agora_error *err);
-
-/* A live batch through the guard: the calls it admits go to the server (all at once), the others get the status
- * it gave them (unreachable, circuit_open, budget) with no network. */
-static int call_batch(agora_personas *ps, int threads, int64_t t, const agora_llm_request *rq, int n,
-                      agora_llm_result *res, agora_error *err)
-{
-    const agora__llm_conf **confs = calloc((size_t)n + 1, sizeof *confs);
-    int *send = calloc((size_t)n + 1, sizeof *send), *map = calloc((size_t)n + 1, sizeof *map), m = 0, rc = 0;
-    agora_llm_request *lrq = calloc((size_t)n + 1, sizeof *lrq);
-    agora_llm_result *lres = calloc((size_t)n + 1, sizeof *lres);
-    if (!confs || !send || !map || !lrq || !lres) {
-        rc = agora_error_set(err, AGORA_ENOMEM, "personas", "out of memory");
-        goto done;
-    }
-    for (int i = 0; i < n; i++)
-        confs[i] = &ps->conf;
-    agora__guard_admit(&ps->guard, confs, n, t, res, send);
-    for (int i = 0; i < n; i++)
-        if (send[i]) {
-            lrq[m] = rq[i];
-            map[m++] = i;
-        }
-    if (m > 0 && (rc = call_batch_raw(ps, threads, lrq, m, lres, err)) != 0)
-        goto done;
-    for (int k = 0; k < m; k++)
-        res[map[k]] = lres[k];
-    agora__guard_settle(&ps->guard, confs, rq, n, t, res, send);
-done:
-    free(confs);
-    free(send);
-    free(map);
-    free(lrq);
-    free(lres);
-    return rc;
-}
-
-static int call_batch_raw(agora_personas *ps, int threads, const agora_llm_request *rq, int n, agora_llm_result *res,
-                          agora_error *err)
-{
-    if (!ps->conf.keep_warm || threads < 2)
-        return agora_llm_call_batch(&ps->conf.llm, rq, n, res, err);
-    atomic_int done = 0;
-    int rc = 0;
-#pragma omp parallel num_threads(threads)
-    {
-        if (omp_get_thread_num() == 0) {
-            rc = agora_llm_call_batch(&ps->conf.llm, rq, n, res, err);
-            atomic_store_explicit(&done, 1, memory_order_release);
-        } else {
-            while (!atomic_load_explicit(&done, memory_order_acquire)) {
-#if defined(__x86_64__) || defined(__i386__)
-                __builtin_ia32_pause();
-#endif
-            }
-        }
-    }
-    return rc;
-}
-
-/* The calls of a partial recording (agora_personas_replay_partial): those it holds are answered from it, the
- * others asked live, all in one batch. */
-static int ask_partial(agora_personas *ps, int threads, int64_t t, int attempt, const agora_llm_request *rq,
-                       pending *const *who, int n, agora_llm_result *res, agora_error *err)
-{
-    agora_llm_request *live = calloc((size_t)n + 1, sizeof *live);
-    agora_llm_result *lres = calloc((size_t)n + 1, sizeof *lres);
-    int *map = calloc((size_t)n + 1, sizeof *map), m = 0, rc = 0;
-    if (!live || !lres || !map) {
-        rc = agora_error_set(err, AGORA_ENOMEM, "personas", "out of memory");
-        goto done;
-    }
-    for (int i = 0; i < n; i++) {
-        char key[300];
-        snprintf(key, sizeof key, "%lld/%s/%d", (long long)t, who[i]->p->id, attempt);
-        if (!json_object_get(ps->replay, key)) {
-            live[m] = rq[i];
-            map[m++] = i;
-            continue;
-        }
-        if ((rc = agora__llm_replay_answer(ps->replay, "persona", t, who[i]->p->id, attempt, &rq[i], 0, &res[i],
-                                           err)))
-            goto done;
-        agora__guard_replayed(&ps->guard, &ps->conf, &rq[i], &res[i]);
-    }
-    if (m > 0 && (rc = call_batch(ps, threads, t, live, m, lres, err)) == 0)
-        for (int k = 0; k < m; k++)
-            res[map[k]] = lres[k];
-done:
-    if (rc)
-        for (int i = 0; i < n; i++)
-            agora_llm_result_free(&res[i]);
-    free(live);
-    free(lres);
-    free(map);
-    return rc;
-}
-
-static int ask(agora_personas *ps, int threads, int64_t t, int attempt, const agora_llm_request *rq,
-               pending *const *who, int n, agora_llm_result *res, agora_error *err)
-{
-    if (ps->replay && ps->replay_partial)
-        return ask_partial(ps, threads, t, attempt, rq, who, n, res, err);
-    if (!ps->replay || t > ps->replay_until)
-        return call_batch(ps, threads, t, rq, n, res, err);
-    for (int i = 0; i < n; i++) {
-        int rc = agora__llm_replay_answer(ps->replay, "persona", t, who[i]->p->id, attempt, &rq[i], ps->replay_lenient,
-                                          &res[i], err);
-        if (rc) {
-            for (int j = 0; j < i; j++)
-                agora_llm_result_free(&res[j]);
-            return rc;
-        }
-        agora__guard_replayed(&ps->guard, &ps->conf, &rq[i], &res[i]);
-    }
-    return 0;
-}
-
 int agora_personas_replay(agora_personas *ps, const json_t *calls, int64_t until, int lenient, agora_error *err)
 {
     json_decref(ps->replay);
@@ -690,15 +519,8 @@ int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_h
         }
         goto done;
     }
-    /* Ask everyone at once; memory that does not fit the prompt budget is dropped, oldest first. */
-    agora_llm_request *rq = calloc((size_t)due, sizeof *rq);
-    agora_llm_result *res = calloc((size_t)due, sizeof *res);
-    if (!rq || !res) {
-        free(rq);
-        free(res);
-        rc = agora_error_set(err, AGORA_ENOMEM, "personas", "out of memory");
-        goto done;
-    }
+    /* Ask everyone at once (llm/ask.h: the recording or the guard, validation, one repair); memory that does not
+     * fit the prompt budget is dropped, oldest first. */
     for (int i = 0; i < due; i++) {
         pending *q = &pd[i];
         q->system = system_prompt(ps, q->p);
@@ -709,113 +531,56 @@ int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_h
             if ((int64_t)(chars / 4) <= ps->conf.max_prompt_tokens)
                 break; /* about 4 characters a token */
         }
-        rq[i] = (agora_llm_request){
-            .system = q->system, .user = q->user, .schema = ps->reply_schema, .schema_name = "decision", .tag = q->tag};
+        q->q = (agora__ask){.conf = &ps->conf,
+                            .who = q->p->id,
+                            .system = q->system,
+                            .user = q->user,
+                            .schema = ps->reply_schema,
+                            .schema_name = "decision",
+                            .tag = q->tag,
+                            .ud = q};
     }
-    pending **whos = calloc((size_t)due, sizeof *whos);
-    for (int i = 0; whos && i < due; i++)
-        whos[i] = &pd[i];
-    if (!whos || (rc = ask(ps, agora_world_threads(w), t, 1, rq, whos, due, res, err)) != 0) {
-        for (int i = 0; i < due; i++)
-            agora_llm_result_free(&res[i]);
-        if (!whos)
-            rc = agora_error_set(err, AGORA_ENOMEM, "personas", "out of memory");
-        free(whos);
-        free(rq);
-        free(res);
+    agora__ask *qs = calloc((size_t)due, sizeof *qs);
+    if (!qs) {
+        rc = agora_error_set(err, AGORA_ENOMEM, "personas", "out of memory");
         goto done;
     }
-    /* Validate; collect repair requests for the invalid ones. */
-    int n_repair = 0;
-    agora_llm_request *rr = calloc((size_t)due, sizeof *rr);
-    int *who = calloc((size_t)due, sizeof *who);
-    for (int i = 0; i < due; i++) {
-        pending *q = &pd[i];
-        q->res = res[i];
-        if (q->res.used_json_object)
-            ps->conf.llm.json_object_only = 1; /* remembered for the rest of the run */
-        if (q->res.status != AGORA_LLM_OK) {
-            record_call(ps, h, q, t, 1, &q->res, q->user, agora_llm_status_name(q->res.status), q->res.error);
-            continue;
-        }
-        if (check_reply(ps, q, q->res.content)) {
-            record_call(ps, h, q, t, 1, &q->res, q->user, "ok", NULL);
-            continue;
-        }
-        record_call(ps, h, q, t, 1, &q->res, q->user, "invalid", q->why);
-        agora__buf u = {0};
-        agora__buf_add(
-            &u,
-            "%s\n\nYour previous reply was:\n%s\nIt is not valid: %s\nReply again with one valid JSON object "
-            "only.",
-            q->user, q->res.content, q->why);
-        q->repair_user = u.s;
-        const size_t tl = strlen(q->tag);
-        snprintf(q->tag + tl, sizeof q->tag - tl, "/repair"); /* ids are short: "minister/step-14/repair" */
-        if (rr && who) {
-            rr[n_repair] = (agora_llm_request){.system = q->system,
-                                               .user = q->repair_user,
-                                               .schema = ps->reply_schema,
-                                               .schema_name = "decision",
-                                               .tag = q->tag};
-            who[n_repair++] = i;
-        }
-    }
-    if (n_repair > 0) {
-        agora_llm_result *rres = calloc((size_t)n_repair, sizeof *rres);
-        pending **rwho = calloc((size_t)n_repair, sizeof *rwho);
-        for (int k = 0; rwho && k < n_repair; k++)
-            rwho[k] = &pd[who[k]];
-        if (rres && rwho && (rc = ask(ps, agora_world_threads(w), t, 2, rr, rwho, n_repair, rres, err)) != 0) {
-            for (int k = 0; k < n_repair; k++)
-                agora_llm_result_free(&rres[k]);
-            free(rres);
-            rres = NULL;
-        }
-        free(rwho);
-        if (rres && rc == 0) {
-            for (int k = 0; k < n_repair; k++) {
-                pending *q = &pd[who[k]];
-                q->repair = rres[k];
-                int ok = q->repair.status == AGORA_LLM_OK && check_reply(ps, q, q->repair.content);
-                record_call(ps, h, q, t, 2, &q->repair, q->repair_user,
-                            ok                                 ? "ok"
-                            : q->repair.status == AGORA_LLM_OK ? "invalid"
-                                                               : agora_llm_status_name(q->repair.status),
-                            ok                                 ? NULL
-                            : q->repair.status == AGORA_LLM_OK ? q->why
-                                                               : q->repair.error);
-            }
-        }
-        free(rres);
-    }
-    free(rr);
-    free(who);
-    free(whos);
-    free(rq);
-    free(res);
+    for (int i = 0; i < due; i++)
+        qs[i] = pd[i].q;
+    agora__asker asker = {.guard = &ps->guard,
+                          .replay = ps->replay && (ps->replay_partial || t <= ps->replay_until) ? ps->replay : NULL,
+                          .replay_kind = "persona",
+                          .replay_until = ps->replay_until,
+                          .replay_lenient = ps->replay_lenient,
+                          .replay_partial = ps->replay_partial,
+                          .warm_threads = agora_world_threads(w),
+                          .on_call = on_call,
+                          .ud = (void *)h};
+    rc = agora__ask_all(&asker, t, qs, due, err);
+    for (int i = 0; i < due; i++)
+        pd[i].q = qs[i];
+    free(qs);
     if (rc)
         goto done;
     /* Apply in persona order. */
     for (int i = 0; i < due; i++) {
         pending *q = &pd[i];
-        const int budget =
-            q->res.status == AGORA_LLM_BUDGET || (q->repair_user && q->repair.status == AGORA_LLM_BUDGET);
-        if (q->reply) {
+        const int budget = strcmp(q->q.source, "budget") == 0;
+        if (q->q.reply) {
             agora__guard_outcome(&ps->guard, AGORA__OUT_LLM, NULL);
-            decide(w, h, q->p, "llm", json_string_value(json_object_get(q->reply, "reasoning")),
-                   json_object_get(q->reply, "actions"), q->obs);
-        } else if (q->res.status != AGORA_LLM_OK || (q->repair.status != AGORA_LLM_OK && q->repair_user)) {
+            decide(w, h, q->p, "llm", json_string_value(json_object_get(q->q.reply, "reasoning")),
+                   json_object_get(q->q.reply, "actions"), q->obs);
+        } else if (strcmp(q->q.source, "invalid") != 0) {
             /* the call failed, or was not made: the rules stand in, labelled as such ("budget": the run's limit) */
-            agora__guard_outcome(&ps->guard, budget ? AGORA__OUT_BUDGET : AGORA__OUT_FALLBACK,
-                                 q->res.status != AGORA_LLM_OK ? q->res.error : q->repair.error);
+            agora__guard_outcome(&ps->guard, budget ? AGORA__OUT_BUDGET : AGORA__OUT_FALLBACK, q->q.why);
             json_t *acts = rule_actions(q->p, q->obs);
             decide(w, h, q->p, budget ? "budget" : "fallback", "", acts, q->obs);
             json_decref(acts);
         } else {
             char why[480];
             snprintf(why, sizeof why, "the reply of %s at step %lld stayed invalid after a repair: %s", q->p->id,
-                     (long long)t, q->why);
+                     (long long)t, q->q.why);
+            agora__utf8_trim(why);
             agora__guard_outcome(&ps->guard, AGORA__OUT_FALLBACK, why);
             json_t *none = json_array();
             decide(w, h, q->p, "llm", "(invalid reply: no action)", none, q->obs);
@@ -826,7 +591,7 @@ int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_h
     for (int i = 0; i < due; i++)
         json_array_clear(pd[i].p->inbox);
     for (int i = 0; i < due; i++) {
-        const json_t *msgs = pd[i].reply ? json_object_get(pd[i].reply, "messages") : NULL;
+        const json_t *msgs = pd[i].q.reply ? json_object_get(pd[i].q.reply, "messages") : NULL;
         size_t k;
         json_t *m;
         json_array_foreach(msgs, k, m) {
@@ -850,12 +615,9 @@ int agora_personas_act(agora_personas *ps, agora_world *w, const agora_persona_h
 done:
     for (int i = 0; i < due; i++) {
         json_decref(pd[i].obs);
-        json_decref(pd[i].reply);
+        agora__ask_clear(&pd[i].q);
         free(pd[i].system);
         free(pd[i].user);
-        free(pd[i].repair_user);
-        agora_llm_result_free(&pd[i].res);
-        agora_llm_result_free(&pd[i].repair);
     }
     free(pd);
     return rc;

@@ -1,6 +1,6 @@
 /* agora — libFuzzer harness for interaction replies (src/interact/interact.c): what the LLM answers actors, the
  * world engine, the evaluator and the profile enricher goes through a whole `mode: interactions` run —
- * agora__interact_parse_reply (one JSON object, or the first {...} inside text), validation against the role's
+ * agora__ask_parse (one JSON object, or the first {...} inside text), validation against the role's
  * schema, one repair request, then messages routed through the topology (direct, rooms, broadcast, blocked), actions
  * scheduled and resolved by the world engine's outcomes, state changes, scores — answered from a recording (replay,
  * lenient), so no network is involved. The run file goes to the scratch directory and is removed after each input.
