@@ -2,7 +2,8 @@
  * before the metrics of t), the memory recorder's history, pausing from the progress callback and going on (the
  * same history as a run never paused), saving and restoring (exact, repeatable, the schedule going back with the
  * world), copies that are independent, actions between steps (logged, the last row re-measured), the end step, a
- * file-recorded session that gives agora_run's metrics, and what a session refuses. */
+ * file-recorded session that gives agora_run's metrics, an interactions run stepped round by round and paused (the
+ * file agora_interact_run writes), and what a session refuses. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 
 #include "agora/agora.h"
 #include "agora/session.h"
+#include "llm_server.h"
 #include "support.h"
 
 /* SIR on a small torus with one intervention at step 3 (vaccinate: S falls at that very row). */
@@ -302,12 +304,124 @@ static void test_no_recorder(void **state)
     agora_scenario_destroy(sc);
 }
 
+/* The shipped station_failure scenario against the loopback server (replies generated from each request's schema),
+ * with the file at `out`. */
+static agora_scenario *station(const llm_server *srv, const char *out)
+{
+    agora_scenario *sc = NULL;
+    agora_error err;
+    if (agora_scenario_load(test_src_path("scenarios/station_failure.yaml"), &sc, &err) != 0)
+        fail_msg("%s", err.msg);
+    char set[4300];
+    snprintf(set, sizeof set, "llm.base_url=%s", srv->base_url);
+    assert_int_equal(agora_scenario_set(sc, set, &err), 0);
+    snprintf(set, sizeof set, "output.path=%s", out);
+    assert_int_equal(agora_scenario_set(sc, set, &err), 0);
+    assert_int_equal(agora_scenario_set(sc, "rounds=3", &err), 0);
+    return sc;
+}
+
+static int pause_after_round_1(void *ud, agora_interact *ix, int64_t round)
+{
+    (void)ix;
+    if (round == 1)
+        agora_session_pause(*(agora_session **)ud);
+    return 0;
+}
+
+static void test_interactions_session(void **state)
+{
+    (void)state;
+    llm_server srv;
+    assert_int_equal(llm_server_start(&srv, "{\"default\": {\"auto\": true}}"), 0);
+    char a[4096], b[4096];
+    snprintf(a, sizeof a, "%s", test_tmp_path("session_ix_run.h5"));
+    snprintf(b, sizeof b, "%s", test_tmp_path("session_ix_steps.h5"));
+    agora_error err;
+    agora_scenario *sc = station(&srv, a);
+    agora_interact_result ir;
+    assert_int_equal(agora_interact_run(sc, NULL, &ir, &err), 0);
+    assert_string_equal(ir.status, "complete");
+    assert_int_equal(ir.rounds_done, 3);
+    agora_interact_result_free(&ir);
+    agora_scenario_destroy(sc);
+
+    /* the same run as a session: paused after round 1 (by the between-rounds hook), one step, then to the end */
+    sc = station(&srv, b);
+    agora_session *s = NULL;
+    agora_interact_options io = {.between_rounds = pause_after_round_1, .ud = &s};
+    agora_session_options o = {.interact = &io};
+    assert_int_equal(agora_session_open(sc, &o, &s, &err), 0);
+    agora_scenario_destroy(sc);
+    assert_null(agora_session_world(s));
+    assert_int_equal(agora_session_end(s), 3);
+    assert_int_equal(agora_session_time(s), 0);
+    agora_session_stop why;
+    assert_int_equal(agora_session_run_until(s, -1, &why, &err), 0);
+    assert_int_equal(why, AGORA_SESSION_PAUSED);
+    assert_int_equal(agora_session_time(s), 1);
+    assert_int_equal(agora_session_step(s, &err), 0);
+    assert_int_equal(agora_session_time(s), 2);
+    json_t *act = json_pack("{s:s}", "action", "anything");
+    assert_int_equal(agora_session_apply(s, act, NULL, &err), AGORA_EINVAL); /* no world to act on */
+    json_decref(act);
+    agora_session_state *st = NULL;
+    assert_int_not_equal(agora_session_save(s, &st, &err), 0);
+    assert_int_equal(agora_session_run_until(s, -1, &why, &err), 0);
+    assert_int_equal(why, AGORA_SESSION_REACHED);
+    assert_int_equal(agora_session_step(s, &err), AGORA_ERANGE);
+    agora_run_result res;
+    assert_int_equal(agora_session_close(s, 0, &res, &err), 0);
+    assert_string_equal(res.status, "complete");
+    assert_int_equal(res.steps_done, 3);
+    assert_non_null(json_object_get(res.summary, "evaluation"));
+    agora_run_result_free(&res);
+    /* the two files hold the same run (latencies aside) */
+    json_t *ca = NULL, *cb = NULL;
+    assert_int_equal(agora_h5_llm_calls(a, &ca, &err), 0);
+    assert_int_equal(agora_h5_llm_calls(b, &cb, &err), 0);
+    assert_true(json_array_size(ca) > 10);
+    assert_int_equal(json_array_size(ca), json_array_size(cb));
+    for (size_t i = 0; i < json_array_size(ca); i++) {
+        json_t *x = json_array_get(ca, i), *y = json_array_get(cb, i);
+        assert_string_equal(json_string_value(json_object_get(x, "prompt")), json_string_value(json_object_get(y, "prompt")));
+        assert_string_equal(json_string_value(json_object_get(x, "reply")), json_string_value(json_object_get(y, "reply")));
+    }
+    json_decref(ca);
+    json_decref(cb);
+    hsize_t na, nb;
+    double *x = read_metric(a, "morale", &na), *y = read_metric(b, "morale", &nb);
+    assert_int_equal(na, 4);
+    assert_int_equal(nb, 4);
+    assert_memory_equal(x, y, na * sizeof *x);
+    free(x);
+    free(y);
+    /* a session closed before its last round: interrupted */
+    snprintf(b, sizeof b, "%s", test_tmp_path("session_ix_short.h5"));
+    sc = station(&srv, b);
+    agora_interact_options none = {0};
+    o.interact = &none;
+    assert_int_equal(agora_session_open(sc, &o, &s, &err), 0);
+    assert_int_equal(agora_session_step(s, &err), 0);
+    assert_int_equal(agora_session_close(s, 0, &res, &err), 0);
+    assert_string_equal(res.status, "interrupted");
+    assert_int_equal(res.steps_done, 1);
+    agora_run_result_free(&res);
+    /* without interaction options, or in memory, an interactions scenario is refused */
+    o.interact = NULL;
+    assert_int_equal(agora_session_open(sc, &o, &s, &err), AGORA_EINVAL);
+    o = (agora_session_options){.interact = &none, .recorder = AGORA_RECORD_MEMORY};
+    assert_int_equal(agora_session_open(sc, &o, &s, &err), AGORA_EINVAL);
+    agora_scenario_destroy(sc);
+    llm_server_stop(&srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_history_and_order), cmocka_unit_test(test_pause_and_go_on),
         cmocka_unit_test(test_save_restore_copy), cmocka_unit_test(test_file_recorder),
-        cmocka_unit_test(test_no_recorder),
+        cmocka_unit_test(test_no_recorder),     cmocka_unit_test(test_interactions_session),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

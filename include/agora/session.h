@@ -21,6 +21,9 @@
  * logged at step t and the current metrics are measured again. The file recorder keeps the row of t it wrote; the
  * memory recorder's last row is replaced, so it always describes the current state.
  *
+ * An interactions scenario (mode: interactions) is a session too, with agora_session_options.interact: a step is
+ * one round (messages, every actor's turn, the world engine, the metrics); pause, stop and run_until work alike.
+ *
  * Not thread-safe, except agora_session_pause, which another thread (or a signal handler) may call at any time. */
 #ifndef AGORA_SESSION_H
 #define AGORA_SESSION_H
@@ -61,6 +64,10 @@ typedef struct agora_session_options {
     int unbounded;
     /* The actions kept in the session's log (agora_session_events); 0: 1000. */
     int max_events;
+    /* A scenario with mode: interactions is a session only with these (agora/interact.h; they must outlive the
+     * session): its rounds are the steps, recorded to its run file; it has no world, so no actions, history,
+     * saved states or copies. NULL: such a scenario is refused. */
+    const struct agora_interact_options *interact;
 } agora_session_options;
 
 /* Why agora_session_run_until returned. */

@@ -12,6 +12,7 @@
 #include "agora/version.h"
 #include "core/internal.h"
 #include "interact/ixinternal.h"
+#include "interact/ixrun.h"
 #include "llm/ask.h"
 #include "llm/guard.h"
 #include "llm/llmconf.h"
@@ -126,6 +127,9 @@ static const agora_writer_table tables[N_TABLES] = {
 
 struct agora_interact {
     const json_t *cfg;
+    double t0;       /* when the run opened */
+    int open_rc;     /* an error of the set-up after the file was opened (enrichment): the run fails with it */
+    int64_t rounds_done;
     const agora_interact_options *opt;
     actor *a;
     int n;
@@ -1454,20 +1458,33 @@ static int cancelled(const agora_interact *ix)
     return ix->opt && ix->opt->cancel && *ix->opt->cancel;
 }
 
-int agora_interact_run(const agora_scenario *sc, const agora_interact_options *opt, agora_interact_result *res,
-                       agora_error *err)
+/* ---- a run in three parts, which the session engine drives (src/runner/session.c) ----------------------------- */
+
+int agora__ix_mode_check(const agora_scenario *sc, agora_error *err)
 {
-    memset(res, 0, sizeof *res);
-    snprintf(res->status, sizeof res->status, "failed");
-    const json_t *cfg = agora_scenario_config(sc);
-    const char *mode = json_string_value(json_object_get(cfg, "mode"));
+    const char *mode = json_string_value(json_object_get(agora_scenario_config(sc), "mode"));
     if (!mode || strcmp(mode, "interactions") != 0)
         return agora_error_set(err, AGORA_EINVAL, "mode",
                                "agora interact runs scenarios with mode: interactions (this one is %s; use agora run)",
                                mode ? mode : "?");
-    agora_interact ix = {.cfg = cfg, .opt = opt, .err = err};
-    const double t0 = agora__now();
-    int rc = setup(&ix, sc, err);
+    return 0;
+}
+
+int agora__ix_open(const agora_scenario *sc, const agora_interact_options *opt, agora_interact **out,
+                   agora_interact_result *res, agora_error *err)
+{
+    *out = NULL;
+    memset(res, 0, sizeof *res);
+    snprintf(res->status, sizeof res->status, "failed");
+    const json_t *cfg = agora_scenario_config(sc);
+    int rc = agora__ix_mode_check(sc, err);
+    if (rc)
+        return rc;
+    agora_interact *ix = calloc(1, sizeof *ix);
+    if (!ix)
+        return agora_error_set(err, AGORA_ENOMEM, "interact", "out of memory");
+    *ix = (agora_interact){.cfg = cfg, .opt = opt, .err = err, .t0 = agora__now()};
+    rc = setup(ix, sc, err);
     const char *path =
         opt && opt->output ? opt->output : json_string_value(json_object_get(json_object_get(cfg, "output"), "path"));
     snprintf(res->path, sizeof res->path, "%s", path);
@@ -1477,100 +1494,136 @@ int agora_interact_run(const agora_scenario *sc, const agora_interact_options *o
         !(opt && opt->output))
         agora_scenario_locate(sc, err);
     if (rc == 0)
-        rc = open_file(&ix, sc, path, err);
+        rc = open_file(ix, sc, path, err);
     if (rc) {
-        ix_free(&ix);
+        ix_free(ix);
+        free(ix);
         return rc;
     }
-    prior_calls(&ix);
+    prior_calls(ix);
     /* actors, as configured */
-    const char *status = "complete";
-    if (opt && opt->enrich && (rc = enrich(&ix, agora_scenario_base_dir(sc))))
-        goto close;
-    for (int i = 0; i < ix.n; i++) {
-        char *profile = json_text(ix.a[i].profile);
-        agora_writer_cell cells[] = {{.s = ix.a[i].id},
-                                     {.s = ix.a[i].name},
-                                     {.s = ix.a[i].role},
-                                     {.s = ix.a[i].conf.provider_name ? ix.a[i].conf.provider_name : "offline"},
-                                     {.s = ix.a[i].conf.model ? ix.a[i].conf.model : ""},
+    if (opt && opt->enrich && (rc = enrich(ix, agora_scenario_base_dir(sc))))
+        ix->open_rc = rc; /* the run is opened, and fails at once: agora__ix_close records why */
+    for (int i = 0; rc == 0 && i < ix->n; i++) {
+        char *profile = json_text(ix->a[i].profile);
+        agora_writer_cell cells[] = {{.s = ix->a[i].id},
+                                     {.s = ix->a[i].name},
+                                     {.s = ix->a[i].role},
+                                     {.s = ix->a[i].conf.provider_name ? ix->a[i].conf.provider_name : "offline"},
+                                     {.s = ix->a[i].conf.model ? ix->a[i].conf.model : ""},
                                      {.s = profile}};
-        row(&ix, T_ACTORS, cells);
+        row(ix, T_ACTORS, cells);
         free(profile);
     }
-    write_metrics(&ix); /* the state before round 1, at time 0 */
-    if (ix.wr && !ix.failed && agora_writer_flush(ix.wr, err) != 0)
-        ix.failed = 1;
-    for (ix.round = 1; ix.round <= ix.rounds && !ix.failed; ix.round++) {
-        if (cancelled(&ix)) {
-            status = "interrupted";
-            break;
-        }
-        char t[64];
-        agora__interact_time(cfg, ix.round, t, sizeof t);
-        emit(&ix, (agora_ix_event){.kind = AGORA_IX_ROUND, .text = t});
-        json_t *said = json_array(); /* public messages of the round, for the world engine */
-        for (int i = 0; i < ix.n; i++) {
-            json_decref(ix.a[i].inbox);
-            ix.a[i].inbox = ix.a[i].next_inbox;
-            ix.a[i].next_inbox = json_array();
-        }
-        if ((rc = decide(&ix, said)) == 0)
-            rc = world_turn(&ix, said);
-        json_decref(said);
-        if (rc)
-            goto close;
-        write_metrics(&ix);
-        if (ix.wr && !ix.failed && agora_writer_flush(ix.wr, err) != 0)
-            ix.failed = 1;
-        res->rounds_done = ix.round;
-        if (cancelled(&ix)) {
-            status = "interrupted";
-            break;
-        }
-        if (ix.round < ix.rounds && opt && opt->between_rounds && opt->between_rounds(opt->ud, &ix, ix.round)) {
-            status = "interrupted";
-            break;
-        }
+    if (rc == 0) {
+        write_metrics(ix); /* the state before round 1, at time 0 */
+        if (ix->wr && !ix->failed && agora_writer_flush(ix->wr, err) != 0)
+            ix->failed = 1;
     }
-    /* actions that would end after the last round are cut short: recorded as unfinished, at the last round */
-    for (size_t k = 0; k < ix.n_acts; k++) {
-        action *x = &ix.acts[k];
-        if (x->status == SCHEDULED || x->status == ACTIVE) {
-            x->status = UNFINISHED;
-            free(x->outcome);
-            x->outcome = strdup(strcmp(status, "complete") == 0 ? "the run ended before it was done"
-                                                                : "the run was stopped before it was done");
-            ix.round = res->rounds_done;
-            action_event(&ix, x);
-        }
+    *out = ix;
+    return 0;
+}
+
+int64_t agora__ix_round_now(const agora_interact *ix)
+{
+    return ix->round;
+}
+
+int64_t agora__ix_rounds(const agora_interact *ix)
+{
+    return ix->rounds;
+}
+
+int agora__ix_cancelled(const agora_interact *ix)
+{
+    return cancelled(ix) || ix->failed || ix->open_rc;
+}
+
+int agora__ix_round(agora_interact *ix, int *stop)
+{
+    *stop = 0;
+    if (ix->open_rc)
+        return ix->open_rc;
+    if (ix->failed) /* the file failed: nothing more is written */
+        return 0;
+    ix->round++;
+    const json_t *cfg = ix->cfg;
+    char t[64];
+    agora__interact_time(cfg, ix->round, t, sizeof t);
+    emit(ix, (agora_ix_event){.kind = AGORA_IX_ROUND, .text = t});
+    json_t *said = json_array(); /* public messages of the round, for the world engine */
+    for (int i = 0; i < ix->n; i++) {
+        json_decref(ix->a[i].inbox);
+        ix->a[i].inbox = ix->a[i].next_inbox;
+        ix->a[i].next_inbox = json_array();
     }
-    ix.round = ix.rounds + 1; /* the evaluation is recorded after the last round */
-    if (strcmp(status, "complete") == 0 && !ix.failed &&
-        json_array_size(json_object_get(json_object_get(cfg, "evaluation"), "criteria")) > 0)
-        rc = evaluate(&ix, &res->evaluation);
-close:;
+    int rc = decide(ix, said);
+    if (rc == 0)
+        rc = world_turn(ix, said);
+    json_decref(said);
+    if (rc)
+        return rc;
+    write_metrics(ix);
+    if (ix->wr && !ix->failed && agora_writer_flush(ix->wr, ix->err) != 0)
+        ix->failed = 1;
+    ix->rounds_done = ix->round;
+    if (cancelled(ix)) {
+        *stop = 1;
+        return 0;
+    }
+    const agora_interact_options *opt = ix->opt;
+    if (ix->round < ix->rounds && opt && opt->between_rounds && opt->between_rounds(opt->ud, ix, ix->round))
+        *stop = 1;
+    return 0;
+}
+
+int agora__ix_close(agora_interact *ix, int rc, int interrupted, agora_interact_result *res, agora_error *err)
+{
+    const json_t *cfg = ix->cfg;
+    const char *status = interrupted || ix->rounds_done < ix->rounds ? "interrupted" : "complete";
+    if (!rc)
+        rc = ix->open_rc;
+    res->rounds_done = ix->rounds_done;
+    if (!rc) {
+        /* actions that would end after the last round are cut short: recorded as unfinished, at the last round */
+        for (size_t k = 0; k < ix->n_acts; k++) {
+            action *x = &ix->acts[k];
+            if (x->status == SCHEDULED || x->status == ACTIVE) {
+                x->status = UNFINISHED;
+                free(x->outcome);
+                x->outcome = strdup(strcmp(status, "complete") == 0 ? "the run ended before it was done"
+                                                                    : "the run was stopped before it was done");
+                ix->round = res->rounds_done;
+                action_event(ix, x);
+            }
+        }
+        ix->round = ix->rounds + 1; /* the evaluation is recorded after the last round */
+        if (strcmp(status, "complete") == 0 && !ix->failed &&
+            json_array_size(json_object_get(json_object_get(cfg, "evaluation"), "criteria")) > 0)
+            rc = evaluate(ix, &res->evaluation);
+    }
     json_t *an = json_object();
-    for (int i = 0; i < ix.n; i++)
-        analytics_row(&ix, ix.a[i].id, "actor", &ix.a[i].st, an);
-    analytics_row(&ix, "world", "world", &ix.world_st, an);
-    analytics_row(&ix, "evaluator", "evaluator", &ix.eval_st, an);
-    if (opt && opt->enrich)
-        analytics_row(&ix, "enrich", "enrich", &ix.enrich_st, an);
-    if (strcmp(status, "complete") == 0 && agora__guard_degraded(&ix.guard))
+    for (int i = 0; i < ix->n; i++)
+        analytics_row(ix, ix->a[i].id, "actor", &ix->a[i].st, an);
+    analytics_row(ix, "world", "world", &ix->world_st, an);
+    analytics_row(ix, "evaluator", "evaluator", &ix->eval_st, an);
+    if (ix->opt && ix->opt->enrich)
+        analytics_row(ix, "enrich", "enrich", &ix->enrich_st, an);
+    if (strcmp(status, "complete") == 0 && agora__guard_degraded(&ix->guard))
         status = "degraded"; /* the end was reached, but some turns got no answer from the LLM */
-    if (rc || ix.failed)
+    if (rc || ix->failed)
         status = "failed";
-    res->summary = json_pack("{s:O, s:o, s:I, s:o}", "state", ix.state, "analytics", an, "rounds_done",
-                             (json_int_t)res->rounds_done, "llm", agora__guard_summary(&ix.guard));
+    res->summary = json_pack("{s:O, s:o, s:I, s:o}", "state", ix->state, "analytics", an, "rounds_done",
+                             (json_int_t)res->rounds_done, "llm", agora__guard_summary(&ix->guard));
     if (res->evaluation)
         json_object_set(res->summary, "evaluation", res->evaluation);
     char *summary = json_text(res->summary);
-    res->wall_time_s = agora__now() - t0;
+    res->wall_time_s = agora__now() - ix->t0;
     agora_error later;
-    int rc2 = agora_writer_close(ix.wr, status, res->rounds_done, res->wall_time_s, summary, rc ? &later : err);
+    int rc2 = agora_writer_close(ix->wr, status, res->rounds_done, res->wall_time_s, summary, rc ? &later : err);
     free(summary);
     snprintf(res->status, sizeof res->status, "%s", status);
-    ix_free(&ix);
+    ix_free(ix);
+    free(ix);
     return rc ? rc : rc2;
 }

@@ -19,7 +19,9 @@
 #include "agora/persona.h"
 #include "agora/session.h"
 #include "core/internal.h"
+#include "interact/ixrun.h"
 #include "runner/check.h"
+#include "runner/sessionint.h"
 
 typedef struct intervention {
     int64_t at;
@@ -87,6 +89,11 @@ struct agora_session {
     int begun;
     volatile sig_atomic_t pause;
     int stop_req, world_failed;
+    /* an interactions run (no world): the rounds are its steps */
+    agora_interact *ix;
+    agora_interact_options ixopt;
+    agora_interact_result ixres;
+    int ix_interrupted;
     double t_start, t_loop, loop_s, step_s, elapsed_before, last_progress;
 };
 
@@ -188,6 +195,8 @@ static json_t *real_or_null(double x)
 
 json_t *agora_session_summary(const agora_session *s)
 {
+    if (s->ix)
+        return json_pack("{s:o, s:I}", "metrics", json_object(), "steps_done", (json_int_t)s->steps_done);
     json_t *metrics = json_object();
     /* JSON has no NaN or infinity: such values are null. */
     for (int i = 0; i < s->tr.n; i++)
@@ -567,6 +576,10 @@ static void session_free(agora_session *s)
 {
     if (!s)
         return;
+    if (s->ix) { /* never closed: closed now, as stopped */
+        agora__ix_close(s->ix, 0, 1, &s->ixres, NULL);
+        agora_interact_result_free(&s->ixres);
+    }
     agora_world_destroy(s->w);
     agora_personas_destroy(s->ps);
     free(s->wps);
@@ -613,6 +626,42 @@ static int session_base(agora_session *s, json_t *cfg, const agora_model *model,
     return 0;
 }
 
+/* A session on an interactions scenario: its rounds are the steps, recorded to its run file. */
+static int open_interactions(const agora_scenario *sc, const agora_session_options *opt, agora_session **out,
+                             agora_error *err)
+{
+    agora_world_destroy(opt->world);
+    if (!opt->interact)
+        return agora_error_set(err, AGORA_EINVAL, "mode",
+                               "this scenario has mode: interactions: run it with agora interact (or "
+                               "agora_interact_run)");
+    if (opt->recorder != AGORA_RECORD_FILE)
+        return agora_error_set(err, AGORA_EINVAL, "mode", "an interactions run is recorded to its run file");
+    agora_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    s->t_start = agora__now();
+    s->opt = opt->run;
+    s->recorder = AGORA_RECORD_FILE;
+    s->ixopt = *opt->interact;
+    if (!s->opt.cancel)
+        s->opt.cancel = s->ixopt.cancel;
+    s->cfg = json_incref((json_t *)agora_scenario_config(sc)); /* the rounds read it */
+    s->events = json_array();
+    s->m = calloc(1, sizeof *s->m);
+    int rc = !s->events || !s->m ? agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory")
+                                 : agora__ix_open(sc, &s->ixopt, &s->ix, &s->ixres, err);
+    if (rc) {
+        snprintf(s->path, sizeof s->path, "%s", s->ixres.path);
+        session_free(s);
+        return rc;
+    }
+    snprintf(s->path, sizeof s->path, "%s", s->ixres.path);
+    s->end = agora__ix_rounds(s->ix);
+    *out = s;
+    return 0;
+}
+
 int agora_session_open(const agora_scenario *sc, const agora_session_options *options, agora_session **out,
                        agora_error *err)
 {
@@ -621,12 +670,8 @@ int agora_session_open(const agora_scenario *sc, const agora_session_options *op
     agora_world *given = opt->world;
     *out = NULL;
     const agora_model *model = agora_scenario_model(sc);
-    if (!model) {
-        agora_world_destroy(given);
-        return agora_error_set(err, AGORA_EINVAL, "mode",
-                               "this scenario has mode: interactions: run it with agora interact (or "
-                               "agora_interact_run)");
-    }
+    if (!model)
+        return open_interactions(sc, opt, out, err);
     if (opt->recorder != AGORA_RECORD_FILE && (opt->run.checkpoint_every > 0 || opt->run.resume)) {
         agora_world_destroy(given);
         return agora_error_set(err, AGORA_EINVAL, "checkpoint_every",
@@ -694,6 +739,8 @@ int agora_session_begin(agora_session *s, agora_error *err)
         return 0;
     s->begun = 1;
     s->t_loop = agora__now();
+    if (s->ix) /* its time 0 is in the file since it opened */
+        return 0;
     if (s->resume) { /* a resumed run starts at its checkpoint's step, whose rows the file holds */
         json_decref(s->resume);
         s->resume = NULL;
@@ -712,6 +759,21 @@ int agora_session_step(agora_session *s, agora_error *err)
     int rc;
     if (!s->begun && (rc = agora_session_begin(s, err)))
         return rc;
+    if (s->ix) {
+        if (agora__ix_round_now(s->ix) >= s->end)
+            return agora_error_set(err, AGORA_ERANGE, "rounds", "the run is at its last round (%lld)",
+                                   (long long)s->end);
+        int stop = 0;
+        const double t0 = agora__now();
+        rc = agora__ix_round(s->ix, &stop);
+        s->step_s += agora__now() - t0;
+        s->steps_done = agora__ix_round_now(s->ix);
+        if (stop) {
+            s->stop_req = 1;
+            s->ix_interrupted = 1;
+        }
+        return rc;
+    }
     if (s->world_failed) {
         if (err)
             *err = *agora_world_error(s->w);
@@ -739,13 +801,19 @@ int agora_session_run_until(agora_session *s, int64_t t, agora_session_stop *why
     agora_session_stop stop = AGORA_SESSION_REACHED;
     int rc = agora_session_begin(s, err);
     while (rc == 0) {
-        const int64_t now = agora_world_time(s->w);
+        const int64_t now = agora_session_time(s);
+        if (s->ix && agora__ix_cancelled(s->ix) && !(s->end >= 0 && now >= s->end)) {
+            s->ix_interrupted = 1; /* cancelled before the round, or the run can write no more */
+            stop = AGORA_SESSION_STOPPED;
+            break;
+        }
         if ((t >= 0 && now >= t) || (s->end >= 0 && now >= s->end))
             break;
         if (s->stop_req || (s->opt.cancel && *s->opt.cancel)) {
             s->stop_req = 0;
             stop = AGORA_SESSION_STOPPED;
-            if (s->end >= 0)
+            s->ix_interrupted = 1;
+            if (s->end >= 0 && !s->ix)
                 agora_log(s->opt.logger, AGORA_LOG_WARN, "interrupted at step %lld of %lld", (long long)now,
                           (long long)s->end);
             break;
@@ -768,8 +836,17 @@ void agora_session_pause(agora_session *s)
     s->pause = 1;
 }
 
+static int no_world(const agora_session *s, agora_error *err)
+{
+    if (!s->ix)
+        return 0;
+    return agora_error_set(err, AGORA_EINVAL, "mode", "an interactions run has no world: its actors act in rounds");
+}
+
 int agora_session_apply(agora_session *s, const json_t *action, const char *source, agora_error *err)
 {
+    if (no_world(s, err))
+        return AGORA_EINVAL;
     agora_error aerr, werr;
     int wrc = apply_action(s, action, source ? source : "session", &aerr, &werr);
     if (wrc) {
@@ -789,6 +866,8 @@ int agora_session_apply(agora_session *s, const json_t *action, const char *sour
 int agora_session_log(agora_session *s, const char *source, const json_t *what, const char *status,
                       const char *message, agora_error *err)
 {
+    if (no_world(s, err))
+        return AGORA_EINVAL;
     const int64_t t = agora_world_time(s->w);
     log_event(s, t, source, what, status, message);
     if (!s->wr)
@@ -808,6 +887,8 @@ void agora_session_control(agora_session *s, agora_progress_fn progress, void *u
 
 void agora_session_remeasure(agora_session *s)
 {
+    if (s->ix)
+        return;
     agora_world_measure(s->w, s->m);
     history_row(s, 1);
 }
@@ -824,6 +905,8 @@ const agora_world *agora_session_world_const(const agora_session *s)
 
 int64_t agora_session_time(const agora_session *s)
 {
+    if (s->ix)
+        return agora__ix_round_now(s->ix);
     return agora_world_time(s->w);
 }
 
@@ -971,6 +1054,8 @@ int agora_session_copy(const agora_session *s, agora_session **out, agora_error 
     agora_session *c = calloc(1, sizeof *c);
     if (!c)
         return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
+    if (s->ix)
+        return agora_error_set(err, AGORA_EINVAL, "session", "an interactions run cannot be copied");
     agora_session_options o = {.run = s->opt, .recorder = s->recorder, .unbounded = s->end < 0,
                                .max_events = (int)s->max_events, .no_personas = 1};
     int rc = session_base(c, s->cfg, s->model, &o) ? agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory") : 0;
@@ -1007,8 +1092,37 @@ int agora_session_copy(const agora_session *s, agora_session **out, agora_error 
 
 /* ---- closing ------------------------------------------------------------------------------------------------- */
 
+/* Closes an interactions run: its result as agora_interact_run gives it (ixres, may be NULL) and as a run's. */
+int agora__session_close_ix(agora_session *s, int rc, agora_run_result *res, agora_interact_result *ixres,
+                            agora_error *err)
+{
+    agora_interact *ix = s->ix;
+    s->ix = NULL;
+    rc = agora__ix_close(ix, rc, s->ix_interrupted, &s->ixres, err);
+    if (res) {
+        memset(res, 0, sizeof *res);
+        snprintf(res->output, sizeof res->output, "%s", s->ixres.path);
+        snprintf(res->status, sizeof res->status, "%s", s->ixres.status);
+        res->steps_done = s->ixres.rounds_done;
+        res->wall_s = s->ixres.wall_time_s;
+        res->step_s = s->step_s;
+        res->summary = json_incref(s->ixres.summary);
+        res->started = 1;
+    }
+    if (ixres) {
+        *ixres = s->ixres;
+        memset(&s->ixres, 0, sizeof s->ixres);
+    } else {
+        agora_interact_result_free(&s->ixres);
+    }
+    session_free(s);
+    return rc;
+}
+
 int agora_session_close(agora_session *s, int rc, agora_run_result *res, agora_error *err)
 {
+    if (s->ix)
+        return agora__session_close_ix(s, rc, res, NULL, err);
     const int64_t t = s->steps_done;
     const int interrupted = rc == 0 && s->end >= 0 && t < s->end;
     if (s->wr && rc == 0 && interrupted) {
