@@ -230,6 +230,18 @@ static double *read_metric(const char *path, const char *name, hsize_t *n)
     return x;
 }
 
+/* The metric `name` of two run files: n rows each, bit for bit the same. */
+static void same_metric(const char *a, const char *b, const char *name, hsize_t n)
+{
+    hsize_t na, nb;
+    double *x = read_metric(a, name, &na), *y = read_metric(b, name, &nb);
+    assert_int_equal(na, n);
+    assert_int_equal(nb, n);
+    assert_memory_equal(x, y, na * sizeof *x);
+    free(x);
+    free(y);
+}
+
 /* A file-recorded session stepped by hand gives the file agora_run writes; it cannot go back in time. */
 static void test_file_recorder(void **state)
 {
@@ -261,13 +273,7 @@ static void test_file_recorder(void **state)
     assert_int_equal(agora_session_close(s, 0, &res, &err), 0);
     assert_string_equal(res.status, "complete");
     agora_run_result_free(&res);
-    hsize_t na, nb;
-    double *x = read_metric(a, "I", &na), *y = read_metric(b, "I", &nb);
-    assert_int_equal(na, 21);
-    assert_int_equal(nb, 21);
-    assert_memory_equal(x, y, na * sizeof *x);
-    free(x);
-    free(y);
+    same_metric(a, b, "I", 21);
     /* closed before its end: interrupted */
     assert_int_equal(agora_session_open(sc, NULL, &s, &err), 0);
     assert_int_equal(agora_session_run_until(s, 5, NULL, &err), 0);
@@ -389,13 +395,7 @@ static void test_interactions_session(void **state)
     }
     json_decref(ca);
     json_decref(cb);
-    hsize_t na, nb;
-    double *x = read_metric(a, "morale", &na), *y = read_metric(b, "morale", &nb);
-    assert_int_equal(na, 4);
-    assert_int_equal(nb, 4);
-    assert_memory_equal(x, y, na * sizeof *x);
-    free(x);
-    free(y);
+    same_metric(a, b, "morale", 4);
     /* a session closed before its last round: interrupted */
     snprintf(b, sizeof b, "%s", test_tmp_path("session_ix_short.h5"));
     sc = station(&srv, b);

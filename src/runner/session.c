@@ -693,7 +693,8 @@ int agora_session_open(const agora_scenario *sc, const agora_session_options *op
         goto fail;
     }
     const json_t *out_cfg = json_object_get(cfg, "output");
-    snprintf(s->path, sizeof s->path, "%s", json_string_value(json_object_get(out_cfg, "path")) ? json_string_value(json_object_get(out_cfg, "path")) : "");
+    const char *path = json_string_value(json_object_get(out_cfg, "path"));
+    snprintf(s->path, sizeof s->path, "%s", path ? path : "");
     snprintf(s->ckpt, sizeof s->ckpt, "%s.ckpt", s->path);
     s->snap_every = json_integer_value(json_object_get(out_cfg, "snapshot_every"));
     s->flush_every = json_integer_value(json_object_get(out_cfg, "flush_every"));
@@ -943,16 +944,23 @@ struct agora_session_state {
     json_t *events, *personas;
 };
 
-void agora_session_state_free(agora_session_state *st)
+/* Frees what a state holds (not the struct). */
+static void state_release(agora_session_state *st)
 {
-    if (!st)
-        return;
     agora_world_destroy(st->w);
     free(st->hist);
     free(st->m);
     tracker_free(&st->tr);
     json_decref(st->events);
     json_decref(st->personas);
+    memset(st, 0, sizeof *st);
+}
+
+void agora_session_state_free(agora_session_state *st)
+{
+    if (!st)
+        return;
+    state_release(st);
     free(st);
 }
 
@@ -971,34 +979,77 @@ static int copy_doubles(const double *x, int64_t n, double **out)
     return 0;
 }
 
-/* A copy of what moves with time: world, history, current metrics, summary, log (and the personas' state). */
-static int state_copy(agora_world *const *w, double *const *hist, int64_t hist_len, const double *m, int nm,
-                      const tracker *tr, const json_t *events, agora_session_state *to, agora_error *err)
+/* The parts of a session that move with time, as a state that borrows them (not to be released). */
+static agora_session_state state_view(const agora_session *s)
 {
-    int rc = agora_world_copy(*w, &to->w, err);
+    return (agora_session_state){.w = s->w,
+                                 .hist = s->hist,
+                                 .m = s->m,
+                                 .hist_len = s->hist_len,
+                                 .n_events = s->n_events,
+                                 .tr = s->tr,
+                                 .events = s->events};
+}
+
+/* A deep copy of a state's world, history, current metrics, summary and log (nm metrics; not the personas). On
+ * failure *to holds what was copied, for state_release. */
+static int state_copy(const agora_session_state *from, int nm, agora_session_state *to, agora_error *err)
+{
+    *to = (agora_session_state){.hist_len = from->hist_len, .n_events = from->n_events};
+    int rc = agora_world_copy(from->w, &to->w, err);
     if (rc)
         return rc;
-    to->hist_len = hist_len;
-    to->events = json_deep_copy(events);
-    if (copy_doubles(*hist, hist_len * nm, &to->hist) || copy_doubles(m, nm, &to->m) || tracker_copy(&to->tr, tr) ||
-        !to->events)
+    to->events = json_deep_copy(from->events);
+    if (copy_doubles(from->hist, from->hist_len * nm, &to->hist) || copy_doubles(from->m, nm, &to->m) ||
+        tracker_copy(&to->tr, &from->tr) || !to->events)
         return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
     return 0;
+}
+
+/* Puts a state's moving parts into the session in place of its own (which are freed); the state is left empty.
+ * The schedule goes with the world: the interventions after its step are to come (again). */
+static void state_install(agora_session *s, agora_session_state *st)
+{
+    agora_session_state old = state_view(s);
+    old.personas = NULL;
+    state_release(&old);
+    s->w = st->w;
+    s->hist = st->hist;
+    s->hist_len = s->hist_cap = st->hist_len;
+    s->m = st->m;
+    s->tr = st->tr;
+    s->events = st->events;
+    s->n_events = st->n_events;
+    s->steps_done = agora_world_time(s->w);
+    s->world_failed = 0;
+    s->next_iv = 0;
+    while (s->next_iv < s->n_iv && s->ivs[s->next_iv].at <= agora_world_time(s->w))
+        s->next_iv++;
+    json_decref(st->personas);
+    memset(st, 0, sizeof *st);
+}
+
+static int no_going_back(const agora_session *s, agora_error *err)
+{
+    if (s->recorder != AGORA_RECORD_FILE)
+        return 0;
+    return agora_error_set(err, AGORA_EINVAL, "snapshot",
+                           "a session recorded to a run file cannot go back in time: its checkpoints do that");
 }
 
 int agora_session_save(const agora_session *s, agora_session_state **out, agora_error *err)
 {
     *out = NULL;
-    if (s->recorder == AGORA_RECORD_FILE)
-        return agora_error_set(err, AGORA_EINVAL, "snapshot",
-                               "a session recorded to a run file cannot go back in time: its checkpoints do that");
+    int rc = no_going_back(s, err);
+    if (rc)
+        return rc;
     agora_session_state *st = calloc(1, sizeof *st);
     if (!st)
         return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
-    int rc = state_copy(&s->w, &s->hist, s->hist_len, s->m, s->nm, &s->tr, s->events, st, err);
+    const agora_session_state now = state_view(s);
+    rc = state_copy(&now, s->nm, st, err);
     if (rc == 0 && s->ps)
         rc = agora_personas_save(s->ps, &st->personas, err);
-    st->n_events = s->n_events;
     if (rc) {
         agora_session_state_free(st);
         return rc;
@@ -1009,80 +1060,46 @@ int agora_session_save(const agora_session *s, agora_session_state **out, agora_
 
 int agora_session_restore(agora_session *s, const agora_session_state *st, agora_error *err)
 {
-    if (s->recorder == AGORA_RECORD_FILE)
-        return agora_error_set(err, AGORA_EINVAL, "snapshot",
-                               "a session recorded to a run file cannot go back in time: its checkpoints do that");
-    agora_session_state tmp = {0};
-    int rc = state_copy(&st->w, &st->hist, st->hist_len, st->m, s->nm, &st->tr, st->events, &tmp, err);
+    int rc = no_going_back(s, err);
+    if (rc)
+        return rc;
+    agora_session_state tmp;
+    rc = state_copy(st, s->nm, &tmp, err);
     if (rc == 0 && s->ps && st->personas)
         rc = agora_personas_load(s->ps, st->personas, err);
     if (rc) {
-        agora_world_destroy(tmp.w);
-        free(tmp.hist);
-        free(tmp.m);
-        tracker_free(&tmp.tr);
-        json_decref(tmp.events);
+        state_release(&tmp);
         return rc;
     }
-    agora_world_destroy(s->w);
-    free(s->hist);
-    free(s->m);
-    tracker_free(&s->tr);
-    json_decref(s->events);
-    s->w = tmp.w;
-    s->hist = tmp.hist;
-    s->hist_len = s->hist_cap = tmp.hist_len;
-    s->m = tmp.m;
-    s->tr = tmp.tr;
-    s->events = tmp.events;
-    s->n_events = st->n_events;
-    s->steps_done = agora_world_time(s->w);
-    s->world_failed = 0;
-    /* The schedule goes back with the world: the interventions after its step are to come again. */
-    s->next_iv = 0;
-    while (s->next_iv < s->n_iv && s->ivs[s->next_iv].at <= agora_world_time(s->w))
-        s->next_iv++;
+    state_install(s, &tmp);
     return 0;
 }
 
 int agora_session_copy(const agora_session *s, agora_session **out, agora_error *err)
 {
     *out = NULL;
-    if (s->recorder == AGORA_RECORD_FILE || s->ps)
+    if (s->recorder == AGORA_RECORD_FILE || s->ps) /* an interactions session records to its file */
         return agora_error_set(err, AGORA_EINVAL, "session",
                                "only a session with no run file and no personas can be copied");
     agora_session *c = calloc(1, sizeof *c);
     if (!c)
         return agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory");
-    if (s->ix)
-        return agora_error_set(err, AGORA_EINVAL, "session", "an interactions run cannot be copied");
     agora_session_options o = {.run = s->opt, .recorder = s->recorder, .unbounded = s->end < 0,
                                .max_events = (int)s->max_events, .no_personas = 1};
+    agora_session_state tmp = {0};
+    const agora_session_state now = state_view(s);
     int rc = session_base(c, s->cfg, s->model, &o) ? agora_error_set(err, AGORA_ENOMEM, NULL, "out of memory") : 0;
-    if (rc == 0) {
-        c->end = s->end;
-        tracker_free(&c->tr);
-        free(c->m);
-        json_decref(c->events);
-        c->m = NULL;
-        c->events = NULL;
-        memset(&c->tr, 0, sizeof c->tr);
-        agora_session_state st = {0};
-        rc = state_copy(&s->w, &s->hist, s->hist_len, s->m, s->nm, &s->tr, s->events, &st, err);
-        c->w = st.w;
-        c->hist = st.hist;
-        c->hist_len = c->hist_cap = st.hist_len;
-        c->m = st.m;
-        c->tr = st.tr;
-        c->events = st.events;
-        c->n_events = s->n_events;
-        c->next_iv = s->next_iv;
+    if (rc == 0 && (rc = state_copy(&now, s->nm, &tmp, err)) == 0) {
+        state_install(c, &tmp);
+        c->next_iv = s->next_iv; /* a copy not yet begun keeps its first step's interventions to come */
         c->steps_done = s->steps_done;
+        c->end = s->end;
         c->begun = s->begun;
         c->t_start = c->t_loop = agora__now();
         c->last_progress = -1e30;
     }
     if (rc) {
+        state_release(&tmp);
         session_free(c);
         return rc;
     }
