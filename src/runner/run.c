@@ -12,17 +12,12 @@
  *
  * The run is a session (agora/session.h, src/runner/session.c) recorded to the run file and stepped to its end:
  * the order above is the session's phase of a step. Nothing here depends on the model. */
-#define _XOPEN_SOURCE 700 /* realpath */
-#include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "agora/agora.h"
+#include "agora/run.h"
 #include "agora/session.h"
 #include "core/internal.h"
-#include "runner/check.h"
 
 int agora_run(const agora_scenario *sc, const agora_run_options *options, agora_run_result *res, agora_error *err)
 {
